@@ -1,0 +1,36 @@
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_data() -> Path:
+    return Path(os.environ.get("ZSPACE_TEST_DATA", ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture
+def shared_data_dir() -> Path:
+    path = shared_data()
+    if not path.is_dir():
+        pytest.skip(f"shared test data not found at {path}")
+    return path
+
+
+# Small, fast settings for training tests: 16x16 digits, a two-layer net.
+TINY = [
+    "data.source=builtin:digits",
+    "data.image_size=16",
+    "model.z_dim=4",
+    "model.encoder_filters=[8, 16]",
+    "model.encoder_strides=[2, 2]",
+    "train.batch_size=128",
+    "train.epochs=2",
+    "train.threads=1",
+]
+
+
+@pytest.fixture
+def tiny_overrides() -> list[str]:
+    return list(TINY)

@@ -1,0 +1,130 @@
+"""The in-memory form of a data set that every reader returns and training consumes.
+
+Readers turn a source ("KIND:PATH") into an ``ImageData``: uint8 NHWC images at the
+requested geometry plus whatever labels the source knows. Everything after that
+(splits, tasks, batching) works on this one shape, so adding a source means adding
+a reader and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from zspace.errors import ZspaceError
+
+SPLITS = ("train", "valid", "test")
+PARTITION_CODES = {"train": 0, "valid": 1, "test": 2}
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """Images and what is known about them.
+
+    images: (N, H, W, C) uint8, possibly a read-only ``np.memmap``.
+    labels/label_names: class index per image and the class names, when known.
+    attr/attr_names: (N, A) int8 in {-1, 0 = unknown, +1}, when known (CelebA).
+    partition: (N,) int8 with 0 train, 1 valid, 2 test when the source defines its
+        own split; None means a seeded ``data.valid_fraction`` split.
+    """
+
+    images: np.ndarray
+    source: str
+    labels: np.ndarray | None = None
+    label_names: tuple[str, ...] | None = None
+    attr: np.ndarray | None = None
+    attr_names: tuple[str, ...] | None = None
+    partition: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.images.ndim != 4 or self.images.dtype != np.uint8:
+            raise ValueError(
+                f"images must be uint8 (N, H, W, C), got {self.images.dtype} {self.images.shape}"
+            )
+        n = len(self.images)
+        for name in ("labels", "attr", "partition"):
+            arr = getattr(self, name)
+            if arr is not None and len(arr) != n:
+                raise ValueError(f"{name} has {len(arr)} rows for {n} images")
+
+    @property
+    def count(self) -> int:
+        return int(self.images.shape[0])
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(H, W, C) of one image."""
+        _, h, w, c = self.images.shape
+        return int(h), int(w), int(c)
+
+    def describe(self) -> dict:
+        """JSON-friendly summary kept in ``meta.json``."""
+        return {
+            "source": self.source,
+            "count": self.count,
+            "shape": list(self.shape),
+            "label_names": list(self.label_names) if self.label_names else None,
+            "attr_names": list(self.attr_names) if self.attr_names else None,
+            "has_partition": self.partition is not None,
+        }
+
+
+def split_indices(data: ImageData, valid_fraction: float, seed: int) -> dict[str, np.ndarray]:
+    """Index arrays for train/valid(/test).
+
+    The source's own partition wins; otherwise a seeded shuffle puts
+    ``valid_fraction`` of the images into ``valid`` (at least one when the
+    fraction is positive). ``test`` exists only when the source defines it.
+    """
+    n = data.count
+    if data.partition is not None:
+        out = {
+            name: np.flatnonzero(data.partition == code).astype(np.int64)
+            for name, code in PARTITION_CODES.items()
+        }
+        if not len(out["test"]):
+            del out["test"]
+        if not len(out["valid"]) and valid_fraction > 0:
+            # A partition without a valid part: carve one from train, seeded.
+            train, valid = _seeded_split(out["train"], valid_fraction, seed)
+            out["train"], out["valid"] = train, valid
+        return out
+    train, valid = _seeded_split(np.arange(n, dtype=np.int64), valid_fraction, seed)
+    return {"train": train, "valid": valid}
+
+
+def _seeded_split(
+    index: np.ndarray, valid_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    n = len(index)
+    n_valid = 0 if valid_fraction <= 0 else max(1, int(round(n * valid_fraction)))
+    if n_valid >= n:
+        raise ZspaceError(
+            f"data.valid_fraction = {valid_fraction} leaves no training images out of {n}"
+        )
+    perm = np.random.default_rng(seed).permutation(n)
+    valid = np.sort(index[perm[:n_valid]])
+    train = np.sort(index[perm[n_valid:]])
+    return train, valid
+
+
+def match_channels(images: np.ndarray, channels: int) -> np.ndarray:
+    """Convert uint8 NHWC images to the requested channel count (0 = keep).
+
+    Grey to RGB repeats the channel; RGB to grey uses the ITU-R 601 luma weights
+    (what Pillow's ``convert("L")`` uses).
+    """
+    have = images.shape[-1]
+    if channels in (0, have):
+        return images
+    if have == 1 and channels == 3:
+        return np.repeat(images, 3, axis=-1)
+    if have == 3 and channels == 1:
+        luma = images.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+        return np.clip(np.rint(luma), 0, 255).astype(np.uint8)[..., None]
+    raise ZspaceError(f"cannot convert images with {have} channels to {channels}")
+
+
+Reader = Callable[[str, "object"], ImageData]

@@ -1,0 +1,93 @@
+"""Source strings ("KIND:PATH") to readers.
+
+A reader is ``fn(path: str, cfg: DataConfig) -> ImageData`` returning images already
+at the geometry ``cfg`` asks for (size, crop, channels). Readers register here with
+an optional ``guess(path) -> bool`` so a bare path can be recognised by its contents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from zspace.data.dataset import ImageData, match_channels
+from zspace.errors import ZspaceError
+
+if TYPE_CHECKING:
+    from zspace.config import DataConfig
+
+
+@dataclass(frozen=True)
+class ReaderEntry:
+    kind: str
+    read: Callable[[str, DataConfig], ImageData]
+    guess: Callable[[Path], bool] | None
+    description: str
+
+
+READERS: dict[str, ReaderEntry] = {}
+
+
+def register_reader(
+    kind: str,
+    read: Callable[[str, DataConfig], ImageData],
+    *,
+    guess: Callable[[Path], bool] | None = None,
+    description: str = "",
+) -> None:
+    READERS[kind] = ReaderEntry(kind, read, guess, description)
+
+
+def parse_source(source: str) -> tuple[str, str]:
+    """Split "KIND:PATH"; a bare path is recognised by the readers' guessers."""
+    kind, sep, path = source.partition(":")
+    if sep and kind in READERS:
+        return kind, path
+    if sep and len(kind) > 1 and not Path(source).exists():
+        known = ", ".join(sorted(READERS))
+        raise ZspaceError(f"data.source {source!r}: unknown kind '{kind}' (known: {known})")
+    bare = Path(source)
+    if not bare.exists():
+        raise ZspaceError(f"data.source {source!r}: path not found")
+    for entry in READERS.values():
+        if entry.guess is not None and entry.guess(bare):
+            return entry.kind, source
+    known = ", ".join(sorted(READERS))
+    raise ZspaceError(
+        f"data.source {source!r}: cannot tell what kind of data this is; "
+        f"write it as KIND:PATH with KIND one of {known}"
+    )
+
+
+def load_data(cfg: DataConfig) -> ImageData:
+    """Read the configured source at the configured geometry."""
+    _ensure_readers()
+    kind, path = parse_source(cfg.source)
+    data = READERS[kind].read(path, cfg)
+    if data.count == 0:
+        raise ZspaceError(f"data.source {cfg.source!r}: no images")
+    images = match_channels(data.images, cfg.channels)
+    if images is not data.images:
+        data = ImageData(
+            images=images,
+            source=data.source,
+            labels=data.labels,
+            label_names=data.label_names,
+            attr=data.attr,
+            attr_names=data.attr_names,
+            partition=data.partition,
+        )
+    return data
+
+
+def _ensure_readers() -> None:
+    # Importing the reader modules registers them; done lazily to keep `import zspace` light.
+    import zspace.data.builtin  # noqa: F401
+
+    try:
+        import zspace.data.readers  # noqa: F401
+    except ModuleNotFoundError as exc:  # the file readers are optional at this stage
+        if exc.name != "zspace.data.readers":
+            raise

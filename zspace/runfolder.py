@@ -1,0 +1,86 @@
+"""The run folder: config, meta, history. Every stage reads and writes here."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from zspace.config import Config, config_from_dict, read_toml, to_toml
+from zspace.errors import ZspaceError
+from zspace.fileio import atomic_write_json, atomic_write_text
+
+META_FORMAT = 1
+HISTORY_KEYS = (
+    "epoch", "total", "reco", "kl", "kl_raw",
+    "val_total", "val_reco", "val_kl", "lr", "seconds",
+)  # fmt: skip
+
+
+def default_run_dir(variational: bool, root: str | Path = "runs") -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path(root) / f"{stamp}-{'vae' if variational else 'ae'}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+def write_config(run: Path, cfg: Config) -> None:
+    atomic_write_text(run / "config.toml", to_toml(cfg))
+
+
+def read_config(run: Path) -> Config:
+    path = run / "config.toml"
+    if not path.is_file():
+        raise ZspaceError(f"{run} is not a zspace run folder (no config.toml)")
+    return config_from_dict(read_toml(path))
+
+
+def write_meta(run: Path, meta: dict[str, Any]) -> None:
+    import torch
+
+    from zspace import __version__
+
+    full = {
+        "format": META_FORMAT,
+        "zspace": __version__,
+        "torch": torch.__version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **meta,
+    }
+    atomic_write_json(run / "meta.json", full)
+
+
+def read_meta(run: Path) -> dict[str, Any]:
+    path = run / "meta.json"
+    if not path.is_file():
+        raise ZspaceError(f"{run} is not a zspace run folder (no meta.json)")
+    try:
+        meta = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ZspaceError(f"{path} is corrupt: {exc}") from None
+    if meta.get("format") != META_FORMAT:
+        raise ZspaceError(f"{path}: unsupported run format {meta.get('format')!r}")
+    return meta
+
+
+def read_history(run: Path) -> list[dict[str, Any]]:
+    path = run / "history.jsonl"
+    if not path.is_file():
+        return []
+    rows = []
+    for n, line in enumerate(path.read_text().splitlines(), start=1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise ZspaceError(f"{path}: line {n} is not valid JSON") from None
+    return rows
+
+
+def write_history(run: Path, rows: list[dict[str, Any]]) -> None:
+    atomic_write_text(run / "history.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
