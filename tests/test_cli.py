@@ -52,3 +52,10 @@ def test_demo_trains_both_models(tmp_path, capsys):
     for kind in ("ae", "vae"):
         assert (tmp_path / kind / "checkpoints" / "best.pt").is_file()
         assert f"{kind}: {tmp_path / kind}" in out
+
+
+def test_perceptron_verb_is_registered(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["perceptron", "--help"])
+    assert info.value.code == 0
+    assert "--scaling" in capsys.readouterr().out

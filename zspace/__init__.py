@@ -18,6 +18,10 @@ def __getattr__(name: str):
         from zspace import run
 
         return getattr(run, name)
+    if name in ("encode", "analyze", "report", "compare", "pipeline"):
+        from zspace.analysis import api
+
+        return getattr(api, name)
     if name == "demo":
         from zspace.demo import demo
 
@@ -25,4 +29,7 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'zspace' has no attribute {name!r}")
 
 
-__all__ = ["Config", "Run", "ZspaceError", "demo", "load_config", "load_run", "train"]
+__all__ = [
+    "Config", "Run", "ZspaceError", "analyze", "compare", "demo", "encode", "load_config",
+    "load_run", "pipeline", "report", "train",
+]  # fmt: skip

@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_train(sub)
     _add_demo(sub)
-    for module in ("zspace.data.cli", "zspace.perceptron.cli"):
+    for module in ("zspace.data.cli", "zspace.analysis.cli", "zspace.perceptron.cli"):
         _register_optional(module, sub)
     return parser
 
@@ -78,8 +78,8 @@ def _register_optional(module: str, sub) -> None:
 
     try:
         mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:
+    except ModuleNotFoundError as exc:  # a part not installed in this build
+        if not exc.name or not module.startswith(exc.name):
             raise
         return
     mod.add_parser(sub)

@@ -1,0 +1,163 @@
+"""The study's output folder: PNG figures, results.json and one self-contained HTML page."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import html
+import json
+from pathlib import Path
+
+from zspace.errors import ZspaceError
+from zspace.fileio import atomic_write_bytes, atomic_write_text
+from zspace.perceptron import figures
+from zspace.perceptron.study import PerceptronResult
+from zspace.perceptron.tables import (
+    COLUMNS,
+    descent_line,
+    scaling_line,
+    surface_line,
+    table_rows,
+)
+
+#: file name -> (figure function, caption)
+FIGURES = {
+    "samples.png": (figures.fig_samples, "The samples before and after scaling."),
+    "cost_surface.png": (
+        figures.fig_surface,
+        "The cost over the weight mesh; the descent paths end in its minimum.",
+    ),
+    "evolution.png": (figures.fig_evolution, "Cost and weights during both descents."),
+    "output.png": (
+        figures.fig_output,
+        "The trained neuron's output over the original (K1, K2) plane, samples on top.",
+    ),
+}
+
+_GEOMETRY = {
+    True: (
+        "The per-sample Normalizer divides every point by its own length, so all points "
+        "on a ray from the origin map to the same scaled point: the output is constant "
+        "along rays and its contour lines in the original plane are rays through the "
+        "origin. Only the angle of a sample matters, which separates these two clusters "
+        "well, but would fail for clusters that differ only in their distance from the origin."
+    ),
+    False: (
+        "This scaling is affine per feature, so w1*k1 + w2*k2 is an affine function of "
+        "(K1, K2): the output is constant along parallel straight lines of the original "
+        "plane, and the separation line between the classes is one of them."
+    ),
+}
+
+_STYLE = (
+    "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
+    "table{border-collapse:collapse;margin:.5em 0 1.5em}"
+    "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right;font-family:monospace}"
+    "img{max-width:100%;border:1px solid #eee}figure{margin:1.5em 0}"
+    "figcaption{color:#555}code{background:#f4f4f4;padding:0 3px}"
+)
+
+
+def _table(rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in r) + "</tr>" for r in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def build_html(result: PerceptronResult, pngs: dict[str, bytes]) -> str:
+    """The page as a string; ``pngs`` (file name -> PNG bytes) are embedded as data URIs."""
+    esc = html.escape
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        f"<title>zspace perceptron: {esc(result.scaling.name)}</title>",
+        f"<style>{_STYLE}</style></head><body>",
+        f"<h1>Single-neuron perceptron, scaling <code>{esc(result.scaling.name)}</code></h1>",
+        "<p>One neuron with a sigmoid, A = sigmoid(w1*k1 + w2*k2), learns targets 0.3 and "
+        "0.7 for 14 samples (K1, K2) after the inputs are scaled to (k1, k2). The cost is "
+        "C = 0.5 * mean((A - target)^2); Err = |A - target| / target, and the total error is "
+        "its mean. Raw values of up to a few hundred drive the sigmoid into saturation, "
+        "where gradients vanish; scaled to order one, the cost surface has a clear minimum "
+        "that gradient descent can reach.</p>",
+        f"<p>{esc(_GEOMETRY[result.scaling.per_sample])}</p>",
+        "<ul>",
+        f"<li>{esc(scaling_line(result))}</li>",
+        f"<li>{esc(surface_line(result))}</li>",
+        f"<li>{esc(descent_line(result.stochastic))}</li>",
+        f"<li>{esc(descent_line(result.batch))}</li>",
+        "</ul>",
+    ]
+    for name, (_, caption) in FIGURES.items():
+        if name in pngs:
+            uri = "data:image/png;base64," + base64.b64encode(pngs[name]).decode("ascii")
+            parts.append(
+                f"<figure><img src='{uri}' alt='{esc(name)}'>"
+                f"<figcaption>{esc(caption)}</figcaption></figure>"
+            )
+    for run in (result.stochastic, result.batch):
+        parts += [f"<h2>{esc(run.mode.capitalize())} descent</h2>", _table(table_rows(result, run))]
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
+
+
+def results_json(result: PerceptronResult) -> dict:
+    """The numbers of the study, for scripts."""
+    s = result.surface
+    runs = {
+        run.mode: {
+            "start": list(run.start),
+            "eta": run.eta,
+            "decrease": run.decrease,
+            "steps": run.steps,
+            "final": list(run.final),
+            "cost": float(run.costs[-1]),
+            "outputs": run.outputs.tolist(),
+            "errors": run.errors.tolist(),
+            "total_error": run.total_error,
+        }
+        for run in (result.stochastic, result.batch)
+    }
+    return {
+        "scaling": {
+            "name": result.scaling.name,
+            "per_sample": result.scaling.per_sample,
+            "scale": result.scaling.scale.tolist(),
+            "shift": result.scaling.shift.tolist(),
+        },
+        "K": result.samples.K.tolist(),
+        "target": result.samples.target.tolist(),
+        "k": result.k.tolist(),
+        "surface": None
+        if s is None
+        else {
+            "mesh": dataclasses.asdict(result.mesh) if result.mesh else None,
+            "shape": [int(s.w2.size), int(s.w1.size)],
+            "c_min": s.c_min,
+            "w_min": list(s.w_min),
+            "seconds": s.seconds,
+            "threads": s.threads,
+        },
+        **runs,
+    }
+
+
+def write_study(result: PerceptronResult, out: Path) -> PerceptronResult:
+    """Write the figures, results.json and index.html into ``out``; return the result
+    with ``out`` set."""
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ZspaceError(f"cannot create output folder {out}: {e.strerror}") from None
+    if not out.is_dir():
+        raise ZspaceError(f"output path {out} exists and is not a folder")
+    pngs: dict[str, bytes] = {}
+    for name, (make, _) in FIGURES.items():
+        fig = make(result)
+        if fig is not None:
+            pngs[name] = figures.png_bytes(fig)
+            atomic_write_bytes(out / name, pngs[name])
+    atomic_write_text(out / "results.json", json.dumps(results_json(result), indent=1) + "\n")
+    atomic_write_text(out / "index.html", build_html(result, pngs))
+    return dataclasses.replace(result, out=out)

@@ -1,0 +1,84 @@
+"""The whole study in one call: scale, map the cost surface, descend both ways."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from zspace.errors import ZspaceError
+from zspace.perceptron.data import Samples, reference_samples
+from zspace.perceptron.descent import DescentResult, check_descent_args, gradient_descent
+from zspace.perceptron.scaling import FittedScaling, fit_scaling
+from zspace.perceptron.surface import CostSurface, MeshSpec, cost_surface
+
+
+@dataclass(frozen=True)
+class PerceptronResult:
+    """Everything the study computes; figures and the page are drawn from this alone."""
+
+    samples: Samples
+    scaling: FittedScaling
+    k: np.ndarray  # scaled inputs (n, 2)
+    mesh: MeshSpec | None
+    surface: CostSurface | None
+    stochastic: DescentResult
+    batch: DescentResult
+    out: Path | None = None  # folder with figures and index.html, when written
+
+
+def as_mesh(mesh: MeshSpec | tuple[float, float, float] | None) -> MeshSpec | None:
+    """Accept a MeshSpec, a (start, stop, step) triple or None (no surface)."""
+    if mesh is None or isinstance(mesh, MeshSpec):
+        return mesh.validate() if mesh is not None else None
+    try:
+        start, stop, step = (float(v) for v in mesh)
+    except (TypeError, ValueError):
+        raise ZspaceError(f"bad mesh {mesh!r}: give (start, stop, step)") from None
+    return MeshSpec(start, stop, step).validate()
+
+
+def perceptron_study(
+    scaling: str,
+    start: tuple[float, float] = (-0.2, 0.25),
+    eta: float = 0.2,
+    steps: int = 2500,
+    decrease: float = 0.0,
+    out: str | Path | None = None,
+    *,
+    mesh: MeshSpec | tuple[float, float, float] | None = (-5.5, 5.5, 0.002),
+    samples: Samples | None = None,
+    threads: int | None = None,
+) -> PerceptronResult:
+    """Run the single-neuron study for one scaling; with ``out``, also write figures + page.
+
+    ``mesh`` is one (start, stop, step) axis used for both weights (the reference's
+    5500 x 5500 by default; None skips the surface). ``samples`` defaults to the
+    reference's 14 points.
+    """
+    samples = reference_samples() if samples is None else samples
+    fitted = fit_scaling(scaling, samples.K)  # validates the name first
+    check_descent_args(tuple(start), float(eta), steps, float(decrease))
+    spec = as_mesh(mesh)
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise ZspaceError(f"threads must be an integer >= 1, got {threads}")
+    k = fitted.transform(samples.K)
+    surface = None
+    if spec is not None:
+        axis = spec.axis()
+        surface = cost_surface(k, samples.target, axis, axis, threads=threads)
+    runs = {
+        mode: gradient_descent(
+            k, samples.target, mode=mode, start=start, eta=eta, steps=steps, decrease=decrease
+        )
+        for mode in ("stochastic", "batch")
+    }
+    result = PerceptronResult(
+        samples, fitted, k, spec, surface, runs["stochastic"], runs["batch"], None
+    )
+    if out is not None:
+        from zspace.perceptron.page import write_study  # matplotlib only when asked
+
+        result = write_study(result, Path(out))
+    return result
