@@ -157,3 +157,24 @@ def test_bf16_tracks_fp32(tmp_path, tiny_overrides, monkeypatch):
                         run_dir=tmp_path / "b", **QUIET)
     for a, b in zip(fp32.history, bf16.history, strict=True):
         assert b["total"] == pytest.approx(a["total"], rel=0.03)
+
+
+def test_saved_config_reproduces_the_run(tmp_path, tiny_overrides):
+    first = zspace.train(load_config(None, tiny_overrides + ["train.epochs=1"]),
+                         run_dir=tmp_path / "a", **QUIET)
+    again = zspace.train(first.path / "config.toml", run_dir=tmp_path / "b", **QUIET)
+    assert _history_without_time(again) == _history_without_time(first)
+
+
+def test_device_auto_prefers_cuda_then_mps(monkeypatch):
+    from zspace.device import pick_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert pick_device("auto").type == "cuda"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert pick_device("auto").type == "mps"
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert pick_device("auto").type == "cpu"
+    with pytest.raises(ZspaceError, match="no CUDA device is available"):
+        pick_device("cuda")
