@@ -14,9 +14,9 @@ import argparse
 import time
 
 import torch
+from bench_train import NETS, config_for, cpu_name, mm_peak
 from torch import nn
 
-from bench_train import NETS, config_for, cpu_name, mm_peak
 from zspace.models import AutoEncoder
 
 
