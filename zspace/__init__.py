@@ -22,6 +22,10 @@ def __getattr__(name: str):
         from zspace.analysis import api
 
         return getattr(api, name)
+    if name == "generate":
+        from zspace.generation.api import generate
+
+        return generate
     if name == "demo":
         from zspace.demo import demo
 
@@ -30,6 +34,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "Config", "Run", "ZspaceError", "analyze", "compare", "demo", "encode", "load_config",
+    "Config", "Run", "ZspaceError", "analyze", "compare", "demo", "encode", "generate",
+    "load_config",
     "load_run", "pipeline", "report", "train",
 ]  # fmt: skip

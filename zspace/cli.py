@@ -68,7 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_train(sub)
     _add_demo(sub)
-    for module in ("zspace.data.cli", "zspace.analysis.cli", "zspace.perceptron.cli"):
+    for module in (
+        "zspace.data.cli", "zspace.analysis.cli", "zspace.generation.cli", "zspace.perceptron.cli",
+    ):  # fmt: skip
         _register_optional(module, sub)
     return parser
 

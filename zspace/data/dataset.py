@@ -9,7 +9,7 @@ a reader and nothing else.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -28,6 +28,8 @@ class ImageData:
     attr/attr_names: (N, A) int8 in {-1, 0 = unknown, +1}, when known (CelebA).
     partition: (N,) int8 with 0 train, 1 valid, 2 test when the source defines its
         own split; None means a seeded ``data.valid_fraction`` split.
+    details: what the reader wants to tell ``data info`` (cache file and state,
+        skipped files, ...); JSON-friendly, not needed for training.
     """
 
     images: np.ndarray
@@ -37,6 +39,7 @@ class ImageData:
     attr: np.ndarray | None = None
     attr_names: tuple[str, ...] | None = None
     partition: np.ndarray | None = None
+    details: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.images.ndim != 4 or self.images.dtype != np.uint8:

@@ -1,24 +1,33 @@
-"""Batches for training and encoding, read from a uint8 NHWC array.
+"""Batches for training and encoding, read from a uint8 NHWC array (usually the cache).
 
-The split is gathered once into a contiguous uint8 tensor (on the training device,
-so on a GPU the whole set lives there); every batch is then one gather, one
-uint8->float conversion and the task's corruption, with no per-epoch decoding.
-The NHWC storage permuted to NCHW is already channels_last, the layout the conv
-kernels prefer.
+Where the split lives:
+- in memory on the training device when it fits (half the free RAM, or half the
+  free GPU memory on CUDA): gathered once into a contiguous uint8 tensor, so on a
+  GPU the whole set sits there and a batch is one gather, one uint8 -> float and
+  the task's corruption drawn on the GPU;
+- otherwise it stays memory-mapped and every batch is read from the file (indices
+  sorted within the batch for locality), one batch ahead in a background thread.
+
+No image is decoded per epoch. The NHWC storage permuted to NCHW is already
+channels_last, the layout the conv kernels prefer.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from zspace.data.tasks import make_input
+from zspace.data.tasks import NoiseBank, make_input
 
 if TYPE_CHECKING:
     from zspace.config import DataConfig
+
+UPLOAD_CHUNK = 1 << 28  # bytes copied at a time when filling the resident tensor
 
 
 def to_float_nchw(batch_u8: torch.Tensor) -> torch.Tensor:
@@ -31,8 +40,31 @@ def epoch_seed(seed: int, epoch: int, stream: int) -> int:
     return int(np.random.SeedSequence([seed, epoch, stream]).generate_state(1)[0])
 
 
+def memory_budget(device: torch.device) -> int:
+    """Bytes a resident split may take: half of what is free on ``device``."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return free // 2
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024 // 2
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+    except (ValueError, OSError, AttributeError):
+        return 1 << 31
+
+
 class BatchLoader:
-    """Iterate (input, target) float batches of one split, reshuffled per epoch."""
+    """Iterate (input, target) float batches of one split, reshuffled per epoch.
+
+    ``shuffle=False`` (validation, encoding) keeps the order and draws the same
+    corruption every epoch, so validation losses compare across epochs.
+    ``max_bytes`` overrides the memory budget (0 forces streaming from the array).
+    """
 
     def __init__(
         self,
@@ -44,38 +76,96 @@ class BatchLoader:
         device: torch.device | str = "cpu",
         shuffle: bool = True,
         seed: int = 0,
+        max_bytes: int | None = None,
     ) -> None:
         self.device = torch.device(device)
-        subset = np.ascontiguousarray(images[np.asarray(index)])
-        self.storage = torch.from_numpy(subset).to(self.device)
+        self.index = np.asarray(index, dtype=np.int64)
+        self.shape = tuple(int(s) for s in images.shape[1:])
         self.batch_size = int(batch_size)
         self.data_cfg = data_cfg
         self.shuffle = shuffle
         self.seed = seed
+        need = len(self.index) * int(np.prod(self.shape))
+        budget = memory_budget(self.device) if max_bytes is None else max_bytes
+        self.resident = need <= budget
+        if self.resident:
+            self.storage = self._gather_all(images)
+            self.images = None
+        else:
+            self.storage = None
+            self.images = images
+
+    def _gather_all(self, images: np.ndarray) -> torch.Tensor:
+        n = len(self.index)
+        out = torch.empty((n, *self.shape), dtype=torch.uint8, device=self.device)
+        if n == len(images) and np.array_equal(self.index, np.arange(n)):
+            src = lambda s, e: images[s:e]  # noqa: E731 - contiguous read of the whole file
+        else:
+            src = lambda s, e: images[self.index[s:e]]  # noqa: E731
+        step = max(1, UPLOAD_CHUNK // max(1, int(np.prod(self.shape))))
+        for s in range(0, n, step):
+            out[s : s + step].copy_(torch.from_numpy(np.ascontiguousarray(src(s, s + step))))
+        return out
 
     def __len__(self) -> int:
-        n = self.storage.shape[0]
-        return (n + self.batch_size - 1) // self.batch_size
+        return (len(self.index) + self.batch_size - 1) // self.batch_size
 
     @property
     def count(self) -> int:
-        return int(self.storage.shape[0])
+        return len(self.index)
 
     def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        n = self.storage.shape[0]
+        n = len(self.index)
         if self.shuffle:
             g = torch.Generator().manual_seed(epoch_seed(self.seed, epoch, 0))
-            order = torch.randperm(n, generator=g).to(self.device)
+            order = torch.randperm(n, generator=g)
         else:
             order = None
-        noise_gen = None
-        if self.data_cfg.task == "denoise":
-            noise_gen = torch.Generator(device=self.device)
-            noise_gen.manual_seed(epoch_seed(self.seed, epoch, 1))
+        noise_epoch = epoch if self.shuffle else 0
+        corrupt = self._corrupter(noise_epoch, n)
+        batches = self._batches(order) if self.resident else self._streamed(order)
+        for batch in batches:
+            target = to_float_nchw(batch)
+            yield corrupt(target), target
+
+    def _corrupter(self, epoch: int, n: int):
+        cfg = self.data_cfg
+        if cfg.task != "denoise":
+            return lambda t: make_input(t, cfg, None)
+        seed = epoch_seed(self.seed, epoch, 1)
+        if self.device.type == "cpu":
+            bank = NoiseBank(cfg, self.shape, n, self.batch_size,
+                             torch.Generator().manual_seed(seed))
+            return bank.corrupt
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(seed)
+        return lambda t: make_input(t, cfg, gen)
+
+    def _batches(self, order: torch.Tensor | None) -> Iterator[torch.Tensor]:
+        n = self.storage.shape[0]
+        if order is not None:
+            order = order.to(self.device)
         for start in range(0, n, self.batch_size):
             if order is None:
-                batch = self.storage[start : start + self.batch_size]
+                yield self.storage[start : start + self.batch_size]
             else:
-                batch = self.storage[order[start : start + self.batch_size]]
-            target = to_float_nchw(batch)
-            yield make_input(target, self.data_cfg, noise_gen), target
+                yield self.storage.index_select(0, order[start : start + self.batch_size])
+
+    def _streamed(self, order: torch.Tensor | None) -> Iterator[torch.Tensor]:
+        n = len(self.index)
+        starts = list(range(0, n, self.batch_size))
+        pin = self.device.type == "cuda"
+
+        def read(start: int) -> torch.Tensor:
+            rows = self.index[start : start + self.batch_size] if order is None else np.sort(
+                self.index[order[start : start + self.batch_size].numpy()])
+            batch = torch.from_numpy(np.ascontiguousarray(self.images[rows]))
+            return batch.pin_memory() if pin else batch
+
+        with ThreadPoolExecutor(1) as pool:
+            ahead = pool.submit(read, starts[0]) if starts else None
+            for i in range(len(starts)):
+                batch = ahead.result()
+                if i + 1 < len(starts):
+                    ahead = pool.submit(read, starts[i + 1])
+                yield batch.to(self.device, non_blocking=pin)

@@ -8,7 +8,7 @@ an optional ``guess(path) -> bool`` so a bare path can be recognised by its cont
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,13 +42,16 @@ def register_reader(
 
 def parse_source(source: str) -> tuple[str, str]:
     """Split "KIND:PATH"; a bare path is recognised by the readers' guessers."""
+    _ensure_readers()
     kind, sep, path = source.partition(":")
     if sep and kind in READERS:
+        if not path and kind != "builtin":
+            raise ZspaceError(f"data.source {source!r}: the path after '{kind}:' is missing")
         return kind, path
     if sep and len(kind) > 1 and not Path(source).exists():
         known = ", ".join(sorted(READERS))
         raise ZspaceError(f"data.source {source!r}: unknown kind '{kind}' (known: {known})")
-    bare = Path(source)
+    bare = Path(source).expanduser()
     if not bare.exists():
         raise ZspaceError(f"data.source {source!r}: path not found")
     for entry in READERS.values():
@@ -62,7 +65,11 @@ def parse_source(source: str) -> tuple[str, str]:
 
 
 def load_data(cfg: DataConfig) -> ImageData:
-    """Read the configured source at the configured geometry."""
+    """Read the configured source at the configured geometry.
+
+    ``data.channels`` converts explicitly (grey repeated to RGB, RGB to luma);
+    ``data.task = "recolor"`` needs colour targets and is refused on grey data.
+    """
     _ensure_readers()
     kind, path = parse_source(cfg.source)
     data = READERS[kind].read(path, cfg)
@@ -70,14 +77,12 @@ def load_data(cfg: DataConfig) -> ImageData:
         raise ZspaceError(f"data.source {cfg.source!r}: no images")
     images = match_channels(data.images, cfg.channels)
     if images is not data.images:
-        data = ImageData(
-            images=images,
-            source=data.source,
-            labels=data.labels,
-            label_names=data.label_names,
-            attr=data.attr,
-            attr_names=data.attr_names,
-            partition=data.partition,
+        data = replace(data, images=images, details={**data.details,
+                                                     "converted_from_channels": data.shape[2]})
+    if cfg.task == "recolor" and data.shape[2] != 3:
+        raise ZspaceError(
+            f"data.task = 'recolor' needs colour images, but {cfg.source!r} gives "
+            f"{data.shape[2]} channel(s); use data.channels = 3 only with colour sources"
         )
     return data
 

@@ -1,0 +1,103 @@
+"""The default ``analyze`` on 170,000 x 256 synthetic latents, t-SNE against scikit-learn,
+and the KMeans sweep, with wall times and peak memory.
+
+    python benchmarks/bench_analysis.py              # full: default analyze + sklearn TSNE
+    python benchmarks/bench_analysis.py --n 20000 --skip-sklearn   # quick look
+
+Writes a run-like folder with ``latents/train.npz`` under --dir and calls
+``zspace.analyze`` on it, exactly as ``zspace analyze RUN`` would. Peak memory is
+the process's max RSS (ru_maxrss). Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import resource
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def cpu_model() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name"):
+                return line.split(":", 1)[1].strip()
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return platform.processor() or "?"
+
+
+def max_rss_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def synthetic(n: int, d: int, seed: int = 0) -> np.ndarray:
+    """N(0, I) with a few odd axes and 40 loose clusters, so every analysis has work."""
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n, d), dtype=np.float32)
+    z += (rng.normal(size=(40, d)).astype(np.float32) * 0.5)[rng.integers(0, 40, n)]
+    z[:, :5] *= 3
+    return z
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=170_000)
+    ap.add_argument("--d", type=int, default=256)
+    ap.add_argument("--dir", default=None, help="scratch folder (default: a temp folder)")
+    ap.add_argument("--skip-sklearn", action="store_true", help="no scikit-learn TSNE run")
+    args = ap.parse_args()
+
+    from zspace.analysis.runner import run_analyses
+    from zspace.analysis.tsne import TsneParams, tsne_analysis
+    from zspace.latents import Latents, latents_path, save_latents
+
+    root = Path(args.dir or tempfile.mkdtemp(prefix="zspace-bench-"))
+    z = synthetic(args.n, args.d)
+    save_latents(latents_path(root), Latents("train", z, np.arange(args.n)))
+    del z
+    print(f"cpu: {cpu_model()}  cores: {len(__import__('os').sched_getaffinity(0))}")
+    print(f"latents: {args.n:,} x {args.d} float32 in {root}")
+
+    times = {}
+    started = time.perf_counter()
+
+    def log(line: str) -> None:
+        print(line, flush=True)
+
+    results = run_analyses(root, log=log)
+    total = time.perf_counter() - started
+    print(f"default analyze: {total:.1f} s wall, peak RSS {max_rss_gib():.2f} GiB")
+    times["kmeans"] = results["kmeans"].seconds
+    times["tsne"] = results["tsne"].seconds
+    print(f"KMeans sweep (k {results['kmeans'].ks[0]}..{results['kmeans'].ks[-1]}, "
+          f"{results['kmeans'].n:,} points): {times['kmeans']:.1f} s")  # fmt: skip
+    print(f"openTSNE ({results['tsne'].n:,} points): {times['tsne']:.1f} s")
+
+    if not args.skip_sklearn:
+        from sklearn.manifold import TSNE
+
+        with np.load(latents_path(root)) as f:
+            zz = f["z"]
+        p = TsneParams()
+        x = zz[results["tsne"].index]
+        del zz
+        t = time.perf_counter()
+        TSNE(perplexity=p.perplexity, early_exaggeration=p.early_exaggeration,
+             max_iter=p.n_iter + 250, init="pca", random_state=0).fit_transform(x)  # fmt: skip
+        sk = time.perf_counter() - t
+        # openTSNE again on the very same points, same iterations (250 EE + n_iter).
+        ours = tsne_analysis(x, n=len(x), seed=0).seconds
+        print(f"t-SNE on the same {len(x):,} points: openTSNE {ours:.1f} s, scikit-learn "
+              f"TSNE {sk:.1f} s, ratio {sk / ours:.1f}x")  # fmt: skip
+    print(f"peak RSS {max_rss_gib():.2f} GiB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""Generation on a tiny trained run: grids, index.json, reconstructions, paths, the
+rate and the CLI verb."""
+
+import argparse
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from zspace.errors import ZspaceError
+from zspace.generation import api
+from zspace.generation.cli import add_parser
+from zspace.latents import encode_split
+from zspace.training import train
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    from conftest import TINY
+
+    folder = tmp_path_factory.mktemp("gen") / "ae"
+    r = train(None, run_dir=folder, overrides=TINY, progress=False, log=lambda s: None)
+    encode_split(r, "train")
+    return r
+
+
+def cli(argv):
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["generate", *argv])
+    return args.func(args)
+
+
+def index_of(run):
+    return json.loads((run.path / "samples" / "index.json").read_text())
+
+
+def test_grids_reproduce_byte_for_byte_and_are_listed(run):
+    first = api.generate(run, "normal,uniform", n=12, cols=4, seed=3, limits=[0.5, 5])
+    files = [e["file"] for e in first]
+    assert files == ["grid-normal-seed3.png", "grid-uniform-limit0.5-seed3.png",
+                     "grid-uniform-limit5-seed3.png"]
+    before = {f: (run.path / "samples" / f).read_bytes() for f in files}
+    api.generate(run, "normal,uniform", n=12, cols=4, seed=3, limits=[0.5, 5])
+    assert {f: (run.path / "samples" / f).read_bytes() for f in files} == before
+    api.generate(run, "normal", n=12, cols=4, seed=4)
+    assert (run.path / "samples" / "grid-normal-seed4.png").read_bytes() != before[files[0]]
+    listed = [e["file"] for e in index_of(run)]
+    assert len(listed) == len(set(listed))  # regenerating replaces, never duplicates
+    e = next(e for e in index_of(run) if e["file"] == files[2])
+    assert e["kind"] == "grid" and e["sampler"] == "uniform" and e["params"]["limit"] == 5
+    assert "mean radius" in e["caption"]
+    # uniform(-5, 5) in 4 dims: mean radius near 5 * sqrt(4/3) = 5.77
+    assert 4.5 < e["params"]["mean_radius"] < 7.0
+    img = Image.open(run.path / "samples" / files[0])
+    assert img.size[0] == 4 * (64 + 2) + 2  # 16 px digits enlarged x4, 4 columns
+
+
+def test_fitted_samplers_save_their_fit(run):
+    entries = api.generate(run, "gauss,gmm", n=8, components=[1, 2], seed=0)
+    assert [e["sampler"] for e in entries] == ["gauss", "gmm"]
+    with np.load(run.path / "samplers" / "gauss.npz", allow_pickle=False) as f:
+        assert f["mean"].shape == (4,) and f["cov"].shape == (4, 4)
+    meta = json.loads((run.path / "samplers" / "gmm.json").read_text())
+    assert meta["n_components"] in (1, 2) and set(meta["bic"]) == {"1", "2"}
+
+
+def test_sharpening_writes_one_grid_per_factor(run):
+    entries = api.generate(run, "normal", n=8, sharpen=[0, 7], seed=0)
+    a, b = (np.asarray(Image.open(run.path / "samples" / e["file"])) for e in entries)
+    assert [e["params"]["sharpen"] for e in entries] == [0, 7]
+    assert not np.array_equal(a, b)
+
+
+def test_reconstructions_metrics_and_image_file(run, tmp_path):
+    png = tmp_path / "mine.png"
+    Image.fromarray((np.random.default_rng(0).random((40, 30)) * 255).astype(np.uint8)).save(png)
+    res = api.reconstructions(run, n=6, images=[png])
+    m = res["metrics"]
+    assert m["split"] == "valid" and m["n"] > 100
+    assert m["loss"] > 0 and 0 < m["psnr"] < 60 and -1 <= m["ssim"] <= 1
+    assert json.loads((run.path / "samples" / "reconstruction.json").read_text())["metrics"] == m
+    kinds = {e["file"]: e["kind"] for e in index_of(run)}
+    assert kinds["recon-files.png"] == "reconstruction"
+    assert kinds[f"recon-valid-seed{run.config.seed}.png"] == "reconstruction"
+
+
+def test_bad_image_files_are_user_errors(run, tmp_path):
+    with pytest.raises(ZspaceError, match="image file not found"):
+        api.reconstructions(run, n=2, images=[tmp_path / "nope.png"], metrics=False)
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not an image")
+    with pytest.raises(ZspaceError, match="does not decode"):
+        api.reconstructions(run, n=2, images=[junk], metrics=False)
+
+
+def test_paths_write_their_grids(run):
+    e = api.interpolate(run, 0, 1, steps=6)
+    assert e["kind"] == "interpolation"
+    img = Image.open(run.path / "samples" / e["file"])
+    assert img.size[0] == 6 * 66 + 2
+    t = api.traverse(run, pca=1, strengths=[-2, 0, 2], count=2)
+    assert t["kind"] == "traversal" and (run.path / "samples" / t["file"]).is_file()
+    with pytest.raises(ZspaceError, match="exactly one"):
+        api.traverse(run)
+    with pytest.raises(ZspaceError, match="no attributes"):
+        api.attribute(run, "Smiling")
+
+
+def test_rates_are_written_per_sampler_and_limit(run):
+    res = api.meaningful_rates(run, "normal,uniform,gauss", n=200, limits=[1, 50],
+                               reference_size=1000)
+    rates = {(r["sampler"], r["params"].get("limit")): r["rate"] for r in res["results"]}
+    assert set(rates) == {("data", None), ("normal", None), ("uniform", 1.0),
+                          ("uniform", 50.0), ("gauss", None)}
+    assert all(0 <= v <= 1 for v in rates.values())
+    assert rates[("data", None)] >= 0.8  # the data decode and re-encode into the data
+    saved = json.loads((run.path / "samples" / "rates.json").read_text())
+    assert saved["reference_size"] == 1000
+    assert saved["space"] == ("mu" if run.variational else "z")
+    assert 0 < saved["threshold"]
+
+
+def test_missing_latents_asks_for_encode(run, tmp_path):
+    bare = tmp_path / "bare"
+    shutil.copytree(run.path, bare, ignore=shutil.ignore_patterns("latents", "samplers"))
+    with pytest.raises(ZspaceError, match="zspace encode"):
+        api.generate(bare, "gauss", n=4)
+    with pytest.raises(ZspaceError, match="zspace encode"):
+        api.meaningful_rates(bare, "normal", n=4)
+
+
+def test_cli_verb(run, capsys):
+    assert cli([str(run.path), "--sampler", "normal", "-n", "4", "--seed", "9"]) == 0
+    assert (run.path / "samples" / "grid-normal-seed9.png").is_file()
+    assert "grid-normal-seed9.png" in capsys.readouterr().out
+    with pytest.raises(ZspaceError, match="unknown sampler 'bogus'; choose one of normal"):
+        cli([str(run.path), "--sampler", "normal,bogus"])
+    with pytest.raises(ZspaceError, match="> 0"):
+        cli([str(run.path), "--sampler", "uniform", "--limits", "1,-2", "-n", "2"])
+    with pytest.raises(ZspaceError, match="axis:K or pca:K"):
+        cli([str(run.path), "--no-grids", "--traverse", "foo"])
+    with pytest.raises(ZspaceError, match="run folder not found"):
+        cli([str(run.path / "missing")])

@@ -1,0 +1,160 @@
+"""Generation pieces on synthetic arrays: samplers, fits, the rate, paths, grids."""
+
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from zspace.errors import ZspaceError
+from zspace.generation import grids, paths, samplers
+from zspace.generation.rate import build_reference, nearest_distances
+
+
+def test_normal_and_uniform_shapes_and_seeds():
+    a = samplers.sample_normal(5, 7, np.random.default_rng(3))
+    b = samplers.sample_normal(5, 7, np.random.default_rng(3))
+    assert a.shape == (5, 7) and a.dtype == np.float32
+    np.testing.assert_array_equal(a, b)
+    for limit in samplers.REFERENCE_LIMITS:
+        u = samplers.sample_uniform(4000, 16, limit, np.random.default_rng(0))
+        assert u.shape == (4000, 16)
+        assert np.abs(u).max() <= limit
+        assert np.abs(u).max() > 0.99 * limit  # the whole box is used
+
+
+@pytest.mark.parametrize("limit", [0, -1, float("nan")])
+def test_uniform_limit_must_be_positive(limit):
+    with pytest.raises(ZspaceError, match="must be a finite number > 0"):
+        samplers.sample_uniform(3, 2, limit, np.random.default_rng(0))
+
+
+def test_unknown_sampler_lists_the_choices():
+    with pytest.raises(ZspaceError, match="normal, uniform, gauss, gmm"):
+        samplers.check_sampler("vonmises")
+
+
+def test_fitted_gauss_recovers_mean_and_covariance():
+    rng = np.random.default_rng(1)
+    mean = np.array([1.0, -2.0, 0.5, 3.0])
+    a = rng.standard_normal((4, 4))
+    cov = a @ a.T + 0.5 * np.eye(4)
+    z = rng.multivariate_normal(mean, cov, size=40_000).astype(np.float32)
+    fit = samplers.fit_gauss(z)
+    np.testing.assert_allclose(fit.mean, mean, atol=0.05)
+    np.testing.assert_allclose(fit.cov, cov, atol=0.1 * np.abs(cov).max())
+    draw = fit.sample(40_000, np.random.default_rng(2))
+    np.testing.assert_allclose(draw.mean(0), mean, atol=0.05)
+    np.testing.assert_allclose(np.cov(draw, rowvar=False), cov, atol=0.1 * np.abs(cov).max())
+
+
+def test_gauss_sampling_survives_a_dead_axis():
+    z = np.random.default_rng(0).standard_normal((500, 3))
+    z[:, 1] = 0.0  # an axis the encoder never uses: singular covariance
+    out = samplers.fit_gauss(z).sample(10, np.random.default_rng(0))
+    assert np.isfinite(out).all() and np.abs(out[:, 1]).max() < 1e-3
+
+
+@pytest.fixture(scope="module")
+def two_blobs():
+    rng = np.random.default_rng(5)
+    return np.concatenate([rng.normal(-6, 1, (1500, 3)), rng.normal(6, 0.5, (500, 3))])
+
+
+def test_gmm_bic_picks_two_blobs_and_samples_their_weights(two_blobs):
+    fit = samplers.fit_gmm(two_blobs, [1, 2, 3], sample_size=600, seed=0)
+    assert fit.info["n_components"] == 2 and fit.info["subsample"] == 600
+    assert set(fit.info["bic"]) == {"1", "2", "3"}
+    draw = fit.sample(4000, np.random.default_rng(0))
+    assert draw.shape == (4000, 3)
+    assert abs((draw[:, 0] > 0).mean() - 0.25) < 0.04
+    np.testing.assert_array_equal(draw, fit.sample(4000, np.random.default_rng(0)))
+
+
+def test_fits_are_saved_as_arrays_and_reused(tmp_path, two_blobs):
+    fit = samplers.fitted(tmp_path, "gmm", two_blobs, components=[2], sample_size=800, seed=1)
+    npz, meta = tmp_path / "samplers" / "gmm.npz", tmp_path / "samplers" / "gmm.json"
+    with np.load(npz, allow_pickle=False) as f:  # plain arrays, no pickles
+        assert set(f.files) == {"weights", "means", "covariances"}
+    assert json.loads(meta.read_text())["n_components"] == 2
+    again = samplers.fitted(tmp_path, "gmm", two_blobs, components=[2], sample_size=800, seed=1)
+    np.testing.assert_array_equal(again.means, fit.means)
+    assert again.info["seconds"] == fit.info["seconds"]  # read back, not refitted
+    changed = samplers.fitted(tmp_path, "gmm", two_blobs[:1000], components=[2],
+                              sample_size=800, seed=1)
+    assert changed.info["latents"]["n"] == 1000  # other latents: refitted
+
+
+def test_rate_held_out_data_high_far_points_low():
+    rng = np.random.default_rng(0)
+    data = rng.standard_normal((12_000, 8))
+    ref = build_reference(data[:10_000], size=3000, seed=0)
+    assert len(ref.points) == 3000
+    assert ref.rate(data[10_000:]) >= 0.9
+    assert ref.rate(data[10_000:] + 50.0) <= 0.05
+    assert ref.rate(rng.standard_normal((2000, 8)) * 6) <= 0.05
+
+
+def test_nearest_distances_match_brute_force():
+    rng = np.random.default_rng(2)
+    ref, q = rng.standard_normal((300, 5)), rng.standard_normal((50, 5))
+    brute = np.sqrt(((q[:, None] - ref[None]) ** 2).sum(-1)).min(1)
+    np.testing.assert_allclose(nearest_distances(q, ref), brute, rtol=1e-6, atol=1e-9)
+    self_d = nearest_distances(ref, ref, exclude_self=True)
+    full = np.sqrt(((ref[:, None] - ref[None]) ** 2).sum(-1)) + np.diag([np.inf] * 300)
+    np.testing.assert_allclose(self_d, full.min(1), rtol=1e-6)
+
+
+def test_lerp_and_slerp():
+    a, b = np.array([3.0, 0.0]), np.array([0.0, 3.0])
+    line = paths.lerp(a, b, 5)
+    np.testing.assert_allclose(line[[0, -1]], [a, b], atol=1e-6)
+    np.testing.assert_allclose(line[2], [1.5, 1.5], atol=1e-6)
+    arc = paths.slerp(a, b, 5)
+    np.testing.assert_allclose(np.linalg.norm(arc, axis=1), 3.0, atol=1e-5)
+    np.testing.assert_allclose(arc[[0, -1]], [a, b], atol=1e-5)
+    with pytest.raises(ZspaceError):
+        paths.lerp(a, b, 1)
+
+
+def test_pca_direction_axis_and_attribute_vector():
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((5000, 3)) * [0.5, 4.0, 1.0]
+    v = paths.pca_direction(z, 1)
+    assert abs(abs(v[1]) - 4.0) < 0.2 and abs(v[0]) < 0.2
+    assert paths.axis_direction(z, 2)[2] == pytest.approx(1.0, abs=0.05)
+    with pytest.raises(ZspaceError, match="axis 3 does not exist"):
+        paths.axis_direction(z, 3)
+    steps = paths.traverse(z[0], v, [-1, 0, 1])
+    np.testing.assert_allclose(steps[1], z[0], atol=1e-6)
+    attr = np.where(z[:, :1] > 0, 1, -1).astype(np.int8)
+    vec = paths.attribute_vector(z + attr * [0, 0, 2], attr, ["Smiling"], "Smiling")
+    assert vec[2] == pytest.approx(4.0, abs=0.15)
+    with pytest.raises(ZspaceError, match="unknown attribute"):
+        paths.attribute_vector(z, attr, ["Smiling"], "Bald")
+    with pytest.raises(ZspaceError, match="no attributes"):
+        paths.attribute_vector(z, None, None, "Smiling")
+
+
+def test_grid_png_is_deterministic_and_captioned(tmp_path):
+    imgs = (np.random.default_rng(0).random((6, 1, 10, 10))).astype(np.float32)
+    u8 = grids.to_uint8(imgs)
+    assert u8.shape == (6, 10, 10, 1) and u8.dtype == np.uint8
+    p1 = grids.write_grid(tmp_path / "a.png", [u8], 3, "normal(n=6); mean radius 1.00")
+    p2 = grids.write_grid(tmp_path / "b.png", [u8], 3, "normal(n=6); mean radius 1.00")
+    assert p1.read_bytes() == p2.read_bytes()
+    img = np.asarray(Image.open(io.BytesIO(p1.read_bytes())))
+    cell = 10 * 6  # enlarged to >= 56 px
+    assert img.shape[1] == 3 * (cell + 2) + 2
+    assert img.shape[0] > 2 * (cell + 2) + 2  # caption band below the grid
+    assert (img[2 * (cell + 2) + 2 :] < 128).any()  # the caption has dark pixels
+
+
+def test_sharpen_factor_one_is_identity_and_others_change():
+    imgs = grids.to_uint8(np.random.default_rng(1).random((2, 3, 16, 16)))
+    assert grids.sharpen(imgs, 1) is imgs
+    assert not np.array_equal(grids.sharpen(imgs, 7), imgs)
+    assert grids.sharpen(imgs, 0).std() < imgs.std()  # 0 = blurred
+    with pytest.raises(ZspaceError):
+        grids.sharpen(imgs, -1)

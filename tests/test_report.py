@@ -1,0 +1,168 @@
+"""End to end on tiny trained runs: encode -> analyze -> report / compare, and the CLI verbs."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import TINY
+
+import zspace
+from zspace.cli import main
+from zspace.latents import load_latents
+from zspace.reporting.html import SECTIONS, samples_section
+
+FAST = {
+    "tsne": {"n": 300, "perplexity": 10, "n_iter": 100, "n_jobs": 1},
+    "kmeans": {"k_max": 12, "sample": 600, "batch_size": 256, "n_init": 1},
+    "pca": {"max_points": 500, "pairs": "1-2", "axis_pairs": "0-1"},
+}
+CHROMIUM = Path("/usr/bin/chromium")
+DRIVER = Path("/usr/bin/chromedriver")
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("runs")
+    out = {}
+    for kind, extra in (("ae", "model.variational=false"), ("vae", "model.variational=true")):
+        cfg = zspace.load_config(None, [*TINY, extra, "train.epochs=1"])
+        run = zspace.train(cfg, run_dir=root / kind, log=lambda s: None, progress=False)
+        zspace.encode(run)
+        zspace.analyze(run, **FAST)
+        out[kind] = run.path
+    zspace.report(out["vae"])
+    return out
+
+
+def test_latents_file(runs):
+    lat = load_latents(runs["vae"])
+    assert lat.z.dtype == np.float32 and lat.z.shape[1] == 4
+    assert lat.mu.shape == lat.z.shape == lat.logvar.shape
+    assert lat.label is not None and len(lat.label) == len(lat.index) == len(lat.z)
+    assert load_latents(runs["ae"]).mu is None
+
+
+def test_encode_is_seeded_and_eps_scale_overrides(runs, tmp_path):
+    run = tmp_path / "vae"
+    shutil.copytree(runs["vae"], run)
+    before = load_latents(run)
+    zspace.encode(run)
+    assert np.array_equal(load_latents(run).z, before.z)
+    zspace.encode(run, eps_scale=0.0)
+    lat = load_latents(run)
+    assert np.array_equal(lat.z, lat.mu) and lat.eps_scale == 0.0
+
+
+def test_analysis_files(runs):
+    names = {p.stem for p in (runs["vae"] / "analysis").glob("*.json")}
+    assert names == {"radius", "axes", "pca", "tsne", "kmeans", "vae"}
+    assert "vae" not in {p.stem for p in (runs["ae"] / "analysis").glob("*.json")}
+    rec = json.loads((runs["vae"] / "analysis" / "kmeans.json").read_text())
+    assert rec["params"]["k_max"] == 12 and rec["summary"]
+
+
+def test_report_sections_and_self_contained(runs):
+    text = (runs["vae"] / "report.html").read_text()
+    for sid, _ in SECTIONS:
+        assert f'<section id="{sid}">' in text
+    assert "http://" not in text and "https://" not in text
+    assert "no samples/index.json" in text
+    assert text.count("data:image/png;base64,") >= 9
+
+
+def test_report_lists_samples(runs, tmp_path):
+    run = tmp_path / "run"
+    png = (runs["vae"] / "report.html").read_text().split("data:image/png;base64,")[1]
+    (run / "samples").mkdir(parents=True)
+    (run / "samples" / "grid.png").write_bytes(base64.b64decode(png.split('"')[0]))
+    index = [
+        {"file": "grid.png", "kind": "generation", "sampler": "normal", "params": {"n": 16},
+         "caption": "sixteen draws from N(0, I)"},
+        {"file": "gone.png", "kind": "reconstruction", "sampler": "test", "params": {},
+         "caption": "lost"},
+    ]  # fmt: skip
+    (run / "samples" / "index.json").write_text(json.dumps(index))
+    text = samples_section(run)
+    assert "sixteen draws from N(0, I)" in text and "n=16" in text
+    assert text.count("data:image/png;base64,") == 1 and "gone.png is listed but missing" in text
+
+
+def test_compare_page(runs, tmp_path):
+    path = zspace.compare([runs["ae"], runs["vae"]], tmp_path / "cmp")
+    text = path.read_text()
+    for sid in ("runs", "losses", "radius", "kmeans", "vae"):
+        assert f'<section id="{sid}">' in text
+    assert text.count("data:image/png;base64,") == 3
+
+
+def test_cli_errors(runs, tmp_path, capsys):
+    assert main(["analyze", str(tmp_path / "nope")]) == 2
+    assert "run folder not found" in capsys.readouterr().err
+    empty = tmp_path / "r"
+    shutil.copytree(runs["ae"], empty)
+    shutil.rmtree(empty / "latents")
+    assert main(["analyze", str(empty)]) == 2
+    assert "zspace encode" in capsys.readouterr().err
+    assert main(["analyze", str(runs["ae"]), "--only", "radius,bogus"]) == 2
+    assert "choose from radius, axes" in capsys.readouterr().err
+    assert main(["analyze", str(runs["ae"]), "--only", "vae"]) == 2
+    assert main(["analyze", str(runs["ae"]), "--only", "tsne", "--set", "tsne.perplexity=-1"]) == 2
+    assert "perplexity" in capsys.readouterr().err
+    assert main(["analyze", str(runs["ae"]), "--only", "pca", "--set", "pca.pairs=1-9"]) == 2
+    assert "out of range" in capsys.readouterr().err
+    assert main(["analyze", str(runs["ae"]), "--set", "radius.bins=3"]) == 2
+    assert "radius takes" in capsys.readouterr().err
+
+
+def test_cli_analyze_and_report(runs, tmp_path, capsys):
+    run = tmp_path / "r"
+    shutil.copytree(runs["ae"], run, ignore=shutil.ignore_patterns("analysis"))
+    assert main(["analyze", str(run), "--only", "radius,axes", "--set",
+                 "radius.bin_width=0.05", "--set", "axes.width_ratio=3"]) == 0  # fmt: skip
+    rec = json.loads((run / "analysis" / "radius.json").read_text())
+    assert rec["params"]["bin_width"] == 0.05
+    assert main(["report", str(run)]) == 0
+    assert "report:" in capsys.readouterr().out
+    text = (run / "report.html").read_text()
+    assert text.count("Not computed yet") == 3 and "--only tsne" in text
+
+
+@pytest.mark.skipif(not (CHROMIUM.exists() and DRIVER.exists()), reason="no Chromium here")
+def test_report_in_headless_chromium(runs, tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = str(CHROMIUM)
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--no-first-run", "--disable-sync",
+                "--disable-quic", f"--user-data-dir={tmp_path / 'profile'}",
+                "--window-size=1300,1000"):  # fmt: skip
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(DRIVER)), options=opts)
+    try:
+        pages = [(runs["vae"] / "report.html", [sid for sid, _ in SECTIONS], 8)]
+        pages.append((zspace.compare([runs["ae"], runs["vae"]], tmp_path / "c"),
+                      ["runs", "losses", "radius", "kmeans", "vae"], 3))  # fmt: skip
+        for page, sections, images in pages:
+            driver.get(page.resolve().as_uri())
+            ids = driver.execute_script(
+                "return Array.from(document.querySelectorAll('section')).map(s => s.id)"
+            )
+            assert ids == sections
+            sizes = driver.execute_script(
+                "return Array.from(document.images).map(i => [i.complete, i.naturalWidth,"
+                " i.naturalHeight])"
+            )
+            assert len(sizes) >= images
+            assert all(c and w > 0 and h > 0 for c, w, h in sizes), sizes
+            severe = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+            assert severe == []
+    finally:
+        driver.quit()

@@ -1,0 +1,227 @@
+"""PCA: the explained-variance spectrum and 2-D projections with zoom windows.
+
+The covariance is accumulated in float64 chunks and diagonalised exactly (d is at
+most a few hundred), so 170,000 x 256 latents cost one pass and no copy. PCA
+pairs are 1-based (PC1, PC2, ...), original-axis pairs 0-based (axis 0 is z[:, 0]),
+matching how the axes table numbers axes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from zspace.analysis.common import as_points, jsonable, positive, subsample
+from zspace.errors import ZspaceError
+
+DEFAULT_PCA_PAIRS = ((1, 2), (1, 18), (8, 35))
+DEFAULT_AXIS_PAIRS = ((0, 1), (2, 3))
+DEFAULT_ZOOMS = (25.0, 2.5, 0.25)  # the reference's windows for CelebA, z_dim 256
+
+
+def auto_zooms(extent: float) -> tuple[float, ...]:
+    """Three half-widths a decade apart, the largest 2.5 * 10^k just covering ``extent``
+    (the 99th percentile of the distance from the window centre): 25, 2.5, 0.25 for
+    points spread over about +-20, as in the reference."""
+    if not extent > 0:
+        return DEFAULT_ZOOMS
+    top = 2.5 * 10.0 ** np.ceil(np.log10(extent / 2.5))
+    return (float(top), float(top / 10), float(top / 100))
+
+
+@dataclass(frozen=True)
+class PcaParams:
+    pairs: tuple[tuple[int, int], ...] | None = None  # None: defaults that fit z_dim
+    axis_pairs: tuple[tuple[int, int], ...] | None = None
+    zooms: tuple[float, ...] | None = None  # None: three decades fitted to the data
+    max_points: int = 50000
+    gap: float = 4.0
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class PcaResult:
+    n: int
+    z_dim: int
+    explained: list[float]  # explained-variance ratio per component
+    cumulative: list[float]
+    n90: int  # components for 90 % / 99 % of the variance
+    n99: int
+    participation: float  # (sum l)^2 / sum l^2: an effective dimension
+    dominant: int  # components before the largest gap, 0 when no gap exceeds `gap`
+    gap: float
+    largest_gap: float
+    pairs: list[list[int]]
+    axis_pairs: list[list[int]]
+    zooms: list[float]
+    centre_pca: list[list[float]]  # window centre (median of the projection) per pair
+    centre_axes: list[list[float]]
+    counts_pca: list[list[int]]  # points inside each zoom window, per pair, of n
+    counts_axes: list[list[int]]
+    n_shown: int
+    proj_pca: np.ndarray = field(repr=False)  # (pairs, n_shown, 2) float32
+    proj_axes: np.ndarray = field(repr=False)
+    components: np.ndarray = field(repr=False)  # (d, d) rows = principal directions
+
+    def to_json(self) -> dict:
+        keys = [
+            k for k in self.__dataclass_fields__ if k not in ("proj_pca", "proj_axes", "components")
+        ]
+        return jsonable({k: getattr(self, k) for k in keys})
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "proj_pca": self.proj_pca,
+            "proj_axes": self.proj_axes,
+            "explained": np.asarray(self.explained),
+        }
+
+    def summary(self) -> str:
+        lead = ", ".join(f"{100 * e:.1f} %" for e in self.explained[:3])
+        dom = (
+            f"{self.dominant} dominant component(s) (gap x{self.largest_gap:.3g})"
+            if self.dominant
+            else f"no dominant component (largest gap x{self.largest_gap:.3g} < x{self.gap:g})"
+        )
+        return (
+            f"leading components explain {lead} of the variance; {dom}; "
+            f"{self.n90} components hold 90 %, {self.n99} hold 99 %; effective dimension "
+            f"(participation ratio) {self.participation:.3g} of {self.z_dim}"
+        )
+
+
+def covariance(z: np.ndarray, chunk: int = 32768) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance in float64, one chunked pass."""
+    d = z.shape[1]
+    s = np.zeros(d)
+    for a in range(0, len(z), chunk):
+        s += z[a : a + chunk].sum(axis=0, dtype=np.float64)
+    mean = s / len(z)
+    cov = np.zeros((d, d))
+    for a in range(0, len(z), chunk):
+        b = z[a : a + chunk].astype(np.float64) - mean
+        cov += b.T @ b
+    return mean, cov / max(1, len(z) - 1)
+
+
+def _check_pairs(pairs, limit: int, base: int, what: str) -> list[tuple[int, int]]:
+    out = []
+    for p in pairs:
+        if len(p) != 2:
+            raise ZspaceError(f"pca.{what}: {p} is not a pair")
+        a, b = int(p[0]), int(p[1])
+        for v in (a, b):
+            if not base <= v < limit + base:
+                raise ZspaceError(f"pca.{what}: index {v} out of range {base}..{limit + base - 1}")
+        out.append((a, b))
+    return out
+
+
+def _default_pairs(defaults, limit: int, base: int) -> list[tuple[int, int]]:
+    """The reference's pairs where they fit, else the leading ones (small z_dim)."""
+    fit = [p for p in defaults if max(p) < limit + base]
+    if len(fit) < len(defaults):
+        small = ((base, base + 1), (base, base + 2), (base + 1, base + 2))
+        fit = [p for p in small if max(p) < limit + base]
+    return fit or [(base, base)]
+
+
+def _windows(proj: np.ndarray, zooms) -> tuple[list[float], list[int]]:
+    centre = np.median(proj, axis=0)
+    dist = np.abs(proj - centre).max(axis=1)
+    return centre.tolist(), [int((dist <= h).sum()) for h in zooms]
+
+
+def pca_analysis(
+    z: np.ndarray,
+    pairs=None,
+    axis_pairs=None,
+    zooms=None,
+    max_points: int = 50000,
+    gap: float = 4.0,
+    seed: int = 0,
+) -> PcaResult:
+    """Spectrum of the covariance and projections on chosen PCA / original axis pairs."""
+    z = as_points(z)
+    d = z.shape[1]
+    positive("pca.gap", gap)
+    if zooms is not None:
+        zooms = [float(h) for h in zooms]
+        for h in zooms:
+            positive("pca.zooms", h)
+    pairs = (
+        _default_pairs(DEFAULT_PCA_PAIRS, d, 1)
+        if pairs is None
+        else _check_pairs(pairs, d, 1, "pairs")
+    )
+    axis_pairs = (
+        _default_pairs(DEFAULT_AXIS_PAIRS, d, 0)
+        if axis_pairs is None
+        else _check_pairs(axis_pairs, d, 0, "axis_pairs")
+    )
+    mean, cov = covariance(z)
+    vals, vecs = np.linalg.eigh(cov)
+    order = np.argsort(vals)[::-1]
+    vals = np.clip(vals[order], 0.0, None)
+    vecs = vecs[:, order].T  # rows
+    total = vals.sum()
+    ratio = vals / total if total > 0 else np.zeros_like(vals)
+    cum = np.cumsum(ratio)
+    n90 = int(np.searchsorted(cum, 0.9 - 1e-12) + 1)
+    n99 = int(np.searchsorted(cum, 0.99 - 1e-12) + 1)
+    part = float(total**2 / (vals**2).sum()) if total > 0 else 0.0
+    gaps = vals[:-1] / np.maximum(vals[1:], total * 1e-12 + 1e-300) if d > 1 else np.ones(1)
+    kg = int(np.argmax(gaps))
+    largest = float(gaps[kg])
+    dominant = kg + 1 if largest >= gap else 0
+
+    idx = subsample(len(z), max_points, seed)
+    comps = np.array([[vecs[a - 1], vecs[b - 1]] for a, b in pairs])  # (P, 2, d)
+    fulls = [
+        np.concatenate(
+            [
+                (z[s : s + 65536].astype(np.float64) - mean) @ comps[p].T
+                for s in range(0, len(z), 65536)
+            ]
+        )
+        for p in range(len(pairs))
+    ] + [np.stack([z[:, a], z[:, b]], axis=1).astype(np.float64) for a, b in axis_pairs]
+    if zooms is None:
+        extent = max(
+            float(np.quantile(np.abs(f - np.median(f, axis=0)).max(axis=1), 0.99)) for f in fulls
+        )
+        zooms = list(auto_zooms(extent))
+    centres, counts, shown = [], [], []
+    for full in fulls:
+        c, n_in = _windows(full, zooms)
+        centres.append(c)
+        counts.append(n_in)
+        shown.append(full[idx].astype(np.float32))
+    k = len(pairs)
+    c_pca, c_axes = centres[:k], centres[k:]
+    counts_pca, counts_axes = counts[:k], counts[k:]
+    proj_pca, proj_axes = shown[:k], shown[k:]
+    return PcaResult(
+        n=len(z),
+        z_dim=d,
+        explained=ratio.tolist(),
+        cumulative=cum.tolist(),
+        n90=n90,
+        n99=n99,
+        participation=part,
+        dominant=dominant,
+        gap=float(gap),
+        largest_gap=largest,
+        pairs=[list(p) for p in pairs],
+        axis_pairs=[list(p) for p in axis_pairs],
+        zooms=zooms,
+        centre_pca=c_pca,
+        centre_axes=c_axes,
+        counts_pca=counts_pca,
+        counts_axes=counts_axes,
+        n_shown=len(idx),
+        proj_pca=np.array(proj_pca, dtype=np.float32).reshape(len(pairs), len(idx), 2),
+        proj_axes=np.array(proj_axes, dtype=np.float32).reshape(len(axis_pairs), len(idx), 2),
+        components=vecs.astype(np.float32),
+    )

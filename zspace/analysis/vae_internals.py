@@ -1,0 +1,128 @@
+"""VAE internals: how wide the encoder's distributions are and how far z strays from mu.
+
+With a tiny KL weight the VAE learns logvar far below 0, z = mu + exp(logvar/2)*eps
+hardly differs from mu, and the VAE behaves like an AE; these numbers show that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from zspace.analysis.common import as_points, jsonable, positive
+from zspace.analysis.radius import radii
+from zspace.errors import ZspaceError
+
+
+@dataclass(frozen=True)
+class VaeParams:
+    logvar_thresholds: tuple[float, ...] = (-10.0, -5.0, -1.0, 0.0)
+    diff_threshold: float = 0.05
+    bins: int = 100
+
+
+@dataclass(frozen=True)
+class VaeResult:
+    n: int
+    z_dim: int
+    logvar_min: float
+    logvar_max: float
+    logvar_mean: float
+    logvar_thresholds: list[float]
+    logvar_above: list[int]  # components (of n * z_dim) with logvar > threshold
+    diff_threshold: float
+    diff_max: float  # max |z - mu| over all components
+    diff_above: int  # components with |z - mu| > diff_threshold
+    radius_abs_max: float  # | ||z|| - ||mu|| |
+    radius_abs_mean: float
+    radius_rel_max: float  # the same divided by ||mu||
+    radius_rel_mean: float
+    axis_logvar_mean: np.ndarray = field(repr=False)  # (d,) mean logvar per axis
+    logvar_counts: np.ndarray = field(repr=False)
+    logvar_edges: np.ndarray = field(repr=False)
+    rel_counts: np.ndarray = field(repr=False)  # histogram of log10 relative radius diff
+    rel_edges: np.ndarray = field(repr=False)
+
+    def to_json(self) -> dict:
+        arrays = ("logvar_counts", "logvar_edges", "rel_counts", "rel_edges")
+        keys = [k for k in self.__dataclass_fields__ if k not in arrays]
+        return jsonable({k: getattr(self, k) for k in keys})
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "axis_logvar_mean": self.axis_logvar_mean,
+            "logvar_counts": self.logvar_counts,
+            "logvar_edges": self.logvar_edges,
+            "rel_counts": self.rel_counts,
+            "rel_edges": self.rel_edges,
+        }
+
+    def summary(self) -> str:
+        total = self.n * self.z_dim
+        above = ", ".join(
+            f"{c:,} above {t:g}"
+            for t, c in zip(self.logvar_thresholds, self.logvar_above, strict=True)
+        )
+        return (
+            f"logvar ranges {self.logvar_min:.3g}..{self.logvar_max:.3g}, mean "
+            f"{self.logvar_mean:.3g} (of {total:,} components: {above}); max |z - mu| = "
+            f"{self.diff_max:.3g}, {self.diff_above:,} components above "
+            f"{self.diff_threshold:g}; radius of z vs mu differs by {self.radius_abs_mean:.3g} "
+            f"on average (max {self.radius_abs_max:.3g}), relative {self.radius_rel_mean:.3g} "
+            f"(max {self.radius_rel_max:.3g})"
+        )
+
+
+def vae_internals(
+    z: np.ndarray,
+    mu: np.ndarray,
+    logvar: np.ndarray,
+    logvar_thresholds=(-10.0, -5.0, -1.0, 0.0),
+    diff_threshold: float = 0.05,
+    bins: int = 100,
+) -> VaeResult:
+    """logvar statistics, |z - mu| and the radius difference between z and mu."""
+    z, mu, logvar = as_points(z), as_points(mu, "mu"), as_points(logvar, "logvar")
+    if not z.shape == mu.shape == logvar.shape:
+        raise ZspaceError(
+            f"vae: z {z.shape}, mu {mu.shape} and logvar {logvar.shape} must have one shape"
+        )
+    positive("vae.diff_threshold", diff_threshold)
+    positive("vae.bins", bins)
+    th = [float(t) for t in logvar_thresholds]
+    lv_min, lv_max = float(logvar.min()), float(logvar.max())
+    above = [int((logvar > t).sum()) for t in th]
+    diff_max, diff_above = 0.0, 0
+    for s in range(0, len(z), 65536):
+        dz = np.abs(z[s : s + 65536].astype(np.float64) - mu[s : s + 65536])
+        diff_max = max(diff_max, float(dz.max()))
+        diff_above += int((dz > diff_threshold).sum())
+    rz, rm = radii(z), radii(mu)
+    absd = np.abs(rz - rm)
+    rel = absd / np.maximum(rm, 1e-30)
+    hi = lv_max if lv_max > lv_min else lv_min + 1.0
+    lv_counts, lv_edges = np.histogram(logvar, bins=bins, range=(lv_min, hi))
+    logrel = np.log10(np.maximum(rel, 1e-12))
+    rel_counts, rel_edges = np.histogram(logrel, bins=bins)
+    return VaeResult(
+        n=len(z),
+        z_dim=z.shape[1],
+        logvar_min=lv_min,
+        logvar_max=lv_max,
+        logvar_mean=float(logvar.mean(dtype=np.float64)),
+        logvar_thresholds=th,
+        logvar_above=above,
+        diff_threshold=float(diff_threshold),
+        diff_max=diff_max,
+        diff_above=diff_above,
+        radius_abs_max=float(absd.max()),
+        radius_abs_mean=float(absd.mean()),
+        radius_rel_max=float(rel.max()),
+        radius_rel_mean=float(rel.mean()),
+        axis_logvar_mean=logvar.mean(axis=0, dtype=np.float64),
+        logvar_counts=lv_counts,
+        logvar_edges=lv_edges,
+        rel_counts=rel_counts,
+        rel_edges=rel_edges,
+    )

@@ -1,0 +1,88 @@
+"""A PNG grid of samples exactly as the model will see them (after geometry and task).
+
+For ``reconstruct`` the grid shows the images; for ``denoise`` and ``recolor``
+each row of inputs is followed by the row of their targets, so the corruption is
+visible next to the clean image.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from PIL import Image
+
+from zspace.data.dataset import ImageData, split_indices
+from zspace.data.loader import epoch_seed, to_float_nchw
+from zspace.data.tasks import make_input
+from zspace.errors import ZspaceError
+
+if TYPE_CHECKING:
+    from zspace.config import DataConfig
+
+PAD = 2
+PAD_VALUE = 255
+MIN_CELL = 64  # small images (MNIST, CIFAR) are enlarged to at least this, pixel-exact
+
+
+def pick(data: ImageData, cfg: DataConfig, split: str, count: int, seed: int) -> np.ndarray:
+    """A seeded random choice of ``count`` image indices from ``split``, in index order."""
+    splits = split_indices(data, cfg.valid_fraction, seed)
+    if split not in splits:
+        raise ZspaceError(f"split '{split}' does not exist here (have: {', '.join(splits)})")
+    index = splits[split]
+    if not len(index):
+        raise ZspaceError(f"split '{split}' is empty")
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(index, size=min(count, len(index)), replace=False))
+
+
+def grid_rows(data: ImageData, cfg: DataConfig, index: np.ndarray, seed: int) -> list[np.ndarray]:
+    """Rows of uint8 (N, H, W, C) images: the targets, preceded by the inputs for a task."""
+    target = to_float_nchw(torch.from_numpy(np.ascontiguousarray(data.images[index])))
+    gen = torch.Generator().manual_seed(epoch_seed(seed, 0, 1))
+    model_input = make_input(target, cfg, gen)
+    as_u8 = lambda t: (t.permute(0, 2, 3, 1) * 255).round().clamp(0, 255).to(torch.uint8).numpy()  # noqa: E731
+    if cfg.task == "reconstruct":
+        return [as_u8(target)]
+    return [as_u8(model_input), as_u8(target)]
+
+
+def make_grid(rows: list[np.ndarray], columns: int) -> np.ndarray:
+    """Tile images into a grid; with several row sets, their rows interleave."""
+    n, h, w, c = rows[0].shape
+    scale = max(1, -(-MIN_CELL // max(h, w)))
+    h, w = h * scale, w * scale
+    lines = -(-n // columns)
+    height = lines * len(rows) * (h + PAD) + PAD
+    width = columns * (w + PAD) + PAD
+    grid = np.full((height, width, c), PAD_VALUE, np.uint8)
+    for k in range(n):
+        line, col = divmod(k, columns)
+        for r, images in enumerate(rows):
+            img = images[k].repeat(scale, 0).repeat(scale, 1) if scale > 1 else images[k]
+            top = PAD + (line * len(rows) + r) * (h + PAD)
+            left = PAD + col * (w + PAD)
+            grid[top : top + h, left : left + w] = img
+    return grid
+
+
+def write_png(path: Path, grid: np.ndarray) -> None:
+    """Write atomically (temporary name, then rename)."""
+    image = Image.fromarray(grid[..., 0] if grid.shape[2] == 1 else grid)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
+    image.save(tmp, format="PNG")
+    os.replace(tmp, path)
+
+
+def preview(data: ImageData, cfg: DataConfig, out: Path, *, count: int = 64, columns: int = 8,
+            split: str = "train", seed: int = 0) -> int:
+    """Write the grid PNG to ``out``; returns the number of images shown."""
+    index = pick(data, cfg, split, count, seed)
+    write_png(out, make_grid(grid_rows(data, cfg, index, seed), min(columns, len(index))))
+    return len(index)

@@ -1,0 +1,156 @@
+"""Decode a list of image files into a uint8 ``.npy`` in parallel, skipping bad files.
+
+Worker processes (all cores) each take chunks of file names, open the container
+once, decode, crop and resize with ``geometry.fit`` and write their rows straight
+into the memory-mapped output file, so no pixels travel through pipes. Files that
+cannot be decoded are reported back and dropped at the end; the caller logs one
+summary line for them.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import sys
+import threading
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Executor,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from zspace.data.readers.geometry import Geometry, fit
+from zspace.data.readers.imagefiles import ImageFiles, Opener
+from zspace.errors import ZspaceError
+
+MIN_PARALLEL = 64  # below this many images a process pool costs more than it saves
+
+
+@dataclass
+class DecodeReport:
+    kept: np.ndarray  # indices into files.names of the images in the output, in order
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def decode_to_npy(
+    files: ImageFiles, geo: Geometry, out: Path, *, label: str, workers: int = 0
+) -> DecodeReport:
+    """Write all decodable images of ``files`` at ``geo`` to ``out`` (uint8 NHWC .npy)."""
+    n = len(files)
+    shape = (n, geo.height, geo.width, geo.channels)
+    np.lib.format.open_memmap(out, mode="w+", dtype=np.uint8, shape=shape).flush()
+    workers = workers or cpu_count()
+    size = max(16, min(256, math.ceil(n / (workers * 8))))
+    chunks = [(s, files.names[s : s + size]) for s in range(0, n, size)]
+    failures: list[tuple[int, str]] = []
+    pool = _pool(min(workers, len(chunks))) if workers > 1 and n >= MIN_PARALLEL else None
+    try:
+        if pool is None:
+            with _bar(n, label) as bar:
+                for start, names in chunks:
+                    failures += _decode_chunk(
+                        files.container, files.is_zip, names, start, geo, str(out)
+                    )
+                    bar.update(len(names))
+        else:
+            # Submitting first forks the workers before tqdm starts its monitor thread.
+            pending = {
+                pool.submit(_decode_chunk, files.container, files.is_zip, names, start, geo,
+                            str(out)): len(names)
+                for start, names in chunks
+            }
+            with _bar(n, label) as bar:
+                while pending:
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        failures += fut.result()
+                        bar.update(pending.pop(fut))
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        for opener, _ in _STATE.values():
+            opener.close()
+        _STATE.clear()
+    failures.sort()
+    if len(failures) == n:
+        name, reason = files.names[failures[0][0]], failures[0][1]
+        raise ZspaceError(
+            f"{label}: none of the {n} image(s) could be read (e.g. {name}: {reason})"
+        )
+    bad = [i for i, _ in failures]
+    kept = np.setdiff1d(np.arange(n), np.asarray(bad, dtype=np.int64))
+    if bad:
+        _compact(out, kept)
+    return DecodeReport(kept, [(files.names[i], reason) for i, reason in failures])
+
+
+def _bar(n: int, label: str) -> tqdm:
+    return tqdm(total=n, desc=f"decoding {label}", unit="img", disable=None, mininterval=0.5)
+
+
+def _pool(workers: int) -> Executor:
+    """Processes started by fork where that is safe, else threads.
+
+    fork starts workers in milliseconds and they inherit the imports; they only run
+    Pillow, never torch, so a parent with torch loaded is fine. Where fork is
+    unsafe (macOS, Windows, or a parent with other Python threads that might hold a
+    lock), spawn-style starts would re-run a user's unguarded script, so threads are
+    used instead: Pillow releases the GIL while decoding and resizing.
+    """
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and sys.platform != "darwin" and threading.active_count() == 1:
+        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+    return ThreadPoolExecutor(workers)
+
+
+# Per-worker state: the open container and the output mapping, keyed by process and
+# thread so a forked worker never reuses its parent's open zip (which shares a file
+# offset) and threads never share one.
+_STATE: dict[tuple, tuple[Opener, np.ndarray]] = {}
+
+
+def _decode_chunk(
+    container: str, is_zip: bool, names: tuple[str, ...], start: int, geo: Geometry, out: str
+) -> list[tuple[int, str]]:
+    key = (os.getpid(), threading.get_ident(), container, out)
+    if key not in _STATE:
+        _STATE[key] = (Opener(container, is_zip), np.load(out, mmap_mode="r+"))
+    opener, arr = _STATE[key]
+    failures = []
+    for j, name in enumerate(names):
+        try:
+            with opener.open(name) as fh, Image.open(fh) as image:
+                arr[start + j] = fit(image, geo)
+        except Exception as exc:  # any decoding problem: skip the file, report why
+            failures.append((start + j, f"{type(exc).__name__}: {exc}"))
+    return failures
+
+
+def _compact(path: Path, kept: np.ndarray) -> None:
+    """Drop the rows of images that failed (rare: a rewrite of the kept rows)."""
+    src = np.load(path, mmap_mode="r")
+    tmp = path.with_name(path.name + ".compact")
+    dst = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
+                                    shape=(len(kept), *src.shape[1:]))
+    step = 4096
+    for s in range(0, len(kept), step):
+        dst[s : s + step] = src[kept[s : s + step]]
+    dst.flush()
+    del dst, src
+    os.replace(tmp, path)

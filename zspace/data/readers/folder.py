@@ -1,0 +1,166 @@
+"""Any folder (recursive) or zip of images, with labels from sub-folders or a CSV.
+
+Layout rules, applied to the image paths relative to the folder (or zip):
+
+1. leading folders shared by every image are ignored (``test/`` in
+   ``cifar10-jpg/test/<class>/``, ``img_align_celeba/`` in a zip);
+2. when the top folders are split names (``train``, ``val``/``valid``/``validation``,
+   ``test``) and there are at least two of them, they give the partition;
+3. when every image then sits in a sub-folder and there are at least two, the
+   sub-folder names are the class labels (sorted naturally: 2 before 10).
+
+A ``labels.csv`` (rows ``filename,label``, optional header) in the folder, in the
+zip or beside the zip overrides the sub-folder labels. Its file names are paths
+relative to the folder or zip, or bare file names when those are unique.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from zspace.data.dataset import ImageData
+from zspace.data.readers.cached import read_cached, resolve_geometry
+from zspace.data.readers.imagefiles import list_images
+from zspace.errors import ZspaceError
+
+if TYPE_CHECKING:
+    from zspace.config import DataConfig
+
+log = logging.getLogger("zspace.data")
+SPLIT_DIRS = {"train": 0, "training": 0, "val": 1, "valid": 1, "validation": 1, "test": 2,
+              "testing": 2}
+CSV_NAME = "labels.csv"
+CSV_HEADERS = {"filename", "file", "image", "image_id", "name", "path"}
+
+
+@dataclass(frozen=True)
+class Structure:
+    labels: np.ndarray | None
+    label_names: tuple[str, ...] | None
+    partition: np.ndarray | None
+
+
+def natural_key(text: str) -> list:
+    """Sort key that orders embedded numbers by value ("class2" before "class10")."""
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", text)]
+
+
+def infer_structure(names: tuple[str, ...] | list[str]) -> Structure:
+    """Partition and class labels from the folder layout (see the module docstring)."""
+    parts = [n.split("/") for n in names]
+    rel = _strip_common(parts)
+    partition = None
+    if rel and all(len(r) > 1 for r in rel):
+        tops = {r[0].lower() for r in rel}
+        if len(tops) >= 2 and tops <= SPLIT_DIRS.keys():
+            partition = np.array([SPLIT_DIRS[r[0].lower()] for r in rel], np.int8)
+            rel = [r[1:] for r in rel]
+    labels = label_names = None
+    if rel and all(len(r) > 1 for r in rel):
+        classes = sorted({r[0] for r in rel}, key=natural_key)
+        if len(classes) >= 2:
+            index = {c: i for i, c in enumerate(classes)}
+            labels = np.array([index[r[0]] for r in rel], np.int64)
+            label_names = tuple(classes)
+    return Structure(labels, label_names, partition)
+
+
+def _strip_common(parts: list[list[str]]) -> list[list[str]]:
+    if not parts:
+        return parts
+    depth = 0
+    shortest = min(len(p) for p in parts) - 1  # never strip the file name itself
+    while depth < shortest and all(p[depth] == parts[0][depth] for p in parts):
+        depth += 1
+    return [p[depth:] for p in parts]
+
+
+def read_label_csv(text: str, source: str, names: tuple[str, ...]) -> tuple[np.ndarray, tuple]:
+    """Labels for ``names`` from CSV text; every image needs a row."""
+    rows = [r for r in csv.reader(io.StringIO(text)) if r and any(c.strip() for c in r)]
+    if rows and rows[0][0].strip().lower() in CSV_HEADERS:
+        rows = rows[1:]
+    by_path: dict[str, str] = {}
+    for lineno, row in enumerate(rows, start=1):
+        if len(row) < 2 or not row[0].strip() or not row[1].strip():
+            raise ZspaceError(f"{source}: row {lineno}: expected filename,label, got {row!r}")
+        by_path[row[0].strip().replace("\\", "/").removeprefix("./")] = row[1].strip()
+    stripped = ["/".join(p) for p in _strip_common([n.split("/") for n in names])]
+    basenames = [n.rsplit("/", 1)[-1] for n in names]
+    by_base: dict[str, str] = {}
+    if len(set(basenames)) == len(basenames):
+        by_base = {k.rsplit("/", 1)[-1]: k for k in by_path}
+    found: list[str | None] = []
+    used: set[str] = set()
+    for name, short, base in zip(names, stripped, basenames, strict=True):
+        key = name if name in by_path else short if short in by_path else by_base.get(base)
+        found.append(by_path[key] if key is not None else None)
+        if key is not None:
+            used.add(key)
+    missing = [n for n, v in zip(names, found, strict=True) if v is None]
+    if missing:
+        raise ZspaceError(
+            f"{source}: no label for {len(missing)} of {len(names)} image(s) (e.g. {missing[0]})"
+        )
+    unused = len(by_path) - len(used)
+    if unused > 0:
+        log.warning("%s: %d row(s) name no image of the source", source, unused)
+    classes = tuple(sorted(set(found), key=natural_key))
+    index = {c: i for i, c in enumerate(classes)}
+    return np.array([index[v] for v in found], np.int64), classes
+
+
+def find_label_csv(root: Path) -> tuple[str, str] | None:
+    """(text, where) of ``labels.csv`` in the folder, in the zip or beside the zip."""
+    if root.is_dir():
+        path = root / CSV_NAME
+        return (path.read_text(encoding="utf-8-sig"), str(path)) if path.is_file() else None
+    with zipfile.ZipFile(root) as zf:
+        members = [n for n in zf.namelist() if n.rsplit("/", 1)[-1] == CSV_NAME]
+        if members:
+            member = min(members, key=lambda n: n.count("/"))
+            return zf.read(member).decode("utf-8-sig"), f"{root}:{member}"
+    beside = root.with_name(CSV_NAME)
+    return (beside.read_text(encoding="utf-8-sig"), str(beside)) if beside.is_file() else None
+
+
+def source_path(path: str, kind: str) -> Path:
+    if not path:
+        raise ZspaceError(f"data.source '{kind}:': the path is missing")
+    return Path(path).expanduser().absolute()
+
+
+def read_folder(path: str, cfg: DataConfig) -> ImageData:
+    root = source_path(path, "folder")
+    label = f"folder:{path}"
+    files = list_images(root, label)
+    geo = resolve_geometry(files, cfg, label)
+    cached = read_cached(files, geo, cfg, kind="folder", label=label)
+    names = cached.names
+    struct = infer_structure(names)
+    labels, label_names = struct.labels, struct.label_names
+    found = find_label_csv(root)
+    if found is not None:
+        labels, label_names = read_label_csv(found[0], found[1], names)
+        cached.details["labels_from"] = found[1]
+    return ImageData(
+        images=cached.images,
+        source=f"folder:{root}",
+        labels=labels,
+        label_names=label_names,
+        partition=struct.partition,
+        details=cached.details,
+    )
+
+
+def guess_folder(path: Path) -> bool:
+    return path.is_dir() or (path.is_file() and zipfile.is_zipfile(path))

@@ -1,0 +1,209 @@
+"""IDX files: MNIST, Fashion-MNIST, KMNIST, notMNIST and others in MNIST's format.
+
+An IDX file is a big-endian header (two zero bytes, a type code, the number of
+dimensions, one uint32 per dimension) followed by the raw array; the published
+files are gzipped. PATH is a folder holding the usual ``train-*``/``t10k-*`` files
+(either set or both) or one images file (its labels are looked for beside it).
+With both sets the t10k files become the ``test`` split.
+
+IDX sets are small arrays that decode in well under a second, so they are read
+directly on every run and do not go through the cache.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import re
+import struct
+import zlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from zspace.data.dataset import ImageData
+from zspace.data.readers.folder import source_path
+from zspace.data.readers.geometry import Geometry, fit_array, output_size
+from zspace.errors import ZspaceError
+
+if TYPE_CHECKING:
+    from zspace.config import DataConfig
+
+TYPES = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"),
+         0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+NAME = re.compile(
+    r"^(?:(?P<prefix>.+?)[-_])?(?P<split>train|t10k|test)-(?P<what>images|labels)"
+    r"[-.]idx(?P<ndim>\d)-ubyte(?P<gz>\.gz)?$"
+)
+# Class names of the well-known sets, recognised by the md5 of their published label files.
+FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+           "Bag", "Ankle boot")
+KMNIST = ("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo")
+KNOWN_LABEL_FILES = {
+    "d53e105ee54ea40749a09fcbcd1e9432": ("mnist", None),
+    "ec29112dd5afa0611ce80d1b7f02629c": ("mnist", None),
+    "25c81989df183df01b3e8a0aad5dffbe": ("fashion-mnist", FASHION),
+    "bb300cfdad3c16e7a12a480ee83cd310": ("fashion-mnist", FASHION),
+    "e144d726b3acfaa3e44228e80efcd344": ("kmnist", KMNIST),
+    "7320c461ea6c1c855c0b718fb2a4b134": ("kmnist", KMNIST),
+}
+
+
+def read_bytes(path: Path) -> bytes:
+    """The file's content, gunzipped when it starts with the gzip magic."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ZspaceError(f"{path}: cannot read: {exc.strerror}") from None
+    if raw[:2] != b"\x1f\x8b":
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (EOFError, OSError, zlib.error) as exc:
+        raise ZspaceError(f"{path}: truncated or corrupt gzip file ({exc})") from None
+
+
+def parse_idx(data: bytes, where: str) -> np.ndarray:
+    """The array of one IDX file, with the header checked against the data length."""
+    if len(data) < 4:
+        raise ZspaceError(f"{where}: too short for an IDX header ({len(data)} bytes)")
+    magic = int.from_bytes(data[:4], "big")
+    code, ndim = data[2], data[3]
+    if data[:2] != b"\0\0" or code not in TYPES or ndim == 0:
+        raise ZspaceError(f"{where}: not an IDX file (magic number 0x{magic:08x})")
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise ZspaceError(f"{where}: truncated IDX header")
+    dims = struct.unpack(f">{ndim}I", data[4:header])
+    dtype = TYPES[code]
+    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    have = len(data) - header
+    if have < expected:
+        raise ZspaceError(
+            f"{where}: truncated: the header announces {'x'.join(map(str, dims))} values "
+            f"({expected} bytes) but only {have} bytes follow"
+        )
+    if have > expected:
+        raise ZspaceError(f"{where}: {have - expected} unexpected bytes after the data")
+    return np.frombuffer(data, dtype, count=expected // dtype.itemsize, offset=header).reshape(
+        dims
+    )
+
+
+def read_images_file(path: Path) -> np.ndarray:
+    arr = parse_idx(read_bytes(path), str(path))
+    if arr.dtype != np.uint8 or arr.ndim not in (3, 4) or (arr.ndim == 4 and arr.shape[3] not in
+                                                           (1, 3)):
+        raise ZspaceError(
+            f"{path}: expected images (IDX magic 2051: ubyte, N x H x W), got "
+            f"{arr.dtype} with shape {arr.shape}"
+        )
+    return arr if arr.ndim == 4 else arr[..., None]
+
+
+def read_labels_file(path: Path, count: int) -> tuple[np.ndarray, tuple[str, ...] | None]:
+    data = read_bytes(path)
+    arr = parse_idx(data, str(path))
+    if arr.ndim != 1 or arr.dtype.kind not in "ui":
+        raise ZspaceError(
+            f"{path}: expected labels (IDX magic 2049: ubyte, N), got {arr.dtype} "
+            f"with shape {arr.shape}"
+        )
+    if len(arr) != count:
+        raise ZspaceError(f"{path}: {len(arr)} labels for {count} images")
+    raw = path.read_bytes()
+    known = KNOWN_LABEL_FILES.get(hashlib.md5(raw, usedforsecurity=False).hexdigest())
+    return arr.astype(np.int64), known[1] if known else None
+
+
+def find_sets(root: Path) -> dict[str, dict[str, Path]]:
+    """{"train"|"t10k": {"images": path, "labels": path}} for the IDX files in a folder."""
+    found: dict[tuple[str, str, str], list[Path]] = {}
+    prefixes = set()
+    for p in sorted(root.iterdir()):
+        m = NAME.match(p.name)
+        if m and p.is_file():
+            split = "t10k" if m["split"] in ("t10k", "test") else "train"
+            prefixes.add(m["prefix"] or "")
+            found.setdefault((m["prefix"] or "", split, m["what"]), []).append(p)
+    if len(prefixes) > 1:
+        raise ZspaceError(
+            f"mnist:{root}: several IDX sets in one folder ({', '.join(sorted(prefixes))}); "
+            "point at one images file"
+        )
+    sets: dict[str, dict[str, Path]] = {}
+    for (_, split, what), paths in found.items():
+        # Both the raw and the .gz copy present: the raw one reads faster.
+        paths.sort(key=lambda q: q.suffix == ".gz")
+        sets.setdefault(split, {})[what] = paths[0]
+    return sets
+
+
+def labels_beside(images: Path) -> Path | None:
+    m = NAME.match(images.name)
+    if not m or m["what"] != "images":
+        return None
+    for candidate in sorted(images.parent.iterdir()):
+        c = NAME.match(candidate.name)
+        if c and c["what"] == "labels" and c["split"] == m["split"] and c["prefix"] == m["prefix"]:
+            return candidate
+    return None
+
+
+def read_idx_source(path: str, cfg: DataConfig) -> ImageData:
+    root = source_path(path, "mnist")
+    if not root.exists():
+        raise ZspaceError(f"mnist:{path}: path not found: {root}")
+    if root.is_dir():
+        sets = find_sets(root)
+        if not any("images" in s for s in sets.values()):
+            raise ZspaceError(
+                f"mnist:{path}: no IDX images file (train-images-idx3-ubyte[.gz] or "
+                f"t10k-images-idx3-ubyte[.gz]) in {root}"
+            )
+        parts = [(split, sets[split]) for split in ("train", "t10k") if "images" in sets.get(
+            split, {})]
+    else:
+        parts = [("file", {"images": root, **({"labels": lab} if (lab := labels_beside(root))
+                                               else {})})]
+    images, labels, names, split_codes = [], [], None, []
+    have_labels = all("labels" in files for _, files in parts)
+    for split, files in parts:
+        arr = read_images_file(files["images"])
+        images.append(arr)
+        split_codes.append(np.full(len(arr), 2 if split == "t10k" else 0, np.int8))
+        if have_labels:
+            lab, known = read_labels_file(files["labels"], len(arr))
+            labels.append(lab)
+            names = names or known
+    shapes = {a.shape[1:] for a in images}
+    if len(shapes) > 1:
+        raise ZspaceError(f"mnist:{path}: train and t10k images differ in shape: {sorted(shapes)}")
+    data = np.concatenate(images) if len(images) > 1 else images[0]
+    n, h, w, c = data.shape
+    out_h, out_w = output_size(w, h, cfg.image_size, cfg.crop)
+    data = fit_array(data, Geometry(out_h, out_w, c, cfg.crop))
+    label_arr = np.concatenate(labels) if have_labels else None
+    label_names = None
+    if label_arr is not None:
+        label_names = names or tuple(str(i) for i in range(int(label_arr.max()) + 1))
+        if names and label_arr.max() >= len(names):
+            label_names = tuple(str(i) for i in range(int(label_arr.max()) + 1))
+    partition = np.concatenate(split_codes) if len(parts) == 2 else None
+    details = {"files": [str(f) for _, files in parts for f in files.values()],
+               "cache": {"state": "not used (IDX arrays are read directly)"}}
+    return ImageData(
+        images=data,
+        source=f"mnist:{root}",
+        labels=label_arr,
+        label_names=label_names,
+        partition=partition,
+        details=details,
+    )
+
+
+def guess_idx(path: Path) -> bool:
+    if path.is_file():
+        return bool(NAME.match(path.name))
+    return path.is_dir() and any(NAME.match(p.name) for p in path.iterdir())

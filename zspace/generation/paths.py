@@ -1,0 +1,98 @@
+"""Moving through z-space: straight and spherical interpolation, traversal of one
+axis or PCA direction, and attribute vectors (mean z with an attribute minus mean z
+without). Pure NumPy; decoding is the caller's business."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from zspace.errors import ZspaceError
+
+
+def lerp(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
+    """``steps`` points on the straight line from a to b (both ends included)."""
+    t = np.linspace(0.0, 1.0, _steps(steps))[:, None]
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return ((1 - t) * a + t * b).astype(np.float32)
+
+
+def slerp(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
+    """Spherical interpolation: the angle and the radius both change evenly, so the
+    path does not cut through the low-radius interior that a straight line crosses
+    (N(0, I) mass lies on a shell near sqrt(d))."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    ra, rb = np.linalg.norm(a), np.linalg.norm(b)
+    t = np.linspace(0.0, 1.0, _steps(steps))[:, None]
+    if ra == 0 or rb == 0:
+        return lerp(a, b, steps)
+    ua, ub = a / ra, b / rb
+    omega = np.arccos(np.clip(ua @ ub, -1.0, 1.0))
+    if omega < 1e-6:
+        return lerp(a, b, steps)
+    dirs = (np.sin((1 - t) * omega) * ua + np.sin(t * omega) * ub) / np.sin(omega)
+    return (dirs * ((1 - t) * ra + t * rb)).astype(np.float32)
+
+
+def traverse(z0: np.ndarray, direction: np.ndarray, strengths: Sequence[float]) -> np.ndarray:
+    """z0 + s * direction for each strength s (direction used as given)."""
+    z0 = np.asarray(z0, np.float64)
+    d = np.asarray(direction, np.float64)
+    if d.shape != z0.shape:
+        raise ZspaceError(f"direction of shape {d.shape} does not match z of shape {z0.shape}")
+    s = np.asarray(list(strengths), np.float64)[:, None]
+    return (z0 + s * d).astype(np.float32)
+
+
+def axis_direction(z: np.ndarray, axis: int) -> np.ndarray:
+    """Unit vector along original axis ``axis``, scaled by that axis's std in the data."""
+    d = z.shape[1]
+    if not 0 <= axis < d:
+        raise ZspaceError(f"axis {axis} does not exist: z has {d} axes (0..{d - 1})")
+    out = np.zeros(d)
+    out[axis] = float(np.asarray(z[:, axis], np.float64).std()) or 1.0
+    return out
+
+
+def pca_direction(z: np.ndarray, component: int) -> np.ndarray:
+    """The ``component``-th principal direction (1 = largest variance), scaled by its
+    standard deviation, so strength 1 is one sigma along it."""
+    z = np.asarray(z, np.float64)
+    d = z.shape[1]
+    if not 1 <= component <= d:
+        raise ZspaceError(f"PCA component {component}: choose 1..{d}")
+    centred = z - z.mean(axis=0)
+    cov = centred.T @ centred / max(1, len(z) - 1)
+    vals, vecs = np.linalg.eigh(cov)
+    order = np.argsort(vals)[::-1]
+    k = order[component - 1]
+    v = vecs[:, k]
+    v = v * np.sign(v[np.argmax(np.abs(v))])  # a fixed sign, so runs compare
+    return v * np.sqrt(max(vals[k], 0.0))
+
+
+def attribute_vector(
+    z: np.ndarray, attr: np.ndarray, names: Sequence[str] | None, name: str
+) -> np.ndarray:
+    """Mean z of the points with attribute ``name`` minus the mean of those without
+    (CelebA attributes are +1/-1; 0/1 works too)."""
+    names = list(names or [])
+    if attr is None or not names:
+        raise ZspaceError("these latents carry no attributes (attribute vectors need e.g. CelebA)")
+    if name not in names:
+        near = [n for n in names if name.lower() in n.lower()]
+        hint = f"; did you mean {', '.join(near[:5])}?" if near else f"; have {', '.join(names)}"
+        raise ZspaceError(f"unknown attribute {name!r}{hint}")
+    col = np.asarray(attr)[:, names.index(name)]
+    on = col > 0
+    if on.all() or not on.any():
+        raise ZspaceError(f"attribute {name!r} is {'always' if on.all() else 'never'} set here")
+    z = np.asarray(z, np.float64)
+    return z[on].mean(axis=0) - z[~on].mean(axis=0)
+
+
+def _steps(steps: int) -> int:
+    if steps < 2:
+        raise ZspaceError(f"steps = {steps}: need at least 2")
+    return int(steps)

@@ -1,0 +1,1 @@
+"""Figures and HTML pages from saved analysis results (no analysis is recomputed here)."""

@@ -1,0 +1,149 @@
+"""Several runs side by side: radius curves overlaid, losses, inertia curves, logvar stats.
+
+Each run keeps one colour (tab10 by its position) on every figure of the page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from zspace.analysis.runner import load_result
+from zspace.errors import ZspaceError
+from zspace.fileio import atomic_write_text
+from zspace.reporting import figures as F
+from zspace.reporting.html import esc, img, page, section, table
+
+
+def _names(dirs: Sequence[Path]) -> list[str]:
+    names = [d.name for d in dirs]
+    if len(set(names)) < len(names):  # same leaf name: add the parent
+        names = [f"{d.parent.name}/{d.name}" for d in dirs]
+    return names
+
+
+def build_compare(
+    runs: Sequence[str | Path], out: str | Path, log: Callable[[str], None] | None = None
+) -> Path:
+    """Write ``out/compare.html`` for the given run folders; returns its path."""
+    from zspace.runfolder import read_history, read_meta
+
+    dirs = [Path(r) for r in runs]
+    if len(dirs) < 2:
+        raise ZspaceError("compare needs at least two runs")
+    for d in dirs:
+        if not (d / "config.toml").is_file():
+            raise ZspaceError(f"{d} is not a zspace run folder (no config.toml)")
+    names = _names(dirs)
+    metas = [read_meta(d) for d in dirs]
+    hists = [read_history(d) for d in dirs]
+    colours = [F.run_colour(i) for i in range(len(dirs))]
+
+    legend = table(
+        ["run", "colour", "kind", "folder", "z_dim", "epochs"],
+        [
+            [
+                n,
+                c.replace("C", "tab10 #"),
+                str(m.get("kind", "?")).upper(),
+                str(d),
+                _z_dim(d),
+                len(h),
+            ]
+            for n, c, m, d, h in zip(names, colours, metas, dirs, hists, strict=True)
+        ],
+        left=4,
+    )
+    body = [section("runs", "Runs", legend)]
+
+    rows = []
+    for n, h in zip(names, hists, strict=True):
+        last = h[-1] if h else {}
+        rows.append(
+            [
+                n,
+                last.get("epoch", ""),
+                last.get("total", ""),
+                last.get("reco", ""),
+                last.get("kl", ""),
+                last.get("val_total", "") or "",
+                last.get("val_reco", "") or "",
+            ]
+        )
+    loss = table(["run", "epochs", "total", "reco", "fact*KL", "val total", "val reco"], rows)
+    if any(hists):
+        loss = img(F.overlay_losses(list(zip(names, hists, strict=True))), "loss curves") + loss
+    body.append(section("losses", "Losses (last epoch)", loss))
+
+    for name, title, fig in (
+        ("radius", "Radius distributions", F.overlay_radius),
+        ("kmeans", "KMeans inertia curves", F.overlay_inertia),
+    ):
+        items, words, lacking = [], [], []
+        for n, d in zip(names, dirs, strict=True):
+            got = load_result(d, name)
+            if got is None:
+                lacking.append(n)
+                continue
+            items.append((n, *got))
+            words.append(f"<li><b>{esc(n)}</b>: {esc(got[0]['summary'])}</li>")
+        html = img(fig(items), title) if items else ""
+        html += f"<ul>{''.join(words)}</ul>"
+        if lacking:
+            html += (
+                f'<p class="missing">No {name} analysis for {esc(", ".join(lacking))}: '
+                f"run <code>zspace analyze RUN --only {name}</code>.</p>"
+            )
+        body.append(section(name, title, html))
+
+    rows = []
+    for n, d in zip(names, dirs, strict=True):
+        got = load_result(d, "vae")
+        if got is None:
+            rows.append([n, "-", "-", "-", "-", "-", "-"])
+            continue
+        r = got[0]["result"]
+        rows.append(
+            [
+                n,
+                r["logvar_min"],
+                r["logvar_max"],
+                r["logvar_mean"],
+                r["diff_max"],
+                r["radius_abs_mean"],
+                r["radius_rel_mean"],
+            ]
+        )
+    vae = table(
+        [
+            "run",
+            "logvar min",
+            "logvar max",
+            "logvar mean",
+            "max |z-mu|",
+            "mean |R(z)-R(mu)|",
+            "mean relative",
+        ],
+        rows,
+    )
+    vae += "<p>A dash: an AE, or a VAE whose vae analysis has not been run.</p>"
+    body.append(section("vae", "VAE internals", vae))
+
+    out = Path(out)
+    nav = [
+        ("runs", "Runs"),
+        ("losses", "Losses"),
+        ("radius", "Radius"),
+        ("kmeans", "KMeans"),
+        ("vae", "VAE internals"),
+    ]
+    text = page("zspace comparison", " vs ".join(names), nav, "\n".join(body))
+    path = atomic_write_text(out / "compare.html", text)
+    if log:
+        log(f"comparison: {path}")
+    return path
+
+
+def _z_dim(d: Path) -> str:
+    got = load_result(d, "radius")
+    return str(got[0]["result"]["z_dim"]) if got else "?"
