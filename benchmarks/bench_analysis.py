@@ -12,25 +12,13 @@ the process's max RSS (ru_maxrss). Not part of the test suite.
 from __future__ import annotations
 
 import argparse
-import platform
 import resource
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or "?"
+from machine import cpu_name
 
 
 def max_rss_gib() -> float:
@@ -62,7 +50,7 @@ def main() -> None:
     z = synthetic(args.n, args.d)
     save_latents(latents_path(root), Latents("train", z, np.arange(args.n)))
     del z
-    print(f"cpu: {cpu_model()}  cores: {len(__import__('os').sched_getaffinity(0))}")
+    print(f"cpu: {cpu_name()}  cores: {len(__import__('os').sched_getaffinity(0))}")
     print(f"latents: {args.n:,} x {args.d} float32 in {root}")
 
     times = {}

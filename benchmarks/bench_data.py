@@ -19,7 +19,6 @@ import argparse
 import io
 import json
 import os
-import platform
 import tempfile
 import time
 import zipfile
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from machine import cpu_name
 from PIL import Image
 
 from zspace.config import DataConfig, ModelConfig
@@ -132,16 +132,6 @@ def bench_model(threads: int, steps: int = 4) -> float:
     for _ in range(steps):
         step()
     return 128 * steps / (time.perf_counter() - t)
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:

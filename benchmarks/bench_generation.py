@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 
 import numpy as np
 import torch
+from machine import cpu_name
 
 from zspace.config import load_config
 from zspace.generation import samplers
@@ -24,16 +24,6 @@ from zspace.models import AutoEncoder
 
 CELEBA = ["model.encoder_filters=[32, 64, 128, 256]", "model.encoder_strides=2",
           "model.z_dim=256", "data.image_size=96", "data.channels=3"]
-
-
-def cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def decode_throughput(batches: int, batch: int = 512) -> float:

@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from machine import cpu_name
+
 
 def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: kB
@@ -78,16 +80,6 @@ def _run(case: str, step: float, threads: int | None) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _cpu_model() -> str:
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-            if line.startswith("Model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -103,7 +95,7 @@ def main() -> None:
     from zspace.perceptron.surface import default_threads
 
     print(
-        f"CPU: {_cpu_model()}, {default_threads()} usable cores, Python {platform.python_version()}"
+        f"CPU: {cpu_name()}, {default_threads()} usable cores, Python {platform.python_version()}"
     )
     rows = [
         _run("fast", a.step, a.threads),

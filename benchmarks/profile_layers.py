@@ -14,7 +14,8 @@ import argparse
 import time
 
 import torch
-from bench_train import NETS, config_for, cpu_name, mm_peak
+from bench_train import NETS, config_for, mm_peak
+from machine import cpu_name
 from torch import nn
 
 from zspace.models import AutoEncoder

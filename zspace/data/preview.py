@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,10 +53,12 @@ def grid_rows(data: ImageData, cfg: DataConfig, index: np.ndarray, seed: int) ->
     return [as_u8(model_input), as_u8(target)]
 
 
-def make_grid(rows: list[np.ndarray], columns: int) -> np.ndarray:
-    """Tile images into a grid; with several row sets, their rows interleave."""
+def make_grid(rows: Sequence[np.ndarray], columns: int, min_cell: int = MIN_CELL) -> np.ndarray:
+    """Tile NHWC uint8 images into a grid; several equal-length row sets interleave line
+    by line (e.g. inputs above targets). Small images are enlarged pixel-exactly to at
+    least ``min_cell`` pixels so a grid of 28x28 digits stays readable."""
     n, h, w, c = rows[0].shape
-    scale = max(1, -(-MIN_CELL // max(h, w)))
+    scale = max(1, -(-min_cell // max(h, w)))
     h, w = h * scale, w * scale
     lines = -(-n // columns)
     height = lines * len(rows) * (h + PAD) + PAD

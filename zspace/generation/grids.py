@@ -15,10 +15,10 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageEnhance, ImageFont
 
+from zspace.data.preview import make_grid
 from zspace.errors import ZspaceError
 from zspace.fileio import atomic_write_bytes
 
-PAD = 2
 MIN_CELL = 56  # small images (MNIST) are enlarged pixel-exactly to at least this
 LINE_HEIGHT = 12
 CHAR_WIDTH = 6  # Pillow's built-in bitmap font
@@ -46,22 +46,9 @@ def sharpen(images: np.ndarray, factor: float | None) -> np.ndarray:
     return out
 
 
-def tile(rows: Sequence[np.ndarray], cols: int, pad: int = PAD) -> np.ndarray:
-    """Tile NHWC uint8 images, ``cols`` per line; several equal-length row sets
-    interleave line by line (originals above their reconstructions)."""
-    n, h, w, c = rows[0].shape
-    scale = max(1, -(-MIN_CELL // max(h, w)))
-    h, w = h * scale, w * scale
-    lines = -(-n // cols)
-    grid = np.full((lines * len(rows) * (h + pad) + pad, cols * (w + pad) + pad, c), 255, np.uint8)
-    for k in range(n):
-        line, col = divmod(k, cols)
-        for r, images in enumerate(rows):
-            img = images[k].repeat(scale, 0).repeat(scale, 1) if scale > 1 else images[k]
-            top = pad + (line * len(rows) + r) * (h + pad)
-            left = pad + col * (w + pad)
-            grid[top : top + h, left : left + w] = img
-    return grid
+def tile(rows: Sequence[np.ndarray], cols: int) -> np.ndarray:
+    """Tile NHWC uint8 images, ``cols`` per line (the data preview's grid layout)."""
+    return make_grid(rows, cols, min_cell=MIN_CELL)
 
 
 def caption(grid: np.ndarray, text: str) -> np.ndarray:
