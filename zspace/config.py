@@ -255,13 +255,14 @@ def to_toml(cfg: Config) -> str:
 # --------------------------------------------------------------------------- resolution
 
 
-def _broadcast(name: str, values: tuple[int, ...], n: int) -> tuple[int, ...]:
+def _broadcast(
+    name: str, values: tuple[int, ...], n: int, against: str = "model.encoder_filters has"
+) -> tuple[int, ...]:
+    """A single value applies to every layer; otherwise the list must have one per layer."""
     if len(values) == 1 and n > 1:
         return values * n
     if len(values) != n:
-        raise ZspaceError(
-            f"config: {name} has {len(values)} entries but model.encoder_filters has {n}"
-        )
+        raise ZspaceError(f"config: {name} has {len(values)} entries but {against} {n}")
     return values
 
 
@@ -275,8 +276,9 @@ def resolve(cfg: Config) -> Config:
     strides = _broadcast("model.encoder_strides", m.encoder_strides, n)
     dec_kernels = m.decoder_kernels or tuple(reversed(kernels))
     dec_strides = m.decoder_strides or tuple(reversed(strides))
-    dec_kernels = _broadcast_decoder("model.decoder_kernels", dec_kernels, n)
-    dec_strides = _broadcast_decoder("model.decoder_strides", dec_strides, n)
+    mirrors = "the decoder mirrors the encoder's layers:"
+    dec_kernels = _broadcast("model.decoder_kernels", dec_kernels, n, mirrors)
+    dec_strides = _broadcast("model.decoder_strides", dec_strides, n, mirrors)
     model = replace(
         m,
         encoder_kernels=kernels,
@@ -285,17 +287,6 @@ def resolve(cfg: Config) -> Config:
         decoder_strides=dec_strides,
     )
     return replace(cfg, model=model)
-
-
-def _broadcast_decoder(name: str, values: tuple[int, ...], n: int) -> tuple[int, ...]:
-    if len(values) == 1 and n > 1:
-        return values * n
-    if len(values) != n:
-        raise ZspaceError(
-            f"config: {name} has {len(values)} entries but the decoder mirrors "
-            f"{n} encoder layers"
-        )
-    return values
 
 
 def decoder_filters(model: ModelConfig, channels: int) -> tuple[int, ...]:

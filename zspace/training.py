@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,15 @@ import torch
 from tqdm.auto import tqdm
 
 from zspace.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
-from zspace.config import Config, check_geometry, load_config, to_toml
+from zspace.config import (
+    Config,
+    apply_overrides,
+    check_geometry,
+    config_from_dict,
+    load_config,
+    to_dict,
+    to_toml,
+)
 from zspace.data import BatchLoader, ImageData, load_data, split_indices
 from zspace.device import autocast, check_precision, pick_device
 from zspace.errors import ZspaceError
@@ -98,8 +106,6 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 
 
 def _config_diff(a: Config, b: Config) -> list[str]:
-    from zspace.config import to_dict
-
     da, db = to_dict(a), to_dict(b)
     diffs = []
     for section, values in da.items():
@@ -321,8 +327,6 @@ def _resume(config, run_dir, resume, overrides, log, progress) -> Run:
     run = Path(run_dir)
     saved = read_config(run)
     if config is None:
-        from zspace.config import apply_overrides, config_from_dict, to_dict
-
         cfg = config_from_dict(apply_overrides(to_dict(saved), overrides))
     else:
         cfg = config if isinstance(config, Config) else load_config(config, overrides)
@@ -341,7 +345,7 @@ def _resume(config, run_dir, resume, overrides, log, progress) -> Run:
         raise ZspaceError(
             f"{run} already has {trainer.start_epoch} epochs; raise train.epochs to continue"
         )
-    write_config(run, replace(cfg))
+    write_config(run, cfg)
     log(f"resuming {run} from epoch {trainer.start_epoch}")
     trainer.fit()
     return Run.load(run, device=trainer.device)
