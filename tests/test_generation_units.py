@@ -106,6 +106,35 @@ def test_nearest_distances_match_brute_force():
     np.testing.assert_allclose(self_d, full.min(1), rtol=1e-6)
 
 
+def test_nearest_distances_are_float64_exact_far_from_the_origin(monkeypatch):
+    """The float32 shortlist must not lose the true neighbour, even where |a|^2 is
+    10^8 times the distances (centring), and across chunk borders."""
+    from zspace.generation import rate
+
+    monkeypatch.setattr(rate, "CHUNK", 64)
+    rng = np.random.default_rng(3)
+    ref = rng.standard_normal((500, 16)) * 0.01 + 1000.0
+    q = ref[:200] + rng.standard_normal((200, 16)) * 0.002
+    brute = np.sqrt(((q[:, None] - ref[None]) ** 2).sum(-1)).min(1)
+    np.testing.assert_allclose(nearest_distances(q, ref), brute, rtol=1e-12)
+    full = np.sqrt(((ref[:, None] - ref[None]) ** 2).sum(-1)) + np.diag([np.inf] * 500)
+    np.testing.assert_allclose(nearest_distances(ref, ref, exclude_self=True), full.min(1),
+                               rtol=1e-12)
+
+
+def test_gmm_failure_is_one_line(monkeypatch, two_blobs):
+    from sklearn.mixture import GaussianMixture
+
+    def fail(self, x):
+        raise ValueError("Fitting the mixture model failed because some components have "
+                         "ill-defined empirical covariance\nTry decreasing n_components")
+
+    monkeypatch.setattr(GaussianMixture, "fit", fail)
+    with pytest.raises(ZspaceError, match=r"^GMM with 2 components could not be fitted: "
+                       r"Fitting the mixture model failed [^\n]*covariance$"):
+        samplers.fit_gmm(two_blobs, 2, seed=0)
+
+
 def test_lerp_and_slerp():
     a, b = np.array([3.0, 0.0]), np.array([0.0, 3.0])
     line = paths.lerp(a, b, 5)
@@ -131,6 +160,14 @@ def test_pca_direction_axis_and_attribute_vector():
     attr = np.where(z[:, :1] > 0, 1, -1).astype(np.int8)
     vec = paths.attribute_vector(z + attr * [0, 0, 2], attr, ["Smiling"], "Smiling")
     assert vec[2] == pytest.approx(4.0, abs=0.15)
+    # 0 = not covered by the attribute file: in neither mean
+    partial = attr.copy()
+    partial[::2] = 0
+    shifted = z + attr * [0, 0, 2] + (partial == 0) * [0, 0, 100.0]
+    vec = paths.attribute_vector(shifted, partial, ["Smiling"], "Smiling")
+    assert vec[2] == pytest.approx(4.0, abs=0.2)
+    with pytest.raises(ZspaceError, match=r"0 of the \d+ points with a known value"):
+        paths.attribute_vector(z, np.where(attr > 0, 0, attr), ["Smiling"], "Smiling")
     with pytest.raises(ZspaceError, match="unknown attribute"):
         paths.attribute_vector(z, attr, ["Smiling"], "Bald")
     with pytest.raises(ZspaceError, match="no attributes"):

@@ -336,8 +336,9 @@ def attribute(
     vec = paths.attribute_vector(ref, lat.attr, lat.attr_names, name)
     split, data, index = _split_index(run, split)
     col = list(data.attr_names).index(name)
-    without = index[np.asarray(data.attr)[index, col] <= 0]
-    pick = without if len(without) else index
+    values = np.asarray(data.attr)[index, col]
+    # images known to lack it; failing that, those with no value; failing that, any
+    pick = next((p for p in (index[values < 0], index[values == 0]) if len(p)), index)
     rows_idx = np.sort(np.random.default_rng(seed).choice(pick, min(count, len(pick)), False))
     codes = _code(run, np.ascontiguousarray(data.images[rows_idx]), seed)
     rows = [decode_u8(run, paths.traverse(z0, vec, strengths)) for z0 in codes]
@@ -346,8 +347,9 @@ def attribute(
     cap = (f"+ {name} vector (|v| = {np.linalg.norm(vec):.2f}) at strengths "
            f"{', '.join(_fmt(s) for s in strengths)}; {split} images without {name}")
     grids.write_grid(samples_dir(run) / file, [images], len(strengths), cap)
-    entry = _entry(file, "attribute", "attribute", {"attribute": name,
-                   "strengths": list(strengths)}, cap)
+    entry = _entry(file, "attribute", "attribute", {
+        "attribute": name, "strengths": list(strengths), "split": split,
+        "images": [int(i) for i in rows_idx]}, cap)
     update_index(run, [entry])
     if log:
         log(f"{file}: {cap}")

@@ -4,6 +4,7 @@ without). Pure NumPy; decoding is the caller's business."""
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 
 import numpy as np
@@ -75,21 +76,29 @@ def pca_direction(z: np.ndarray, component: int) -> np.ndarray:
 def attribute_vector(
     z: np.ndarray, attr: np.ndarray, names: Sequence[str] | None, name: str
 ) -> np.ndarray:
-    """Mean z of the points with attribute ``name`` minus the mean of those without
-    (CelebA attributes are +1/-1; 0/1 works too)."""
+    """Mean z of the points with attribute ``name`` minus the mean of those without.
+
+    Attributes are CelebA's +1 (has it) / -1 (has not); 0 marks an image the
+    attribute file does not cover (e.g. a cut-down ``list_attr_celeba.txt``) and
+    takes part in neither mean, rather than being counted as "without".
+    """
     names = list(names or [])
     if attr is None or not names:
         raise ZspaceError("these latents carry no attributes (attribute vectors need e.g. CelebA)")
     if name not in names:
-        near = [n for n in names if name.lower() in n.lower()]
+        lower = {n.lower(): n for n in names}
+        close = difflib.get_close_matches(name.lower(), list(lower), n=5, cutoff=0.6)
+        near = [n for n in names if name.lower() in n.lower()] or [lower[c] for c in close]
         hint = f"; did you mean {', '.join(near[:5])}?" if near else f"; have {', '.join(names)}"
         raise ZspaceError(f"unknown attribute {name!r}{hint}")
     col = np.asarray(attr)[:, names.index(name)]
-    on = col > 0
-    if on.all() or not on.any():
-        raise ZspaceError(f"attribute {name!r} is {'always' if on.all() else 'never'} set here")
+    on, off = col > 0, col < 0
+    if not on.any() or not off.any():
+        known = int(on.sum() + off.sum())
+        raise ZspaceError(f"attribute {name!r}: {int(on.sum())} of the {known} points with a "
+                          f"known value have it; need some with and some without")
     z = np.asarray(z, np.float64)
-    return z[on].mean(axis=0) - z[~on].mean(axis=0)
+    return z[on].mean(axis=0) - z[off].mean(axis=0)
 
 
 def _steps(steps: int) -> int:
