@@ -59,7 +59,8 @@ def test_preview_png(pets, tmp_path, capsys):
     assert run("data", "preview", f"folder:{pets}", "-o", str(out), "--count", "4",
                "--task", "denoise", "--set", "data.drop_fraction=0.5") == 0
     assert capsys.readouterr().out == f"wrote {out}: 4 train images at 16x16x3, task denoise\n"
-    grid = np.asarray(Image.open(out))
+    with Image.open(out) as img:
+        grid = np.asarray(img)
     assert grid.shape == (2 * 66 + 2, 4 * 66 + 2, 3)  # 16 px enlarged to 64, 2 px gaps
     clean_row = grid[68:132, 2:66]
     noisy_row = grid[2:66, 2:66]

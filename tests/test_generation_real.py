@@ -40,8 +40,8 @@ def test_attribute_vector_uses_only_images_the_file_covers(celeba_run):
     # counting the 450-odd uncovered images as "not smiling" would give another vector
     wrong = lat.mu[col > 0].mean(0) - lat.mu[col <= 0].mean(0)
     assert f"|v| = {np.linalg.norm(wrong):.2f}" not in entry["caption"]
-    grid = Image.open(celeba_run.path / "samples" / entry["file"])
-    assert grid.mode == "RGB" and grid.width >= 3 * 32  # 3 strengths across
+    with Image.open(celeba_run.path / "samples" / entry["file"]) as grid:
+        assert grid.mode == "RGB" and grid.width >= 3 * 32  # 3 strengths across
 
 
 def test_attribute_picks_faces_known_to_lack_it(celeba_run):

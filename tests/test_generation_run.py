@@ -33,6 +33,11 @@ def cli(argv):
     return args.func(args)
 
 
+def png(path):
+    with Image.open(path) as img:
+        return np.asarray(img)
+
+
 def index_of(run):
     return json.loads((run.path / "samples" / "index.json").read_text())
 
@@ -54,8 +59,8 @@ def test_grids_reproduce_byte_for_byte_and_are_listed(run):
     assert "mean radius" in e["caption"]
     # uniform(-5, 5) in 4 dims: mean radius near 5 * sqrt(4/3) = 5.77
     assert 4.5 < e["params"]["mean_radius"] < 7.0
-    img = Image.open(run.path / "samples" / files[0])
-    assert img.size[0] == 4 * (64 + 2) + 2  # 16 px digits enlarged x4, 4 columns
+    with Image.open(run.path / "samples" / files[0]) as img:
+        assert img.size[0] == 4 * (64 + 2) + 2  # 16 px digits enlarged x4, 4 columns
 
 
 def test_fitted_samplers_save_their_fit(run):
@@ -69,7 +74,7 @@ def test_fitted_samplers_save_their_fit(run):
 
 def test_sharpening_writes_one_grid_per_factor(run):
     entries = api.generate(run, "normal", n=8, sharpen=[0, 7], seed=0)
-    a, b = (np.asarray(Image.open(run.path / "samples" / e["file"])) for e in entries)
+    a, b = (png(run.path / "samples" / e["file"]) for e in entries)
     assert [e["params"]["sharpen"] for e in entries] == [0, 7]
     assert not np.array_equal(a, b)
 
@@ -99,10 +104,22 @@ def test_bad_image_files_are_user_errors(run, tmp_path):
 def test_paths_write_their_grids(run):
     e = api.interpolate(run, 0, 1, steps=6)
     assert e["kind"] == "interpolation"
-    img = Image.open(run.path / "samples" / e["file"])
-    assert img.size[0] == 6 * 66 + 2
+    with Image.open(run.path / "samples" / e["file"]) as img:
+        assert img.size[0] == 6 * 66 + 2
     t = api.traverse(run, pca=1, strengths=[-2, 0, 2], count=2)
     assert t["kind"] == "traversal" and (run.path / "samples" / t["file"]).is_file()
+    # one line per image, its strengths across: at strength 0 everywhere, every tile of
+    # a line is the same image and the two lines differ
+    t = api.traverse(run, pca=1, strengths=[0, 0, 0], count=2)
+    grid = png(run.path / "samples" / t["file"])
+    cell = 64 + 2  # 16 px digits enlarged x4, 2 px padding
+
+    def tile(line, col):
+        return grid[2 + line * cell : line * cell + cell, 2 + col * cell : col * cell + cell]
+
+    for line in (0, 1):
+        assert all(np.array_equal(tile(line, 0), tile(line, c)) for c in (1, 2))
+    assert not np.array_equal(tile(0, 0), tile(1, 0))
     with pytest.raises(ZspaceError, match="exactly one"):
         api.traverse(run)
     with pytest.raises(ZspaceError, match="no attributes"):

@@ -96,6 +96,15 @@ def test_rate_held_out_data_high_far_points_low():
     assert ref.rate(rng.standard_normal((2000, 8)) * 6) <= 0.05
 
 
+def test_sparse_reference_warns():
+    rng = np.random.default_rng(1)
+    dense = build_reference(rng.standard_normal((3000, 2)))
+    assert not dense.too_sparse and dense.warning() is None
+    sparse = build_reference(rng.standard_normal((300, 64)))  # 300 points in 64 dims
+    assert sparse.too_sparse and sparse.threshold >= sparse.spread
+    assert "300 reference points are too few for d = 64" in sparse.warning()
+
+
 def test_nearest_distances_match_brute_force():
     rng = np.random.default_rng(2)
     ref, q = rng.standard_normal((300, 5)), rng.standard_normal((50, 5))

@@ -92,6 +92,27 @@ def test_report_lists_samples(runs, tmp_path):
     assert text.count("data:image/png;base64,") == 1 and "gone.png is listed but missing" in text
 
 
+def test_report_shows_the_rates_table(tmp_path):
+    run = tmp_path / "run"
+    (run / "samples").mkdir(parents=True)
+    rates = {"threshold": 2.356, "quantile": 0.95, "reference_size": 9000, "space": "mu",
+             "spread": 3.7, "warning": None, "seed": 0, "results": [
+                 {"sampler": "normal", "params": {}, "rate": 0.54, "n": 1000,
+                  "mean_radius": 3.93, "median_distance": 2.3},
+                 {"sampler": "uniform", "params": {"limit": 8.0}, "rate": 0.021, "n": 1000,
+                  "mean_radius": 18.3, "median_distance": 3.8}]}  # fmt: skip
+    (run / "samples" / "rates.json").write_text(json.dumps(rates))
+    text = samples_section(run)
+    assert "within 2.356 of a training point" in text and "9000 reference points in mu" in text
+    assert "<td>0.54</td>" in text and "limit=8.0" in text and "<td>0.021</td>" in text
+    assert "Warning" not in text
+    rates["warning"] = "the rate's threshold (31.6) is not below ..."
+    (run / "samples" / "rates.json").write_text(json.dumps(rates))
+    assert "Warning: the rate&#x27;s threshold (31.6)" in samples_section(run)
+    (run / "samples" / "rates.json").write_text("{broken")
+    assert "rates.json is unreadable" in samples_section(run)
+
+
 def test_compare_page(runs, tmp_path):
     path = zspace.compare([runs["ae"], runs["vae"]], tmp_path / "cmp")
     text = path.read_text()

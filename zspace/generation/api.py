@@ -309,7 +309,7 @@ def traverse(
     _, imgs = _split_images(run, split, count, seed)
     codes = _code(run, imgs, seed)
     rows = [decode_u8(run, paths.traverse(z0, direction, strengths)) for z0 in codes]
-    images = np.stack(rows, 1).reshape(-1, *rows[0].shape[1:])
+    images = np.concatenate(rows)  # one line per image, its strengths across
     what = f"axis {axis}" if axis is not None else f"PCA direction {pca}"
     file = f"traverse-axis{axis}.png" if axis is not None else f"traverse-pca{pca}.png"
     cap = (f"{what}, strengths {', '.join(_fmt(s) for s in strengths)} x its std "
@@ -342,7 +342,7 @@ def attribute(
     rows_idx = np.sort(np.random.default_rng(seed).choice(pick, min(count, len(pick)), False))
     codes = _code(run, np.ascontiguousarray(data.images[rows_idx]), seed)
     rows = [decode_u8(run, paths.traverse(z0, vec, strengths)) for z0 in codes]
-    images = np.stack(rows, 1).reshape(-1, *rows[0].shape[1:])
+    images = np.concatenate(rows)  # one line per image, its strengths across
     file = f"attribute-{name}.png"
     cap = (f"+ {name} vector (|v| = {np.linalg.norm(vec):.2f}) at strengths "
            f"{', '.join(_fmt(s) for s in strengths)}; {split} images without {name}")
@@ -384,6 +384,8 @@ def meaningful_rates(
     use_mu = lat.mu is not None
     ref_z = lat.mu if use_mu else lat.z
     ref = build_reference(ref_z, reference_size, seed, quantile)
+    if ref.warning() and log:
+        log(f"warning: {ref.warning()}")
 
     def reencode(z: np.ndarray) -> np.ndarray:
         images = run.decode(torch.from_numpy(np.asarray(z, np.float32)))
@@ -414,6 +416,7 @@ def meaningful_rates(
                                         subsample=subsample, seed=seed)
             record(name, params, draw(n, np.random.default_rng(seed)))
     out = {"threshold": ref.threshold, "quantile": quantile, "reference_size": len(ref.points),
+           "spread": ref.spread, "warning": ref.warning(),
            "space": "mu" if use_mu else "z", "seed": seed, "results": results}
     path = samples_dir(run) / "rates.json"
     if path.is_file():

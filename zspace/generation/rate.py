@@ -75,6 +75,21 @@ class Reference:
     threshold: float
     quantile: float
     self_distances: np.ndarray
+    spread: float  # median distance of the reference points from their mean
+
+    @property
+    def too_sparse(self) -> bool:
+        """True when "near a data point" is no tighter than "near the data's middle":
+        too few reference points for z_dim, so nearly any point inside the cloud
+        counts and rates near 1 say little."""
+        return self.threshold >= self.spread
+
+    def warning(self) -> str | None:
+        if not self.too_sparse:
+            return None
+        return (f"the rate's threshold ({self.threshold:.3g}) is not below the data's median "
+                f"distance from their mean ({self.spread:.3g}): {len(self.points)} reference "
+                f"points are too few for d = {self.points.shape[1]}, so rates say little")
 
     def distances(self, queries: np.ndarray) -> np.ndarray:
         queries = np.asarray(queries)
@@ -103,5 +118,7 @@ def build_reference(
         rows = np.sort(np.random.default_rng(seed).choice(len(z), size=size, replace=False))
         z = z[rows]
     d = nearest_distances(z, z, exclude_self=True)
+    z64 = np.asarray(z, np.float64)
+    spread = float(np.median(np.linalg.norm(z64 - z64.mean(axis=0), axis=1)))
     return Reference(np.ascontiguousarray(z, np.float32), float(np.quantile(d, quantile)),
-                     quantile, d)
+                     quantile, d, spread)
