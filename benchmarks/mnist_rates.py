@@ -36,7 +36,7 @@ MODELS = {
 }
 SAMPLERS = "normal,uniform,gauss,gmm"
 LIMITS = [0.5, 1, 2, 3, 5, 8]
-COMPONENTS = [1, 2, 4, 8, 16]
+COMPONENTS = [4, 8, 16, 32, 64]
 
 
 def trained(name: str, root: Path, data: str, epochs: int) -> tuple[object, float]:

@@ -30,16 +30,24 @@ def celeba_run(tmp_path_factory):
     return run
 
 
-def test_attribute_vector_uses_only_images_the_file_covers(celeba_run):
+def test_attribute_vector_uses_only_images_the_file_covers(celeba_run, monkeypatch):
+    from zspace.generation import paths
+
     lat = load_latents(celeba_run, "train")
     col = lat.attr[:, lat.attr_names.index("Smiling")]
     assert (col == 0).sum() > 350 and 0 < (col > 0).sum() < (col != 0).sum() <= 100
-    expected = lat.mu[col > 0].mean(0) - lat.mu[col < 0].mean(0)
+    mu = lat.mu.astype(np.float64)
+    expected = mu[col > 0].mean(0) - mu[col < 0].mean(0)
+    used = []
+    real = paths.traverse
+    monkeypatch.setattr(paths, "traverse", lambda z0, v, s: used.append(v) or real(z0, v, s))
     entry = api.attribute(celeba_run, "Smiling", strengths=[0, 1, 2], count=3)
+    assert len(used) == 3
+    np.testing.assert_allclose(used[0], expected, rtol=1e-12)
     assert f"|v| = {np.linalg.norm(expected):.2f}" in entry["caption"]
     # counting the 450-odd uncovered images as "not smiling" would give another vector
-    wrong = lat.mu[col > 0].mean(0) - lat.mu[col <= 0].mean(0)
-    assert f"|v| = {np.linalg.norm(wrong):.2f}" not in entry["caption"]
+    wrong = mu[col > 0].mean(0) - mu[col <= 0].mean(0)
+    assert np.linalg.norm(wrong - expected) > 0.1 * np.linalg.norm(expected)
     with Image.open(celeba_run.path / "samples" / entry["file"]) as grid:
         assert grid.mode == "RGB" and grid.width >= 3 * 32  # 3 strengths across
 

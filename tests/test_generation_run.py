@@ -133,11 +133,61 @@ def test_rates_are_written_per_sampler_and_limit(run):
     assert set(rates) == {("data", None), ("normal", None), ("uniform", 1.0),
                           ("uniform", 50.0), ("gauss", None)}
     assert all(0 <= v <= 1 for v in rates.values())
-    assert rates[("data", None)] >= 0.8  # the data decode and re-encode into the data
+    control = res["results"][0]
+    assert control["params"] == {"control": "valid images, encoded"}  # held out
+    assert control["n"] == 180 and control["rate"] >= 0.8  # all 180 valid digits
     saved = json.loads((run.path / "samples" / "rates.json").read_text())
     assert saved["reference_size"] == 1000
     assert saved["space"] == ("mu" if run.variational else "z")
     assert 0 < saved["threshold"]
+    # another sampler against the same reference: earlier rows are kept, control first
+    api.meaningful_rates(run, "gmm", n=50, reference_size=1000, components=[1])
+    saved = json.loads((run.path / "samples" / "rates.json").read_text())
+    assert [r["sampler"] for r in saved["results"]] == ["data", "normal", "uniform",
+                                                        "uniform", "gauss", "gmm"]
+    # another reference (size): rows measured against the old threshold are dropped
+    api.meaningful_rates(run, "normal", n=50, reference_size=300)
+    saved = json.loads((run.path / "samples" / "rates.json").read_text())
+    assert saved["reference_size"] == 300
+    assert [r["sampler"] for r in saved["results"]] == ["data", "normal"]
+
+
+def test_bad_counts_and_seeds_are_one_line_errors(run):
+    with pytest.raises(ZspaceError, match="seed -1: must be >= 0"):
+        api.generate(run, "normal", n=4, seed=-1)
+    with pytest.raises(ZspaceError, match="cols = 0: must be >= 1"):
+        api.reconstructions(run, cols=0)
+    with pytest.raises(ZspaceError, match="n = 0: must be >= 1"):
+        api.reconstructions(run, n=0)
+    with pytest.raises(ZspaceError, match="count = 0: must be >= 1"):
+        api.traverse(run, pca=1, count=0)
+    with pytest.raises(ZspaceError, match="strengths = 0: must be >= 1"):
+        api.traverse(run, axis=0, strengths=[])
+    with pytest.raises(ZspaceError, match="no sharpening factors"):
+        api.generate(run, "normal", n=4, sharpen=[])
+
+
+def test_fits_use_the_run_seed_and_warn_at_the_range_edge(run, monkeypatch):
+    from zspace.generation import samplers
+
+    logged = []
+    api.generate(run, "gmm", n=4, components=[1, 2], seed=0, refit=True, log=logged.append)
+    calls = []
+    real = samplers.fit_gmm
+    monkeypatch.setattr(samplers, "fit_gmm", lambda *a, **k: calls.append(k) or real(*a, **k))
+    api.generate(run, "gmm", n=4, components=[1, 2], seed=7)  # another drawing seed
+    assert calls == []  # the saved fit is reused, not refitted under seed 7
+    meta = json.loads((run.path / "samplers" / "gmm.json").read_text())
+    assert meta["seed"] == run.config.seed
+    if meta["n_components"] == 2:  # BIC took the largest count tried: said so
+        assert "largest count tried" in meta["warning"]
+        assert any("largest count tried" in line for line in logged)
+    else:
+        assert meta["warning"] is None
+    # a json that does not describe its npz (a cut-short write) counts as no fit
+    (run.path / "samplers" / "gmm.json").write_text(json.dumps({**meta, "npz_sha256": "0"}))
+    api.generate(run, "gmm", n=4, components=[1, 2], seed=7)
+    assert len(calls) == 1
 
 
 def test_missing_latents_asks_for_encode(run, tmp_path):
@@ -147,6 +197,15 @@ def test_missing_latents_asks_for_encode(run, tmp_path):
         api.generate(bare, "gauss", n=4)
     with pytest.raises(ZspaceError, match="zspace encode"):
         api.meaningful_rates(bare, "normal", n=4)
+
+
+def test_caption_survives_non_latin1_file_names(run, tmp_path):
+    digit = np.asarray(Image.new("L", (16, 16), 128))
+    path = tmp_path / "写真.png"
+    Image.fromarray(digit).save(path)
+    res = api.reconstructions(run, n=2, images=[path], metrics=False)
+    assert res["entries"][1]["params"]["files"] == [str(path)]
+    assert (run.path / "samples" / "recon-files.png").is_file()
 
 
 def test_cli_verb(run, capsys):
@@ -161,3 +220,5 @@ def test_cli_verb(run, capsys):
         cli([str(run.path), "--no-grids", "--traverse", "foo"])
     with pytest.raises(ZspaceError, match="run folder not found"):
         cli([str(run.path / "missing")])
+    assert cli([str(run.path), "--no-grids", "--recon", "--recon-n", "3"]) == 0
+    assert "3 valid images" in capsys.readouterr().out

@@ -65,6 +65,9 @@ def two_blobs():
 def test_gmm_bic_picks_two_blobs_and_samples_their_weights(two_blobs):
     fit = samplers.fit_gmm(two_blobs, [1, 2, 3], sample_size=600, seed=0)
     assert fit.info["n_components"] == 2 and fit.info["subsample"] == 600
+    assert fit.info["warning"] is None  # 2 lies inside the range tried
+    edge = samplers.fit_gmm(two_blobs, [1, 2], sample_size=600, seed=0)
+    assert "BIC chose 2 components, the largest count tried" in edge.info["warning"]
     assert set(fit.info["bic"]) == {"1", "2", "3"}
     draw = fit.sample(4000, np.random.default_rng(0))
     assert draw.shape == (4000, 3)

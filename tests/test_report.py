@@ -13,6 +13,7 @@ from conftest import TINY
 
 import zspace
 from zspace.cli import main
+from zspace.generation.api import default_samples
 from zspace.latents import load_latents
 from zspace.reporting.html import SECTIONS, samples_section
 
@@ -35,6 +36,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
         zspace.encode(run)
         zspace.analyze(run, **FAST)
         out[kind] = run.path
+    default_samples(out["vae"], n_rate=200)
     zspace.report(out["vae"])
     return out
 
@@ -71,8 +73,8 @@ def test_report_sections_and_self_contained(runs):
     for sid, _ in SECTIONS:
         assert f'<section id="{sid}">' in text
     assert "http://" not in text and "https://" not in text
-    assert "no samples/index.json" in text
-    assert text.count("data:image/png;base64,") >= 9
+    assert "Meaningful-point rate" in text and "recon-valid" in text  # default_samples
+    assert text.count("data:image/png;base64,") >= 12
 
 
 def test_report_lists_samples(runs, tmp_path):
@@ -168,7 +170,8 @@ def test_report_in_headless_chromium(runs, tmp_path):
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(str(DRIVER)), options=opts)
     try:
-        pages = [(runs["vae"] / "report.html", [sid for sid, _ in SECTIONS], 8)]
+        # 8 analysis figures + 3 sampler grids + 1 reconstruction grid
+        pages = [(runs["vae"] / "report.html", [sid for sid, _ in SECTIONS], 12)]
         pages.append((zspace.compare([runs["ae"], runs["vae"]], tmp_path / "c"),
                       ["runs", "losses", "radius", "kmeans", "vae"], 3))  # fmt: skip
         for page, sections, images in pages:
@@ -177,6 +180,11 @@ def test_report_in_headless_chromium(runs, tmp_path):
                 "return Array.from(document.querySelectorAll('section')).map(s => s.id)"
             )
             assert ids == sections
+            if page.name == "report.html":  # the rates table sits in the samples section
+                rates = driver.execute_script(
+                    "return Array.from(document.querySelectorAll('#samples td:first-child'))"
+                    ".map(td => td.textContent)")
+                assert rates == ["data", "normal", "gauss", "gmm"]
             sizes = driver.execute_script(
                 "return Array.from(document.images).map(i => [i.complete, i.naturalWidth,"
                 " i.naturalHeight])"
@@ -187,3 +195,18 @@ def test_report_in_headless_chromium(runs, tmp_path):
             assert severe == []
     finally:
         driver.quit()
+
+
+def test_pipeline_ends_with_samples_and_rates_in_the_report(tmp_path):
+    page = zspace.pipeline(None, [*TINY, "train.epochs=1"], tmp_path / "p", analysis=FAST,
+                           progress=False, log=lambda s: None)
+    run = tmp_path / "p"
+    kinds = {(e["kind"], e["sampler"]) for e in json.loads(
+        (run / "samples" / "index.json").read_text())}
+    assert kinds == {("grid", "normal"), ("grid", "gauss"), ("grid", "gmm"),
+                     ("reconstruction", "encoder")}
+    rates = json.loads((run / "samples" / "rates.json").read_text())
+    assert [r["sampler"] for r in rates["results"]] == ["data", "normal", "gauss", "gmm"]
+    text = page.read_text()
+    assert "Meaningful-point rate" in text and "recon-valid" in text
+    assert (run / "samplers" / "gmm.npz").is_file()

@@ -82,7 +82,8 @@ def pipeline(
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> Path:
-    """train -> encode -> analyze -> (generate, when available) -> report; returns report.html."""
+    """train -> encode -> analyze -> generate (grids, reconstructions, rates) -> report;
+    returns report.html."""
     from zspace.training import train
 
     run = train(
@@ -90,17 +91,7 @@ def pipeline(
     )
     encode(run, "train", log=log)
     analyze(run, "train", only=only, log=log, **(analysis or {}))
-    _maybe_generate(run, log)
+    from zspace.generation.api import default_samples
+
+    default_samples(run, log=log)
     return report(run, log)
-
-
-def _maybe_generate(run: Any, log: Callable[[str], None]) -> None:
-    """Call the generation stage's defaults once it exists (zspace.generate)."""
-    import zspace
-
-    try:
-        generate = zspace.generate
-    except AttributeError:
-        return
-    generate(run)
-    log("generated the default sample grids")

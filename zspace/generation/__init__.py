@@ -3,6 +3,7 @@ meaningful-point rate (``zspace generate``)."""
 
 from zspace.generation.api import (
     attribute,
+    default_samples,
     generate,
     interpolate,
     meaningful_rates,
@@ -10,5 +11,5 @@ from zspace.generation.api import (
     traverse,
 )
 
-__all__ = ["attribute", "generate", "interpolate", "meaningful_rates", "reconstructions",
-           "traverse"]
+__all__ = ["attribute", "default_samples", "generate", "interpolate", "meaningful_rates",
+           "reconstructions", "traverse"]

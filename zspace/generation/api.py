@@ -61,6 +61,20 @@ def _entry(file: str, kind: str, sampler: str, params: dict, caption: str) -> di
     return {"file": file, "kind": kind, "sampler": sampler, "params": params, "caption": caption}
 
 
+def _seed(run: Any, seed: int | None) -> int:
+    """The given seed, else the run's config seed; NumPy wants it >= 0."""
+    seed = run.config.seed if seed is None else int(seed)
+    if seed < 0:
+        raise ZspaceError(f"seed {seed}: must be >= 0")
+    return seed
+
+
+def _positive(**values: int) -> None:
+    for name, value in values.items():
+        if value < 1:
+            raise ZspaceError(f"{name} = {value}: must be >= 1")
+
+
 def parse_samplers(sampler: str | Sequence[str]) -> list[str]:
     names = sampler.split(",") if isinstance(sampler, str) else list(sampler)
     names = [n.strip() for n in names if n.strip()]
@@ -81,9 +95,12 @@ def train_latents(run: Any, split: str = "train"):
 
 def sampler_draw(
     run: Any, name: str, *, limit: float | None = None, components: Any = None,
-    subsample: int = samplers.DEFAULT_SUBSAMPLE, seed: int = 0, refit: bool = False,
+    subsample: int = samplers.DEFAULT_SUBSAMPLE, refit: bool = False, log: Log = None,
 ) -> tuple[Callable[[int, np.random.Generator], np.ndarray], dict[str, Any]]:
-    """A function drawing (n, d) points for sampler ``name``, and its parameters."""
+    """A function drawing (n, d) points for sampler ``name``, and its parameters.
+
+    Fits use the run's config seed, not the drawing seed, so grids with other seeds
+    reuse the saved fit instead of refitting (and overwriting) it."""
     d = run.model.cfg.z_dim
     name = samplers.check_sampler(name)
     if name == "normal":
@@ -96,7 +113,9 @@ def sampler_draw(
         raise ZspaceError(f"latents have d = {z.shape[1]} but the model has z_dim {d}; "
                           f"run `zspace encode {run.path}` again")
     fit = samplers.fitted(run.path, name, z, components=components, sample_size=subsample,
-                          seed=seed, refit=refit)
+                          seed=run.config.seed, refit=refit)
+    if fit.info.get("warning") and log:
+        log(f"warning: {name}: {fit.info['warning']}")
     params: dict[str, Any] = {"fitted_on": int(z.shape[0])}
     if name == "gmm":
         params.update(n_components=fit.info["n_components"], subsample=fit.info["subsample"])
@@ -111,6 +130,8 @@ def _sharpen_list(sharpen: float | Sequence[float] | None) -> list[float | None]
     if sharpen is None:
         return [None]
     items = [sharpen] if isinstance(sharpen, int | float) else list(sharpen)
+    if not items:
+        raise ZspaceError("no sharpening factors given (e.g. 0,3,6,7)")
     for f in items:
         if f < 0:
             raise ZspaceError(f"sharpening factor {f:g}: must be >= 0")
@@ -167,14 +188,14 @@ def generate(
     names = parse_samplers(sampler)
     if n < 1 or cols < 1:
         raise ZspaceError(f"n = {n}, cols = {cols}: both must be >= 1")
-    seed = run.config.seed if seed is None else int(seed)
+    seed = _seed(run, seed)
     lims = [samplers.check_limit(x) for x in (limits or samplers.REFERENCE_LIMITS)]
     factors = _sharpen_list(sharpen)
     entries = []
     for name in names:
         for lim in lims if name == "uniform" else [None]:
             draw, params = sampler_draw(run, name, limit=lim, components=components,
-                                        subsample=subsample, seed=seed, refit=refit)
+                                        subsample=subsample, refit=refit, log=log)
             z = draw(n, np.random.default_rng(seed))
             images = grids.to_uint8(run.decode(torch.from_numpy(z)))
             radius = grids.mean_radius(z)
@@ -190,9 +211,9 @@ def generate(
                 cap = f"{name}({shown}); mean radius {radius:.2f}"
                 grids.write_grid(samples_dir(run) / file, [grids.sharpen(images, f)], cols, cap)
                 entries.append(_entry(file, "grid", name, {**p, "mean_radius": radius}, cap))
+                update_index(run, entries[-1:])  # listed at once: a later failure keeps it
                 if log:
                     log(f"{file}: {cap}")
-    update_index(run, entries)
     return entries
 
 
@@ -214,7 +235,8 @@ def reconstructions(
     """Originals above their reconstructions for n images of a split and for image
     files; the split's mean loss, PSNR and SSIM (written to samples/reconstruction.json)."""
     run = as_run(run)
-    seed = run.config.seed if seed is None else int(seed)
+    seed = _seed(run, seed)
+    _positive(n=n, cols=cols)
     split, data, index = _split_index(run, split)
     pick = index if n >= len(index) else np.sort(
         np.random.default_rng(seed).choice(index, size=n, replace=False))
@@ -266,7 +288,7 @@ def interpolate(
     """Two rows: the straight line and the spherical path between the z-points of
     two images (positions in the split, or image files)."""
     run = as_run(run)
-    seed = run.config.seed if seed is None else int(seed)
+    seed = _seed(run, seed)
     ends = []
     for x in (a, b):
         if isinstance(x, int) or (isinstance(x, str) and x.isdigit()):
@@ -301,7 +323,8 @@ def traverse(
     run = as_run(run)
     if (axis is None) == (pca is None):
         raise ZspaceError("traverse: give exactly one of axis or pca")
-    seed = run.config.seed if seed is None else int(seed)
+    seed = _seed(run, seed)
+    _positive(count=count, strengths=len(strengths))
     lat = train_latents(run)
     ref = lat.mu if lat.mu is not None else lat.z
     direction = paths.axis_direction(ref, axis) if axis is not None else paths.pca_direction(
@@ -330,7 +353,8 @@ def attribute(
     """Add the attribute vector (mean z with minus mean z without, from the training
     latents) to images that lack the attribute, at the given strengths."""
     run = as_run(run)
-    seed = run.config.seed if seed is None else int(seed)
+    seed = _seed(run, seed)
+    _positive(count=count, strengths=len(strengths))
     lat = train_latents(run)
     ref = lat.mu if lat.mu is not None else lat.z
     vec = paths.attribute_vector(ref, lat.attr, lat.attr_names, name)
@@ -379,7 +403,7 @@ def meaningful_rates(
     names = parse_samplers(sampler)
     if n < 1:
         raise ZspaceError(f"n = {n}: must be >= 1")
-    seed = run.config.seed if seed is None else int(seed)
+    seed = _seed(run, seed)
     lat = train_latents(run)
     use_mu = lat.mu is not None
     ref_z = lat.mu if use_mu else lat.z
@@ -405,28 +429,57 @@ def meaningful_rates(
             shown = ", ".join(f"{k}={v}" for k, v in params.items())
             log(f"{name}({shown}): rate {row['rate']:.3f}, mean radius {row['mean_radius']:.2f}")
 
-    # control: encoded training points (not in the reference where possible)
-    rng = np.random.default_rng(seed + 1)
-    record("data", {"control": "decoded+re-encoded training latents"},
-           lat.z[rng.choice(len(lat.z), size=min(n, len(lat.z)), replace=False)])
+    # control: held-out images (test, else valid split), encoded like the rest, so it
+    # shows what a real, unseen point scores; training latents only without a split
+    try:
+        split, held_out = _split_images(run, None, n, seed + 1)
+        record("data", {"control": f"{split} images, encoded"}, _code(run, held_out, seed))
+    except ZspaceError:
+        rng = np.random.default_rng(seed + 1)
+        record("data", {"control": "training latents (no held-out split)"},
+               ref_z[rng.choice(len(ref_z), size=min(n, len(ref_z)), replace=False)])
     lims = [samplers.check_limit(x) for x in (limits or samplers.REFERENCE_LIMITS)]
     for name in names:
         for lim in lims if name == "uniform" else [None]:
             draw, params = sampler_draw(run, name, limit=lim, components=components,
-                                        subsample=subsample, seed=seed)
+                                        subsample=subsample, log=log)
             record(name, params, draw(n, np.random.default_rng(seed)))
     out = {"threshold": ref.threshold, "quantile": quantile, "reference_size": len(ref.points),
            "spread": ref.spread, "warning": ref.warning(),
            "space": "mu" if use_mu else "z", "seed": seed, "results": results}
     path = samples_dir(run) / "rates.json"
+    same_ref = ("threshold", "quantile", "reference_size", "space", "seed")
     if path.is_file():
+        # keep earlier rows of other samplers only when they were measured against
+        # this very reference; otherwise they would show under the wrong threshold
         try:
             old = json.loads(path.read_text())
-            keys = {(r["sampler"], json.dumps(r["params"], sort_keys=True)) for r in results}
-            kept = [r for r in old.get("results", [])
-                    if (r["sampler"], json.dumps(r["params"], sort_keys=True)) not in keys]
-            out["results"] = kept + results
-        except (json.JSONDecodeError, KeyError, TypeError):
+            if all(old.get(k) == out[k] for k in same_ref):
+                keys = {(r["sampler"], json.dumps(r["params"], sort_keys=True))
+                        for r in results}
+                kept = [r for r in old["results"]
+                        if (r["sampler"], json.dumps(r["params"], sort_keys=True)) not in keys]
+                out["results"] = results[:1] + kept + results[1:]  # the control first
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
             pass
     atomic_write_json(path, out)
     return {**out, "results": results}
+
+
+# ---------------------------------------------------------------- the report's set
+
+REPORT_SAMPLERS = ("normal", "gauss", "gmm")
+
+
+def default_samples(run: Any, *, n_rate: int = 1000, log: Log = None) -> dict[str, Any]:
+    """What ``zspace pipeline`` and ``zspace demo`` put in the report: grids from
+    N(0, I) and the two fitted samplers, reconstructions with the split's metrics,
+    and the meaningful-point rate of those samplers, so a reader sees at once
+    whether random points decode to images and how often. Needs the encoded
+    training latents. Uniform boxes and paths stay on ``zspace generate``."""
+    run = as_run(run)
+    return {
+        "grids": generate(run, REPORT_SAMPLERS, log=log),
+        "reconstructions": reconstructions(run, log=log),
+        "rates": meaningful_rates(run, REPORT_SAMPLERS, n=n_rate, log=log),
+    }

@@ -52,6 +52,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--rate", action="store_true", help="meaningful-point rate per sampler")
     p.add_argument("--rate-n", type=int, default=1000, help="points per rate (default 1000)")
     p.add_argument("--recon", action="store_true", help="reconstructions + loss/PSNR/SSIM")
+    p.add_argument("--recon-n", type=int, default=16,
+                   help="images of the split to show with --recon (default 16)")
     p.add_argument("--image", action="append", default=[], metavar="FILE",
                    help="also reconstruct this image file (repeatable; implies --recon)")
     p.add_argument("--split", help="split for reconstructions/paths (default test, else valid)")
@@ -76,7 +78,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
                      sharpen=args.sharpen, components=args.components,
                      subsample=args.subsample, refit=args.refit, **opts)
     if args.recon or args.image:
-        api.reconstructions(run, split=args.split, images=args.image, cols=args.cols, **opts)
+        api.reconstructions(run, n=args.recon_n, split=args.split, images=args.image,
+                            cols=args.cols, **opts)
     if args.interpolate:
         api.interpolate(run, *args.interpolate, steps=args.steps, split=args.split, **opts)
     if args.traverse:

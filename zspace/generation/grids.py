@@ -54,6 +54,9 @@ def tile(rows: Sequence[np.ndarray], cols: int) -> np.ndarray:
 def caption(grid: np.ndarray, text: str) -> np.ndarray:
     """Add a white band below the grid with ``text`` wrapped to its width."""
     width = grid.shape[1]
+    # Pillow's built-in bitmap font covers Latin-1 only: other characters (a file
+    # name in another script) become "?" instead of failing after the PNGs are half done
+    text = text.encode("latin-1", "replace").decode("latin-1")
     lines: list[str] = []
     for part in text.split("\n"):
         lines += textwrap.wrap(part, max(8, (width - 4) // CHAR_WIDTH)) or [""]

@@ -10,6 +10,7 @@ unchanged.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import time
@@ -179,6 +180,9 @@ def fit_gmm(
     info = {"n_components": k, "bic": {str(c): v for c, v in bic.items()},
             "subsample": len(x), "seed": seed, "converged": bool(gm.converged_),
             "dtype": str(gm.means_.dtype),
+            "warning": (f"BIC chose {k} components, the largest count tried; try more "
+                        f"(e.g. --components {k}-{2 * k})")
+            if len(counts) > 1 and k == max(counts) else None,
             "seconds": round(time.perf_counter() - t0, 2)}
     return GmmFit(gm.weights_.astype(np.float64), gm.means_.astype(np.float64),
                   gm.covariances_.astype(np.float64), info)
@@ -199,12 +203,16 @@ def fit_path(run_dir: str | Path, name: str) -> Path:
 
 
 def save_fit(run_dir: str | Path, name: str, fit: GaussFit | GmmFit) -> Path:
-    """Arrays to ``samplers/<name>.npz`` and the fit's facts to ``<name>.json``."""
+    """Arrays to ``samplers/<name>.npz`` and the fit's facts to ``<name>.json``; the
+    json, written last, carries the npz's sha256, so a crash between the two writes
+    leaves a pair that ``load_fit`` rejects rather than new arrays with old facts."""
     path = fit_path(run_dir, name)
     buf = io.BytesIO()
     np.savez(buf, **fit.arrays())
-    atomic_write_bytes(path, buf.getvalue())
-    atomic_write_json(path.with_suffix(".json"), {"kind": name, **fit.info})
+    data = buf.getvalue()
+    atomic_write_bytes(path, data)
+    atomic_write_json(path.with_suffix(".json"),
+                      {"kind": name, **fit.info, "npz_sha256": hashlib.sha256(data).hexdigest()})
     return path
 
 
@@ -213,8 +221,14 @@ def load_fit(run_dir: str | Path, name: str) -> GaussFit | GmmFit | None:
     meta = path.with_suffix(".json")
     if not path.is_file() or not meta.is_file():
         return None
-    info = json.loads(meta.read_text())
-    with np.load(path, allow_pickle=False) as f:
+    try:
+        info = json.loads(meta.read_text())
+        data = path.read_bytes()
+    except (OSError, json.JSONDecodeError):
+        return None
+    if not isinstance(info, dict) or info.get("npz_sha256") != hashlib.sha256(data).hexdigest():
+        return None  # a stale or mismatched pair: fit again
+    with np.load(io.BytesIO(data), allow_pickle=False) as f:
         if name == "gauss":
             return GaussFit(f["mean"], f["cov"], info)
         return GmmFit(f["weights"], f["means"], f["covariances"], info)
