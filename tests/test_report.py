@@ -118,9 +118,14 @@ def test_report_shows_the_rates_table(tmp_path):
 def test_compare_page(runs, tmp_path):
     path = zspace.compare([runs["ae"], runs["vae"]], tmp_path / "cmp")
     text = path.read_text()
-    for sid in ("runs", "losses", "radius", "kmeans", "vae"):
+    for sid in ("runs", "losses", "radius", "kmeans", "vae", "generation"):
         assert f'<section id="{sid}">' in text
-    assert text.count("data:image/png;base64,") == 3
+    # 3 overlays + the VAE's normal, gauss and gmm grids; the AE has no samples yet
+    assert text.count("data:image/png;base64,") == 6
+    generation = text.split('<section id="generation">')[1]
+    assert '<th class="l">sampler</th><th>ae</th><th>vae</th>' in generation
+    assert '<tr><td class="l">gauss</td><td>-</td><td>' in generation  # AE: no rate, a dash
+    assert "No samples for ae" in generation and "No samples for vae" not in generation
 
 
 def test_cli_errors(runs, tmp_path, capsys):
@@ -173,7 +178,7 @@ def test_report_in_headless_chromium(runs, tmp_path):
         # 8 analysis figures + 3 sampler grids + 1 reconstruction grid
         pages = [(runs["vae"] / "report.html", [sid for sid, _ in SECTIONS], 12)]
         pages.append((zspace.compare([runs["ae"], runs["vae"]], tmp_path / "c"),
-                      ["runs", "losses", "radius", "kmeans", "vae"], 3))  # fmt: skip
+                      ["runs", "losses", "radius", "kmeans", "vae", "generation"], 6))  # fmt: skip
         for page, sections, images in pages:
             driver.get(page.resolve().as_uri())
             ids = driver.execute_script(

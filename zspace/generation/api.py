@@ -114,7 +114,7 @@ def sampler_draw(
                           f"run `zspace encode {run.path}` again")
     fit = samplers.fitted(run.path, name, z, components=components, sample_size=subsample,
                           seed=run.config.seed, refit=refit)
-    if fit.info.get("warning") and log:
+    if fit.fresh and fit.info.get("warning") and log:  # once, when fitted
         log(f"warning: {name}: {fit.info['warning']}")
     params: dict[str, Any] = {"fitted_on": int(z.shape[0])}
     if name == "gmm":

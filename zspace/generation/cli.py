@@ -44,7 +44,7 @@ def add_parser(subparsers) -> None:
                    "0.5,1,1.5,2,2.5,3,3.5,5,8)")
     p.add_argument("--sharpen", type=_floats, help="Pillow sharpness factors, e.g. 0,3,6,7")
     p.add_argument("--components", type=_ints, help="GMM components: N, list or LO-HI "
-                   "(BIC picks; default 1,2,4,8)")
+                   "(BIC picks; default 1,2,4,8,16)")
     p.add_argument("--subsample", type=int, default=20_000,
                    help="latents the GMM and the rate's reference use (default 20000)")
     p.add_argument("--refit", action="store_true", help="refit gauss/gmm even if saved")

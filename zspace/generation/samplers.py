@@ -28,7 +28,7 @@ from zspace.fileio import atomic_write_bytes, atomic_write_json
 SAMPLERS = ("normal", "uniform", "gauss", "gmm")
 REFERENCE_LIMITS = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 5.0, 8.0)
 DEFAULT_SUBSAMPLE = 20_000
-DEFAULT_COMPONENTS = (1, 2, 4, 8)
+DEFAULT_COMPONENTS = (1, 2, 4, 8, 16)
 REG_COVAR = 1e-5
 
 
@@ -75,6 +75,7 @@ class GaussFit:
     mean: np.ndarray
     cov: np.ndarray
     info: dict[str, Any] = field(default_factory=dict)
+    fresh: bool = False  # fitted in this call (not read back from the run)
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         eps = rng.standard_normal((n, len(self.mean)))
@@ -92,6 +93,7 @@ class GmmFit:
     means: np.ndarray
     covariances: np.ndarray
     info: dict[str, Any] = field(default_factory=dict)
+    fresh: bool = False  # fitted in this call (not read back from the run)
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Seeded sampling done here (not sklearn's), so a numpy Generator drives it."""
@@ -261,4 +263,5 @@ def fitted(
         raise ZspaceError(f"sampler {name!r} is not fitted")
     fit.info.update(key)
     save_fit(run_dir, name, fit)
+    fit.fresh = True
     return fit

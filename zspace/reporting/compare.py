@@ -1,12 +1,15 @@
-"""Several runs side by side: radius curves overlaid, losses, inertia curves, logvar stats.
+"""Several runs side by side: radius curves overlaid, losses, inertia curves, logvar stats,
+meaningful-point rates and the sampler grids.
 
 Each run keeps one colour (tab10 by its position) on every figure of the page.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from zspace.analysis.runner import load_result
 from zspace.errors import ZspaceError
@@ -128,6 +131,7 @@ def build_compare(
     )
     vae += "<p>A dash: an AE, or a VAE whose vae analysis has not been run.</p>"
     body.append(section("vae", "VAE internals", vae))
+    body.append(section("generation", "Generation", generation_html(names, dirs)))
 
     out = Path(out)
     nav = [
@@ -136,6 +140,7 @@ def build_compare(
         ("radius", "Radius"),
         ("kmeans", "KMeans"),
         ("vae", "VAE internals"),
+        ("generation", "Generation"),
     ]
     text = page("zspace comparison", " vs ".join(names), nav, "\n".join(body))
     path = atomic_write_text(out / "compare.html", text)
@@ -147,3 +152,57 @@ def build_compare(
 def _z_dim(d: Path) -> str:
     got = load_result(d, "radius")
     return str(got[0]["result"]["z_dim"]) if got else "?"
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text()) if path.is_file() else None
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _key(r: dict[str, Any]) -> str:
+    """A sampler row's label: its name and uniform limit (a GMM's count may differ
+    between runs and still belongs on one row)."""
+    params = r.get("params") or {}
+    shown = {k: v for k, v in params.items() if k == "limit"}
+    return r["sampler"] + "".join(f" {k}={v:g}" for k, v in shown.items())
+
+
+def generation_html(names: Sequence[str], dirs: Sequence[Path]) -> str:
+    """Rates per sampler with one column per run, then each sampler's grids side by side
+    (the latest unsharpened grid of that sampler and limit in each run)."""
+    rates = [_read_json(d / "samples" / "rates.json") or {} for d in dirs]
+    by_run = [{_key(r): r["rate"] for r in rt.get("results", [])
+               if isinstance(r, dict) and "sampler" in r} for rt in rates]
+    keys = list(dict.fromkeys(k for rows in by_run for k in rows))
+    parts = []
+    if keys:
+        parts.append("<p>Meaningful-point rate per sampler (a proxy; thresholds differ "
+                     "between runs, see docs/generation.md).</p>")
+        parts.append(table(["sampler", *names],
+                           [[k, *(rows.get(k, "-") for rows in by_run)] for k in keys]))
+    grids: dict[str, dict[str, tuple[Path, str]]] = {}
+    for n, d in zip(names, dirs, strict=True):
+        index = _read_json(d / "samples" / "index.json")
+        for e in index if isinstance(index, list) else []:
+            params = e.get("params") or {} if isinstance(e, dict) else {}
+            if not isinstance(e, dict) or e.get("kind") != "grid" or "sharpen" in params:
+                continue
+            key = _key(e)
+            grids.setdefault(key, {})[n] = (d / "samples" / str(e.get("file")),
+                                             str(e.get("caption", "")))
+    for key, per_run in grids.items():
+        cells = []
+        for n in names:
+            if n in per_run and per_run[n][0].is_file():
+                cells.append(img(per_run[n][0].read_bytes(), f"{n} {key}",
+                                 f"{n}: {per_run[n][1]}"))
+        if cells:
+            parts.append(f"<h3>{esc(key)}</h3><div class=\"row\">{''.join(cells)}</div>")
+    lacking = [n for n, rows, d in zip(names, by_run, dirs, strict=True)
+               if not rows and not (d / "samples" / "index.json").is_file()]
+    if lacking:
+        parts.append(f'<p class="missing">No samples for {esc(", ".join(lacking))}: run '
+                     f"<code>zspace generate RUN --rate --sampler normal,gauss,gmm</code>.</p>")
+    return "\n".join(parts) or "<p>No run has generated samples yet.</p>"

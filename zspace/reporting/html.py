@@ -36,6 +36,8 @@ td.l,th.l{text-align:left} pre{background:#f5f5f5;padding:.6em;overflow:auto;fon
 .key{background:#f0f6ff;border-left:4px solid #23395d;padding:.4em .8em}
 .missing{color:#8a5a00;background:#fff7e6;padding:.4em .8em;border-left:4px solid #e0a000}
 figure{margin:.8em 0} figcaption{font-size:.9em;color:#555}
+.row{display:flex;flex-wrap:wrap;gap:1.2em;align-items:flex-start}
+.row figure{flex:1 1 300px;max-width:480px}
 """
 
 SECTIONS = (
@@ -221,7 +223,7 @@ def rates_table(run_dir: Path) -> str:
                 f"(the {rates['quantile']:g} quantile of the training points' own "
                 f"nearest-neighbour distances; {rates['reference_size']} reference points "
                 f"in {esc(rates['space'])}). A proxy: see docs/generation.md.</p>")
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
         return f'<p class="missing">{path.name} is unreadable: {esc(exc)}</p>'
     warn = rates.get("warning")
     head += f'<p class="missing">Warning: {esc(warn)}</p>' if warn else ""
