@@ -70,6 +70,9 @@ def test_fitted_samplers_save_their_fit(run):
         assert f["mean"].shape == (4,) and f["cov"].shape == (4, 4)
     meta = json.loads((run.path / "samplers" / "gmm.json").read_text())
     assert meta["n_components"] in (1, 2) and set(meta["bic"]) == {"1", "2"}
+    before = [(run.path / "samples" / e["file"]).read_bytes() for e in entries]
+    api.generate(run, "gauss,gmm", n=8, components=[1, 2], seed=0)  # same seed, same bytes
+    assert [(run.path / "samples" / e["file"]).read_bytes() for e in entries] == before
 
 
 def test_sharpening_writes_one_grid_per_factor(run):
@@ -90,6 +93,36 @@ def test_reconstructions_metrics_and_image_file(run, tmp_path):
     kinds = {e["file"]: e["kind"] for e in index_of(run)}
     assert kinds["recon-files.png"] == "reconstruction"
     assert kinds[f"recon-valid-seed{run.config.seed}.png"] == "reconstruction"
+
+
+def test_image_file_is_centre_cropped_and_resized_like_the_data(run, tmp_path):
+    from zspace.generation.recon import load_image_file
+
+    assert run.config.data.crop == "center"
+    tall = np.full((40, 30), 255, np.uint8)
+    tall[5:35] = 0  # white bands above and below a black 30x30 centre
+    Image.fromarray(tall).save(tmp_path / "tall.png")
+    got = load_image_file(tmp_path / "tall.png", run)
+    assert got.shape == (16, 16, 1) and got.dtype == np.uint8
+    assert got.max() == 0  # the bands were cropped away, not squeezed in
+    Image.fromarray(np.full((40, 30, 3), 200, np.uint8)).save(tmp_path / "rgb.png")
+    assert load_image_file(tmp_path / "rgb.png", run).shape == (16, 16, 1)  # to grey
+
+
+def test_denoise_grids_show_the_noisy_input_first(tmp_path):
+    from conftest import TINY
+
+    from zspace.generation.recon import reconstruct_rows
+
+    run = train(None, run_dir=tmp_path / "dn", progress=False, log=lambda s: None,
+                overrides=[*TINY, "train.epochs=1", 'data.task="denoise"', "data.noise_sigma=0.3"])
+    digits = np.random.default_rng(0).integers(0, 256, (3, 16, 16, 1), dtype=np.uint8)
+    first = reconstruct_rows(run, digits, seed=1)
+    assert len(first) == 3  # input, original, reconstruction
+    np.testing.assert_array_equal(first[1][..., 0], digits[..., 0])
+    assert np.abs(first[0].astype(int) - digits).mean() > 10  # noisy input differs
+    again = reconstruct_rows(run, digits, seed=1)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
 
 
 def test_bad_image_files_are_user_errors(run, tmp_path):
