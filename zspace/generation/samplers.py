@@ -161,7 +161,7 @@ def fit_gmm(
 
     The EM runs in float32: scikit-learn keeps the input's dtype, and its cost is
     d x d matmuls and Cholesky factors per component and iteration, which float32
-    does 1.7x faster (measured on 20,000 x 256) at no visible cost in the fit; the
+    does 1.4-1.7x faster (measured on 20,000 x 256) at no visible cost in the fit; the
     saved parameters are float64.
     """
     counts = [components] if isinstance(components, int) else list(components)
