@@ -153,11 +153,11 @@ def flag_axes(
 
 def axes_analysis(
     z: np.ndarray,
-    bin_width: float = 0.25,
-    centre_k: float = 5.0,
-    centre_floor: float = 0.5,
-    width_ratio: float = 2.0,
-    max_bins: int = 2000,
+    bin_width: float = AxesParams.bin_width,
+    centre_k: float = AxesParams.centre_k,
+    centre_floor: float = AxesParams.centre_floor,
+    width_ratio: float = AxesParams.width_ratio,
+    max_bins: int = AxesParams.max_bins,
 ) -> AxesResult:
     """Density of every axis and the axes whose centre or width stands out."""
     for name, v in (

@@ -92,15 +92,15 @@ def elbow(ks, inertia, min_strength: float = 0.7) -> tuple[int | None, int, floa
 
 def kmeans_analysis(
     z: np.ndarray,
-    k_min: int = 2,
-    k_max: int = 80,
-    k_step: int = 2,
-    sample: int = 20000,
-    batch_size: int = 4096,
-    n_init: int = 3,
-    min_strength: float = 0.7,
-    threads: int = 1,
-    seed: int = 0,
+    k_min: int = KmeansParams.k_min,
+    k_max: int = KmeansParams.k_max,
+    k_step: int = KmeansParams.k_step,
+    sample: int = KmeansParams.sample,
+    batch_size: int = KmeansParams.batch_size,
+    n_init: int = KmeansParams.n_init,
+    min_strength: float = KmeansParams.min_strength,
+    threads: int = KmeansParams.threads,
+    seed: int = KmeansParams.seed,
 ) -> KmeansResult:
     """MiniBatchKMeans inertia for k in range(k_min, k_max + 1, k_step) on a seeded subsample."""
     from sklearn.cluster import MiniBatchKMeans

@@ -138,9 +138,9 @@ def pca_analysis(
     pairs=None,
     axis_pairs=None,
     zooms=None,
-    max_points: int = 50000,
-    gap: float = 4.0,
-    seed: int = 0,
+    max_points: int = PcaParams.max_points,
+    gap: float = PcaParams.gap,
+    seed: int = PcaParams.seed,
 ) -> PcaResult:
     """Spectrum of the covariance and projections on chosen PCA / original axis pairs."""
     z = as_points(z)

@@ -85,10 +85,10 @@ def shortest_interval(values_sorted: np.ndarray, share: float) -> tuple[float, f
 
 def radius_distribution(
     z: np.ndarray,
-    bin_width: float = 0.5,
-    r_min: float = 0.0,
+    bin_width: float = RadiusParams.bin_width,
+    r_min: float = RadiusParams.r_min,
     r_max: float | None = None,
-    max_bins: int = 5000,
+    max_bins: int = RadiusParams.max_bins,
 ) -> RadiusResult:
     """Histogram of ||z|| with its peak, mean, spread and densest half-shell."""
     positive("radius.bin_width", bin_width)

@@ -78,9 +78,9 @@ def vae_internals(
     z: np.ndarray,
     mu: np.ndarray,
     logvar: np.ndarray,
-    logvar_thresholds=(-10.0, -5.0, -1.0, 0.0),
-    diff_threshold: float = 0.05,
-    bins: int = 100,
+    logvar_thresholds: tuple[float, ...] = VaeParams.logvar_thresholds,
+    diff_threshold: float = VaeParams.diff_threshold,
+    bins: int = VaeParams.bins,
 ) -> VaeResult:
     """logvar statistics, |z - mu| and the radius difference between z and mu."""
     z, mu, logvar = as_points(z), as_points(mu, "mu"), as_points(logvar, "logvar")

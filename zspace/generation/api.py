@@ -150,17 +150,23 @@ def _split_index(run: Any, split: str | None) -> tuple[str, Any, np.ndarray]:
     return split, data, np.asarray(splits[split])
 
 
+def _pick(index: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Up to n seeded rows of a split's index, sorted."""
+    if n >= len(index):
+        return index
+    return np.sort(np.random.default_rng(seed).choice(index, size=n, replace=False))
+
+
 def _split_images(run: Any, split: str | None, n: int, seed: int) -> tuple[str, np.ndarray]:
     """Up to n seeded images of a split, in index order."""
     split, data, index = _split_index(run, split)
-    if n < len(index):
-        index = np.sort(np.random.default_rng(seed).choice(index, size=n, replace=False))
-    return split, np.ascontiguousarray(data.images[index])
+    return split, np.ascontiguousarray(data.images[_pick(index, n, seed)])
 
 
-def _code(run: Any, images_u8: np.ndarray, seed: int) -> np.ndarray:
-    """Encoded points of images (mu for a VAE), after the run's task."""
-    x = model_input(run, run.as_batch(images_u8), seed)
+def _code(run: Any, images: np.ndarray | torch.Tensor, seed: int) -> np.ndarray:
+    """Encoded points of images (uint8 NHWC or float NCHW; mu for a VAE), after the
+    run's task."""
+    x = model_input(run, run.as_batch(images), seed)
     z, mu, _ = run.encode(x)
     return (mu if mu is not None else z).numpy()
 
@@ -238,9 +244,7 @@ def reconstructions(
     seed = _seed(run, seed)
     _positive(n=n, cols=cols)
     split, data, index = _split_index(run, split)
-    pick = index if n >= len(index) else np.sort(
-        np.random.default_rng(seed).choice(index, size=n, replace=False))
-    imgs = np.ascontiguousarray(data.images[pick])
+    imgs = np.ascontiguousarray(data.images[_pick(index, n, seed)])
     entries = []
     result: dict[str, Any] = {"split": split}
     cols = min(cols, max(1, len(imgs)))
@@ -411,16 +415,10 @@ def meaningful_rates(
     if ref.warning() and log:
         log(f"warning: {ref.warning()}")
 
-    def reencode(z: np.ndarray) -> np.ndarray:
-        images = run.decode(torch.from_numpy(np.asarray(z, np.float32)))
-        x = model_input(run, images, seed)
-        zz, mu, _ = run.encode(x)
-        return (mu if use_mu else zz).numpy()
-
     results = []
 
     def record(name: str, params: dict, z: np.ndarray) -> None:
-        dist = ref.distances(reencode(z))
+        dist = ref.distances(_code(run, run.decode(np.asarray(z, np.float32)), seed))
         row = {"sampler": name, "params": params, "rate": float((dist <= ref.threshold).mean()),
                "n": len(z), "mean_radius": grids.mean_radius(z),
                "median_distance": float(np.median(dist))}

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from zspace.errors import ZspaceError
-from zspace.generation.samplers import DEFAULT_SUBSAMPLE
+from zspace.generation.samplers import DEFAULT_SUBSAMPLE, subsample
 
 CHUNK = 2048
 CANDIDATES = 4
@@ -114,9 +114,7 @@ def build_reference(
     z = np.asarray(z)
     if z.ndim != 2 or len(z) < 3:
         raise ZspaceError(f"need at least 3 encoded points of shape (N, d); got {z.shape}")
-    if size > 0 and len(z) > size:
-        rows = np.sort(np.random.default_rng(seed).choice(len(z), size=size, replace=False))
-        z = z[rows]
+    z = subsample(z, size, seed)
     d = nearest_distances(z, z, exclude_self=True)
     z64 = np.asarray(z, np.float64)
     spread = float(np.median(np.linalg.norm(z64 - z64.mean(axis=0), axis=1)))
