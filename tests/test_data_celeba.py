@@ -6,9 +6,9 @@ import zipfile
 
 import numpy as np
 import pytest
+from conftest import data_config
 from PIL import Image
 
-from zspace.config import load_config
 from zspace.data import load_data, split_indices
 from zspace.errors import ZspaceError
 
@@ -28,11 +28,6 @@ def attr_text(rows, with_id_column=False):
     return "\r\n".join(lines) + "\r\n"
 
 
-def cfg(source, tmp_path, *extra):
-    return load_config(None, [f'data.source="{source}"',
-                              f'data.cache_dir="{tmp_path / "cache"}"', *extra]).data
-
-
 @pytest.fixture
 def celeba(tmp_path):
     root = tmp_path / "celeba"
@@ -48,7 +43,7 @@ def celeba(tmp_path):
 
 
 def test_folder_layout(celeba, tmp_path):
-    data = load_data(cfg(f"celeba:{celeba}", tmp_path))
+    data = load_data(data_config(f"celeba:{celeba}", tmp_path))
     assert data.count == 5 and data.shape == (96, 96, 3)  # the reference size by default
     assert data.attr_names == tuple(NAMES)
     assert data.attr.tolist() == [[1, -1, 1], [-1, 1, 1], [0, 0, 0], [1, 1, -1], [0, 0, 0]]
@@ -68,10 +63,10 @@ def test_zip_in_place_with_id_column_header(celeba, tmp_path):
             zf.write(p, f"img_align_celeba/{p.name}")
     rows = [(f"{i:06d}.jpg", (1, 1, 1)) for i in range(1, 6)]
     (archive.parent / "list_attr_celeba.txt").write_text(attr_text(rows, with_id_column=True))
-    data = load_data(cfg(str(archive), tmp_path, "data.image_size=32"))  # guessed by name
+    data = load_data(data_config(str(archive), tmp_path, "data.image_size=32"))  # guessed by name
     assert data.source == f"celeba:{archive}" and data.shape == (32, 32, 3)
     assert data.attr.min() == 1 and data.partition is None
-    folder = load_data(cfg(f"celeba:{celeba}", tmp_path, "data.image_size=32"))
+    folder = load_data(data_config(f"celeba:{celeba}", tmp_path, "data.image_size=32"))
     np.testing.assert_array_equal(data.images, folder.images)
 
 
@@ -79,7 +74,7 @@ def test_truncated_attribute_file(celeba, tmp_path):
     path = celeba / "list_attr_celeba.txt"
     path.write_bytes(path.read_bytes().replace(b"3\r\n", b"202599\r\n", 1))
     with pytest.raises(ZspaceError) as err:
-        load_data(cfg(f"celeba:{celeba}", tmp_path))
+        load_data(data_config(f"celeba:{celeba}", tmp_path))
     assert str(err.value) == f"{path}: line 1 says 202599 images but 3 rows follow (truncated?)"
 
 
@@ -87,17 +82,17 @@ def test_attribute_row_of_wrong_length(celeba, tmp_path):
     path = celeba / "list_attr_celeba.txt"
     path.write_text("1\nSmiling Male Young\n000001.jpg 1 -1\n")
     with pytest.raises(ZspaceError) as err:
-        load_data(cfg(f"celeba:{celeba}", tmp_path))
+        load_data(data_config(f"celeba:{celeba}", tmp_path))
     assert str(err.value) == f"{path}: line 3: 2 values for 3 attributes"
 
 
 def test_cache_is_reused_then_rebuilt_when_the_source_changes(celeba, tmp_path):
-    first = load_data(cfg(f"celeba:{celeba}", tmp_path))
-    again = load_data(cfg(f"celeba:{celeba}", tmp_path))
+    first = load_data(data_config(f"celeba:{celeba}", tmp_path))
+    again = load_data(data_config(f"celeba:{celeba}", tmp_path))
     assert (first.details["cache"]["state"], again.details["cache"]["state"]) == ("built",
                                                                                   "reused")
     face(6).save(celeba / "img_align_celeba" / "000006.jpg")
-    changed = load_data(cfg(f"celeba:{celeba}", tmp_path))
+    changed = load_data(data_config(f"celeba:{celeba}", tmp_path))
     assert changed.details["cache"]["state"] == "rebuilt (source changed)" and changed.count == 6
     cache_files = sorted(p.suffix for p in (tmp_path / "cache").iterdir())
     assert cache_files == [".json", ".lock", ".npy"]  # the stale array was replaced, not kept

@@ -9,8 +9,8 @@ import tarfile
 
 import numpy as np
 import pytest
+from conftest import data_config
 
-from zspace.config import load_config
 from zspace.data import load_data, split_indices
 from zspace.errors import ZspaceError
 
@@ -29,11 +29,6 @@ def dump(obj) -> bytes:
     return pickle.dumps(obj, protocol=2)
 
 
-def cfg(source, tmp_path, *extra):
-    return load_config(None, [f'data.source="{source}"',
-                              f'data.cache_dir="{tmp_path / "cache"}"', *extra]).data
-
-
 @pytest.fixture
 def cifar_dir(tmp_path):
     d = tmp_path / "cifar-10-batches-py"
@@ -47,7 +42,7 @@ def cifar_dir(tmp_path):
 
 
 def test_batches_folder(cifar_dir, tmp_path):
-    data = load_data(cfg(f"cifar10:{cifar_dir}", tmp_path))
+    data = load_data(data_config(f"cifar10:{cifar_dir}", tmp_path))
     assert data.count == 13 and data.shape == (32, 32, 3)
     raw = batch(6, 1)[b"data"][0]
     # Channel-planar rows: R plane, G plane, B plane -> HWC.
@@ -59,18 +54,18 @@ def test_batches_folder(cifar_dir, tmp_path):
 
 
 def test_parent_folder_guess_and_tar(cifar_dir, tmp_path):
-    data = load_data(cfg(str(tmp_path), tmp_path))  # parent of cifar-10-batches-py, guessed
+    data = load_data(data_config(str(tmp_path), tmp_path))  # parent of cifar-10-batches-py, guessed
     assert data.source.startswith("cifar10:") and data.count == 13
     archive = tmp_path / "cifar-10-python.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(cifar_dir, arcname="cifar-10-batches-py")
-    from_tar = load_data(cfg(f"cifar10:{archive}", tmp_path))
+    from_tar = load_data(data_config(f"cifar10:{archive}", tmp_path))
     np.testing.assert_array_equal(from_tar.images, data.images)
 
 
 def test_test_batch_alone_has_no_partition(tmp_path):
     (tmp_path / "test_batch").write_bytes(dump(batch(5, 3)))
-    data = load_data(cfg(f"cifar10:{tmp_path}", tmp_path, "data.image_size=16"))
+    data = load_data(data_config(f"cifar10:{tmp_path}", tmp_path, "data.image_size=16"))
     assert data.partition is None and data.shape == (16, 16, 3)
     assert data.label_names[0] == "airplane"  # no batches.meta: the official names
 
@@ -84,7 +79,7 @@ def test_refuses_foreign_pickles(tmp_path):
 
     (tmp_path / "data_batch_1").write_bytes(pickle.dumps({b"data": Evil()}, protocol=2))
     with pytest.raises(ZspaceError) as err:
-        load_data(cfg(f"cifar10:{tmp_path}", tmp_path))
+        load_data(data_config(f"cifar10:{tmp_path}", tmp_path))
     assert str(err.value) == (
         f"{tmp_path / 'data_batch_1'}: truncated or not a CIFAR-10 batch "
         "(refusing to load posix.system)"
@@ -95,7 +90,7 @@ def test_truncated_batch(tmp_path):
     blob = dump(batch(5, 1))
     (tmp_path / "data_batch_1").write_bytes(blob[: len(blob) // 2])
     with pytest.raises(ZspaceError, match=r"data_batch_1: truncated or not a CIFAR-10 batch"):
-        load_data(cfg(f"cifar10:{tmp_path}", tmp_path))
+        load_data(data_config(f"cifar10:{tmp_path}", tmp_path))
 
 
 def test_label_count_mismatch(tmp_path):
@@ -103,7 +98,7 @@ def test_label_count_mismatch(tmp_path):
     bad[b"labels"] = bad[b"labels"][:4]
     (tmp_path / "data_batch_1").write_bytes(dump(bad))
     with pytest.raises(ZspaceError) as err:
-        load_data(cfg(f"cifar10:{tmp_path}", tmp_path))
+        load_data(data_config(f"cifar10:{tmp_path}", tmp_path))
     assert str(err.value) == f"{tmp_path / 'data_batch_1'}: 4 labels for 5 images"
 
 
@@ -115,13 +110,13 @@ def test_truncated_archive(cifar_dir, tmp_path):
     archive.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
     with pytest.raises(ZspaceError, match=r"cifar-10-python.tar.gz: truncated or not a CIFAR-10 "
                                           r"archive"):
-        load_data(cfg(f"cifar10:{archive}", tmp_path))
+        load_data(data_config(f"cifar10:{archive}", tmp_path))
 
 
 def test_empty_folder(tmp_path):
     (tmp_path / "x").mkdir()
     with pytest.raises(ZspaceError) as err:
-        load_data(cfg(f"cifar10:{tmp_path / 'x'}", tmp_path))
+        load_data(data_config(f"cifar10:{tmp_path / 'x'}", tmp_path))
     assert str(err.value) == (
         f"cifar10:{tmp_path / 'x'}: no CIFAR-10 batches (data_batch_1..5, test_batch) "
         f"in {tmp_path / 'x'}"

@@ -7,9 +7,9 @@ import zipfile
 
 import numpy as np
 import pytest
+from conftest import data_config
 from PIL import Image
 
-from zspace.config import load_config
 from zspace.data import load_data, split_indices
 from zspace.data.readers.folder import infer_structure
 from zspace.errors import ZspaceError
@@ -20,11 +20,6 @@ def solid(path, color, size=(20, 16), fmt=None):
     mode = "L" if isinstance(color, int) else "RGB"
     Image.new(mode, size, color).save(path, format=fmt)
     return path
-
-
-def cfg(source, tmp_path, *extra):
-    return load_config(None, [f'data.source="{source}"',
-                              f'data.cache_dir="{tmp_path / "cache"}"', *extra]).data
 
 
 @pytest.fixture
@@ -39,7 +34,7 @@ def classes(tmp_path):
 
 
 def test_subfolders_are_labels(classes, tmp_path):
-    data = load_data(cfg(f"folder:{classes}", tmp_path))
+    data = load_data(data_config(f"folder:{classes}", tmp_path))
     assert data.count == 4
     assert data.shape == (16, 16, 3)  # centre crop of the first image (20x16), native size
     assert data.label_names == ("cat", "dog2", "dog10")  # natural order
@@ -55,7 +50,7 @@ def test_zip_read_in_place_and_size(classes, tmp_path):
         for p in sorted(classes.rglob("*")):
             if p.is_file():
                 zf.write(p, f"pets/{p.relative_to(classes).as_posix()}")
-    data = load_data(cfg(str(archive), tmp_path, "data.image_size=8"))  # guessed: a zip
+    data = load_data(data_config(str(archive), tmp_path, "data.image_size=8"))  # guessed: a zip
     assert data.source == f"folder:{archive}" and data.shape == (8, 8, 3)
     assert data.label_names == ("cat", "dog2", "dog10")
 
@@ -63,7 +58,7 @@ def test_zip_read_in_place_and_size(classes, tmp_path):
 def test_csv_overrides_subfolders(classes, tmp_path):
     (classes / "labels.csv").write_text("filename,label\ncat/a.png,x\ncat/b.jpg,y\n"
                                         "c.webp,y\ndog2/d.bmp,x\nmissing.png,z\n")
-    data = load_data(cfg(f"folder:{classes}", tmp_path))
+    data = load_data(data_config(f"folder:{classes}", tmp_path))
     assert data.label_names == ("x", "y")
     assert data.labels.tolist() == [0, 1, 1, 0]
 
@@ -71,7 +66,7 @@ def test_csv_overrides_subfolders(classes, tmp_path):
 def test_csv_without_a_row_for_an_image(classes, tmp_path):
     (classes / "labels.csv").write_text("cat/a.png,x\n")
     with pytest.raises(ZspaceError) as err:
-        load_data(cfg(f"folder:{classes}", tmp_path))
+        load_data(data_config(f"folder:{classes}", tmp_path))
     assert str(err.value) == (
         f"{classes / 'labels.csv'}: no label for 3 of 4 image(s) (e.g. cat/b.jpg)"
     )
@@ -93,7 +88,7 @@ def test_corrupt_files_are_skipped_with_one_summary(tmp_path, caplog):
     (root / "2.jpg").write_bytes((root / "2.jpg").read_bytes()[:200])  # truncated JPEG
     (root / "4.jpg").write_bytes(b"not a jpeg at all")
     with caplog.at_level(logging.WARNING, logger="zspace.data"):
-        data = load_data(cfg(f"folder:{root}", tmp_path))
+        data = load_data(data_config(f"folder:{root}", tmp_path))
     assert data.count == 3 and data.details["skipped"] == 2
     assert [r.getMessage().split(" (e.g.")[0] for r in caplog.records] == [
         f"folder:{root}: skipped 2 unreadable image(s) of 5"
@@ -101,7 +96,7 @@ def test_corrupt_files_are_skipped_with_one_summary(tmp_path, caplog):
     assert [int(v) for v in data.images[:, 8, 8, 0]] == [0, 40, 120]
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="zspace.data"):
-        again = load_data(cfg(f"folder:{root}", tmp_path))  # from the cache: same summary
+        again = load_data(data_config(f"folder:{root}", tmp_path))  # from the cache: same summary
     assert again.details["cache"]["state"] == "reused" and len(caplog.records) == 1
 
 
@@ -111,7 +106,7 @@ def test_nothing_usable(tmp_path):
     (root / "a.jpg").write_bytes(b"junk")
     (root / "b.png").write_bytes(b"junk")
     with pytest.raises(ZspaceError) as err:
-        load_data(cfg(f"folder:{root}", tmp_path))
+        load_data(data_config(f"folder:{root}", tmp_path))
     assert str(err.value).startswith(f"folder:{root}: none of the 2 image(s) could be read "
                                      "(e.g. a.jpg: UnidentifiedImageError")
 
@@ -119,10 +114,10 @@ def test_nothing_usable(tmp_path):
 def test_empty_and_missing(tmp_path):
     (tmp_path / "empty" / "sub").mkdir(parents=True)
     with pytest.raises(ZspaceError) as err:
-        load_data(cfg(f"folder:{tmp_path / 'empty'}", tmp_path))
+        load_data(data_config(f"folder:{tmp_path / 'empty'}", tmp_path))
     assert str(err.value) == f"folder:{tmp_path / 'empty'}: no image files in {tmp_path / 'empty'}"
     with pytest.raises(ZspaceError) as err:
-        load_data(cfg(str(tmp_path / "missing"), tmp_path))
+        load_data(data_config(str(tmp_path / "missing"), tmp_path))
     assert str(err.value) == f"data.source '{tmp_path / 'missing'}': path not found"
 
 
@@ -130,17 +125,17 @@ def test_grey_folder_and_explicit_conversion(tmp_path):
     root = tmp_path / "grey"
     solid(root / "a.png", 200, size=(10, 10))
     solid(root / "b.png", 100, size=(10, 10))
-    data = load_data(cfg(f"folder:{root}", tmp_path))
+    data = load_data(data_config(f"folder:{root}", tmp_path))
     assert data.shape == (10, 10, 1) and data.images[:, 0, 0, 0].tolist() == [200, 100]
-    rgb = load_data(cfg(f"folder:{root}", tmp_path, "data.channels=3"))
+    rgb = load_data(data_config(f"folder:{root}", tmp_path, "data.channels=3"))
     assert rgb.shape == (10, 10, 3) and rgb.images[1, 0, 0].tolist() == [100, 100, 100]
     with pytest.raises(ZspaceError, match=r"data.task = 'recolor' needs colour images"):
-        load_data(cfg(f"folder:{root}", tmp_path, 'data.task="recolor"'))
+        load_data(data_config(f"folder:{root}", tmp_path, 'data.task="recolor"'))
 
 
 def test_unknown_kind_lists_known_ones(tmp_path):
     with pytest.raises(ZspaceError) as err:
-        load_data(cfg("imagenet:/x", tmp_path))
+        load_data(data_config("imagenet:/x", tmp_path))
     assert str(err.value) == ("data.source 'imagenet:/x': unknown kind 'imagenet' "
                               "(known: builtin, celeba, cifar10, folder, mnist)")
 
@@ -151,14 +146,15 @@ def test_geometry_center_crop_and_squash(tmp_path):
     img[:10] = 255  # top quarter white: cut away by the centre crop
     solid(root / "a.png", (0, 0, 0))
     Image.fromarray(img).save(root / "a.png")
-    centre = load_data(cfg(f"folder:{root}", tmp_path, "data.image_size=10"))
+    centre = load_data(data_config(f"folder:{root}", tmp_path, "data.image_size=10"))
     assert centre.images.max() == 0
-    squash = load_data(cfg(f"folder:{root}", tmp_path, "data.image_size=10", 'data.crop="none"'))
+    squash = load_data(data_config(f"folder:{root}", tmp_path, "data.image_size=10",
+                                   'data.crop="none"'))
     assert squash.images[0, 0, 5].tolist() == [255, 255, 255] and squash.images[0, 9].max() == 0
 
 
 def test_splits_of_a_folder_without_partition(classes, tmp_path):
-    data = load_data(cfg(f"folder:{classes}", tmp_path))
+    data = load_data(data_config(f"folder:{classes}", tmp_path))
     s = split_indices(data, 0.25, 0)
     assert sorted([*s["train"], *s["valid"]]) == [0, 1, 2, 3] and len(s["valid"]) == 1
 

@@ -7,8 +7,8 @@ import struct
 
 import numpy as np
 import pytest
+from conftest import data_config
 
-from zspace.config import load_config
 from zspace.data import load_data, split_indices
 from zspace.errors import ZspaceError
 
@@ -28,11 +28,6 @@ def images(n, seed=0, size=28):
     return np.random.default_rng(seed).integers(0, 256, (n, size, size), dtype=np.uint8)
 
 
-def cfg(source, tmp_path, *extra):
-    return load_config(None, [f'data.source="{source}"',
-                              f'data.cache_dir="{tmp_path / "cache"}"', *extra]).data
-
-
 @pytest.fixture
 def mnist_dir(tmp_path):
     d = tmp_path / "mnist"
@@ -45,7 +40,7 @@ def mnist_dir(tmp_path):
 
 
 def test_folder_with_train_and_t10k(mnist_dir, tmp_path):
-    data = load_data(cfg(f"mnist:{mnist_dir}", tmp_path))
+    data = load_data(data_config(f"mnist:{mnist_dir}", tmp_path))
     assert data.count == 17 and data.shape == (28, 28, 1)
     np.testing.assert_array_equal(data.images[:12, ..., 0], images(12, 1))
     np.testing.assert_array_equal(data.images[12:, ..., 0], images(5, 2))
@@ -61,14 +56,14 @@ def test_t10k_alone_raw_files_and_guess(tmp_path):
     d.mkdir()
     write(d / "t10k-images-idx3-ubyte", images(6), gz=False)
     write(d / "t10k-labels-idx1-ubyte", np.arange(6), gz=False)
-    data = load_data(cfg(str(d), tmp_path))  # a bare path: guessed from the file names
+    data = load_data(data_config(str(d), tmp_path))  # a bare path: guessed from the file names
     assert data.source == f"mnist:{d}"
     assert data.count == 6 and data.partition is None
     assert data.labels.tolist() == list(range(6))
 
 
 def test_single_images_file_finds_labels_beside_it(mnist_dir, tmp_path):
-    data = load_data(cfg(f"mnist:{mnist_dir / 't10k-images-idx3-ubyte.gz'}", tmp_path))
+    data = load_data(data_config(f"mnist:{mnist_dir / 't10k-images-idx3-ubyte.gz'}", tmp_path))
     assert data.count == 5 and data.labels.tolist() == [9, 8, 7, 6, 5]
 
 
@@ -76,12 +71,12 @@ def test_windows_style_names_and_prefix(tmp_path):
     d = tmp_path / "emnist"
     d.mkdir()
     write(d / "emnist-letters-train-images.idx3-ubyte", images(3), gz=False)
-    data = load_data(cfg(f"mnist:{d}", tmp_path))
+    data = load_data(data_config(f"mnist:{d}", tmp_path))
     assert data.count == 3 and data.labels is None
 
 
 def test_resize_and_channels(mnist_dir, tmp_path):
-    data = load_data(cfg(f"mnist:{mnist_dir}", tmp_path, "data.image_size=32",
+    data = load_data(data_config(f"mnist:{mnist_dir}", tmp_path, "data.image_size=32",
                          "data.channels=3"))
     assert data.shape == (32, 32, 3)
     assert np.array_equal(data.images[..., 0], data.images[..., 2])
@@ -93,7 +88,7 @@ def test_truncated_data(tmp_path):
     raw = idx_bytes(images(4))
     (d / "train-images-idx3-ubyte").write_bytes(raw[:-100])
     with pytest.raises(ZspaceError) as err:
-        load_data(cfg(f"mnist:{d}", tmp_path))
+        load_data(data_config(f"mnist:{d}", tmp_path))
     assert str(err.value) == (
         f"{d / 'train-images-idx3-ubyte'}: truncated: the header announces 4x28x28 values "
         "(3136 bytes) but only 3036 bytes follow"
@@ -107,7 +102,7 @@ def test_truncated_gzip(tmp_path):
     (d / "train-images-idx3-ubyte.gz").write_bytes(blob[: len(blob) // 2])
     with pytest.raises(ZspaceError, match=r"train-images-idx3-ubyte.gz: truncated or corrupt gzip "
                                           r"file \(Compressed file ended"):
-        load_data(cfg(f"mnist:{d}", tmp_path))
+        load_data(data_config(f"mnist:{d}", tmp_path))
 
 
 def test_wrong_magic(tmp_path):
@@ -115,7 +110,7 @@ def test_wrong_magic(tmp_path):
     d.mkdir()
     (d / "train-images-idx3-ubyte").write_bytes(b"\x89PNG" + bytes(100))
     with pytest.raises(ZspaceError) as err:
-        load_data(cfg(f"mnist:{d}", tmp_path))
+        load_data(data_config(f"mnist:{d}", tmp_path))
     assert str(err.value) == (
         f"{d / 'train-images-idx3-ubyte'}: not an IDX file (magic number 0x89504e47)"
     )
@@ -126,7 +121,7 @@ def test_labels_file_where_images_expected(tmp_path):
     d.mkdir()
     write(d / "train-images-idx3-ubyte", np.arange(5), gz=False)
     with pytest.raises(ZspaceError, match=r"expected images \(IDX magic 2051"):
-        load_data(cfg(f"mnist:{d}", tmp_path))
+        load_data(data_config(f"mnist:{d}", tmp_path))
 
 
 def test_label_count_mismatch(tmp_path):
@@ -135,17 +130,17 @@ def test_label_count_mismatch(tmp_path):
     write(d / "train-images-idx3-ubyte.gz", images(4))
     write(d / "train-labels-idx1-ubyte.gz", np.arange(3))
     with pytest.raises(ZspaceError) as err:
-        load_data(cfg(f"mnist:{d}", tmp_path))
+        load_data(data_config(f"mnist:{d}", tmp_path))
     assert str(err.value) == f"{d / 'train-labels-idx1-ubyte.gz'}: 3 labels for 4 images"
 
 
 def test_missing_path_and_empty_folder(tmp_path):
     with pytest.raises(ZspaceError) as err:
-        load_data(cfg(f"mnist:{tmp_path / 'nope'}", tmp_path))
+        load_data(data_config(f"mnist:{tmp_path / 'nope'}", tmp_path))
     assert str(err.value) == f"mnist:{tmp_path / 'nope'}: path not found: {tmp_path / 'nope'}"
     (tmp_path / "empty").mkdir()
     with pytest.raises(ZspaceError, match=r"no IDX images file"):
-        load_data(cfg(f"mnist:{tmp_path / 'empty'}", tmp_path))
+        load_data(data_config(f"mnist:{tmp_path / 'empty'}", tmp_path))
 
 
 def test_several_sets_in_one_folder(tmp_path):
@@ -155,4 +150,4 @@ def test_several_sets_in_one_folder(tmp_path):
     write(d / "emnist-digits-train-images-idx3-ubyte.gz", images(2))
     with pytest.raises(ZspaceError, match=r"several IDX sets in one folder \(emnist-digits, "
                                           r"emnist-letters\)"):
-        load_data(cfg(f"mnist:{d}", tmp_path))
+        load_data(data_config(f"mnist:{d}", tmp_path))
