@@ -96,11 +96,13 @@ def train_latents(run: Any, split: str = "train"):
 def sampler_draw(
     run: Any, name: str, *, limit: float | None = None, components: Any = None,
     subsample: int = samplers.DEFAULT_SUBSAMPLE, refit: bool = False, log: Log = None,
+    latents: np.ndarray | None = None,
 ) -> tuple[Callable[[int, np.random.Generator], np.ndarray], dict[str, Any]]:
     """A function drawing (n, d) points for sampler ``name``, and its parameters.
 
     Fits use the run's config seed, not the drawing seed, so grids with other seeds
-    reuse the saved fit instead of refitting (and overwriting) it."""
+    reuse the saved fit instead of refitting (and overwriting) it. ``latents``: the
+    encoded training z when the caller has them already (read from the run if not)."""
     d = run.model.cfg.z_dim
     name = samplers.check_sampler(name)
     if name == "normal":
@@ -108,7 +110,7 @@ def sampler_draw(
     if name == "uniform":
         lim = samplers.check_limit(1.0 if limit is None else limit)
         return (lambda n, rng: samplers.sample_uniform(n, d, lim, rng)), {"limit": lim}
-    z = train_latents(run).z
+    z = train_latents(run).z if latents is None else latents
     if z.shape[1] != d:
         raise ZspaceError(f"latents have d = {z.shape[1]} but the model has z_dim {d}; "
                           f"run `zspace encode {run.path}` again")
@@ -197,11 +199,14 @@ def generate(
     seed = _seed(run, seed)
     lims = [samplers.check_limit(x) for x in (limits or samplers.REFERENCE_LIMITS)]
     factors = _sharpen_list(sharpen)
+    fitted = {"gauss", "gmm"} & set(names)
+    z_train = train_latents(run).z if fitted else None  # read once for all fits
     entries = []
     for name in names:
         for lim in lims if name == "uniform" else [None]:
             draw, params = sampler_draw(run, name, limit=lim, components=components,
-                                        subsample=subsample, refit=refit, log=log)
+                                        subsample=subsample, refit=refit, log=log,
+                                        latents=z_train)
             z = draw(n, np.random.default_rng(seed))
             images = grids.to_uint8(run.decode(torch.from_numpy(z)))
             radius = grids.mean_radius(z)
@@ -440,7 +445,7 @@ def meaningful_rates(
     for name in names:
         for lim in lims if name == "uniform" else [None]:
             draw, params = sampler_draw(run, name, limit=lim, components=components,
-                                        subsample=subsample, log=log)
+                                        subsample=subsample, log=log, latents=lat.z)
             record(name, params, draw(n, np.random.default_rng(seed)))
     out = {"threshold": ref.threshold, "quantile": quantile, "reference_size": len(ref.points),
            "spread": ref.spread, "warning": ref.warning(),
