@@ -194,8 +194,7 @@ def generate(
     factor) into captioned PNG grids under samples/; returns the index entries."""
     run = as_run(run)
     names = parse_samplers(sampler)
-    if n < 1 or cols < 1:
-        raise ZspaceError(f"n = {n}, cols = {cols}: both must be >= 1")
+    _positive(n=n, cols=cols)
     seed = _seed(run, seed)
     lims = [samplers.check_limit(x) for x in (limits or samplers.REFERENCE_LIMITS)]
     factors = _sharpen_list(sharpen)
@@ -410,8 +409,7 @@ def meaningful_rates(
     samples/rates.json (entries for the same sampler and parameters are replaced)."""
     run = as_run(run)
     names = parse_samplers(sampler)
-    if n < 1:
-        raise ZspaceError(f"n = {n}: must be >= 1")
+    _positive(n=n)
     seed = _seed(run, seed)
     lat = train_latents(run)
     use_mu = lat.mu is not None
