@@ -115,9 +115,7 @@ def sampler_draw(
         raise ZspaceError(f"latents have d = {z.shape[1]} but the model has z_dim {d}; "
                           f"run `zspace encode {run.path}` again")
     fit = samplers.fitted(run.path, name, z, components=components, sample_size=subsample,
-                          seed=run.config.seed, refit=refit)
-    if fit.fresh and fit.info.get("warning") and log:  # once, when fitted
-        log(f"warning: {name}: {fit.info['warning']}")
+                          seed=run.config.seed, refit=refit, log=log)
     params: dict[str, Any] = {"fitted_on": int(z.shape[0])}
     if name == "gmm":
         params.update(n_components=fit.info["n_components"], subsample=fit.info["subsample"])

@@ -15,7 +15,7 @@ import io
 import json
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,7 +75,6 @@ class GaussFit:
     mean: np.ndarray
     cov: np.ndarray
     info: dict[str, Any] = field(default_factory=dict)
-    fresh: bool = False  # fitted in this call (not read back from the run)
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         eps = rng.standard_normal((n, len(self.mean)))
@@ -93,7 +92,6 @@ class GmmFit:
     means: np.ndarray
     covariances: np.ndarray
     info: dict[str, Any] = field(default_factory=dict)
-    fresh: bool = False  # fitted in this call (not read back from the run)
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Seeded sampling done here (not sklearn's), so a numpy Generator drives it."""
@@ -245,8 +243,10 @@ def fitted(
     sample_size: int = DEFAULT_SUBSAMPLE,
     seed: int = 0,
     refit: bool = False,
+    log: Callable[[str], None] | None = None,
 ) -> GaussFit | GmmFit:
-    """The saved fit when it matches these latents and settings, else a new one (saved)."""
+    """The saved fit when it matches these latents and settings, else a new one (saved;
+    its warning, if any, goes to ``log``: once, when it is fitted)."""
     key = {"latents": fingerprint(z)}
     if name == "gmm":
         comps = DEFAULT_COMPONENTS if components is None else components
@@ -263,5 +263,6 @@ def fitted(
         raise ZspaceError(f"sampler {name!r} is not fitted")
     fit.info.update(key)
     save_fit(run_dir, name, fit)
-    fit.fresh = True
+    if fit.info.get("warning") and log:
+        log(f"warning: {name}: {fit.info['warning']}")
     return fit
