@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from zspace.errors import ZspaceError
+from zspace.fileio import atomic_write_json
 
 FORMAT = 1
 
@@ -162,7 +163,7 @@ def open_or_build(spec: CacheSpec, build: Callable[[Path], dict]) -> Cached:
             "build_seconds": round(time.perf_counter() - started, 3),
             **extra,
         }
-        _write_json(spec.meta_path, new_meta)
+        atomic_write_json(spec.meta_path, new_meta)
         _remove(p for p in spec.root.glob(f"{spec.stem}-*.npy") if p.name != data_name)
     return Cached(images, new_meta, "rebuilt (source changed)" if state == "stale" else "built",
                   spec.meta_path)
@@ -176,12 +177,6 @@ def _open(spec: CacheSpec, meta: dict) -> np.ndarray | None:
     if images.dtype != np.uint8 or list(images.shape) != meta.get("shape"):
         return None
     return images
-
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
 
 
 def _remove(paths) -> None:

@@ -7,8 +7,7 @@ visible next to the clean image.
 
 from __future__ import annotations
 
-import os
-import secrets
+import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +20,7 @@ from zspace.data.dataset import ImageData, split_indices
 from zspace.data.loader import epoch_seed, to_float_nchw
 from zspace.data.tasks import make_input
 from zspace.errors import ZspaceError
+from zspace.fileio import atomic_write_bytes
 
 if TYPE_CHECKING:
     from zspace.config import DataConfig
@@ -74,13 +74,16 @@ def make_grid(rows: Sequence[np.ndarray], columns: int, min_cell: int = MIN_CELL
     return grid
 
 
-def write_png(path: Path, grid: np.ndarray) -> None:
-    """Write atomically (temporary name, then rename)."""
+def png_bytes(grid: np.ndarray) -> bytes:
+    """A (H, W, 1|3) uint8 grid as PNG bytes."""
     image = Image.fromarray(grid[..., 0] if grid.shape[2] == 1 else grid)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
-    image.save(tmp, format="PNG")
-    os.replace(tmp, path)
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def write_png(path: Path, grid: np.ndarray) -> None:
+    atomic_write_bytes(path, png_bytes(grid))
 
 
 def preview(data: ImageData, cfg: DataConfig, out: Path, *, count: int = 64, columns: int = 8,

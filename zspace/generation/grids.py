@@ -6,7 +6,6 @@ deterministic, so the same seed gives the same file byte for byte.
 
 from __future__ import annotations
 
-import io
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageEnhance, ImageFont
 
-from zspace.data.preview import make_grid
+from zspace.data.preview import make_grid, png_bytes
 from zspace.errors import ZspaceError
 from zspace.fileio import atomic_write_bytes
 
@@ -77,13 +76,6 @@ def _font():
         return ImageFont.load_default_imagefont()
     except AttributeError:  # Pillow < 10.1
         return ImageFont.load_default()
-
-
-def png_bytes(grid: np.ndarray) -> bytes:
-    image = Image.fromarray(grid[..., 0] if grid.shape[2] == 1 else grid)
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def write_grid(path: str | Path, rows: Sequence[np.ndarray], cols: int, text: str = "") -> Path:
