@@ -19,6 +19,7 @@ demo: $(BIN)/zspace
 
 test: $(BIN)/zspace
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
 
 .PHONY: install demo test

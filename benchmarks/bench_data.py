@@ -72,8 +72,12 @@ def bench_build(data_dir: Path, repeats: int) -> dict:
         n = 558
         base = best_of(repeats, lambda s=size: plain_pillow_celeba(zip_path, s))
         ours = best_of(repeats, lambda s=size: zspace_build(f"celeba:{zip_path}", s))
-        out[f"celeba_{size}"] = {"images": n, "baseline_img_s": n / base,
-                                 "zspace_img_s": n / ours, "ratio": base / ours}
+        out[f"celeba_{size}"] = {
+            "images": n,
+            "baseline_img_s": n / base,
+            "zspace_img_s": n / ours,
+            "ratio": base / ours,
+        }
     cifar = data_dir / "cifar10-jpg"
     if cifar.is_dir():
         ours = best_of(max(1, repeats - 1), lambda: zspace_build(f"folder:{cifar}", 0))
@@ -90,8 +94,9 @@ def bench_loader(data_dir: Path, repeats: int, threads: list[int]) -> dict:
         tasks = {
             "reconstruct": base,
             "denoise sigma=0.1": replace(base, task="denoise", noise_sigma=0.1),
-            "denoise sigma=0.1 drop=0.1": replace(base, task="denoise", noise_sigma=0.1,
-                                                  drop_fraction=0.1),
+            "denoise sigma=0.1 drop=0.1": replace(
+                base, task="denoise", noise_sigma=0.1, drop_fraction=0.1
+            ),
             "recolor": replace(base, task="recolor"),
         }
         out = {}
@@ -113,9 +118,15 @@ def bench_model(threads: int, steps: int = 4) -> float:
     from zspace.models import AutoEncoder
 
     torch.set_num_threads(threads)
-    cfg = ModelConfig(z_dim=256, variational=False, encoder_filters=(32, 64, 128, 256),
-                      encoder_kernels=(3,) * 4, encoder_strides=(2,) * 4,
-                      decoder_kernels=(3,) * 4, decoder_strides=(2,) * 4)
+    cfg = ModelConfig(
+        z_dim=256,
+        variational=False,
+        encoder_filters=(32, 64, 128, 256),
+        encoder_kernels=(3,) * 4,
+        encoder_strides=(2,) * 4,
+        decoder_kernels=(3,) * 4,
+        decoder_strides=(2,) * 4,
+    )
     model = AutoEncoder(cfg, (3, 96, 96)).to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=5e-4)
     x = torch.rand(128, 3, 96, 96).contiguous(memory_format=torch.channels_last)
@@ -136,8 +147,11 @@ def bench_model(threads: int, steps: int = 4) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path(os.environ.get(
-        "ZSPACE_TEST_DATA", ROOT / ".." / "shared" / "data")).resolve())
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=Path(os.environ.get("ZSPACE_TEST_DATA", ROOT / ".." / "shared" / "data")).resolve(),
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--json", type=Path)

@@ -32,8 +32,13 @@ from zspace.generation import samplers
 from zspace.generation.rate import build_reference
 from zspace.models import AutoEncoder
 
-CELEBA = ["model.encoder_filters=[32, 64, 128, 256]", "model.encoder_strides=2",
-          "model.z_dim=256", "data.image_size=96", "data.channels=3"]
+CELEBA = [
+    "model.encoder_filters=[32, 64, 128, 256]",
+    "model.encoder_strides=2",
+    "model.z_dim=256",
+    "data.image_size=96",
+    "data.channels=3",
+]
 
 
 def decode_throughput(batches: int, batch: int = 512, nchw: bool = False) -> float:
@@ -86,8 +91,12 @@ print(json.dumps(batches * 512 / (time.perf_counter() - t0)))
 def keras_decode_throughput(python: str, batches: int) -> float:
     """The Keras reference decoder (built from netspec.py) in another interpreter."""
     spec = Path(__file__).resolve().parents[2] / "shared" / "bench" / "keras_reference"
-    out = subprocess.run([python, "-c", KERAS_DECODE, str(spec), str(batches)],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [python, "-c", KERAS_DECODE, str(spec), str(batches)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return float(out.strip().splitlines()[-1])
 
 
@@ -114,9 +123,15 @@ def sklearn_float64_gmm_seconds(x: np.ndarray) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for k in samplers.DEFAULT_COMPONENTS:
-            GaussianMixture(k, covariance_type="full", reg_covar=samplers.REG_COVAR,
-                            max_iter=50, tol=1e-3, init_params="k-means++",
-                            random_state=0).fit(np.asarray(x, np.float64))
+            GaussianMixture(
+                k,
+                covariance_type="full",
+                reg_covar=samplers.REG_COVAR,
+                max_iter=50,
+                tol=1e-3,
+                init_params="k-means++",
+                random_state=0,
+            ).fit(np.asarray(x, np.float64))
     return time.perf_counter() - t0
 
 
@@ -135,8 +150,7 @@ def main() -> None:
     ap.add_argument("--skip-gmm", action="store_true")
     ap.add_argument("--keras-python", default="", help="a Python with tensorflow/keras")
     args = ap.parse_args()
-    out: dict = {"cpu": cpu_name(), "threads": torch.get_num_threads(),
-                 "torch": torch.__version__}
+    out: dict = {"cpu": cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__}
     fast = decode_throughput(args.batches)
     base = decode_throughput(args.batches, nchw=True)
     out["decode_images_per_s"] = round(fast, 1)

@@ -25,8 +25,13 @@ from zspace.latents import encode_split
 from zspace.run import load_run
 from zspace.training import train
 
-BASE = ["model.z_dim=16", "model.encoder_filters=[32, 64]", "model.encoder_strides=[2, 2]",
-        "train.batch_size=128", "seed=0"]
+BASE = [
+    "model.z_dim=16",
+    "model.encoder_filters=[32, 64]",
+    "model.encoder_strides=[2, 2]",
+    "train.batch_size=128",
+    "seed=0",
+]
 MODELS = {
     "ae": ["model.variational=false"],
     "vae1": ["model.variational=true", "model.fact=1"],
@@ -49,8 +54,7 @@ def trained(name: str, root: Path, data: str, epochs: int) -> tuple[object, floa
         if len(run.history) < epochs:
             raise SystemExit(f"{run_dir} holds an unfinished run; remove it or resume it")
     else:
-        run = train(None, run_dir=run_dir, overrides=overrides, progress=False,
-                    log=lambda s: None)
+        run = train(None, run_dir=run_dir, overrides=overrides, progress=False, log=lambda s: None)
     return run, time.perf_counter() - t0
 
 
@@ -62,8 +66,12 @@ def main() -> None:
     ap.add_argument("--out", default="/tmp/zspace-mnist-rates")
     ap.add_argument("--only", default=",".join(MODELS))
     args = ap.parse_args()
-    print(json.dumps({"cpu": cpu_name(), "threads": torch.get_num_threads(),
-                      "torch": torch.__version__}), flush=True)
+    print(
+        json.dumps(
+            {"cpu": cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__}
+        ),
+        flush=True,
+    )
     for name in args.only.split(","):
         run, train_s = trained(name, Path(args.out), args.data, args.epochs)
         encode_split(run, "train")
@@ -73,18 +81,41 @@ def main() -> None:
         t0 = time.perf_counter()
         res = api.meaningful_rates(run, SAMPLERS, n=1000, limits=LIMITS, components=COMPONENTS)
         rate_s = time.perf_counter() - t0
-        rates = {r["sampler"] + (f" {r['params']['limit']:g}" if "limit" in r["params"] else ""):
-                 round(r["rate"], 3) for r in res["results"]}
+        rates = {
+            r["sampler"] + (f" {r['params']['limit']:g}" if "limit" in r["params"] else ""): round(
+                r["rate"], 3
+            )
+            for r in res["results"]
+        }
         radii = {r["sampler"]: round(r["mean_radius"], 2) for r in res["results"]}
-        print(json.dumps({
-            "run": name, "train_s": round(train_s), "epochs": len(run.history),
-            "val_reco": round(last["val_reco"], 2), "val_kl": round(last["val_kl"], 3),
-            "kl_share": round(last["val_kl"] / last["val_total"], 4),
-            "psnr": round(rec["psnr"], 2), "ssim": round(rec["ssim"], 3),
-            "threshold": round(res["threshold"], 4), "space": res["space"],
-            "gmm_components": next((r["params"].get("n_components") for r in res["results"]
-                                    if r["sampler"] == "gmm"), None),
-            "rate_s": round(rate_s, 1), "rates": rates, "mean_radius": radii}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "run": name,
+                    "train_s": round(train_s),
+                    "epochs": len(run.history),
+                    "val_reco": round(last["val_reco"], 2),
+                    "val_kl": round(last["val_kl"], 3),
+                    "kl_share": round(last["val_kl"] / last["val_total"], 4),
+                    "psnr": round(rec["psnr"], 2),
+                    "ssim": round(rec["ssim"], 3),
+                    "threshold": round(res["threshold"], 4),
+                    "space": res["space"],
+                    "gmm_components": next(
+                        (
+                            r["params"].get("n_components")
+                            for r in res["results"]
+                            if r["sampler"] == "gmm"
+                        ),
+                        None,
+                    ),
+                    "rate_s": round(rate_s, 1),
+                    "rates": rates,
+                    "mean_radius": radii,
+                }
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -74,10 +74,14 @@ def main() -> None:
     total_f = sum(r[3] for r in rows)
     print(f"{'layer':28s}{'kind':17s}{'ms':>8s}{'time %':>8s}{'flop %':>8s}{'GFLOP/s':>9s}")
     for name, kind, dt, fl in rows:
-        print(f"{name:28s}{kind:17s}{dt * 1e3:8.1f}{100 * dt / total_t:8.1f}"
-              f"{100 * fl / total_f:8.1f}{fl / dt / 1e9:9.1f}")
-    print(f"all layers: {total_t * 1e3:.0f} ms per step, {total_f / total_t / 1e9:.1f} GFLOP/s "
-          f"({100 * total_f / total_t / 1e9 / peak:.0f}% of mm peak)")
+        print(
+            f"{name:28s}{kind:17s}{dt * 1e3:8.1f}{100 * dt / total_t:8.1f}"
+            f"{100 * fl / total_f:8.1f}{fl / dt / 1e9:9.1f}"
+        )
+    print(
+        f"all layers: {total_t * 1e3:.0f} ms per step, {total_f / total_t / 1e9:.1f} GFLOP/s "
+        f"({100 * total_f / total_t / 1e9 / peak:.0f}% of mm peak)"
+    )
 
 
 if __name__ == "__main__":

@@ -22,8 +22,9 @@ def data_config(source, tmp_path, *extra):
     """A DataConfig for ``source`` with its cache under ``tmp_path``."""
     from zspace.config import load_config
 
-    return load_config(None, [f'data.source="{source}"',
-                              f'data.cache_dir="{tmp_path / "cache"}"', *extra]).data
+    return load_config(
+        None, [f'data.source="{source}"', f'data.cache_dir="{tmp_path / "cache"}"', *extra]
+    ).data
 
 
 # Small, fast settings for training tests: 16x16 digits, a two-layer net.

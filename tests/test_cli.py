@@ -12,8 +12,10 @@ from zspace.cli import main
         (["--set", "train.lr=-1"], "train.lr = -1.0: must be > 0"),
         (["--set", "model.z_dim=0"], "model.z_dim = 0: must be >= 1"),
         (["--set", "model.encoder_kernels=[3,3]"], "model.encoder_kernels has 2 entries"),
-        (["--set", "data.image_size=28", "--set", "model.encoder_strides=[2,2,2]"],
-         "stride 2 of encoder layer 3 does not divide the size 7 it meets"),
+        (
+            ["--set", "data.image_size=28", "--set", "model.encoder_strides=[2,2,2]"],
+            "stride 2 of encoder layer 3 does not divide the size 7 it meets",
+        ),
         (["--config", "/nonexistent/x.toml"], "config file not found: /nonexistent/x.toml"),
         (["--set", "data.source=nosuchkind:/tmp"], "unknown kind 'nosuchkind'"),
         (["--set", "data.source=builtin:faces"], "unknown built-in set"),
@@ -21,8 +23,11 @@ from zspace.cli import main
     ],
 )
 def test_user_errors_are_one_line_with_exit_2(args, message, capsys, tmp_path):
-    code = main(["train", "--run-dir", str(tmp_path / "r"), *args] if "--resume" not in args
-                else ["train", *args])
+    code = main(
+        ["train", "--run-dir", str(tmp_path / "r"), *args]
+        if "--resume" not in args
+        else ["train", *args]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert message in err
@@ -33,13 +38,19 @@ def test_user_errors_are_one_line_with_exit_2(args, message, capsys, tmp_path):
 def test_train_and_resume_from_cli(tmp_path, capsys, tiny_overrides):
     run = tmp_path / "run"
     sets = [x for o in tiny_overrides for x in ("--set", o)]
-    assert main(["train", "--run-dir", str(run), "--no-progress", *sets,
-                 "--set", "train.epochs=1"]) == 0
+    assert (
+        main(["train", "--run-dir", str(run), "--no-progress", *sets, "--set", "train.epochs=1"])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "VAE:" in out and "parameters" in out  # the model summary
     assert "epoch 1/1" in out and f"run folder: {run}" in out
-    assert main(["train", "--run-dir", str(run), "--resume", "--no-progress",
-                 "--set", "train.epochs=2"]) == 0
+    assert (
+        main(
+            ["train", "--run-dir", str(run), "--resume", "--no-progress", "--set", "train.epochs=2"]
+        )
+        == 0
+    )
     rows = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2]
     assert main(["train", "--run-dir", str(run), "--resume", "x"]) == 2

@@ -21,7 +21,7 @@ def test_defaults_validate_and_mirror_decoder():
 
 def test_toml_file_and_overrides(tmp_path):
     path = tmp_path / "c.toml"
-    path.write_text('seed = 7\n[model]\nz_dim = 32\nencoder_kernels = 5\n[train]\nlr = 1e-3\n')
+    path.write_text("seed = 7\n[model]\nz_dim = 32\nencoder_kernels = 5\n[train]\nlr = 1e-3\n")
     cfg = load_config(path, ["model.z_dim=64", "data.source=mnist:/x/y", "train.epochs=3"])
     assert cfg.seed == 7
     assert cfg.model.z_dim == 64
@@ -31,8 +31,15 @@ def test_toml_file_and_overrides(tmp_path):
 
 
 def test_roundtrip_reproduces_config(tmp_path):
-    cfg = load_config(None, ["model.encoder_filters=[4,8,16,32]", "model.encoder_strides=2",
-                             "data.source=folder:/a \"b\"", "model.fact=1e-5"])
+    cfg = load_config(
+        None,
+        [
+            "model.encoder_filters=[4,8,16,32]",
+            "model.encoder_strides=2",
+            'data.source=folder:/a "b"',
+            "model.fact=1e-5",
+        ],
+    )
     path = tmp_path / "config.toml"
     path.write_text(to_toml(cfg))
     again = config_from_dict(read_toml(path))
@@ -48,10 +55,15 @@ def test_roundtrip_reproduces_config(tmp_path):
         ("model.z_dim=0", "model.z_dim = 0: must be >= 1"),
         ("train.lr=-0.1", "train.lr = -0.1: must be > 0"),
         ("model.fact=-1", "model.fact = -1.0: must be >= 0"),
-        ("model.encoder_kernels=[3,3]", "model.encoder_kernels has 2 entries but "
-         "model.encoder_filters has 3"),
-        ("model.activation=selu2", "model.activation = 'selu2': expected one of leaky_relu, "
-         "relu, selu (did you mean 'selu'?)"),
+        (
+            "model.encoder_kernels=[3,3]",
+            "model.encoder_kernels has 2 entries but model.encoder_filters has 3",
+        ),
+        (
+            "model.activation=selu2",
+            "model.activation = 'selu2': expected one of leaky_relu, "
+            "relu, selu (did you mean 'selu'?)",
+        ),
         ("model.variational=1", "model.variational = 1: expected true or false"),
         ("model.z_dim=abc", "model.z_dim = 'abc': expected an integer"),
         ("model.encoder_kernels=4", "kernel sizes must be odd"),
@@ -81,13 +93,19 @@ def test_missing_and_invalid_files(tmp_path):
 
 @pytest.mark.parametrize(
     "size, strides, ok",
-    [(28, [1, 2, 2], True), (28, [1, 2, 2, 1], True), (96, [2, 2, 2, 2], True),
-     (96, [2, 2, 2], True), (28, [2, 2, 2], False)],
+    [
+        (28, [1, 2, 2], True),
+        (28, [1, 2, 2, 1], True),
+        (96, [2, 2, 2, 2], True),
+        (96, [2, 2, 2], True),
+        (28, [2, 2, 2], False),
+    ],
 )
 def test_geometry(size, strides, ok):
     filters = [8] * len(strides)
-    cfg = load_config(None, [f"model.encoder_filters={filters}",
-                             f"model.encoder_strides={strides}"])
+    cfg = load_config(
+        None, [f"model.encoder_filters={filters}", f"model.encoder_strides={strides}"]
+    )
     if ok:
         check_geometry(cfg, size, 1)
     else:

@@ -90,8 +90,10 @@ def test_two_processes_building_the_same_cache(tmp_path):
         Image.fromarray(rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)).save(root / f"{i}.png")
     ctx = multiprocessing.get_context("fork")
     barrier, queue = ctx.Barrier(2), ctx.Queue()
-    procs = [ctx.Process(target=_load, args=(f"folder:{root}", tmp_path / "c", barrier, queue))
-             for _ in range(2)]
+    procs = [
+        ctx.Process(target=_load, args=(f"folder:{root}", tmp_path / "c", barrier, queue))
+        for _ in range(2)
+    ]
     for p in procs:
         p.start()
     results = [queue.get(timeout=60) for _ in procs]

@@ -38,7 +38,8 @@ def celeba(tmp_path):
     rows = [("000001.jpg", (1, -1, 1)), ("000002.jpg", (-1, 1, 1)), ("000004.jpg", (1, 1, -1))]
     (root / "list_attr_celeba.txt").write_text(attr_text(rows), newline="")
     (root / "list_eval_partition.txt").write_text(
-        "000001.jpg 0\n000002.jpg 0\n000003.jpg 1\n000004.jpg 2\n000005.jpg 0\n")
+        "000001.jpg 0\n000002.jpg 0\n000003.jpg 1\n000004.jpg 2\n000005.jpg 0\n"
+    )
     return root
 
 
@@ -89,8 +90,7 @@ def test_attribute_row_of_wrong_length(celeba, tmp_path):
 def test_cache_is_reused_then_rebuilt_when_the_source_changes(celeba, tmp_path):
     first = load_data(data_config(f"celeba:{celeba}", tmp_path))
     again = load_data(data_config(f"celeba:{celeba}", tmp_path))
-    assert (first.details["cache"]["state"], again.details["cache"]["state"]) == ("built",
-                                                                                  "reused")
+    assert (first.details["cache"]["state"], again.details["cache"]["state"]) == ("built", "reused")
     face(6).save(celeba / "img_align_celeba" / "000006.jpg")
     changed = load_data(data_config(f"celeba:{celeba}", tmp_path))
     assert changed.details["cache"]["state"] == "rebuilt (source changed)" and changed.count == 6

@@ -108,8 +108,11 @@ def test_truncated_archive(cifar_dir, tmp_path):
         tar.add(cifar_dir, arcname="cifar-10-batches-py")
     archive = tmp_path / "cifar-10-python.tar.gz"
     archive.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
-    with pytest.raises(ZspaceError, match=r"cifar-10-python.tar.gz: truncated or not a CIFAR-10 "
-                                          r"archive"):
+    with pytest.raises(
+        ZspaceError,
+        match=r"cifar-10-python.tar.gz: truncated or not a CIFAR-10 "
+        r"archive",
+    ):
         load_data(data_config(f"cifar10:{archive}", tmp_path))
 
 

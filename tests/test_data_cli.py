@@ -56,8 +56,22 @@ def test_info_json_and_conveniences(pets, capsys):
 
 def test_preview_png(pets, tmp_path, capsys):
     out = tmp_path / "grid.png"
-    assert run("data", "preview", f"folder:{pets}", "-o", str(out), "--count", "4",
-               "--task", "denoise", "--set", "data.drop_fraction=0.5") == 0
+    assert (
+        run(
+            "data",
+            "preview",
+            f"folder:{pets}",
+            "-o",
+            str(out),
+            "--count",
+            "4",
+            "--task",
+            "denoise",
+            "--set",
+            "data.drop_fraction=0.5",
+        )
+        == 0
+    )
     assert capsys.readouterr().out == f"wrote {out}: 4 train images at 16x16x3, task denoise\n"
     with Image.open(out) as img:
         grid = np.asarray(img)

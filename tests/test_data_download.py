@@ -14,8 +14,11 @@ import pytest
 from zspace.data.download import CELEBA_MESSAGE, Remote, download, fetch
 from zspace.errors import ZspaceError
 
-TEST_DATA = Path(os.environ.get("ZSPACE_TEST_DATA",
-                                Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
+TEST_DATA = Path(
+    os.environ.get(
+        "ZSPACE_TEST_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+    )
+)
 
 
 class Server:
@@ -57,8 +60,7 @@ class Server:
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,),
-                                       daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 
     def close(self) -> None:
@@ -106,16 +108,21 @@ def test_mirrors_are_tried_in_order(server, tmp_path):
     server.files["/second/file.bin"] = data
     mirrors = [f"{server.url}/first/", f"{server.url}/second"]
     fetch(Remote("file.bin", md5, "all"), tmp_path, mirrors, progress=False)
-    assert [(p, s) for p, _, s in server.log] == [("/first/file.bin", 404),
-                                                  ("/second/file.bin", 200)]
+    assert [(p, s) for p, _, s in server.log] == [
+        ("/first/file.bin", 404),
+        ("/second/file.bin", 200),
+    ]
 
 
 def test_offline_message(tmp_path):
     with pytest.raises(ZspaceError) as err:
-        fetch(Remote("file.bin", "0" * 32, "all"), tmp_path, ["http://127.0.0.1:9/"],
-              progress=False)
-    assert str(err.value).startswith("data download: cannot reach any mirror for file.bin "
-                                     "(offline?): http://127.0.0.1:9/file.bin: ")
+        fetch(
+            Remote("file.bin", "0" * 32, "all"), tmp_path, ["http://127.0.0.1:9/"], progress=False
+        )
+    assert str(err.value).startswith(
+        "data download: cannot reach any mirror for file.bin "
+        "(offline?): http://127.0.0.1:9/file.bin: "
+    )
 
 
 def test_complete_part_and_present_file(server, tmp_path):
@@ -136,8 +143,10 @@ def test_mnist_test_files_with_the_published_md5s(server, tmp_path, monkeypatch)
     monkeypatch.setenv("ZSPACE_MIRRORS", f"{server.url}/nothing-here/, {server.url}/mnist/")
     dataset, folder = download("MNIST", tmp_path, only="test", progress=False)
     assert folder == tmp_path / "mnist" and dataset.kind == "mnist"
-    assert sorted(p.name for p in folder.iterdir()) == ["t10k-images-idx3-ubyte.gz",
-                                                         "t10k-labels-idx1-ubyte.gz"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ]
 
 
 def test_celeba_and_unknown_names(tmp_path):
@@ -146,5 +155,7 @@ def test_celeba_and_unknown_names(tmp_path):
     assert str(err.value) == CELEBA_MESSAGE and "non-commercial" in CELEBA_MESSAGE
     with pytest.raises(ZspaceError) as err:
         download("imagenet", tmp_path)
-    assert str(err.value) == ("data download: unknown data set 'imagenet' (known: mnist, "
-                              "fashion-mnist, kmnist, cifar10, celeba)")
+    assert str(err.value) == (
+        "data download: unknown data set 'imagenet' (known: mnist, "
+        "fashion-mnist, kmnist, cifar10, celeba)"
+    )

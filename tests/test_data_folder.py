@@ -56,8 +56,9 @@ def test_zip_read_in_place_and_size(classes, tmp_path):
 
 
 def test_csv_overrides_subfolders(classes, tmp_path):
-    (classes / "labels.csv").write_text("filename,label\ncat/a.png,x\ncat/b.jpg,y\n"
-                                        "c.webp,y\ndog2/d.bmp,x\nmissing.png,z\n")
+    (classes / "labels.csv").write_text(
+        "filename,label\ncat/a.png,x\ncat/b.jpg,y\nc.webp,y\ndog2/d.bmp,x\nmissing.png,z\n"
+    )
     data = load_data(data_config(f"folder:{classes}", tmp_path))
     assert data.label_names == ("x", "y")
     assert data.labels.tolist() == [0, 1, 1, 0]
@@ -107,8 +108,9 @@ def test_nothing_usable(tmp_path):
     (root / "b.png").write_bytes(b"junk")
     with pytest.raises(ZspaceError) as err:
         load_data(data_config(f"folder:{root}", tmp_path))
-    assert str(err.value).startswith(f"folder:{root}: none of the 2 image(s) could be read "
-                                     "(e.g. a.jpg: UnidentifiedImageError")
+    assert str(err.value).startswith(
+        f"folder:{root}: none of the 2 image(s) could be read (e.g. a.jpg: UnidentifiedImageError"
+    )
 
 
 def test_empty_and_missing(tmp_path):
@@ -136,8 +138,10 @@ def test_grey_folder_and_explicit_conversion(tmp_path):
 def test_unknown_kind_lists_known_ones(tmp_path):
     with pytest.raises(ZspaceError) as err:
         load_data(data_config("imagenet:/x", tmp_path))
-    assert str(err.value) == ("data.source 'imagenet:/x': unknown kind 'imagenet' "
-                              "(known: builtin, celeba, cifar10, folder, mnist)")
+    assert str(err.value) == (
+        "data.source 'imagenet:/x': unknown kind 'imagenet' "
+        "(known: builtin, celeba, cifar10, folder, mnist)"
+    )
 
 
 def test_geometry_center_crop_and_squash(tmp_path):
@@ -148,8 +152,9 @@ def test_geometry_center_crop_and_squash(tmp_path):
     Image.fromarray(img).save(root / "a.png")
     centre = load_data(data_config(f"folder:{root}", tmp_path, "data.image_size=10"))
     assert centre.images.max() == 0
-    squash = load_data(data_config(f"folder:{root}", tmp_path, "data.image_size=10",
-                                   'data.crop="none"'))
+    squash = load_data(
+        data_config(f"folder:{root}", tmp_path, "data.image_size=10", 'data.crop="none"')
+    )
     assert squash.images[0, 0, 5].tolist() == [255, 255, 255] and squash.images[0, 9].max() == 0
 
 

@@ -76,8 +76,9 @@ def test_windows_style_names_and_prefix(tmp_path):
 
 
 def test_resize_and_channels(mnist_dir, tmp_path):
-    data = load_data(data_config(f"mnist:{mnist_dir}", tmp_path, "data.image_size=32",
-                         "data.channels=3"))
+    data = load_data(
+        data_config(f"mnist:{mnist_dir}", tmp_path, "data.image_size=32", "data.channels=3")
+    )
     assert data.shape == (32, 32, 3)
     assert np.array_equal(data.images[..., 0], data.images[..., 2])
 
@@ -100,8 +101,11 @@ def test_truncated_gzip(tmp_path):
     d.mkdir()
     blob = gzip.compress(idx_bytes(images(50)))
     (d / "train-images-idx3-ubyte.gz").write_bytes(blob[: len(blob) // 2])
-    with pytest.raises(ZspaceError, match=r"train-images-idx3-ubyte.gz: truncated or corrupt gzip "
-                                          r"file \(Compressed file ended"):
+    with pytest.raises(
+        ZspaceError,
+        match=r"train-images-idx3-ubyte.gz: truncated or corrupt gzip "
+        r"file \(Compressed file ended",
+    ):
         load_data(data_config(f"mnist:{d}", tmp_path))
 
 
@@ -148,6 +152,9 @@ def test_several_sets_in_one_folder(tmp_path):
     d.mkdir()
     write(d / "emnist-letters-train-images-idx3-ubyte.gz", images(2))
     write(d / "emnist-digits-train-images-idx3-ubyte.gz", images(2))
-    with pytest.raises(ZspaceError, match=r"several IDX sets in one folder \(emnist-digits, "
-                                          r"emnist-letters\)"):
+    with pytest.raises(
+        ZspaceError,
+        match=r"several IDX sets in one folder \(emnist-digits, "
+        r"emnist-letters\)",
+    ):
         load_data(data_config(f"mnist:{d}", tmp_path))

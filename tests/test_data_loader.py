@@ -91,7 +91,7 @@ def test_make_input_tasks():
     target = torch.rand(4, 3, 5, 5)
     assert make_input(target, DataConfig(), None) is target
     grey = make_input(target, DataConfig(task="recolor"), None)
-    expected = (0.299 * target[:, 0] + 0.587 * target[:, 1] + 0.114 * target[:, 2])
+    expected = 0.299 * target[:, 0] + 0.587 * target[:, 1] + 0.114 * target[:, 2]
     torch.testing.assert_close(grey[:, 1], expected)
     assert torch.equal(grey[:, 0], grey[:, 2])
     one = torch.rand(2, 1, 5, 5)

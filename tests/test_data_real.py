@@ -12,9 +12,11 @@ import pytest
 from zspace.config import load_config
 from zspace.data import load_data, split_indices
 
-TEST_DATA = Path(os.environ.get(
-    "ZSPACE_TEST_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-)).resolve()
+TEST_DATA = Path(
+    os.environ.get(
+        "ZSPACE_TEST_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+    )
+).resolve()
 MNIST = TEST_DATA / "mnist"
 CELEBA_ZIP = TEST_DATA / "celeba-558" / "img_align_celeba.zip"
 CIFAR = TEST_DATA / "cifar10-jpg"
@@ -30,8 +32,9 @@ def cache(tmp_path_factory):
 
 
 def load(source, cache, *extra):
-    return load_data(load_config(None, [f'data.source="{source}"', f'data.cache_dir="{cache}"',
-                                        *extra]).data)
+    return load_data(
+        load_config(None, [f'data.source="{source}"', f'data.cache_dir="{cache}"', *extra]).data
+    )
 
 
 def sha(arr) -> str:
@@ -42,8 +45,18 @@ def sha(arr) -> str:
 def test_mnist_t10k(cache):
     data = load(f"mnist:{MNIST}", cache)
     assert data.count == 10_000 and data.shape == (28, 28, 1)
-    assert np.bincount(data.labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028,
-                                                 974, 1009]
+    assert np.bincount(data.labels).tolist() == [
+        980,
+        1135,
+        1032,
+        1010,
+        982,
+        892,
+        958,
+        1028,
+        974,
+        1009,
+    ]
     assert data.labels[:5].tolist() == [7, 2, 1, 0, 4]
     assert sha(data.images[0]) == "8f6a418c9a639f9e14e96feca47a97df2a35a0a68ae2875431c5c80e05536941"
     assert round(float(np.mean(data.images)), 2) == 33.79
@@ -55,8 +68,10 @@ def test_mnist_t10k(cache):
 def test_celeba_558_zip(cache):
     data = load(f"celeba:{CELEBA_ZIP}", cache)
     assert data.count == 558 and data.shape == (96, 96, 3)
-    assert len(data.attr_names) == 40 and data.attr_names[:2] == ("5_o_Clock_Shadow",
-                                                                  "Arched_Eyebrows")
+    assert len(data.attr_names) == 40 and data.attr_names[:2] == (
+        "5_o_Clock_Shadow",
+        "Arched_Eyebrows",
+    )
     assert data.details["attributes"]["images_with_row"] == 100
     assert int((data.attr != 0).any(axis=1).sum()) == 100
     assert data.attr[0, :4].tolist() == [-1, 1, 1, -1]
@@ -69,7 +84,17 @@ def test_celeba_558_zip(cache):
 def test_cifar10_jpeg_folder(cache):
     data = load(f"folder:{CIFAR}", cache)
     assert data.count == 10_000 and data.shape == (32, 32, 3)
-    assert data.label_names == ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
-                                "horse", "ship", "truck")
+    assert data.label_names == (
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    )
     assert np.bincount(data.labels).tolist() == [1000] * 10
     assert sha(data.images[0]) == "74b7a25666474a50de282dcaa02e75236f4e1c66d80b9a552f20c19ad700d4bc"

@@ -20,12 +20,18 @@ def celeba_run(tmp_path_factory):
     if not zip_path.is_file():
         pytest.skip(f"test data absent: {zip_path}")
     root = tmp_path_factory.mktemp("celeba")
-    overrides = [f'data.source="celeba:{zip_path}"', f'data.cache_dir="{root / "cache"}"',
-                 "data.image_size=32", "model.z_dim=8", "model.encoder_filters=[8, 16]",
-                 "model.encoder_strides=[2, 2]", "train.epochs=1", "train.batch_size=64",
-                 "train.threads=1"]
-    run = train(None, run_dir=root / "run", overrides=overrides, progress=False,
-                log=lambda s: None)
+    overrides = [
+        f'data.source="celeba:{zip_path}"',
+        f'data.cache_dir="{root / "cache"}"',
+        "data.image_size=32",
+        "model.z_dim=8",
+        "model.encoder_filters=[8, 16]",
+        "model.encoder_strides=[2, 2]",
+        "train.epochs=1",
+        "train.batch_size=64",
+        "train.threads=1",
+    ]
+    run = train(None, run_dir=root / "run", overrides=overrides, progress=False, log=lambda s: None)
     encode_split(run, "train")
     return run
 

@@ -45,8 +45,11 @@ def index_of(run):
 def test_grids_reproduce_byte_for_byte_and_are_listed(run):
     first = api.generate(run, "normal,uniform", n=12, cols=4, seed=3, limits=[0.5, 5])
     files = [e["file"] for e in first]
-    assert files == ["grid-normal-seed3.png", "grid-uniform-limit0.5-seed3.png",
-                     "grid-uniform-limit5-seed3.png"]
+    assert files == [
+        "grid-normal-seed3.png",
+        "grid-uniform-limit0.5-seed3.png",
+        "grid-uniform-limit5-seed3.png",
+    ]
     before = {f: (run.path / "samples" / f).read_bytes() for f in files}
     api.generate(run, "normal,uniform", n=12, cols=4, seed=3, limits=[0.5, 5])
     assert {f: (run.path / "samples" / f).read_bytes() for f in files} == before
@@ -114,8 +117,13 @@ def test_denoise_grids_show_the_noisy_input_first(tmp_path):
 
     from zspace.generation.recon import reconstruct_rows
 
-    run = train(None, run_dir=tmp_path / "dn", progress=False, log=lambda s: None,
-                overrides=[*TINY, "train.epochs=1", 'data.task="denoise"', "data.noise_sigma=0.3"])
+    run = train(
+        None,
+        run_dir=tmp_path / "dn",
+        progress=False,
+        log=lambda s: None,
+        overrides=[*TINY, "train.epochs=1", 'data.task="denoise"', "data.noise_sigma=0.3"],
+    )
     digits = np.random.default_rng(0).integers(0, 256, (3, 16, 16, 1), dtype=np.uint8)
     first = reconstruct_rows(run, digits, seed=1)
     assert len(first) == 3  # input, original, reconstruction
@@ -160,11 +168,17 @@ def test_paths_write_their_grids(run):
 
 
 def test_rates_are_written_per_sampler_and_limit(run):
-    res = api.meaningful_rates(run, "normal,uniform,gauss", n=200, limits=[1, 50],
-                               reference_size=1000)
+    res = api.meaningful_rates(
+        run, "normal,uniform,gauss", n=200, limits=[1, 50], reference_size=1000
+    )
     rates = {(r["sampler"], r["params"].get("limit")): r["rate"] for r in res["results"]}
-    assert set(rates) == {("data", None), ("normal", None), ("uniform", 1.0),
-                          ("uniform", 50.0), ("gauss", None)}
+    assert set(rates) == {
+        ("data", None),
+        ("normal", None),
+        ("uniform", 1.0),
+        ("uniform", 50.0),
+        ("gauss", None),
+    }
     assert all(0 <= v <= 1 for v in rates.values())
     control = res["results"][0]
     assert control["params"] == {"control": "valid images, encoded"}  # held out
@@ -176,8 +190,14 @@ def test_rates_are_written_per_sampler_and_limit(run):
     # another sampler against the same reference: earlier rows are kept, control first
     api.meaningful_rates(run, "gmm", n=50, reference_size=1000, components=[1])
     saved = json.loads((run.path / "samples" / "rates.json").read_text())
-    assert [r["sampler"] for r in saved["results"]] == ["data", "normal", "uniform",
-                                                        "uniform", "gauss", "gmm"]
+    assert [r["sampler"] for r in saved["results"]] == [
+        "data",
+        "normal",
+        "uniform",
+        "uniform",
+        "gauss",
+        "gmm",
+    ]
     # another reference (size): rows measured against the old threshold are dropped
     api.meaningful_rates(run, "normal", n=50, reference_size=300)
     saved = json.loads((run.path / "samples" / "rates.json").read_text())

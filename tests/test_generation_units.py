@@ -84,8 +84,9 @@ def test_fits_are_saved_as_arrays_and_reused(tmp_path, two_blobs):
     again = samplers.fitted(tmp_path, "gmm", two_blobs, components=[2], sample_size=800, seed=1)
     np.testing.assert_array_equal(again.means, fit.means)
     assert again.info["seconds"] == fit.info["seconds"]  # read back, not refitted
-    changed = samplers.fitted(tmp_path, "gmm", two_blobs[:1000], components=[2],
-                              sample_size=800, seed=1)
+    changed = samplers.fitted(
+        tmp_path, "gmm", two_blobs[:1000], components=[2], sample_size=800, seed=1
+    )
     assert changed.info["latents"]["n"] == 1000  # other latents: refitted
 
 
@@ -130,20 +131,26 @@ def test_nearest_distances_are_float64_exact_far_from_the_origin(monkeypatch):
     brute = np.sqrt(((q[:, None] - ref[None]) ** 2).sum(-1)).min(1)
     np.testing.assert_allclose(nearest_distances(q, ref), brute, rtol=1e-12)
     full = np.sqrt(((ref[:, None] - ref[None]) ** 2).sum(-1)) + np.diag([np.inf] * 500)
-    np.testing.assert_allclose(nearest_distances(ref, ref, exclude_self=True), full.min(1),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        nearest_distances(ref, ref, exclude_self=True), full.min(1), rtol=1e-12
+    )
 
 
 def test_gmm_failure_is_one_line(monkeypatch, two_blobs):
     from sklearn.mixture import GaussianMixture
 
     def fail(self, x):
-        raise ValueError("Fitting the mixture model failed because some components have "
-                         "ill-defined empirical covariance\nTry decreasing n_components")
+        raise ValueError(
+            "Fitting the mixture model failed because some components have "
+            "ill-defined empirical covariance\nTry decreasing n_components"
+        )
 
     monkeypatch.setattr(GaussianMixture, "fit", fail)
-    with pytest.raises(ZspaceError, match=r"^GMM with 2 components could not be fitted: "
-                       r"Fitting the mixture model failed [^\n]*covariance$"):
+    with pytest.raises(
+        ZspaceError,
+        match=r"^GMM with 2 components could not be fitted: "
+        r"Fitting the mixture model failed [^\n]*covariance$",
+    ):
         samplers.fit_gmm(two_blobs, 2, seed=0)
 
 

@@ -10,22 +10,30 @@ from zspace.models import AutoEncoder
 
 def test_bce_matches_hand_computation():
     # batch 2, channels 3, 1x2 pixels
-    p = torch.tensor([[[[0.9, 0.2]], [[0.5, 0.5]], [[0.1, 0.7]]],
-                      [[[0.3, 0.3]], [[0.6, 0.4]], [[0.8, 0.2]]]])
-    t = torch.tensor([[[[1.0, 0.0]], [[1.0, 0.0]], [[0.0, 1.0]]],
-                      [[[0.0, 1.0]], [[0.5, 0.5]], [[1.0, 1.0]]]])
+    p = torch.tensor(
+        [[[[0.9, 0.2]], [[0.5, 0.5]], [[0.1, 0.7]]], [[[0.3, 0.3]], [[0.6, 0.4]], [[0.8, 0.2]]]]
+    )
+    t = torch.tensor(
+        [[[[1.0, 0.0]], [[1.0, 0.0]], [[0.0, 1.0]]], [[[0.0, 1.0]], [[0.5, 0.5]], [[1.0, 1.0]]]]
+    )
     expected = 0.0
     for b in range(2):
         image = 0.0
         for w in range(2):
-            bce = [-(t[b, c, 0, w] * math.log(p[b, c, 0, w])
-                     + (1 - t[b, c, 0, w]) * math.log(1 - p[b, c, 0, w])) for c in range(3)]
+            bce = [
+                -(
+                    t[b, c, 0, w] * math.log(p[b, c, 0, w])
+                    + (1 - t[b, c, 0, w]) * math.log(1 - p[b, c, 0, w])
+                )
+                for c in range(3)
+            ]
             image += sum(bce) / 3  # channel mean per pixel, summed over pixels
         expected += float(image) / 2  # batch mean
     logits = torch.log(p / (1 - p))
     assert reconstruction_loss(logits, t).item() == pytest.approx(expected, rel=1e-6)
-    assert reconstruction_loss(logits, t, per_pixel=True).item() == pytest.approx(expected / 2,
-                                                                                rel=1e-6)
+    assert reconstruction_loss(logits, t, per_pixel=True).item() == pytest.approx(
+        expected / 2, rel=1e-6
+    )
     mse = ((p - t) ** 2).mean(dim=1).sum(dim=(1, 2)).mean()
     assert reconstruction_loss(logits, t, "mse").item() == pytest.approx(mse.item(), rel=1e-6)
 
@@ -56,8 +64,9 @@ def test_fact_warmup_is_linear():
 
 
 def _model():
-    cfg = load_config(None, ["model.encoder_filters=[4, 8]", "model.encoder_strides=[2, 2]",
-                             "model.z_dim=3"])
+    cfg = load_config(
+        None, ["model.encoder_filters=[4, 8]", "model.encoder_strides=[2, 2]", "model.z_dim=3"]
+    )
     torch.manual_seed(0)
     return AutoEncoder(cfg.model, (1, 8, 8))
 

@@ -8,10 +8,16 @@ from zspace.models import AutoEncoder, count_parameters, summary
 
 def build(size, channels, strides, *extra, variational=True):
     filters = [8 * (i + 1) for i in range(len(strides))]
-    cfg = load_config(None, [
-        f"model.encoder_filters={filters}", f"model.encoder_strides={strides}",
-        f"model.variational={'true' if variational else 'false'}", "model.z_dim=6", *extra,
-    ])
+    cfg = load_config(
+        None,
+        [
+            f"model.encoder_filters={filters}",
+            f"model.encoder_strides={strides}",
+            f"model.variational={'true' if variational else 'false'}",
+            "model.z_dim=6",
+            *extra,
+        ],
+    )
     check_geometry(cfg, size, channels)
     return AutoEncoder(cfg.model, (channels, size, size))
 
@@ -33,9 +39,14 @@ def test_output_shape_equals_input_shape(size, strides, channels, variational):
 
 def test_reference_celeba_network_parameter_count():
     # The Keras reference network (netspec.py: 7,864,195 parameters).
-    cfg = load_config(None, [
-        "model.encoder_filters=[32,64,128,256]", "model.encoder_strides=2", "model.z_dim=256",
-    ])
+    cfg = load_config(
+        None,
+        [
+            "model.encoder_filters=[32,64,128,256]",
+            "model.encoder_strides=2",
+            "model.z_dim=256",
+        ],
+    )
     model = AutoEncoder(cfg.model, (3, 96, 96))
     assert count_parameters(model) == 7_864_195
 
@@ -60,8 +71,15 @@ def test_unclipped_eps_exceeds_clip():
 
 
 def test_knobs_build_the_promised_layers():
-    model = build(28, 1, [1, 2, 2], "model.activation=selu", "model.dropout=0.2",
-                  "model.batch_norm=true", "model.enc_dense=32")
+    model = build(
+        28,
+        1,
+        [1, 2, 2],
+        "model.activation=selu",
+        "model.dropout=0.2",
+        "model.batch_norm=true",
+        "model.enc_dense=32",
+    )
     kinds = [type(m) for m in model.modules()]
     assert nn.SELU in kinds and nn.AlphaDropout in kinds and nn.Dropout not in kinds
     # batch norm after every conv and transposed conv except the decoder's last

@@ -188,7 +188,8 @@ def test_report_in_headless_chromium(runs, tmp_path):
             if page.name == "report.html":  # the rates table sits in the samples section
                 rates = driver.execute_script(
                     "return Array.from(document.querySelectorAll('#samples td:first-child'))"
-                    ".map(td => td.textContent)")
+                    ".map(td => td.textContent)"
+                )
                 assert rates == ["data", "normal", "gauss", "gmm"]
             sizes = driver.execute_script(
                 "return Array.from(document.images).map(i => [i.complete, i.naturalWidth,"
@@ -203,13 +204,24 @@ def test_report_in_headless_chromium(runs, tmp_path):
 
 
 def test_pipeline_ends_with_samples_and_rates_in_the_report(tmp_path):
-    page = zspace.pipeline(None, [*TINY, "train.epochs=1"], tmp_path / "p", analysis=FAST,
-                           progress=False, log=lambda s: None)
+    page = zspace.pipeline(
+        None,
+        [*TINY, "train.epochs=1"],
+        tmp_path / "p",
+        analysis=FAST,
+        progress=False,
+        log=lambda s: None,
+    )
     run = tmp_path / "p"
-    kinds = {(e["kind"], e["sampler"]) for e in json.loads(
-        (run / "samples" / "index.json").read_text())}
-    assert kinds == {("grid", "normal"), ("grid", "gauss"), ("grid", "gmm"),
-                     ("reconstruction", "encoder")}
+    kinds = {
+        (e["kind"], e["sampler"]) for e in json.loads((run / "samples" / "index.json").read_text())
+    }
+    assert kinds == {
+        ("grid", "normal"),
+        ("grid", "gauss"),
+        ("grid", "gmm"),
+        ("reconstruction", "encoder"),
+    }
     rates = json.loads((run / "samples" / "rates.json").read_text())
     assert [r["sampler"] for r in rates["results"]] == ["data", "normal", "gauss", "gmm"]
     text = page.read_text()

@@ -64,14 +64,21 @@ def test_same_seed_same_history(tmp_path, tiny_overrides):
 
 
 def test_resume_equals_straight_run_and_retention(tmp_path, tiny_overrides):
-    base = tiny_overrides + ["model.dropout=0.1", "train.keep_checkpoints=2",
-                             "train.lr_decay_every=1", "train.lr_decay_factor=0.5"]
-    straight = zspace.train(load_config(None, base + ["train.epochs=4"]),
-                            run_dir=tmp_path / "straight", **QUIET)
-    zspace.train(load_config(None, base + ["train.epochs=2"]), run_dir=tmp_path / "resumed",
-                 **QUIET)
-    resumed = zspace.train(run_dir=tmp_path / "resumed", resume=True,
-                           overrides=["train.epochs=4"], **QUIET)
+    base = tiny_overrides + [
+        "model.dropout=0.1",
+        "train.keep_checkpoints=2",
+        "train.lr_decay_every=1",
+        "train.lr_decay_factor=0.5",
+    ]
+    straight = zspace.train(
+        load_config(None, base + ["train.epochs=4"]), run_dir=tmp_path / "straight", **QUIET
+    )
+    zspace.train(
+        load_config(None, base + ["train.epochs=2"]), run_dir=tmp_path / "resumed", **QUIET
+    )
+    resumed = zspace.train(
+        run_dir=tmp_path / "resumed", resume=True, overrides=["train.epochs=4"], **QUIET
+    )
     assert _history_without_time(resumed) == _history_without_time(straight)
     assert [r["lr"] for r in straight.history] == [5e-4, 2.5e-4, 1.25e-4, 6.25e-5]
     a = load_checkpoint(tmp_path / "straight" / "checkpoints" / "last.pt")["model"]
@@ -86,8 +93,12 @@ def test_resume_equals_straight_run_and_retention(tmp_path, tiny_overrides):
     with pytest.raises(ZspaceError, match=r"no checkpoint for epoch 1 .*epochs kept: 3, 4"):
         zspace.train(run_dir=tmp_path / "straight", resume=1, **QUIET)
     with pytest.raises(ZspaceError, match="cannot resume .* with a changed model.z_dim"):
-        zspace.train(run_dir=tmp_path / "straight", resume=True,
-                     overrides=["model.z_dim=5", "train.epochs=6"], **QUIET)
+        zspace.train(
+            run_dir=tmp_path / "straight",
+            resume=True,
+            overrides=["model.z_dim=5", "train.epochs=6"],
+            **QUIET,
+        )
     with pytest.raises(ZspaceError, match="already has 4 epochs"):
         zspace.train(run_dir=tmp_path / "straight", resume=True, **QUIET)
 
@@ -100,8 +111,9 @@ def test_nan_stops_training_and_keeps_last_checkpoint(tmp_path, tiny_overrides, 
         calls["n"] += 1
         # epoch 1 has 13 training + 2 validation batches; poison epoch 2, batch 3
         if calls["n"] == 15 + 3:
-            return type(terms)(terms.total * float("nan"), terms.reco * float("nan"),
-                               terms.kl, terms.kl_raw)
+            return type(terms)(
+                terms.total * float("nan"), terms.reco * float("nan"), terms.kl, terms.kl_raw
+            )
         return terms
 
     monkeypatch.setattr("zspace.training.vae_loss", poisoned)
@@ -118,8 +130,9 @@ def test_nan_stops_training_and_keeps_last_checkpoint(tmp_path, tiny_overrides, 
 
 
 def test_pickled_checkpoint_is_refused(tmp_path, tiny_overrides):
-    run = zspace.train(load_config(None, tiny_overrides + ["train.epochs=1"]),
-                       run_dir=tmp_path / "run", **QUIET)
+    run = zspace.train(
+        load_config(None, tiny_overrides + ["train.epochs=1"]), run_dir=tmp_path / "run", **QUIET
+    )
     evil = run.path / "checkpoints" / "best.pt"
 
     evil.write_bytes(pickle.dumps({"format": 1, "model": Payload()}))  # a raw pickle
@@ -153,15 +166,19 @@ def test_bf16_tracks_fp32(tmp_path, tiny_overrides, monkeypatch):
     # Force the bf16 path (emulated where the CPU lacks BF16): the numbers must still agree.
     monkeypatch.setattr("zspace.device.native_bf16", lambda device: True)
     fp32 = zspace.train(load_config(None, tiny_overrides), run_dir=tmp_path / "a", **QUIET)
-    bf16 = zspace.train(load_config(None, tiny_overrides + ["train.precision=bf16"]),
-                        run_dir=tmp_path / "b", **QUIET)
+    bf16 = zspace.train(
+        load_config(None, tiny_overrides + ["train.precision=bf16"]),
+        run_dir=tmp_path / "b",
+        **QUIET,
+    )
     for a, b in zip(fp32.history, bf16.history, strict=True):
         assert b["total"] == pytest.approx(a["total"], rel=0.03)
 
 
 def test_saved_config_reproduces_the_run(tmp_path, tiny_overrides):
-    first = zspace.train(load_config(None, tiny_overrides + ["train.epochs=1"]),
-                         run_dir=tmp_path / "a", **QUIET)
+    first = zspace.train(
+        load_config(None, tiny_overrides + ["train.epochs=1"]), run_dir=tmp_path / "a", **QUIET
+    )
     again = zspace.train(first.path / "config.toml", run_dir=tmp_path / "b", **QUIET)
     assert _history_without_time(again) == _history_without_time(first)
 

@@ -149,9 +149,7 @@ def _build_section(name: str, cls: type, values: dict[str, Any]) -> Any:
     kwargs = {}
     for key, value in values.items():
         if key not in known:
-            raise ZspaceError(
-                f"config: unknown key '{name}.{key}'{_did_you_mean(key, known)}"
-            )
+            raise ZspaceError(f"config: unknown key '{name}.{key}'{_did_you_mean(key, known)}")
         kwargs[key] = _coerce(f"{name}.{key}", value, hints[key])
     return cls(**kwargs)
 

@@ -43,9 +43,7 @@ class Run:
             raise ZspaceError(f"run folder not found: {path}")
         cfg = read_config(path)
         meta = read_meta(path)
-        dev = (
-            device if isinstance(device, torch.device) else pick_device(device or "auto")
-        )
+        dev = device if isinstance(device, torch.device) else pick_device(device or "auto")
         state = load_checkpoint(resolve_checkpoint(path / "checkpoints", checkpoint), dev)
         model = AutoEncoder(cfg.model, tuple(meta["input_shape"])).to(dev)
         model.load_state_dict(state["model"])

@@ -48,8 +48,13 @@ from zspace.runfolder import (
 SYNC_EVERY = 20
 # Keys that may change when a run is resumed; anything else would make the resumed
 # run a different experiment from the one its history describes.
-RESUMABLE_CHANGES = {"train.epochs", "train.device", "train.keep_checkpoints", "train.threads",
-                     "train.compile"}
+RESUMABLE_CHANGES = {
+    "train.epochs",
+    "train.device",
+    "train.keep_checkpoints",
+    "train.threads",
+    "train.compile",
+}
 
 
 class NonFiniteLoss(ZspaceError):
@@ -142,9 +147,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.model = AutoEncoder(cfg.model, input_shape_of(data)).to(self.device)
         self.model = self.model.to(memory_format=torch.channels_last)
-        self.step_model = (
-            torch.compile(self.model) if cfg.train.compile == "on" else self.model
-        )
+        self.step_model = torch.compile(self.model) if cfg.train.compile == "on" else self.model
         self.opt, self.sched = make_optimizer(self.model, cfg)
         bs = cfg.train.batch_size
         self.train_loader = BatchLoader(

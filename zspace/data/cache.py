@@ -100,7 +100,7 @@ class Cached:
 
 
 def probe(spec: CacheSpec) -> tuple[str, dict | None]:
-    """"fresh", "stale" (source changed), "absent" or "broken", without taking the lock."""
+    """ "fresh", "stale" (source changed), "absent" or "broken", without taking the lock."""
     try:
         meta = json.loads(spec.meta_path.read_text())
     except FileNotFoundError:
@@ -165,8 +165,12 @@ def open_or_build(spec: CacheSpec, build: Callable[[Path], dict]) -> Cached:
         }
         atomic_write_json(spec.meta_path, new_meta)
         _remove(p for p in spec.root.glob(f"{spec.stem}-*.npy") if p.name != data_name)
-    return Cached(images, new_meta, "rebuilt (source changed)" if state == "stale" else "built",
-                  spec.meta_path)
+    return Cached(
+        images,
+        new_meta,
+        "rebuilt (source changed)" if state == "stale" else "built",
+        spec.meta_path,
+    )
 
 
 def _open(spec: CacheSpec, meta: dict) -> np.ndarray | None:

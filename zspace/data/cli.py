@@ -21,7 +21,8 @@ LABEL_LIST_MAX = 20
 def add_parser(subparsers) -> None:
     """Register ``data`` with its sub-commands on the top-level subparsers."""
     parser = subparsers.add_parser(
-        "data", help="inspect, preview and download data sets",
+        "data",
+        help="inspect, preview and download data sets",
         description="Inspect, preview and download data sets (see docs/data.md).",
     )
     sub = parser.add_subparsers(dest="data_command", metavar="{info,preview,download}")
@@ -43,18 +44,33 @@ def add_parser(subparsers) -> None:
     download = sub.add_parser("download", help="fetch MNIST, Fashion-MNIST, KMNIST or CIFAR-10")
     download.add_argument("name", help="mnist, fashion-mnist, kmnist or cifar10 (celeba: see)")
     download.add_argument("--dir", default="data", help="parent folder (default ./data)")
-    download.add_argument("--only", choices=("all", "train", "test"), default="all",
-                          help="only the train or the test files of an IDX set")
-    download.add_argument("--mirror", action="append", metavar="URL", dest="mirrors",
-                          help="base URL to use instead of the publisher's (repeatable)")
+    download.add_argument(
+        "--only",
+        choices=("all", "train", "test"),
+        default="all",
+        help="only the train or the test files of an IDX set",
+    )
+    download.add_argument(
+        "--mirror",
+        action="append",
+        metavar="URL",
+        dest="mirrors",
+        help="base URL to use instead of the publisher's (repeatable)",
+    )
     download.set_defaults(func=cmd_download)
 
 
 def _source_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", nargs="?", help="KIND:PATH or a path (default: the config's)")
     p.add_argument("--config", "-c", dest="data_config", metavar="FILE", help="TOML config")
-    p.add_argument("--set", action="append", default=[], dest="data_overrides",
-                   metavar="SECTION.KEY=VALUE", help="override a config value (repeatable)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        dest="data_overrides",
+        metavar="SECTION.KEY=VALUE",
+        help="override a config value (repeatable)",
+    )
     p.add_argument("--size", type=int, help="same as --set data.image_size=N")
     p.add_argument("--channels", type=int, choices=(0, 1, 3), help="data.channels")
     p.add_argument("--task", choices=("reconstruct", "denoise", "recolor"), help="data.task")
@@ -118,8 +134,7 @@ def format_info(info: dict) -> str:
         ("images", f"{info['count']} of {h}x{w}x{c} uint8 ({_mb(info['bytes'])})"),
     ]
     if info["label_names"]:
-        pairs = [f"{n} {k}" for n, k in zip(info["label_names"], info["label_counts"],
-                                             strict=True)]
+        pairs = [f"{n} {k}" for n, k in zip(info["label_names"], info["label_counts"], strict=True)]
         more = len(pairs) - LABEL_LIST_MAX
         text = ", ".join(pairs[:LABEL_LIST_MAX]) + (f", ... ({more} more)" if more > 0 else "")
         lines.append(("labels", f"{len(pairs)} classes: {text}"))
@@ -130,14 +145,17 @@ def format_info(info: dict) -> str:
         rows = info["attr_rows"]
         text = f"{len(names)} ({', '.join(names[:4])}, ...); "
         if rows["without"]:
-            text += (f"attributes for {rows['with']} of {info['count']} images, "
-                     f"{rows['without']} without a row")
+            text += (
+                f"attributes for {rows['with']} of {info['count']} images, "
+                f"{rows['without']} without a row"
+            )
         else:
             text += f"attributes for all {info['count']} images"
         lines.append(("attributes", text))
     splits = ", ".join(f"{k} {v}" for k, v in info["splits"].items())
-    origin = "the source's partition" if info["split_from"] == "source" else \
-        "seeded data.valid_fraction"
+    origin = (
+        "the source's partition" if info["split_from"] == "source" else "seeded data.valid_fraction"
+    )
     lines.append(("splits", f"{splits} ({origin})"))
     lines.append(("task", info["task"]))
     cache = info["cache"]
@@ -173,8 +191,9 @@ def cmd_preview(args: argparse.Namespace) -> int:
     data = load_data(cfg.data)
     kind, _ = parse_source(cfg.data.source)
     out = Path(args.out or f"preview-{kind}.png")
-    shown = preview(data, cfg.data, out, count=args.count, columns=args.columns,
-                    split=args.split, seed=cfg.seed)
+    shown = preview(
+        data, cfg.data, out, count=args.count, columns=args.columns, split=args.split, seed=cfg.seed
+    )
     h, w, c = data.shape
     print(f"wrote {out}: {shown} {args.split} images at {h}x{w}x{c}, task {cfg.data.task}")
     return 0

@@ -41,8 +41,9 @@ class DataSet:
     licence: str
 
 
-def _idx_files(train_images: str, train_labels: str, test_images: str,
-               test_labels: str) -> tuple[Remote, ...]:
+def _idx_files(
+    train_images: str, train_labels: str, test_images: str, test_labels: str
+) -> tuple[Remote, ...]:
     return (
         Remote("train-images-idx3-ubyte.gz", train_images, "train"),
         Remote("train-labels-idx1-ubyte.gz", train_labels, "train"),
@@ -53,35 +54,56 @@ def _idx_files(train_images: str, train_labels: str, test_images: str,
 
 SETS: dict[str, DataSet] = {
     "mnist": DataSet(
-        "mnist", "mnist",
+        "mnist",
+        "mnist",
         ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
-        _idx_files("f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432",
-                   "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c"),
+        _idx_files(
+            "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+            "d53e105ee54ea40749a09fcbcd1e9432",
+            "9fb629c4189551a2d022fa330f9573f3",
+            "ec29112dd5afa0611ce80d1b7f02629c",
+        ),
         "MNIST (LeCun, Cortes, Burges): CC BY-SA 3.0",
     ),
     "fashion-mnist": DataSet(
-        "fashion-mnist", "mnist",
+        "fashion-mnist",
+        "mnist",
         ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
-        _idx_files("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe",
-                   "bef4ecab320f06d8554ea6380940ec79", "bb300cfdad3c16e7a12a480ee83cd310"),
+        _idx_files(
+            "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+            "25c81989df183df01b3e8a0aad5dffbe",
+            "bef4ecab320f06d8554ea6380940ec79",
+            "bb300cfdad3c16e7a12a480ee83cd310",
+        ),
         "Fashion-MNIST (Zalando Research): MIT",
     ),
     "kmnist": DataSet(
-        "kmnist", "mnist",
+        "kmnist",
+        "mnist",
         ("http://codh.rois.ac.jp/kmnist/dataset/kmnist/",),
-        _idx_files("bdb82020997e1d708af4cf47b453dcf7", "e144d726b3acfaa3e44228e80efcd344",
-                   "5c965bf0a639b31b8f53240b1b52f4d7", "7320c461ea6c1c855c0b718fb2a4b134"),
+        _idx_files(
+            "bdb82020997e1d708af4cf47b453dcf7",
+            "e144d726b3acfaa3e44228e80efcd344",
+            "5c965bf0a639b31b8f53240b1b52f4d7",
+            "7320c461ea6c1c855c0b718fb2a4b134",
+        ),
         "Kuzushiji-MNIST (ROIS-DS CODH): CC BY-SA 4.0",
     ),
     "cifar10": DataSet(
-        "cifar10", "cifar10",
+        "cifar10",
+        "cifar10",
         ("https://www.cs.toronto.edu/~kriz/",),
         (Remote("cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a", "all"),),
         "CIFAR-10 (Krizhevsky 2009): no explicit licence; cite the tech report",
     ),
 }
-ALIASES = {"fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist",
-           "cifar-10": "cifar10", "cifar": "cifar10", "k-mnist": "kmnist"}
+ALIASES = {
+    "fashion_mnist": "fashion-mnist",
+    "fashionmnist": "fashion-mnist",
+    "cifar-10": "cifar10",
+    "cifar": "cifar10",
+    "k-mnist": "kmnist",
+}
 CELEBA_MESSAGE = (
     "CelebA cannot be downloaded automatically: its licence (non-commercial research "
     "only) must be accepted at https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html; get "
@@ -121,8 +143,14 @@ class Truncated(Exception):
     """The server closed the connection before sending everything it announced."""
 
 
-def download(name: str, dest: Path, *, only: str = "all", mirrors: list[str] | None = None,
-             progress: bool | None = None) -> tuple[DataSet, Path]:
+def download(
+    name: str,
+    dest: Path,
+    *,
+    only: str = "all",
+    mirrors: list[str] | None = None,
+    progress: bool | None = None,
+) -> tuple[DataSet, Path]:
     """Fetch ``name`` into ``dest/<name>/``; returns the set and that folder."""
     dataset = resolve(name)
     folder = Path(dest).expanduser() / dataset.name
@@ -137,8 +165,9 @@ def download(name: str, dest: Path, *, only: str = "all", mirrors: list[str] | N
     return dataset, folder
 
 
-def fetch(remote: Remote, folder: Path, mirrors: list[str], *,
-          progress: bool | None = None) -> Path:
+def fetch(
+    remote: Remote, folder: Path, mirrors: list[str], *, progress: bool | None = None
+) -> Path:
     """One verified file: present and correct, or downloaded (resuming a ``.part``)."""
     final = folder / remote.filename
     if final.is_file() and md5_of(final) == remote.md5:
@@ -171,11 +200,11 @@ def fetch(remote: Remote, folder: Path, mirrors: list[str], *,
             return final
     if unreachable == len(mirrors):
         raise ZspaceError(
-            f"data download: cannot reach any mirror for {remote.filename} (offline?): "
-            f"{errors[-1]}"
+            f"data download: cannot reach any mirror for {remote.filename} (offline?): {errors[-1]}"
         )
-    raise ZspaceError(f"data download: {remote.filename} failed on every mirror: "
-                      + "; ".join(errors))
+    raise ZspaceError(
+        f"data download: {remote.filename} failed on every mirror: " + "; ".join(errors)
+    )
 
 
 def _transfer(url: str, part: Path, progress: bool | None) -> None:
@@ -185,8 +214,7 @@ def _transfer(url: str, part: Path, progress: bool | None) -> None:
     if have:
         headers["Range"] = f"bytes={have}-"
     try:
-        resp = urllib.request.urlopen(urllib.request.Request(url, headers=headers),
-                                      timeout=TIMEOUT)
+        resp = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=TIMEOUT)
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and have:  # nothing left to send: the .part is complete
             return
@@ -199,10 +227,18 @@ def _transfer(url: str, part: Path, progress: bool | None) -> None:
         expected = int(length) if length is not None else None
         total = have + expected if expected is not None else None
         got = 0
-        with open(part, "ab" if resumed else "wb") as fh, tqdm(
-            total=total, initial=have, unit="B", unit_scale=True, desc=part.name[:-5],
-            disable=None if progress is None else not progress, leave=False,
-        ) as bar:
+        with (
+            open(part, "ab" if resumed else "wb") as fh,
+            tqdm(
+                total=total,
+                initial=have,
+                unit="B",
+                unit_scale=True,
+                desc=part.name[:-5],
+                disable=None if progress is None else not progress,
+                leave=False,
+            ) as bar,
+        ):
             while True:
                 try:
                     block = resp.read(CHUNK)

@@ -134,8 +134,9 @@ class BatchLoader:
             return lambda t: make_input(t, cfg, None)
         seed = epoch_seed(self.seed, epoch, 1)
         if self.device.type == "cpu":
-            bank = NoiseBank(cfg, self.shape, n, self.batch_size,
-                             torch.Generator().manual_seed(seed))
+            bank = NoiseBank(
+                cfg, self.shape, n, self.batch_size, torch.Generator().manual_seed(seed)
+            )
             return bank.corrupt
         gen = torch.Generator(device=self.device)
         gen.manual_seed(seed)
@@ -157,8 +158,11 @@ class BatchLoader:
         pin = self.device.type == "cuda"
 
         def read(start: int) -> torch.Tensor:
-            rows = self.index[start : start + self.batch_size] if order is None else np.sort(
-                self.index[order[start : start + self.batch_size].numpy()])
+            rows = (
+                self.index[start : start + self.batch_size]
+                if order is None
+                else np.sort(self.index[order[start : start + self.batch_size].numpy()])
+            )
             batch = torch.from_numpy(np.ascontiguousarray(self.images[rows]))
             return batch.pin_memory() if pin else batch
 

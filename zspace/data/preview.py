@@ -86,8 +86,16 @@ def write_png(path: Path, grid: np.ndarray) -> None:
     atomic_write_bytes(path, png_bytes(grid))
 
 
-def preview(data: ImageData, cfg: DataConfig, out: Path, *, count: int = 64, columns: int = 8,
-            split: str = "train", seed: int = 0) -> int:
+def preview(
+    data: ImageData,
+    cfg: DataConfig,
+    out: Path,
+    *,
+    count: int = 64,
+    columns: int = 8,
+    split: str = "train",
+    seed: int = 0,
+) -> int:
     """Write the grid PNG to ``out``; returns the number of images shown."""
     index = pick(data, cfg, split, count, seed)
     write_png(out, make_grid(grid_rows(data, cfg, index, seed), min(columns, len(index))))

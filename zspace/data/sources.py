@@ -77,8 +77,9 @@ def load_data(cfg: DataConfig) -> ImageData:
         raise ZspaceError(f"data.source {cfg.source!r}: no images")
     images = match_channels(data.images, cfg.channels)
     if images is not data.images:
-        data = replace(data, images=images, details={**data.details,
-                                                     "converted_from_channels": data.shape[2]})
+        data = replace(
+            data, images=images, details={**data.details, "converted_from_channels": data.shape[2]}
+        )
     if cfg.task == "recolor" and data.shape[2] != 3:
         raise ZspaceError(
             f"data.task = 'recolor' needs colour images, but {cfg.source!r} gives "

@@ -33,8 +33,11 @@ def to_grey(x: torch.Tensor) -> torch.Tensor:
         return x
     grey = x[:, 0] * LUMA[0]
     grey.add_(x[:, 1], alpha=LUMA[1]).add_(x[:, 2], alpha=LUMA[2])
-    layout = (torch.channels_last if x.is_contiguous(memory_format=torch.channels_last)
-              else torch.contiguous_format)
+    layout = (
+        torch.channels_last
+        if x.is_contiguous(memory_format=torch.channels_last)
+        else torch.contiguous_format
+    )
     return grey.unsqueeze(1).expand_as(x).contiguous(memory_format=layout)
 
 
@@ -65,8 +68,9 @@ def make_input(
     noise = keep = None
     if cfg.noise_sigma > 0:
         # Drawn in NHWC order and viewed as NCHW so it matches a channels_last target.
-        noise = torch.randn((n, h, w, c), generator=generator, device=target.device,
-                            dtype=target.dtype).permute(0, 3, 1, 2)
+        noise = torch.randn(
+            (n, h, w, c), generator=generator, device=target.device, dtype=target.dtype
+        ).permute(0, 3, 1, 2)
     if cfg.drop_fraction > 0:
         draw = torch.rand((n, 1, h, w), generator=generator, device=target.device)
         keep = (draw >= cfg.drop_fraction).to(target.dtype)
@@ -85,8 +89,14 @@ class NoiseBank:
     exploit. Drawing the bank costs about 0.1 s per epoch; slicing costs nothing.
     """
 
-    def __init__(self, cfg: DataConfig, shape: tuple[int, int, int], images: int,
-                 batch_size: int, generator: torch.Generator) -> None:
+    def __init__(
+        self,
+        cfg: DataConfig,
+        shape: tuple[int, int, int],
+        images: int,
+        batch_size: int,
+        generator: torch.Generator,
+    ) -> None:
         self.cfg = cfg
         self.h, self.w, self.c = shape
         self.generator = generator

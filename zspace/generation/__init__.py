@@ -11,5 +11,12 @@ from zspace.generation.api import (
     traverse,
 )
 
-__all__ = ["attribute", "default_samples", "generate", "interpolate", "meaningful_rates",
-           "reconstructions", "traverse"]
+__all__ = [
+    "attribute",
+    "default_samples",
+    "generate",
+    "interpolate",
+    "meaningful_rates",
+    "reconstructions",
+    "traverse",
+]

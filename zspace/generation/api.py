@@ -94,8 +94,14 @@ def train_latents(run: Any, split: str = "train"):
 
 
 def sampler_draw(
-    run: Any, name: str, *, limit: float | None = None, components: Any = None,
-    subsample: int = samplers.DEFAULT_SUBSAMPLE, refit: bool = False, log: Log = None,
+    run: Any,
+    name: str,
+    *,
+    limit: float | None = None,
+    components: Any = None,
+    subsample: int = samplers.DEFAULT_SUBSAMPLE,
+    refit: bool = False,
+    log: Log = None,
     latents: np.ndarray | None = None,
 ) -> tuple[Callable[[int, np.random.Generator], np.ndarray], dict[str, Any]]:
     """A function drawing (n, d) points for sampler ``name``, and its parameters.
@@ -112,10 +118,20 @@ def sampler_draw(
         return (lambda n, rng: samplers.sample_uniform(n, d, lim, rng)), {"limit": lim}
     z = train_latents(run).z if latents is None else latents
     if z.shape[1] != d:
-        raise ZspaceError(f"latents have d = {z.shape[1]} but the model has z_dim {d}; "
-                          f"run `zspace encode {run.path}` again")
-    fit = samplers.fitted(run.path, name, z, components=components, sample_size=subsample,
-                          seed=run.config.seed, refit=refit, log=log)
+        raise ZspaceError(
+            f"latents have d = {z.shape[1]} but the model has z_dim {d}; "
+            f"run `zspace encode {run.path}` again"
+        )
+    fit = samplers.fitted(
+        run.path,
+        name,
+        z,
+        components=components,
+        sample_size=subsample,
+        seed=run.config.seed,
+        refit=refit,
+        log=log,
+    )
     params: dict[str, Any] = {"fitted_on": int(z.shape[0])}
     if name == "gmm":
         params.update(n_components=fit.info["n_components"], subsample=fit.info["subsample"])
@@ -201,9 +217,16 @@ def generate(
     entries = []
     for name in names:
         for lim in lims if name == "uniform" else [None]:
-            draw, params = sampler_draw(run, name, limit=lim, components=components,
-                                        subsample=subsample, refit=refit, log=log,
-                                        latents=z_train)
+            draw, params = sampler_draw(
+                run,
+                name,
+                limit=lim,
+                components=components,
+                subsample=subsample,
+                refit=refit,
+                log=log,
+                latents=z_train,
+            )
             z = draw(n, np.random.default_rng(seed))
             images = grids.to_uint8(run.decode(torch.from_numpy(z)))
             radius = grids.mean_radius(z)
@@ -214,8 +237,9 @@ def generate(
                     p["sharpen"] = f
                     stem += f"-sharp{_fmt(f)}"
                 file = f"{stem}-seed{seed}.png"
-                shown = ", ".join(f"{k}={_fmt(v) if isinstance(v, float) else v}"
-                                  for k, v in p.items())
+                shown = ", ".join(
+                    f"{k}={_fmt(v) if isinstance(v, float) else v}" for k, v in p.items()
+                )
                 cap = f"{name}({shown}); mean radius {radius:.2f}"
                 grids.write_grid(samples_dir(run) / file, [grids.sharpen(images, f)], cols, cap)
                 entries.append(_entry(file, "grid", name, {**p, "mean_radius": radius}, cap))
@@ -253,18 +277,34 @@ def reconstructions(
     if metrics:
         m: ReconMetrics = recon_metrics(run, data.images[index], split, seed)
         result["metrics"] = m.as_dict()
-    mtxt = (f"; {split} mean loss {m.loss:.4g} ({m.loss_kind}), PSNR {m.psnr:.2f} dB, "
-            f"SSIM {m.ssim:.3f} over {m.n} images") if metrics else ""
+    mtxt = (
+        (
+            f"; {split} mean loss {m.loss:.4g} ({m.loss_kind}), PSNR {m.psnr:.2f} dB, "
+            f"SSIM {m.ssim:.3f} over {m.n} images"
+        )
+        if metrics
+        else ""
+    )
     task = run.config.data.task
-    order = "input / original / reconstruction" if task != "reconstruct" else (
-        "original / reconstruction")
+    order = (
+        "input / original / reconstruction"
+        if task != "reconstruct"
+        else ("original / reconstruction")
+    )
     rows = reconstruct_rows(run, imgs, seed)
     rows[-1] = grids.sharpen(rows[-1], sharpen)
     file = f"recon-{split}-seed{seed}.png"
     cap = f"{len(imgs)} {split} images, rows {order}{mtxt}"
     grids.write_grid(samples_dir(run) / file, rows, cols, cap)
-    entries.append(_entry(file, "reconstruction", "encoder", {"split": split, "n": len(imgs),
-                          "seed": seed, "task": task}, cap))
+    entries.append(
+        _entry(
+            file,
+            "reconstruction",
+            "encoder",
+            {"split": split, "n": len(imgs), "seed": seed, "task": task},
+            cap,
+        )
+    )
     if images:
         own = np.stack([load_image_file(p, run) for p in images])
         rows = reconstruct_rows(run, own, seed)
@@ -272,8 +312,15 @@ def reconstructions(
         names = ", ".join(Path(p).name for p in images)
         cap = f"image files ({names}), rows {order}"
         grids.write_grid(samples_dir(run) / file, rows, min(cols, len(own)), cap)
-        entries.append(_entry(file, "reconstruction", "encoder",
-                              {"files": [str(p) for p in images], "task": task}, cap))
+        entries.append(
+            _entry(
+                file,
+                "reconstruction",
+                "encoder",
+                {"files": [str(p) for p in images], "task": task},
+                cap,
+            )
+        )
     update_index(run, entries)
     if metrics:
         atomic_write_json(samples_dir(run) / "reconstruction.json", result)
@@ -288,8 +335,14 @@ def reconstructions(
 
 
 def interpolate(
-    run: Any, a: int | str | Path = 0, b: int | str | Path = 1, *, steps: int = 10,
-    split: str | None = None, seed: int | None = None, log: Log = None,
+    run: Any,
+    a: int | str | Path = 0,
+    b: int | str | Path = 1,
+    *,
+    steps: int = 10,
+    split: str | None = None,
+    seed: int | None = None,
+    log: Log = None,
 ) -> dict[str, Any]:
     """Two rows: the straight line and the spherical path between the z-points of
     two images (positions in the split, or image files)."""
@@ -308,11 +361,14 @@ def interpolate(
     rows = [decode_u8(run, paths.lerp(za, zb, steps)), decode_u8(run, paths.slerp(za, zb, steps))]
     file = f"interp-{a}-{b}.png".replace("/", "_")
     file = file if len(file) < 80 else f"interp-seed{seed}.png"
-    cap = (f"{a} -> {b} in {steps} steps; top: straight line, bottom: spherical; "
-           f"radius {np.linalg.norm(za):.2f} -> {np.linalg.norm(zb):.2f}")
+    cap = (
+        f"{a} -> {b} in {steps} steps; top: straight line, bottom: spherical; "
+        f"radius {np.linalg.norm(za):.2f} -> {np.linalg.norm(zb):.2f}"
+    )
     grids.write_grid(samples_dir(run) / file, rows, steps, cap)
-    entry = _entry(file, "interpolation", "lerp+slerp",
-                   {"a": str(a), "b": str(b), "steps": steps}, cap)
+    entry = _entry(
+        file, "interpolation", "lerp+slerp", {"a": str(a), "b": str(b), "steps": steps}, cap
+    )
     update_index(run, [entry])
     if log:
         log(f"{file}: {cap}")
@@ -320,9 +376,15 @@ def interpolate(
 
 
 def traverse(
-    run: Any, *, axis: int | None = None, pca: int | None = None,
-    strengths: Sequence[float] = (-3, -2, -1, 0, 1, 2, 3), count: int = 4,
-    split: str | None = None, seed: int | None = None, log: Log = None,
+    run: Any,
+    *,
+    axis: int | None = None,
+    pca: int | None = None,
+    strengths: Sequence[float] = (-3, -2, -1, 0, 1, 2, 3),
+    count: int = 4,
+    split: str | None = None,
+    seed: int | None = None,
+    log: Log = None,
 ) -> dict[str, Any]:
     """Rows of images (one per base image) moved along an original axis or a PCA
     direction of the training latents, in steps of that direction's std."""
@@ -333,19 +395,27 @@ def traverse(
     _positive(count=count, strengths=len(strengths))
     lat = train_latents(run)
     ref = lat.mu if lat.mu is not None else lat.z
-    direction = paths.axis_direction(ref, axis) if axis is not None else paths.pca_direction(
-        ref, pca)
+    direction = (
+        paths.axis_direction(ref, axis) if axis is not None else paths.pca_direction(ref, pca)
+    )
     _, imgs = _split_images(run, split, count, seed)
     codes = _code(run, imgs, seed)
     rows = [decode_u8(run, paths.traverse(z0, direction, strengths)) for z0 in codes]
     images = np.concatenate(rows)  # one line per image, its strengths across
     what = f"axis {axis}" if axis is not None else f"PCA direction {pca}"
     file = f"traverse-axis{axis}.png" if axis is not None else f"traverse-pca{pca}.png"
-    cap = (f"{what}, strengths {', '.join(_fmt(s) for s in strengths)} x its std "
-           f"({np.linalg.norm(direction):.3g}); one row per image")
+    cap = (
+        f"{what}, strengths {', '.join(_fmt(s) for s in strengths)} x its std "
+        f"({np.linalg.norm(direction):.3g}); one row per image"
+    )
     grids.write_grid(samples_dir(run) / file, [images], len(strengths), cap)
-    entry = _entry(file, "traversal", "axis" if axis is not None else "pca",
-                   {"axis": axis, "pca": pca, "strengths": list(strengths)}, cap)
+    entry = _entry(
+        file,
+        "traversal",
+        "axis" if axis is not None else "pca",
+        {"axis": axis, "pca": pca, "strengths": list(strengths)},
+        cap,
+    )
     update_index(run, [entry])
     if log:
         log(f"{file}: {cap}")
@@ -353,8 +423,14 @@ def traverse(
 
 
 def attribute(
-    run: Any, name: str, *, strengths: Sequence[float] = (0, 0.5, 1, 1.5, 2), count: int = 4,
-    split: str | None = None, seed: int | None = None, log: Log = None,
+    run: Any,
+    name: str,
+    *,
+    strengths: Sequence[float] = (0, 0.5, 1, 1.5, 2),
+    count: int = 4,
+    split: str | None = None,
+    seed: int | None = None,
+    log: Log = None,
 ) -> dict[str, Any]:
     """Add the attribute vector (mean z with minus mean z without, from the training
     latents) to images that lack the attribute, at the given strengths."""
@@ -374,12 +450,23 @@ def attribute(
     rows = [decode_u8(run, paths.traverse(z0, vec, strengths)) for z0 in codes]
     images = np.concatenate(rows)  # one line per image, its strengths across
     file = f"attribute-{name}.png"
-    cap = (f"+ {name} vector (|v| = {np.linalg.norm(vec):.2f}) at strengths "
-           f"{', '.join(_fmt(s) for s in strengths)}; {split} images without {name}")
+    cap = (
+        f"+ {name} vector (|v| = {np.linalg.norm(vec):.2f}) at strengths "
+        f"{', '.join(_fmt(s) for s in strengths)}; {split} images without {name}"
+    )
     grids.write_grid(samples_dir(run) / file, [images], len(strengths), cap)
-    entry = _entry(file, "attribute", "attribute", {
-        "attribute": name, "strengths": list(strengths), "split": split,
-        "images": [int(i) for i in rows_idx]}, cap)
+    entry = _entry(
+        file,
+        "attribute",
+        "attribute",
+        {
+            "attribute": name,
+            "strengths": list(strengths),
+            "split": split,
+            "images": [int(i) for i in rows_idx],
+        },
+        cap,
+    )
     update_index(run, [entry])
     if log:
         log(f"{file}: {cap}")
@@ -420,9 +507,14 @@ def meaningful_rates(
 
     def record(name: str, params: dict, z: np.ndarray) -> None:
         dist = ref.distances(_code(run, run.decode(np.asarray(z, np.float32)), seed))
-        row = {"sampler": name, "params": params, "rate": float((dist <= ref.threshold).mean()),
-               "n": len(z), "mean_radius": grids.mean_radius(z),
-               "median_distance": float(np.median(dist))}
+        row = {
+            "sampler": name,
+            "params": params,
+            "rate": float((dist <= ref.threshold).mean()),
+            "n": len(z),
+            "mean_radius": grids.mean_radius(z),
+            "median_distance": float(np.median(dist)),
+        }
         results.append(row)
         if log:
             shown = ", ".join(f"{k}={v}" for k, v in params.items())
@@ -435,17 +527,34 @@ def meaningful_rates(
         record("data", {"control": f"{split} images, encoded"}, _code(run, held_out, seed))
     except ZspaceError:
         rng = np.random.default_rng(seed + 1)
-        record("data", {"control": "training latents (no held-out split)"},
-               ref_z[rng.choice(len(ref_z), size=min(n, len(ref_z)), replace=False)])
+        record(
+            "data",
+            {"control": "training latents (no held-out split)"},
+            ref_z[rng.choice(len(ref_z), size=min(n, len(ref_z)), replace=False)],
+        )
     lims = [samplers.check_limit(x) for x in (limits or samplers.REFERENCE_LIMITS)]
     for name in names:
         for lim in lims if name == "uniform" else [None]:
-            draw, params = sampler_draw(run, name, limit=lim, components=components,
-                                        subsample=subsample, log=log, latents=lat.z)
+            draw, params = sampler_draw(
+                run,
+                name,
+                limit=lim,
+                components=components,
+                subsample=subsample,
+                log=log,
+                latents=lat.z,
+            )
             record(name, params, draw(n, np.random.default_rng(seed)))
-    out = {"threshold": ref.threshold, "quantile": quantile, "reference_size": len(ref.points),
-           "spread": ref.spread, "warning": ref.warning(),
-           "space": "mu" if use_mu else "z", "seed": seed, "results": results}
+    out = {
+        "threshold": ref.threshold,
+        "quantile": quantile,
+        "reference_size": len(ref.points),
+        "spread": ref.spread,
+        "warning": ref.warning(),
+        "space": "mu" if use_mu else "z",
+        "seed": seed,
+        "results": results,
+    }
     path = samples_dir(run) / "rates.json"
     same_ref = ("threshold", "quantile", "reference_size", "space", "seed")
     if path.is_file():
@@ -454,10 +563,13 @@ def meaningful_rates(
         try:
             old = json.loads(path.read_text())
             if all(old.get(k) == out[k] for k in same_ref):
-                keys = {(r["sampler"], json.dumps(r["params"], sort_keys=True))
-                        for r in results}
-                kept = [r for r in old["results"] if r["sampler"] != "data"
-                        and (r["sampler"], json.dumps(r["params"], sort_keys=True)) not in keys]
+                keys = {(r["sampler"], json.dumps(r["params"], sort_keys=True)) for r in results}
+                kept = [
+                    r
+                    for r in old["results"]
+                    if r["sampler"] != "data"
+                    and (r["sampler"], json.dumps(r["params"], sort_keys=True)) not in keys
+                ]
                 out["results"] = results[:1] + kept + results[1:]  # the control first
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
             pass

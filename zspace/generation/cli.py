@@ -30,38 +30,68 @@ def _ints(text: str) -> list[int]:
 def add_parser(subparsers) -> None:
     """Register ``generate`` on the top-level subparsers."""
     p = subparsers.add_parser(
-        "generate", help="decode random z-points, reconstructions, paths; meaningful-point rate",
+        "generate",
+        help="decode random z-points, reconstructions, paths; meaningful-point rate",
         description="Write PNG grids under RUN/samples/ (listed in samples/index.json) and, "
-                    "with --rate, samples/rates.json. See docs/generation.md.",
+        "with --rate, samples/rates.json. See docs/generation.md.",
     )
     p.add_argument("run", help="run folder")
-    p.add_argument("--sampler", default="normal",
-                   help="normal, uniform, gauss, gmm, or a comma list (default normal)")
+    p.add_argument(
+        "--sampler",
+        default="normal",
+        help="normal, uniform, gauss, gmm, or a comma list (default normal)",
+    )
     p.add_argument("-n", "--count", type=int, default=64, help="points per grid (default 64)")
     p.add_argument("--cols", type=int, default=8, help="images per grid row (default 8)")
     p.add_argument("--seed", type=int, help="default: the run's config seed")
-    p.add_argument("--limits", type=_floats, help="uniform limits, e.g. 0.5,1,2 (default "
-                   "0.5,1,1.5,2,2.5,3,3.5,5,8)")
+    p.add_argument(
+        "--limits",
+        type=_floats,
+        help="uniform limits, e.g. 0.5,1,2 (default 0.5,1,1.5,2,2.5,3,3.5,5,8)",
+    )
     p.add_argument("--sharpen", type=_floats, help="Pillow sharpness factors, e.g. 0,3,6,7")
-    p.add_argument("--components", type=_ints, help="GMM components: N, list or LO-HI "
-                   "(BIC picks; default 1,2,4,8,16)")
-    p.add_argument("--subsample", type=int, default=20_000,
-                   help="latents the GMM and the rate's reference use (default 20000)")
+    p.add_argument(
+        "--components",
+        type=_ints,
+        help="GMM components: N, list or LO-HI (BIC picks; default 1,2,4,8,16)",
+    )
+    p.add_argument(
+        "--subsample",
+        type=int,
+        default=20_000,
+        help="latents the GMM and the rate's reference use (default 20000)",
+    )
     p.add_argument("--refit", action="store_true", help="refit gauss/gmm even if saved")
     p.add_argument("--no-grids", action="store_true", help="skip the sampler grids")
     p.add_argument("--rate", action="store_true", help="meaningful-point rate per sampler")
     p.add_argument("--rate-n", type=int, default=1000, help="points per rate (default 1000)")
     p.add_argument("--recon", action="store_true", help="reconstructions + loss/PSNR/SSIM")
-    p.add_argument("--recon-n", type=int, default=16,
-                   help="images of the split to show with --recon (default 16)")
-    p.add_argument("--image", action="append", default=[], metavar="FILE",
-                   help="also reconstruct this image file (repeatable; implies --recon)")
+    p.add_argument(
+        "--recon-n",
+        type=int,
+        default=16,
+        help="images of the split to show with --recon (default 16)",
+    )
+    p.add_argument(
+        "--image",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="also reconstruct this image file (repeatable; implies --recon)",
+    )
     p.add_argument("--split", help="split for reconstructions/paths (default test, else valid)")
-    p.add_argument("--interpolate", nargs=2, metavar=("A", "B"),
-                   help="interpolate between two images: positions in --split or files")
+    p.add_argument(
+        "--interpolate",
+        nargs=2,
+        metavar=("A", "B"),
+        help="interpolate between two images: positions in --split or files",
+    )
     p.add_argument("--steps", type=int, default=10, help="interpolation steps (default 10)")
-    p.add_argument("--traverse", metavar="axis:K|pca:K",
-                   help="move along original axis K (0-based) or PCA direction K (1-based)")
+    p.add_argument(
+        "--traverse",
+        metavar="axis:K|pca:K",
+        help="move along original axis K (0-based) or PCA direction K (1-based)",
+    )
     p.add_argument("--attribute", metavar="NAME", help="add an attribute vector (CelebA)")
     p.add_argument("--strengths", type=_floats, help="strengths for --traverse/--attribute")
     p.set_defaults(func=cmd_generate)
@@ -74,12 +104,22 @@ def cmd_generate(args: argparse.Namespace) -> int:
     api.parse_samplers(args.sampler)  # fail early on a bad name
     opts = {"seed": args.seed, "log": print}
     if not args.no_grids:
-        api.generate(run, args.sampler, n=args.count, cols=args.cols, limits=args.limits,
-                     sharpen=args.sharpen, components=args.components,
-                     subsample=args.subsample, refit=args.refit, **opts)
+        api.generate(
+            run,
+            args.sampler,
+            n=args.count,
+            cols=args.cols,
+            limits=args.limits,
+            sharpen=args.sharpen,
+            components=args.components,
+            subsample=args.subsample,
+            refit=args.refit,
+            **opts,
+        )
     if args.recon or args.image:
-        api.reconstructions(run, n=args.recon_n, split=args.split, images=args.image,
-                            cols=args.cols, **opts)
+        api.reconstructions(
+            run, n=args.recon_n, split=args.split, images=args.image, cols=args.cols, **opts
+        )
     if args.interpolate:
         api.interpolate(run, *args.interpolate, steps=args.steps, split=args.split, **opts)
     if args.traverse:
@@ -92,8 +132,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
         extra = {"strengths": args.strengths} if args.strengths else {}
         api.attribute(run, args.attribute, split=args.split, **extra, **opts)
     if args.rate:
-        res = api.meaningful_rates(run, args.sampler, n=args.rate_n, limits=args.limits,
-                                   components=args.components, reference_size=args.subsample,
-                                   subsample=args.subsample, **opts)
+        res = api.meaningful_rates(
+            run,
+            args.sampler,
+            n=args.rate_n,
+            limits=args.limits,
+            components=args.components,
+            reference_size=args.subsample,
+            subsample=args.subsample,
+            **opts,
+        )
         print(json.dumps({k: v for k, v in res.items() if k != "results"}))
     return 0

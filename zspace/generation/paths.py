@@ -95,8 +95,10 @@ def attribute_vector(
     on, off = col > 0, col < 0
     if not on.any() or not off.any():
         known = int(on.sum() + off.sum())
-        raise ZspaceError(f"attribute {name!r}: {int(on.sum())} of the {known} points with a "
-                          f"known value have it; need some with and some without")
+        raise ZspaceError(
+            f"attribute {name!r}: {int(on.sum())} of the {known} points with a "
+            f"known value have it; need some with and some without"
+        )
     z = np.asarray(z, np.float64)
     return z[on].mean(axis=0) - z[off].mean(axis=0)
 

@@ -87,15 +87,19 @@ class Reference:
     def warning(self) -> str | None:
         if not self.too_sparse:
             return None
-        return (f"the rate's threshold ({self.threshold:.3g}) is not below the data's median "
-                f"distance from their mean ({self.spread:.3g}): {len(self.points)} reference "
-                f"points are too few for d = {self.points.shape[1]}, so rates say little")
+        return (
+            f"the rate's threshold ({self.threshold:.3g}) is not below the data's median "
+            f"distance from their mean ({self.spread:.3g}): {len(self.points)} reference "
+            f"points are too few for d = {self.points.shape[1]}, so rates say little"
+        )
 
     def distances(self, queries: np.ndarray) -> np.ndarray:
         queries = np.asarray(queries)
         if queries.ndim != 2 or queries.shape[1] != self.points.shape[1]:
-            raise ZspaceError(f"points of shape {queries.shape} do not match the reference "
-                              f"(d = {self.points.shape[1]})")
+            raise ZspaceError(
+                f"points of shape {queries.shape} do not match the reference "
+                f"(d = {self.points.shape[1]})"
+            )
         return nearest_distances(queries, self.points)
 
     def inside(self, queries: np.ndarray) -> np.ndarray:
@@ -118,5 +122,6 @@ def build_reference(
     d = nearest_distances(z, z, exclude_self=True)
     z64 = np.asarray(z, np.float64)
     spread = float(np.median(np.linalg.norm(z64 - z64.mean(axis=0), axis=1)))
-    return Reference(np.ascontiguousarray(z, np.float32), float(np.quantile(d, quantile)),
-                     quantile, d, spread)
+    return Reference(
+        np.ascontiguousarray(z, np.float32), float(np.quantile(d, quantile)), quantile, d, spread
+    )

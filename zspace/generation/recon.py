@@ -101,6 +101,9 @@ def recon_metrics(
         small = min(orig.shape[1:3]) < 7
         for a, b in zip(orig, recon, strict=True):
             psnr_sum += min(float(peak_signal_noise_ratio(a, b, data_range=1.0)), 100.0)
-            ssim_sum += float(structural_similarity(
-                a, b, data_range=1.0, channel_axis=2, win_size=3 if small else None))
+            ssim_sum += float(
+                structural_similarity(
+                    a, b, data_range=1.0, channel_axis=2, win_size=3 if small else None
+                )
+            )
     return ReconMetrics(split, n, loss_sum / n, psnr_sum / n, ssim_sum / n, m.loss)

@@ -134,16 +134,22 @@ def _fit_one(x: np.ndarray, k: int, max_iter: int, seed: int) -> Any:
     from sklearn.mixture import GaussianMixture
 
     for dtype in (np.float32, np.float64):
-        gm = GaussianMixture(k, covariance_type="full", reg_covar=REG_COVAR, max_iter=max_iter,
-                             tol=1e-3, init_params="k-means++", random_state=seed)
+        gm = GaussianMixture(
+            k,
+            covariance_type="full",
+            reg_covar=REG_COVAR,
+            max_iter=max_iter,
+            tol=1e-3,
+            init_params="k-means++",
+            random_state=seed,
+        )
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 return gm.fit(x.astype(dtype, copy=False))
         except ValueError as err:
             last = err
-    raise ZspaceError(f"GMM with {k} components could not be fitted: "
-                      f"{str(last).splitlines()[0]}")
+    raise ZspaceError(f"GMM with {k} components could not be fitted: {str(last).splitlines()[0]}")
 
 
 def fit_gmm(
@@ -177,15 +183,27 @@ def fit_gmm(
         if best is None or bic[k] < bic[best[0]]:
             best = (k, gm)
     k, gm = best
-    info = {"n_components": k, "bic": {str(c): v for c, v in bic.items()},
-            "subsample": len(x), "seed": seed, "converged": bool(gm.converged_),
-            "dtype": str(gm.means_.dtype),
-            "warning": (f"BIC chose {k} components, the largest count tried; try more "
-                        f"(e.g. --components {k}-{2 * k})")
-            if len(counts) > 1 and k == max(counts) else None,
-            "seconds": round(time.perf_counter() - t0, 2)}
-    return GmmFit(gm.weights_.astype(np.float64), gm.means_.astype(np.float64),
-                  gm.covariances_.astype(np.float64), info)
+    info = {
+        "n_components": k,
+        "bic": {str(c): v for c, v in bic.items()},
+        "subsample": len(x),
+        "seed": seed,
+        "converged": bool(gm.converged_),
+        "dtype": str(gm.means_.dtype),
+        "warning": (
+            f"BIC chose {k} components, the largest count tried; try more "
+            f"(e.g. --components {k}-{2 * k})"
+        )
+        if len(counts) > 1 and k == max(counts)
+        else None,
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+    return GmmFit(
+        gm.weights_.astype(np.float64),
+        gm.means_.astype(np.float64),
+        gm.covariances_.astype(np.float64),
+        info,
+    )
 
 
 # ---------------------------------------------------------------- saving fits
@@ -194,8 +212,12 @@ def fit_gmm(
 def fingerprint(z: np.ndarray) -> dict[str, Any]:
     """Cheap identity of a latents array, to tell when a saved fit is stale."""
     z64 = np.asarray(z, np.float64)
-    return {"n": int(z.shape[0]), "d": int(z.shape[1]), "sum": float(z64.sum()),
-            "sumsq": float(np.square(z64).sum())}
+    return {
+        "n": int(z.shape[0]),
+        "d": int(z.shape[1]),
+        "sum": float(z64.sum()),
+        "sumsq": float(np.square(z64).sum()),
+    }
 
 
 def fit_path(run_dir: str | Path, name: str) -> Path:
@@ -211,8 +233,10 @@ def save_fit(run_dir: str | Path, name: str, fit: GaussFit | GmmFit) -> Path:
     np.savez(buf, **fit.arrays())
     data = buf.getvalue()
     atomic_write_bytes(path, data)
-    atomic_write_json(path.with_suffix(".json"),
-                      {"kind": name, **fit.info, "npz_sha256": hashlib.sha256(data).hexdigest()})
+    atomic_write_json(
+        path.with_suffix(".json"),
+        {"kind": name, **fit.info, "npz_sha256": hashlib.sha256(data).hexdigest()},
+    )
     return path
 
 

@@ -173,15 +173,24 @@ def generation_html(names: Sequence[str], dirs: Sequence[Path]) -> str:
     """Rates per sampler with one column per run, then each sampler's grids side by side
     (the latest unsharpened grid of that sampler and limit in each run)."""
     rates = [_read_json(d / "samples" / "rates.json") or {} for d in dirs]
-    by_run = [{_key(r): r["rate"] for r in rt.get("results", [])
-               if isinstance(r, dict) and "sampler" in r} for rt in rates]
+    by_run = [
+        {
+            _key(r): r["rate"]
+            for r in rt.get("results", [])
+            if isinstance(r, dict) and "sampler" in r
+        }
+        for rt in rates
+    ]
     keys = list(dict.fromkeys(k for rows in by_run for k in rows))
     parts = []
     if keys:
-        parts.append("<p>Meaningful-point rate per sampler (a proxy; thresholds differ "
-                     "between runs, see docs/generation.md).</p>")
-        parts.append(table(["sampler", *names],
-                           [[k, *(rows.get(k, "-") for rows in by_run)] for k in keys]))
+        parts.append(
+            "<p>Meaningful-point rate per sampler (a proxy; thresholds differ "
+            "between runs, see docs/generation.md).</p>"
+        )
+        parts.append(
+            table(["sampler", *names], [[k, *(rows.get(k, "-") for rows in by_run)] for k in keys])
+        )
     grids: dict[str, dict[str, tuple[Path, str]]] = {}
     for n, d in zip(names, dirs, strict=True):
         index = _read_json(d / "samples" / "index.json")
@@ -190,19 +199,25 @@ def generation_html(names: Sequence[str], dirs: Sequence[Path]) -> str:
             if not isinstance(e, dict) or e.get("kind") != "grid" or "sharpen" in params:
                 continue
             key = _key(e)
-            grids.setdefault(key, {})[n] = (d / "samples" / str(e.get("file")),
-                                             str(e.get("caption", "")))
+            grids.setdefault(key, {})[n] = (
+                d / "samples" / str(e.get("file")),
+                str(e.get("caption", "")),
+            )
     for key, per_run in grids.items():
         cells = []
         for n in names:
             if n in per_run and per_run[n][0].is_file():
-                cells.append(img(per_run[n][0].read_bytes(), f"{n} {key}",
-                                 f"{n}: {per_run[n][1]}"))
+                cells.append(img(per_run[n][0].read_bytes(), f"{n} {key}", f"{n}: {per_run[n][1]}"))
         if cells:
-            parts.append(f"<h3>{esc(key)}</h3><div class=\"row\">{''.join(cells)}</div>")
-    lacking = [n for n, rows, d in zip(names, by_run, dirs, strict=True)
-               if not rows and not (d / "samples" / "index.json").is_file()]
+            parts.append(f'<h3>{esc(key)}</h3><div class="row">{"".join(cells)}</div>')
+    lacking = [
+        n
+        for n, rows, d in zip(names, by_run, dirs, strict=True)
+        if not rows and not (d / "samples" / "index.json").is_file()
+    ]
     if lacking:
-        parts.append(f'<p class="missing">No samples for {esc(", ".join(lacking))}: run '
-                     f"<code>zspace generate RUN --rate --sampler normal,gauss,gmm</code>.</p>")
+        parts.append(
+            f'<p class="missing">No samples for {esc(", ".join(lacking))}: run '
+            f"<code>zspace generate RUN --rate --sampler normal,gauss,gmm</code>.</p>"
+        )
     return "\n".join(parts) or "<p>No run has generated samples yet.</p>"

@@ -215,20 +215,31 @@ def rates_table(run_dir: Path) -> str:
         return ""
     try:
         rates = json.loads(path.read_text())
-        rows = [[r["sampler"], ", ".join(f"{k}={v}" for k, v in r["params"].items()),
-                 float(r["rate"]), int(r["n"]), float(r["mean_radius"]),
-                 float(r["median_distance"])] for r in rates["results"]]
-        head = (f"<p>Meaningful-point rate: share of random points that, decoded and "
-                f"re-encoded, lie within {rates['threshold']:.4g} of a training point "
-                f"(the {rates['quantile']:g} quantile of the training points' own "
-                f"nearest-neighbour distances; {rates['reference_size']} reference points "
-                f"in {esc(rates['space'])}). A proxy: see docs/generation.md.</p>")
+        rows = [
+            [
+                r["sampler"],
+                ", ".join(f"{k}={v}" for k, v in r["params"].items()),
+                float(r["rate"]),
+                int(r["n"]),
+                float(r["mean_radius"]),
+                float(r["median_distance"]),
+            ]
+            for r in rates["results"]
+        ]
+        head = (
+            f"<p>Meaningful-point rate: share of random points that, decoded and "
+            f"re-encoded, lie within {rates['threshold']:.4g} of a training point "
+            f"(the {rates['quantile']:g} quantile of the training points' own "
+            f"nearest-neighbour distances; {rates['reference_size']} reference points "
+            f"in {esc(rates['space'])}). A proxy: see docs/generation.md.</p>"
+        )
     except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
         return f'<p class="missing">{path.name} is unreadable: {esc(exc)}</p>'
     warn = rates.get("warning")
     head += f'<p class="missing">Warning: {esc(warn)}</p>' if warn else ""
-    return head + table(["sampler", "parameters", "rate", "n", "mean radius",
-                         "median distance"], rows, left=2)
+    return head + table(
+        ["sampler", "parameters", "rate", "n", "mean radius", "median distance"], rows, left=2
+    )
 
 
 def samples_section(run_dir: Path) -> str:
@@ -248,8 +259,10 @@ def samples_section(run_dir: Path) -> str:
     parts = [rates] if rates else []
     for e in entries:
         f = run_dir / "samples" / str(e.get("file", ""))
-        params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                           for k, v in (e.get("params") or {}).items())
+        params = ", ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in (e.get("params") or {}).items()
+        )
         cap = f"{e.get('kind', '')} / {e.get('sampler', '')} ({params}): {e.get('caption', '')}"
         if f.is_file() and f.suffix.lower() == ".png":
             parts.append(img(f.read_bytes(), str(e.get("file")), cap))

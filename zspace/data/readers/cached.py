@@ -69,11 +69,13 @@ def resolve_geometry(
     return Geometry(height, width, channels, cfg.crop)
 
 
-def read_cached(files: ImageFiles, geo: Geometry, cfg: DataConfig, *, kind: str,
-                label: str) -> CachedImages:
+def read_cached(
+    files: ImageFiles, geo: Geometry, cfg: DataConfig, *, kind: str, label: str
+) -> CachedImages:
     """Decode ``files`` at ``geo`` into the cache (or reuse it) and return the images."""
-    spec = CacheSpec(kind, files.container, geo.describe(), files.listing_sha256,
-                     cache_root(cfg.cache_dir))
+    spec = CacheSpec(
+        kind, files.container, geo.describe(), files.listing_sha256, cache_root(cfg.cache_dir)
+    )
 
     def build(tmp: Path) -> dict:
         report = decode_to_npy(files, geo, tmp, label=label)
@@ -84,12 +86,19 @@ def read_cached(files: ImageFiles, geo: Geometry, cfg: DataConfig, *, kind: str,
     bad = {name for name, _ in skipped}
     names = tuple(n for n in files.names if n not in bad)
     if len(names) != cached.images.shape[0]:  # cannot happen unless the cache was edited
-        raise ZspaceError(f"{label}: cache {cached.meta_path} does not match the source; "
-                          "delete it to rebuild")
+        raise ZspaceError(
+            f"{label}: cache {cached.meta_path} does not match the source; delete it to rebuild"
+        )
     if skipped:
         name, reason = skipped[0]
-        log.warning("%s: skipped %d unreadable image(s) of %d (e.g. %s: %s)",
-                    label, len(skipped), len(files), name, reason)
+        log.warning(
+            "%s: skipped %d unreadable image(s) of %d (e.g. %s: %s)",
+            label,
+            len(skipped),
+            len(files),
+            name,
+            reason,
+        )
     details = {
         "cache": {
             "path": str(cached.meta_path),

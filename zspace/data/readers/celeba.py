@@ -135,8 +135,11 @@ def read_celeba(path: str, cfg: DataConfig) -> ImageData:
         missing = np.zeros(len(attr_names), np.int8)
         attr = np.stack([rows.get(b, missing) for b in basenames])
         with_row = sum(b in rows for b in basenames)
-        details["attributes"] = {"file": found[1], "images_with_row": with_row,
-                                 "images_without_row": len(basenames) - with_row}
+        details["attributes"] = {
+            "file": found[1],
+            "images_with_row": with_row,
+            "images_without_row": len(basenames) - with_row,
+        }
     partition = None
     found = find_text(PARTITION_FILE, root, container)
     if found is not None:
@@ -145,8 +148,9 @@ def read_celeba(path: str, cfg: DataConfig) -> ImageData:
         absent = sum(b not in table for b in basenames)
         details["partition"] = {"file": found[1], "images_without_row": absent}
         if absent:
-            log.warning("%s: %d image(s) have no row in %s and go to train",
-                        label, absent, found[1])
+            log.warning(
+                "%s: %d image(s) have no row in %s and go to train", label, absent, found[1]
+            )
     return ImageData(
         images=cached.images,
         source=f"celeba:{root}",
@@ -161,6 +165,6 @@ def guess_celeba(path: Path) -> bool:
     if IMAGES in path.name:
         return True
     return path.is_dir() and any(
-        (path / p).exists() for p in (IMAGES, f"{IMAGES}.zip", ATTR_FILE, f"Img/{IMAGES}",
-                                      f"Img/{IMAGES}.zip")
+        (path / p).exists()
+        for p in (IMAGES, f"{IMAGES}.zip", ATTR_FILE, f"Img/{IMAGES}", f"Img/{IMAGES}.zip")
     )

@@ -36,8 +36,7 @@ ARCHIVE = "cifar-10-python.tar.gz"
 TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST = "test_batch"
 META = "batches.meta"
-CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
-           "truck")
+CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
 def _reconstruct():
@@ -80,8 +79,12 @@ def parse_batch(data: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
         keys = sorted(obj)[:5] if isinstance(obj, dict) else type(obj).__name__
         raise ZspaceError(f"{where}: not a CIFAR-10 batch (found {keys})")
     pixels = obj[b"data"]
-    if not isinstance(pixels, np.ndarray) or pixels.dtype != np.uint8 or pixels.ndim != 2 \
-            or pixels.shape[1] != 3072:
+    if (
+        not isinstance(pixels, np.ndarray)
+        or pixels.dtype != np.uint8
+        or pixels.ndim != 2
+        or pixels.shape[1] != 3072
+    ):
         shape = getattr(pixels, "shape", None)
         raise ZspaceError(f"{where}: 'data' should be uint8 N x 3072, got {shape}")
     labels = np.asarray(obj[b"labels"], dtype=np.int64)
@@ -126,8 +129,9 @@ def read_cifar10(path: str, cfg: DataConfig) -> ImageData:
     names = [n for n in (*TRAIN, TEST) if n in files]
     images, labels, codes = [], [], []
     for name in names:
-        imgs, labs = parse_batch(files[name], f"{where}/{name}" if not where.endswith(".gz")
-                                 else f"{where}:{name}")
+        imgs, labs = parse_batch(
+            files[name], f"{where}/{name}" if not where.endswith(".gz") else f"{where}:{name}"
+        )
         images.append(imgs)
         labels.append(labs)
         codes.append(np.full(len(labs), 2 if name == TEST else 0, np.int8))
@@ -147,8 +151,10 @@ def read_cifar10(path: str, cfg: DataConfig) -> ImageData:
         labels=np.concatenate(labels),
         label_names=label_names,
         partition=np.concatenate(codes) if has_both else None,
-        details={"files": [f"{where}/{n}" for n in names],
-                 "cache": {"state": "not used (CIFAR arrays are read directly)"}},
+        details={
+            "files": [f"{where}/{n}" for n in names],
+            "cache": {"state": "not used (CIFAR arrays are read directly)"},
+        },
     )
 
 

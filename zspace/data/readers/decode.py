@@ -71,8 +71,9 @@ def decode_to_npy(
         else:
             # Submitting first forks the workers before tqdm starts its monitor thread.
             pending = {
-                pool.submit(_decode_chunk, files.container, files.is_zip, names, start, geo,
-                            str(out)): len(names)
+                pool.submit(
+                    _decode_chunk, files.container, files.is_zip, names, start, geo, str(out)
+                ): len(names)
                 for start, names in chunks
             }
             with _bar(n, label) as bar:
@@ -146,8 +147,9 @@ def _compact(path: Path, kept: np.ndarray) -> None:
     """Drop the rows of images that failed (rare: a rewrite of the kept rows)."""
     src = np.load(path, mmap_mode="r")
     tmp = path.with_name(path.name + ".compact")
-    dst = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
-                                    shape=(len(kept), *src.shape[1:]))
+    dst = np.lib.format.open_memmap(
+        tmp, mode="w+", dtype=np.uint8, shape=(len(kept), *src.shape[1:])
+    )
     step = 4096
     for s in range(0, len(kept), step):
         dst[s : s + step] = src[kept[s : s + step]]

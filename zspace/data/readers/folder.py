@@ -36,8 +36,15 @@ if TYPE_CHECKING:
     from zspace.config import DataConfig
 
 log = logging.getLogger("zspace.data")
-SPLIT_DIRS = {"train": 0, "training": 0, "val": 1, "valid": 1, "validation": 1, "test": 2,
-              "testing": 2}
+SPLIT_DIRS = {
+    "train": 0,
+    "training": 0,
+    "val": 1,
+    "valid": 1,
+    "validation": 1,
+    "test": 2,
+    "testing": 2,
+}
 CSV_NAME = "labels.csv"
 CSV_HEADERS = {"filename", "file", "image", "image_id", "name", "path"}
 

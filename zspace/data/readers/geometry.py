@@ -47,8 +47,13 @@ class Geometry:
         return MODES[self.channels]
 
     def describe(self) -> dict:
-        return {"height": self.height, "width": self.width, "channels": self.channels,
-                "crop": self.crop, "pipeline": PIPELINE_VERSION}
+        return {
+            "height": self.height,
+            "width": self.width,
+            "channels": self.channels,
+            "crop": self.crop,
+            "pipeline": PIPELINE_VERSION,
+        }
 
 
 def crop_box(width: int, height: int, crop: str) -> tuple[int, int, int, int]:
@@ -133,9 +138,7 @@ def _to_mode(image: Image.Image, mode: str) -> Image.Image:
         # 16-bit greys: Pillow's convert("L") would clip at 255 instead of scaling.
         arr = np.asarray(image).astype(np.uint32) >> 8
         image = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
-    elif image.mode in ("RGBA", "LA", "PA") or (
-        image.mode == "P" and "transparency" in image.info
-    ):
+    elif image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         # Transparent parts become black instead of whatever colour they hide.
         rgba = image.convert("RGBA")
         image = Image.alpha_composite(Image.new("RGBA", rgba.size, (0, 0, 0, 255)), rgba)

@@ -30,15 +30,31 @@ from zspace.errors import ZspaceError
 if TYPE_CHECKING:
     from zspace.config import DataConfig
 
-TYPES = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"),
-         0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+TYPES = {
+    0x08: np.dtype(np.uint8),
+    0x09: np.dtype(np.int8),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
 NAME = re.compile(
     r"^(?:(?P<prefix>.+?)[-_])?(?P<split>train|t10k|test)-(?P<what>images|labels)"
     r"[-.]idx(?P<ndim>\d)-ubyte(?P<gz>\.gz)?$"
 )
 # Class names of the well-known sets, recognised by the md5 of their published label files.
-FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
-           "Bag", "Ankle boot")
+FASHION = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 KMNIST = ("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo")
 KNOWN_LABEL_FILES = {
     "d53e105ee54ea40749a09fcbcd1e9432": ("mnist", None),
@@ -86,15 +102,16 @@ def parse_idx(data: bytes, where: str) -> np.ndarray:
         )
     if have > expected:
         raise ZspaceError(f"{where}: {have - expected} unexpected bytes after the data")
-    return np.frombuffer(data, dtype, count=expected // dtype.itemsize, offset=header).reshape(
-        dims
-    )
+    return np.frombuffer(data, dtype, count=expected // dtype.itemsize, offset=header).reshape(dims)
 
 
 def read_images_file(path: Path) -> np.ndarray:
     arr = parse_idx(read_bytes(path), str(path))
-    if arr.dtype != np.uint8 or arr.ndim not in (3, 4) or (arr.ndim == 4 and arr.shape[3] not in
-                                                           (1, 3)):
+    if (
+        arr.dtype != np.uint8
+        or arr.ndim not in (3, 4)
+        or (arr.ndim == 4 and arr.shape[3] not in (1, 3))
+    ):
         raise ZspaceError(
             f"{path}: expected images (IDX magic 2051: ubyte, N x H x W), got "
             f"{arr.dtype} with shape {arr.shape}"
@@ -162,11 +179,13 @@ def read_idx_source(path: str, cfg: DataConfig) -> ImageData:
                 f"mnist:{path}: no IDX images file (train-images-idx3-ubyte[.gz] or "
                 f"t10k-images-idx3-ubyte[.gz]) in {root}"
             )
-        parts = [(split, sets[split]) for split in ("train", "t10k") if "images" in sets.get(
-            split, {})]
+        parts = [
+            (split, sets[split]) for split in ("train", "t10k") if "images" in sets.get(split, {})
+        ]
     else:
-        parts = [("file", {"images": root, **({"labels": lab} if (lab := labels_beside(root))
-                                               else {})})]
+        parts = [
+            ("file", {"images": root, **({"labels": lab} if (lab := labels_beside(root)) else {})})
+        ]
     images, labels, names, split_codes = [], [], None, []
     have_labels = all("labels" in files for _, files in parts)
     for split, files in parts:
@@ -191,8 +210,10 @@ def read_idx_source(path: str, cfg: DataConfig) -> ImageData:
         if names and label_arr.max() >= len(names):
             label_names = tuple(str(i) for i in range(int(label_arr.max()) + 1))
     partition = np.concatenate(split_codes) if len(parts) == 2 else None
-    details = {"files": [str(f) for _, files in parts for f in files.values()],
-               "cache": {"state": "not used (IDX arrays are read directly)"}}
+    details = {
+        "files": [str(f) for _, files in parts for f in files.values()],
+        "cache": {"state": "not used (IDX arrays are read directly)"},
+    }
     return ImageData(
         images=data,
         source=f"mnist:{root}",

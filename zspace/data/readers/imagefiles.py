@@ -19,8 +19,22 @@ from typing import BinaryIO
 from zspace.errors import ZspaceError
 
 IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".ppm",
-     ".pgm", ".pbm", ".pnm", ".jfif"}
+    {
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".png",
+        ".webp",
+        ".bmp",
+        ".gif",
+        ".tif",
+        ".tiff",
+        ".ppm",
+        ".pgm",
+        ".pbm",
+        ".pnm",
+        ".jfif",
+    }
 )
 
 
@@ -76,8 +90,7 @@ def _list_folder(root: Path, label: str) -> ImageFiles:
     if not entries:
         raise ZspaceError(f"{label}: no image files in {root}")
     entries.sort()
-    return ImageFiles(str(root.resolve()), False, tuple(e[0] for e in entries),
-                      _digest(entries))
+    return ImageFiles(str(root.resolve()), False, tuple(e[0] for e in entries), _digest(entries))
 
 
 def _list_zip(path: Path, label: str) -> ImageFiles:
@@ -91,8 +104,9 @@ def _list_zip(path: Path, label: str) -> ImageFiles:
     st = path.stat()
     entries = sorted((i.filename, i.file_size, i.CRC) for i in infos)
     header = [(f"zip:{path.resolve()}", st.st_size, st.st_mtime_ns)]
-    return ImageFiles(str(path.resolve()), True, tuple(e[0] for e in entries),
-                      _digest(header + entries))
+    return ImageFiles(
+        str(path.resolve()), True, tuple(e[0] for e in entries), _digest(header + entries)
+    )
 
 
 def _digest(entries: list[tuple[str, int, int]]) -> str:
