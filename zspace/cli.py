@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from zspace import __version__
+from zspace._version import __version__
 from zspace.errors import ZspaceError
 
 
