@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from zspace.data import held_out_split, prepare
+from zspace.data import held_out_split
 from zspace.fileio import atomic_write_json
 from zspace.generation import grids, samplers
 from zspace.generation.common import Log, as_run, code, counts, pick, seed_of, train_latents
@@ -69,7 +69,7 @@ def meaningful_rates(
     # control: held-out images (test, else valid split), encoded like the rest, so it
     # shows what a real, unseen point scores. Training latents only when the run truly
     # has no held-out image; a data folder that cannot be read is an error, not that.
-    data, splits = prepare(run.config)
+    data, splits = run.data()
     split = held_out_split(splits)
     if split is not None:
         held_out = np.ascontiguousarray(data.images[pick(splits[split], n, seed + 1)])
