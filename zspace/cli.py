@@ -88,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_demo(sub)
     for module in (
-        "zspace.data.cli", "zspace.analysis.cli", "zspace.generation.cli", "zspace.perceptron.cli",
+        "zspace.config.cli", "zspace.data.cli", "zspace.analysis.cli", "zspace.generation.cli",
+        "zspace.perceptron.cli",
     ):  # fmt: skip
         _register_optional(module, sub)
     return parser
