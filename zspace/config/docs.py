@@ -58,7 +58,6 @@ COMMENTS: dict[str, str] = {
 }
 
 
-
 def defaults() -> Config:
     """The resolved default configuration (what a run without a config file uses)."""
     return load_config(None)

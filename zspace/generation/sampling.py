@@ -12,6 +12,7 @@ from zspace.errors import ZspaceError
 from zspace.generation import grids, samplers
 from zspace.generation.common import Log, as_run, counts, fmt, seed_of, sharpen_list, train_latents
 from zspace.generation.index import entry, samples_dir, update_index
+from zspace.generation.naming import sample_file
 from zspace.generation.results import SampleImage, SampleImages
 
 
@@ -68,6 +69,20 @@ def sampler_draw(
     return fit.sample, params
 
 
+def grid_caption(name: str, p: dict[str, Any], d: int, radius: float) -> str:
+    """One sentence for a sampler grid: where its points come from, their parameters,
+    and their mean radius (the grid's only caption)."""
+    where = {
+        "normal": "N(0, I)",
+        "uniform": f"the box [-{fmt(p.get('limit', 1.0))}, {fmt(p.get('limit', 1.0))}]^{d}",
+        "gauss": f"a Gaussian fitted to {p.get('fitted_on', 0):,} training latents",
+        "gmm": f"a {p.get('n_components')}-component Gaussian mixture fitted to "
+        f"{p.get('subsample', 0):,} of {p.get('fitted_on', 0):,} training latents",
+    }[name]
+    sharp = f", sharpened x{fmt(p['sharpen'])}" if p.get("sharpen") is not None else ""
+    return f"{p['n']} points from {where}, seed {p['seed']}{sharp}; mean radius |z| {radius:.2f}"
+
+
 def generate(
     run: Any,
     sampler: str | Sequence[str] = "normal",
@@ -110,16 +125,14 @@ def generate(
             radius = grids.mean_radius(z)
             for f in factors:
                 p = {**params, "n": n, "seed": seed}
-                stem = f"grid-{name}" + (f"-limit{fmt(lim)}" if lim is not None else "")
                 if f is not None:
                     p["sharpen"] = f
-                    stem += f"-sharp{fmt(f)}"
-                file = f"{stem}-seed{seed}.png"
-                shown = ", ".join(
-                    f"{k}={fmt(v) if isinstance(v, float) else v}" for k, v in p.items()
-                )
-                cap = f"{name}({shown}); mean radius {radius:.2f}"
-                grids.write_grid(samples_dir(run) / file, [grids.sharpen(images, f)], cols, cap)
+                file = sample_file(
+                    "grid", ("", name), ("limit", lim), ("k", p.get("n_components")),
+                    ("sharp", f), ("n", n), ("seed", seed),
+                )  # fmt: skip
+                cap = grid_caption(name, p, run.model.cfg.z_dim, radius)
+                grids.write_grid(samples_dir(run) / file, [grids.sharpen(images, f)], cols)
                 entries.append(entry(file, "grid", name, {**p, "mean_radius": radius}, cap))
                 update_index(run, entries[-1:])  # listed at once: a later failure keeps it
                 if log:
