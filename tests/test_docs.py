@@ -4,11 +4,11 @@ schema, and no example in README.md or docs/ sets a key to the value it has anyw
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import fields
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from zspace.cli import main
 from zspace.config import SECTIONS, config_from_dict, load_config
@@ -58,7 +58,9 @@ def test_config_cli_prints_defaults_and_a_runs_changes(tmp_path, capsys):
 SET = re.compile(r"--set\s+\"?([a-z_]+)\.([a-z_]+)=(\[[^\]]*\]|[^\s\"\\`]+)")
 
 
-@pytest.mark.parametrize("doc", ["README.md", *sorted(p.name for p in (ROOT / "docs").glob("*.md"))])
+@pytest.mark.parametrize(
+    "doc", ["README.md", *sorted(p.name for p in (ROOT / "docs").glob("*.md"))]
+)
 def test_examples_do_not_set_keys_to_their_defaults(doc):
     path = ROOT / doc if doc == "README.md" else ROOT / "docs" / doc
     base = defaults()

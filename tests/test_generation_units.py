@@ -213,3 +213,36 @@ def test_sharpen_factor_one_is_identity_and_others_change():
     assert grids.sharpen(imgs, 0).std() < imgs.std()  # 0 = blurred
     with pytest.raises(ZspaceError):
         grids.sharpen(imgs, -1)
+
+
+def test_file_names_follow_one_rule():
+    from zspace.generation.naming import sample_file
+
+    assert sample_file("grid", ("", "gmm"), ("k", 8), ("limit", None), ("n", 64), ("seed", 0)) == (
+        "grid-gmm-k8-n64-seed0.png"
+    )
+    assert sample_file("attribute", ("", "Smiling"), ("s", [0, 0.5, 1, 1.5, 2])) == (
+        "attribute-Smiling-s0to2x5.png"
+    )
+    assert sample_file("traverse", ("s", [-3, 0, 3.5])) == "traverse-s-3_0_3.5.png"
+    assert sample_file("recon", ("", "files"), ("", ["a/me.jpg", "you.png"])) == (
+        "recon-files-me+you.png"
+    )
+    long_a = sample_file("recon", ("", [f"photo{i:03d}.jpg" for i in range(30)]))
+    long_b = sample_file("recon", ("", [f"photo{i:03d}.jpg" for i in range(31)]))
+    assert len(long_a) <= 100 and long_a != long_b and long_a.endswith(".png")
+
+
+def test_attribute_vector_counts_and_default_strengths_scale_with_the_spread():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(1000, 4))
+    attr = np.where(rng.random((1000, 1)) < 0.3, 1, -1)
+    attr[:100] = 0  # no row: in neither mean
+    z[attr[:, 0] > 0, 0] += 0.3  # a small shift along axis 0
+    v = paths.attribute_stats(z, attr, ["Smiling"], "Smiling")
+    assert v.n_with + v.n_without == 900 and v.n_with == int((attr > 0).sum())
+    assert v.spread == pytest.approx(1.0, abs=0.15) and v.relative < 0.5
+    s = v.default_strengths()
+    assert s[0] == 0 and len(s) == 5 and s[-1] * v.length == pytest.approx(3 * v.spread, rel=0.05)
+    big = paths.AttributeVector("x", np.array([10.0, 0, 0, 0]), 5, 5, 1.0)
+    assert big.default_strengths()[-1] == 2  # a long vector keeps the classic 0..2

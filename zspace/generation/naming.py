@@ -44,7 +44,10 @@ def text(value: Any) -> str:
     s = str(value)
     if "/" in s or "\\" in s or Path(s).suffix:
         s = Path(s).stem
-    return _UNSAFE.sub("_", s).strip("_") or "x"
+    safe = _UNSAFE.sub("_", s).strip("_")
+    if len(safe) < len(s) / 2:  # mostly other scripts: a short hash keeps names apart
+        safe = (safe + "_" if safe else "") + hashlib.sha1(s.encode()).hexdigest()[:6]
+    return safe
 
 
 def part(key: str, value: Any) -> str:

@@ -69,6 +69,11 @@ def sampler_draw(
     return fit.sample, params
 
 
+def _an(k: Any) -> str:
+    """The article before a spoken number: "an 8-component", "a 16-component"."""
+    return "an" if str(k).startswith("8") or str(k) in ("11", "18") else "a"
+
+
 def grid_caption(name: str, p: dict[str, Any], d: int, radius: float) -> str:
     """One sentence for a sampler grid: where its points come from, their parameters,
     and their mean radius (the grid's only caption)."""
@@ -76,7 +81,8 @@ def grid_caption(name: str, p: dict[str, Any], d: int, radius: float) -> str:
         "normal": "N(0, I)",
         "uniform": f"the box [-{fmt(p.get('limit', 1.0))}, {fmt(p.get('limit', 1.0))}]^{d}",
         "gauss": f"a Gaussian fitted to {p.get('fitted_on', 0):,} training latents",
-        "gmm": f"a {p.get('n_components')}-component Gaussian mixture fitted to "
+        "gmm": f"{_an(p.get('n_components'))} {p.get('n_components')}-component Gaussian "
+        "mixture fitted to "
         f"{p.get('subsample', 0):,} of {p.get('fitted_on', 0):,} training latents",
     }[name]
     sharp = f", sharpened x{fmt(p['sharpen'])}" if p.get("sharpen") is not None else ""

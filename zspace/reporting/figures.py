@@ -55,10 +55,14 @@ def _series(history: Sequence[dict], key: str) -> list[float]:
 
 @styled
 def loss_curves(history: Sequence[dict], colour: str = "C0", title: str = "") -> Figure:
-    """Training and validation losses per epoch (total/reco on the left, KL on the right)."""
-    fig, (a, b) = figure(1, 2, size=(10, 3.6))
+    """Training and validation losses per epoch (total/reco on the left, KL on the right;
+    an AE, whose KL term is 0 throughout, gets the left panel only)."""
+    has_kl = any(h.get("kl") or h.get("val_kl") for h in history)
+    fig, axes = figure(1, 2 if has_kl else 1, size=(10, 3.6) if has_kl else (6.5, 3.6))
+    a, b = (axes[0], axes[1]) if has_kl else (axes, None)
     ep = [h["epoch"] for h in history]
-    for ax, keys in ((a, ("total", "reco")), (b, ("kl",))):
+    panels = [(a, ("total", "reco"))] + ([(b, ("kl",))] if b is not None else [])
+    for ax, keys in panels:
         for key, ls in zip(keys, ("-", ":"), strict=False):
             ax.plot(
                 ep, _series(history, key), ls, color=colour, marker="o", ms=3, label=f"train {key}"
@@ -70,6 +74,9 @@ def loss_curves(history: Sequence[dict], colour: str = "C0", title: str = "") ->
         whole_ticks(ax)
         ax.legend()
     a.set_ylabel("loss per image")
+    if b is None:
+        a.set_title(f"{title}reconstruction loss (an AE: no KL term)")
+        return fig
     a.set_title(f"{title}total (reconstruction + fact * KL) and reconstruction")
     b.set_ylabel("fact * KL per image")
     b.set_title(f"{title}KL term")
@@ -228,7 +235,7 @@ def projection_figure(rec: dict, arr: dict, kind: str, colour: str = "C0") -> Fi
                 share = counts[row][col - 1] / max(1, n)
                 what = f"{r['zooms'][col - 1]:g} x extent" if relative else "fixed"
                 ax.set_title(
-                    f"window +-{plain(h)} ({what})\n{counts[row][col - 1]:,} of "
+                    f"window ±{plain(h)} ({what})\n{counts[row][col - 1]:,} of "
                     f"{n:,} points ({100 * share:.3g} %)",
                     fontsize=8.5,
                 )

@@ -38,13 +38,15 @@ section{background:#fff;border:1px solid #e3e3e3;border-radius:6px;margin:1.2em 
 padding:.4em 1.2em 1em} h2{color:#23395d;border-bottom:1px solid #eee;padding-bottom:.2em}
 img{max-width:100%;height:auto;display:block;margin:.6em 0}
 table{border-collapse:collapse;font-size:.9em;margin:.5em 0}
-td,th{border:1px solid #ddd;padding:.2em .6em;text-align:right} th{background:#f0f3f8}
+td,th{border:1px solid #ddd;padding:.2em .6em;text-align:right;font-variant-numeric:tabular-nums}
+th{background:#f0f3f8}
 td.l,th.l{text-align:left} pre{background:#f5f5f5;padding:.6em;overflow:auto;font-size:.85em}
 .key{background:#f0f6ff;border-left:4px solid #23395d;padding:.4em .8em}
 .missing{color:#8a5a00;background:#fff7e6;padding:.4em .8em;border-left:4px solid #e0a000}
 figure{margin:.8em 0} figcaption{font-size:.9em;color:#555;max-width:60em}
 .row{display:flex;flex-wrap:wrap;gap:1.2em;align-items:flex-start}
 .row figure{flex:0 1 auto;max-width:calc(33% - 1em);min-width:220px;margin:.4em 0}
+.row figure:only-child{max-width:100%}
 .row figure img{image-rendering:pixelated;border:1px solid #e3e3e3}
 h3{color:#23395d;margin:1.2em 0 .2em;font-size:1.05em}
 details{margin:.6em 0} summary{cursor:pointer;color:#23395d}
@@ -76,9 +78,18 @@ def img(data: bytes | Figure, alt: str, caption: str = "") -> str:
 
 
 def table(head: list[str], rows: list[list[Any]], left: int = 1) -> str:
+    """A table; a column of numbers shows them all with the same decimals (``column``)."""
+    places = [column(r[i] for r in rows if i < len(r)) for i in range(len(head))]
+
     def cell(tag: str, i: int, v: Any) -> str:
         cls = ' class="l"' if i < left else ""
-        text = v if isinstance(v, Html) else esc(num(v) if isinstance(v, int | float) else v)
+        if isinstance(v, Html):
+            text = str(v)
+        elif isinstance(v, int | float) and not isinstance(v, bool) and tag == "td":
+            d = places[i] if i < len(places) else None
+            text = esc(num(v) if d is None else f"{v:,.{d}f}")
+        else:
+            text = esc(v)
         return f"<{tag}{cls}>{text}</{tag}>"
 
     h = "".join(cell("th", i, v) for i, v in enumerate(head))
@@ -86,6 +97,24 @@ def table(head: list[str], rows: list[list[Any]], left: int = 1) -> str:
         "<tr>" + "".join(cell("td", i, v) for i, v in enumerate(r)) + "</tr>" for r in rows
     )
     return f"<table><tr>{h}</tr>{body}</table>"
+
+
+def column(values) -> int | None:
+    """Decimals for a column of numbers: the most any of them needs at 4 significant
+    digits, so the whole column lines up; None (``num`` per cell) when it holds no
+    fractional number or a number that needs an exponent."""
+    import math
+
+    places = 0
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            continue
+        if isinstance(v, float) and math.isfinite(v) and not v.is_integer():
+            text = f"{abs(v):.4g}"
+            if "e" in text:
+                return None
+            places = max(places, len(text.partition(".")[2]))
+    return places or None
 
 
 def section(sid: str, title: str, body: str) -> str:
@@ -295,22 +324,22 @@ def rates_table(run_dir: Path) -> str:
     )
 
 
-#: headings of the sample families, by (kind, sampler); others show "kind: sampler"
+#: headings of the sample families; the grids of one family sit side by side
 FAMILIES = {
-    ("grid", "normal"): "Decoded N(0, I) points",
-    ("grid", "uniform"): "Decoded uniform boxes",
-    ("grid", "gauss"): "Decoded points of a Gaussian fitted to the training latents",
-    ("grid", "gmm"): "Decoded points of a Gaussian mixture fitted to the training latents",
-    ("reconstruction", "encoder"): "Reconstructions",
-    ("interpolation", "lerp+slerp"): "Interpolations",
-    ("traversal", "axis"): "Traversals along an original axis",
-    ("traversal", "pca"): "Traversals along a principal direction",
-    ("attribute", "attribute"): "Attribute vectors",
+    ("grid", ""): "Decoded random points, one grid per sampler",
+    ("grid", "uniform"): "Decoded uniform boxes, one grid per limit",
+    ("reconstruction", ""): "Reconstructions",
+    ("interpolation", ""): "Interpolations",
+    ("traversal", ""): "Traversals",
+    ("attribute", ""): "Attribute vectors",
 }
 
 
 def family(entry: dict) -> tuple[str, str]:
-    return str(entry.get("kind", "")), str(entry.get("sampler", ""))
+    """A grid's family: its kind, with the uniform boxes (one grid per limit) apart from
+    the other samplers."""
+    kind = str(entry.get("kind", ""))
+    return kind, "uniform" if kind == "grid" and entry.get("sampler") == "uniform" else ""
 
 
 def grid_figure(folder: Path, entry: dict, label: str = "") -> str:
@@ -342,8 +371,10 @@ def samples_section(run_dir: Path) -> str:
     groups: dict[tuple[str, str], list[dict]] = {}
     for e in entries:
         groups.setdefault(family(e), []).append(e)
-    for fam, items in groups.items():
-        title = FAMILIES.get(fam, f"{fam[0]}: {fam[1]}")
+    order = list(FAMILIES)
+    ranked = sorted(groups.items(), key=lambda g: order.index(g[0]) if g[0] in order else 99)
+    for fam, items in ranked:
+        title = FAMILIES.get(fam, fam[0].capitalize())
         cells = "".join(grid_figure(run_dir / "samples", e) for e in items)
         parts.append(f'<h3>{esc(title)}</h3><div class="row">{cells}</div>')
     return "\n".join(parts)

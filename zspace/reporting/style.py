@@ -75,15 +75,16 @@ def plain(value: float) -> str:
 
 
 def plain_log(ax, axis: str = "y", unit: str = "") -> None:
-    """A log axis labelled with plain numbers (``0.1 %``, ``2``, ``50``), with the
-    2 and 5 of each decade labelled when the axis spans less than two decades."""
+    """A log axis labelled with plain numbers (``0.1 %``, ``2``, ``50``): within one
+    decade every digit is labelled, within two the 2 and 5 of each decade."""
     target = getattr(ax, f"{axis}axis")
     lo, hi = sorted(ax.get_ylim() if axis == "y" else ax.get_xlim())
     label = FuncFormatter(lambda v, _: plain(v) + (f" {unit}" if unit else ""))
     target.set_major_locator(LogLocator(base=10))
     target.set_major_formatter(label)
     if lo > 0 and hi / lo < 100:
-        target.set_minor_locator(LogLocator(base=10, subs=(2.0, 5.0)))
+        subs = tuple(range(2, 10)) if hi / lo < 10 else (2.0, 5.0)
+        target.set_minor_locator(LogLocator(base=10, subs=subs))
         target.set_minor_formatter(label)
     else:
         target.set_minor_formatter(NullFormatter())
