@@ -224,7 +224,8 @@ def projection_figure(rec: dict, arr: dict, kind: str, colour: str = "C0") -> Fi
         pts = proj[row]
         for col in range(cols):
             ax = axs[row, col]
-            ms, alpha = ((1.5, 0.5), (1.5, 0.5), (2.5, 0.6), (3.5, 0.7))[min(col, 3)]
+            base = 1.5 if len(pts) > 20_000 else 2.5 if len(pts) < 5_000 else 2.0
+            ms, alpha = base + min(col, 3) * 0.7, 0.5 + 0.07 * min(col, 3)
             shown = pts
             if col:
                 h = windows[row][col - 1]

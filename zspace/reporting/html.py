@@ -51,7 +51,7 @@ figure{margin:.8em 0} figcaption{font-size:.9em;color:#555;max-width:60em}
 h3{color:#23395d;margin:1.2em 0 .2em;font-size:1.05em}
 details{margin:.6em 0} summary{cursor:pointer;color:#23395d}
 .swatch{display:inline-block;width:1.6em;height:.9em;border-radius:2px;vertical-align:middle}
-.params{color:#555}
+.params{color:#555} ul.key{padding-left:2em}
 """
 
 # short navigation labels; an analysis without one shows its registry title
