@@ -26,6 +26,10 @@ def __getattr__(name: str):
         from zspace.generation.api import generate
 
         return generate
+    if name == "export":
+        from zspace.exporting.api import export
+
+        return export
     if name == "demo":
         from zspace.demo import demo
 
@@ -34,7 +38,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "Config", "Run", "ZspaceError", "analyze", "compare", "demo", "encode", "generate",
+    "Config", "Run", "ZspaceError", "analyze", "compare", "demo", "encode", "export", "generate",
     "load_config",
     "load_run", "pipeline", "report", "train",
 ]  # fmt: skip
