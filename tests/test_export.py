@@ -15,9 +15,9 @@ from PIL import Image
 
 import zspace
 from zspace.cli import main
+from zspace.data import prepare
 from zspace.exporting.projector import SPRITE_LIMIT, sprite_layout
 from zspace.latents import load_latents
-from zspace.training import prepare
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from zspace.checks import positive  # noqa: F401 - the shared check, used by the analyses
 from zspace.errors import ZspaceError
 
 
@@ -25,11 +26,6 @@ def subsample(n: int, size: int | None, seed: int) -> np.ndarray:
         return np.arange(n)
     rng = np.random.default_rng(seed)
     return np.sort(rng.choice(n, size=size, replace=False))
-
-
-def positive(name: str, value: float) -> None:
-    if not value > 0:
-        raise ZspaceError(f"{name} = {value}: must be > 0")
 
 
 def jsonable(value: Any) -> Any:

@@ -175,8 +175,8 @@ def latents_for(run: Any, split: str, log: Callable[[str], None] | None) -> Late
 
 
 def run_images(cfg: Any) -> np.ndarray:
-    """The run's images (N, H, W, C) uint8, read as training read them."""
-    from zspace.training import prepare
+    """The run's images (N, H, W, C) uint8, as training read them (``data.prepare``)."""
+    from zspace.data import prepare
 
     data, _ = prepare(cfg)
     return data.images
