@@ -72,7 +72,8 @@ def quiet(fn: Callable, *args, **kwargs):
     import logging
     import warnings
 
-    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "onnxscript")]
+    names = ("torch.onnx", "torch.export", "onnxscript", "tensorboard")
+    loggers = [logging.getLogger(n) for n in names]
     levels = [lg.level for lg in loggers]
     try:
         for lg in loggers:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from zspace.config import Config, to_toml
-from zspace.exporting.common import require
+from zspace.exporting.common import quiet, require
 from zspace.generation.grids import tile, to_uint8
 
 LOG_DIR = "tb"
@@ -49,6 +49,19 @@ def _scalar(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return float(value) if math.isfinite(value) else None
+
+
+def logged_epochs(folder: Path) -> set[int]:
+    """Epochs whose scalars TensorBoard already shows from earlier sessions (read with its
+    own reader, which applies the purges of redone epochs)."""
+    if not any(folder.glob("events.out.tfevents.*")):
+        return set()
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    guidance = {"scalars": 0, "images": 1, "histograms": 1, "tensors": 1}
+    acc = EventAccumulator(str(folder), size_guidance=guidance)
+    quiet(acc.Reload)  # its purge notices are expected here
+    return {e.step for tag in acc.Tags()["scalars"] for e in acc.Scalars(tag)}
 
 
 class TensorBoardLogger:
@@ -83,10 +96,12 @@ class TensorBoardLogger:
         run that fails in its first epoch leaves no folder behind."""
         folder = self.log_dir or Path(trainer.run_dir) / LOG_DIR
         done = self._done
+        logged = logged_epochs(folder)
         # purge_step: TensorBoard hides older events at steps >= it (a redone epoch)
         self.writer = self._writer_cls(str(folder), purge_step=len(done) + 1 if done else None)
-        for row in done:  # epochs trained before (maybe without logging): scalars from history
-            self._scalars(row)
+        for row in done:  # epochs trained without logging: their scalars from the history
+            if int(row["epoch"]) not in logged:
+                self._scalars(row)
         self.writer.add_text("config", "```\n" + to_toml(trainer.cfg) + "\n```", len(done))
 
     def on_epoch_end(self, trainer: Any, row: dict[str, Any]) -> None:
