@@ -113,6 +113,19 @@ def test_projector_encodes_missing_latents_and_takes_a_split(runs, tmp_path):
     assert len(_read_tsv(out / "metadata.tsv")) == len(lat) + 1
 
 
+def test_projector_refuses_latents_of_another_checkpoint(runs, tmp_path):
+    from dataclasses import replace
+
+    from zspace.latents import latents_path, save_latents
+
+    run = _copy(runs["vae"], tmp_path)
+    lat = load_latents(run)
+    save_latents(latents_path(run), replace(lat, mu=lat.mu + 0.05))  # as an older model would
+    with pytest.raises(zspace.ZspaceError, match="do not match the model of epoch 1"):
+        zspace.export(run, "projector", n=20)
+    assert not (run / "export").exists()
+
+
 def test_sprite_layout_stays_within_the_limit():
     assert sprite_layout(10_000, 28) == sprite_layout(10_000, 28, SPRITE_LIMIT)
     lay = sprite_layout(10_000, 28)

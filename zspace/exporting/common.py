@@ -43,13 +43,20 @@ def check_out_dir(out: str | Path) -> Path:
 
 @contextmanager
 def staging(out: Path) -> Iterator[Path]:
-    """A hidden staging folder beside ``out``, removed afterwards whatever happened."""
+    """A hidden staging folder beside ``out``, removed afterwards whatever happened (with
+    the parent folders it had to create, when nothing was published into them)."""
+    made = [p for p in [out.parent, *out.parent.parents] if not p.exists()]
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
         yield stage
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+        for folder in made:  # deepest first; only the empty ones
+            try:
+                folder.rmdir()
+            except OSError:
+                break
 
 
 def publish(stage: Path, out: Path, files: Sequence[str]) -> None:

@@ -174,6 +174,29 @@ def latents_for(run: Any, split: str, log: Callable[[str], None] | None) -> Late
     return lat
 
 
+def check_fresh(run: Any, lat: Latents, rows: np.ndarray, images: np.ndarray) -> None:
+    """Re-encode a few of the chosen images and refuse latents that another checkpoint
+    wrote (the Projector would show old points under this epoch's name). Skipped for
+    denoise, whose inputs carry seeded noise the check cannot redraw."""
+    if run.config.data.task == "denoise" or not len(rows):
+        return
+    from zspace.data.tasks import make_input
+
+    few = rows[:16]
+    x = make_input(
+        run.as_batch(np.ascontiguousarray(images[lat.index[few]])), run.config.data, None
+    )
+    z, mu, _ = run.encode(x)
+    now = (mu if mu is not None else z).numpy()
+    saved = (lat.mu if lat.variational else lat.z)[few]
+    if not np.allclose(now, saved, rtol=1e-3, atol=1e-3):
+        raise ZspaceError(
+            f"latents of split {lat.split!r} do not match the model of epoch {run.epoch} "
+            f"(encoded with another checkpoint?): run `zspace encode {run.path} --split "
+            f"{lat.split}` again"
+        )
+
+
 def run_images(cfg: Any) -> np.ndarray:
     """The run's images (N, H, W, C) uint8, as training read them (``data.prepare``)."""
     from zspace.data import prepare
@@ -205,6 +228,7 @@ def write_projector(
             f"latents of split {split!r} point past the {len(images):,} images of the data; "
             f"run `zspace encode {run.path} --split {split}` again"
         )
+    check_fresh(run, lat, rows, images)
     _, h, w = run.model.input_shape
     layout = sprite_layout(len(rows), max(h, w))
     sprite = sprite_image(np.ascontiguousarray(images[index]), layout)
