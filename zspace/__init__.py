@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from zspace._version import __version__  # noqa: F401 - zspace.__version__
 
 PUBLIC: dict[str, str] = {
     "Config": "zspace.config",

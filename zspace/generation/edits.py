@@ -24,6 +24,7 @@ from zspace.generation.common import (
 )
 from zspace.generation.index import entry, samples_dir, update_index
 from zspace.generation.recon import load_image_file
+from zspace.generation.results import SampleImage
 
 
 def interpolate(
@@ -35,7 +36,7 @@ def interpolate(
     split: str | None = None,
     seed: int | None = None,
     log: Log = None,
-) -> dict[str, Any]:
+) -> SampleImage:
     """Two rows: the straight line and the spherical path between the z-points of
     two images (positions in the split, or image files)."""
     run = as_run(run)
@@ -64,7 +65,7 @@ def interpolate(
     update_index(run, [item])
     if log:
         log(f"{file}: {cap}")
-    return item
+    return SampleImage.of(item, samples_dir(run))
 
 
 def traverse(
@@ -77,7 +78,7 @@ def traverse(
     split: str | None = None,
     seed: int | None = None,
     log: Log = None,
-) -> dict[str, Any]:
+) -> SampleImage:
     """Rows of images (one per base image) moved along an original axis or a PCA
     direction of the training latents, in steps of that direction's std."""
     run = as_run(run)
@@ -111,7 +112,7 @@ def traverse(
     update_index(run, [item])
     if log:
         log(f"{file}: {cap}")
-    return item
+    return SampleImage.of(item, samples_dir(run))
 
 
 def attribute(
@@ -123,7 +124,7 @@ def attribute(
     split: str | None = None,
     seed: int | None = None,
     log: Log = None,
-) -> dict[str, Any]:
+) -> SampleImage:
     """Add the attribute vector (mean z with minus mean z without, from the training
     latents) to images that lack the attribute, at the given strengths."""
     run = as_run(run)
@@ -162,4 +163,4 @@ def attribute(
     update_index(run, [item])
     if log:
         log(f"{file}: {cap}")
-    return item
+    return SampleImage.of(item, samples_dir(run))

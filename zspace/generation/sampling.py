@@ -12,6 +12,7 @@ from zspace.errors import ZspaceError
 from zspace.generation import grids, samplers
 from zspace.generation.common import Log, as_run, counts, fmt, seed_of, sharpen_list, train_latents
 from zspace.generation.index import entry, samples_dir, update_index
+from zspace.generation.results import SampleImage, SampleImages
 
 
 def parse_samplers(sampler: str | Sequence[str]) -> list[str]:
@@ -80,7 +81,7 @@ def generate(
     subsample: int = samplers.DEFAULT_SUBSAMPLE,
     refit: bool = False,
     log: Log = None,
-) -> list[dict[str, Any]]:
+) -> SampleImages:
     """Decode ``n`` random z-points per sampler (and per uniform limit and sharpening
     factor) into captioned PNG grids under samples/; returns the index entries."""
     run = as_run(run)
@@ -123,4 +124,5 @@ def generate(
                 update_index(run, entries[-1:])  # listed at once: a later failure keeps it
                 if log:
                     log(f"{file}: {cap}")
-    return entries
+    folder = samples_dir(run)
+    return SampleImages(tuple(SampleImage.of(e, folder) for e in entries))
