@@ -15,7 +15,6 @@ from PIL import Image
 
 import zspace
 from zspace.cli import main
-from zspace.data import prepare
 from zspace.exporting.projector import SPRITE_LIMIT, sprite_layout
 from zspace.latents import load_latents
 
@@ -75,7 +74,7 @@ def test_projector_files_parse_and_match_the_latents(runs):
     with Image.open(out / "sprite.png") as im:
         assert im.size == (18 * 16, 17 * 16) and im.mode == "L"
         sprite = np.asarray(im)
-    images = prepare(zspace.load_run(runs["vae"]).config)[0].images
+    images = zspace.load_run(runs["vae"]).data()[0].images
     for k in (0, 17, 18, 299):
         tile = sprite[(k // 18) * 16 : (k // 18 + 1) * 16, (k % 18) * 16 : (k % 18 + 1) * 16]
         assert np.array_equal(tile, images[int(rows[k][2])][..., 0])
@@ -215,7 +214,7 @@ def test_onnx_graphs_match_run_encode_and_decode(runs, kind, tmp_path):
     names = [o.name for o in enc.get_outputs()]
     assert names == (["mu", "logvar"] if kind == "vae" else ["z"])
     assert [i.name for i in dec.get_inputs()] == ["z"] and dec.get_outputs()[0].name == "images"
-    images = prepare(run.config)[0].images
+    images = run.data()[0].images
     for batch in (1, 7):
         x = run.as_batch(images[:batch])
         got = enc.run(None, {"images": x.numpy()})

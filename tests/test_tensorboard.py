@@ -12,7 +12,6 @@ from conftest import TINY
 from PIL import Image
 
 import zspace
-from zspace.data import prepare
 
 pytest.importorskip("tensorboard")
 from tensorboard.backend.event_processing.event_accumulator import (  # noqa: E402
@@ -68,7 +67,7 @@ def test_reconstruction_grid_and_histograms(vae_run):
     # images enlarged x4 to 64 px cells with 2 px gaps
     assert grid.shape[:2] == (2 * 2 * 66 + 2, 8 * 66 + 2)
     run = zspace.load_run(vae_run)
-    data, splits = prepare(run.config)
+    data, splits = run.data()
     first = data.images[np.sort(splits["valid"])[0]][..., 0]
     cell = grid[2:66, 2:66, 0]  # TensorBoard stores grey as RGB
     assert np.array_equal(cell, first.repeat(4, 0).repeat(4, 1))

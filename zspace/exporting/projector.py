@@ -197,11 +197,9 @@ def check_fresh(run: Any, lat: Latents, rows: np.ndarray, images: np.ndarray) ->
         )
 
 
-def run_images(cfg: Any) -> np.ndarray:
-    """The run's images (N, H, W, C) uint8, as training read them (``data.prepare``)."""
-    from zspace.data import prepare
-
-    data, _ = prepare(cfg)
+def run_images(run: Any) -> np.ndarray:
+    """The run's images (N, H, W, C) uint8, as training read them (``Run.data``)."""
+    data, _ = run.data()
     return data.images
 
 
@@ -221,7 +219,7 @@ def write_projector(
     vectors = (lat.mu if lat.variational else lat.z)[rows].astype(np.float32)
     columns = metadata_columns(lat, rows, vectors)
     order = order_columns(columns, colour_by)
-    images = run_images(run.config)
+    images = run_images(run)
     index = lat.index[rows]
     if len(index) and int(index.max()) >= len(images):
         raise ZspaceError(
