@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from zspace import bundle
+from zspace.bundle import is_bundle, load_weights, read_bundle
 from zspace.checkpoint import load_checkpoint, resolve_checkpoint
 from zspace.config import Config
 from zspace.data import ImageData, prepare
@@ -48,9 +48,9 @@ class Run:
         meta = read_meta(path)
         dev = device if isinstance(device, torch.device) else pick_device(device or "auto")
         model = AutoEncoder(cfg.model, tuple(meta["input_shape"])).to(dev)
-        if bundle.is_bundle(path):  # exported weights (safetensors), no checkpoints/
-            weights, epoch = bundle.read_bundle(path, checkpoint)
-            bundle.load_weights(model, weights, path)
+        if is_bundle(path):  # exported weights (safetensors), no checkpoints/
+            weights, epoch = read_bundle(path, checkpoint)
+            load_weights(model, weights, path)
         else:
             state = load_checkpoint(resolve_checkpoint(path / "checkpoints", checkpoint), dev)
             model.load_state_dict(state["model"])

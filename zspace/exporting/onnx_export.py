@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from zspace import __version__
+from zspace._version import __version__
 from zspace.exporting.common import quiet, require
 from zspace.models import AutoEncoder
 

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from zspace import __version__
+from zspace._version import __version__
 from zspace.bundle import FORMAT, FORMAT_VERSION, WEIGHTS_FILE
 from zspace.fileio import atomic_write_json
 from zspace.runfolder import write_config
