@@ -255,3 +255,26 @@ def test_cli_export(runs, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["export", str(runs["vae"]), "--format", "tflite"])
     assert exc.value.code == 2
+
+
+def test_projector_on_celeba_has_attribute_columns_and_rgb_sprites(shared_data_dir, tmp_path):
+    zip_path = shared_data_dir / "celeba-558" / "img_align_celeba.zip"
+    if not zip_path.is_file():
+        pytest.skip(f"test data absent: {zip_path}")
+    sets = [
+        f'data.source="celeba:{zip_path}"', f'data.cache_dir="{tmp_path / "cache"}"',
+        "data.image_size=16", "model.z_dim=4", "model.encoder_filters=[8, 16]",
+        "model.encoder_strides=[2, 2]", "train.epochs=1", "train.threads=1",
+    ]  # fmt: skip
+    run = zspace.train(zspace.load_config(None, sets), run_dir=tmp_path / "run", progress=False,
+                       log=lambda s: None)  # fmt: skip
+    out = zspace.export(run, "projector", colour_by="Smiling")
+    meta = _read_tsv(out / "metadata.tsv")
+    lat = load_latents(run)
+    assert meta[0][0] == "Smiling" and len(meta[0]) == 40 + 2  # 40 attributes, index, radius
+    assert "label" not in meta[0] and len(meta) == len(lat) + 1
+    j = list(lat.attr_names).index("Smiling")
+    assert [r[0] for r in meta[1:]] == [str(int(v)) for v in lat.attr[:, j]]
+    assert {r[0] for r in meta[1:]} <= {"-1", "0", "1"}
+    with Image.open(out / "sprite.png") as im:
+        assert im.mode == "RGB" and im.size[0] == int(np.ceil(np.sqrt(len(lat)))) * 16
