@@ -25,6 +25,7 @@ import torch
 from zspace.config import Config, to_toml
 from zspace.exporting.common import quiet, require
 from zspace.generation.grids import tile, to_uint8
+from zspace.training import Callback
 
 LOG_DIR = "tb"
 GRID_IMAGES = 16
@@ -64,7 +65,7 @@ def logged_epochs(folder: Path) -> set[int]:
     return {e.step for tag in acc.Tags()["scalars"] for e in acc.Scalars(tag)}
 
 
-class TensorBoardLogger:
+class TensorBoardLogger(Callback):
     """A training callback (``on_train_start``, ``on_epoch_end``, ``on_train_end``)."""
 
     def __init__(
