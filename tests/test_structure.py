@@ -20,7 +20,7 @@ STAGES = [
     ["zspace._version", "zspace.config", "zspace.errors", "zspace.fileio", "zspace.checks"],
     ["zspace.data"],
     ["zspace.models", "zspace.losses", "zspace.device"],
-    ["zspace.training", "zspace.checkpoint", "zspace.runfolder", "zspace.run"],
+    ["zspace.training", "zspace.checkpoint", "zspace.runfolder", "zspace.run", "zspace.bundle"],
     ["zspace.latents"],
     ["zspace.neighbours", "zspace.analysis"],
     ["zspace.generation"],
