@@ -26,6 +26,10 @@ def __getattr__(name: str):
         from zspace.generation.api import generate
 
         return generate
+    if name == "explore":
+        from zspace.explorer.server import explore
+
+        return explore
     if name == "demo":
         from zspace.demo import demo
 
@@ -35,6 +39,6 @@ def __getattr__(name: str):
 
 __all__ = [
     "Config", "Run", "ZspaceError", "analyze", "compare", "demo", "encode", "generate",
-    "load_config",
+    "explore", "load_config",
     "load_run", "pipeline", "report", "train",
 ]  # fmt: skip
