@@ -25,7 +25,7 @@ from zspace.analysis.runner import load_result
 from zspace.errors import ZspaceError
 from zspace.explorer import api as explorer_api
 from zspace.explorer.server import allowed_hosts, is_loopback, load_static
-from zspace.explorer.session import NearestIndex
+from zspace.explorer.session import FastDraw, NearestIndex
 from zspace.generation import samplers
 from zspace.latents import load_latents
 from zspace.training import prepare
@@ -127,6 +127,17 @@ def test_nearest_index_is_exact():
     full = np.linalg.norm(q[:, None, :].astype(np.float64) - ref[None].astype(np.float64), axis=2)
     assert np.array_equal(rows, full.argmin(axis=1))
     assert np.allclose(dist, full.min(axis=1), rtol=1e-12)
+
+
+def test_fast_draws_equal_the_fits_own_samples():
+    rng = np.random.default_rng(0)
+    z = np.concatenate([rng.normal(size=(300, 6)), rng.normal(size=(300, 6)) * 0.3 + 4])
+    z[:, 5] = 0.0  # a dead axis: the ridge rule must match too
+    for fit in (samplers.fit_gauss(z), samplers.fit_gmm(z, 2, seed=0)):
+        fast = FastDraw(fit)
+        for seed in (0, 5):
+            a = fast.sample(40, np.random.default_rng(seed))
+            assert np.array_equal(a, fit.sample(40, np.random.default_rng(seed)))
 
 
 def test_point_shows_original_reconstruction_and_radius(server, run):

@@ -274,8 +274,8 @@ class Api:
             limit = q.number("limit", 0.0, MAX_ABS_Z, offered["uniform"]["limit"])
         elif "limit" in q.values:
             raise ApiError(400, "/api/sample: limit applies to the uniform sampler only")
+        z = self.s.draw(name, n, seed, limit)  # a first gauss fit runs here, not holding the model
         with self.gate():
-            z = self.s.draw(name, n, seed, limit)
             pngs = self.s.decode_png(z)
         _, dist = self.s.nearest.query(z)
         params = {"limit": limit} if limit is not None else {}
