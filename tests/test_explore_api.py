@@ -412,3 +412,68 @@ def test_cli_error_is_one_line(tmp_path, capsys):
     assert err == f"zspace: error: run folder not found: {tmp_path / 'missing'}\n"
     assert main(["explore", str(tmp_path), "--port", "-1"]) == 2
     assert capsys.readouterr().err.startswith("zspace: error: --port -1: must be 0..65535")
+
+
+@pytest.fixture(scope="module")
+def celeba_run(tmp_path_factory):
+    from conftest import shared_data
+
+    zip_path = shared_data() / "celeba-558" / "img_align_celeba.zip"
+    if not zip_path.is_file():
+        pytest.skip(f"test data absent: {zip_path}")
+    root = tmp_path_factory.mktemp("explore-celeba")
+    overrides = [
+        f'data.source="celeba:{zip_path}"', f'data.cache_dir="{root / "cache"}"',
+        "data.image_size=16", "model.z_dim=4", "model.encoder_filters=[8, 16]",
+        "model.encoder_strides=[2, 2]", "train.epochs=1", "train.batch_size=64",
+        "train.threads=1",
+    ]  # fmt: skip
+    r = zspace.train(None, run_dir=root / "run", overrides=overrides, progress=False,
+                     log=lambda s: None)  # fmt: skip
+    zspace.encode(r)
+    return r
+
+
+def test_celeba_attributes_colour_the_map_and_describe_points(celeba_run):
+    from zspace.explorer.api import Api
+    from zspace.explorer.session import Session
+
+    lat = load_latents(celeba_run)
+    api = Api(Session(celeba_run))
+    info = json.loads(api.handle("/api/info", "").body)
+    assert info["image_shape"] == [3, 16, 16] and info["default_colour"] == "Male"
+    assert info["colours"] == [*lat.attr_names, "radius", "none"]  # no labels in CelebA
+    m = json.loads(api.handle("/api/map", "colour=Smiling").body)
+    col = lat.attr[np.array(m["rows"]), lat.attr_names.index("Smiling")]
+    assert m["colour"]["names"] == ["not Smiling", "Smiling", "unknown"]
+    assert np.array_equal(m["colour"]["values"], np.where(col > 0, 1, np.where(col < 0, 0, 2)))
+    assert (np.array(m["colour"]["values"]) == 2).sum() > 350  # the file covers 100 images
+    covered = int(np.flatnonzero((lat.attr != 0).any(axis=1))[0])
+    p = json.loads(api.handle("/api/point", f"i={covered}").body)
+    expect = {n: int(v) for n, v in zip(lat.attr_names, lat.attr[covered], strict=True) if v}
+    assert p["attributes"] == expect and "label" not in p
+    assert from_data_url(p["original"]).shape == (16, 16, 3)
+    bad = api.handle("/api/map", "colour=Smilng")
+    assert bad.status == 400 and b"choose one of 5_o_Clock_Shadow" in bad.body
+
+
+def test_a_run_whose_images_are_gone_still_explores(run, tmp_path):
+    import shutil
+
+    from zspace.explorer.api import Api
+    from zspace.explorer.session import Session
+
+    moved = tmp_path / "moved"
+    shutil.copytree(run.path, moved)
+    cfg = (moved / "config.toml").read_text()
+    (moved / "config.toml").write_text(
+        cfg.replace('source = "builtin:digits"', f'source = "mnist:{tmp_path / "gone"}"')
+    )
+    api = Api(Session(moved))
+    info = json.loads(api.handle("/api/info", "").body)
+    assert info["images"] is False and "cannot be read" in info["images_note"]
+    thumb = api.handle("/api/thumb", "i=0")
+    assert thumb.status == 404 and thumb.body.count(b"\n") == 1
+    p = json.loads(api.handle("/api/point", "i=0").body)
+    assert p["original"] is None and from_data_url(p["reconstruction"]).shape == (16, 16)
+    assert api.handle("/api/decode", "z=0,0,0,0").status == 200
