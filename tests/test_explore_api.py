@@ -22,13 +22,13 @@ from PIL import Image
 
 import zspace
 from zspace.analysis.runner import load_result
+from zspace.data.prepare import prepare
 from zspace.errors import ZspaceError
 from zspace.explorer import api as explorer_api
 from zspace.explorer.server import allowed_hosts, is_loopback, load_static
 from zspace.explorer.session import FastDraw, NearestIndex
 from zspace.generation import samplers
 from zspace.latents import load_latents
-from zspace.training import prepare
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +145,7 @@ def test_point_shows_original_reconstruction_and_radius(server, run):
     status, _, body = get(server, "/api/point?i=7")
     p = json.loads(body)
     assert status == 200 and p["i"] == 7 and p["index"] == int(lat.index[7])
-    data, _ = prepare(run.config)
+    data, _ = prepare(run.config, run.path)
     assert np.array_equal(from_data_url(p["original"]), data.images[lat.index[7]][..., 0])
     recon = (run.decode(lat.mu[7:8]).numpy()[0, 0] * 255).round()
     assert np.abs(from_data_url(p["reconstruction"]).astype(float) - recon).max() <= 1

@@ -13,9 +13,9 @@ from conftest import TINY
 from PIL import Image
 
 import zspace
+from zspace.data.prepare import prepare
 from zspace.generation import samplers
 from zspace.latents import load_latents
-from zspace.training import prepare
 
 CHROMIUM = Path("/usr/bin/chromium")
 DRIVER = Path("/usr/bin/chromedriver")
@@ -144,7 +144,7 @@ def test_the_map_renders_all_points_with_a_legend(page, run):
 
 def test_hover_shows_the_points_thumbnail(page, run):
     lat = load_latents(run)
-    data, _ = prepare(run.config)
+    data, _ = prepare(run.config, run.path)
     row = isolated_rows(page, 1)[0]
     mouse_to(page, row)
     wait(page, "!document.getElementById('tooltip').hidden")
@@ -156,7 +156,7 @@ def test_hover_shows_the_points_thumbnail(page, run):
 
 def test_click_shows_original_reconstruction_and_radius(page, run):
     lat = load_latents(run)
-    data, _ = prepare(run.config)
+    data, _ = prepare(run.config, run.path)
     row = isolated_rows(page, 1)[0]
     before = page.execute_script("return window.zspace.stats.points")
     mouse_to(page, row, click=True)

@@ -6,7 +6,7 @@ notebooks and the later stages (encode, generate) need nothing else.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ import torch
 
 from zspace.checkpoint import load_checkpoint, resolve_checkpoint
 from zspace.config import Config
+from zspace.data import ImageData, prepare
 from zspace.device import pick_device
 from zspace.errors import ZspaceError
 from zspace.models import AutoEncoder
@@ -29,6 +30,7 @@ class Run:
     model: AutoEncoder
     device: torch.device
     epoch: int
+    _data: Any = field(default=None, repr=False, compare=False)
 
     @classmethod
     def load(
@@ -49,6 +51,12 @@ class Run:
         model.load_state_dict(state["model"])
         model.eval()
         return cls(path, cfg, meta, model, dev, int(state["epoch"]))
+
+    def data(self) -> tuple[ImageData, dict[str, np.ndarray]]:
+        """The run's images and splits as training saw them (read once, then kept)."""
+        if self._data is None:
+            self._data = prepare(self.config, self.path)
+        return self._data
 
     @property
     def history(self) -> list[dict[str, Any]]:
@@ -131,3 +139,17 @@ def load_run(
 ) -> Run:
     """Open a run folder with the model from ``best``, ``last`` or an epoch's checkpoint."""
     return Run.load(path, checkpoint=checkpoint, device=device)
+
+
+def run_path(run: Run | str | Path) -> Path:
+    """The folder of a Run or a path, checked to exist: the one way every stage turns
+    "a run or a path" into a folder."""
+    path = Path(run.path if isinstance(run, Run) else run)
+    if not path.is_dir():
+        raise ZspaceError(f"run folder not found: {path}")
+    return path
+
+
+def as_run(run: Run | str | Path) -> Run:
+    """A loaded Run (``best`` checkpoint) from a Run or a run folder."""
+    return run if isinstance(run, Run) else load_run(run_path(run))

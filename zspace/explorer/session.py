@@ -21,12 +21,13 @@ import numpy as np
 import torch
 
 from zspace.analysis.common import subsample
-from zspace.analysis.pca import covariance
+from zspace.analysis.pca import principal_axes
 from zspace.analysis.runner import load_result
 from zspace.errors import ZspaceError
 from zspace.generation import paths, samplers
 from zspace.generation.grids import to_uint8
 from zspace.latents import Latents, latents_path, load_latents
+from zspace.run import as_run
 
 MAX_POINTS = 30_000  # points drawn on the map (a seeded subsample beyond that)
 N_DIRECTIONS = 8  # leading PCA directions offered as sliders
@@ -114,13 +115,9 @@ class NearestIndex:
 
 
 def load_images(run: Any) -> tuple[Any, str | None]:
-    """The run's images as training read them, or None and why not.
-
-    The one place the explorer reads image data (``training.prepare`` today)."""
-    from zspace.training import prepare
-
+    """The run's images as training read them (``Run.data``), or None and why not."""
     try:
-        data, _ = prepare(run.config)
+        data, _ = run.data()
     except ZspaceError as exc:
         return None, f"the run's images cannot be read ({exc})"
     return data.images, None
@@ -156,8 +153,6 @@ class Session:
         max_points: int = MAX_POINTS,
         log: Callable[[str], None] | None = None,
     ) -> None:
-        from zspace.generation.api import as_run
-
         if max_points < 2:
             raise ZspaceError(f"max_points = {max_points}: must be >= 2")
         self.log = log or (lambda s: None)
@@ -196,14 +191,9 @@ class Session:
         return np.ascontiguousarray(train, np.float32) if train.shape[1] == self.z_dim else self.z
 
     def _pca(self) -> None:
-        mean, cov = covariance(self.z)
-        vals, vecs = np.linalg.eigh(cov)
-        order = np.argsort(vals)[::-1]
-        vals = np.clip(vals[order], 0.0, None)
-        vecs = vecs[:, order].T  # rows = directions, largest variance first
-        signs = np.sign(vecs[np.arange(len(vecs)), np.abs(vecs).argmax(axis=1)])
-        self.mean = mean
-        self.components = vecs * signs[:, None]  # a fixed sign, as paths.pca_direction
+        # the package's one PCA (rows = directions, largest variance first, fixed signs),
+        # so the sliders move along the directions the analysis and traversals use
+        self.mean, vals, self.components = principal_axes(self.z)
         self.sigma = np.sqrt(vals)
         total = vals.sum()
         self.explained = vals / total if total > 0 else np.zeros_like(vals)
