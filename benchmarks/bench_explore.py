@@ -3,14 +3,15 @@
 
 - /api/decode over HTTP (keep-alive, one request at a time, as the page sends them):
   median and 95th percentile, beside the baseline of the same decode + PNG in-process
-  without the server; the ratio is the server's overhead (query parsing, the nearest
-  training point among ``--points`` latents, HTTP);
+  without the server; the ratio is the server's overhead (query parsing, checks,
+  HTTP);
 - a slider drag: positions at 120 Hz for 1 s through the page's latest-wins rule
   (one request in flight), against sending every position: requests sent and the
   delay from the last position to its image;
 - a burst of concurrent requests without coalescing: how many the bounded queue
   refuses (503) and how long the rest take;
-- the other endpoints (map of ``--points`` points, thumb, point, sample, interpolate);
+- the other endpoints: the exact nearest training point among ``--points`` latents
+  (its own request after each decode), the map, thumb, point, sample, interpolate;
 - with Chromium present: the page's own timings (map draw of the 30,000 points,
   decode round trips while a slider moves).
 
@@ -208,9 +209,11 @@ def burst(handle, zs: np.ndarray, threads: int = 16) -> dict:
     }
 
 
-def endpoints(client: Client, n: int) -> dict:
+def endpoints(client: Client, z: np.ndarray) -> dict:
+    n = len(z)
     out = {}
     for name, path in (
+        ("nearest (exact, all points)", "/api/nearest?z={z}"),
         ("map (all points)", "/api/map?name=pca"),
         ("thumb", "/api/thumb?i={i}"),
         ("point", "/api/point?i={i}"),
@@ -220,7 +223,8 @@ def endpoints(client: Client, n: int) -> dict:
     ):
         times, size = [], 0
         for k in range(5 if name.startswith("map") else 20):
-            status, body, dt = client.get(path.format(i=(k * 7919) % n, j=(k * 104729 + 1) % n))
+            i, j = (k * 7919) % n, (k * 104729 + 1) % n
+            status, body, dt = client.get(path.format(i=i, j=j, z=zq(z[i] + 0.5)))
             assert status == 200, body
             times.append(dt)
             size = len(body)
@@ -327,7 +331,7 @@ def main() -> None:
                 "drag_coalesced": drag(handle, positions, coalesce=True),
                 "drag_fifo_every_position": drag(handle, positions, coalesce=False),
                 "burst_without_coalescing": burst(handle, zs[:100]),
-                "endpoints": endpoints(client, len(z)),
+                "endpoints": endpoints(client, z),
             }
             if not args.no_browser:
                 result["page"] = browser(handle, Path(tmp) / "profile")

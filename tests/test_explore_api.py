@@ -116,7 +116,20 @@ def test_decode_two_z_give_two_pngs_of_the_image_size(server, run):
     expect = (np.clip(run.decode(lat.z[:1]).numpy()[0, 0], 0, 1) * 255).round()
     assert np.abs(a1.astype(float) - expect).max() <= 1
     assert float(h1["X-Zspace-Radius"]) == pytest.approx(np.linalg.norm(z1), rel=1e-5)
-    assert int(h1["X-Zspace-Nearest"]) == 0 and float(h1["X-Zspace-Nearest-Distance"]) < 1e-5
+
+
+def test_nearest_names_the_closest_training_point(server, run):
+    lat = load_latents(run)
+    out = json.loads(get(server, f"/api/nearest?z={zq(lat.z[5])}")[2])
+    assert out["row"] == 5 and out["distance"] < 1e-6
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        z = rng.normal(size=4).astype(np.float32) * 2
+        out = json.loads(get(server, f"/api/nearest?z={zq(z)}")[2])
+        full = np.linalg.norm(lat.z.astype(np.float64) - z.astype(np.float64), axis=1)
+        assert out["row"] == int(full.argmin())
+        assert out["distance"] == pytest.approx(float(full.min()), rel=1e-9)
+        assert out["radius"] == pytest.approx(float(np.linalg.norm(z)), rel=1e-6)
 
 
 def test_nearest_index_is_exact():
@@ -217,6 +230,8 @@ BAD = [
     ("/api/decode?z=0,0,0,1e7", 400, "must be <= 1e+06"),
     ("/api/decode?z=0,0,0,0&x=1", 400, "unknown parameter 'x'"),
     ("/api/decode?z=0,0,0,0&z=0,0,0,0", 400, "given twice"),
+    ("/api/nearest?z=1,2", 400, "/api/nearest: z has 2 values; this model's z_dim is 4"),
+    ("/api/nearest?z=0,0,-inf,0", 400, "/api/nearest: z[2] = '-inf' is not a finite number"),
     ("/api/point?i=-1", 400, "out of range"),
     ("/api/point?i=99999", 400, "out of range"),
     ("/api/point?i=abc", 400, "is not an integer"),

@@ -81,37 +81,42 @@ class FastDraw:
 class NearestIndex:
     """Exact nearest training point for a few queries at a time.
 
-    The reference is centred and kept as float32 with its squared norms, so a query
-    costs one (q, N) matmul that shortlists ``NN_CANDIDATES`` rows, re-ranked in
-    float64 (the shortlist only has to contain the true nearest point; float32 errors
-    are far smaller than the gap to the fifth neighbour). The generation stage's
-    ``rate.nearest_distances`` does the same per call but rebuilds the reference each
-    time and returns no index; here the reference is built once for many requests."""
+    The centred reference is kept once as float32 (transposed) with its squared norms,
+    so a query costs one (q, N) product that shortlists ``NN_CANDIDATES`` rows; their
+    distances are then recomputed in float64 from the original points (the shortlist
+    only has to contain the true nearest point; float32 errors are far smaller than the
+    gap to the fifth neighbour). The generation stage's ``rate.nearest_distances`` does
+    the same per call but rebuilds the reference each time and returns no index; here
+    it is built once for many requests, one float32 copy of the points."""
 
     def __init__(self, reference: np.ndarray) -> None:
-        ref = np.asarray(reference, np.float64)
+        ref = np.asarray(reference)
         if ref.ndim != 2 or len(ref) < 1:
             raise ZspaceError("the nearest-neighbour reference has no points")
-        self.centre = ref.mean(axis=0)
-        self.ref64 = torch.from_numpy(np.ascontiguousarray(ref - self.centre))
-        ref32 = self.ref64.float()
-        self.ref_t = ref32.T.contiguous()  # (d, N): a single query is a fast vector-matrix product
-        self.ref_sq = (ref32 * ref32).sum(1)
+        self.points = ref
+        self.centre = ref.mean(axis=0, dtype=np.float64)
+        ref_t = torch.empty(ref.shape[1], len(ref), dtype=torch.float32)
+        self.ref_sq = torch.empty(len(ref), dtype=torch.float32)
+        for s in range(0, len(ref), 32768):  # no float64 copy of all points
+            block = torch.from_numpy(np.asarray(ref[s : s + 32768], np.float64) - self.centre)
+            ref_t[:, s : s + len(block)] = block.float().T
+            self.ref_sq[s : s + len(block)] = block.square().sum(1).float()
+        self.ref_t = ref_t  # (d, N): a single query is a fast vector-matrix product
 
     def __len__(self) -> int:
         return len(self.ref_sq)
 
     def query(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(rows, distances) of the nearest reference point to each row of z."""
-        q64 = torch.from_numpy(np.asarray(z, np.float64) - self.centre)
+        q = np.asarray(z, np.float64)
         k = min(NN_CANDIDATES, len(self))
-        score = torch.addmm(self.ref_sq, q64.float(), self.ref_t, alpha=-2.0)
-        cand = score.topk(k, dim=1, largest=False, sorted=False).indices
-        exact = (q64[:, None, :] - self.ref64[cand]).square().sum(2)
-        best = exact.argmin(dim=1)
-        rows = cand[torch.arange(len(cand)), best]
-        dist = exact[torch.arange(len(cand)), best].sqrt()
-        return rows.numpy().astype(np.int64), dist.numpy()
+        centred = torch.from_numpy(q - self.centre).float()
+        score = torch.addmm(self.ref_sq, centred, self.ref_t, alpha=-2.0)
+        cand = score.topk(k, dim=1, largest=False, sorted=False).indices.numpy()
+        exact = np.square(q[:, None, :] - np.asarray(self.points[cand], np.float64)).sum(2)
+        best = exact.argmin(axis=1)
+        rows = cand[np.arange(len(cand)), best].astype(np.int64)
+        return rows, np.sqrt(exact[np.arange(len(cand)), best])
 
 
 def load_images(run: Any) -> tuple[Any, str | None]:
@@ -197,7 +202,8 @@ class Session:
         self.sigma = np.sqrt(vals)
         total = vals.sum()
         self.explained = vals / total if total > 0 else np.zeros_like(vals)
-        self.axis_std = np.asarray(self.z, np.float64).std(axis=0)
+        # each axis's std from the covariance's diagonal, without a float64 copy of z
+        self.axis_std = np.sqrt(np.clip((self.components**2 * vals[:, None]).sum(0), 0, None))
 
     def _maps(self) -> dict[str, MapSpec]:
         d = self.z_dim

@@ -10,7 +10,7 @@
 
   // What tests and the benchmark read: counts and timings.
   const stats = { decodesSent: 0, decodesDone: 0, decodeMs: [], drawMs: [], thumbsSent: 0,
-    samples: 0, paths: 0, points: 0, lastZ: null };
+    samples: 0, paths: 0, points: 0, nearestDone: 0, lastZ: null };
   const S = {
     info: null, dirs: null, map: null, view: null, hover: -1, dragging: null,
     a: null, b: null, nextSlot: "a", point: null, base: null,
@@ -401,14 +401,19 @@
     const ms = performance.now() - t0;
     stats.decodeMs.push(ms);
     stats.decodesDone++;
-    const near = Number(r.headers.get("X-Zspace-Nearest"));
     $("z-radius").textContent = fmt(Number(r.headers.get("X-Zspace-Radius")), 4);
-    $("z-nearest").textContent = `#${near} at distance ${fmt(Number(r.headers.get("X-Zspace-Nearest-Distance")), 4)}`;
     $("z-timing").textContent = `${ms.toFixed(0)} ms (server ${(1000 * Number(r.headers.get("X-Zspace-Seconds"))).toFixed(0)} ms)`;
-    if (S.info.images) nearLoader.push(near);
+    nearLoader.push(q);
     drawOverlay();
   });
-  const nearLoader = new Latest(async (row) => { $("nearest-img").src = await thumbURL(row); });
+  // The nearest training point: its own request after each decode (latest wins too),
+  // so a large data set slows the distance, not the image.
+  const nearLoader = new Latest(async (q) => {
+    const near = await getJSON(`/api/nearest?z=${q}`);
+    stats.nearestDone++;
+    $("z-nearest").textContent = `#${near.row} at distance ${fmt(near.distance, 4)}`;
+    if (S.info.images) $("nearest-img").src = await thumbURL(near.row);
+  });
 
   const refresh = () => decoder.push(currentZ());
 
