@@ -19,6 +19,7 @@ from zspace.generation import grids, samplers
 from zspace.generation.common import Log, as_run, code, counts, pick, seed_of, train_latents
 from zspace.generation.index import samples_dir
 from zspace.generation.rate import build_reference
+from zspace.generation.results import Rates
 from zspace.generation.sampling import parse_samplers, sampler_draw
 
 
@@ -34,7 +35,7 @@ def meaningful_rates(
     components: int | Sequence[int] | None = None,
     subsample: int = samplers.DEFAULT_SUBSAMPLE,
     log: Log = None,
-) -> dict[str, Any]:
+) -> Rates:
     """Share of decoded-and-re-encoded random points that land within the data, per
     sampler (and per uniform limit), with the data itself as a control; written to
     samples/rates.json (entries for the same sampler and parameters are replaced)."""
@@ -123,4 +124,4 @@ def meaningful_rates(
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
             pass
     atomic_write_json(path, out)
-    return {**out, "results": results}
+    return Rates(**{**out, "results": results})
