@@ -225,7 +225,7 @@ class Explorer:
     def __init__(self, server: _Server, session: Session) -> None:
         self._server = server
         self.session = session
-        self.host = server.server_address[0]
+        self.host = str(server.server_address[0])
         self.port = int(server.server_address[1])
         shown = f"[{self.host}]" if ":" in self.host else self.host
         if self.host in ("0.0.0.0", "::"):

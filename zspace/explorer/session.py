@@ -254,7 +254,8 @@ class Session:
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
-        return tuple(self.run.input_shape)
+        c, h, w = self.run.input_shape
+        return int(c), int(h), int(w)
 
     def info(self) -> dict[str, Any]:
         lat = self.lat
@@ -327,7 +328,7 @@ class Session:
             return {"by": by, "kind": "continuous", "values": _round(r, 4)}
         if by == "none":
             return {"by": by, "kind": "none", "values": []}
-        col = np.asarray(lat.attr)[rows, list(lat.attr_names).index(by)]
+        col = np.asarray(lat.attr)[np.asarray(rows), list(lat.attr_names or ()).index(by)]
         # CelebA's -1 / +1, and 0 for images the attribute file does not cover
         values = np.where(col > 0, 1, np.where(col < 0, 0, 2))
         names = [f"not {by}", by, "unknown"]
@@ -336,7 +337,10 @@ class Session:
     def map_data(self, name: str, by: str) -> dict[str, Any]:
         spec = self.maps[name]
         if spec.pair is None:  # the saved t-SNE map
-            _, arrays = self._tsne()
+            saved = self._tsne()
+            if saved is None:
+                raise ZspaceError("the saved t-SNE map has changed since the explorer started")
+            _, arrays = saved
             rows = np.asarray(arrays["index"], np.int64)
             xy = np.asarray(arrays["embedding"], np.float64)
         else:
