@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from zspace.errors import ZspaceError
-from zspace.generation import grids, paths
+from zspace.generation import paths
 from zspace.generation.common import (
     Log,
     as_run,
@@ -22,7 +22,7 @@ from zspace.generation.common import (
     split_index,
     train_latents,
 )
-from zspace.generation.index import entry, samples_dir, update_index
+from zspace.generation.index import publish
 from zspace.generation.naming import sample_file
 from zspace.generation.recon import load_image_file
 from zspace.generation.results import SampleImage
@@ -75,13 +75,8 @@ def interpolate(
         f"row the spherical path; radius |z| {np.linalg.norm(za):.2f} -> "
         f"{np.linalg.norm(zb):.2f}"
     )
-    grids.write_grid(samples_dir(run) / file, rows, steps + 2)
     params = {"a": str(a), "b": str(b), "split": used_split, "steps": steps, "seed": seed}
-    item = entry(file, "interpolation", "lerp+slerp", params, cap)
-    update_index(run, [item])
-    if log:
-        log(f"{file}: {cap}")
-    return SampleImage.of(item, samples_dir(run))
+    return publish(run, rows, steps + 2, file, "interpolation", "lerp+slerp", params, cap, log)
 
 
 def traverse(
@@ -121,14 +116,10 @@ def traverse(
         f"at {', '.join(fmt(s) for s in strengths)} x its std in the training latents "
         f"({np.linalg.norm(direction):.3g})"
     )
-    grids.write_grid(samples_dir(run) / file, [images], len(strengths))
     params = {"axis": axis, "pca": pca, "strengths": [float(s) for s in strengths],
               "split": used_split, "n": len(codes), "seed": seed}  # fmt: skip
-    item = entry(file, "traversal", "axis" if axis is not None else "pca", params, cap)
-    update_index(run, [item])
-    if log:
-        log(f"{file}: {cap}")
-    return SampleImage.of(item, samples_dir(run))
+    kind = "axis" if axis is not None else "pca"
+    return publish(run, [images], len(strengths), file, "traversal", kind, params, cap, log)
 
 
 def attribute(
@@ -172,7 +163,6 @@ def attribute(
         f"{', '.join(fmt(s) for s in strengths)} x v to {len(rows_idx)} {split} images "
         f"without {name} (one row each)"
     )
-    grids.write_grid(samples_dir(run) / file, [images], len(strengths))
     params = {
         "attribute": name,
         "strengths": [float(s) for s in strengths],
@@ -184,8 +174,4 @@ def attribute(
         "spread": stats.spread,
         "seed": seed,
     }
-    item = entry(file, "attribute", "attribute", params, cap)
-    update_index(run, [item])
-    if log:
-        log(f"{file}: {cap}")
-    return SampleImage.of(item, samples_dir(run))
+    return publish(run, [images], len(strengths), file, "attribute", "attribute", params, cap, log)

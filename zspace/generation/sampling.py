@@ -11,9 +11,9 @@ import torch
 from zspace.errors import ZspaceError
 from zspace.generation import grids, samplers
 from zspace.generation.common import Log, as_run, counts, fmt, seed_of, sharpen_list, train_latents
-from zspace.generation.index import entry, samples_dir, update_index
+from zspace.generation.index import publish
 from zspace.generation.naming import sample_file
-from zspace.generation.results import SampleImage, SampleImages
+from zspace.generation.results import SampleImages
 
 
 def parse_samplers(sampler: str | Sequence[str]) -> list[str]:
@@ -138,10 +138,9 @@ def generate(
                     ("sharp", f), ("n", n), ("seed", seed),
                 )  # fmt: skip
                 cap = grid_caption(name, p, run.model.cfg.z_dim, radius)
-                grids.write_grid(samples_dir(run) / file, [grids.sharpen(images, f)], cols)
-                entries.append(entry(file, "grid", name, {**p, "mean_radius": radius}, cap))
-                update_index(run, entries[-1:])  # listed at once: a later failure keeps it
-                if log:
-                    log(f"{file}: {cap}")
-    folder = samples_dir(run)
-    return SampleImages(tuple(SampleImage.of(e, folder) for e in entries))
+                shown_images = [grids.sharpen(images, f)]
+                params_used = {**p, "mean_radius": radius}
+                entries.append(
+                    publish(run, shown_images, cols, file, "grid", name, params_used, cap, log)
+                )
+    return SampleImages(tuple(entries))
