@@ -29,12 +29,12 @@ def number(x: float) -> str:
 
 
 def numbers(values: Sequence[float]) -> str:
-    """A list of numbers: ``0to2x5`` for five evenly spaced values from 0 to 2, else the
-    values joined by ``_``."""
+    """A list of numbers: ``0to2x5`` for five evenly spaced values from 0 to 2 (to 1 %
+    of a step, so rounded values count), else the values joined by ``_``."""
     vals = [float(v) for v in values]
     if len(vals) >= 3:
         steps = [b - a for a, b in zip(vals, vals[1:], strict=False)]
-        if max(steps) - min(steps) < 1e-9 * max(1.0, max(abs(v) for v in vals)) and steps[0]:
+        if steps[0] and max(steps) - min(steps) <= 0.01 * abs(steps[0]):  # rounded values too
             return f"{number(vals[0])}to{number(vals[-1])}x{len(vals)}"
     return "_".join(number(v) for v in vals)
 
