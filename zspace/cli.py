@@ -88,9 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_demo(sub)
     for module in (
-        "zspace.data.cli", "zspace.analysis.cli", "zspace.generation.cli", "zspace.perceptron.cli",
-        "zspace.exporting.cli",
-        "zspace.explorer.cli",
+        "zspace.config.cli", "zspace.data.cli", "zspace.analysis.cli", "zspace.generation.cli",
+        "zspace.perceptron.cli", "zspace.exporting.cli", "zspace.explorer.cli",
     ):  # fmt: skip
         _register_optional(module, sub)
     return parser
@@ -111,8 +110,11 @@ def _register_optional(module: str, sub) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from zspace.progress import progress
+
     try:
-        return int(args.func(args) or 0)
+        with progress(False if getattr(args, "no_progress", False) else None):
+            return int(args.func(args) or 0)
     except ZspaceError as exc:
         print(f"zspace: error: {exc}", file=sys.stderr)
         return 2
