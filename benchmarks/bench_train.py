@@ -6,7 +6,7 @@ with the Keras/TensorFlow reference, measured in the same session on the same ma
 
 For each net it prints images/s of
   * ``bare``: a plain eager step (forward, loss, backward, Adam) on one fixed batch;
-  * ``zspace``: zspace's own training loop (Trainer._run_epoch: batches gathered from a
+  * ``zspace``: zspace's own training loop (Trainer.run_epoch: batches gathered from a
     uint8 set, the loss terms, the progress bar, the NaN check), per layout variant;
   * ``infer``: encoder inference, batch 512, no grad;
   * the TF reference (``--variant tffunc``; ``--mode infer`` for inference) when
@@ -135,11 +135,11 @@ def bench_zspace(net: str, steps: int, compile_mode: str) -> float:
     trainer = Trainer(
         cfg, data, splits, Path("/tmp/zspace-bench-run"), log=lambda _m: None, progress=True
     )
-    trainer._run_epoch(1, 5.0, train=True)  # warm-up (and compilation)
+    trainer.run_epoch(1, train=True)  # warm-up (and compilation)
     rates = []
     for epoch in range(2, 5):
         t = time.perf_counter()
-        trainer._run_epoch(epoch, 5.0, train=True)
+        trainer.run_epoch(epoch, train=True)
         rates.append(n / (time.perf_counter() - t))
     return float(np.median(rates))
 

@@ -13,7 +13,7 @@ from conftest import TINY
 
 import zspace
 from zspace.cli import main
-from zspace.generation.api import default_samples
+from zspace.flow.pipeline import default_samples
 from zspace.latents import load_latents
 from zspace.reporting.html import SECTIONS, samples_section
 

@@ -116,7 +116,7 @@ def test_nan_stops_training_and_keeps_last_checkpoint(tmp_path, tiny_overrides, 
             )
         return terms
 
-    monkeypatch.setattr("zspace.training.vae_loss", poisoned)
+    monkeypatch.setattr("zspace.training.trainer.vae_loss", poisoned)
     cfg = load_config(None, tiny_overrides + ["train.epochs=3"])
     with pytest.raises(ZspaceError) as info:
         zspace.train(cfg, run_dir=tmp_path / "run", **QUIET)

@@ -1,40 +1,59 @@
-"""zspace: train conv autoencoders and VAEs on images and look inside their latent space."""
+"""zspace: train conv autoencoders and VAEs on images and look inside their latent space.
+
+The public names are listed once, in ``PUBLIC`` (name -> module). They load lazily,
+so ``import zspace`` stays fast (torch loads only when a model is needed), and each
+is cached here on first use, so a submodule can never shadow a public function.
+"""
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from zspace.config import Config, load_config  # noqa: E402
-from zspace.errors import ZspaceError  # noqa: E402
+from zspace._version import __version__  # noqa: F401 - zspace.__version__
+
+PUBLIC: dict[str, str] = {
+    "Config": "zspace.config",
+    "load_config": "zspace.config",
+    "ZspaceError": "zspace.errors",
+    "Run": "zspace.run",
+    "load_run": "zspace.run",
+    "train": "zspace.flow.training",
+    "encode": "zspace.latents",
+    "analyze": "zspace.analysis.api",
+    "generate": "zspace.generation.api",
+    "evaluate": "zspace.evaluation.api",
+    "report": "zspace.reporting.api",
+    "compare": "zspace.reporting.api",
+    "pipeline": "zspace.flow.pipeline",
+    "demo": "zspace.flow.demo",
+}
+
+if TYPE_CHECKING:  # for editors and type checkers; at run time the names load lazily
+    from zspace.analysis.api import analyze  # noqa: F401
+    from zspace.config import Config, load_config  # noqa: F401
+    from zspace.errors import ZspaceError  # noqa: F401
+    from zspace.evaluation.api import evaluate  # noqa: F401
+    from zspace.flow.demo import demo  # noqa: F401
+    from zspace.flow.pipeline import pipeline  # noqa: F401
+    from zspace.flow.training import train  # noqa: F401
+    from zspace.generation.api import generate  # noqa: F401
+    from zspace.latents import encode  # noqa: F401
+    from zspace.reporting.api import compare, report  # noqa: F401
+    from zspace.run import Run, load_run  # noqa: F401
 
 
-def __getattr__(name: str):
-    # Lazy: `import zspace` stays fast (torch loads only when a model is needed).
-    if name == "train":
-        from zspace.training import train
-
-        return train
-    if name in ("load_run", "Run"):
-        from zspace import run
-
-        return getattr(run, name)
-    if name in ("encode", "analyze", "report", "compare", "pipeline"):
-        from zspace.analysis import api
-
-        return getattr(api, name)
-    if name == "generate":
-        from zspace.generation.api import generate
-
-        return generate
-    if name == "demo":
-        from zspace.demo import demo
-
-        return demo
-    raise AttributeError(f"module 'zspace' has no attribute {name!r}")
+def __getattr__(name: str) -> Any:
+    module = PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'zspace' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
-__all__ = [
-    "Config", "Run", "ZspaceError", "analyze", "compare", "demo", "encode", "generate",
-    "load_config",
-    "load_run", "pipeline", "report", "train",
-]  # fmt: skip
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(PUBLIC))
+
+
+__all__ = sorted(PUBLIC)

@@ -46,11 +46,13 @@ def save_checkpoint(
     torch.save({"format": FORMAT, "epoch": epoch, **state}, buffer)
     data = buffer.getvalue()
     folder.mkdir(parents=True, exist_ok=True)
+    # best before last: a crash in between resumes from the previous last.pt and
+    # redoes this epoch identically, so best.pt never lags behind the state's "best"
     if keep > 0:
         atomic_write_bytes(epoch_path(folder, epoch), data)
-    atomic_write_bytes(folder / "last.pt", data)
     if is_best:
         atomic_write_bytes(folder / "best.pt", data)
+    atomic_write_bytes(folder / "last.pt", data)
     files = epoch_files(folder)
     for old in [e for e in files if e > epoch]:  # a resumed run overwrote this future
         files.pop(old).unlink()

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from zspace import __version__
+from zspace._version import __version__
 from zspace.errors import ZspaceError
 
 
@@ -27,7 +27,7 @@ def _add_train(sub) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from zspace.training import train
+    from zspace.flow.training import train
 
     resume: bool | str = False
     if args.resume is not None:
@@ -51,7 +51,7 @@ def _add_demo(sub) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from zspace.demo import demo
+    from zspace.flow.demo import demo
 
     if args.epochs is not None and args.epochs < 1:
         raise ZspaceError(f"--epochs {args.epochs}: must be >= 1")
@@ -69,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_demo(sub)
     for module in (
-        "zspace.data.cli", "zspace.analysis.cli", "zspace.generation.cli", "zspace.perceptron.cli",
+        "zspace.data.cli", "zspace.analysis.cli", "zspace.generation.cli",
+        "zspace.evaluation.cli", "zspace.perceptron.cli",
     ):  # fmt: skip
         _register_optional(module, sub)
     return parser

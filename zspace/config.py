@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
+from zspace.checks import positive
 from zspace.errors import ZspaceError
 
 if sys.version_info >= (3, 11):
@@ -30,6 +31,7 @@ CROPS = ("center", "none")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16")
 COMPILE_MODES = ("off", "on")
+LOG_BACKENDS = ("tensorboard",)
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ class TrainConfig:
     compile: str = "off"
     keep_checkpoints: int = 3
     threads: int = 0
+    log: tuple[str, ...] = ()  # training loggers, e.g. ["tensorboard"] (writes RUN/tb/)
 
 
 @dataclass(frozen=True)
@@ -114,10 +117,11 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
     """Check a TOML value against a dataclass field type; return it in canonical form."""
     origin = get_origin(hint)
     if origin is tuple:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, (int, float, str)) and not isinstance(value, bool):
             value = [value]
         if not isinstance(value, (list, tuple)):
-            raise ZspaceError(f"config: {key} = {value!r}: expected a list of integers")
+            what = "strings" if get_args(hint)[0] is str else "integers"
+            raise ZspaceError(f"config: {key} = {value!r}: expected a list of {what}")
         inner = get_args(hint)[0]
         return tuple(_coerce(key, v, inner) for v in value)
     if origin is Union:
@@ -214,6 +218,15 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise ZspaceError(f"config file {path}: invalid TOML: {exc}") from None
 
 
+def config_from_toml(text: str, where: str = "config") -> Config:
+    """A Config from TOML text (e.g. the copy a checkpoint carries)."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ZspaceError(f"{where}: invalid TOML: {exc}") from None
+    return config_from_dict(raw)
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
     """Load a TOML file (or the defaults when ``path`` is None) and apply ``--set`` overrides."""
     raw = read_toml(path) if path is not None else {}
@@ -306,10 +319,7 @@ def _choice(key: str, value: str, choices: tuple[str, ...]) -> None:
 
 
 def _positive(key: str, value: float, *, allow_zero: bool = False) -> None:
-    ok = value >= 0 if allow_zero else value > 0
-    if not ok or not math.isfinite(value):
-        need = ">= 0" if allow_zero else "> 0"
-        raise ZspaceError(f"config: {key} = {value!r}: must be {need}")
+    positive(f"config: {key}", value, allow_zero=allow_zero)
 
 
 def validate(cfg: Config) -> Config:
@@ -387,6 +397,8 @@ def validate(cfg: Config) -> Config:
         raise ZspaceError(f"config: train.keep_checkpoints = {t.keep_checkpoints}: must be >= 0")
     if t.threads < 0:
         raise ZspaceError(f"config: train.threads = {t.threads}: must be >= 0 (0 = all cores)")
+    for name in t.log:
+        _choice("train.log", name, LOG_BACKENDS)
     return cfg
 
 

@@ -16,10 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from zspace.data.dataset import SPLITS as SPLIT_NAMES  # noqa: F401 - the one list, re-exported
 from zspace.errors import ZspaceError
 from zspace.fileio import atomic_write_bytes
-
-SPLIT_NAMES = ("train", "valid", "test")
 
 
 @dataclass(frozen=True)
@@ -78,9 +77,9 @@ def save_latents(path: str | Path, lat: Latents) -> Path:
 
 def load_latents(run: Any, split: str = "train") -> Latents:
     """Read ``RUN/latents/<split>.npz`` (run: a folder or a Run)."""
-    run_dir = Path(getattr(run, "path", run))
-    if not run_dir.is_dir():
-        raise ZspaceError(f"run folder not found: {run_dir}")
+    from zspace.run import run_path
+
+    run_dir = run_path(run)
     path = latents_path(run_dir, split)
     if not path.is_file():
         raise ZspaceError(
@@ -116,21 +115,20 @@ def encode_split(
 ) -> Path:
     """Encode every image of ``split`` with the run's encoder and write the latents file.
 
-    Images are read as training read them (``training.prepare``) and fed through the
+    Images are read as training read them (``zspace.data.prepare``) and fed through the
     run's task input (grey for recolor, seeded noise for denoise), in batches without
     gradients. For a VAE z is sampled with the model's eps settings from a torch RNG
     seeded with the config's seed, so encoding twice gives the same file.
     """
     import torch
 
+    from zspace.data import prepare
     from zspace.data.tasks import make_input
-    from zspace.run import Run, load_run
-    from zspace.training import prepare
+    from zspace.run import as_run
 
     if batch_size < 1:
         raise ZspaceError(f"batch_size = {batch_size}: must be >= 1")
-    if not isinstance(run, Run):
-        run = load_run(run)
+    run = as_run(run)
     cfg = run.config
     data, splits = prepare(cfg)
     if split not in splits:
@@ -180,3 +178,14 @@ def encode_split(
     if log:
         log(f"encoded {len(idx):,} {split} images -> {path}")
     return path
+
+
+def encode(
+    run: Any,
+    split: str = "train",
+    eps_scale: float | None = None,
+    batch_size: int = 512,
+    log: Callable[[str], None] | None = None,
+) -> Path:
+    """Encode a whole split into ``RUN/latents/<split>.npz``; returns the file's path."""
+    return encode_split(run, split, eps_scale=eps_scale, batch_size=batch_size, log=log)

@@ -91,9 +91,9 @@ def within_balls(points: np.ndarray, centres: np.ndarray, radii: np.ndarray) -> 
     (``|p_i - c_j| <= radii[j]``), from exact float64 distances, chunked.
 
     Squared distances come from a float64 matmul on centred points; entries within
-    1e-9 (relative to the points' squared norms) of their ball's edge are recomputed by subtraction, so the
-    answer equals a brute force even for points on the boundary or copies of a
-    centre."""
+    1e-9 (relative to the points' squared norms) of their ball's edge are
+    recomputed by subtraction, so the answer equals a brute force even for points
+    on the boundary or copies of a centre."""
     p64, c64 = _centred(points, centres)
     r = np.asarray(radii, np.float64)
     if r.shape != (len(c64),):

@@ -131,3 +131,17 @@ def load_run(
 ) -> Run:
     """Open a run folder with the model from ``best``, ``last`` or an epoch's checkpoint."""
     return Run.load(path, checkpoint=checkpoint, device=device)
+
+
+def run_path(run: Run | str | Path) -> Path:
+    """The folder of a Run or a path, checked to exist: the one way every stage turns
+    "a run or a path" into a folder."""
+    path = Path(run.path if isinstance(run, Run) else run)
+    if not path.is_dir():
+        raise ZspaceError(f"run folder not found: {path}")
+    return path
+
+
+def as_run(run: Run | str | Path) -> Run:
+    """A loaded Run (``best`` checkpoint) from a Run or a run folder."""
+    return run if isinstance(run, Run) else load_run(run_path(run))

@@ -43,7 +43,7 @@ def read_config(run: Path) -> Config:
 def write_meta(run: Path, meta: dict[str, Any]) -> None:
     import torch
 
-    from zspace import __version__
+    from zspace._version import __version__
 
     full = {
         "format": META_FORMAT,

@@ -16,11 +16,19 @@ sampling noise from being flagged when all axes agree closely (S tiny).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from zspace.analysis.common import as_points, jsonable, positive
+from zspace.analysis.common import (
+    Analysis,
+    AnalysisResult,
+    array_field,
+    as_points,
+    positive,
+    with_params,
+)
 from zspace.errors import ZspaceError
 
 
@@ -33,8 +41,9 @@ class AxesParams:
     max_bins: int = 2000
 
 
-@dataclass(frozen=True)
-class AxesResult:
+@dataclass(frozen=True, repr=False)
+class AxesResult(AnalysisResult):
+    name = "axes"
     n: int
     z_dim: int
     bin_width: float
@@ -45,29 +54,10 @@ class AxesResult:
     centre_spread: float
     width_median: float
     flagged: list[dict]  # {axis, centre, width, centre_score, width_ratio, why}
-    centres: np.ndarray = field(repr=False)
-    widths: np.ndarray = field(repr=False)
-    densities: np.ndarray = field(repr=False)  # (d, bins) probability density per axis
-    edges: np.ndarray = field(repr=False)
-
-    def to_json(self) -> dict:
-        keys = [
-            k
-            for k in self.__dataclass_fields__
-            if k not in ("centres", "widths", "densities", "edges")
-        ]
-        out = {k: getattr(self, k) for k in keys}
-        out["centres"] = self.centres
-        out["widths"] = self.widths
-        return jsonable(out)
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        return {
-            "centres": self.centres,
-            "widths": self.widths,
-            "densities": self.densities,
-            "edges": self.edges,
-        }
+    centres: np.ndarray = array_field(json=True)
+    widths: np.ndarray = array_field(json=True)
+    densities: np.ndarray = array_field()  # (d, bins) probability density per axis
+    edges: np.ndarray = array_field()
 
     @property
     def flagged_axes(self) -> list[int]:
@@ -153,34 +143,32 @@ def flag_axes(
 
 def axes_analysis(
     z: np.ndarray,
-    bin_width: float = AxesParams.bin_width,
-    centre_k: float = AxesParams.centre_k,
-    centre_floor: float = AxesParams.centre_floor,
-    width_ratio: float = AxesParams.width_ratio,
-    max_bins: int = AxesParams.max_bins,
+    params: AxesParams | None = None,
+    **overrides: Any,
 ) -> AxesResult:
     """Density of every axis and the axes whose centre or width stands out."""
+    p = with_params(AxesParams, params, overrides)
     for name, v in (
-        ("axes.bin_width", bin_width),
-        ("axes.centre_k", centre_k),
-        ("axes.width_ratio", width_ratio),
+        ("axes.bin_width", p.bin_width),
+        ("axes.centre_k", p.centre_k),
+        ("axes.width_ratio", p.width_ratio),
     ):
         positive(name, v)
-    if centre_floor < 0:
-        raise ZspaceError(f"axes.centre_floor = {centre_floor}: must be >= 0")
+    if p.centre_floor < 0:
+        raise ZspaceError(f"axes.centre_floor = {p.centre_floor}: must be >= 0")
     z = as_points(z)
     centres, widths = axis_stats(z)
     flagged, c_med, c_spread, w_med = flag_axes(
-        centres, widths, centre_k, centre_floor, width_ratio
+        centres, widths, p.centre_k, p.centre_floor, p.width_ratio
     )
-    dens, edges = axis_densities(z, bin_width, max_bins)
+    dens, edges = axis_densities(z, p.bin_width, p.max_bins)
     return AxesResult(
         n=len(z),
         z_dim=z.shape[1],
-        bin_width=float(bin_width),
-        centre_k=float(centre_k),
-        centre_floor=float(centre_floor),
-        width_ratio=float(width_ratio),
+        bin_width=float(p.bin_width),
+        centre_k=float(p.centre_k),
+        centre_floor=float(p.centre_floor),
+        width_ratio=float(p.width_ratio),
         centre_median=c_med,
         centre_spread=c_spread,
         width_median=w_med,
@@ -190,3 +178,8 @@ def axes_analysis(
         densities=dens,
         edges=edges,
     )
+
+
+ANALYSIS = Analysis(
+    "axes", "Per-axis densities", AxesParams, lambda lat, p: axes_analysis(lat.z, p)
+)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 
 from zspace.analysis.runner import SPECS
-
-SPLITS = ("train", "valid", "test")
+from zspace.data.dataset import SPLITS
 
 
 def add_parser(sub) -> None:
@@ -78,7 +77,7 @@ def _only(text: str | None) -> list[str] | None:
 
 
 def _encode(args: argparse.Namespace) -> int:
-    from zspace.analysis.api import encode
+    from zspace.latents import encode
 
     encode(args.run, args.split, args.eps_scale, args.batch_size, log=print)
     return 0
@@ -93,22 +92,22 @@ def _analyze(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from zspace.analysis.api import report
+    from zspace.reporting.api import report
 
     report(args.run, log=print)
     return 0
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from zspace.analysis.api import compare
+    from zspace.reporting.api import compare
 
     compare(args.runs, args.out, log=print)
     return 0
 
 
 def _pipeline(args: argparse.Namespace) -> int:
-    from zspace.analysis.api import pipeline
     from zspace.analysis.runner import parse_sets
+    from zspace.flow.pipeline import pipeline
 
     pipeline(
         args.config,

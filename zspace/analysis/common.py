@@ -1,12 +1,105 @@
-"""Small helpers shared by the analyses: input checks, seeded subsampling, JSON-safe numbers."""
+"""What every analysis shares: its registry entry, its result's file layout, helpers.
+
+An analysis is one module holding a frozen ``*Params`` dataclass, a pure function
+``f(arrays, params=None, **overrides) -> *Result`` and an ``ANALYSIS`` entry
+(name, title, params class, how to compute it from a run's Latents); the registry
+lists the entries. A result dataclass marks its array fields once
+(``array_field``); ``to_json`` and ``arrays`` derive from that, so the JSON file
+and the npz beside it never disagree about which field goes where.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
+from zspace.checks import positive  # noqa: F401 - the shared check, used by the analyses
 from zspace.errors import ZspaceError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from zspace.latents import Latents
+
+P = TypeVar("P")
+
+
+def with_params(cls: type[P], params: P | None, overrides: dict[str, Any]) -> P:
+    """The params to use: ``params`` (or the defaults) with keyword ``overrides`` applied."""
+    base = cls() if params is None else params
+    return replace(base, **overrides) if overrides else base  # type: ignore[type-var]
+
+
+def array_field(*, json: bool = False, default: Any = dataclasses.MISSING) -> Any:
+    """A result field saved in the npz (and also in the JSON with ``json=True``)."""
+    return field(repr=False, default=default, metadata={"array": True, "json": json})
+
+
+def memory_field() -> Any:
+    """A result field kept in memory only (neither JSON nor npz), e.g. PCA components."""
+    return field(repr=False, metadata={"memory": True})
+
+
+class AnalysisResult:
+    """Behaviour of every analysis result dataclass (declare them ``repr=False``):
+    file layout from the field markers, a one-line repr, and inline display in a
+    notebook (``_repr_html_``, ``figure()``) drawn by the reporting stage."""
+
+    name: str = ""  # the analysis's registry name, set by each result class
+
+    if TYPE_CHECKING:
+
+        def summary(self) -> str: ...  # every result class defines its own
+
+    def to_json(self) -> dict:
+        keep = [
+            f.name
+            for f in fields(self)  # type: ignore[arg-type]
+            if not f.metadata.get("memory") and (not f.metadata.get("array") or f.metadata["json"])
+        ]
+        return jsonable({k: getattr(self, k) for k in keep})
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out = {}
+        for f in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if f.metadata.get("array") and value is not None:
+                out[f.name] = np.asarray(value)
+        return out
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.summary()})"
+
+    def figures(self) -> list[Figure]:
+        """Every figure the report draws for this result (matplotlib Figures)."""
+        from zspace.reporting.figures import analysis_figures
+
+        return analysis_figures(self.name, {"result": self.to_json()}, self.arrays())
+
+    def figure(self) -> Figure:
+        """The report's main figure of this result."""
+        return self.figures()[0]
+
+    def _repr_html_(self) -> str:
+        from zspace.reporting.html import esc, img
+
+        shown = "".join(img(f, self.name) for f in self.figures())
+        return f"<p><b>{esc(self.name)}</b>: {esc(self.summary())}</p>{shown}"
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """A registry entry: what ``zspace analyze`` needs to run and save one analysis."""
+
+    name: str
+    title: str
+    params: type
+    compute: Callable[[Latents, Any], AnalysisResult]
+    needs_vae: bool = False
 
 
 def as_points(z: np.ndarray, name: str = "z") -> np.ndarray:
@@ -25,11 +118,6 @@ def subsample(n: int, size: int | None, seed: int) -> np.ndarray:
         return np.arange(n)
     rng = np.random.default_rng(seed)
     return np.sort(rng.choice(n, size=size, replace=False))
-
-
-def positive(name: str, value: float) -> None:
-    if not value > 0:
-        raise ZspaceError(f"{name} = {value}: must be > 0")
 
 
 def jsonable(value: Any) -> Any:

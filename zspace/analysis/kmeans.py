@@ -17,11 +17,20 @@ cores scikit-learn's OpenMP loops spin-wait and run several times slower with mo
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from zspace.analysis.common import as_points, jsonable, positive, subsample
+from zspace.analysis.common import (
+    Analysis,
+    AnalysisResult,
+    array_field,
+    as_points,
+    positive,
+    subsample,
+    with_params,
+)
 from zspace.errors import ZspaceError
 
 
@@ -38,29 +47,21 @@ class KmeansParams:
     seed: int = 0
 
 
-@dataclass(frozen=True)
-class KmeansResult:
+@dataclass(frozen=True, repr=False)
+class KmeansResult(AnalysisResult):
+    name = "kmeans"
     n_total: int
     n: int
-    ks: list[int]
-    inertia: list[float]  # mean squared distance to the nearest centre, per point
+    ks: list[int] = array_field(json=True)
+    inertia: list[float] = array_field(
+        json=True
+    )  # mean squared distance to the nearest centre, per point
     elbow: int | None  # None: no pronounced elbow
     best_k: int  # the k with the largest distance below the chord, pronounced or not
     strength: float
     min_strength: float
     seconds: float
-    distance: np.ndarray = field(repr=False)
-
-    def to_json(self) -> dict:
-        keys = [k for k in self.__dataclass_fields__ if k != "distance"]
-        return jsonable({k: getattr(self, k) for k in keys})
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        return {
-            "ks": np.asarray(self.ks),
-            "inertia": np.asarray(self.inertia),
-            "distance": self.distance,
-        }
+    distance: np.ndarray = array_field()
 
     def summary(self) -> str:
         head = (
@@ -92,46 +93,41 @@ def elbow(ks, inertia, min_strength: float = 0.7) -> tuple[int | None, int, floa
 
 def kmeans_analysis(
     z: np.ndarray,
-    k_min: int = KmeansParams.k_min,
-    k_max: int = KmeansParams.k_max,
-    k_step: int = KmeansParams.k_step,
-    sample: int = KmeansParams.sample,
-    batch_size: int = KmeansParams.batch_size,
-    n_init: int = KmeansParams.n_init,
-    min_strength: float = KmeansParams.min_strength,
-    threads: int = KmeansParams.threads,
-    seed: int = KmeansParams.seed,
+    params: KmeansParams | None = None,
+    **overrides: Any,
 ) -> KmeansResult:
     """MiniBatchKMeans inertia for k in range(k_min, k_max + 1, k_step) on a seeded subsample."""
+    p = with_params(KmeansParams, params, overrides)
     from sklearn.cluster import MiniBatchKMeans
     from threadpoolctl import threadpool_limits
 
     z = as_points(z)
-    if k_min < 1 or k_step < 1 or k_max < k_min:
+    if p.k_min < 1 or p.k_step < 1 or p.k_max < p.k_min:
         raise ZspaceError(
-            f"kmeans: need 1 <= k_min <= k_max and k_step >= 1 (got {k_min}, {k_max}, {k_step})"
+            "kmeans: need 1 <= k_min <= k_max and k_step >= 1 "
+            f"(got {p.k_min}, {p.k_max}, {p.k_step})"
         )
-    positive("kmeans.batch_size", batch_size)
-    positive("kmeans.n_init", n_init)
-    idx = subsample(len(z), sample, seed)
+    positive("kmeans.batch_size", p.batch_size)
+    positive("kmeans.n_init", p.n_init)
+    idx = subsample(len(z), p.sample, p.seed)
     x = np.ascontiguousarray(z[idx], dtype=np.float32)
-    ks = list(range(k_min, k_max + 1, k_step))
+    ks = list(range(p.k_min, p.k_max + 1, p.k_step))
     if ks[-1] > len(x):
-        raise ZspaceError(f"kmeans.k_max = {k_max} exceeds the {len(x)} points clustered")
+        raise ZspaceError(f"kmeans.k_max = {p.k_max} exceeds the {len(x)} points clustered")
     started = time.perf_counter()
     inertia = []
-    with threadpool_limits(limits=max(1, threads)):
+    with threadpool_limits(limits=max(1, p.threads)):
         for k in ks:
             km = MiniBatchKMeans(
                 n_clusters=k,
-                batch_size=batch_size,
-                n_init=n_init,
-                random_state=seed,
+                batch_size=p.batch_size,
+                n_init=p.n_init,
+                random_state=p.seed,
                 max_no_improvement=10,
             ).fit(x)
             inertia.append(float(km.inertia_) / len(x))
     secs = time.perf_counter() - started
-    el, best, strength, dist = elbow(ks, inertia, min_strength)
+    el, best, strength, dist = elbow(ks, inertia, p.min_strength)
     return KmeansResult(
         n_total=len(z),
         n=len(x),
@@ -140,7 +136,12 @@ def kmeans_analysis(
         elbow=el,
         best_k=best,
         strength=strength,
-        min_strength=float(min_strength),
+        min_strength=float(p.min_strength),
         seconds=secs,
         distance=dist,
     )
+
+
+ANALYSIS = Analysis(
+    "kmeans", "KMeans inertia and elbow", KmeansParams, lambda lat, p: kmeans_analysis(lat.z, p)
+)

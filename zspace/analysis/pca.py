@@ -8,11 +8,21 @@ matching how the axes table numbers axes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from zspace.analysis.common import as_points, jsonable, positive, subsample
+from zspace.analysis.common import (
+    Analysis,
+    AnalysisResult,
+    array_field,
+    as_points,
+    memory_field,
+    positive,
+    subsample,
+    with_params,
+)
 from zspace.errors import ZspaceError
 
 DEFAULT_PCA_PAIRS = ((1, 2), (1, 18), (8, 35))
@@ -40,11 +50,12 @@ class PcaParams:
     seed: int = 0
 
 
-@dataclass(frozen=True)
-class PcaResult:
+@dataclass(frozen=True, repr=False)
+class PcaResult(AnalysisResult):
+    name = "pca"
     n: int
     z_dim: int
-    explained: list[float]  # explained-variance ratio per component
+    explained: list[float] = array_field(json=True)  # explained-variance ratio per component
     cumulative: list[float]
     n90: int  # components for 90 % / 99 % of the variance
     n99: int
@@ -60,22 +71,9 @@ class PcaResult:
     counts_pca: list[list[int]]  # points inside each zoom window, per pair, of n
     counts_axes: list[list[int]]
     n_shown: int
-    proj_pca: np.ndarray = field(repr=False)  # (pairs, n_shown, 2) float32
-    proj_axes: np.ndarray = field(repr=False)
-    components: np.ndarray = field(repr=False)  # (d, d) rows = principal directions
-
-    def to_json(self) -> dict:
-        keys = [
-            k for k in self.__dataclass_fields__ if k not in ("proj_pca", "proj_axes", "components")
-        ]
-        return jsonable({k: getattr(self, k) for k in keys})
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        return {
-            "proj_pca": self.proj_pca,
-            "proj_axes": self.proj_axes,
-            "explained": np.asarray(self.explained),
-        }
+    proj_pca: np.ndarray = array_field()  # (pairs, n_shown, 2) float32
+    proj_axes: np.ndarray = array_field()
+    components: np.ndarray = memory_field()  # (d, d) rows = principal directions
 
     def summary(self) -> str:
         lead = ", ".join(f"{100 * e:.1f} %" for e in self.explained[:3])
@@ -103,6 +101,23 @@ def covariance(z: np.ndarray, chunk: int = 32768) -> tuple[np.ndarray, np.ndarra
         b = z[a : a + chunk].astype(np.float64) - mean
         cov += b.T @ b
     return mean, cov / max(1, len(z) - 1)
+
+
+def principal_axes(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, variances in decreasing order, components as rows) of the points.
+
+    The one PCA of the package (the analysis, t-SNE's PCA-first variant and the
+    PCA traversals use it). Each component's sign is fixed so that its largest
+    loading is positive, as scikit-learn's ``svd_flip`` does, so two runs or two
+    calls never show mirrored projections."""
+    mean, cov = covariance(np.asarray(z))
+    vals, vecs = np.linalg.eigh(cov)
+    order = np.argsort(vals)[::-1]
+    vals = np.clip(vals[order], 0.0, None)
+    comps = vecs[:, order].T
+    lead = comps[np.arange(len(comps)), np.argmax(np.abs(comps), axis=1)]
+    comps = comps * np.where(lead < 0, -1.0, 1.0)[:, None]
+    return mean, vals, comps
 
 
 def _check_pairs(pairs, limit: int, base: int, what: str) -> list[tuple[int, int]]:
@@ -135,14 +150,12 @@ def _windows(proj: np.ndarray, zooms) -> tuple[list[float], list[int]]:
 
 def pca_analysis(
     z: np.ndarray,
-    pairs=None,
-    axis_pairs=None,
-    zooms=None,
-    max_points: int = PcaParams.max_points,
-    gap: float = PcaParams.gap,
-    seed: int = PcaParams.seed,
+    params: PcaParams | None = None,
+    **overrides: Any,
 ) -> PcaResult:
     """Spectrum of the covariance and projections on chosen PCA / original axis pairs."""
+    p = with_params(PcaParams, params, overrides)
+    pairs, axis_pairs, zooms, gap = p.pairs, p.axis_pairs, p.zooms, p.gap
     z = as_points(z)
     d = z.shape[1]
     positive("pca.gap", gap)
@@ -160,11 +173,7 @@ def pca_analysis(
         if axis_pairs is None
         else _check_pairs(axis_pairs, d, 0, "axis_pairs")
     )
-    mean, cov = covariance(z)
-    vals, vecs = np.linalg.eigh(cov)
-    order = np.argsort(vals)[::-1]
-    vals = np.clip(vals[order], 0.0, None)
-    vecs = vecs[:, order].T  # rows
+    mean, vals, vecs = principal_axes(z)  # vecs: rows
     total = vals.sum()
     ratio = vals / total if total > 0 else np.zeros_like(vals)
     cum = np.cumsum(ratio)
@@ -176,7 +185,7 @@ def pca_analysis(
     largest = float(gaps[kg])
     dominant = kg + 1 if largest >= gap else 0
 
-    idx = subsample(len(z), max_points, seed)
+    idx = subsample(len(z), p.max_points, p.seed)
     comps = np.array([[vecs[a - 1], vecs[b - 1]] for a, b in pairs])  # (P, 2, d)
     fulls = [
         np.concatenate(
@@ -225,3 +234,8 @@ def pca_analysis(
         proj_axes=np.array(proj_axes, dtype=np.float32).reshape(len(axis_pairs), len(idx), 2),
         components=vecs.astype(np.float32),
     )
+
+
+ANALYSIS = Analysis(
+    "pca", "PCA spectrum and projections", PcaParams, lambda lat, p: pca_analysis(lat.z, p)
+)

@@ -8,11 +8,19 @@ Gaussian-like shell or something else.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from zspace.analysis.common import as_points, jsonable, positive
+from zspace.analysis.common import (
+    Analysis,
+    AnalysisResult,
+    array_field,
+    as_points,
+    positive,
+    with_params,
+)
 from zspace.errors import ZspaceError
 
 
@@ -24,8 +32,9 @@ class RadiusParams:
     max_bins: int = 5000
 
 
-@dataclass(frozen=True)
-class RadiusResult:
+@dataclass(frozen=True, repr=False)
+class RadiusResult(AnalysisResult):
+    name = "radius"
     n: int
     z_dim: int
     bin_width: float
@@ -43,15 +52,8 @@ class RadiusResult:
     p99: float
     peak_share: float  # share of points in the fullest bin
     outside: int  # points beyond [r_min, r_max)
-    counts: np.ndarray = field(repr=False)
-    edges: np.ndarray = field(repr=False)
-
-    def to_json(self) -> dict:
-        keys = [k for k in self.__dataclass_fields__ if k not in ("counts", "edges")]
-        return jsonable({k: getattr(self, k) for k in keys})
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        return {"counts": self.counts, "edges": self.edges}
+    counts: np.ndarray = array_field()
+    edges: np.ndarray = array_field()
 
     def summary(self) -> str:
         return (
@@ -85,12 +87,12 @@ def shortest_interval(values_sorted: np.ndarray, share: float) -> tuple[float, f
 
 def radius_distribution(
     z: np.ndarray,
-    bin_width: float = RadiusParams.bin_width,
-    r_min: float = RadiusParams.r_min,
-    r_max: float | None = None,
-    max_bins: int = RadiusParams.max_bins,
+    params: RadiusParams | None = None,
+    **overrides: Any,
 ) -> RadiusResult:
     """Histogram of ||z|| with its peak, mean, spread and densest half-shell."""
+    p = with_params(RadiusParams, params, overrides)
+    bin_width, r_min, r_max, max_bins = p.bin_width, p.r_min, p.r_max, p.max_bins
     positive("radius.bin_width", bin_width)
     z = as_points(z)
     r = radii(z)
@@ -131,3 +133,8 @@ def radius_distribution(
         counts=counts.astype(np.int64),
         edges=edges,
     )
+
+
+ANALYSIS = Analysis(
+    "radius", "Radius distribution", RadiusParams, lambda lat, p: radius_distribution(lat.z, p)
+)

@@ -10,20 +10,16 @@ from __future__ import annotations
 
 import io
 import time
+import types
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import numpy as np
 
-from zspace.analysis.axes import AxesParams, axes_analysis
-from zspace.analysis.common import jsonable
-from zspace.analysis.kmeans import KmeansParams, kmeans_analysis
-from zspace.analysis.pca import PcaParams, pca_analysis
-from zspace.analysis.radius import RadiusParams, radius_distribution
-from zspace.analysis.tsne import TsneParams, tsne_analysis
-from zspace.analysis.vae_internals import VaeParams, vae_internals
+from zspace.analysis.common import Analysis, jsonable
+from zspace.analysis.registry import ANALYSES
 from zspace.errors import ZspaceError
 from zspace.fileio import atomic_write_bytes, atomic_write_json
 from zspace.latents import Latents, load_latents
@@ -31,21 +27,8 @@ from zspace.latents import Latents, load_latents
 ANALYSIS_FORMAT = 1
 
 
-@dataclass(frozen=True)
-class Spec:
-    params: type
-    title: str
-
-
-SPECS: dict[str, Spec] = {
-    "radius": Spec(RadiusParams, "Radius distribution"),
-    "axes": Spec(AxesParams, "Per-axis densities"),
-    "pca": Spec(PcaParams, "PCA spectrum and projections"),
-    "tsne": Spec(TsneParams, "t-SNE map"),
-    "kmeans": Spec(KmeansParams, "KMeans inertia and elbow"),
-    "vae": Spec(VaeParams, "VAE internals"),
-}
-DEFAULT_SET = tuple(SPECS)
+SPECS: dict[str, Analysis] = ANALYSES  # name -> entry (.params, .title, .compute)
+DEFAULT_SET = tuple(ANALYSES)
 
 
 def analysis_dir(run_dir: str | Path) -> Path:
@@ -67,26 +50,35 @@ def _parse_pairs(text: str) -> tuple[tuple[int, int], ...]:
     return tuple(pairs)
 
 
-def _convert(kind: str, value: Any) -> Any:
-    """A CLI string (or a Python value) to the field's type, by its annotation."""
-    optional = kind.endswith("| None")
-    if optional and (value is None or str(value).lower() in ("none", "auto", "")):
-        return None
-    base = kind.removesuffix("| None").strip()
-    if base.startswith("tuple[tuple"):
+def _convert(hint: Any, value: Any) -> Any:
+    """A CLI string (or a Python value) to the field's type, by its real type hint."""
+    args = [a for a in get_args(hint) if a is not type(None)]
+    if get_origin(hint) in (Union, types.UnionType):  # X | None
+        if value is None or str(value).lower() in ("none", "auto", ""):
+            return None
+        return _convert(args[0], value)
+    if get_origin(hint) is tuple:
+        inner = args[0]
+        if get_origin(inner) is tuple:  # pairs
+            if isinstance(value, str):
+                return _parse_pairs(value)
+            return tuple(tuple(int(v) for v in p) for p in value)
         if isinstance(value, str):
-            return _parse_pairs(value)
-        return tuple(tuple(int(v) for v in p) for p in value)
-    if base.startswith("tuple["):
-        if isinstance(value, str):
-            return tuple(float(v) for v in value.replace(" ", "").split(",") if v)
-        return tuple(float(v) for v in value)
-    if base == "int":
+            value = [v for v in value.replace(" ", "").split(",") if v]
+        return tuple(_convert(inner, v) for v in value)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValueError(value)
+        return text in ("true", "1", "yes")
+    if hint is int:
         f = float(value)
         if f != int(f):
             raise ValueError(value)
         return int(f)
-    if base == "float":
+    if hint is float:
         return float(value)
     return str(value)
 
@@ -94,18 +86,24 @@ def _convert(kind: str, value: Any) -> Any:
 def make_params(name: str, given: dict[str, Any] | None, seed: int = 0):
     """The params dataclass of ``name`` with ``given`` applied (unknown keys are errors)."""
     cls = SPECS[name].params
-    types = {f.name: f.type for f in fields(cls)}
+    hints = get_type_hints(cls)
     values: dict[str, Any] = {}
-    if "seed" in types:
+    if "seed" in hints:
         values["seed"] = seed
     for key, value in (given or {}).items():
-        if key not in types:
-            raise ZspaceError(f"unknown parameter {name}.{key}; {name} takes: {', '.join(types)}")
+        if key not in hints:
+            raise ZspaceError(f"unknown parameter {name}.{key}; {name} takes: {', '.join(hints)}")
         try:
-            values[key] = _convert(str(types[key]), value)
+            values[key] = _convert(hints[key], value)
         except (TypeError, ValueError):
-            raise ZspaceError(f"{name}.{key} = {value!r}: expected {types[key]}") from None
+            raise ZspaceError(
+                f"{name}.{key} = {value!r}: expected {_hint_name(hints[key])}"
+            ) from None
     return replace(cls(), **values)
+
+
+def _hint_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 
 def parse_sets(items: Iterable[str]) -> dict[str, dict[str, str]]:
@@ -134,45 +132,14 @@ def check_names(names: Iterable[str]) -> list[str]:
 # ---------------------------------------------------------------- running
 
 
-def _colour(lat: Latents, choice: str) -> tuple[np.ndarray | None, str | None, list | None]:
-    if choice == "none":
-        return None, None, None
-    if choice in ("auto", "label") and lat.label is not None:
-        return lat.label, "label", list(lat.label_names) if lat.label_names else None
-    if lat.attr is not None and lat.attr_names:
-        names = list(lat.attr_names)
-        if choice == "auto":
-            choice = "Male" if "Male" in names else names[0]
-        if choice in names:
-            return lat.attr[:, names.index(choice)], choice, None
-    if choice == "auto":
-        return None, None, None
-    known = (["label"] if lat.label is not None else []) + list(lat.attr_names or ())
-    raise ZspaceError(
-        f"tsne.colour_by = {choice!r} is not known for these latents; choose from "
-        f"{', '.join(['auto', 'none', *known])}"
-    )
-
-
 def compute(name: str, lat: Latents, params) -> Any:
     """One analysis on in-memory latents (no files)."""
-    p = asdict(params)
-    if name == "radius":
-        return radius_distribution(lat.z, **p)
-    if name == "axes":
-        return axes_analysis(lat.z, **p)
-    if name == "pca":
-        return pca_analysis(lat.z, **p)
-    if name == "tsne":
-        colour, by, names = _colour(lat, p.pop("colour_by"))
-        return tsne_analysis(lat.z, colour=colour, colour_by=by, colour_names=names, **p)
-    if name == "kmeans":
-        return kmeans_analysis(lat.z, **p)
-    if name == "vae":
-        if not lat.variational:
-            raise ZspaceError("the vae analysis needs a VAE run (these latents have no mu/logvar)")
-        return vae_internals(lat.z, lat.mu, lat.logvar, **p)
-    raise ZspaceError(f"unknown analysis {name!r}; choose from {', '.join(SPECS)}")
+    entry = SPECS.get(name)
+    if entry is None:
+        raise ZspaceError(f"unknown analysis {name!r}; choose from {', '.join(SPECS)}")
+    if entry.needs_vae and not lat.variational:
+        raise ZspaceError(f"the {name} analysis needs a VAE run (these latents have no mu/logvar)")
+    return entry.compute(lat, params)
 
 
 def save_result(run_dir: Path, name: str, split: str, params, result, seconds: float) -> Path:
@@ -209,9 +176,10 @@ def run_analyses(
     params = params or {}
     check_names(params)
     if not lat.variational:
-        if explicit and "vae" in names:
-            raise ZspaceError(f"the vae analysis needs a VAE run; {run_dir} is an AE")
-        names = [n for n in names if n != "vae"]
+        for n in names:
+            if explicit and SPECS[n].needs_vae:
+                raise ZspaceError(f"the {n} analysis needs a VAE run; {run_dir} is an AE")
+        names = [n for n in names if not SPECS[n].needs_vae]
     prepared = {n: make_params(n, params.get(n), lat.seed) for n in names}
     results = {}
     for name in names:

@@ -6,12 +6,25 @@ minute on two cores, where scikit-learn's Barnes-Hut TSNE takes several times lo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from zspace.analysis.common import as_points, jsonable, positive, subsample
+from zspace.analysis.common import (
+    Analysis,
+    AnalysisResult,
+    array_field,
+    as_points,
+    positive,
+    subsample,
+    with_params,
+)
+from zspace.analysis.pca import principal_axes
 from zspace.errors import ZspaceError
+
+if TYPE_CHECKING:
+    from zspace.latents import Latents
 
 
 @dataclass(frozen=True)
@@ -26,8 +39,9 @@ class TsneParams:
     n_jobs: int = 0  # 0: all cores
 
 
-@dataclass(frozen=True)
-class TsneResult:
+@dataclass(frozen=True, repr=False)
+class TsneResult(AnalysisResult):
+    name = "tsne"
     n_total: int
     n: int
     z_dim: int
@@ -40,19 +54,9 @@ class TsneResult:
     colour_by: str | None
     colour_names: list[str] | None
     kl_divergence: float | None
-    embedding: np.ndarray = field(repr=False)  # (n, 2) float32
-    index: np.ndarray = field(repr=False)  # rows of z used
-    colour: np.ndarray | None = field(repr=False, default=None)
-
-    def to_json(self) -> dict:
-        keys = [k for k in self.__dataclass_fields__ if k not in ("embedding", "index", "colour")]
-        return jsonable({k: getattr(self, k) for k in keys})
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        out = {"embedding": self.embedding, "index": self.index}
-        if self.colour is not None:
-            out["colour"] = self.colour
-        return out
+    embedding: np.ndarray = array_field()  # (n, 2) float32
+    index: np.ndarray = array_field()  # rows of z used
+    colour: np.ndarray | None = array_field(default=None)
 
     def summary(self) -> str:
         pre = f" after PCA to {self.pca_components} components" if self.pca_components else ""
@@ -66,52 +70,48 @@ class TsneResult:
 
 def pca_reduce(x: np.ndarray, k: int) -> np.ndarray:
     """The first k principal-component scores of x (k < d)."""
-    xc = x.astype(np.float64) - x.mean(axis=0)
-    _, vecs = np.linalg.eigh(xc.T @ xc)
-    return (xc @ vecs[:, ::-1][:, :k]).astype(np.float32)
+    mean, _, comps = principal_axes(x)
+    return ((np.asarray(x, np.float64) - mean) @ comps[:k].T).astype(np.float32)
 
 
 def tsne_analysis(
     z: np.ndarray,
-    n: int = TsneParams.n,
-    perplexity: float = TsneParams.perplexity,
-    early_exaggeration: float = TsneParams.early_exaggeration,
-    pca_components: int = TsneParams.pca_components,
-    n_iter: int = TsneParams.n_iter,
-    seed: int = TsneParams.seed,
-    n_jobs: int = TsneParams.n_jobs,
+    params: TsneParams | None = None,
+    *,
     colour: np.ndarray | None = None,
     colour_by: str | None = None,
     colour_names: list[str] | None = None,
+    **overrides: Any,
 ) -> TsneResult:
     """2-D openTSNE map of a seeded subsample; ``colour`` (N,) is carried along for the plot."""
+    p = with_params(TsneParams, params, overrides)
     import os
     import time
 
     from openTSNE import TSNE
 
     z = as_points(z)
-    positive("tsne.perplexity", perplexity)
-    positive("tsne.early_exaggeration", early_exaggeration)
-    positive("tsne.n", n)
-    positive("tsne.n_iter", n_iter)
-    if not 0 <= pca_components <= z.shape[1]:
-        raise ZspaceError(f"tsne.pca_components = {pca_components}: must be 0..{z.shape[1]}")
-    idx = subsample(len(z), n, seed)
+    positive("tsne.perplexity", p.perplexity)
+    positive("tsne.early_exaggeration", p.early_exaggeration)
+    positive("tsne.n", p.n)
+    positive("tsne.n_iter", p.n_iter)
+    if not 0 <= p.pca_components <= z.shape[1]:
+        raise ZspaceError(f"tsne.pca_components = {p.pca_components}: must be 0..{z.shape[1]}")
+    idx = subsample(len(z), p.n, p.seed)
     if len(idx) < 4:
         raise ZspaceError(f"tsne: {len(idx)} points are too few for a map")
     x = np.ascontiguousarray(z[idx], dtype=np.float32)
-    if pca_components:
-        x = pca_reduce(x, pca_components)
-    # openTSNE needs 3 * perplexity < n; shrink it for tiny sets rather than fail.
-    perp = float(min(perplexity, (len(idx) - 1) / 3.0))
+    if p.pca_components:
+        x = pca_reduce(x, p.pca_components)
+    # openTSNE needs 3 * p.perplexity < p.n; shrink it for tiny sets rather than fail.
+    perp = float(min(p.perplexity, (len(idx) - 1) / 3.0))
     started = time.perf_counter()
     emb = TSNE(
         perplexity=perp,
-        early_exaggeration=early_exaggeration,
-        n_iter=n_iter,
-        n_jobs=n_jobs if n_jobs > 0 else (os.cpu_count() or 1),
-        random_state=seed,
+        early_exaggeration=p.early_exaggeration,
+        n_iter=p.n_iter,
+        n_jobs=p.n_jobs if p.n_jobs > 0 else (os.cpu_count() or 1),
+        random_state=p.seed,
         initialization="pca",
         verbose=False,
     ).fit(x)
@@ -123,10 +123,10 @@ def tsne_analysis(
         n=len(idx),
         z_dim=z.shape[1],
         perplexity=perp,
-        early_exaggeration=float(early_exaggeration),
-        pca_components=int(pca_components),
-        n_iter=int(n_iter),
-        seed=int(seed),
+        early_exaggeration=float(p.early_exaggeration),
+        pca_components=int(p.pca_components),
+        n_iter=int(p.n_iter),
+        seed=int(p.seed),
         seconds=secs,
         colour_by=colour_by if col is not None else None,
         colour_names=list(colour_names) if (col is not None and colour_names) else None,
@@ -135,3 +135,33 @@ def tsne_analysis(
         index=idx,
         colour=col,
     )
+
+
+def colour_for(lat: Latents, choice: str) -> tuple[np.ndarray | None, str | None, list | None]:
+    """(values, what they are, class names) to colour the map by: ``auto`` takes the
+    labels, else CelebA's Male, else the first attribute; ``none`` no colour."""
+    if choice == "none":
+        return None, None, None
+    if choice in ("auto", "label") and lat.label is not None:
+        return lat.label, "label", list(lat.label_names) if lat.label_names else None
+    if lat.attr is not None and lat.attr_names:
+        names = list(lat.attr_names)
+        if choice == "auto":
+            choice = "Male" if "Male" in names else names[0]
+        if choice in names:
+            return lat.attr[:, names.index(choice)], choice, None
+    if choice == "auto":
+        return None, None, None
+    known = (["label"] if lat.label is not None else []) + list(lat.attr_names or ())
+    raise ZspaceError(
+        f"tsne.colour_by = {choice!r} is not known for these latents; choose from "
+        f"{', '.join(['auto', 'none', *known])}"
+    )
+
+
+def _from_latents(lat: Latents, p: TsneParams) -> TsneResult:
+    colour, by, names = colour_for(lat, p.colour_by)
+    return tsne_analysis(lat.z, p, colour=colour, colour_by=by, colour_names=names)
+
+
+ANALYSIS = Analysis("tsne", "t-SNE map", TsneParams, _from_latents)

@@ -6,11 +6,19 @@ hardly differs from mu, and the VAE behaves like an AE; these numbers show that.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from zspace.analysis.common import as_points, jsonable, positive
+from zspace.analysis.common import (
+    Analysis,
+    AnalysisResult,
+    array_field,
+    as_points,
+    positive,
+    with_params,
+)
 from zspace.analysis.radius import radii
 from zspace.errors import ZspaceError
 
@@ -22,8 +30,9 @@ class VaeParams:
     bins: int = 100
 
 
-@dataclass(frozen=True)
-class VaeResult:
+@dataclass(frozen=True, repr=False)
+class VaeResult(AnalysisResult):
+    name = "vae"
     n: int
     z_dim: int
     logvar_min: float
@@ -38,25 +47,11 @@ class VaeResult:
     radius_abs_mean: float
     radius_rel_max: float  # the same divided by ||mu||
     radius_rel_mean: float
-    axis_logvar_mean: np.ndarray = field(repr=False)  # (d,) mean logvar per axis
-    logvar_counts: np.ndarray = field(repr=False)
-    logvar_edges: np.ndarray = field(repr=False)
-    rel_counts: np.ndarray = field(repr=False)  # histogram of log10 relative radius diff
-    rel_edges: np.ndarray = field(repr=False)
-
-    def to_json(self) -> dict:
-        arrays = ("logvar_counts", "logvar_edges", "rel_counts", "rel_edges")
-        keys = [k for k in self.__dataclass_fields__ if k not in arrays]
-        return jsonable({k: getattr(self, k) for k in keys})
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        return {
-            "axis_logvar_mean": self.axis_logvar_mean,
-            "logvar_counts": self.logvar_counts,
-            "logvar_edges": self.logvar_edges,
-            "rel_counts": self.rel_counts,
-            "rel_edges": self.rel_edges,
-        }
+    axis_logvar_mean: np.ndarray = array_field(json=True)  # (d,) mean logvar per axis
+    logvar_counts: np.ndarray = array_field()
+    logvar_edges: np.ndarray = array_field()
+    rel_counts: np.ndarray = array_field()  # histogram of log10 relative radius diff
+    rel_edges: np.ndarray = array_field()
 
     def summary(self) -> str:
         total = self.n * self.z_dim
@@ -78,33 +73,33 @@ def vae_internals(
     z: np.ndarray,
     mu: np.ndarray,
     logvar: np.ndarray,
-    logvar_thresholds: tuple[float, ...] = VaeParams.logvar_thresholds,
-    diff_threshold: float = VaeParams.diff_threshold,
-    bins: int = VaeParams.bins,
+    params: VaeParams | None = None,
+    **overrides: Any,
 ) -> VaeResult:
     """logvar statistics, |z - mu| and the radius difference between z and mu."""
+    p = with_params(VaeParams, params, overrides)
     z, mu, logvar = as_points(z), as_points(mu, "mu"), as_points(logvar, "logvar")
     if not z.shape == mu.shape == logvar.shape:
         raise ZspaceError(
             f"vae: z {z.shape}, mu {mu.shape} and logvar {logvar.shape} must have one shape"
         )
-    positive("vae.diff_threshold", diff_threshold)
-    positive("vae.bins", bins)
-    th = [float(t) for t in logvar_thresholds]
+    positive("vae.diff_threshold", p.diff_threshold)
+    positive("vae.bins", p.bins)
+    th = [float(t) for t in p.logvar_thresholds]
     lv_min, lv_max = float(logvar.min()), float(logvar.max())
     above = [int((logvar > t).sum()) for t in th]
     diff_max, diff_above = 0.0, 0
     for s in range(0, len(z), 65536):
         dz = np.abs(z[s : s + 65536].astype(np.float64) - mu[s : s + 65536])
         diff_max = max(diff_max, float(dz.max()))
-        diff_above += int((dz > diff_threshold).sum())
+        diff_above += int((dz > p.diff_threshold).sum())
     rz, rm = radii(z), radii(mu)
     absd = np.abs(rz - rm)
     rel = absd / np.maximum(rm, 1e-30)
     hi = lv_max if lv_max > lv_min else lv_min + 1.0
-    lv_counts, lv_edges = np.histogram(logvar, bins=bins, range=(lv_min, hi))
+    lv_counts, lv_edges = np.histogram(logvar, bins=p.bins, range=(lv_min, hi))
     logrel = np.log10(np.maximum(rel, 1e-12))
-    rel_counts, rel_edges = np.histogram(logrel, bins=bins)
+    rel_counts, rel_edges = np.histogram(logrel, bins=p.bins)
     return VaeResult(
         n=len(z),
         z_dim=z.shape[1],
@@ -113,7 +108,7 @@ def vae_internals(
         logvar_mean=float(logvar.mean(dtype=np.float64)),
         logvar_thresholds=th,
         logvar_above=above,
-        diff_threshold=float(diff_threshold),
+        diff_threshold=float(p.diff_threshold),
         diff_max=diff_max,
         diff_above=diff_above,
         radius_abs_max=float(absd.max()),
@@ -126,3 +121,12 @@ def vae_internals(
         rel_counts=rel_counts,
         rel_edges=rel_edges,
     )
+
+
+ANALYSIS = Analysis(
+    "vae",
+    "VAE internals",
+    VaeParams,
+    lambda lat, p: vae_internals(lat.z, lat.mu, lat.logvar, p),
+    needs_vae=True,
+)

@@ -98,6 +98,15 @@ def split_indices(data: ImageData, valid_fraction: float, seed: int) -> dict[str
     return {"train": train, "valid": valid}
 
 
+def held_out_split(splits: dict[str, np.ndarray]) -> str | None:
+    """The split that unseen images come from: test when the source has one, else valid;
+    None when neither holds an image (e.g. ``data.valid_fraction = 0``)."""
+    for name in ("test", "valid"):
+        if len(splits.get(name, ())):
+            return name
+    return None
+
+
 def _seeded_split(
     index: np.ndarray, valid_fraction: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:

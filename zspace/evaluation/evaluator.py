@@ -50,11 +50,11 @@ from zspace.checkpoint import load_checkpoint
 from zspace.data.cache import cache_root, locked
 from zspace.data.dataset import ImageData
 from zspace.errors import ZspaceError
-from zspace.evaluation.fit import objective, to_float, train_net
+from zspace.evaluation.fit import batch_terms, to_float, train_net
 from zspace.evaluation.nets import ROTATIONS, TASKS, FeatureNet, from_description
 from zspace.fileio import atomic_write_json
 
-EVALUATOR_VERSION = 1  # raise it whenever the net, its training or the split changes
+EVALUATOR_VERSION = 2  # raise it whenever the net, its training or the split changes
 SPLIT_SEED = 0
 REFERENCE_FRACTION = 0.3
 REFERENCE_CAP = 10_000
@@ -380,7 +380,7 @@ def held_out_accuracy(net: FeatureNet, task: str, images: np.ndarray, targets: n
     """Accuracy on images no training saw: classes; attributes (per known value);
     rotation (every image at all four turns)."""
     device = next(net.parameters()).device
-    fn = objective("classes" if task == "rotation" else task)
+    kind = "classes" if task == "rotation" else task
     correct = count = 0.0
     net.eval()
     with torch.no_grad():
@@ -390,9 +390,9 @@ def held_out_accuracy(net: FeatureNet, task: str, images: np.ndarray, targets: n
             for t in range(ROTATIONS if task == "rotation" else 1):
                 xt = torch.rot90(x, t, dims=(2, 3)) if t else x
                 yt = torch.full_like(y, t) if task == "rotation" else y
-                out = fn(net, xt, yt, None)
-                correct += float(out["correct"])
-                count += float(out["count"])
+                _, right, judged = batch_terms(kind, net, xt, yt)
+                correct += float(right)
+                count += float(judged)
     return correct / max(1.0, count)
 
 
@@ -425,7 +425,7 @@ def _build(
     started = time.perf_counter()
     try:
         fitted = train_net(
-            net, task, images, tgt, local["train"], local["valid"], build / "checkpoints",
+            net, task, images, tgt, local["train"], local["valid"], build,
             epochs=epochs, seed=SPLIT_SEED, log=log, progress=progress,
         )  # fmt: skip
         ref = np.concatenate([local["reference_a"], local["reference_b"]])

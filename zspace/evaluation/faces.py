@@ -8,8 +8,9 @@ Settings as measured on 96x96 CelebA crops (docs/evaluation.md): images are
 upscaled to ``UPSCALE_TO`` pixels (x2 for 96x96), then ``detectMultiScale`` with
 scaleFactor 1.1 and minNeighbors 3, looking only for faces at least a third of the
 image across (a clearly visible face in an aligned crop; 4x faster than searching
-every size, and 96.2 % instead of 96.8 % of the 558 real crops here). Images far smaller than 96 pixels are upscaled more and detected less often:
-compare face rates at one size only.
+every size, and 96.2 % instead of 96.8 % of the 558 real crops here). Images far
+smaller than 96 pixels are upscaled more and detected less often: compare face
+rates at one size only.
 """
 
 from __future__ import annotations

@@ -1,29 +1,23 @@
-"""Training the evaluator's feature net: seeded batches, one objective per task,
-a checkpoint per epoch (zspace.checkpoint: atomic, loadable with weights_only=True)
-and a progress bar.
-
-A small loop of its own: zspace.training.Trainer is the AE/VAE loop (its loss,
-config, run folder and history are those of a run). When training gets its
-generic epoch loop (model + objective + loaders + checkpoint folder), this
-function is meant to become one call of it; the objectives below already compute
-named terms from a batch.
+"""Training the evaluator's feature net with zspace's generic epoch loop
+(zspace.training.loop.EpochTrainer): seeded batches, NaN checks, a progress bar,
+checkpoints that load with ``weights_only=True``. What is particular to the
+evaluator sits here: one objective per task and a loader of (images, targets).
 """
 
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
-from zspace.checkpoint import load_checkpoint, save_checkpoint
-from zspace.errors import ZspaceError
-from zspace.evaluation.nets import FeatureNet, rotate_batch
+from zspace.checkpoint import load_checkpoint
+from zspace.evaluation.nets import ROTATIONS, FeatureNet, rotate_batch
+from zspace.training.loop import EpochTrainer
 
 Log = Callable[[str], None] | None
 
@@ -33,51 +27,122 @@ def to_float(batch_u8: torch.Tensor) -> torch.Tensor:
     return batch_u8.permute(0, 3, 1, 2).float().mul_(1.0 / 255.0)
 
 
-def objective(task: str):
-    """``fn(net, x, y, generator) -> {"loss": tensor, "correct": n, "count": n}``."""
-
-    def classes(net, x, y, gen):
-        _, logits = net(x)
-        return {
-            "loss": F.cross_entropy(logits, y),
-            "correct": (logits.argmax(1) == y).sum(),
-            "count": torch.tensor(len(y)),
-        }
-
-    def attributes(net, x, y, gen):
-        _, logits = net(x)
+def batch_terms(task: str, net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor):
+    """(loss, number right, number judged) of one batch; for ``rotation`` the caller
+    passes the turned images and their turns."""
+    _, logits = net(x)
+    if task == "attributes":
         known = y != 0
-        target = (y > 0).float()
-        loss = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
-        n_known = known.sum().clamp(min=1)
-        return {
-            "loss": (loss * known).sum() / n_known,
-            "correct": (((logits > 0) == (y > 0)) & known).sum(),
-            "count": known.sum(),
-        }
-
-    def rotation(net, x, y, gen):
-        turned, turns = rotate_batch(x, gen)
-        _, logits = net(turned)
-        turns = turns.to(logits.device)
-        return {
-            "loss": F.cross_entropy(logits, turns),
-            "correct": (logits.argmax(1) == turns).sum(),
-            "count": torch.tensor(len(turns)),
-        }
-
-    return {"classes": classes, "attributes": attributes, "rotation": rotation}[task]
+        loss = F.binary_cross_entropy_with_logits(logits, (y > 0).float(), reduction="none")
+        right = (((logits > 0) == (y > 0)) & known).sum()
+        return (loss * known).sum() / known.sum().clamp(min=1), right, known.sum()
+    return F.cross_entropy(logits, y), (logits.argmax(1) == y).sum(), torch.tensor(len(y))
 
 
-def batches(images: torch.Tensor, targets: torch.Tensor, index: np.ndarray, size: int, seed: int):
-    """Seeded shuffled (x, y) batches of the rows ``index`` (seed None: in order)."""
-    order = torch.as_tensor(index)
-    if seed is not None:
-        g = torch.Generator().manual_seed(int(seed))
-        order = order[torch.randperm(len(order), generator=g)]
-    for s in range(0, len(order), size):
-        rows = order[s : s + size]
-        yield to_float(images[rows]), targets[rows]
+def structureless(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Images made from real ones with their structure destroyed: half with the pixels
+    shuffled (each image's own intensities, no strokes), half reduced to coarse blobs
+    (average-pooled to 4x4 and smoothly enlarged again)."""
+    n, c, h, w = x.shape
+    half = n // 2
+    perm = torch.argsort(torch.rand(half, h * w, generator=generator), dim=1).to(x.device)
+    flat = x[:half].reshape(half, c, h * w)
+    shuffled = flat.gather(2, perm[:, None, :].expand(half, c, h * w)).reshape(half, c, h, w)
+    pooled = F.adaptive_avg_pool2d(x[half:], 4)
+    blobs = F.interpolate(pooled, size=(h, w), mode="bilinear", align_corners=False)
+    return torch.cat([shuffled, blobs])
+
+
+class EvaluatorObjective:
+    """Cross-entropy over classes or rotations, or masked BCE over attributes.
+
+    A class classifier also learns to say "none of these": on structureless images
+    made from each batch (``structureless``) its target is the uniform distribution
+    (outlier exposure, Hendrycks et al. 2019), weight ``OUTLIER_WEIGHT``. Without it a
+    softmax is as sure about grey mush as about a clean digit, and the confident
+    share would reward mush (docs/evaluation.md).
+
+    Random draws (rotations, negatives) come from a generator seeded per epoch for
+    training and fixed for validation, so validation losses compare across epochs."""
+
+    OUTLIER_WEIGHT = 0.5
+
+    names = ("loss", "accuracy")
+
+    def __init__(self, task: str, seed: int = 0) -> None:
+        self.task = task
+        self.seed = int(seed)
+        self._stream: tuple[int, bool] | None = None
+        self._gen = torch.Generator()
+
+    def __call__(
+        self, model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor, epoch: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        stream = (epoch if model.training else 0, model.training)
+        if stream != self._stream:
+            self._stream = stream
+            self._gen.manual_seed(self.seed * 100_003 + stream[0] * 2 + int(stream[1]))
+        if self.task == "rotation":
+            x, turns = rotate_batch(x, self._gen)
+            target = turns.to(x.device)
+        if self.task == "classes" and len(x) >= 2:
+            _, logits = model(torch.cat([x, structureless(x, self._gen)]))
+            real, junk = logits[: len(x)], logits[len(x) :]
+            loss = F.cross_entropy(real, target)
+            right = (real.argmax(1) == target).sum()
+            outlier = -F.log_softmax(junk, dim=1).mean()
+            accuracy = right.double() / len(x)
+            total = loss + self.OUTLIER_WEIGHT * outlier
+            return total, torch.stack((loss.detach().double(), accuracy))
+        loss, right, count = batch_terms(self.task, model, x, target)
+        accuracy = right.double() / count.clamp(min=1).to(right.device)
+        return loss, torch.stack((loss.detach().double(), accuracy))
+
+    def row(
+        self, epoch: int, train: dict[str, float], valid: dict[str, float] | None
+    ) -> dict[str, Any]:
+        row: dict[str, Any] = {"epoch": epoch, "loss": train["loss"]}
+        row["accuracy"] = train["accuracy"]
+        if valid is not None:
+            row.update(val_loss=valid["loss"], val_accuracy=valid["accuracy"])
+        return row
+
+    def score(self, row: dict[str, Any]) -> float:
+        return row.get("val_loss", row["loss"])
+
+
+class ArrayBatches:
+    """(images, targets) batches of some rows of in-memory arrays; reshuffled per
+    epoch from ``seed`` (``shuffle=False``: in order)."""
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        targets: torch.Tensor,
+        index: np.ndarray,
+        batch_size: int,
+        *,
+        device: torch.device,
+        shuffle: bool = True,
+        seed: int = 0,
+    ) -> None:
+        self.images, self.targets = images, targets
+        self.index = torch.as_tensor(np.asarray(index, np.int64))
+        self.batch_size = int(batch_size)
+        self.device, self.shuffle, self.seed = device, shuffle, int(seed)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.index) / self.batch_size)
+
+    def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        order = self.index
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+            order = order[torch.randperm(len(order), generator=g)]
+        for s in range(0, len(order), self.batch_size):
+            rows = order[s : s + self.batch_size]
+            x = to_float(self.images[rows]).to(self.device)
+            yield x, self.targets[rows].to(self.device)
 
 
 def train_net(
@@ -96,61 +161,29 @@ def train_net(
     log: Log = None,
     progress: bool = True,
 ) -> dict:
-    """Train ``net`` for ``epochs`` (Adam, cosine decay), keep the epoch with the best
-    validation loss (``folder/best.pt``) and load it back; returns the history."""
+    """Train ``net`` for ``epochs`` (Adam, cosine decay per epoch) in the generic loop,
+    checkpoints under ``folder``; loads the epoch with the lowest validation loss
+    back into ``net`` and returns ``{"history", "best_epoch"}``."""
     torch.manual_seed(seed)
     device = next(net.parameters()).device
     imgs = torch.from_numpy(np.ascontiguousarray(images))
     tgt = torch.from_numpy(np.ascontiguousarray(targets))
-    fn = objective(task)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
-    steps = epochs * math.ceil(len(train_index) / batch_size)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, steps))
-    history, best = [], math.inf
-    for epoch in range(1, epochs + 1):
-        started = time.perf_counter()
-        row = {"epoch": epoch}
-        for part, index in (("train", train_index), ("valid", valid_index)):
-            training = part == "train"
-            net.train(training)
-            gen = torch.Generator().manual_seed(seed * 1000 + (epoch if training else 0))
-            shuffle = seed * 1000 + epoch if training else None
-            total = correct = count = 0.0
-            n_batches = math.ceil(len(index) / batch_size)
-            bar = tqdm(
-                total=n_batches, desc=f"evaluator epoch {epoch}/{epochs} {part}", leave=False,
-                disable=not progress, mininterval=0.5, dynamic_ncols=True,
-            )  # fmt: skip
-            with torch.set_grad_enabled(training):
-                for x, y in batches(imgs, tgt, index, batch_size, shuffle):
-                    out = fn(net, x.to(device), y.to(device), gen)
-                    if training:
-                        opt.zero_grad(set_to_none=True)
-                        out["loss"].backward()
-                        opt.step()
-                        sched.step()
-                    total += float(out["loss"].detach()) * len(x)
-                    correct += float(out["correct"])
-                    count += float(out["count"])
-                    bar.update(1)
-            bar.close()
-            loss = total / max(1, len(index))
-            if not math.isfinite(loss):
-                raise ZspaceError(f"evaluator training: non-finite loss in epoch {epoch}")
-            row[f"{part}_loss"] = loss
-            row[f"{part}_accuracy"] = correct / max(1.0, count)
-        row["seconds"] = round(time.perf_counter() - started, 3)
-        history.append(row)
-        is_best = row["valid_loss"] < best
-        best = min(best, row["valid_loss"])
-        state = {"model": net.state_dict(), "task": task, "valid_loss": row["valid_loss"]}
-        save_checkpoint(folder, state, epoch=epoch, keep=0, is_best=is_best)
-        if log:
-            log(
-                f"evaluator epoch {epoch}/{epochs}: loss {row['train_loss']:.4f}, valid loss "
-                f"{row['valid_loss']:.4f}, valid accuracy {row['valid_accuracy']:.3f}, "
-                f"{row['seconds']:.1f} s"
-            )
-    net.load_state_dict(load_checkpoint(folder / "best.pt")["model"])
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, epochs))
+    loaders = [
+        ArrayBatches(imgs, tgt, idx, batch_size, device=device, shuffle=shuffle, seed=seed)
+        for idx, shuffle in ((train_index, True), (valid_index, False))
+    ]
+    trainer = EpochTrainer(
+        net, EvaluatorObjective(task, seed), opt, sched, loaders[0], loaders[1], folder,
+        epochs=epochs, keep_checkpoints=0, device=device,
+        log=(lambda s: log(f"evaluator {s}")) if log else (lambda s: None), progress=progress,
+    )  # fmt: skip
+    history = trainer.fit()
+    net.load_state_dict(load_checkpoint(Path(folder) / "checkpoints" / "best.pt")["model"])
     net.eval()
-    return {"history": history, "best_epoch": min(history, key=lambda r: r["valid_loss"])["epoch"]}
+    best = min(history, key=EvaluatorObjective(task).score)["epoch"]
+    return {"history": history, "best_epoch": best}
+
+
+__all__ = ["ROTATIONS", "ArrayBatches", "EvaluatorObjective", "batch_terms", "train_net"]

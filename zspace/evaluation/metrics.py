@@ -25,8 +25,9 @@ generated set drawn without replacement (the half-sample method: for a mean, its
 variance equals the full sample's). Checked by simulation (1,000 vs 1,000
 Gaussian points, 40-60 fresh generated sets against one reference set): the
 estimates came out at 0.97-1.04x the true spread for the four k-NN metrics (16-d)
-and 1.1-1.4x, on the safe side, for FD and KID (16-d and 64-d). Finite samples never reach the ideal values; compare every
-row with the real-vs-real floor measured the same way.
+and 1.1-1.4x, on the safe side, for FD and KID (16-d and 64-d). Finite samples
+never reach the ideal values; compare every row with the real-vs-real floor
+measured the same way.
 """
 
 from __future__ import annotations

@@ -3,7 +3,6 @@ meaningful-point rate (``zspace generate``)."""
 
 from zspace.generation.api import (
     attribute,
-    default_samples,
     generate,
     interpolate,
     meaningful_rates,
@@ -13,7 +12,6 @@ from zspace.generation.api import (
 
 __all__ = [
     "attribute",
-    "default_samples",
     "generate",
     "interpolate",
     "meaningful_rates",

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from zspace.analysis.pca import principal_axes
 from zspace.errors import ZspaceError
 
 
@@ -59,18 +60,11 @@ def axis_direction(z: np.ndarray, axis: int) -> np.ndarray:
 def pca_direction(z: np.ndarray, component: int) -> np.ndarray:
     """The ``component``-th principal direction (1 = largest variance), scaled by its
     standard deviation, so strength 1 is one sigma along it."""
-    z = np.asarray(z, np.float64)
-    d = z.shape[1]
+    d = np.asarray(z).shape[1]
     if not 1 <= component <= d:
         raise ZspaceError(f"PCA component {component}: choose 1..{d}")
-    centred = z - z.mean(axis=0)
-    cov = centred.T @ centred / max(1, len(z) - 1)
-    vals, vecs = np.linalg.eigh(cov)
-    order = np.argsort(vals)[::-1]
-    k = order[component - 1]
-    v = vecs[:, k]
-    v = v * np.sign(v[np.argmax(np.abs(v))])  # a fixed sign, so runs compare
-    return v * np.sqrt(max(vals[k], 0.0))
+    _, vals, comps = principal_axes(z)
+    return comps[component - 1] * np.sqrt(vals[component - 1])
 
 
 def attribute_vector(

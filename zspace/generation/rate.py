@@ -21,8 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from zspace.analysis.common import subsample
 from zspace.errors import ZspaceError
-from zspace.generation.samplers import DEFAULT_SUBSAMPLE, subsample
+from zspace.generation.samplers import DEFAULT_SUBSAMPLE
 from zspace.neighbours import knn
 
 CHUNK = 2048  # queries per block of the search
@@ -90,7 +92,7 @@ def build_reference(
     z = np.asarray(z)
     if z.ndim != 2 or len(z) < 3:
         raise ZspaceError(f"need at least 3 encoded points of shape (N, d); got {z.shape}")
-    z = subsample(z, size, seed)
+    z = z[subsample(len(z), size, seed)]
     d = nearest_distances(z, z, exclude_self=True)
     z64 = np.asarray(z, np.float64)
     spread = float(np.median(np.linalg.norm(z64 - z64.mean(axis=0), axis=1)))

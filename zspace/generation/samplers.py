@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from zspace.analysis.common import subsample
 from zspace.errors import ZspaceError
 from zspace.fileio import atomic_write_bytes, atomic_write_json
 
@@ -119,14 +120,6 @@ def fit_gauss(z: np.ndarray) -> GaussFit:
     return GaussFit(mean, cov, {"n": len(z), "d": z.shape[1]})
 
 
-def subsample(z: np.ndarray, size: int, seed: int) -> np.ndarray:
-    """A seeded random subset of rows (all rows when there are fewer)."""
-    if size <= 0 or len(z) <= size:
-        return np.asarray(z)
-    rows = np.sort(np.random.default_rng(seed).choice(len(z), size=size, replace=False))
-    return np.asarray(z)[rows]
-
-
 def _fit_one(x: np.ndarray, k: int, max_iter: int, seed: int) -> Any:
     """One scikit-learn fit; float32 first, float64 when float32 cannot factor a
     near-singular covariance (dead axes), and a one-line error when neither can."""
@@ -171,7 +164,7 @@ def fit_gmm(
     counts = [components] if isinstance(components, int) else list(components)
     if not counts or min(counts) < 1:
         raise ZspaceError(f"GMM components {counts}: need counts >= 1")
-    x = np.asarray(subsample(z, sample_size, seed), np.float32)
+    x = np.asarray(np.asarray(z)[subsample(len(z), sample_size, seed)], np.float32)
     if len(x) < 2 * max(counts):
         raise ZspaceError(f"{len(x)} latent points are too few for {max(counts)} components")
     t0 = time.perf_counter()

@@ -1,7 +1,10 @@
-"""Matplotlib (Agg) figures from saved analysis records: each returns PNG bytes.
+"""Matplotlib figures from saved analysis records: each returns a ``Figure``.
 
 Inputs are the ``(record, arrays)`` pairs that ``runner.load_result`` returns, so
-the figures can be redrawn at any time without touching the latents.
+the figures can be redrawn at any time without touching the latents. Figures are
+built with the object-oriented ``matplotlib.figure.Figure`` API and rendered by
+``png``: pyplot and the global backend are never touched, so inline plots in a
+notebook keep working after a report is written.
 """
 
 from __future__ import annotations
@@ -10,10 +13,8 @@ import io
 from collections.abc import Sequence
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
 
 DPI = 96
 KIND_COLOURS = {"ae": "C0", "vae": "C1"}
@@ -24,16 +25,21 @@ def run_colour(i: int) -> str:
     return f"C{i % 10}"
 
 
-def png(fig) -> bytes:
+def subplots(*args, figsize=None, **kwargs):
+    """``plt.subplots`` without pyplot: a Figure not registered with any backend."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(*args, **kwargs)
+
+
+def png(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", pad_inches=0.15)
-    plt.close(fig)
     return buf.getvalue()
 
 
-def loss_curves(history: Sequence[dict], colour: str = "C0", title: str = "") -> bytes:
+def loss_curves(history: Sequence[dict], colour: str = "C0", title: str = "") -> Figure:
     """Training and validation losses per epoch (total/reco on the left, KL on the right)."""
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, (a, b) = subplots(1, 2, figsize=(10, 3.6))
     ep = [h["epoch"] for h in history]
     for ax, keys in ((a, ("total", "reco")), (b, ("kl",))):
         for key, ls in zip(keys, ("-", ":"), strict=False):
@@ -64,14 +70,14 @@ def loss_curves(history: Sequence[dict], colour: str = "C0", title: str = "") ->
     a.set_title(f"{title}total and reconstruction loss")
     b.set_ylabel("fact * KL per image")
     b.set_title(f"{title}KL term")
-    return png(fig)
+    return fig
 
 
-def radius_figure(rec: dict, arr: dict, colour: str = "C0") -> bytes:
+def radius_figure(rec: dict, arr: dict, colour: str = "C0") -> Figure:
     r = rec["result"]
     edges, counts = arr["edges"], arr["counts"]
     dens = counts / (max(1, r["n"]) * r["bin_width"])
-    fig, ax = plt.subplots(figsize=(8, 3.8))
+    fig, ax = subplots(figsize=(8, 3.8))
     ax.axvspan(
         r["half_lo"],
         r["half_hi"],
@@ -97,16 +103,16 @@ def radius_figure(rec: dict, arr: dict, colour: str = "C0") -> bytes:
     )
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    return png(fig)
+    return fig
 
 
-def axes_figure(rec: dict, arr: dict, colour: str = "C0") -> bytes:
+def axes_figure(rec: dict, arr: dict, colour: str = "C0") -> Figure:
     r = rec["result"]
     edges, dens = arr["edges"], arr["densities"]
     centres, widths = arr["centres"], arr["widths"]
     mid = (edges[:-1] + edges[1:]) / 2
     flagged = {f["axis"] for f in r["flagged"]}
-    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [3, 2]})
+    fig, (a, b) = subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [3, 2]})
     for j in range(len(dens)):
         if j not in flagged:
             a.plot(mid, dens[j], color=colour, lw=0.6, alpha=0.35)
@@ -145,15 +151,15 @@ def axes_figure(rec: dict, arr: dict, colour: str = "C0") -> bytes:
     b.set_title("Centre and width per axis")
     b.legend(fontsize=7)
     b.grid(alpha=0.3)
-    return png(fig)
+    return fig
 
 
-def pca_spectrum_figure(rec: dict, arr: dict, colour: str = "C0", show: int = 60) -> bytes:
+def pca_spectrum_figure(rec: dict, arr: dict, colour: str = "C0", show: int = 60) -> Figure:
     r = rec["result"]
     ev = np.asarray(r["explained"])[:show]
     cum = np.asarray(r["cumulative"])[:show]
     k = np.arange(1, len(ev) + 1)
-    fig, a = plt.subplots(figsize=(8, 3.6))
+    fig, a = subplots(figsize=(8, 3.6))
     a.bar(k, 100 * ev, color=colour, alpha=0.8, label="per component")
     a.set_yscale("log")
     a.set_xlabel("principal component (1 = largest variance)")
@@ -166,10 +172,10 @@ def pca_spectrum_figure(rec: dict, arr: dict, colour: str = "C0", show: int = 60
     a.legend(loc="center right", fontsize=8)
     b.legend(loc="lower right", fontsize=8)
     a.grid(alpha=0.3)
-    return png(fig)
+    return fig
 
 
-def projection_figure(rec: dict, arr: dict, kind: str, colour: str = "C0") -> bytes:
+def projection_figure(rec: dict, arr: dict, kind: str, colour: str = "C0") -> Figure:
     """One row per pair: all shown points, then each zoom window around the centre."""
     r = rec["result"]
     pca = kind == "pca"
@@ -179,7 +185,7 @@ def projection_figure(rec: dict, arr: dict, kind: str, colour: str = "C0") -> by
     counts = r["counts_pca"] if pca else r["counts_axes"]
     zooms = r["zooms"]
     cols = 1 + len(zooms)
-    fig, axs = plt.subplots(len(pairs), cols, figsize=(3.2 * cols, 3.2 * len(pairs)), squeeze=False)
+    fig, axs = subplots(len(pairs), cols, figsize=(3.2 * cols, 3.2 * len(pairs)), squeeze=False)
     name = (lambda i: f"PC{i}") if pca else (lambda i: f"z[{i}]")
     for row, (p, c) in enumerate(zip(pairs, centres, strict=True)):
         pts = proj[row]
@@ -206,20 +212,20 @@ def projection_figure(rec: dict, arr: dict, kind: str, colour: str = "C0") -> by
     what = "principal axes" if pca else "original axes"
     fig.suptitle(f"Projection on pairs of {what}, with zoom windows around the centre")
     fig.subplots_adjust(wspace=0.45, hspace=0.45, top=1 - 0.5 / (3.2 * len(pairs)))
-    return png(fig)
+    return fig
 
 
-def tsne_figure(rec: dict, arr: dict, colour: str = "C0") -> bytes:
+def tsne_figure(rec: dict, arr: dict, colour: str = "C0") -> Figure:
     r = rec["result"]
     emb = arr["embedding"]
-    fig, ax = plt.subplots(figsize=(7, 6.2))
+    fig, ax = subplots(figsize=(7, 6.2))
     col = arr.get("colour")
     if col is None:
         ax.scatter(emb[:, 0], emb[:, 1], s=2, color=colour, alpha=0.5, lw=0)
     else:
         values = np.unique(col)
         names = r.get("colour_names")
-        cmap = plt.get_cmap("tab10" if len(values) <= 10 else "tab20")
+        cmap = matplotlib.colormaps.get_cmap("tab10" if len(values) <= 10 else "tab20")
         for i, v in enumerate(values):
             m = col == v
             label = names[int(v)] if names and 0 <= int(v) < len(names) else str(v)
@@ -241,13 +247,13 @@ def tsne_figure(rec: dict, arr: dict, colour: str = "C0") -> bytes:
     )
     ax.set_xlabel("t-SNE 1 (arbitrary units)")
     ax.set_ylabel("t-SNE 2 (arbitrary units)")
-    return png(fig)
+    return fig
 
 
-def kmeans_figure(rec: dict, arr: dict, colour: str = "C0") -> bytes:
+def kmeans_figure(rec: dict, arr: dict, colour: str = "C0") -> Figure:
     r = rec["result"]
     ks, inertia, dist = arr["ks"], arr["inertia"], arr["distance"]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig, (a, b) = subplots(1, 2, figsize=(11, 3.8))
     a.plot(ks, inertia, "o-", color=colour, ms=3)
     mark = r["elbow"] if r["elbow"] is not None else r["best_k"]
     i = int(np.flatnonzero(ks == mark)[0])
@@ -269,12 +275,12 @@ def kmeans_figure(rec: dict, arr: dict, colour: str = "C0") -> bytes:
     b.set_ylabel("distance below chord (normalised log inertia)")
     b.set_title(f"Elbow strength {r['strength']:.2f} (pronounced from {r['min_strength']:g})")
     b.grid(alpha=0.3)
-    return png(fig)
+    return fig
 
 
-def vae_figure(rec: dict, arr: dict, colour: str = "C1") -> bytes:
+def vae_figure(rec: dict, arr: dict, colour: str = "C1") -> Figure:
     r = rec["result"]
-    fig, (a, b, c) = plt.subplots(1, 3, figsize=(14, 3.8))
+    fig, (a, b, c) = subplots(1, 3, figsize=(14, 3.8))
     a.stairs(arr["logvar_counts"], arr["logvar_edges"], color=colour, fill=True, alpha=0.6)
     a.axvline(r["logvar_mean"], color="k", ls=":", label=f"mean {r['logvar_mean']:.3g}")
     a.set_xlabel("logvar of a component")
@@ -293,12 +299,12 @@ def vae_figure(rec: dict, arr: dict, colour: str = "C1") -> bytes:
     for ax in (a, b, c):
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    return png(fig)
+    return fig
 
 
-def overlay_radius(items: Sequence[tuple[str, dict, dict]]) -> bytes:
+def overlay_radius(items: Sequence[tuple[str, dict, dict]]) -> Figure:
     """Radius densities of several runs in one plot; items are (name, record, arrays)."""
-    fig, ax = plt.subplots(figsize=(8, 3.8))
+    fig, ax = subplots(figsize=(8, 3.8))
     for i, (name, rec, arr) in enumerate(items):
         r = rec["result"]
         dens = arr["counts"] / (max(1, r["n"]) * r["bin_width"])
@@ -314,12 +320,12 @@ def overlay_radius(items: Sequence[tuple[str, dict, dict]]) -> bytes:
     ax.set_title("Radius distributions of the compared runs")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    return png(fig)
+    return fig
 
 
-def overlay_inertia(items: Sequence[tuple[str, dict, dict]]) -> bytes:
+def overlay_inertia(items: Sequence[tuple[str, dict, dict]]) -> Figure:
     """Inertia curves, each divided by its value at the smallest k (shapes compare)."""
-    fig, ax = plt.subplots(figsize=(8, 3.8))
+    fig, ax = subplots(figsize=(8, 3.8))
     for i, (name, rec, arr) in enumerate(items):
         r = rec["result"]
         el = f"elbow {r['elbow']}" if r["elbow"] is not None else "no pronounced elbow"
@@ -336,11 +342,11 @@ def overlay_inertia(items: Sequence[tuple[str, dict, dict]]) -> bytes:
     ax.set_title("KMeans inertia curves of the compared runs")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    return png(fig)
+    return fig
 
 
-def overlay_losses(items: Sequence[tuple[str, list[dict]]]) -> bytes:
-    fig, ax = plt.subplots(figsize=(8, 3.8))
+def overlay_losses(items: Sequence[tuple[str, list[dict]]]) -> Figure:
+    fig, ax = subplots(figsize=(8, 3.8))
     for i, (name, hist) in enumerate(items):
         ep = [h["epoch"] for h in hist]
         ax.plot(ep, [h.get("total") for h in hist], "-", color=run_colour(i), label=f"{name} train")
@@ -358,4 +364,22 @@ def overlay_losses(items: Sequence[tuple[str, list[dict]]]) -> bytes:
     ax.set_title("Loss curves of the compared runs")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    return png(fig)
+    return fig
+
+
+def analysis_figures(name: str, rec: dict, arr: dict, colour: str = "C0") -> list[Figure]:
+    """The figures of one saved (or in-memory) analysis, in report order; none for an
+    analysis this module has no drawing for."""
+    draw = {
+        "radius": [radius_figure],
+        "axes": [axes_figure],
+        "pca": [
+            pca_spectrum_figure,
+            lambda r, a, c: projection_figure(r, a, "pca", c),
+            lambda r, a, c: projection_figure(r, a, "axes", c),
+        ],
+        "tsne": [tsne_figure],
+        "kmeans": [kmeans_figure],
+        "vae": [vae_figure],
+    }
+    return [f(rec, arr, colour) for f in draw.get(name, [])]

@@ -18,6 +18,7 @@ from zspace.analysis.runner import SPECS, load_result
 from zspace.errors import ZspaceError
 from zspace.fileio import atomic_write_text
 from zspace.reporting import figures as F
+from zspace.reporting.figures import Figure
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0;
@@ -40,15 +41,12 @@ figure{margin:.8em 0} figcaption{font-size:.9em;color:#555}
 .row figure{flex:1 1 300px;max-width:480px}
 """
 
+# short navigation labels; an analysis without one shows its registry title
+NAV = {"pca": "PCA", "tsne": "t-SNE", "kmeans": "Clustering", "vae": "VAE internals"}
 SECTIONS = (
     ("config", "Configuration"),
     ("losses", "Losses"),
-    ("radius", "Radius distribution"),
-    ("axes", "Per-axis densities"),
-    ("pca", "PCA"),
-    ("tsne", "t-SNE"),
-    ("kmeans", "Clustering"),
-    ("vae", "VAE internals"),
+    *((name, NAV.get(name, spec.title)) for name, spec in SPECS.items()),
     ("samples", "Samples"),
 )
 
@@ -57,7 +55,10 @@ def esc(x: Any) -> str:
     return html.escape(str(x))
 
 
-def img(data: bytes, alt: str, caption: str = "") -> str:
+def img(data: bytes | Figure, alt: str, caption: str = "") -> str:
+    """An embedded PNG (bytes, or a Figure rendered here) with its caption."""
+    if isinstance(data, Figure):
+        data = F.png(data)
     src = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
     cap = f"<figcaption>{esc(caption)}</figcaption>" if caption else ""
     return f'<figure><img src="{src}" alt="{esc(alt)}">{cap}</figure>'
@@ -152,7 +153,7 @@ def losses_section(history: list[dict], colour: str) -> str:
 
 
 def analysis_section(run_dir: Path, name: str, colour: str, variational: bool) -> str:
-    if name == "vae" and not variational:
+    if SPECS[name].needs_vae and not variational:
         return "<p>This run is an AE: it has no mu/logvar, so there are no VAE internals.</p>"
     loaded = load_result(run_dir, name)
     if loaded is None:
@@ -160,52 +161,44 @@ def analysis_section(run_dir: Path, name: str, colour: str, variational: bool) -
     rec, arr = loaded
     r = rec["result"]
     parts = [key(rec)]
-    if name == "radius":
-        parts.append(img(F.radius_figure(rec, arr, colour), "radius distribution"))
-    elif name == "axes":
-        parts.append(img(F.axes_figure(rec, arr, colour), "per-axis densities"))
-        rule = (
-            f"Rule: an axis is off-centre when |median - {r['centre_median']:.3g}| > "
-            f"max({r['centre_k']:g} x {r['centre_spread']:.3g}, {r['centre_floor']:g} x "
-            f"{r['width_median']:.3g}) and broad when its width (IQR/1.349) exceeds "
-            f"{r['width_ratio']:g} x {r['width_median']:.3g}."
-        )
-        parts.append(f"<p>{esc(rule)}</p>")
-        if r["flagged"]:
-            rows = [
-                [f["axis"], f["centre"], f["width"], f["width_ratio"], f["why"]]
-                for f in r["flagged"]
-            ]
-            parts.append(table(["axis", "centre", "width", "width / median", "why"], rows))
-    elif name == "pca":
-        parts.append(img(F.pca_spectrum_figure(rec, arr, colour), "PCA spectrum"))
-        parts.append(
-            img(
-                F.projection_figure(rec, arr, "pca", colour),
-                "PCA projections",
-                f"{r['n_shown']:,} of {r['n']:,} points drawn; window counts use all points.",
-            )
-        )
-        parts.append(img(F.projection_figure(rec, arr, "axes", colour), "axis projections"))
-    elif name == "tsne":
-        parts.append(img(F.tsne_figure(rec, arr, colour), "t-SNE map"))
-    elif name == "kmeans":
-        parts.append(img(F.kmeans_figure(rec, arr, colour), "KMeans inertia"))
-    elif name == "vae":
-        parts.append(img(F.vae_figure(rec, arr, colour), "VAE internals"))
-        rows = [
-            [f"logvar > {t:g}", c, c / max(1, r["n"] * r["z_dim"])]
-            for t, c in zip(r["logvar_thresholds"], r["logvar_above"], strict=True)
-        ]
-        rows.append(
-            [
-                f"|z - mu| > {r['diff_threshold']:g}",
-                r["diff_above"],
-                r["diff_above"] / max(1, r["n"] * r["z_dim"]),
-            ]
-        )
-        parts.append(table(["components with", "count", "share"], rows))
+    captions = {
+        "pca": ["", f"{r.get('n_shown', 0):,} of {r.get('n', 0):,} points drawn; window "
+                    "counts use all points.", ""],
+    }  # fmt: skip
+    for i, fig in enumerate(F.analysis_figures(name, rec, arr, colour)):
+        cap = captions.get(name, [])[i] if i < len(captions.get(name, [])) else ""
+        parts.append(img(fig, f"{SPECS[name].title} ({i + 1})", cap))
+    parts += EXTRAS.get(name, lambda _r: [])(r)
     return "\n".join(parts)
+
+
+def _axes_extras(r: dict) -> list[str]:
+    rule = (
+        f"Rule: an axis is off-centre when |median - {r['centre_median']:.3g}| > "
+        f"max({r['centre_k']:g} x {r['centre_spread']:.3g}, {r['centre_floor']:g} x "
+        f"{r['width_median']:.3g}) and broad when its width (IQR/1.349) exceeds "
+        f"{r['width_ratio']:g} x {r['width_median']:.3g}."
+    )
+    parts = [f"<p>{esc(rule)}</p>"]
+    if r["flagged"]:
+        rows = [
+            [f["axis"], f["centre"], f["width"], f["width_ratio"], f["why"]] for f in r["flagged"]
+        ]
+        parts.append(table(["axis", "centre", "width", "width / median", "why"], rows))
+    return parts
+
+
+def _vae_extras(r: dict) -> list[str]:
+    total = max(1, r["n"] * r["z_dim"])
+    rows = [
+        [f"logvar > {t:g}", c, c / total]
+        for t, c in zip(r["logvar_thresholds"], r["logvar_above"], strict=True)
+    ]
+    rows.append([f"|z - mu| > {r['diff_threshold']:g}", r["diff_above"], r["diff_above"] / total])
+    return [table(["components with", "count", "share"], rows)]
+
+
+EXTRAS = {"axes": _axes_extras, "vae": _vae_extras}  # tables beside an analysis's figures
 
 
 def rates_table(run_dir: Path) -> str:
@@ -291,14 +284,8 @@ def build_report(run_dir: str | Path, log: Callable[[str], None] | None = None) 
         section("config", "Configuration", config_section(run_dir, meta)),
         section("losses", "Losses", losses_section(history, colour)),
     ]
-    for sid, title in SECTIONS[2:-1]:
-        body.append(
-            section(
-                sid,
-                SPECS[sid].title if sid in SPECS else title,
-                analysis_section(run_dir, sid, colour, variational),
-            )
-        )
+    for sid, spec in SPECS.items():
+        body.append(section(sid, spec.title, analysis_section(run_dir, sid, colour, variational)))
     body.append(section("samples", "Samples and reconstructions", samples_section(run_dir)))
     data = (meta.get("data") or {}).get("source", "?")
     sub = (

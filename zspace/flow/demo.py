@@ -11,9 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from zspace.analysis.api import analyze
 from zspace.config import load_config
+from zspace.flow.pipeline import default_samples
+from zspace.flow.training import train
+from zspace.latents import encode
+from zspace.reporting.api import compare, report
 from zspace.run import Run
-from zspace.training import train
 
 # Analysis sizes for ~1,600 points of z_dim 8 (the defaults target 170,000 x 256).
 DEMO_ANALYSIS = {
@@ -52,9 +56,6 @@ def demo(
         cfg = load_config(None, DEMO_SETTINGS + settings + extra)
         log(f"== demo {kind.upper()} ==")
         runs[kind] = train(cfg, run_dir=out / kind, log=log, progress=progress)
-    from zspace.analysis.api import analyze, compare, encode, report
-    from zspace.generation.api import default_samples
-
     pages = {}
     for kind, run in runs.items():
         log(f"== analysis {kind.upper()} ==")

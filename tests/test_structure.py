@@ -1,0 +1,198 @@
+"""The package's shape: the stage order of ARCHITECTURE.md, the public names, the
+notebook guarantees (issue 12)."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import zspace
+
+PACKAGE = Path(zspace.__file__).resolve().parent
+
+# The stage order of ARCHITECTURE.md, listed once: a module may import only modules
+# of its own or an earlier stage. Modules named ``cli`` (and the package's own
+# __init__, which lists the public names) belong to the last stage.
+STAGES = [
+    ["zspace._version", "zspace.config", "zspace.errors", "zspace.fileio", "zspace.checks"],
+    ["zspace.data"],
+    ["zspace.models", "zspace.losses", "zspace.device"],
+    ["zspace.training", "zspace.checkpoint", "zspace.runfolder", "zspace.run"],
+    ["zspace.latents"],
+    ["zspace.neighbours", "zspace.analysis"],
+    ["zspace.generation"],
+    ["zspace.evaluation"],
+    ["zspace.reporting", "zspace.perceptron"],
+    ["zspace.exporting", "zspace.explorer"],
+    ["zspace.flow"],
+    ["zspace.cli", "zspace.__main__", "zspace"],
+]
+# Display methods of results may reach reporting by a lazy import (ARCHITECTURE.md).
+DISPLAY_METHODS = {"figure", "figures", "_repr_html_"}
+
+
+def stage_of(module: str) -> int:
+    if module.split(".")[-1] == "cli":
+        return len(STAGES) - 1
+    best, length = None, -1
+    for i, prefixes in enumerate(STAGES):
+        for p in prefixes:
+            if (module == p or module.startswith(p + ".")) and len(p) > length:
+                best, length = i, len(p)
+    assert best is not None, f"{module} is in no stage: add it to STAGES"
+    return best
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(PACKAGE.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def imports(path: Path):
+    """(imported module, the enclosing function's name or None) for every zspace import."""
+    tree = ast.parse(path.read_text())
+    found = []
+
+    def visit(node, func):
+        for child in ast.iter_child_nodes(node):
+            inner = func
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                inner = child.name
+            if isinstance(child, ast.Import):
+                found.extend((a.name, inner) for a in child.names if a.name.startswith("zspace"))
+            elif isinstance(child, ast.ImportFrom) and child.module and child.level == 0:
+                if child.module.startswith("zspace"):
+                    found.append((child.module, inner))
+            visit(child, inner)
+
+    visit(tree, None)
+    return found
+
+
+def test_every_import_points_down_the_stage_order():
+    bad = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        mod = module_name(path)
+        own = stage_of(mod)
+        for target, func in imports(path):
+            if stage_of(target) <= own:
+                continue
+            if func in DISPLAY_METHODS and target.startswith("zspace.reporting"):
+                continue
+            bad.append(f"{mod} (stage {own}) imports {target} (stage {stage_of(target)})")
+    assert not bad, "\n".join(bad)
+
+
+def test_public_names_are_listed_once_and_all_load():
+    assert sorted(zspace.__all__) == sorted(zspace.PUBLIC)
+    names = dir(zspace)
+    for name in zspace.PUBLIC:
+        assert name in names
+        assert getattr(zspace, name) is not None
+    # a public function stays a function after its module is imported (no shadowing)
+    import importlib
+
+    importlib.import_module("zspace.flow.demo")
+    assert callable(zspace.demo) and callable(zspace.pipeline) and callable(zspace.train)
+    # the TYPE_CHECKING block names exactly the public names
+    tree = ast.parse((PACKAGE / "__init__.py").read_text())
+    guarded = {
+        a.asname or a.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING"
+        for imp in node.body
+        if isinstance(imp, ast.ImportFrom)
+        for a in imp.names
+    }
+    assert guarded == set(zspace.PUBLIC)
+
+
+def test_pca_signs_are_fixed_like_scikit_learn():
+    from sklearn.decomposition import PCA
+
+    from zspace.analysis.pca import pca_analysis, principal_axes
+
+    rng = np.random.default_rng(3)
+    z = rng.normal(size=(500, 6)) * np.array([5, 4, 3, 2, 1, 0.5]) @ rng.normal(size=(6, 6))
+    _, _, comps = principal_axes(z)
+    ref = PCA(6, svd_solver="full").fit(z).components_
+    np.testing.assert_allclose(comps, ref, atol=1e-8)
+    a = pca_analysis(z, pairs=((1, 2),), max_points=500)
+    b = pca_analysis(z[::-1].copy(), pairs=((1, 2),), max_points=500)
+    np.testing.assert_allclose(
+        np.sort(a.proj_pca[0], axis=0), np.sort(b.proj_pca[0], axis=0), atol=1e-4
+    )
+
+
+def test_results_display_in_a_notebook():
+    from matplotlib.figure import Figure
+
+    from zspace.analysis.radius import RadiusParams, radius_distribution
+
+    z = np.random.default_rng(0).normal(size=(400, 8))
+    res = radius_distribution(z, RadiusParams(bin_width=0.25))
+    assert repr(res).startswith("RadiusResult(radius peaks at R = ")
+    assert isinstance(res.figure(), Figure)
+    html = res._repr_html_()
+    assert '<img src="data:image/png;base64,' in html and "radius peaks" in html
+    assert set(res.arrays()) == {"counts", "edges"} and "counts" not in res.to_json()
+    assert radius_distribution(z, bin_width=0.25).to_json() == res.to_json()
+
+
+def test_reporting_never_switches_the_matplotlib_backend(tmp_path):
+    """In a fresh interpreter: the backend before and after writing a report is the same."""
+    code = """
+import matplotlib
+matplotlib.use("svg")
+import numpy as np, zspace
+from zspace.analysis.radius import radius_distribution
+from zspace.reporting import html, figures, compare
+radius_distribution(np.random.default_rng(0).normal(size=(50, 4))).figure()
+print(matplotlib.get_backend())
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "svg"
+
+
+def test_rate_control_is_an_error_when_the_data_folder_is_gone(tmp_path):
+    """Only a run without a held-out split falls back to training latents; a run whose
+    data folder moved away gets an error instead of a mislabelled control."""
+    from PIL import Image
+
+    from zspace.config import load_config
+    from zspace.errors import ZspaceError
+    from zspace.generation import meaningful_rates
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(40):
+        Image.fromarray(rng.integers(0, 255, (16, 16), np.uint8)).save(folder / f"{i:03d}.png")
+    common = [
+        f'data.source="folder:{folder}"', f'data.cache_dir="{tmp_path / "cache"}"',
+        "model.z_dim=3", "model.encoder_filters=[4, 8]", "model.encoder_strides=[2, 2]",
+        "train.epochs=1", "train.threads=1",
+    ]  # fmt: skip
+    quiet = {"log": lambda _m: None, "progress": False}
+    held = zspace.train(load_config(None, common), run_dir=tmp_path / "held", **quiet)
+    none = zspace.train(
+        load_config(None, common + ["data.valid_fraction=0"]), run_dir=tmp_path / "none", **quiet
+    )
+    for run in (held, none):
+        zspace.encode(run)
+    out = meaningful_rates(none, "normal", n=10, reference_size=30)
+    assert out["results"][0]["params"]["control"] == "training latents (no held-out split)"
+    out = meaningful_rates(held, "normal", n=10, reference_size=30)
+    assert out["results"][0]["params"]["control"] == "valid images, encoded"
+    folder.rename(tmp_path / "moved")
+    import shutil
+
+    shutil.rmtree(tmp_path / "cache")
+    with pytest.raises(ZspaceError):
+        meaningful_rates(held, "normal", n=10, reference_size=30)

@@ -1,0 +1,51 @@
+"""Training as users call it: the loggers named in ``train.log`` wired as callbacks.
+
+``zspace.training.train`` knows only the Callback interface; the backends live in
+later stages (TensorBoard in ``zspace.exporting``), so the flow builds them from the
+resolved config and hands them down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from zspace.config import Config
+from zspace.run import Run
+from zspace.training import Callback
+from zspace.training import train as _train
+
+
+def logger_callbacks(cfg: Config) -> list[Callback]:
+    """One callback per backend in ``cfg.train.log`` (validated by the config)."""
+    out: list[Callback] = []
+    for name in cfg.train.log:
+        if name == "tensorboard":
+            from zspace.exporting.tensorboard import tensorboard_callbacks
+
+            out.extend(tensorboard_callbacks(cfg))
+    return out
+
+
+def train(
+    config: Config | str | Path | None = None,
+    *,
+    run_dir: str | Path | None = None,
+    resume: bool | int | str = False,
+    overrides: list[str] | None = None,
+    callbacks: Iterable[Callback] = (),
+    log: Callable[[str], None] = print,
+    progress: bool = True,
+) -> Run:
+    """Train a model and return its Run (see ``zspace.training.train``), with the
+    loggers of ``train.log`` added to ``callbacks``."""
+    extra = list(callbacks)
+
+    def wired(cfg: Config) -> list[Any]:
+        return logger_callbacks(cfg) + extra
+
+    return _train(
+        config, run_dir=run_dir, resume=resume, overrides=overrides, callbacks=wired,
+        log=log, progress=progress,
+    )  # fmt: skip

@@ -1,0 +1,97 @@
+"""Shared pieces of the generation functions: seeds, counts, a split's images, codes.
+
+Every generation function takes a Run (or a run folder); images come from the run's
+data through ``zspace.data.prepare`` and are encoded after the run's task (grey
+input for recolor, seeded noise for denoise), as training saw them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from zspace.analysis.common import subsample
+from zspace.checks import positive
+from zspace.data import prepare
+from zspace.errors import ZspaceError
+from zspace.generation import grids
+from zspace.generation.recon import model_input
+from zspace.latents import Latents, load_latents
+from zspace.run import as_run
+
+Log = Callable[[str], None] | None
+
+__all__ = ["Log", "as_run"]
+
+
+def seed_of(run: Any, seed: int | None) -> int:
+    """The given seed, else the run's config seed; NumPy wants it >= 0."""
+    seed = run.config.seed if seed is None else int(seed)
+    if seed < 0:
+        raise ZspaceError(f"seed {seed}: must be >= 0")
+    return seed
+
+
+def counts(**values: int) -> None:
+    """Each count must be >= 1."""
+    for name, value in values.items():
+        positive(name, int(value))
+
+
+def fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def train_latents(run: Any, split: str = "train") -> Latents:
+    return load_latents(run, split)
+
+
+def decode_u8(run: Any, z: np.ndarray, sharpen: float | None = None) -> np.ndarray:
+    return grids.sharpen(grids.to_uint8(run.decode(torch.from_numpy(np.asarray(z)))), sharpen)
+
+
+def sharpen_list(sharpen: float | Sequence[float] | None) -> list[float | None]:
+    if sharpen is None:
+        return [None]
+    items = [sharpen] if isinstance(sharpen, int | float) else list(sharpen)
+    if not items:
+        raise ZspaceError("no sharpening factors given (e.g. 0,3,6,7)")
+    for f in items:
+        if f < 0:
+            raise ZspaceError(f"sharpening factor {f:g}: must be >= 0")
+    return [float(f) for f in items]
+
+
+def split_index(run: Any, split: str | None) -> tuple[str, Any, np.ndarray]:
+    """(split name, the run's data, the split's row indices); default: the held-out
+    split (test, else valid)."""
+    from zspace.data import held_out_split
+
+    data, splits = prepare(run.config)
+    if split is None:
+        split = held_out_split(splits) or "valid"
+    if split not in splits:
+        raise ZspaceError(f"split {split!r} does not exist here (have: {', '.join(splits)})")
+    return split, data, np.asarray(splits[split])
+
+
+def pick(index: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Up to n seeded rows of a split's (sorted) index, sorted."""
+    return np.asarray(index)[subsample(len(index), n, seed)]
+
+
+def split_images(run: Any, split: str | None, n: int, seed: int) -> tuple[str, np.ndarray]:
+    """Up to n seeded images of a split, in index order."""
+    split, data, index = split_index(run, split)
+    return split, np.ascontiguousarray(data.images[pick(index, n, seed)])
+
+
+def code(run: Any, images: np.ndarray | torch.Tensor, seed: int) -> np.ndarray:
+    """Encoded points of images (uint8 NHWC or float NCHW; mu for a VAE), after the
+    run's task."""
+    x = model_input(run, run.as_batch(images), seed)
+    z, mu, _ = run.encode(x)
+    return (mu if mu is not None else z).numpy()

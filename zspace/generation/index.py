@@ -1,0 +1,31 @@
+"""``RUN/samples/index.json``: the list of generated files the report shows."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from zspace.fileio import atomic_write_json
+
+
+def samples_dir(run: Any) -> Path:
+    return Path(run.path) / "samples"
+
+
+def update_index(run: Any, entries: Sequence[dict[str, Any]]) -> Path:
+    """Append entries to samples/index.json, replacing older ones for the same file."""
+    path = samples_dir(run) / "index.json"
+    old: list[dict[str, Any]] = []
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            old = []
+    files = {e["file"] for e in entries}
+    return atomic_write_json(path, [e for e in old if e.get("file") not in files] + list(entries))
+
+
+def entry(file: str, kind: str, sampler: str, params: dict, caption: str) -> dict[str, Any]:
+    return {"file": file, "kind": kind, "sampler": sampler, "params": params, "caption": caption}

@@ -1,0 +1,310 @@
+"""Training an AE or VAE into a run folder: the objective, the trainer, ``train()``.
+
+The epoch loop itself is generic (``zspace.training.loop``); this module adds what
+is particular to autoencoders: the model and optimiser built from the config, the
+reconstruction + weighted-KL objective (``total == reco + kl`` exactly in the
+history), the run folder's config.toml and meta.json, and the resume rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from zspace.checkpoint import load_checkpoint, resolve_checkpoint
+from zspace.config import (
+    Config,
+    apply_overrides,
+    config_from_dict,
+    config_from_toml,
+    load_config,
+    to_dict,
+    to_toml,
+)
+from zspace.data import BatchLoader, ImageData, input_shape_of, prepare
+from zspace.data.tasks import make_input
+from zspace.device import check_precision, pick_device
+from zspace.errors import ZspaceError
+from zspace.losses import fact_at_epoch, vae_loss
+from zspace.models import AutoEncoder, summary
+from zspace.run import Run
+from zspace.runfolder import default_run_dir, read_config, read_history, write_config, write_meta
+from zspace.training.loop import Callback, EpochTrainer
+
+Callbacks = Iterable[Callback] | Callable[[Config], Iterable[Callback]]
+
+# Keys that may change when a run is resumed; anything else would make the resumed
+# run a different experiment from the one its history describes.
+RESUMABLE_CHANGES = {
+    "train.epochs",
+    "train.device",
+    "train.keep_checkpoints",
+    "train.threads",
+    "train.compile",
+    "train.log",
+}
+
+
+class AutoencoderObjective:
+    """Reconstruction loss plus fact * KL (zero for an AE), per batch."""
+
+    names = ("reco", "kl", "kl_raw")
+    shown = ("total", "reco", "kl", "val_total", "val_reco", "val_kl")
+
+    def __init__(self, cfg: Config) -> None:
+        self.m = cfg.model
+
+    def fact(self, epoch: int) -> float:
+        return fact_at_epoch(self.m.fact, self.m.fact_warmup_epochs, epoch)
+
+    def __call__(
+        self, model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor, epoch: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        logits, enc = model(x)
+        t = vae_loss(
+            logits, target, enc.mu, enc.logvar,
+            fact=self.fact(epoch), kind=self.m.loss, per_pixel=self.m.per_pixel,
+        )  # fmt: skip
+        return t.total, torch.stack((t.reco, t.kl, t.kl_raw))
+
+    def row(
+        self, epoch: int, train: dict[str, float], valid: dict[str, float] | None
+    ) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "epoch": epoch, "total": train["reco"] + train["kl"], "reco": train["reco"],
+            "kl": train["kl"], "kl_raw": train["kl_raw"],
+        }  # fmt: skip
+        if valid is None:
+            row.update(val_total=None, val_reco=None, val_kl=None)
+        else:
+            row.update(
+                val_total=valid["reco"] + valid["kl"], val_reco=valid["reco"], val_kl=valid["kl"]
+            )
+        row["fact"] = self.fact(epoch)
+        return row
+
+    def score(self, row: dict[str, Any]) -> float:
+        return row["val_total"] if row.get("val_total") is not None else row["total"]
+
+
+def make_optimizer(model: torch.nn.Module, cfg: Config):
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
+    step = cfg.train.lr_decay_every
+    sched = torch.optim.lr_scheduler.StepLR(
+        opt, step_size=step if step > 0 else 10**9, gamma=cfg.train.lr_decay_factor
+    )
+    return opt, sched
+
+
+class Trainer(EpochTrainer):
+    """The model, optimiser and loaders of one run, on the generic epoch loop.
+
+    Callbacks see this object: ``cfg``, ``model``, ``run_dir``, ``device``,
+    ``history``, ``opt``, ``is_main`` and ``fixed_batch(n)``."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        data: ImageData,
+        splits: dict[str, np.ndarray],
+        run_dir: Path,
+        *,
+        log: Callable[[str], None] = print,
+        progress: bool = True,
+        callbacks: Iterable[Callback] = (),
+        before_first_save: Callable[[], None] | None = None,
+    ) -> None:
+        device = pick_device(cfg.train.device)
+        check_precision(cfg.train.precision, device)
+        if cfg.train.threads:
+            torch.set_num_threads(cfg.train.threads)
+        torch.manual_seed(cfg.seed)
+        model = AutoEncoder(cfg.model, input_shape_of(data)).to(device)
+        model = model.to(memory_format=torch.channels_last)
+        step_model = torch.compile(model) if cfg.train.compile == "on" else model
+        opt, sched = make_optimizer(model, cfg)
+        bs = cfg.train.batch_size
+        train_loader = BatchLoader(
+            data.images, splits["train"], bs, cfg.data, device=device, seed=cfg.seed
+        )
+        valid_loader = None
+        if len(splits.get("valid", ())):
+            valid_loader = BatchLoader(
+                data.images, splits["valid"], bs, cfg.data,
+                device=device, shuffle=False, seed=cfg.seed + 1,
+            )  # fmt: skip
+        super().__init__(
+            model, AutoencoderObjective(cfg), opt, sched, train_loader, valid_loader, run_dir,
+            epochs=cfg.train.epochs, keep_checkpoints=cfg.train.keep_checkpoints,
+            device=device, precision=cfg.train.precision, step_model=step_model,
+            extra_state=lambda: {"config": to_toml(self.cfg)},
+            before_first_save=before_first_save, callbacks=callbacks, log=log,
+            progress=progress,
+        )  # fmt: skip
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.data = data
+        self.splits = splits
+
+    def format_row(self, row: dict[str, Any]) -> str:
+        return format_epoch(row, self.epochs)
+
+    def fixed_batch(self, n: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+        """(inputs, targets) of the first ``n`` validation images (training images when
+        there is no validation split), float NCHW on the device, the same every call."""
+        split = "valid" if len(self.splits.get("valid", ())) else "train"
+        rows = np.sort(np.asarray(self.splits[split]))[:n]
+        u8 = torch.from_numpy(np.ascontiguousarray(self.data.images[rows]))
+        target = u8.permute(0, 3, 1, 2).float().div_(255.0).to(self.device)
+        gen = torch.Generator(device=self.device).manual_seed(self.cfg.seed + 104729)
+        return make_input(target, self.cfg.data, gen), target
+
+
+def format_epoch(row: dict[str, Any], epochs: int) -> str:
+    parts = [f"epoch {row['epoch']}/{epochs}"]
+    parts += [f"{k} {row[k]:.6g}" for k in ("total", "reco", "kl")]
+    if row.get("val_total") is not None:
+        parts += [f"{k} {row[k]:.6g}" for k in ("val_total", "val_reco", "val_kl")]
+    parts += [f"lr {row['lr']:.3g}", f"{row['seconds']:.1f}s"]
+    return "  ".join(parts)
+
+
+def _resolve_config(config: Config | str | Path | None, overrides: list[str]) -> Config:
+    """One rule for fresh and resumed runs: ``overrides`` apply on top of ``config``
+    (a Config, a TOML path, or None for the defaults)."""
+    if isinstance(config, Config):
+        return (
+            config_from_dict(apply_overrides(to_dict(config), overrides)) if overrides else config
+        )
+    return load_config(config, overrides)
+
+
+def train(
+    config: Config | str | Path | None = None,
+    *,
+    run_dir: str | Path | None = None,
+    resume: bool | int | str = False,
+    overrides: list[str] | None = None,
+    callbacks: Callbacks = (),
+    log: Callable[[str], None] = print,
+    progress: bool = True,
+) -> Run:
+    """Train a model and return its Run.
+
+    ``config`` is a Config, a TOML path, or None for the defaults; ``overrides``
+    (``section.key=value`` strings) apply on top of it. ``callbacks``: Callback
+    objects, or a function of the resolved Config returning them (how the flow wires
+    the loggers of ``train.log``). ``resume=True`` continues
+    ``run_dir`` from its last checkpoint, ``resume=N`` from epoch N (the history
+    after N is dropped). Nothing is written before the first epoch ends, so a run
+    that fails in its first epoch leaves no folder behind.
+    """
+    if resume is not False:
+        return _resume(config, run_dir, resume, list(overrides or []), callbacks, log, progress)
+    cfg = _resolve_config(config, list(overrides or []))
+    data, splits = prepare(cfg)
+    run = Path(run_dir) if run_dir is not None else default_run_dir(cfg.model.variational)
+    if run.exists() and not run.is_dir():
+        raise ZspaceError(f"--run-dir {run} is a file, not a folder")
+    if run.exists() and any(run.iterdir()):
+        raise ZspaceError(
+            f"run folder {run} is not empty; pick another --run-dir or resume it with --resume"
+        )
+    trainer: Trainer
+
+    def create_folder() -> None:
+        run.mkdir(parents=True, exist_ok=True)
+        write_config(run, cfg)
+        write_meta(run, _meta(cfg, data, splits, trainer))
+
+    trainer = Trainer(
+        cfg, data, splits, run, log=log, progress=progress,
+        callbacks=_callbacks(callbacks, cfg), before_first_save=create_folder,
+    )  # fmt: skip
+    _announce(trainer, data, splits)
+    trainer.fit()
+    return Run.load(run, device=trainer.device)
+
+
+def _resume(config, run_dir, resume, overrides, callbacks, log, progress) -> Run:
+    if run_dir is None:
+        raise ZspaceError("--resume needs --run-dir naming the run to continue")
+    run = Path(run_dir)
+    on_disk = read_config(run)
+    which = "last" if resume is True else resume
+    path = resolve_checkpoint(run / "checkpoints", which)
+    state = load_checkpoint(path)
+    trained = config_from_toml(state["config"], f"the config inside {path}")
+    cfg = _resolve_config(on_disk if config is None else config, overrides)
+    set_keys = {o.partition("=")[0].strip() for o in overrides}
+    for key in _config_diff(trained, cfg):
+        if key not in RESUMABLE_CHANGES:
+            where = (
+                "from --set" if key in set_keys
+                else "in the given config" if config is not None
+                else "in config.toml"
+            )  # fmt: skip
+            raise ZspaceError(
+                f"cannot resume {run} with a changed {key} ({_value(trained, key)!r} in the "
+                f"checkpoint, {_value(cfg, key)!r} {where}): only "
+                f"{', '.join(sorted(RESUMABLE_CHANGES))} may change"
+            )
+    data, splits = prepare(cfg)
+    trainer = Trainer(
+        cfg, data, splits, run, log=log, progress=progress, callbacks=_callbacks(callbacks, cfg)
+    )
+    dev = trainer.device
+    trainer.restore(load_checkpoint(path, map_location=dev), read_history(run))
+    if trainer.start_epoch >= cfg.train.epochs:
+        raise ZspaceError(
+            f"{run} already has {trainer.start_epoch} epochs; raise train.epochs to continue"
+        )
+    write_config(run, cfg)
+    log(f"resuming {run} from epoch {trainer.start_epoch}")
+    trainer.fit()
+    return Run.load(run, device=trainer.device)
+
+
+def _callbacks(callbacks: Callbacks, cfg: Config) -> list[Callback]:
+    return list(callbacks(cfg) if callable(callbacks) else callbacks)
+
+
+def _value(cfg: Config, key: str) -> Any:
+    section, _, name = key.partition(".")
+    value = getattr(cfg, section)
+    return getattr(value, name) if name else value
+
+
+def _config_diff(a: Config, b: Config) -> list[str]:
+    da, db = to_dict(a), to_dict(b)
+    diffs = []
+    for section, values in da.items():
+        if isinstance(values, dict):
+            diffs += [f"{section}.{k}" for k, v in values.items() if db[section][k] != v]
+        elif db[section] != values:
+            diffs.append(section)
+    return diffs
+
+
+def _meta(cfg: Config, data: ImageData, splits, trainer: Trainer) -> dict[str, Any]:
+    return {
+        "kind": "vae" if cfg.model.variational else "ae",
+        "input_shape": list(input_shape_of(data)),
+        "data": data.describe(),
+        "splits": {k: int(len(v)) for k, v in splits.items()},
+        "device": str(trainer.device),
+    }
+
+
+def _announce(trainer: Trainer, data: ImageData, splits) -> None:
+    log = trainer.log
+    counts = ", ".join(f"{k} {len(v)}" for k, v in splits.items())
+    h, w, c = data.shape
+    log(f"data: {data.source}  {h}x{w}x{c}  ({counts})")
+    log(f"device: {trainer.device}  precision: {trainer.cfg.train.precision}")
+    log(summary(trainer.model))
+    log(f"run folder: {trainer.run_dir}")
