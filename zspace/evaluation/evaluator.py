@@ -376,6 +376,11 @@ def epochs_for(n_train: int) -> int:
     return int(min(30, max(5, math.ceil(IMAGE_BUDGET / max(1, n_train)))))
 
 
+def batch_for(n_train: int) -> int:
+    """128, smaller for small sets (at least ~40 steps an epoch, never below 32)."""
+    return int(min(128, max(32, n_train // 40)))
+
+
 def held_out_accuracy(net: FeatureNet, task: str, images: np.ndarray, targets: np.ndarray) -> float:
     """Accuracy on images no training saw: classes; attributes (per known value);
     rotation (every image at all four turns)."""
@@ -426,7 +431,8 @@ def _build(
     try:
         fitted = train_net(
             net, task, images, tgt, local["train"], local["valid"], build,
-            epochs=epochs, seed=SPLIT_SEED, log=log, progress=progress,
+            epochs=epochs, batch_size=batch_for(len(local["train"])), seed=SPLIT_SEED, log=log,
+            progress=progress,
         )  # fmt: skip
         ref = np.concatenate([local["reference_a"], local["reference_b"]])
         accuracy = held_out_accuracy(net, task, images[ref], tgt[ref])

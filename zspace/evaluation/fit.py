@@ -40,17 +40,21 @@ def batch_terms(task: str, net: torch.nn.Module, x: torch.Tensor, y: torch.Tenso
 
 
 def structureless(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Images made from real ones with their structure destroyed: half with the pixels
-    shuffled (each image's own intensities, no strokes), half reduced to coarse blobs
-    (average-pooled to 4x4 and smoothly enlarged again)."""
+    """Images with none of the data's structure, made from a batch, a quarter each:
+    its pixels shuffled (each image's own intensities, no strokes), coarse blobs
+    (average-pooled to 4x4 and smoothly enlarged), one flat random colour, uniform
+    noise."""
     n, c, h, w = x.shape
-    half = n // 2
-    perm = torch.argsort(torch.rand(half, h * w, generator=generator), dim=1).to(x.device)
-    flat = x[:half].reshape(half, c, h * w)
-    shuffled = flat.gather(2, perm[:, None, :].expand(half, c, h * w)).reshape(half, c, h, w)
-    pooled = F.adaptive_avg_pool2d(x[half:], 4)
+    q = [0, n // 4, n // 2, 3 * n // 4, n]
+    a = q[1]
+    perm = torch.argsort(torch.rand(a, h * w, generator=generator), dim=1).to(x.device)
+    flat = x[:a].reshape(a, c, h * w)
+    shuffled = flat.gather(2, perm[:, None, :].expand(a, c, h * w)).reshape(a, c, h, w)
+    pooled = F.adaptive_avg_pool2d(x[q[1] : q[2]], 4)
     blobs = F.interpolate(pooled, size=(h, w), mode="bilinear", align_corners=False)
-    return torch.cat([shuffled, blobs])
+    colour = torch.rand((q[3] - q[2], c, 1, 1), generator=generator).expand(-1, c, h, w)
+    noise = torch.rand((n - q[3], c, h, w), generator=generator)
+    return torch.cat([shuffled, blobs, colour.to(x.device), noise.to(x.device)])
 
 
 class EvaluatorObjective:
@@ -85,7 +89,7 @@ class EvaluatorObjective:
         if self.task == "rotation":
             x, turns = rotate_batch(x, self._gen)
             target = turns.to(x.device)
-        if self.task == "classes" and len(x) >= 2:
+        if self.task == "classes" and len(x) >= 4:
             _, logits = model(torch.cat([x, structureless(x, self._gen)]))
             real, junk = logits[: len(x)], logits[len(x) :]
             loss = F.cross_entropy(real, target)
