@@ -40,7 +40,7 @@ def batch_terms(task: str, net: torch.nn.Module, x: torch.Tensor, y: torch.Tenso
 
 
 def structureless(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Images with none of the data's structure, made from a batch, a quarter each:
+    """Images with none of the data's structure, made from (half) a batch, a quarter each:
     its pixels shuffled (each image's own intensities, no strokes), coarse blobs
     (average-pooled to 4x4 and smoothly enlarged), one flat random colour, uniform
     noise."""
@@ -89,8 +89,8 @@ class EvaluatorObjective:
         if self.task == "rotation":
             x, turns = rotate_batch(x, self._gen)
             target = turns.to(x.device)
-        if self.task == "classes" and len(x) >= 4:
-            _, logits = model(torch.cat([x, structureless(x, self._gen)]))
+        if self.task == "classes" and len(x) >= 8:
+            _, logits = model(torch.cat([x, structureless(x[: len(x) // 2], self._gen)]))
             real, junk = logits[: len(x)], logits[len(x) :]
             loss = F.cross_entropy(real, target)
             right = (real.argmax(1) == target).sum()

@@ -236,7 +236,13 @@ def rates_table(run_dir: Path) -> str:
 
 
 def samples_section(run_dir: Path) -> str:
-    rates = rates_table(run_dir)
+    from zspace.reporting.evaluation import beside_grid, eval_table, read_eval  # uses table()
+
+    rates = rates_table(run_dir) + eval_table(run_dir)
+    try:
+        evaluation = read_eval(run_dir)
+    except (json.JSONDecodeError, OSError):
+        evaluation = None
     index = run_dir / "samples" / "index.json"
     if not index.is_file():
         return rates or (
@@ -258,7 +264,9 @@ def samples_section(run_dir: Path) -> str:
         )
         cap = f"{e.get('kind', '')} / {e.get('sampler', '')} ({params}): {e.get('caption', '')}"
         if f.is_file() and f.suffix.lower() == ".png":
-            parts.append(img(f.read_bytes(), str(e.get("file")), cap))
+            figure = img(f.read_bytes(), str(e.get("file")), cap)
+            beside = beside_grid(run_dir, e, evaluation)  # the sampler's metrics, if evaluated
+            parts.append(f'<div class="row">{figure}{beside}</div>' if beside else figure)
         else:
             parts.append(
                 f'<p class="missing">{esc(e.get("file"))} is listed but missing: {esc(cap)}</p>'
