@@ -47,16 +47,16 @@ MNIST = [
 ]
 MODELS = {
     "ae": ["model.variational=false"],
-    "vae1e-5": ["model.variational=true", "model.fact=1e-5"],
-    "vae0.05": ["model.variational=true", "model.fact=0.05"],
     "vae1": ["model.variational=true", "model.fact=1"],
+    "vae0.05": ["model.variational=true", "model.fact=0.05"],
+    "vae1e-5": ["model.variational=true", "model.fact=1e-5"],
     "ae5": ["model.variational=false", "train.epochs=5"],
 }
 CELEBA = [
     "data.image_size=64",
     "model.z_dim=64",
     "model.variational=false",
-    "model.encoder_filters=[32, 64, 128, 256]",
+    "model.encoder_filters=[32, 64, 128]",
     "train.batch_size=32",
     "data.valid_fraction=0.1",
     "seed=0",
@@ -70,7 +70,7 @@ def emit(obj: dict) -> None:
 
 def trained(run_dir: Path, overrides: list[str]) -> tuple[object, float]:
     t0 = time.perf_counter()
-    if (run_dir / "checkpoints" / "best.pt").is_file():
+    if (run_dir / "checkpoints" / "best.pt").is_file():  # finished before: reused
         return load_run(run_dir), 0.0
     run = train(None, run_dir=run_dir, overrides=overrides, progress=False, log=lambda s: None)
     return run, time.perf_counter() - t0
