@@ -6,7 +6,7 @@ notebooks and the later stages (encode, generate) need nothing else.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ import torch
 
 from zspace.checkpoint import load_checkpoint, resolve_checkpoint
 from zspace.config import Config
+from zspace.data import ImageData, prepare
 from zspace.device import pick_device
 from zspace.errors import ZspaceError
 from zspace.models import AutoEncoder
@@ -29,6 +30,7 @@ class Run:
     model: AutoEncoder
     device: torch.device
     epoch: int
+    _data: Any = field(default=None, repr=False, compare=False)
 
     @classmethod
     def load(
@@ -49,6 +51,12 @@ class Run:
         model.load_state_dict(state["model"])
         model.eval()
         return cls(path, cfg, meta, model, dev, int(state["epoch"]))
+
+    def data(self) -> tuple[ImageData, dict[str, np.ndarray]]:
+        """The run's images and splits as training saw them (read once, then kept)."""
+        if self._data is None:
+            self._data = prepare(self.config, self.path)
+        return self._data
 
     @property
     def history(self) -> list[dict[str, Any]]:

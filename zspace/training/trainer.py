@@ -9,6 +9,7 @@ history), the run folder's config.toml and meta.json, and the resume rules.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ from zspace.config import (
     to_toml,
 )
 from zspace.data import BatchLoader, ImageData, input_shape_of, prepare
+from zspace.data.arrays import RUN_DATA, in_memory, save_arrays
+from zspace.data.prepare import check_data
 from zspace.data.tasks import make_input
 from zspace.device import check_precision, pick_device
 from zspace.errors import ZspaceError
@@ -189,6 +192,9 @@ def train(
     run_dir: str | Path | None = None,
     resume: bool | int | str = False,
     overrides: list[str] | None = None,
+    data: Any = None,
+    labels: Any = None,
+    label_names: Any = None,
     callbacks: Callbacks = (),
     log: Callable[[str], None] = print,
     progress: bool = True,
@@ -202,11 +208,26 @@ def train(
     ``run_dir`` from its last checkpoint, ``resume=N`` from epoch N (the history
     after N is dropped). Nothing is written before the first epoch ends, so a run
     that fails in its first epoch leaves no folder behind.
+
+    ``data``: images in memory instead of ``data.source`` — a NumPy array or torch
+    tensor, uint8 (N, H, W[, C]) or float (N, C, H, W) in [0, 1] — with optional
+    ``labels`` (N,) and ``label_names``. They are saved into the run folder
+    (``RUN/data/``) and the saved config's source is ``run:data``, so every later
+    stage reads the run exactly as a file-backed one.
     """
     if resume is not False:
+        if data is not None:
+            raise ZspaceError("train(data=...) starts a new run; a resumed run reads its own data")
         return _resume(config, run_dir, resume, list(overrides or []), callbacks, log, progress)
     cfg = _resolve_config(config, list(overrides or []))
-    data, splits = prepare(cfg)
+    if data is not None:
+        cfg = replace(cfg, data=replace(cfg.data, source=RUN_DATA))
+        images = in_memory(data, labels, label_names, cfg.data)
+        splits = check_data(cfg, images)
+    elif labels is not None or label_names is not None:
+        raise ZspaceError("train(labels=...) needs data=...: the labels of in-memory images")
+    else:
+        images, splits = prepare(cfg)
     run = Path(run_dir) if run_dir is not None else default_run_dir(cfg.model.variational)
     if run.exists() and not run.is_dir():
         raise ZspaceError(f"--run-dir {run} is a file, not a folder")
@@ -218,14 +239,16 @@ def train(
 
     def create_folder() -> None:
         run.mkdir(parents=True, exist_ok=True)
+        if data is not None:
+            save_arrays(run / "data", images)
         write_config(run, cfg)
-        write_meta(run, _meta(cfg, data, splits, trainer))
+        write_meta(run, _meta(cfg, images, splits, trainer))
 
     trainer = Trainer(
-        cfg, data, splits, run, log=log, progress=progress,
+        cfg, images, splits, run, log=log, progress=progress,
         callbacks=_callbacks(callbacks, cfg), before_first_save=create_folder,
     )  # fmt: skip
-    _announce(trainer, data, splits)
+    _announce(trainer, images, splits)
     trainer.fit()
     return Run.load(run, device=trainer.device)
 
@@ -253,7 +276,7 @@ def _resume(config, run_dir, resume, overrides, callbacks, log, progress) -> Run
                 f"checkpoint, {_value(cfg, key)!r} {where}): only "
                 f"{', '.join(sorted(RESUMABLE_CHANGES))} may change"
             )
-    data, splits = prepare(cfg)
+    data, splits = prepare(cfg, run)
     trainer = Trainer(
         cfg, data, splits, run, log=log, progress=progress, callbacks=_callbacks(callbacks, cfg)
     )

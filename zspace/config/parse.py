@@ -1,0 +1,174 @@
+"""Reading configurations: TOML files and text, ``--set`` overrides, and writing TOML.
+
+Every value is checked against the dataclass field's type here; ranges and
+combinations are checked by ``validate``. Errors are ``ZspaceError`` lines that
+name the key and the value, because the CLI shows exactly that line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+from zspace.config.schema import SECTIONS, Config
+from zspace.config.validate import did_you_mean, resolve, validate
+from zspace.errors import ZspaceError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+
+def _coerce(key: str, value: Any, hint: Any) -> Any:
+    """Check a TOML value against a dataclass field type; return it in canonical form."""
+    origin = get_origin(hint)
+    if origin is tuple:
+        if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            what = "strings" if get_args(hint)[0] is str else "integers"
+            raise ZspaceError(f"config: {key} = {value!r}: expected a list of {what}")
+        inner = get_args(hint)[0]
+        return tuple(_coerce(key, v, inner) for v in value)
+    if origin is Union:
+        return _coerce(key, value, get_args(hint)[0])
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ZspaceError(f"config: {key} = {value!r}: expected true or false")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise ZspaceError(f"config: {key} = {value!r}: expected an integer")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ZspaceError(f"config: {key} = {value!r}: expected a number")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ZspaceError(f"config: {key} = {value!r}: expected a string")
+        return value
+    raise TypeError(f"unsupported config type {hint!r}")  # a bug, not a user error
+
+
+def _build_section(name: str, cls: type, values: dict[str, Any]) -> Any:
+    hints = get_type_hints(cls)
+    known = [f.name for f in fields(cls)]
+    kwargs = {}
+    for key, value in values.items():
+        if key not in known:
+            raise ZspaceError(f"config: unknown key '{name}.{key}'{did_you_mean(key, known)}")
+        kwargs[key] = _coerce(f"{name}.{key}", value, hints[key])
+    return cls(**kwargs)
+
+
+def config_from_dict(raw: dict[str, Any]) -> Config:
+    """Build and validate a Config from nested dicts (as TOML gives them)."""
+    top_known = ["seed", *SECTIONS]
+    for key in raw:
+        if key not in top_known:
+            raise ZspaceError(f"config: unknown key '{key}'{did_you_mean(key, top_known)}")
+    sections = {}
+    for name, cls in SECTIONS.items():
+        values = raw.get(name, {})
+        if not isinstance(values, dict):
+            raise ZspaceError(f"config: '{name}' must be a section ([{name}])")
+        sections[name] = _build_section(name, cls, values)
+    seed = _coerce("seed", raw.get("seed", 0), int)
+    cfg = Config(seed=seed, **sections)
+    return validate(resolve(cfg))
+
+
+def _parse_value(text: str) -> Any:
+    """A --set value is read as TOML when it parses (3, 1e-3, true, [1,2]), else as a string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``section.key=value`` strings to a nested dict (returns a new dict)."""
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
+    for item in overrides:
+        if "=" not in item:
+            raise ZspaceError(f"--set {item!r}: expected section.key=value")
+        path, text = item.split("=", 1)
+        parts = path.strip().split(".")
+        value = _parse_value(text.strip())
+        if len(parts) == 1:
+            out[parts[0]] = value
+        elif len(parts) == 2:
+            section, key = parts
+            if section not in SECTIONS:
+                raise ZspaceError(
+                    f"--set {item!r}: unknown section '{section}'"
+                    f"{did_you_mean(section, list(SECTIONS))}"
+                )
+            out.setdefault(section, {})[key] = value
+        else:
+            raise ZspaceError(f"--set {item!r}: expected section.key=value")
+    return out
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ZspaceError(f"config file not found: {path}")
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ZspaceError(f"config file {path}: invalid TOML: {exc}") from None
+
+
+def config_from_toml(text: str, where: str = "config") -> Config:
+    """A Config from TOML text (e.g. the copy a checkpoint carries)."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ZspaceError(f"{where}: invalid TOML: {exc}") from None
+    return config_from_dict(raw)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Load a TOML file (or the defaults when ``path`` is None) and apply ``--set`` overrides."""
+    raw = read_toml(path) if path is not None else {}
+    return config_from_dict(apply_overrides(raw, overrides or []))
+
+
+def to_dict(cfg: Config) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def to_toml(cfg: Config) -> str:
+    """Serialise a Config; the output parses back to an equal Config."""
+
+    def fmt(value: Any) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, float):
+            return repr(value) if math.isfinite(value) else ("inf" if value > 0 else "-inf")
+        if isinstance(value, int):
+            return str(value)
+        if isinstance(value, str):
+            escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+            return f'"{escaped}"'
+        if isinstance(value, (list, tuple)):
+            return "[" + ", ".join(fmt(v) for v in value) + "]"
+        raise TypeError(f"cannot write {value!r} to TOML")
+
+    lines = [f"seed = {cfg.seed}", ""]
+    for name in SECTIONS:
+        lines.append(f"[{name}]")
+        for key, value in dataclasses.asdict(getattr(cfg, name)).items():
+            lines.append(f"{key} = {fmt(value)}")
+        lines.append("")
+    return "\n".join(lines)
