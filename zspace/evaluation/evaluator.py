@@ -54,14 +54,14 @@ from zspace.evaluation.fit import batch_terms, to_float, train_net
 from zspace.evaluation.nets import ROTATIONS, TASKS, FeatureNet, from_description
 from zspace.fileio import atomic_write_json
 
-EVALUATOR_VERSION = 3  # raise it whenever the net, its training or the split changes
+EVALUATOR_VERSION = 6  # raise it whenever the net, its training or the split changes
 SPLIT_SEED = 0
 REFERENCE_FRACTION = 0.3
 REFERENCE_CAP = 10_000
 TRAIN_CAP = 50_000
 VALID_FRACTION = 0.1
 MIN_ATTRIBUTED = 2000
-IMAGE_BUDGET = 30_000  # images seen in training: epochs = budget / train size, 5..20
+IMAGE_BUDGET = 50_000  # images seen in training: epochs = budget / train size, 5..20
 BATCH = 256
 
 Log = Callable[[str], None] | None
