@@ -59,7 +59,8 @@ def test_evaluate_ranks_gmm_above_normal(mnist_run, capsys):
     assert gmm["precision"] > normal["precision"] + 5 * rows["gmm"]["spread"]["precision"]
     assert gmm["fd"] < normal["fd"] and real["fd"] < gmm["fd"]
     assert gmm["confident_share"] >= normal["confident_share"]
-    assert real["precision"] > 0.8 and real["coverage"] > 0.8  # the floor
+    # the floor; coverage is below 1 - 2^-k because 300 generated images meet 1,500 real ones
+    assert real["precision"] > 0.8 and real["coverage"] > 0.45
     assert set(rows["normal"]["spread"]) == set(normal)
     # the second call reuses the cached evaluator (logged) and keeps the real row first
     assert main(["evaluate", str(mnist_run), "--sampler", "normal", "-n", "300",
