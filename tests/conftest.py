@@ -43,3 +43,16 @@ TINY = [
 @pytest.fixture
 def tiny_overrides() -> list[str]:
     return list(TINY)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cache_in_tmp(tmp_path_factory):
+    """Caches the tests build (evaluators, decoded data) go to a temporary folder, never
+    into the user's ~/.cache (tests that need another root set their own)."""
+    old = os.environ.get("ZSPACE_CACHE")
+    os.environ["ZSPACE_CACHE"] = str(tmp_path_factory.mktemp("zspace-cache"))
+    yield
+    if old is None:
+        os.environ.pop("ZSPACE_CACHE", None)
+    else:
+        os.environ["ZSPACE_CACHE"] = old

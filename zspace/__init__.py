@@ -22,6 +22,7 @@ PUBLIC: dict[str, str] = {
     "encode": "zspace.latents",
     "analyze": "zspace.analysis.api",
     "generate": "zspace.generation.api",
+    "evaluate": "zspace.evaluation.api",
     "report": "zspace.reporting.api",
     "compare": "zspace.reporting.api",
     "pipeline": "zspace.flow.pipeline",
@@ -34,6 +35,7 @@ if TYPE_CHECKING:  # for editors and type checkers; at run time the names load l
     from zspace.analysis.api import analyze  # noqa: F401
     from zspace.config import Config, load_config  # noqa: F401
     from zspace.errors import ZspaceError  # noqa: F401
+    from zspace.evaluation.api import evaluate  # noqa: F401
     from zspace.explorer.server import explore  # noqa: F401
     from zspace.exporting.api import export  # noqa: F401
     from zspace.flow.demo import demo  # noqa: F401

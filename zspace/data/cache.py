@@ -132,7 +132,7 @@ def open_or_build(spec: CacheSpec, build: Callable[[Path], dict]) -> Cached:
             f"data.cache_dir {spec.root}: cannot create it ({exc.strerror}); "
             "set data.cache_dir or $ZSPACE_CACHE to a writable folder"
         ) from None
-    with _locked(spec.lock_path):
+    with locked(spec.lock_path):
         state, meta = probe(spec)  # another process may have built it while we waited
         if state == "fresh":
             images = _open(spec, meta)
@@ -190,7 +190,9 @@ def _remove(paths) -> None:
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created if missing) for the block; also
+    used by the evaluator cache (zspace.evaluation), so one lock rule covers both."""
     try:
         import fcntl
     except ImportError:  # Windows: unique temporaries + atomic renames still keep it whole

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from zspace.analysis.api import analyze
 from zspace.config import load_config
-from zspace.flow.pipeline import default_samples
+from zspace.evaluation.api import evaluate
+from zspace.flow.pipeline import REPORT_SAMPLERS, default_samples
 from zspace.flow.training import train
 from zspace.latents import encode
 from zspace.progress import progress as progress_switch
@@ -64,6 +65,7 @@ def demo(
             encode(run, "train", log=log)
             analyze(run, "train", log=log, **DEMO_ANALYSIS)
             default_samples(run, log=log)
+            evaluate(run, REPORT_SAMPLERS, log=log, progress=progress)
         pages[kind] = report(run)
     pages["compare"] = compare([runs["ae"].path, runs["vae"].path], out)
     log("demo runs:")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from zspace.analysis.api import analyze
+from zspace.evaluation.api import evaluate
 from zspace.flow.training import train
 from zspace.generation.api import generate, meaningful_rates, reconstructions
 from zspace.latents import encode
@@ -46,8 +47,8 @@ def pipeline(
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> Path:
-    """train -> encode -> analyze -> generate (grids, reconstructions, rates) -> report;
-    returns report.html."""
+    """train -> encode -> analyze -> generate (grids, reconstructions, rates) -> evaluate
+    -> report; returns report.html."""
     with progress_switch(None if progress else False):
         run = train(
             config, run_dir=run_dir, overrides=list(overrides or []), log=log, progress=progress
@@ -55,4 +56,5 @@ def pipeline(
         encode(run, "train", log=log)
         analyze(run, "train", only=only, log=log, **(analysis or {}))
         default_samples(run, log=log)
+        evaluate(run, REPORT_SAMPLERS, log=log, progress=progress)
         return report(run, log)

@@ -15,6 +15,7 @@ from zspace.analysis.runner import load_result
 from zspace.errors import ZspaceError
 from zspace.fileio import atomic_write_text
 from zspace.reporting import figures as F
+from zspace.reporting.evaluation import compare_html
 from zspace.reporting.html import Html, esc, grid_figure, img, page, section, table
 from zspace.reporting.style import hex_colour
 
@@ -207,6 +208,7 @@ def generation_html(names: Sequence[str], dirs: Sequence[Path]) -> str:
                 [[k, *(_rate(rows.get(k)) for rows in by_run)] for k in keys],
             )
         )
+    parts.append(compare_html(names, dirs))  # the evaluation, per sampler, runs side by side
     grids: dict[str, dict[str, tuple[Path, dict]]] = {}
     for n, d in zip(names, dirs, strict=True):
         index = _read_json(d / "samples" / "index.json")

@@ -47,6 +47,8 @@ figure{margin:.8em 0} figcaption{font-size:.9em;color:#555;max-width:60em}
 .row{display:flex;flex-wrap:wrap;gap:1.2em;align-items:flex-start}
 .row figure{flex:0 1 auto;max-width:calc(33% - 1em);min-width:220px;margin:.4em 0}
 .row figure:only-child{max-width:100%}
+.row .graded{flex:0 1 auto;max-width:calc(33% - 1em);min-width:220px}
+.row .graded figure{max-width:100%}
 .row figure img{image-rendering:pixelated;border:1px solid #e3e3e3}
 h3{color:#23395d;margin:1.2em 0 .2em;font-size:1.05em}
 details{margin:.6em 0} summary{cursor:pointer;color:#23395d}
@@ -351,10 +353,21 @@ def grid_figure(folder: Path, entry: dict, label: str = "") -> str:
     return f'<p class="missing">{esc(entry.get("file"))} is listed but missing: {esc(cap)}</p>'
 
 
+def _graded(figure: str, metrics: str) -> str:
+    """A grid with its sampler's metrics under it, kept together as one cell of the row."""
+    return f'<div class="graded">{figure}{metrics}</div>' if metrics else figure
+
+
 def samples_section(run_dir: Path) -> str:
-    """The rates table, then the grids grouped by family (one sampler's grids side by
-    side), each with its caption once."""
-    rates = rates_table(run_dir)
+    """The rates and evaluation tables, then the grids grouped by family (one sampler's
+    grids side by side), each with its caption once and its sampler's metrics beside it."""
+    from zspace.reporting.evaluation import beside_grid, eval_table, read_eval  # uses table()
+
+    rates = rates_table(run_dir) + eval_table(run_dir)
+    try:
+        evaluation = read_eval(run_dir)
+    except (json.JSONDecodeError, OSError):
+        evaluation = None
     index = run_dir / "samples" / "index.json"
     if not index.is_file():
         return rates or (
@@ -375,7 +388,10 @@ def samples_section(run_dir: Path) -> str:
     ranked = sorted(groups.items(), key=lambda g: order.index(g[0]) if g[0] in order else 99)
     for fam, items in ranked:
         title = FAMILIES.get(fam, fam[0].capitalize())
-        cells = "".join(grid_figure(run_dir / "samples", e) for e in items)
+        cells = "".join(
+            _graded(grid_figure(run_dir / "samples", e), beside_grid(run_dir, e, evaluation))
+            for e in items
+        )
         parts.append(f'<h3>{esc(title)}</h3><div class="row">{cells}</div>')
     return "\n".join(parts)
 

@@ -1,0 +1,204 @@
+"""``zspace.evaluate``: score a run's samplers in the evaluator's feature space.
+
+For each sampler (and uniform limit) ``n`` random z-points are decoded and turned
+into uint8 images exactly as the grids show them; the evaluator embeds them and
+they are scored against the reference half A. The first row, sampler ``real``,
+scores ``n`` held-out real images of reference half B the same way: the
+real-vs-real floor that finite samples reach at best. Written to
+``RUN/samples/eval.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from zspace.data import prepare
+from zspace.errors import ZspaceError
+from zspace.evaluation import faces, metrics
+from zspace.evaluation.evaluator import Evaluator, open_evaluator
+from zspace.fileio import atomic_write_json
+from zspace.generation import grids, samplers
+from zspace.generation.api import decode_u8, parse_samplers, sampler_draw, samples_dir
+from zspace.generation.common import counts, pick, seed_of, train_latents
+from zspace.run import as_run
+
+Log = Callable[[str], None] | None
+
+DEFAULT_SAMPLERS = ("normal", "gauss", "gmm")
+ORACLES = ("auto", "faces", "none")
+FD_NAME = "FD-zspace"
+SAME_SETTINGS = ("k", "n", "seed", "rounds", "oracle")
+
+
+def use_faces(oracle: str, source: str, log: Log) -> bool:
+    """The face oracle: asked for (``faces``: OpenCV must be there), automatic on
+    CelebA (skipped, with a logged line, without OpenCV), or off."""
+    if oracle not in ORACLES:
+        raise ZspaceError(f"oracle {oracle!r}: choose one of {', '.join(ORACLES)}")
+    if oracle == "none":
+        return False
+    if oracle == "faces":
+        faces.detect_faces(np.zeros((1, 8, 8, 1), np.uint8))  # the one-line error, early
+        return True
+    if not source.startswith("celeba:"):
+        return False
+    if faces.available():
+        return True
+    if log:
+        log("evaluate: no face rate for this CelebA run: pip install 'zspace[faces]' for it")
+    return False
+
+
+def score_images(
+    ev: Evaluator,
+    images: np.ndarray,
+    *,
+    k: int,
+    rounds: int,
+    seed: int,
+    face_oracle: bool,
+) -> dict[str, Any]:
+    """Every metric of one set of uint8 images against reference half A."""
+    feats, probs = ev.embed(images)
+    s = metrics.prdc(ev.reference, feats, k, rounds=rounds, seed=seed)
+    s.update(metrics.distribution_scores(ev.reference, feats, rounds=rounds, seed=seed))
+    out: dict[str, Any] = {}
+    if ev.has_classifier:
+        flags = metrics.confident(probs, multilabel=ev.multilabel)
+        s.update(metrics.share(flags, "confident_share", rounds=rounds, seed=seed))
+        out["labels"] = metrics.label_histogram(probs, multilabel=ev.multilabel)
+    if face_oracle:
+        s.update(metrics.share(faces.detect_faces(images), "face_rate", rounds=rounds, seed=seed))
+    return {"metrics": s.metrics, "spread": s.spread, **out}
+
+
+def evaluate(
+    run: Any,
+    sampler: str | Sequence[str] = DEFAULT_SAMPLERS,
+    *,
+    n: int = 1000,
+    k: int = metrics.DEFAULT_K,
+    seed: int | None = None,
+    limits: Sequence[float] | None = None,
+    components: int | Sequence[int] | None = None,
+    subsample: int = samplers.DEFAULT_SUBSAMPLE,
+    oracle: str = "auto",
+    task: str = "auto",
+    rounds: int = metrics.DEFAULT_ROUNDS,
+    log: Log = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Precision, recall, density, coverage, FD-zspace and KID (with spreads), the
+    classifier's confident share and label histogram, and the face rate (CelebA or
+    ``oracle="faces"``) of each sampler's decoded images, after the real-vs-real
+    floor (row ``real``). Builds the data set's evaluator when it is missing or
+    stale (logged). Writes samples/eval.json and returns this call's rows."""
+    run = as_run(run)
+    names = parse_samplers(sampler)
+    counts(n=n, k=k, rounds=rounds)
+    if rounds < 2:
+        raise ZspaceError(f"rounds = {rounds}: a spread needs at least 2")
+    seed = seed_of(run, seed)
+    data, _ = prepare(run.config)
+    face_oracle = use_faces(oracle, data.source, log)
+    dcfg = run.config.data
+    ev = open_evaluator(
+        data, crop=dcfg.crop, cache_dir=dcfg.cache_dir, task=task, device=run.device,
+        log=log, progress=progress,
+    )  # fmt: skip
+    n_eval = min(n, len(ev.index_b))
+    if n_eval <= k:
+        raise ZspaceError(
+            f"the evaluator's reference half holds {len(ev.index_b)} images: too few for k = {k}"
+        )
+    if n_eval < n and log:
+        log(
+            f"evaluate: n = {n_eval} images per sampler, not {n}: the evaluator's held-out "
+            f"half B has {len(ev.index_b)} real images for the real-vs-real floor"
+        )
+    opts = {"k": k, "rounds": rounds, "seed": seed, "face_oracle": face_oracle}
+    results: list[dict[str, Any]] = []
+
+    def record(name: str, params: dict[str, Any], images: np.ndarray, started: float) -> None:
+        row = {"sampler": name, "params": {**params, "n": len(images)}}
+        row.update(score_images(ev, images, **opts))
+        row["seconds"] = round(time.perf_counter() - started, 3)
+        results.append(row)
+        if log:
+            log(f"evaluate {name}({_shown(params)}): {_summary(row)}")
+
+    started = time.perf_counter()
+    real = np.ascontiguousarray(data.images[pick(ev.index_b, n_eval, seed + 1)])
+    record("real", {"images": "held-out real images (evaluator reference half B)"}, real, started)
+    lims = [samplers.check_limit(x) for x in (limits or samplers.REFERENCE_LIMITS)]
+    z_train = train_latents(run).z if {"gauss", "gmm"} & set(names) else None
+    for name in names:
+        for lim in lims if name == "uniform" else [None]:
+            started = time.perf_counter()
+            draw, params = sampler_draw(
+                run, name, limit=lim, components=components, subsample=subsample, log=log,
+                latents=z_train,
+            )  # fmt: skip
+            z = draw(n_eval, np.random.default_rng(seed))
+            params = {**params, "mean_radius": grids.mean_radius(z)}
+            record(name, params, decode_u8(run, z), started)
+    out = {
+        "evaluator": ev.summary(),
+        "k": k,
+        "n": n_eval,
+        "seed": seed,
+        "rounds": rounds,
+        "oracle": "faces" if face_oracle else None,
+        "fd_name": FD_NAME,
+        "results": results,
+    }
+    atomic_write_json(samples_dir(run) / "eval.json", _merged(run, out))
+    return out
+
+
+def _merged(run: Any, out: dict[str, Any]) -> dict[str, Any]:
+    """Earlier rows of other samplers stay when they were scored by the same evaluator
+    with the same settings; the real row is always this call's, and first."""
+    path = samples_dir(run) / "eval.json"
+    try:
+        old = json.loads(path.read_text()) if path.is_file() else None
+        same = (
+            isinstance(old, dict)
+            and old["evaluator"]["fingerprint"] == out["evaluator"]["fingerprint"]
+            and all(old.get(key) == out[key] for key in SAME_SETTINGS)
+        )
+        if not same:
+            return out
+        keys = {_row_key(r) for r in out["results"]}
+        kept = [r for r in old["results"] if r["sampler"] != "real" and _row_key(r) not in keys]
+        return {**out, "results": out["results"][:1] + kept + out["results"][1:]}
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+        return out
+
+
+def _row_key(row: dict[str, Any]) -> tuple[str, Any]:
+    return row["sampler"], (row.get("params") or {}).get("limit")
+
+
+def _shown(params: dict[str, Any]) -> str:
+    return ", ".join(
+        f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+        for k, v in params.items()
+        if k != "images"
+    )
+
+
+def _summary(row: dict[str, Any]) -> str:
+    m = row["metrics"]
+    parts = [f"{name} {m[name]:.3f}" for name in ("precision", "recall", "density", "coverage")]
+    parts.append(f"{FD_NAME} {m['fd']:.3g}")
+    parts.append(f"KID {m['kid']:.3g}")
+    for name in ("confident_share", "face_rate"):
+        if name in m:
+            parts.append(f"{name.replace('_', ' ')} {m[name]:.3f}")
+    return ", ".join(parts)

@@ -1,0 +1,511 @@
+"""The evaluator: a feature net trained once per data set, cached, and the fixed
+split that goes with it.
+
+Why: a run must not be judged in a space it shaped itself (its encoder can map
+grey mush next to its own blurry data, docs/evaluation.md). The evaluator is
+trained by zspace on the data set alone, so every run on the same data is judged
+in the same space and their numbers compare.
+
+Split (fixed seed ``SPLIT_SEED``, never the run's): a seeded permutation of all
+images gives the *reference* part (30 %, at most ``REFERENCE_CAP``), which no
+evaluator training sees, and the evaluator's own training part (the rest, at most
+``TRAIN_CAP``, of which 10 % validate). The reference part has two halves: ``A``,
+the real set every row of an evaluation is scored against (its features are
+cached), and ``B``, from which the real-vs-real floor draws its "generated" images.
+
+Task: ``classes`` with labels, ``attributes`` with CelebA attributes on at least
+``MIN_ATTRIBUTED`` images, else the ``rotation`` fallback (logged, with the reason).
+
+Cache: ``<cache root>/evaluators/<stem>/`` (the data cache's root,
+zspace.data.cache.cache_root), one folder per source, geometry and task; its
+``meta.json`` (the commit record, written last and atomically) carries the data's
+content fingerprint and ``EVALUATOR_VERSION``. A changed data set or version makes
+it stale: it is rebuilt in place, and the reason is logged. Builders hold the data
+cache's lock (zspace.data.cache.locked), so two processes never build one
+evaluator at once; a waiting one reuses the fresh result. Weights are a zspace
+checkpoint (loaded with ``weights_only=True``, its sha256 checked against the meta);
+reference features are a plain ``.npz`` read without pickle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import re
+import secrets
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from zspace.checkpoint import load_checkpoint
+from zspace.data.cache import cache_root, locked
+from zspace.data.dataset import ImageData
+from zspace.errors import ZspaceError
+from zspace.evaluation.fit import batch_terms, to_float, train_net
+from zspace.evaluation.nets import ROTATIONS, TASKS, FeatureNet, from_description
+from zspace.fileio import atomic_write_json
+
+EVALUATOR_VERSION = 6  # raise it whenever the net, its training or the split changes
+SPLIT_SEED = 0
+REFERENCE_FRACTION = 0.3
+REFERENCE_CAP = 10_000
+TRAIN_CAP = 50_000
+VALID_FRACTION = 0.1
+MIN_ATTRIBUTED = 2000
+IMAGE_BUDGET = 50_000  # images seen in training: epochs = budget / train size, 5..20
+BATCH = 256
+
+Log = Callable[[str], None] | None
+
+
+# ---------------------------------------------------------------- identity
+
+
+def data_fingerprint(data: ImageData) -> str:
+    """sha256 of the images' bytes (at this geometry), their labels and attributes."""
+    h = hashlib.sha256()
+    h.update(json.dumps({"shape": list(data.images.shape)}).encode())
+    images = data.images
+    step = max(1, (64 << 20) // max(1, int(np.prod(images.shape[1:]))))
+    for s in range(0, len(images), step):
+        h.update(memoryview(np.ascontiguousarray(images[s : s + step])).cast("B"))
+    for name in ("labels", "attr"):
+        arr = getattr(data, name)
+        h.update(name.encode())
+        if arr is not None:
+            h.update(np.ascontiguousarray(np.asarray(arr, np.int64)).tobytes())
+    return h.hexdigest()
+
+
+def geometry_of(data: ImageData, crop: str) -> dict[str, Any]:
+    h, w, c = data.shape
+    return {"height": h, "width": w, "channels": c, "crop": crop}
+
+
+def attributed(data: ImageData) -> int:
+    return 0 if data.attr is None else int((np.asarray(data.attr) != 0).any(axis=1).sum())
+
+
+def resolve_task(data: ImageData, task: str = "auto", log: Log = None) -> tuple[str, str]:
+    """(task, why). ``auto``: classes with labels, attributes on enough attributed
+    images, else the rotation fallback, logged with its reason."""
+    if task not in ("auto", *TASKS):
+        raise ZspaceError(f"evaluator task {task!r}: choose auto, {', '.join(TASKS)}")
+    has_labels = data.labels is not None and len(np.unique(data.labels)) >= 2
+    n_attr = attributed(data)
+    if task == "classes" and not has_labels:
+        raise ZspaceError(f"evaluator task 'classes': {data.source} has no class labels")
+    if task == "attributes" and n_attr < MIN_ATTRIBUTED:
+        raise ZspaceError(
+            f"evaluator task 'attributes': {n_attr} images of {data.source} carry attributes; "
+            f"an attribute classifier needs at least {MIN_ATTRIBUTED}"
+        )
+    if task != "auto":
+        return task, "asked for"
+    if has_labels:
+        return "classes", f"{len(np.unique(data.labels))} class labels"
+    if n_attr >= MIN_ATTRIBUTED:
+        return "attributes", f"attributes on {n_attr} images"
+    why = (
+        f"only {n_attr} of {data.count} images carry attributes (an attribute classifier "
+        f"needs {MIN_ATTRIBUTED})"
+        if data.attr is not None
+        else "no labels"
+    )
+    if log:
+        log(f"evaluator: {data.source}: {why}; falling back to rotation-prediction features")
+    return "rotation", why
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Where one evaluator lives: one per source, geometry and task."""
+
+    root: Path
+    source: str
+    geometry: dict
+    task: str
+
+    @property
+    def key(self) -> str:
+        ident = {"source": self.source, "geometry": self.geometry, "task": self.task}
+        return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
+
+    @property
+    def stem(self) -> str:
+        kind, _, path = self.source.partition(":")
+        base = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(path).name or kind)[:40] or "data"
+        g = self.geometry
+        size = f"{g['height']}x{g['width']}x{g['channels']}"
+        return f"{kind}-{base}-{size}-{self.task}-{self.key[:12]}"
+
+    @property
+    def folder(self) -> Path:
+        return self.root / "evaluators" / self.stem
+
+    @property
+    def meta_path(self) -> Path:
+        return self.folder / "meta.json"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / "evaluators" / f"{self.stem}.lock"
+
+
+def split(n: int, seed: int = SPLIT_SEED) -> dict[str, np.ndarray]:
+    """The evaluator's fixed split of n images: train, valid, reference_a, reference_b."""
+    if n < 40:
+        raise ZspaceError(f"an evaluator needs at least 40 images; the data set has {n}")
+    perm = np.random.default_rng(seed).permutation(n)
+    n_ref = min(REFERENCE_CAP, int(round(n * REFERENCE_FRACTION)))
+    ref, rest = perm[:n_ref], perm[n_ref:][:TRAIN_CAP]
+    n_valid = max(1, int(round(len(rest) * VALID_FRACTION)))
+    return {
+        "train": np.sort(rest[n_valid:]),
+        "valid": np.sort(rest[:n_valid]),
+        "reference_a": np.sort(ref[: n_ref // 2]),
+        "reference_b": np.sort(ref[n_ref // 2 :]),
+    }
+
+
+# ---------------------------------------------------------------- the loaded evaluator
+
+
+@dataclass
+class Evaluator:
+    """A loaded evaluator: its net (eval mode), meta, and the reference features."""
+
+    net: FeatureNet
+    meta: dict
+    folder: Path
+    reference: np.ndarray  # features of reference half A
+    index_a: np.ndarray
+    index_b: np.ndarray
+    state: str = "reused"
+
+    @property
+    def task(self) -> str:
+        return self.meta["task"]
+
+    @property
+    def fingerprint(self) -> str:
+        return self.meta["fingerprint"]
+
+    @property
+    def has_classifier(self) -> bool:
+        return self.task in ("classes", "attributes")
+
+    @property
+    def multilabel(self) -> bool:
+        return self.task == "attributes"
+
+    def embed(self, images: np.ndarray, batch: int = BATCH) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 (N, H, W, C) images -> (features (N, D) float32, probabilities (N, K))."""
+        return embed(self.net, images, self.multilabel, batch)
+
+    def summary(self) -> dict[str, Any]:
+        m = self.meta
+        return {
+            "fingerprint": m["fingerprint"],
+            "kind": m["task"],
+            "accuracy": m["accuracy"],
+            "reference_size": int(len(self.index_a)),
+            "probe_size": int(len(self.index_b)),
+            "feature_dim": m["net"]["feature_dim"],
+            "why": m["why"],
+            "data": m["data"],
+            "version": m["version"],
+            "folder": str(self.folder),
+        }
+
+
+def embed(
+    net: FeatureNet, images: np.ndarray, multilabel: bool = False, batch: int = BATCH
+) -> tuple[np.ndarray, np.ndarray]:
+    device = next(net.parameters()).device
+    feats, probs = [], []
+    net.eval()
+    with torch.no_grad():
+        for s in range(0, len(images), batch):
+            x = to_float(torch.from_numpy(np.ascontiguousarray(images[s : s + batch])))
+            f, logits = net(x.to(device))
+            feats.append(f.float().cpu().numpy())
+            p = torch.sigmoid(logits) if multilabel else torch.softmax(logits, dim=1)
+            probs.append(p.double().cpu().numpy())
+    if not feats:
+        return np.zeros((0, net.feature_dim), np.float32), np.zeros((0, net.outputs))
+    return np.concatenate(feats), np.concatenate(probs)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def probe(slot: Slot, fingerprint: str) -> tuple[str, dict | None, str]:
+    """(state, meta, reason): "fresh", "stale", "absent" or "broken", without the lock."""
+    try:
+        meta = json.loads(slot.meta_path.read_text())
+    except FileNotFoundError:
+        return "absent", None, "not built yet"
+    except (OSError, ValueError):
+        return "broken", None, "its meta.json is unreadable"
+    if not isinstance(meta, dict) or meta.get("version") != EVALUATOR_VERSION:
+        old = meta.get("version") if isinstance(meta, dict) else None
+        return "stale", meta, f"evaluator version {old}, this zspace builds {EVALUATOR_VERSION}"
+    if meta.get("data", {}).get("fingerprint") != fingerprint:
+        return "stale", meta, "the data changed since it was built (another content fingerprint)"
+    build = slot.folder / str(meta.get("build"))
+    if not (build / "weights.pt").is_file() or not (build / "reference.npz").is_file():
+        return "broken", meta, "files named in its meta.json are missing"
+    return "fresh", meta, ""
+
+
+def _load(slot: Slot, meta: dict, device: torch.device) -> Evaluator:
+    build = slot.folder / meta["build"]
+    weights = build / "weights.pt"
+    if _sha256(weights) != meta.get("weights_sha256"):
+        raise ZspaceError(f"evaluator {weights} does not match its meta.json (sha256)")
+    try:
+        net = from_description(meta["net"])
+        net.load_state_dict(load_checkpoint(weights, map_location="cpu")["model"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ZspaceError(f"evaluator {weights} does not load: {first}") from None
+    net.to(device).eval()
+    with np.load(build / "reference.npz", allow_pickle=False) as z:
+        ref, ia, ib = z["features_a"], z["index_a"], z["index_b"]
+    return Evaluator(net, meta, slot.folder, ref, ia, ib)
+
+
+def slot_for(data: ImageData, crop: str, task: str, cache_dir: str = "") -> Slot:
+    return Slot(cache_root(cache_dir), data.source, geometry_of(data, crop), task)
+
+
+def open_evaluator(
+    data: ImageData,
+    *,
+    crop: str = "center",
+    cache_dir: str = "",
+    task: str = "auto",
+    rebuild: bool = False,
+    build: bool = True,
+    device: str | torch.device = "cpu",
+    log: Log = None,
+    progress: bool = True,
+) -> Evaluator:
+    """The fresh cached evaluator for ``data`` at its geometry, built (under the lock)
+    when absent, stale or broken, or when ``rebuild``; logged either way."""
+    task, why = resolve_task(data, task, log)
+    slot = slot_for(data, crop, task, cache_dir)
+    fp = data_fingerprint(data)
+    device = torch.device(device)
+    state, meta, reason = probe(slot, fp)
+    if state == "fresh" and not rebuild:
+        with contextlib.suppress(ZspaceError):
+            ev = _load(slot, meta, device)
+            if log:
+                log(f"evaluator: reused {slot.folder} ({_describe(meta)})")
+            return ev
+    if not build:
+        raise ZspaceError(
+            f"no usable evaluator for {data.source} ({reason or 'broken'}); "
+            f"build it with `zspace evaluator train`"
+        )
+    try:
+        slot.folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ZspaceError(
+            f"evaluator cache {slot.folder}: cannot create it ({exc.strerror}); "
+            "set data.cache_dir or $ZSPACE_CACHE to a writable folder"
+        ) from None
+    with locked(slot.lock_path):
+        state, meta, reason = probe(slot, fp)  # another process may have built it meanwhile
+        if state == "fresh" and not rebuild:
+            try:
+                ev = _load(slot, meta, device)
+            except ZspaceError as exc:
+                state, reason = "broken", str(exc)
+            else:
+                if log:
+                    log(f"evaluator: reused {slot.folder} (built meanwhile; {_describe(meta)})")
+                return ev
+        what = "building" if state == "absent" else "rebuilding"
+        because = "asked to rebuild" if state == "fresh" else reason
+        if log:
+            log(f"evaluator: {what} {slot.folder}: {because}; task {task} ({why})")
+        meta = _build(slot, data, task, why, fp, device, log, progress)
+    ev = _load(slot, meta, device)
+    ev.state = "built" if what == "building" else "rebuilt"
+    if log:
+        log(f"evaluator: {ev.state} in {meta['train_seconds']:.1f} s ({_describe(meta)})")
+    return ev
+
+
+def _describe(meta: dict) -> str:
+    acc = meta.get("accuracy")
+    return (
+        f"{meta['task']}, held-out accuracy {acc:.3f}, reference {meta['reference_size']} images, "
+        f"fingerprint {meta['fingerprint']}"
+    )
+
+
+def _targets(data: ImageData, task: str) -> tuple[np.ndarray, int]:
+    if task == "classes":
+        labels = np.asarray(data.labels, np.int64)
+        return labels, int(labels.max()) + 1
+    if task == "attributes":
+        attr = np.asarray(data.attr, np.int64)
+        return attr, attr.shape[1]
+    return np.zeros(data.count, np.int64), ROTATIONS
+
+
+def epochs_for(n_train: int) -> int:
+    return int(min(20, max(5, math.ceil(IMAGE_BUDGET / max(1, n_train)))))
+
+
+def batch_for(n_train: int) -> int:
+    """128, smaller for small sets (at least ~40 steps an epoch, never below 32)."""
+    return int(min(128, max(32, n_train // 40)))
+
+
+def held_out_accuracy(net: FeatureNet, task: str, images: np.ndarray, targets: np.ndarray) -> float:
+    """Accuracy on images no training saw: classes; attributes (per known value);
+    rotation (every image at all four turns)."""
+    device = next(net.parameters()).device
+    kind = "classes" if task == "rotation" else task
+    correct = count = 0.0
+    net.eval()
+    with torch.no_grad():
+        for s in range(0, len(images), BATCH):
+            x = to_float(torch.from_numpy(np.ascontiguousarray(images[s : s + BATCH]))).to(device)
+            y = torch.from_numpy(targets[s : s + BATCH]).to(device)
+            for t in range(ROTATIONS if task == "rotation" else 1):
+                xt = torch.rot90(x, t, dims=(2, 3)) if t else x
+                yt = torch.full_like(y, t) if task == "rotation" else y
+                _, right, judged = batch_terms(kind, net, xt, yt)
+                correct += float(right)
+                count += float(judged)
+    return correct / max(1.0, count)
+
+
+def _build(
+    slot: Slot,
+    data: ImageData,
+    task: str,
+    why: str,
+    fingerprint: str,
+    device: torch.device,
+    log: Log,
+    progress: bool,
+) -> dict:
+    h, w, c = data.shape
+    if task == "rotation" and h != w:
+        raise ZspaceError(f"rotation features need square images; {data.source} gives {h}x{w}")
+    parts = split(data.count)
+    targets, outputs = _targets(data, task)
+    rows = np.sort(np.concatenate(list(parts.values())))
+    images = np.ascontiguousarray(data.images[rows])  # only the rows used, in memory
+    local = {k: np.searchsorted(rows, v) for k, v in parts.items()}
+    tgt = targets[rows]
+    torch.manual_seed(SPLIT_SEED)
+    net = FeatureNet((c, h, w), outputs).to(device)
+    for old in slot.folder.glob("build-*"):  # leftovers of a crashed build
+        shutil.rmtree(old, ignore_errors=True)
+    token = f"{os.getpid()}-{secrets.token_hex(4)}"
+    build = slot.folder / f"build-{token}"
+    epochs = epochs_for(len(local["train"]))
+    started = time.perf_counter()
+    try:
+        fitted = train_net(
+            net, task, images, tgt, local["train"], local["valid"], build,
+            epochs=epochs, batch_size=batch_for(len(local["train"])), seed=SPLIT_SEED, log=log,
+            progress=progress,
+        )  # fmt: skip
+        ref = np.concatenate([local["reference_a"], local["reference_b"]])
+        accuracy = held_out_accuracy(net, task, images[ref], tgt[ref])
+        feats_a, _ = embed(net, images[local["reference_a"]], task == "attributes")
+        weights = build / "weights.pt"
+        os.replace(build / "checkpoints" / "best.pt", weights)
+        shutil.rmtree(build / "checkpoints")
+        np.savez(
+            build / "reference.npz",
+            features_a=feats_a,
+            index_a=parts["reference_a"],
+            index_b=parts["reference_b"],
+        )
+    except BaseException:
+        shutil.rmtree(build, ignore_errors=True)
+        raise
+    seconds = time.perf_counter() - started
+    weights_sha = _sha256(weights)
+    ident = {"key": slot.key, "data": fingerprint, "version": EVALUATOR_VERSION}
+    meta = {
+        "version": EVALUATOR_VERSION,
+        "fingerprint": hashlib.sha256(
+            (json.dumps(ident, sort_keys=True) + weights_sha).encode()
+        ).hexdigest()[:16],
+        "task": task,
+        "why": why,
+        "accuracy": accuracy,
+        "data": {
+            "source": data.source,
+            "count": data.count,
+            "fingerprint": fingerprint,
+            "geometry": slot.geometry,
+            "label_names": list(data.label_names) if data.label_names else None,
+            "attr_names": list(data.attr_names) if data.attr_names else None,
+        },
+        "split": {"seed": SPLIT_SEED, **{k: int(len(v)) for k, v in parts.items()}},
+        "reference_size": int(len(parts["reference_a"])),
+        "net": net.describe(),
+        "epochs": epochs,
+        "best_epoch": fitted["best_epoch"],
+        "history": fitted["history"],
+        "train_seconds": round(seconds, 2),
+        "device": str(device),
+        "build": build.name,
+        "weights_sha256": weights_sha,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    atomic_write_json(slot.meta_path, meta)  # the commit record
+    for old in slot.folder.glob("build-*"):
+        if old.name != build.name:
+            shutil.rmtree(old, ignore_errors=True)
+    return meta
+
+
+def evaluator_info(
+    data: ImageData, *, crop: str = "center", cache_dir: str = "", task: str = "auto"
+) -> dict[str, Any]:
+    """What ``zspace evaluator info`` shows: the slot, its state and its meta."""
+    task, why = resolve_task(data, task)
+    slot = slot_for(data, crop, task, cache_dir)
+    state, meta, reason = probe(slot, data_fingerprint(data))
+    out: dict[str, Any] = {
+        "source": data.source,
+        "geometry": slot.geometry,
+        "task": task,
+        "why": why,
+        "folder": str(slot.folder),
+        "state": state,
+    }
+    if reason:
+        out["reason"] = reason
+    if meta and state == "fresh":
+        keep = ("fingerprint", "accuracy", "reference_size", "split", "epochs", "best_epoch")
+        out.update({k: meta.get(k) for k in keep})
+        out.update(train_seconds=meta.get("train_seconds"), created=meta.get("created"))
+    return out
