@@ -66,7 +66,8 @@ def test_evaluate_ranks_gmm_above_normal(mnist_run, capsys):
     assert main(["evaluate", str(mnist_run), "--sampler", "normal", "-n", "300",
                  "--no-progress"]) == 0  # fmt: skip
     out = capsys.readouterr().out
-    assert "evaluator: reused" in out and "real" in out.splitlines()[-3]
+    rows_printed = [line.split()[0] for line in out.splitlines()[-2:]]
+    assert "evaluator: reused" in out and rows_printed == ["real", "normal"]
     again = json.loads((mnist_run / "samples" / "eval.json").read_text())
     assert [r["sampler"] for r in again["results"]] == ["real", "gmm", "normal"]
 

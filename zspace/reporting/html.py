@@ -47,8 +47,8 @@ figure{margin:.8em 0} figcaption{font-size:.9em;color:#555;max-width:60em}
 .row{display:flex;flex-wrap:wrap;gap:1.2em;align-items:flex-start}
 .row figure{flex:0 1 auto;max-width:calc(33% - 1em);min-width:220px;margin:.4em 0}
 .row figure:only-child{max-width:100%}
-.row .graded{flex:0 1 auto;max-width:calc(33% - 1em);min-width:220px}
-.row .graded figure{max-width:100%}
+.row .graded{display:flex;gap:.8em;align-items:flex-start;flex:0 1 auto}
+.row .graded figure{max-width:26em;min-width:220px}
 .row figure img{image-rendering:pixelated;border:1px solid #e3e3e3}
 h3{color:#23395d;margin:1.2em 0 .2em;font-size:1.05em}
 details{margin:.6em 0} summary{cursor:pointer;color:#23395d}
