@@ -18,6 +18,7 @@ PACKAGE = Path(zspace.__file__).resolve().parent
 # __init__, which lists the public names) belong to the last stage.
 STAGES = [
     ["zspace._version", "zspace.config", "zspace.errors", "zspace.fileio", "zspace.checks"],
+    ["zspace.npz"],
     ["zspace.data"],
     ["zspace.models", "zspace.losses", "zspace.device"],
     ["zspace.training", "zspace.checkpoint", "zspace.runfolder", "zspace.run"],

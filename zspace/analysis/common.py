@@ -112,6 +112,32 @@ def as_points(z: np.ndarray, name: str = "z") -> np.ndarray:
     return z
 
 
+ROWS = 65536  # rows per chunk when a pass over all points is made piece by piece
+BLOCK_BYTES = 1 << 27  # bytes of one column block (see column_blocks)
+
+
+def row_chunks(z: np.ndarray, rows: int = ROWS):
+    """``z`` in consecutive row slices, so a pass over memory-mapped latents of
+    millions of points holds one slice (and its float64 copy) at a time."""
+    for s in range(0, len(z), rows):
+        yield z[s : s + rows]
+
+
+def column_blocks(z: np.ndarray, block_bytes: int = BLOCK_BYTES):
+    """(first column, block) pairs: ``block`` holds columns ``j:j+w`` of ``z`` as rows
+    of a C-contiguous (w, N) array of z's dtype, w chosen so the block stays under
+    ``block_bytes``. Per-axis statistics (quantiles, histograms) then run on
+    contiguous rows, and no (N, d) copy of z is ever made."""
+    n, d = z.shape
+    width = max(1, min(d, block_bytes // max(1, n * z.dtype.itemsize)))
+    for j in range(0, d, width):
+        w = min(width, d - j)
+        block = np.empty((w, n), dtype=z.dtype)
+        for s in range(0, n, ROWS):
+            block[:, s : s + ROWS] = z[s : s + ROWS, j : j + w].T
+        yield j, block
+
+
 def subsample(n: int, size: int | None, seed: int) -> np.ndarray:
     """Sorted indices of a seeded subsample of ``size`` out of ``n`` (all when size >= n)."""
     if size is None or size <= 0 or size >= n:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from zspace.analysis.common import (
+    ROWS,
     Analysis,
     AnalysisResult,
     array_field,
@@ -90,7 +91,8 @@ class PcaResult(AnalysisResult):
 
 
 def covariance(z: np.ndarray, chunk: int = 32768) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and covariance in float64, one chunked pass."""
+    """Mean and covariance in float64, in chunks (two passes: the mean first, so the
+    sums of products are taken about it and lose nothing to cancellation)."""
     d = z.shape[1]
     s = np.zeros(d)
     for a in range(0, len(z), chunk):
@@ -187,15 +189,13 @@ def pca_analysis(
 
     idx = subsample(len(z), p.max_points, p.seed)
     comps = np.array([[vecs[a - 1], vecs[b - 1]] for a, b in pairs])  # (P, 2, d)
-    fulls = [
-        np.concatenate(
-            [
-                (z[s : s + 65536].astype(np.float64) - mean) @ comps[p].T
-                for s in range(0, len(z), 65536)
-            ]
-        )
-        for p in range(len(pairs))
-    ] + [np.stack([z[:, a], z[:, b]], axis=1).astype(np.float64) for a, b in axis_pairs]
+    # every point's projections (N, 2) per pair, for the zoom counts: one chunked pass
+    fulls = [np.empty((len(z), 2)) for _ in pairs]
+    for s in range(0, len(z), ROWS):
+        centred = z[s : s + ROWS].astype(np.float64) - mean
+        for full, comp in zip(fulls, comps, strict=True):
+            full[s : s + ROWS] = centred @ comp.T
+    fulls += [np.stack([z[:, a], z[:, b]], axis=1).astype(np.float64) for a, b in axis_pairs]
     if zooms is None:
         extent = max(
             float(np.quantile(np.abs(f - np.median(f, axis=0)).max(axis=1), 0.99)) for f in fulls
