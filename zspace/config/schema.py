@@ -15,8 +15,10 @@ TASKS = ("reconstruct", "denoise", "recolor")
 CROPS = ("center", "none")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16")
-COMPILE_MODES = ("off", "on")
+COMPILE_MODES = ("off", "on", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 LOG_BACKENDS = ("tensorboard",)
+CUDA_GRAPHS = ("off", "on")
+LR_SCALINGS = ("none", "sqrt", "linear")
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,9 @@ class TrainConfig:
     keep_checkpoints: int = 3
     threads: int = 0
     log: tuple[str, ...] = ()  # training loggers, e.g. ["tensorboard"] (writes RUN/tb/)
+    cuda_graphs: str = "off"  # "on": each full batch's step replayed as one CUDA graph
+    lr_scaling: str = "none"  # "sqrt" / "linear": lr * (batch_size / lr_base_batch)^(1/2 or 1)
+    lr_base_batch: int = 128  # the batch size train.lr was chosen for
 
 
 @dataclass(frozen=True)
