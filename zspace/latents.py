@@ -293,12 +293,4 @@ def _inputs(run: Any, images: np.ndarray, idx: np.ndarray, batch_size: int):
         yield x
 
 
-def encode(
-    run: Any,
-    split: str = "train",
-    eps_scale: float | None = None,
-    batch_size: int = 512,
-    log: Callable[[str], None] | None = None,
-) -> Path:
-    """Encode a whole split into ``RUN/latents/<split>.npz``; returns the file's path."""
-    return encode_split(run, split, eps_scale=eps_scale, batch_size=batch_size, log=log)
+encode = encode_split  # the public name (zspace.encode)
