@@ -117,7 +117,8 @@ def run_step(code: str, args: list[str], package: Path | None) -> dict:
     if proc.returncode != 0:
         return {"failed": proc.returncode, "wall": wall, "rss_gib": usage.ru_maxrss / 2**20}
     result = json.loads(out.strip().splitlines()[-1])
-    result.update(wall=wall, rss_gib=usage.ru_maxrss / 2**20)  # ru_maxrss is in KiB
+    # ru_maxrss is in KiB; CPU time does not depend on how busy the machine was
+    result.update(wall=wall, cpu=usage.ru_utime + usage.ru_stime, rss_gib=usage.ru_maxrss / 2**20)
     return result
 
 
@@ -152,10 +153,13 @@ def show(name: str, res: dict, base: dict | None) -> None:
         if "failed" in r:
             print(f"  {step:10s} FAILED (exit {r['failed']}) after {r['wall']:.1f} s")
             continue
-        line = f"  {step:10s} {r['wall']:7.1f} s wall  peak RSS {r['rss_gib']:5.2f} GiB"
+        line = (
+            f"  {step:10s} {r['wall']:7.1f} s wall {r['cpu']:7.1f} s CPU  peak RSS "
+            f"{r['rss_gib']:5.2f} GiB"
+        )
         b = (base or {}).get(step)
         if b and "failed" not in b:
-            line += f"   (baseline / this: time {b['wall'] / r['wall']:.2f}x, "
+            line += f"   (baseline / this: CPU time {b['cpu'] / r['cpu']:.2f}x, "
             line += f"RSS {b['rss_gib'] / r['rss_gib']:.2f}x)"
         print(line)
         if step == "analyze":

@@ -13,7 +13,7 @@ from zspace.analysis.common import column_blocks
 from zspace.analysis.pca import pca_analysis
 from zspace.analysis.vae_internals import vae_internals
 from zspace.errors import ZspaceError
-from zspace.latents import Latents, LatentsWriter, latents_path, load_latents, save_latents
+from zspace.latents import LatentsWriter, latents_path, load_latents, save_latents
 
 
 def _arrays(rng, n=300, d=7):
@@ -70,7 +70,7 @@ def test_writer_streams_batches_into_the_same_file_save_latents_writes(tmp_path)
     with LatentsWriter(path, len(z), z.shape[1], True) as w:
         for s in range(0, len(z), 100):
             w.add(z[s : s + 100], mu[s : s + 100], logvar[s : s + 100])
-        w.finish(Latents(z=w.parts["z"], mu=w.parts["mu"], logvar=w.parts["logvar"], **small))
+        w.finish(**small)
     assert [p.name for p in path.parent.iterdir()] == ["train.npz"]  # the parts are gone
     lat = load_latents(tmp_path)
     assert npz.is_mapped(lat.z) and npz.is_mapped(lat.mu) and npz.is_mapped(lat.logvar)
@@ -94,9 +94,11 @@ def test_writer_leaves_nothing_behind_on_error_or_a_short_count(tmp_path):
     with LatentsWriter(path, 10, 3, False) as w:
         w.add(np.zeros((4, 3)))
         with pytest.raises(ValueError, match="4 of 10"):
-            w.finish(Latents(split="valid", z=w.parts["z"], index=np.arange(10)))
+            w.finish(split="valid", index=np.arange(10))
         with pytest.raises(ValueError, match="11 latents"):
             w.add(np.zeros((7, 3)))
+        with pytest.raises(ValueError, match=r"shape \(2, 4\)"):
+            w.add(np.zeros((2, 4)))
     assert list(path.parent.iterdir()) == []
 
 
@@ -142,3 +144,24 @@ def test_chunked_analyses_equal_the_whole_array_formulas(tmp_path):
     p = pca_analysis(m["z"], pairs=((1, 2),), axis_pairs=((0, 1),), zooms=(1.0, 0.1))
     p2 = pca_analysis(z, pairs=((1, 2),), axis_pairs=((0, 1),), zooms=(1.0, 0.1))
     assert p.counts_pca == p2.counts_pca and p.explained == p2.explained
+
+
+def test_release_lets_mapped_pages_go_and_reading_goes_on(tmp_path):
+    a = np.random.default_rng(3).normal(size=(200_000, 16)).astype(np.float32)  # 12.8 MB
+    np.savez(tmp_path / "a.npz", a=a)
+    m = npz.load(tmp_path / "a.npz")["a"]
+
+    def resident_kib() -> int:
+        for line in open("/proc/self/status"):
+            if line.startswith("RssFile:"):
+                return int(line.split()[1])
+        pytest.skip("no RssFile in /proc/self/status")
+
+    before = resident_kib()
+    assert float(m.sum(dtype=np.float64)) == pytest.approx(float(a.sum(dtype=np.float64)))
+    touched = resident_kib()
+    npz.release(m)
+    after = resident_kib()
+    assert touched - before > 10_000 and touched - after > 10_000  # 12.8 MB mapped, then let go
+    assert np.array_equal(m[-5:], a[-5:])  # still readable
+    npz.release(a)  # not mapped: nothing happens

@@ -7,8 +7,8 @@ this file, so they never load the model or the images again.
 
 Scale: the members are stored uncompressed (the layout ``np.savez`` writes), so
 ``load_latents`` memory-maps z, mu and logvar instead of reading them, and
-``encode`` streams the latents batch by batch into temporary .npy files beside
-the final one, then packs them into the .npz in chunks: a split of millions of
+``encode`` appends the latents batch by batch to temporary .npy files beside the
+final one, then packs them into the .npz in chunks: a split of millions of
 images is never held in memory, once or twice. Older files written by
 ``np.savez`` are stored the same way and are mapped too.
 """
@@ -100,47 +100,55 @@ class LatentsWriter:
     """Collects the latents of ``n`` images batch by batch in .npy files on disk (a
     hidden folder beside ``path``) and packs them into the latents file at the end.
 
-    Memory stays at one batch whatever ``n`` is; the parts are removed when the
-    file is written, and also when an error ends the ``with`` block early."""
+    Batches are appended with plain writes (no memory map), so the process holds
+    one batch whatever ``n`` is; the parts are removed when the file is written,
+    and also when an error ends the ``with`` block early."""
 
     def __init__(self, path: str | Path, n: int, z_dim: int, variational: bool) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.n = int(n)
+        self.n, self.z_dim, self.variational = int(n), int(z_dim), bool(variational)
         self.filled = 0
         self._dir: Path | None = Path(
             tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".parts", dir=self.path.parent)
         )
-        names = ("z", "mu", "logvar") if variational else ("z",)
-        self.parts = {
-            k: np.lib.format.open_memmap(
-                self._dir / f"{k}.npy", mode="w+", dtype=np.float32, shape=(self.n, int(z_dim))
-            )
-            for k in names
+        header = {
+            "descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
+            "fortran_order": False,
+            "shape": (self.n, self.z_dim),
         }
+        self._files = {}
+        for key in ("z", "mu", "logvar") if variational else ("z",):
+            fh = open(self._dir / f"{key}.npy", "wb")  # noqa: SIM115 - closed in finish/abort
+            np.lib.format.write_array_header_1_0(fh, header)
+            self._files[key] = fh
 
     def add(self, z: Any, mu: Any = None, logvar: Any = None) -> None:
         """Append one batch (arrays or CPU tensors of shape (m, z_dim))."""
         m = len(z)
         if self.filled + m > self.n:
             raise ValueError(f"{self.filled + m} latents for a file of {self.n}")
-        rows = slice(self.filled, self.filled + m)
         for key, value in (("z", z), ("mu", mu), ("logvar", logvar)):
-            if key in self.parts:
-                self.parts[key][rows] = np.asarray(value)
+            if key in self._files:
+                block = np.ascontiguousarray(np.asarray(value), dtype=np.float32)
+                if block.shape != (m, self.z_dim):
+                    raise ValueError(f"{key} of shape {block.shape}; expected ({m}, {self.z_dim})")
+                self._files[key].write(block.tobytes())
         self.filled += m
 
-    def finish(self, lat: Latents) -> Path:
-        """Write the file: ``lat`` gives the small members (index, labels, scalars);
-        its z/mu/logvar are ignored in favour of the parts."""
+    def finish(self, **fields: Any) -> Path:
+        """Write the file. ``fields`` are the other fields of ``Latents`` (split, index,
+        label, label_names, attr, attr_names, eps_scale, seed)."""
         if self.filled != self.n:
             raise ValueError(f"{self.filled} of {self.n} latents were added")
         assert self._dir is not None
         big = {}
-        for key, mm in self.parts.items():
-            mm.flush()
+        for key, fh in self._files.items():
+            fh.close()
             big[key] = self._dir / f"{key}.npy"
-        self.parts = {}
+        self._files = {}
+        empty = np.empty((0, self.z_dim), np.float32)
+        lat = Latents(z=empty, mu=empty if self.variational else None, **fields)
         try:
             atomic_write(self.path, lambda fh: npz.write(fh, _members(lat, big)))
         finally:
@@ -148,7 +156,9 @@ class LatentsWriter:
         return self.path
 
     def abort(self) -> None:
-        self.parts = {}
+        for fh in self._files.values():
+            fh.close()
+        self._files = {}
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
@@ -243,19 +253,14 @@ def encode_split(
             for x in _inputs(run, data.images, idx, batch_size):
                 out.add(*run.encode(x, batch_size))
             out.finish(
-                Latents(
-                    split=split,
-                    z=out.parts["z"],
-                    index=idx,
-                    mu=out.parts.get("mu"),
-                    logvar=out.parts.get("logvar"),
-                    label=None if data.labels is None else np.asarray(data.labels)[idx],
-                    label_names=data.label_names,
-                    attr=None if data.attr is None else np.asarray(data.attr)[idx],
-                    attr_names=data.attr_names,
-                    eps_scale=(float(eps_scale) if eps_scale is not None else old_scale),
-                    seed=cfg.seed,
-                )
+                split=split,
+                index=idx,
+                label=None if data.labels is None else np.asarray(data.labels)[idx],
+                label_names=data.label_names,
+                attr=None if data.attr is None else np.asarray(data.attr)[idx],
+                attr_names=data.attr_names,
+                eps_scale=(float(eps_scale) if eps_scale is not None else old_scale),
+                seed=cfg.seed,
             )
     finally:
         if old_scale is not None:

@@ -12,6 +12,7 @@ is ever held in memory whole. The result is an ordinary .npz: ``np.load`` reads 
 
 from __future__ import annotations
 
+import mmap
 import shutil
 import struct
 import zipfile
@@ -87,11 +88,27 @@ def _mapped(path: Path, raw: BinaryIO, info: zipfile.ZipInfo) -> np.ndarray | No
     return mm.view(np.ndarray)
 
 
-def is_mapped(arr: np.ndarray) -> bool:
-    """True when ``arr`` is (a view of) a memory-mapped file."""
+def _memmap_of(arr: np.ndarray) -> np.memmap | None:
     base = arr
     while base is not None:
         if isinstance(base, np.memmap):
-            return True
+            return base
         base = getattr(base, "base", None)
-    return False
+    return None
+
+
+def is_mapped(arr: np.ndarray) -> bool:
+    """True when ``arr`` is (a view of) a memory-mapped file."""
+    return _memmap_of(arr) is not None
+
+
+def release(arr: np.ndarray) -> None:
+    """Drop the pages of ``arr``'s memory map from this process's resident memory.
+
+    They stay in the kernel's page cache, so reading them again is cheap; without
+    this, one pass over 3 GB of mapped latents leaves 3 GB resident. A no-op for
+    arrays that are not mapped, and where the platform has no MADV_DONTNEED."""
+    mm = _memmap_of(arr)
+    raw = getattr(mm, "_mmap", None)
+    if raw is not None and hasattr(raw, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+        raw.madvise(mmap.MADV_DONTNEED)

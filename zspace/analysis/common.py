@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
+import zspace.npz as npz
 from zspace.checks import positive  # noqa: F401 - the shared check, used by the analyses
 from zspace.errors import ZspaceError
 
@@ -116,11 +117,14 @@ ROWS = 65536  # rows per chunk when a pass over all points is made piece by piec
 BLOCK_BYTES = 1 << 27  # bytes of one column block (see column_blocks)
 
 
-def row_chunks(z: np.ndarray, rows: int = ROWS):
-    """``z`` in consecutive row slices, so a pass over memory-mapped latents of
-    millions of points holds one slice (and its float64 copy) at a time."""
-    for s in range(0, len(z), rows):
-        yield z[s : s + rows]
+def row_chunks(*arrays: np.ndarray, rows: int = ROWS):
+    """(start, slices) over consecutive rows of equally long arrays, so a pass over
+    memory-mapped latents of millions of points holds one slice (and its float64
+    copy) at a time; the mapped pages read are let go after each slice."""
+    for s in range(0, len(arrays[0]), rows):
+        yield s, [a[s : s + rows] for a in arrays]
+        for a in arrays:
+            npz.release(a)
 
 
 def column_blocks(z: np.ndarray, block_bytes: int = BLOCK_BYTES):
@@ -133,8 +137,8 @@ def column_blocks(z: np.ndarray, block_bytes: int = BLOCK_BYTES):
     for j in range(0, d, width):
         w = min(width, d - j)
         block = np.empty((w, n), dtype=z.dtype)
-        for s in range(0, n, ROWS):
-            block[:, s : s + ROWS] = z[s : s + ROWS, j : j + w].T
+        for s, (rows,) in row_chunks(z):
+            block[:, s : s + len(rows)] = rows[:, j : j + w].T
         yield j, block
 
 

@@ -14,13 +14,13 @@ from typing import Any
 import numpy as np
 
 from zspace.analysis.common import (
-    ROWS,
     Analysis,
     AnalysisResult,
     array_field,
     as_points,
     memory_field,
     positive,
+    row_chunks,
     subsample,
     with_params,
 )
@@ -95,12 +95,12 @@ def covariance(z: np.ndarray, chunk: int = 32768) -> tuple[np.ndarray, np.ndarra
     sums of products are taken about it and lose nothing to cancellation)."""
     d = z.shape[1]
     s = np.zeros(d)
-    for a in range(0, len(z), chunk):
-        s += z[a : a + chunk].sum(axis=0, dtype=np.float64)
+    for _, (rows,) in row_chunks(z, rows=chunk):
+        s += rows.sum(axis=0, dtype=np.float64)
     mean = s / len(z)
     cov = np.zeros((d, d))
-    for a in range(0, len(z), chunk):
-        b = z[a : a + chunk].astype(np.float64) - mean
+    for _, (rows,) in row_chunks(z, rows=chunk):
+        b = rows.astype(np.float64) - mean
         cov += b.T @ b
     return mean, cov / max(1, len(z) - 1)
 
@@ -190,12 +190,13 @@ def pca_analysis(
     idx = subsample(len(z), p.max_points, p.seed)
     comps = np.array([[vecs[a - 1], vecs[b - 1]] for a, b in pairs])  # (P, 2, d)
     # every point's projections (N, 2) per pair, for the zoom counts: one chunked pass
-    fulls = [np.empty((len(z), 2)) for _ in pairs]
-    for s in range(0, len(z), ROWS):
-        centred = z[s : s + ROWS].astype(np.float64) - mean
-        for full, comp in zip(fulls, comps, strict=True):
-            full[s : s + ROWS] = centred @ comp.T
-    fulls += [np.stack([z[:, a], z[:, b]], axis=1).astype(np.float64) for a, b in axis_pairs]
+    fulls = [np.empty((len(z), 2)) for _ in [*pairs, *axis_pairs]]
+    for s, (rows,) in row_chunks(z):
+        centred = rows.astype(np.float64) - mean
+        for full, comp in zip(fulls, comps, strict=False):
+            full[s : s + len(rows)] = centred @ comp.T
+        for full, (a, b) in zip(fulls[len(pairs) :], axis_pairs, strict=True):
+            full[s : s + len(rows)] = rows[:, [a, b]]
     if zooms is None:
         extent = max(
             float(np.quantile(np.abs(f - np.median(f, axis=0)).max(axis=1), 0.99)) for f in fulls

@@ -12,12 +12,12 @@ from typing import Any
 import numpy as np
 
 from zspace.analysis.common import (
-    ROWS,
     Analysis,
     AnalysisResult,
     array_field,
     as_points,
     positive,
+    row_chunks,
     with_params,
 )
 from zspace.analysis.radius import radii
@@ -93,13 +93,12 @@ def vae_internals(
     above = [0] * len(th)
     lv_sum, axis_sum = 0.0, np.zeros(z.shape[1])
     diff_max, diff_above = 0.0, 0
-    for s in range(0, len(z), ROWS):
-        lv = logvar[s : s + ROWS]
+    for _, (lv, zs, ms) in row_chunks(logvar, z, mu):
         lv_min, lv_max = min(lv_min, float(lv.min())), max(lv_max, float(lv.max()))
         above = [a + int(np.count_nonzero(lv > t)) for a, t in zip(above, th, strict=True)]
         lv_sum += float(lv.sum(dtype=np.float64))
         axis_sum += lv.sum(axis=0, dtype=np.float64)
-        dz = np.abs(z[s : s + ROWS].astype(np.float64) - mu[s : s + ROWS])
+        dz = np.abs(zs.astype(np.float64) - ms)
         diff_max = max(diff_max, float(dz.max()))
         diff_above += int(np.count_nonzero(dz > p.diff_threshold))
     rz, rm = radii(z), radii(mu)
@@ -107,8 +106,8 @@ def vae_internals(
     rel = absd / np.maximum(rm, 1e-30)
     hi = lv_max if lv_max > lv_min else lv_min + 1.0
     lv_counts = np.zeros(p.bins, dtype=np.int64)
-    for s in range(0, len(z), ROWS):
-        c, lv_edges = np.histogram(logvar[s : s + ROWS], bins=p.bins, range=(lv_min, hi))
+    for _, (lv,) in row_chunks(logvar):
+        c, lv_edges = np.histogram(lv, bins=p.bins, range=(lv_min, hi))
         lv_counts += c
     logrel = np.log10(np.maximum(rel, 1e-12))
     rel_counts, rel_edges = np.histogram(logrel, bins=p.bins)
