@@ -66,7 +66,7 @@ if hasattr(L, "LatentsWriter"):
     with L.LatentsWriter(path, n, d, True) as w:
         for z, mu, lv in batches():
             w.add(z, mu, lv)
-        w.finish(L.Latents(z=w.parts["z"], mu=w.parts["mu"], logvar=w.parts["logvar"], **small))
+        w.finish(**small)
 else:
     parts = list(batches())
     z, mu, lv = (np.concatenate([p[i] for p in parts]) for i in range(3))
