@@ -23,7 +23,7 @@ STAGES = [
     ["zspace.models", "zspace.losses", "zspace.device"],
     ["zspace.training", "zspace.checkpoint", "zspace.runfolder", "zspace.run", "zspace.bundle"],
     ["zspace.latents"],
-    ["zspace.neighbours", "zspace.analysis"],
+    ["zspace.neighbours", "zspace.knn_faiss", "zspace.analysis"],
     ["zspace.generation"],
     ["zspace.evaluation"],
     ["zspace.reporting", "zspace.perceptron"],
