@@ -23,9 +23,11 @@ from zspace.errors import ZspaceError
 
 EXTRA = 3  # float32 candidates kept beyond k for the exact float64 re-ranking
 RERANK_ROWS = 4096  # queries re-ranked at a time
-# Query-reference pairs above which faiss is faster than the torch search (measured on
-# 2 cores, d = 256, k = 1..5: benchmarks/bench_knn.py; docs/performance.md).
-MIN_PAIRS = 4_000_000
+# Query-reference pairs from which "auto" uses faiss. On 2 shared cores (load ~15) the two
+# searches were within noise from 1e6 to 2.5e7 pairs, faiss lost the rate's 1,000 x 20,000
+# queries (0.6-0.85x) and won its 20,000 x 20,000 reference (1.3x): benchmarks/bench_knn.py,
+# docs/performance.md. Only that size goes to faiss until a quieter machine says more.
+MIN_PAIRS = 100_000_000
 
 _faiss: ModuleType | None = None
 
