@@ -104,7 +104,7 @@ class Bench:
         try:
             self.add(fn())
         except ZspaceError as exc:  # e.g. bf16 on a CPU without it: the reason, shortened
-            self.add(Row(group, setting, note=f"skipped: {str(exc).split(':')[0][:60]}"))
+            self.add(Row(group, setting, note=f"skipped: {str(exc)[:72]}"))
         except Exception as exc:  # a failing row must not lose the table
             self.add(Row(group, setting, note=f"FAILED: {type(exc).__name__}: {exc}"[:200]))
 
@@ -319,7 +319,7 @@ class Bench:
         lines = [
             f"zspace GPU check ({'DRY: tiny sizes on the CPU' if self.dry else 'full'}): "
             f"{where}, {m['cores']} cores, torch {m['torch']}, {time.strftime('%Y-%m-%d')}",
-            f"{'what':8s}{'setting':44s}{'rate':>14s}{'x ref 1,400':>12s}{'170k epoch':>11s}"
+            f"{'what':8s}{'setting':44s}{'rate':>14s}{'x ref 1,400':>12s}{'170k/search':>12s}"
             f"{'first pass':>11s}  note",
         ]
         for r in self.rows:
@@ -331,7 +331,7 @@ class Bench:
                 epoch = f"{r.seconds:.3f} s"
             first = "" if r.first is None else f"{r.first:.1f} s"
             lines.append(
-                f"{r.group:8s}{r.setting:44s}{rate:>14s}{ratio:>12s}{epoch:>11s}{first:>11s}"
+                f"{r.group:8s}{r.setting:44s}{rate:>14s}{ratio:>12s}{epoch:>12s}{first:>11s}"
                 f"  {r.note}"
             )
         best = max((r.rate for r in self.rows if r.group == "train" and r.rate), default=None)

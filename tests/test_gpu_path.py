@@ -159,11 +159,11 @@ def _losses(run_dir):
 
 
 @pytest.mark.cuda
-def test_graphed_step_trains_like_the_eager_step(tmp_path, tiny_overrides):
+def test_graphed_step_trains_like_the_eager_step(tmp_path, tiny_overrides, monkeypatch):
     """An AE without dropout is deterministic up to kernel rounding: the graphed run
     (1,797 digits, batch 128: an uneven last batch, run eagerly) follows the eager one."""
     base = tiny_overrides + ["train.device=cuda", "train.epochs=3", "model.variational=false"]
-    torch.backends.cudnn.deterministic = True
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
     eager = zspace.train(load_config(None, base), run_dir=tmp_path / "eager", **QUIET)
     graphed = zspace.train(
         load_config(None, base + ["train.cuda_graphs=on"]), run_dir=tmp_path / "graph", **QUIET
@@ -233,8 +233,10 @@ def test_encode_on_cuda_matches_the_cpu(tmp_path, tiny_overrides):
     )
     cpu = zspace.load_run(run.path, device="cpu")
     gpu = zspace.load_run(run.path, device="cuda")
+    from zspace.latents import load_latents
+
     zspace.encode(cpu)
-    z_cpu = np.array(zspace.latents.load_latents(run.path).z)
+    z_cpu = np.array(load_latents(run.path).z)
     zspace.encode(gpu)
-    z_gpu = np.array(zspace.latents.load_latents(run.path).z)
+    z_gpu = np.array(load_latents(run.path).z)
     assert np.allclose(z_cpu, z_gpu, atol=1e-3)
