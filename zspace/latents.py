@@ -4,11 +4,19 @@ The file holds z (N, d) float32; mu and logvar for a VAE; index (N,) int64 rows 
 the data set; label (+ label_names) and attr (+ attr_names) when the source knows
 them; and a few scalars (split, variational, eps_scale, seed). Analyses read only
 this file, so they never load the model or the images again.
+
+Scale: the members are stored uncompressed (the layout ``np.savez`` writes), so
+``load_latents`` memory-maps z, mu and logvar instead of reading them, and
+``encode`` appends the latents batch by batch to temporary .npy files beside the
+final one, then packs them into the .npz in chunks: a split of millions of
+images is never held in memory, once or twice. Older files written by
+``np.savez`` are stored the same way and are mapped too.
 """
 
 from __future__ import annotations
 
-import io
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +24,10 @@ from typing import Any
 
 import numpy as np
 
+import zspace.npz as npz
 from zspace.data.dataset import SPLITS as SPLIT_NAMES  # noqa: F401 - the one list, re-exported
 from zspace.errors import ZspaceError
-from zspace.fileio import atomic_write_bytes
+from zspace.fileio import atomic_write
 
 
 @dataclass(frozen=True)
@@ -51,32 +60,119 @@ def latents_path(run_dir: str | Path, split: str = "train") -> Path:
     return Path(run_dir) / "latents" / f"{split}.npz"
 
 
-def save_latents(path: str | Path, lat: Latents) -> Path:
+def _as(arr: np.ndarray, dtype: Any) -> np.ndarray:
+    """``arr`` as ``dtype`` without a copy when it already is (memory maps stay maps)."""
+    arr = np.asanyarray(arr)
+    return arr if arr.dtype == dtype else arr.astype(dtype)
+
+
+def _members(lat: Latents, big: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The file's members; ``big`` replaces z/mu/logvar (paths of .npy parts)."""
     arrays: dict[str, Any] = {
-        "z": lat.z.astype(np.float32),
-        "index": lat.index.astype(np.int64),
+        "z": _as(lat.z, np.float32),
+        "index": _as(lat.index, np.int64),
         "split": np.array(lat.split),
         "variational": np.array(lat.variational),
         "seed": np.array(lat.seed),
         "eps_scale": np.array(np.nan if lat.eps_scale is None else lat.eps_scale),
     }
     if lat.mu is not None:
-        arrays["mu"] = lat.mu.astype(np.float32)
-        arrays["logvar"] = lat.logvar.astype(np.float32)
+        arrays["mu"] = _as(lat.mu, np.float32)
+        arrays["logvar"] = _as(lat.logvar, np.float32)
     if lat.label is not None:
-        arrays["label"] = lat.label.astype(np.int64)
+        arrays["label"] = _as(lat.label, np.int64)
         if lat.label_names:
             arrays["label_names"] = np.array(lat.label_names, dtype=str)
     if lat.attr is not None:
-        arrays["attr"] = lat.attr.astype(np.int8)
+        arrays["attr"] = _as(lat.attr, np.int8)
         arrays["attr_names"] = np.array(lat.attr_names or (), dtype=str)
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    return atomic_write_bytes(path, buf.getvalue())
+    arrays.update(big or {})
+    return arrays
 
 
-def load_latents(run: Any, split: str = "train") -> Latents:
-    """Read ``RUN/latents/<split>.npz`` (run: a folder or a Run)."""
+def save_latents(path: str | Path, lat: Latents) -> Path:
+    """Write ``lat`` to ``path`` atomically as a stored .npz; its arrays may be memory
+    maps, which are copied in chunks."""
+    return atomic_write(path, lambda fh: npz.write(fh, _members(lat)))
+
+
+class LatentsWriter:
+    """Collects the latents of ``n`` images batch by batch in .npy files on disk (a
+    hidden folder beside ``path``) and packs them into the latents file at the end.
+
+    Batches are appended with plain writes (no memory map), so the process holds
+    one batch whatever ``n`` is; the parts are removed when the file is written,
+    and also when an error ends the ``with`` block early."""
+
+    def __init__(self, path: str | Path, n: int, z_dim: int, variational: bool) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.n, self.z_dim, self.variational = int(n), int(z_dim), bool(variational)
+        self.filled = 0
+        self._dir: Path | None = Path(
+            tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".parts", dir=self.path.parent)
+        )
+        header = {
+            "descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
+            "fortran_order": False,
+            "shape": (self.n, self.z_dim),
+        }
+        self._files = {}
+        for key in ("z", "mu", "logvar") if variational else ("z",):
+            fh = open(self._dir / f"{key}.npy", "wb")  # noqa: SIM115 - closed in finish/abort
+            np.lib.format.write_array_header_1_0(fh, header)
+            self._files[key] = fh
+
+    def add(self, z: Any, mu: Any = None, logvar: Any = None) -> None:
+        """Append one batch (arrays or CPU tensors of shape (m, z_dim))."""
+        m = len(z)
+        if self.filled + m > self.n:
+            raise ValueError(f"{self.filled + m} latents for a file of {self.n}")
+        for key, value in (("z", z), ("mu", mu), ("logvar", logvar)):
+            if key in self._files:
+                block = np.ascontiguousarray(np.asarray(value), dtype=np.float32)
+                if block.shape != (m, self.z_dim):
+                    raise ValueError(f"{key} of shape {block.shape}; expected ({m}, {self.z_dim})")
+                self._files[key].write(block.tobytes())
+        self.filled += m
+
+    def finish(self, **fields: Any) -> Path:
+        """Write the file. ``fields`` are the other fields of ``Latents`` (split, index,
+        label, label_names, attr, attr_names, eps_scale, seed)."""
+        if self.filled != self.n:
+            raise ValueError(f"{self.filled} of {self.n} latents were added")
+        assert self._dir is not None
+        big = {}
+        for key, fh in self._files.items():
+            fh.close()
+            big[key] = self._dir / f"{key}.npy"
+        self._files = {}
+        empty = np.empty((0, self.z_dim), np.float32)
+        lat = Latents(z=empty, mu=empty if self.variational else None, **fields)
+        try:
+            atomic_write(self.path, lambda fh: npz.write(fh, _members(lat, big)))
+        finally:
+            self.abort()
+        return self.path
+
+    def abort(self) -> None:
+        for fh in self._files.values():
+            fh.close()
+        self._files = {}
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+    def __enter__(self) -> LatentsWriter:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.abort()
+
+
+def load_latents(run: Any, split: str = "train", *, mmap: bool = True) -> Latents:
+    """Read ``RUN/latents/<split>.npz`` (run: a folder or a Run). z, mu and logvar are
+    read-only memory maps (``mmap=False`` reads them into memory)."""
     from zspace.run import run_path
 
     run_dir = run_path(run)
@@ -86,24 +182,27 @@ def load_latents(run: Any, split: str = "train") -> Latents:
             f"no latents for split {split!r} in {run_dir}: run `zspace encode {run_dir} "
             f"--split {split}` first"
         )
-    with np.load(path, allow_pickle=False) as f:
-        get = lambda k: f[k] if k in f.files else None  # noqa: E731
-        eps = get("eps_scale")
-        names = get("label_names")
-        attr_names = get("attr_names")
-        return Latents(
-            split=str(f["split"]),
-            z=f["z"],
-            index=f["index"],
-            mu=get("mu"),
-            logvar=get("logvar"),
-            label=get("label"),
-            label_names=tuple(str(s) for s in names) if names is not None else None,
-            attr=get("attr"),
-            attr_names=tuple(str(s) for s in attr_names) if attr_names is not None else None,
-            eps_scale=None if eps is None or np.isnan(eps) else float(eps),
-            seed=int(f["seed"]) if "seed" in f.files else 0,
-        )
+    f = npz.load(path, mmap=mmap)
+    if "z" not in f or "index" not in f or "split" not in f:
+        raise ZspaceError(f"{path} is not a latents file (members: {', '.join(sorted(f))})")
+    get = f.get
+    eps = get("eps_scale")
+    names = get("label_names")
+    attr_names = get("attr_names")
+    small = lambda k: None if get(k) is None else np.array(get(k))  # noqa: E731 - off the map
+    return Latents(
+        split=str(f["split"]),
+        z=f["z"],
+        index=np.array(f["index"]),
+        mu=get("mu"),
+        logvar=get("logvar"),
+        label=small("label"),
+        label_names=tuple(str(s) for s in names) if names is not None else None,
+        attr=small("attr"),
+        attr_names=tuple(str(s) for s in attr_names) if attr_names is not None else None,
+        eps_scale=None if eps is None or np.isnan(eps) else float(eps),
+        seed=int(f["seed"]) if "seed" in f else 0,
+    )
 
 
 def encode_split(
@@ -118,11 +217,12 @@ def encode_split(
     Images are read as training read them (``zspace.data.prepare``) and fed through the
     run's task input (grey for recolor, seeded noise for denoise), in batches without
     gradients. For a VAE z is sampled with the model's eps settings from a torch RNG
-    seeded with the config's seed, so encoding twice gives the same file.
+    seeded with the config's seed, so encoding twice gives the same file. The
+    latents go to disk batch by batch (``LatentsWriter``), so memory does not grow
+    with the split.
     """
     import torch
 
-    from zspace.data.tasks import make_input
     from zspace.progress import bar
     from zspace.run import as_run
 
@@ -143,42 +243,62 @@ def encode_split(
             raise ZspaceError(f"--eps-scale {eps_scale}: must be >= 0")
         if run.variational:
             run.model.eps_scale = float(eps_scale)
-    zs, mus, lvs = [], [], []
-    gen = torch.Generator().manual_seed(cfg.seed + 7919)
+    d = run.model.cfg.z_dim
+    path = latents_path(run.path, split)
     try:
-        with torch.random.fork_rng(devices=[]):
+        with (
+            LatentsWriter(path, len(idx), d, run.variational) as out,
+            torch.random.fork_rng(devices=[]),
+        ):
             torch.manual_seed(cfg.seed)
-            steps = range(0, len(idx), batch_size)
-            for s in bar(steps, desc=f"encoding {split}", unit="batch"):
-                rows = idx[s : s + batch_size]
-                x = run.as_batch(np.ascontiguousarray(data.images[rows]))
-                x = make_input(x, cfg.data, gen)
-                z, mu, lv = run.encode(x, batch_size)
-                zs.append(z.numpy())
-                if mu is not None:
-                    mus.append(mu.numpy())
-                    lvs.append(lv.numpy())
+            batches = _inputs(run, data.images, idx, batch_size)
+            total = -(-len(idx) // batch_size)
+            for x in bar(batches, total=total, desc=f"encoding {split}", unit="batch"):
+                out.add(*run.encode(x, batch_size))
+            out.finish(
+                split=split,
+                index=idx,
+                label=None if data.labels is None else np.asarray(data.labels)[idx],
+                label_names=data.label_names,
+                attr=None if data.attr is None else np.asarray(data.attr)[idx],
+                attr_names=data.attr_names,
+                eps_scale=(float(eps_scale) if eps_scale is not None else old_scale),
+                seed=cfg.seed,
+            )
     finally:
         if old_scale is not None:
             run.model.eps_scale = old_scale
-    d = run.model.cfg.z_dim
-    lat = Latents(
-        split=split,
-        z=np.concatenate(zs) if zs else np.empty((0, d), np.float32),
-        index=idx,
-        mu=np.concatenate(mus) if mus else None,
-        logvar=np.concatenate(lvs) if lvs else None,
-        label=None if data.labels is None else np.asarray(data.labels)[idx],
-        label_names=data.label_names,
-        attr=None if data.attr is None else np.asarray(data.attr)[idx],
-        attr_names=data.attr_names,
-        eps_scale=(float(eps_scale) if eps_scale is not None else old_scale),
-        seed=cfg.seed,
-    )
-    path = save_latents(latents_path(run.path, split), lat)
     if log:
         log(f"encoded {len(idx):,} {split} images -> {path}")
     return path
+
+
+def _inputs(run: Any, images: np.ndarray, idx: np.ndarray, batch_size: int):
+    """The split's model inputs in order, as float NCHW batches.
+
+    Denoising draws its noise on the CPU from a generator seeded with the config's
+    seed, so the file does not depend on the device. The other tasks draw nothing:
+    their batches come from the training loader (uint8 on the device, converted
+    there; resident on a GPU when the split fits, streamed one batch ahead
+    otherwise), which moves a quarter of the bytes of float batches."""
+    import torch
+
+    from zspace.data.loader import BatchLoader
+    from zspace.data.tasks import make_input
+
+    cfg = run.config
+    if cfg.data.task == "denoise":
+        gen = torch.Generator().manual_seed(cfg.seed + 7919)
+        for s in range(0, len(idx), batch_size):
+            x = run.as_batch(np.ascontiguousarray(images[idx[s : s + batch_size]]))
+            yield make_input(x, cfg.data, gen)
+        return
+    resident = None if run.device.type == "cuda" else 0
+    loader = BatchLoader(
+        images, idx, batch_size, cfg.data, device=run.device, shuffle=False, max_bytes=resident
+    )
+    for x, _ in loader.epoch(0):
+        yield x
 
 
 encode = encode_split  # the public name (zspace.encode)

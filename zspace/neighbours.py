@@ -7,8 +7,10 @@ points centred at the reference mean so the cancellation stays small), keeps
 ``k + EXTRA`` of them per query and recomputes their distances exactly in float64:
 the shortlist only has to contain the true k nearest, and float32 errors are far
 smaller than the gaps between a point's k-th and (k+3)-th neighbour. It is 2.4-2.7x
-faster than an all-float64 search (docs/generation.md). A faster backend (faiss)
-can sit behind the same signatures.
+faster than an all-float64 search (docs/generation.md). Above
+``knn_faiss.MIN_PAIRS`` query-reference pairs, where it is faster, ``knn`` runs the
+same shortlist-and-re-rank through faiss's exact flat index when the extra
+``zspace[faiss]`` is installed (``backend="auto"``); the results are the same.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+import zspace.knn_faiss as knn_faiss
 from zspace.errors import ZspaceError
 
 CHUNK = 2048
+BACKENDS = ("auto", "torch", "faiss")
 EXTRA = 3  # candidates kept beyond k for the exact float64 re-ranking
 
 
@@ -43,13 +47,23 @@ def knn(
     *,
     exclude_self: bool = False,
     chunk: int | None = None,
+    backend: str = "auto",
 ) -> tuple[np.ndarray, np.ndarray]:
     """The k nearest reference points of every query: (distances (n, k) float64,
     indices (n, k) int64), nearest first.
 
     ``exclude_self``: the queries *are* the reference (same rows, same order), and a
     point is not its own neighbour. ``chunk``: queries per block (default ``CHUNK``).
+    ``backend``: "torch" (the search here), "faiss" (``zspace.knn_faiss``), or "auto":
+    faiss from ``knn_faiss.MIN_PAIRS`` query-reference pairs on, when installed.
     """
+    if backend not in BACKENDS:
+        raise ZspaceError(f"backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    pairs = len(queries) * len(reference)
+    if backend == "faiss" or (
+        backend == "auto" and pairs >= knn_faiss.MIN_PAIRS and knn_faiss.available()
+    ):
+        return knn_faiss.knn(queries, reference, k, exclude_self=exclude_self)
     k = int(k)
     chunk = int(chunk or CHUNK)
     if k < 1:
@@ -63,6 +77,7 @@ def knn(
     ref = ref64.float()
     ref_sq = (ref * ref).sum(1)
     shortlist = min(k + EXTRA, available)
+    bound = float32_error_bound(ref64)
     dist = torch.empty((len(q64), k), dtype=torch.float64)
     index = torch.empty((len(q64), k), dtype=torch.int64)
     for s in range(0, len(q64), chunk):
@@ -72,12 +87,75 @@ def knn(
         if exclude_self:
             rows = torch.arange(len(block64))
             score[rows, rows + s] = float("inf")
-        cand = score.topk(shortlist, dim=1, largest=False, sorted=False).indices
-        exact = (block64[:, None, :] - ref64[cand]).square_().sum(2)
-        best = exact.topk(k, dim=1, largest=False, sorted=True)
-        dist[s : s + chunk] = best.values
-        index[s : s + chunk] = cand.gather(1, best.indices)
+        top = score.topk(shortlist, dim=1, largest=False, sorted=False)
+        q_sq = (block64 * block64).sum(1)
+        # the float32 squared distance of the last candidate: no point left out is nearer
+        last = top.values.double().max(dim=1).values + q_sq
+        if shortlist == available:
+            last = torch.full_like(last, float("inf"))  # nothing was left out
+        d2, idx = finish(block64, ref64, top.indices, last, bound, k, exclude_self, s)
+        dist[s : s + chunk] = d2
+        index[s : s + chunk] = idx
     return dist.sqrt_().numpy(), index.numpy()
+
+
+def float32_error_bound(ref64: torch.Tensor):
+    """A function of the queries' norms: the most a float32 squared distance
+    ``|a|^2 + |b|^2 - 2ab`` (points cast to float32, dot products of length d in any
+    order) can be off from the exact one, for any reference point b:
+    (d + 3) u (|a| + max |b|)^2 with u = 2^-24."""
+    d = ref64.shape[1]
+    top = float(ref64.square().sum(1).max().sqrt()) if len(ref64) else 0.0
+    return lambda q_norm: (d + 3) * 2.0**-24 * (q_norm + top) ** 2
+
+
+def finish(
+    block64: torch.Tensor,
+    ref64: torch.Tensor,
+    cand: torch.Tensor,
+    last: torch.Tensor,
+    bound,
+    k: int,
+    exclude_self: bool,
+    start: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The exact k nearest among float32 candidates, proven or searched again.
+
+    ``cand`` (n, m): candidate rows per query (-1 for none), ``last`` (n,): the
+    float32 squared distance of the farthest candidate. The candidates' distances are
+    recomputed by subtraction in float64. When ``last`` minus the float32 error bound
+    is above the k-th exact distance, no point outside the shortlist can be nearer and
+    the answer is exact; otherwise (tight clusters far from the mean, where float32
+    cannot tell near neighbours apart) the query is searched again in float64 against
+    every reference point. Shared by the torch and the faiss search."""
+    exact = (block64[:, None, :] - ref64[cand.clamp(min=0)]).square_().sum(2)
+    exact[cand < 0] = float("inf")
+    if exclude_self:
+        exact[cand == torch.arange(start, start + len(cand))[:, None]] = float("inf")
+    best = exact.topk(k, dim=1, largest=False, sorted=True)
+    d2, idx = best.values, cand.gather(1, best.indices)
+    q_norm = block64.square().sum(1).sqrt()
+    unsure = (last - bound(q_norm) <= d2[:, -1]).nonzero().flatten()
+    if len(unsure):
+        d2[unsure], idx[unsure] = _float64_search(
+            block64[unsure], ref64, k, unsure + start if exclude_self else None
+        )
+    return d2, idx
+
+
+def _float64_search(q64, ref64, k, self_rows):
+    """k nearest by float64 matrix products (error ~1e-16 relative, far below any
+    real gap), re-ranked by subtraction: for the few queries float32 cannot settle."""
+    d2 = torch.addmm((ref64 * ref64).sum(1), q64, ref64.T, alpha=-2.0)
+    if self_rows is not None:
+        d2[torch.arange(len(q64)), self_rows] = float("inf")
+    m = min(k + EXTRA, ref64.shape[0] - (1 if self_rows is not None else 0))
+    cand = d2.topk(m, dim=1, largest=False, sorted=False).indices
+    exact = (q64[:, None, :] - ref64[cand]).square_().sum(2)
+    if self_rows is not None:
+        exact[cand == self_rows[:, None]] = float("inf")
+    best = exact.topk(k, dim=1, largest=False, sorted=True)
+    return best.values, cand.gather(1, best.indices)
 
 
 def kth_distances(points: np.ndarray, k: int) -> np.ndarray:

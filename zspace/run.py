@@ -150,6 +150,8 @@ class Run:
     @torch.no_grad()
     def decode(self, z: torch.Tensor | np.ndarray, batch_size: int = 512) -> torch.Tensor:
         """Images (N, C, H, W) in [0, 1] on the CPU."""
+        if isinstance(z, np.ndarray) and not z.flags.writeable:  # memory-mapped latents
+            z = np.array(z, dtype=np.float32)
         z = torch.as_tensor(z, dtype=torch.float32)
         if z.ndim != 2 or z.shape[1] != self.model.cfg.z_dim:
             raise ZspaceError(

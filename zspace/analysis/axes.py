@@ -26,6 +26,7 @@ from zspace.analysis.common import (
     AnalysisResult,
     array_field,
     as_points,
+    column_blocks,
     positive,
     with_params,
 )
@@ -77,23 +78,27 @@ class AxesResult(AnalysisResult):
         )
 
 
+def axis_quantiles(z: np.ndarray, qs) -> np.ndarray:
+    """(len(qs), d) quantiles of every axis, in z's dtype, from column blocks: one
+    pass, no (N, d) copy (``np.quantile(z, q, axis=0)`` would copy all of z)."""
+    out = np.empty((len(qs), z.shape[1]), dtype=z.dtype)
+    for j, block in column_blocks(z):
+        out[:, j : j + len(block)] = np.quantile(block, qs, axis=1)
+    return out
+
+
+def _stats(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centres (medians) and widths (IQR / 1.349) from rows q25, q50, q75."""
+    q1, q2, q3 = q
+    return q2.astype(np.float64), ((q3 - q1) / 1.349).astype(np.float64)
+
+
 def axis_stats(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Median and IQR/1.349 of every axis (column by column: no (N, d) copy)."""
-    d = z.shape[1]
-    centres = np.empty(d)
-    widths = np.empty(d)
-    for j in range(d):
-        q1, q2, q3 = np.quantile(z[:, j], (0.25, 0.5, 0.75))
-        centres[j], widths[j] = q2, (q3 - q1) / 1.349
-    return centres, widths
+    """Median and IQR/1.349 of every axis."""
+    return _stats(axis_quantiles(z, (0.25, 0.5, 0.75)))
 
 
-def axis_densities(
-    z: np.ndarray, bin_width: float = 0.25, max_bins: int = 2000
-) -> tuple[np.ndarray, np.ndarray]:
-    """(d, bins) densities on common edges that cover 0.1 %..99.9 % of every axis."""
-    lo = float(np.min(np.quantile(z, 0.001, axis=0)))
-    hi = float(np.max(np.quantile(z, 0.999, axis=0)))
+def _edges(lo: float, hi: float, bin_width: float, max_bins: int) -> np.ndarray:
     lo = bin_width * math.floor(lo / bin_width)
     hi = bin_width * (math.floor(hi / bin_width) + 1)
     nbins = int(round((hi - lo) / bin_width))
@@ -102,12 +107,25 @@ def axis_densities(
             f"axes: {nbins} bins of width {bin_width} over {lo:.4g}..{hi:.4g}; raise "
             f"axes.bin_width (limit axes.max_bins = {max_bins})"
         )
-    edges = lo + bin_width * np.arange(nbins + 1)
-    dens = np.empty((z.shape[1], nbins), dtype=np.float32)
-    for j in range(z.shape[1]):
-        c, _ = np.histogram(z[:, j], bins=edges)
-        dens[j] = c / (len(z) * bin_width)
-    return dens, edges
+    return lo + bin_width * np.arange(nbins + 1)
+
+
+def _densities(z: np.ndarray, edges: np.ndarray, bin_width: float) -> np.ndarray:
+    dens = np.empty((z.shape[1], len(edges) - 1), dtype=np.float32)
+    for j, block in column_blocks(z):
+        for i, column in enumerate(block):
+            c, _ = np.histogram(column, bins=edges)
+            dens[j + i] = c / (len(z) * bin_width)
+    return dens
+
+
+def axis_densities(
+    z: np.ndarray, bin_width: float = 0.25, max_bins: int = 2000
+) -> tuple[np.ndarray, np.ndarray]:
+    """(d, bins) densities on common edges that cover 0.1 %..99.9 % of every axis."""
+    q = axis_quantiles(z, (0.001, 0.999))
+    edges = _edges(float(np.min(q[0])), float(np.max(q[1])), bin_width, max_bins)
+    return _densities(z, edges, bin_width), edges
 
 
 def flag_axes(
@@ -157,11 +175,13 @@ def axes_analysis(
     if p.centre_floor < 0:
         raise ZspaceError(f"axes.centre_floor = {p.centre_floor}: must be >= 0")
     z = as_points(z)
-    centres, widths = axis_stats(z)
+    q = axis_quantiles(z, (0.001, 0.25, 0.5, 0.75, 0.999))  # one pass for both steps
+    centres, widths = _stats(q[1:4])
     flagged, c_med, c_spread, w_med = flag_axes(
         centres, widths, p.centre_k, p.centre_floor, p.width_ratio
     )
-    dens, edges = axis_densities(z, p.bin_width, p.max_bins)
+    edges = _edges(float(np.min(q[0])), float(np.max(q[4])), p.bin_width, p.max_bins)
+    dens = _densities(z, edges, p.bin_width)
     return AxesResult(
         n=len(z),
         z_dim=z.shape[1],

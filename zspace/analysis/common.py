@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
+import zspace.npz as npz
 from zspace.checks import positive  # noqa: F401 - the shared check, used by the analyses
 from zspace.errors import ZspaceError
 
@@ -110,6 +111,35 @@ def as_points(z: np.ndarray, name: str = "z") -> np.ndarray:
     if not np.issubdtype(z.dtype, np.floating):
         z = z.astype(np.float32)
     return z
+
+
+ROWS = 65536  # rows per chunk when a pass over all points is made piece by piece
+BLOCK_BYTES = 1 << 27  # bytes of one column block (see column_blocks)
+
+
+def row_chunks(*arrays: np.ndarray, rows: int = ROWS):
+    """(start, slices) over consecutive rows of equally long arrays, so a pass over
+    memory-mapped latents of millions of points holds one slice (and its float64
+    copy) at a time; the mapped pages read are let go after each slice."""
+    for s in range(0, len(arrays[0]), rows):
+        yield s, [a[s : s + rows] for a in arrays]
+        for a in arrays:
+            npz.release(a)
+
+
+def column_blocks(z: np.ndarray, block_bytes: int = BLOCK_BYTES):
+    """(first column, block) pairs: ``block`` holds columns ``j:j+w`` of ``z`` as rows
+    of a C-contiguous (w, N) array of z's dtype, w chosen so the block stays under
+    ``block_bytes``. Per-axis statistics (quantiles, histograms) then run on
+    contiguous rows, and no (N, d) copy of z is ever made."""
+    n, d = z.shape
+    width = max(1, min(d, block_bytes // max(1, n * z.dtype.itemsize)))
+    for j in range(0, d, width):
+        w = min(width, d - j)
+        block = np.empty((w, n), dtype=z.dtype)
+        for s, (rows,) in row_chunks(z):
+            block[:, s : s + len(rows)] = rows[:, j : j + w].T
+        yield j, block
 
 
 def subsample(n: int, size: int | None, seed: int) -> np.ndarray:

@@ -25,6 +25,7 @@ from zspace.analysis.common import (
     as_points,
     memory_field,
     positive,
+    row_chunks,
     subsample,
     with_params,
 )
@@ -109,15 +110,16 @@ class PcaResult(AnalysisResult):
 
 
 def covariance(z: np.ndarray, chunk: int = 32768) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and covariance in float64, one chunked pass."""
+    """Mean and covariance in float64, in chunks (two passes: the mean first, so the
+    sums of products are taken about it and lose nothing to cancellation)."""
     d = z.shape[1]
     s = np.zeros(d)
-    for a in range(0, len(z), chunk):
-        s += z[a : a + chunk].sum(axis=0, dtype=np.float64)
+    for _, (rows,) in row_chunks(z, rows=chunk):
+        s += rows.sum(axis=0, dtype=np.float64)
     mean = s / len(z)
     cov = np.zeros((d, d))
-    for a in range(0, len(z), chunk):
-        b = z[a : a + chunk].astype(np.float64) - mean
+    for _, (rows,) in row_chunks(z, rows=chunk):
+        b = rows.astype(np.float64) - mean
         cov += b.T @ b
     return mean, cov / max(1, len(z) - 1)
 
@@ -225,15 +227,14 @@ def pca_analysis(
 
     idx = subsample(len(z), p.max_points, p.seed)
     comps = np.array([[vecs[a - 1], vecs[b - 1]] for a, b in pairs])  # (P, 2, d)
-    fulls = [
-        np.concatenate(
-            [
-                (z[s : s + 65536].astype(np.float64) - mean) @ comps[p].T
-                for s in range(0, len(z), 65536)
-            ]
-        )
-        for p in range(len(pairs))
-    ] + [np.stack([z[:, a], z[:, b]], axis=1).astype(np.float64) for a, b in axis_pairs]
+    # every point's projections (N, 2) per pair, for the zoom counts: one chunked pass
+    fulls = [np.empty((len(z), 2)) for _ in [*pairs, *axis_pairs]]
+    for s, (rows,) in row_chunks(z):
+        centred = rows.astype(np.float64) - mean
+        for full, comp in zip(fulls, comps, strict=False):
+            full[s : s + len(rows)] = centred @ comp.T
+        for full, (a, b) in zip(fulls[len(pairs) :], axis_pairs, strict=True):
+            full[s : s + len(rows)] = rows[:, [a, b]]
     centres, extents, windows, counts, shown = [], [], [], [], []
     for full in fulls:
         c, extent, sizes, n_in = _windows(full, zooms, p.zoom_mode)

@@ -19,6 +19,7 @@ from zspace.analysis.common import (
     array_field,
     as_points,
     positive,
+    row_chunks,
     with_params,
 )
 from zspace.errors import ZspaceError
@@ -68,9 +69,9 @@ def radii(z: np.ndarray, chunk: int = 65536) -> np.ndarray:
     """L2 norm per row, in float64, chunked so no (N, d) float64 copy is made."""
     z = as_points(z)
     out = np.empty(len(z), dtype=np.float64)
-    for s in range(0, len(z), chunk):
-        block = z[s : s + chunk].astype(np.float64)
-        out[s : s + chunk] = np.sqrt(np.einsum("ij,ij->i", block, block))
+    for s, (rows,) in row_chunks(z, rows=chunk):
+        block = rows.astype(np.float64)
+        out[s : s + len(block)] = np.sqrt(np.einsum("ij,ij->i", block, block))
     return out
 
 

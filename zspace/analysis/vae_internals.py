@@ -17,6 +17,7 @@ from zspace.analysis.common import (
     array_field,
     as_points,
     positive,
+    row_chunks,
     with_params,
 )
 from zspace.analysis.radius import radii
@@ -86,18 +87,28 @@ def vae_internals(
     positive("vae.diff_threshold", p.diff_threshold)
     positive("vae.bins", p.bins)
     th = [float(t) for t in p.logvar_thresholds]
-    lv_min, lv_max = float(logvar.min()), float(logvar.max())
-    above = [int((logvar > t).sum()) for t in th]
+    # one chunked pass over logvar and z - mu, one more for the logvar histogram:
+    # no (N, d) temporary, so memory-mapped latents of millions of points fit
+    lv_min, lv_max = np.inf, -np.inf
+    above = [0] * len(th)
+    lv_sum, axis_sum = 0.0, np.zeros(z.shape[1])
     diff_max, diff_above = 0.0, 0
-    for s in range(0, len(z), 65536):
-        dz = np.abs(z[s : s + 65536].astype(np.float64) - mu[s : s + 65536])
+    for _, (lv, zs, ms) in row_chunks(logvar, z, mu):
+        lv_min, lv_max = min(lv_min, float(lv.min())), max(lv_max, float(lv.max()))
+        above = [a + int(np.count_nonzero(lv > t)) for a, t in zip(above, th, strict=True)]
+        lv_sum += float(lv.sum(dtype=np.float64))
+        axis_sum += lv.sum(axis=0, dtype=np.float64)
+        dz = np.abs(zs.astype(np.float64) - ms)
         diff_max = max(diff_max, float(dz.max()))
-        diff_above += int((dz > p.diff_threshold).sum())
+        diff_above += int(np.count_nonzero(dz > p.diff_threshold))
     rz, rm = radii(z), radii(mu)
     absd = np.abs(rz - rm)
     rel = absd / np.maximum(rm, 1e-30)
     hi = lv_max if lv_max > lv_min else lv_min + 1.0
-    lv_counts, lv_edges = np.histogram(logvar, bins=p.bins, range=(lv_min, hi))
+    lv_counts = np.zeros(p.bins, dtype=np.int64)
+    for _, (lv,) in row_chunks(logvar):
+        c, lv_edges = np.histogram(lv, bins=p.bins, range=(lv_min, hi))
+        lv_counts += c
     logrel = np.log10(np.maximum(rel, 1e-12))
     rel_counts, rel_edges = np.histogram(logrel, bins=p.bins)
     return VaeResult(
@@ -105,7 +116,7 @@ def vae_internals(
         z_dim=z.shape[1],
         logvar_min=lv_min,
         logvar_max=lv_max,
-        logvar_mean=float(logvar.mean(dtype=np.float64)),
+        logvar_mean=lv_sum / logvar.size,
         logvar_thresholds=th,
         logvar_above=above,
         diff_threshold=float(p.diff_threshold),
@@ -115,7 +126,7 @@ def vae_internals(
         radius_abs_mean=float(absd.mean()),
         radius_rel_max=float(rel.max()),
         radius_rel_mean=float(rel.mean()),
-        axis_logvar_mean=logvar.mean(axis=0, dtype=np.float64),
+        axis_logvar_mean=axis_sum / len(z),
         logvar_counts=lv_counts,
         logvar_edges=lv_edges,
         rel_counts=rel_counts,

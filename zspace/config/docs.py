@@ -51,10 +51,13 @@ COMMENTS: dict[str, str] = {
     "train.lr_decay_factor": "factor of the step decay",
     "train.device": '"auto" (CUDA, then MPS, then CPU), "cpu", "cuda", "mps"',
     "train.precision": '"fp32" or "bf16" (refused where it would be emulated)',
-    "train.compile": '"on": torch.compile the model',
+    "train.compile": '"on" (or a torch.compile mode: "reduce-overhead", "max-autotune", ...)',
     "train.keep_checkpoints": "epoch checkpoints kept besides last.pt and best.pt",
     "train.threads": "torch threads (0 = all cores)",
     "train.log": 'training loggers, e.g. ["tensorboard"] (writes RUN/tb/)',
+    "train.cuda_graphs": '"on": each full batch\'s step replayed as one CUDA graph (CUDA)',
+    "train.lr_scaling": '"linear" or "sqrt": lr * (batch_size / lr_base_batch)^(1 or 1/2)',
+    "train.lr_base_batch": "the batch size train.lr was chosen for (docs/performance.md)",
 }
 
 

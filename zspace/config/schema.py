@@ -15,8 +15,10 @@ TASKS = ("reconstruct", "denoise", "recolor")
 CROPS = ("center", "none")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16")
-COMPILE_MODES = ("off", "on")
+COMPILE_MODES = ("off", "on", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 LOG_BACKENDS = ("tensorboard",)
+CUDA_GRAPHS = ("off", "on")
+LR_SCALINGS = ("none", "sqrt", "linear")
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,9 @@ class TrainConfig:
     keep_checkpoints: int = 3
     threads: int = 0
     log: tuple[str, ...] = ()  # training loggers, e.g. ["tensorboard"] (writes RUN/tb/)
+    cuda_graphs: str = "off"
+    lr_scaling: str = "none"
+    lr_base_batch: int = 128
 
 
 @dataclass(frozen=True)

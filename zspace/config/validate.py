@@ -16,9 +16,11 @@ from zspace.config.schema import (
     ACTIVATIONS,
     COMPILE_MODES,
     CROPS,
+    CUDA_GRAPHS,
     DEVICES,
     LOG_BACKENDS,
     LOSSES,
+    LR_SCALINGS,
     PRECISIONS,
     TASKS,
     Config,
@@ -162,6 +164,10 @@ def validate(cfg: Config) -> Config:
         raise ZspaceError(f"config: train.threads = {t.threads}: must be >= 0 (0 = all cores)")
     for name in t.log:
         _choice("train.log", name, LOG_BACKENDS)
+    _choice("train.cuda_graphs", t.cuda_graphs, CUDA_GRAPHS)
+    _choice("train.lr_scaling", t.lr_scaling, LR_SCALINGS)
+    if t.lr_base_batch < 1:
+        raise ZspaceError(f"config: train.lr_base_batch = {t.lr_base_batch}: must be >= 1")
     return cfg
 
 

@@ -11,7 +11,8 @@ history when a run is resumed to an earlier epoch (issue 12).
 
 Per batch the loop writes the terms into a device buffer and synchronises with
 the host only every ``SYNC_EVERY`` batches (progress bar, NaN check), so on a GPU
-it adds almost nothing to the step time.
+it adds almost nothing to the step time. ``graph`` (``zspace.training.step``), when
+set, runs the full training batches as one replayed CUDA graph each.
 
 Used by the AE/VAE trainer (``zspace.training.trainer``) and by the evaluation
 stage's feature models.
@@ -147,6 +148,7 @@ class EpochTrainer:
         self.start_epoch = 0
         self.epoch = 0
         self.is_main = True
+        self.graph: Any = None  # a GraphedStep for full training batches (training.step)
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -235,13 +237,16 @@ class EpochTrainer:
         checked = 0
         with torch.set_grad_enabled(train):
             for i, (x, target) in enumerate(loader.epoch(epoch)):
-                with autocast(self.precision, self.device):
-                    loss, batch_terms = self.objective(self.step_model, x, target, epoch)
-                if train:
-                    self.opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    self.opt.step()
-                terms[i] = batch_terms.detach()
+                if train and self.graph is not None and self.graph.fits(x):
+                    terms[i] = self.graph(x, target, epoch)  # the CUDA-graphed step
+                else:
+                    with autocast(self.precision, self.device):
+                        loss, batch_terms = self.objective(self.step_model, x, target, epoch)
+                    if train:
+                        self.opt.zero_grad(set_to_none=True)
+                        loss.backward()
+                        self.opt.step()
+                    terms[i] = batch_terms.detach()
                 if (i + 1) % SYNC_EVERY == 0 or i + 1 == n:
                     self._check_finite(terms, checked, i + 1, epoch, train)
                     checked = i + 1

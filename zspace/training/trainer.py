@@ -37,6 +37,7 @@ from zspace.models import AutoEncoder, summary
 from zspace.run import Run
 from zspace.runfolder import default_run_dir, read_config, read_history, write_config, write_meta
 from zspace.training.loop import Callback, EpochTrainer
+from zspace.training.step import GraphedStep, check_graphs, compiled, set_capturable
 
 Callbacks = Iterable[Callback] | Callable[[Config], Iterable[Callback]]
 
@@ -48,6 +49,7 @@ RESUMABLE_CHANGES = {
     "train.keep_checkpoints",
     "train.threads",
     "train.compile",
+    "train.cuda_graphs",
     "train.log",
 }
 
@@ -63,6 +65,10 @@ class AutoencoderObjective:
 
     def fact(self, epoch: int) -> float:
         return fact_at_epoch(self.m.fact, self.m.fact_warmup_epochs, epoch)
+
+    def graph_key(self, epoch: int) -> float:
+        """What of the epoch a CUDA-graphed step bakes in: the KL weight."""
+        return self.fact(epoch)
 
     def __call__(
         self, model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor, epoch: int
@@ -94,8 +100,17 @@ class AutoencoderObjective:
         return row["val_total"] if row.get("val_total") is not None else row["total"]
 
 
+def scaled_lr(cfg: Config) -> float:
+    """``train.lr`` for ``train.batch_size`` by ``train.lr_scaling``: "sqrt" multiplies
+    it by sqrt(batch_size / lr_base_batch) (the rule for Adam, docs/performance.md),
+    "linear" by batch_size / lr_base_batch (the rule for SGD), "none" keeps it."""
+    t = cfg.train
+    ratio = t.batch_size / t.lr_base_batch
+    return t.lr * {"none": 1.0, "sqrt": ratio**0.5, "linear": ratio}[t.lr_scaling]
+
+
 def make_optimizer(model: torch.nn.Module, cfg: Config):
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
+    opt = torch.optim.Adam(model.parameters(), lr=scaled_lr(cfg))
     step = cfg.train.lr_decay_every
     sched = torch.optim.lr_scheduler.StepLR(
         opt, step_size=step if step > 0 else 10**9, gamma=cfg.train.lr_decay_factor
@@ -128,7 +143,7 @@ class Trainer(EpochTrainer):
         torch.manual_seed(cfg.seed)
         model = AutoEncoder(cfg.model, input_shape_of(data)).to(device)
         model = model.to(memory_format=torch.channels_last)
-        step_model = torch.compile(model) if cfg.train.compile == "on" else model
+        step_model = compiled(model, cfg.train.compile)
         opt, sched = make_optimizer(model, cfg)
         bs = cfg.train.batch_size
         train_loader = BatchLoader(
@@ -152,6 +167,16 @@ class Trainer(EpochTrainer):
         self.run_dir = Path(run_dir)
         self.data = data
         self.splits = splits
+        if cfg.train.cuda_graphs == "on":
+            check_graphs(device, cfg.train.precision, cfg.train.compile, 1)
+            self.graph = GraphedStep(
+                step_model, self.objective, opt, batch_size=bs, precision=cfg.train.precision
+            )
+
+    def restore(self, state: dict[str, Any], history: list[dict[str, Any]] | None = None) -> None:
+        super().restore(state, history)
+        # a checkpoint of a graphed run keeps Adam's step counters on the GPU
+        set_capturable(self.opt, self.graph is not None)
 
     def format_row(self, row: dict[str, Any]) -> str:
         return format_epoch(row, self.epochs)
