@@ -14,7 +14,7 @@ LOSSES = ("bce", "mse")
 TASKS = ("reconstruct", "denoise", "recolor")
 CROPS = ("center", "none")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "fp16")
 COMPILE_MODES = ("off", "on")
 LOG_BACKENDS = ("tensorboard",)
 
@@ -72,7 +72,8 @@ class TrainConfig:
     lr_decay_every: int = 0
     lr_decay_factor: float = 0.5
     device: str = "auto"
-    precision: str = "fp32"
+    precision: str = "fp32"  # "bf16" (autocast), "fp16" (autocast + gradient scaler, CUDA)
+    tf32: bool = True  # fp32 matmuls/convolutions on TF32 tensor cores (CUDA, Ampere+)
     compile: str = "off"
     keep_checkpoints: int = 3
     threads: int = 0
