@@ -113,6 +113,43 @@ def test_part_bounds_split_evenly():
             assert max(sizes) - min(sizes) <= 1
 
 
+@pytest.mark.parametrize("streamed", [False, True])
+@pytest.mark.parametrize("task", ["reconstruct", "denoise"])
+def test_the_parts_of_three_processes_make_the_one_process_batches(streamed, task):
+    """Resident or streamed, clean or noisy: rank r's batches are rows
+    part_bounds(...) of the one-process batches, inputs (noise) and targets alike."""
+    from zspace.config import DataConfig
+    from zspace.data import BatchLoader
+
+    rng = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (61, 4, 4, 3), dtype=torch.uint8, generator=rng).numpy()
+    cfg = DataConfig(task=task, noise_sigma=0.3, drop_fraction=0.2 if task == "denoise" else 0)
+    index = torch.randperm(61, generator=rng)[:53].numpy()
+    budget = {"max_bytes": 0} if streamed else {}
+
+    def batches(rank, world, shuffle):
+        loader = BatchLoader(
+            images, index, 16, cfg, seed=4, shuffle=shuffle, rank=rank, world_size=world,
+            **budget,
+        )  # fmt: skip
+        assert len(loader) == 4 and loader.count == 53
+        return list(loader.epoch(2)), list(loader.parts())
+
+    for shuffle in (True, False):
+        whole, _ = batches(0, 1, shuffle)
+        parts = [batches(r, 3, shuffle) for r in range(3)]
+        for i, (x, target) in enumerate(whole):
+            assert len(x) == (16 if i < 3 else 5)
+            for rank, (got, bounds) in enumerate(parts):
+                first, start, stop, total = bounds[i]
+                assert (first, total) == (16 * i, len(x))
+                assert (start, stop) == part_bounds(len(x), rank, 3)
+                assert torch.equal(got[i][0], x[start:stop])
+                assert torch.equal(got[i][1], target[start:stop])
+    with pytest.raises(ValueError, match="rank 2 is not in a world of 2"):
+        BatchLoader(images, index, 16, cfg, rank=2, world_size=2)
+
+
 def test_vae_on_two_processes_equals_one_and_only_rank_0_writes(tmp_path, tiny_overrides):
     """Global batch 808 of 1617 training images: batches of 808, 808 and 1, so rank 1
     gets nothing of the last one; 180 validation images in one batch split 90/90;
