@@ -249,6 +249,38 @@ def test_killed_ddp_run_resumes_the_same_history(tmp_path, tiny_overrides):
     assert len(state["rng_ranks"]) == 1  # rank 1's RNG beside rank 0's
 
 
+def test_a_one_process_run_resumes_on_two_and_back(tmp_path, tiny_overrides):
+    """The number of processes may change on resume: 1, then 2, then 1 again give the
+    numbers of one uninterrupted process."""
+    cfg = tiny_overrides + ["train.epochs=3"]
+    run_dir = tmp_path / "run"
+    zspace.train(load_config(None, cfg), run_dir=run_dir, overrides=["train.epochs=1"], **QUIET)
+    ranks = run(_argv(run_dir, ["train.epochs=2"], "--resume"), tmp_path / "launch")
+    assert [r.code for r in ranks] == [0, 0], ranks[0].err + ranks[1].err
+    zspace.train(run_dir=run_dir, resume=True, overrides=["train.epochs=3"], **QUIET)
+    straight = zspace.train(load_config(None, cfg), run_dir=tmp_path / "straight", **QUIET)
+    _assert_rows_close(_rows(run_dir), _rows(straight.path))
+    _assert_weights_close(_weights(run_dir), _weights(straight.path))
+
+
+def test_a_killed_peer_ends_the_others_with_one_line(tmp_path, tiny_overrides):
+    """A process that dies between agreement points cannot say why; the survivor
+    says it lost contact, once, instead of a gloo traceback, and exits."""
+    run_dir = tmp_path / "run"
+    job = launch(_argv(run_dir, tiny_overrides + ["train.epochs=100"]), tmp_path / "launch")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (run_dir / "history.jsonl").exists():
+        time.sleep(0.05)
+    os.kill(job.procs[1].pid, 9)
+    ranks = job.wait(timeout=120)
+    assert ranks[0].code == 2 and ranks[1].code == -9
+    assert ranks[0].err.splitlines() == [
+        "zspace: error: lost contact with another process of this run: it stopped (see "
+        "its own message or torchrun's report)"
+    ]
+    assert load_checkpoint(run_dir / "checkpoints" / "last.pt")["epoch"] >= 1
+
+
 def test_a_bad_config_on_one_rank_ends_all_ranks_with_one_line(tmp_path, tiny_overrides):
     run_dir = tmp_path / "run"
 
