@@ -42,6 +42,7 @@ def _child(
     argv: list[str],
     folder: str,
     prepare: Callable[[int], None] | None,
+    cwd: str | None,
 ) -> None:
     code = 1
     out = open(Path(folder) / "stdout", "w")  # noqa: SIM115 - open until os._exit
@@ -50,7 +51,7 @@ def _child(
     os.dup2(err.fileno(), 2)
     sys.stdout, sys.stderr = out, err
     try:
-        os.chdir(Path(folder) / "cwd")
+        os.chdir(cwd or Path(folder) / "cwd")
         os.environ.update(
             RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
             LOCAL_WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
@@ -115,6 +116,7 @@ def launch(
     where: Path,
     world: int = 2,
     prepare: Callable[[int], None] | None = None,
+    cwd: Path | None = None,
 ) -> Job:
     # import here what every child needs (the digits come from scikit-learn): the
     # forked children then share it instead of importing it each
@@ -134,12 +136,15 @@ def launch(
         folder = Path(where) / f"rank{rank}"
         (folder / "cwd").mkdir(parents=True, exist_ok=True)
         args = list(argv(rank) if callable(argv) else argv)
-        p = ctx.Process(target=_child, args=(rank, world, port, args, str(folder), prepare))
+        where_to = None if cwd is None else str(cwd)
+        p = ctx.Process(
+            target=_child, args=(rank, world, port, args, str(folder), prepare, where_to)
+        )
         p.start()
         procs.append(p)
         folders.append(folder)
     return Job(procs, folders)
 
 
-def run(argv, where: Path, world: int = 2, prepare=None, timeout: float = 120.0) -> list[Rank]:
-    return launch(argv, where, world, prepare).wait(timeout)
+def run(argv, where: Path, world=2, prepare=None, timeout=120.0, cwd=None) -> list[Rank]:
+    return launch(argv, where, world, prepare, cwd).wait(timeout)

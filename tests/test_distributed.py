@@ -281,6 +281,24 @@ def test_a_killed_peer_ends_the_others_with_one_line(tmp_path, tiny_overrides):
     assert load_checkpoint(run_dir / "checkpoints" / "last.pt")["epoch"] >= 1
 
 
+def _late_clock(rank):
+    """Rank 1's clock a minute ahead: its default run folder would have another name."""
+    if rank == 1:
+        real = time.strftime
+        time.strftime = lambda fmt, t=None: real(fmt, time.localtime(time.time() + 60))
+
+
+def test_the_default_run_folder_is_rank_0s(tmp_path, tiny_overrides):
+    cwd = tmp_path / "work"
+    cwd.mkdir()
+    argv = _argv("x", tiny_overrides + ["train.epochs=1"])
+    argv = argv[:2] + argv[4:]  # no --run-dir
+    ranks = run(argv, tmp_path / "launch", prepare=_late_clock, cwd=cwd)
+    assert [r.code for r in ranks] == [0, 0], ranks[0].err + ranks[1].err
+    (folder,) = (cwd / "runs").iterdir()
+    assert (folder / "checkpoints" / "last.pt").is_file()
+
+
 def test_a_bad_config_on_one_rank_ends_all_ranks_with_one_line(tmp_path, tiny_overrides):
     run_dir = tmp_path / "run"
 

@@ -15,6 +15,7 @@ process, so a run gives the same numbers on any number of processes.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,9 @@ from zspace.config import (
     to_toml,
 )
 from zspace.data import BatchLoader, ImageData, input_shape_of, prepare
+from zspace.data.arrays import RUN_DATA, in_memory, save_arrays
 from zspace.data.loader import epoch_seed
+from zspace.data.prepare import check_data
 from zspace.data.tasks import make_input
 from zspace.device import check_precision, pick_device, set_tf32
 from zspace.errors import ZspaceError
@@ -231,6 +234,9 @@ def train(
     run_dir: str | Path | None = None,
     resume: bool | int | str = False,
     overrides: list[str] | None = None,
+    data: Any = None,
+    labels: Any = None,
+    label_names: Any = None,
     callbacks: Callbacks = (),
     log: Callable[[str], None] = print,
     progress: bool = True,
@@ -245,6 +251,12 @@ def train(
     after N is dropped). Nothing is written before the first epoch ends, so a run
     that fails in its first epoch leaves no folder behind.
 
+    ``data``: images in memory instead of ``data.source`` — a NumPy array or torch
+    tensor, uint8 (N, H, W[, C]) or float (N, C, H, W) in [0, 1] — with optional
+    ``labels`` (N,) and ``label_names``. They are saved into the run folder
+    (``RUN/data/``) and the saved config's source is ``run:data``, so every later
+    stage reads the run exactly as a file-backed one.
+
     Under torchrun (or inside an open process group) this is one process of a DDP
     run: every process calls it with the same arguments; rank 0 logs and writes.
     """
@@ -253,14 +265,24 @@ def train(
             log, progress = quiet_log, False
         overrides = list(overrides or [])
         if resume is not False:
-            return _resume(config, run_dir, resume, overrides, callbacks, log, progress, dist)
-        return _fresh(config, run_dir, overrides, callbacks, log, progress, dist)
+            return _resume(config, run_dir, resume, overrides, data, callbacks, log, progress, dist)
+        arrays = (data, labels, label_names)
+        return _fresh(config, run_dir, overrides, arrays, callbacks, log, progress, dist)
 
 
-def _fresh(config, run_dir, overrides, callbacks, log, progress, dist: Dist) -> Run:
+def _fresh(config, run_dir, overrides, arrays, callbacks, log, progress, dist: Dist) -> Run:
+    data, labels, label_names = arrays
+
     def setup() -> Trainer:
         cfg = _resolve_config(config, overrides)
-        data, splits = prepare(cfg)
+        if data is not None:
+            cfg = replace(cfg, data=replace(cfg.data, source=RUN_DATA))
+            images = in_memory(data, labels, label_names, cfg.data)
+            splits = check_data(cfg, images)
+        elif labels is not None or label_names is not None:
+            raise ZspaceError("train(labels=...) needs data=...: the labels of in-memory images")
+        else:
+            images, splits = prepare(cfg)
         run = Path(run_dir) if run_dir is not None else default_run_dir(cfg.model.variational)
         if run.exists() and not run.is_dir():
             raise ZspaceError(f"--run-dir {run} is a file, not a folder")
@@ -271,11 +293,13 @@ def _fresh(config, run_dir, overrides, callbacks, log, progress, dist: Dist) -> 
 
         def create_folder() -> None:
             run.mkdir(parents=True, exist_ok=True)
+            if data is not None:
+                save_arrays(run / "data", images)
             write_config(run, cfg)
-            write_meta(run, _meta(cfg, data, splits, trainer))
+            write_meta(run, _meta(cfg, images, splits, trainer))
 
         trainer = Trainer(
-            cfg, data, splits, run, log=log, progress=progress,
+            cfg, images, splits, run, log=log, progress=progress,
             callbacks=_callbacks(callbacks, cfg) if dist.is_main else (),
             before_first_save=create_folder, dist=dist,
         )  # fmt: skip
@@ -284,14 +308,18 @@ def _fresh(config, run_dir, overrides, callbacks, log, progress, dist: Dist) -> 
     # every process has checked the config, the data and the folder before rank 0
     # writes anything; a failure on any of them ends all of them here
     trainer = dist.agreed(setup)
+    if run_dir is None:  # the default folder's name holds the time: take rank 0's
+        trainer.run_dir = trainer.folder = Path(dist.all_gather(str(trainer.run_dir))[0])
     if dist.is_main:
         _announce(trainer, trainer.data, trainer.splits)
     _fit(trainer, dist)
     return Run.load(trainer.run_dir, device=trainer.device)
 
 
-def _resume(config, run_dir, resume, overrides, callbacks, log, progress, dist: Dist) -> Run:
+def _resume(config, run_dir, resume, overrides, data, callbacks, log, progress, dist: Dist) -> Run:
     def setup() -> tuple[Trainer, dict[str, Any], list[dict[str, Any]]]:
+        if data is not None:
+            raise ZspaceError("train(data=...) starts a new run; a resumed run reads its own data")
         if run_dir is None:
             raise ZspaceError("--resume needs --run-dir naming the run to continue")
         run = Path(run_dir)
@@ -318,9 +346,9 @@ def _resume(config, run_dir, resume, overrides, callbacks, log, progress, dist: 
             raise ZspaceError(
                 f"{run} already has {int(state['epoch'])} epochs; raise train.epochs to continue"
             )
-        data, splits = prepare(cfg)
+        images, splits = prepare(cfg, run)
         trainer = Trainer(
-            cfg, data, splits, run, log=log, progress=progress,
+            cfg, images, splits, run, log=log, progress=progress,
             callbacks=_callbacks(callbacks, cfg) if dist.is_main else (), dist=dist,
         )  # fmt: skip
         return trainer, state, read_history(run)
