@@ -368,6 +368,7 @@ def test_other_commands_refuse_to_run_under_torchrun(tmp_path):
     assert ranks[1].err == ""
 
 
+@pytest.mark.slow  # three Python processes importing torch: 10 s idle, 45 s on a busy machine
 def test_torchrun_end_to_end(tmp_path, tiny_overrides):
     """The real launcher: ``torchrun --standalone --nproc-per-node 2 -m zspace train``."""
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
