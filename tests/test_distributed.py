@@ -433,6 +433,16 @@ def test_session_reads_torchrun_env_and_picks_nccl_beside_gloo(monkeypatch):
     monkeypatch.setenv("LOCAL_RANK", "1")
     monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
     monkeypatch.setenv("MASTER_PORT", "29500")
+
+    def refuse(**kw):
+        raise RuntimeError("The server socket has failed to listen on any local network address.")
+
+    with monkeypatch.context() as m:
+        m.setattr(torch_dist, "init_process_group", refuse)
+        match = r"cannot open the process group \((gloo|cpu:gloo,cuda:nccl), rank 1 of 2 at "
+        with pytest.raises(ZspaceError, match=match + r"127.0.0.1:29500\): The server socket"):
+            with distributed.session():
+                pass
     for cuda, backend in ((True, "cpu:gloo,cuda:nccl"), (False, "gloo")):
         calls.clear()
         monkeypatch.setattr(torch.cuda, "is_available", lambda cuda=cuda: cuda)

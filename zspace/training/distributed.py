@@ -180,7 +180,15 @@ def session() -> Iterator[Dist]:
             "start distributed training with torchrun"
         )
     backend = "cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo"
-    torch_dist.init_process_group(backend=backend)
+    try:
+        torch_dist.init_process_group(backend=backend)
+    except (RuntimeError, ValueError) as exc:  # rendezvous failed: address, port, timeout
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ZspaceError(
+            f"cannot open the process group ({backend}, rank {os.environ['RANK']} of "
+            f"{os.environ['WORLD_SIZE']} at {os.environ['MASTER_ADDR']}:"
+            f"{os.environ['MASTER_PORT']}): {first}"
+        ) from None
     try:
         yield Dist.current()
     finally:
