@@ -113,8 +113,8 @@ class Dist:
             if error is not None:
                 raise error
             return
-        failed = torch.tensor([0 if error is None else 1], dtype=torch.int64)
-        torch_dist.all_reduce(failed)  # CPU tensor: gloo, also beside NCCL
+        failed = torch.tensor([0 if error is None else 1], device=_flag_device())
+        torch_dist.all_reduce(failed)
         if int(failed) == 0:
             return
         notes = self.all_gather(None if error is None else _describe(error))
@@ -144,6 +144,14 @@ class Dist:
 
 
 SINGLE = Dist()
+
+
+def _flag_device() -> torch.device:
+    """Where a status flag can be all-reduced: the CPU (gloo, also beside NCCL), or the
+    current GPU in a group a caller opened with NCCL alone."""
+    if "gloo" in str(torch_dist.get_backend()):
+        return torch.device("cpu")
+    return torch.device("cuda", torch.cuda.current_device())
 
 
 def _describe(error: BaseException) -> str:
