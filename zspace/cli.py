@@ -98,9 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_demo(sub)
     for module in (
-        "zspace.data.cli", "zspace.analysis.cli", "zspace.generation.cli", "zspace.perceptron.cli",
-        "zspace.exporting.cli",
-        "zspace.explorer.cli",
+        "zspace.config.cli", "zspace.data.cli", "zspace.analysis.cli", "zspace.generation.cli",
+        "zspace.perceptron.cli", "zspace.exporting.cli", "zspace.explorer.cli",
     ):  # fmt: skip
         _register_optional(module, sub)
     return parser
@@ -121,6 +120,8 @@ def _register_optional(module: str, sub) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from zspace.progress import progress
+
     try:
         world = os.environ.get("WORLD_SIZE", "1")
         if args.command != "train" and world not in ("", "0", "1"):
@@ -130,7 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             error.quiet = _rank() != 0  # every process refuses; one says so
             raise error
-        return int(args.func(args) or 0)
+        with progress(False if getattr(args, "no_progress", False) else None):
+            return int(args.func(args) or 0)
     except ZspaceError as exc:
         if not exc.quiet:
             print(f"zspace: error: {exc}", file=sys.stderr)
