@@ -12,7 +12,9 @@
 # 3. runs benchmarks/gpu_bench.py: training of the celeba96 reference net (batch 128
 #    and 512, fp32 and bf16, eager / CUDA-graphed / compiled), the encode of 170k
 #    images, the rate's and the evaluation's k-NN, and prints ONE table with img/s
-#    and the ratio to the reference's 1,400 img/s.
+#    and the ratio to the reference's 1,400 img/s;
+# 4. runs benchmarks/bench_precision.py (issue 14): training throughput per
+#    train.precision (fp32, tf32, bf16, fp16) for the celeba96 and mnist28 nets.
 # Logs and the table go to $OUT (default /tmp/zspace-gpu): gpu_tests.log,
 # gpu_bench.json, gpu_table.txt. Put the table into docs/performance.md.
 set -uo pipefail
@@ -46,9 +48,12 @@ if [[ $DRY == 0 ]]; then
   timeout 90 "$PY" -m pytest -q -m cuda --no-cov -p no:cacheprovider $files 2>&1 \
     | tee "$OUT/gpu_tests.log" | tail -15
   echo "cuda tests: $(tail -1 "$OUT/gpu_tests.log")"
-  budget=$((225 - ($(date +%s) - started)))
+  budget=$((180 - ($(date +%s) - started)))
   echo "== timings (budget ${budget} s)"
   "$PY" benchmarks/gpu_bench.py --budget "$budget" --out "$OUT"
+  echo "== precisions"
+  timeout 60 "$PY" benchmarks/bench_precision.py --device cuda --net celeba96 mnist28 \
+    2>&1 | tee "$OUT/precision.txt" | tail -12
 else
   "$PY" benchmarks/gpu_bench.py --dry --out "$OUT"
 fi

@@ -69,7 +69,7 @@ def test_roundtrip_reproduces_config(tmp_path):
         ("model.encoder_kernels=4", "kernel sizes must be odd"),
         ("model.dropout=1.5", "model.dropout = 1.5: must be in [0, 1)"),
         ("data.task=denoise", "data.task = 'denoise' needs data.noise_sigma > 0"),
-        ("train.precision=fp16", "train.precision = 'fp16': expected one of fp32, bf16"),
+        ("train.precision=fp8", "train.precision = 'fp8': expected one of fp32, bf16, fp16"),
         ("z=1", "unknown key 'z'"),
         ("justtext", "expected section.key=value"),
     ],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -57,8 +58,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
         args.config, run_dir=args.run_dir, resume=resume, overrides=args.overrides,
         progress=not args.no_progress,
     )  # fmt: skip
-    print(f"run folder: {run.path}")
+    if _rank() == 0:
+        print(f"run folder: {run.path}")
     return 0
+
+
+def _rank() -> int:
+    """This process's rank under torchrun (0 otherwise): only rank 0 prints."""
+    try:
+        return int(os.environ.get("RANK", "0"))
+    except ValueError:
+        return 0
 
 
 def _add_demo(sub) -> None:
@@ -114,13 +124,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     from zspace.progress import progress
 
     try:
+        world = os.environ.get("WORLD_SIZE", "1")
+        if args.command != "train" and world not in ("", "0", "1"):
+            error = ZspaceError(
+                f"only 'zspace train' runs under torchrun (WORLD_SIZE={world}); "
+                f"run 'zspace {args.command}' as one process"
+            )
+            error.quiet = _rank() != 0  # every process refuses; one says so
+            raise error
         with progress(False if getattr(args, "no_progress", False) else None):
             return int(args.func(args) or 0)
     except ZspaceError as exc:
-        print(f"zspace: error: {exc}", file=sys.stderr)
+        if not exc.quiet:
+            print(f"zspace: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("zspace: interrupted", file=sys.stderr)
+        if _rank() == 0:
+            print("zspace: interrupted", file=sys.stderr)
         return 130
 
 

@@ -45,6 +45,12 @@ def native_bf16(device: torch.device) -> bool:
     return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
 
 
+def fp16_supported(device: torch.device) -> bool:
+    """fp16 training (autocast + a gradient scaler) is offered on CUDA only: CPUs have
+    no fast fp16 kernels, and the scaler is a CUDA-era tool."""
+    return device.type == "cuda"
+
+
 def check_precision(precision: str, device: torch.device) -> None:
     if precision == "bf16" and not native_bf16(device):
         raise ZspaceError(
@@ -52,9 +58,36 @@ def check_precision(precision: str, device: torch.device) -> None:
             "(no avx512_bf16/amx_bf16), so bf16 would run emulated and slower than fp32; "
             "use train.precision = 'fp32'"
         )
+    if precision == "fp16" and not fp16_supported(device):
+        raise ZspaceError(
+            f"train.precision = 'fp16' needs a CUDA device (autocast with a gradient "
+            f"scaler), not {device.type.upper()}; use train.precision = 'fp32'"
+            + (" or 'bf16'" if native_bf16(device) else "")
+        )
 
 
 def autocast(precision: str, device: torch.device):
-    if precision == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    """The forward pass's autocast: bf16 or fp16 where asked, nothing for fp32."""
+    if precision in ("bf16", "fp16"):
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+        return torch.autocast(device_type=device.type, dtype=dtype)
     return contextlib.nullcontext()
+
+
+def has_tf32(device: torch.device) -> bool:
+    """TensorFloat-32 tensor cores: NVIDIA Ampere (compute capability 8.0) and later."""
+    return device.type == "cuda" and torch.cuda.get_device_capability(device)[0] >= 8
+
+
+def set_tf32(device: torch.device, enabled: bool) -> bool:
+    """Let fp32 matmuls and convolutions use TF32 on ``device`` (``enabled``), or keep
+    them IEEE fp32; returns whether TF32 is in use. A no-op off CUDA."""
+    if device.type != "cuda":
+        return False
+    on = enabled and has_tf32(device)
+    matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+    if hasattr(cudnn, "conv") and hasattr(cudnn.conv, "fp32_precision"):  # torch >= 2.9
+        matmul.fp32_precision = cudnn.conv.fp32_precision = "tf32" if on else "ieee"
+    else:
+        matmul.allow_tf32 = cudnn.allow_tf32 = on
+    return on

@@ -35,7 +35,8 @@ def reconstruction_loss(
         raise ValueError(f"unknown reconstruction loss {kind!r}")
     batch, channels, height, width = elem.shape
     # sum over everything then one division: the same value as mean(C) -> sum(HW) -> mean(B).
-    scale = batch * channels * (height * width if per_pixel else 1)
+    # An empty batch (a DDP process's empty part of a tiny last batch) gives 0, not 0/0.
+    scale = max(batch, 1) * channels * (height * width if per_pixel else 1)
     return elem.sum() / scale
 
 
@@ -43,7 +44,7 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """Batch mean of -0.5 * sum(1 + logvar - mu^2 - exp(logvar)) over the latent axes."""
     mu, logvar = mu.float(), logvar.float()
     per_image = -0.5 * (1.0 + logvar - mu.square() - logvar.exp()).sum(dim=1)
-    return per_image.mean()
+    return per_image.mean() if len(per_image) else per_image.sum()  # empty batch: 0
 
 
 def fact_at_epoch(fact: float, warmup_epochs: int, epoch: int) -> float:

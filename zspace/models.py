@@ -79,20 +79,25 @@ class Encoder(nn.Module):
         self.eps_clip = cfg.eps_clip
         self.eps_scale = cfg.eps_scale
 
-    def forward(self, x: torch.Tensor) -> EncoderOutput:
+    def forward(self, x: torch.Tensor, eps: torch.Tensor | None = None) -> EncoderOutput:
         h = self.dense(torch.flatten(self.convs(x), 1))
         if not self.variational:
             return EncoderOutput(self.z(h), None, None)
         mu, logvar = self.mu(h), self.logvar(h)
-        return EncoderOutput(self.sample(mu, logvar), mu, logvar)
+        return EncoderOutput(self.sample(mu, logvar, eps), mu, logvar)
 
-    def sample(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    def sample(
+        self, mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """z = mu + exp(logvar/2) * eps * eps_scale, eps ~ N(0, I) clipped to +-eps_clip.
 
         The clip stops rare extreme draws from throwing training into far-off minima;
         eps_clip = 0 turns it off. ``eps_scale`` may be changed on a loaded model.
+        ``eps`` (shaped like ``mu``) is drawn from the global torch RNG when not given;
+        training passes its own, drawn for the global batch from the run's seed.
         """
-        eps = torch.randn_like(mu)
+        if eps is None:
+            eps = torch.randn_like(mu)
         if self.eps_clip > 0:
             eps = eps.clamp(-self.eps_clip, self.eps_clip)
         return mu + torch.exp(0.5 * logvar) * eps * self.eps_scale
@@ -159,8 +164,11 @@ class AutoEncoder(nn.Module):
     def eps_clip(self, value: float) -> None:
         self.encoder.eps_clip = float(value)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, EncoderOutput]:
-        enc = self.encoder(x)
+    def forward(
+        self, x: torch.Tensor, eps: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, EncoderOutput]:
+        """(logits, encoder output); ``eps`` is the VAE's noise (see ``Encoder.sample``)."""
+        enc = self.encoder(x, eps)
         return self.decoder(enc.z), enc
 
 

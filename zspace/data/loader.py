@@ -10,6 +10,11 @@ Where the split lives:
 
 No image is decoded per epoch. The NHWC storage permuted to NCHW is already
 channels_last, the layout the conv kernels prefer.
+
+Under DDP (``rank``/``world_size``) every process walks the same seeded
+permutation in the same global batches and keeps only its part of each
+(``part_bounds``); the denoising noise is drawn for the global batch and sliced
+the same way, so the processes together see exactly the batches one process would.
 """
 
 from __future__ import annotations
@@ -40,6 +45,15 @@ def epoch_seed(seed: int, epoch: int, stream: int) -> int:
     return int(np.random.SeedSequence([seed, epoch, stream]).generate_state(1)[0])
 
 
+def part_bounds(total: int, rank: int, world_size: int) -> tuple[int, int]:
+    """Rows ``[start, stop)`` of a global batch of ``total`` that process ``rank`` of
+    ``world_size`` takes: consecutive and as even as possible (the first
+    ``total % world_size`` processes take one row more; a process may get none)."""
+    base, extra = divmod(int(total), int(world_size))
+    start = rank * base + min(rank, extra)
+    return start, start + base + (1 if rank < extra else 0)
+
+
 def memory_budget(device: torch.device) -> int:
     """Bytes a resident split may take: half of what is free on ``device``."""
     if device.type == "cuda":
@@ -64,6 +78,8 @@ class BatchLoader:
     ``shuffle=False`` (validation, encoding) keeps the order and draws the same
     corruption every epoch, so validation losses compare across epochs.
     ``max_bytes`` overrides the memory budget (0 forces streaming from the array).
+    ``rank``/``world_size``: yield only this process's part of every global batch
+    of ``batch_size`` (``len()``, ``count`` and ``batch_size`` stay global).
     """
 
     def __init__(
@@ -77,8 +93,14 @@ class BatchLoader:
         shuffle: bool = True,
         seed: int = 0,
         max_bytes: int | None = None,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not in a world of {world_size}")
         self.device = torch.device(device)
+        self.rank = int(rank)
+        self.world_size = int(world_size)
         self.index = np.asarray(index, dtype=np.int64)
         self.shape = tuple(int(s) for s in images.shape[1:])
         self.batch_size = int(batch_size)
@@ -104,7 +126,10 @@ class BatchLoader:
             src = lambda s, e: images[self.index[s:e]]  # noqa: E731
         step = max(1, UPLOAD_CHUNK // max(1, int(np.prod(self.shape))))
         for s in range(0, n, step):
-            out[s : s + step].copy_(torch.from_numpy(np.ascontiguousarray(src(s, s + step))))
+            chunk = np.ascontiguousarray(src(s, s + step))
+            if not chunk.flags.writeable:  # a slice of a read-only memmap: torch wants a copy
+                chunk = chunk.copy()
+            out[s : s + step].copy_(torch.from_numpy(chunk))
         return out
 
     def __len__(self) -> int:
@@ -124,14 +149,25 @@ class BatchLoader:
         noise_epoch = epoch if self.shuffle else 0
         corrupt = self._corrupter(noise_epoch, n)
         batches = self._batches(order) if self.resident else self._streamed(order)
-        for batch in batches:
+        for batch, (start, total) in batches:
             target = to_float_nchw(batch)
-            yield corrupt(target), target
+            yield corrupt(target, start, total), target
+
+    def parts(self) -> Iterator[tuple[int, int, int, int]]:
+        """Per global batch: (its first row in the epoch's order, this process's rows
+        ``start, stop`` within it, its size)."""
+        n = len(self.index)
+        for first in range(0, n, self.batch_size):
+            total = min(self.batch_size, n - first)
+            start, stop = part_bounds(total, self.rank, self.world_size)
+            yield first, start, stop, total
 
     def _corrupter(self, epoch: int, n: int):
+        """corrupt(target, start, total): the task applied to rows ``start:`` of a global
+        batch of ``total``, with the noise the whole global batch would get."""
         cfg = self.data_cfg
         if cfg.task != "denoise":
-            return lambda t: make_input(t, cfg, None)
+            return lambda t, start, total: make_input(t, cfg, None)
         seed = epoch_seed(self.seed, epoch, 1)
         if self.device.type == "cpu":
             bank = NoiseBank(
@@ -140,36 +176,36 @@ class BatchLoader:
             return bank.corrupt
         gen = torch.Generator(device=self.device)
         gen.manual_seed(seed)
-        return lambda t: make_input(t, cfg, gen)
+        return lambda t, start, total: make_input(t, cfg, gen, start=start, total=total)
 
-    def _batches(self, order: torch.Tensor | None) -> Iterator[torch.Tensor]:
-        n = self.storage.shape[0]
+    def _batches(self, order: torch.Tensor | None) -> Iterator[tuple[torch.Tensor, tuple]]:
         if order is not None:
             order = order.to(self.device)
-        for start in range(0, n, self.batch_size):
+        for first, start, stop, total in self.parts():
+            rows = slice(first + start, first + stop)
             if order is None:
-                yield self.storage[start : start + self.batch_size]
+                yield self.storage[rows], (start, total)
             else:
-                yield self.storage.index_select(0, order[start : start + self.batch_size])
+                yield self.storage.index_select(0, order[rows]), (start, total)
 
-    def _streamed(self, order: torch.Tensor | None) -> Iterator[torch.Tensor]:
-        n = len(self.index)
-        starts = list(range(0, n, self.batch_size))
+    def _streamed(self, order: torch.Tensor | None) -> Iterator[tuple[torch.Tensor, tuple]]:
+        parts = list(self.parts())
         pin = self.device.type == "cuda"
 
-        def read(start: int) -> torch.Tensor:
+        def read(part: tuple[int, int, int, int]) -> torch.Tensor:
+            first, start, stop, total = part
+            batch = slice(first, first + total)
+            # the global batch's rows sorted for locality, then this process's part of them
             rows = (
-                self.index[start : start + self.batch_size]
-                if order is None
-                else np.sort(self.index[order[start : start + self.batch_size].numpy()])
-            )
-            batch = torch.from_numpy(np.ascontiguousarray(self.images[rows]))
-            return batch.pin_memory() if pin else batch
+                self.index[batch] if order is None else np.sort(self.index[order[batch].numpy()])
+            )[start:stop]
+            batch_u8 = torch.from_numpy(np.ascontiguousarray(self.images[rows]))
+            return batch_u8.pin_memory() if pin else batch_u8
 
         with ThreadPoolExecutor(1) as pool:
-            ahead = pool.submit(read, starts[0]) if starts else None
-            for i in range(len(starts)):
+            ahead = pool.submit(read, parts[0]) if parts else None
+            for i, part in enumerate(parts):
                 batch = ahead.result()
-                if i + 1 < len(starts):
-                    ahead = pool.submit(read, starts[i + 1])
-                yield batch.to(self.device, non_blocking=pin)
+                if i + 1 < len(parts):
+                    ahead = pool.submit(read, parts[i + 1])
+                yield batch.to(self.device, non_blocking=pin), (part[1], part[3])

@@ -59,20 +59,31 @@ def corrupt(
 
 
 def make_input(
-    target: torch.Tensor, cfg: DataConfig, generator: torch.Generator | None
+    target: torch.Tensor,
+    cfg: DataConfig,
+    generator: torch.Generator | None,
+    *,
+    start: int = 0,
+    total: int | None = None,
 ) -> torch.Tensor:
-    """The corrupted input for a clean target batch, according to ``cfg.task``."""
+    """The corrupted input for a clean target batch, according to ``cfg.task``.
+
+    ``target`` may be rows ``start:`` of a global batch of ``total`` (one DDP
+    process's part): the noise is drawn for the global batch and sliced, so the
+    parts get exactly what one process drawing for the whole batch would."""
     if cfg.task != "denoise":
         return corrupt(target, cfg, None, None)
     n, c, h, w = target.shape
+    total = n if total is None else total
+    rows = slice(start, start + n)
     noise = keep = None
     if cfg.noise_sigma > 0:
         # Drawn in NHWC order and viewed as NCHW so it matches a channels_last target.
         noise = torch.randn(
-            (n, h, w, c), generator=generator, device=target.device, dtype=target.dtype
-        ).permute(0, 3, 1, 2)
+            (total, h, w, c), generator=generator, device=target.device, dtype=target.dtype
+        )[rows].permute(0, 3, 1, 2)
     if cfg.drop_fraction > 0:
-        draw = torch.rand((n, 1, h, w), generator=generator, device=target.device)
+        draw = torch.rand((total, 1, h, w), generator=generator, device=target.device)[rows]
         keep = (draw >= cfg.drop_fraction).to(target.dtype)
     return corrupt(target, cfg, noise, keep)
 
@@ -127,13 +138,21 @@ class NoiseBank:
             start = int(torch.randint(0, pixels, (1,), generator=self.generator)) * self.c
         return bank[start : start + count]
 
-    def corrupt(self, target: torch.Tensor) -> torch.Tensor:
+    def corrupt(
+        self, target: torch.Tensor, start: int = 0, total: int | None = None
+    ) -> torch.Tensor:
+        """The next batch's corruption; ``target`` may be rows ``start:`` of a global
+        batch of ``total`` (one DDP process's part), which gets that part of the
+        global batch's slice."""
         n = target.shape[0]
+        total = n if total is None else total
+        pixels = self.h * self.w * self.c
+        part = slice(start * pixels, (start + n) * pixels)
         noise = keep = None
         if self.noise is not None:
-            noise = self._slice(self.noise, 0, n * self.h * self.w * self.c)
+            noise = self._slice(self.noise, 0, total * pixels)[part]
             noise = noise.view(n, self.h, self.w, self.c).permute(0, 3, 1, 2)
         if self.keep is not None:
-            keep = self._slice(self.keep, 1, n * self.h * self.w * self.c)
+            keep = self._slice(self.keep, 1, total * pixels)[part]
             keep = keep.view(n, self.h, self.w, self.c).permute(0, 3, 1, 2)
         return corrupt(target, self.cfg, noise, keep)

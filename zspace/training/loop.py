@@ -14,26 +14,49 @@ the host only every ``SYNC_EVERY`` batches (progress bar, NaN check), so on a GP
 it adds almost nothing to the step time. ``graph`` (``zspace.training.step``), when
 set, runs the full training batches as one replayed CUDA graph each.
 
+Several processes (torchrun, ``zspace.training.distributed``): the model is
+wrapped in DistributedDataParallel (batch norms made to normalise the global
+batch), each process takes its ``Part`` of every global batch, its loss is
+weighted by ``part size * processes / global size`` so DDP's gradient average is
+exactly the gradient of the global batch's mean loss, and the terms are summed
+across processes (weighted by the part sizes) at every sync point, so every
+process sees the global batch means one process would and the NaN check stops
+all of them at the same batch. Only rank 0 writes checkpoints and history, logs
+and shows the bar; the processes agree after every epoch's writes, so a failure
+there ends all of them.
+
+Precision: ``fp16`` runs the forward under autocast with a ``GradScaler`` whose
+state is checkpointed; the steps it skips (inf/NaN gradients) are counted in the
+history as ``skipped_steps``.
+
 Used by the AE/VAE trainer (``zspace.training.trainer``) and by the evaluation
 stage's feature models.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import shutil
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from zspace.checkpoint import epoch_files, load_checkpoint, save_checkpoint
+from zspace.data.loader import part_bounds
 from zspace.device import autocast
 from zspace.errors import ZspaceError
 from zspace.fileio import atomic_write_text
+from zspace.training.distributed import Dist
+from zspace.training.step import compiled
+from zspace.training.syncbn import convert_sync_batchnorm
 
 SYNC_EVERY = 20
 
@@ -42,15 +65,36 @@ class NonFiniteLoss(ZspaceError):
     pass
 
 
+@dataclass(frozen=True)
+class Part:
+    """Rows ``start:stop`` of a global batch of ``total`` rows: what this process sees
+    (the whole batch, ``Part(0, n, n)``, in one process)."""
+
+    start: int
+    stop: int
+    total: int
+
+    @property
+    def size(self) -> int:
+        return self.stop - self.start
+
+
 class Objective(Protocol):
-    """What one step computes. ``names`` label the terms ``__call__`` returns."""
+    """What one step computes. ``names`` label the terms ``__call__`` returns.
+
+    An objective that draws per-image randomness (a VAE's eps) takes a keyword
+    ``part: Part`` as well, draws for ``part.total`` rows and keeps rows
+    ``part.start:part.stop``, so any number of processes train on the same draws.
+    Under DDP a process's part of a last batch smaller than the number of
+    processes may be empty: the loss must then be a finite 0 (mean over no rows).
+    """
 
     names: tuple[str, ...]
 
     def __call__(
         self, model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor, epoch: int
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(loss to minimise, the batch's terms as a 1-D tensor in ``names`` order)."""
+        """(loss to minimise, the batch's mean terms as a 1-D tensor in ``names`` order)."""
         ...
 
     def row(
@@ -80,7 +124,7 @@ class Callback:
 
 def _rng_state() -> dict[str, Any]:
     state: dict[str, Any] = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
+    if torch.cuda.is_initialized():  # (a CPU run leaves CUDA, and its RNG, untouched)
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
@@ -89,6 +133,17 @@ def _set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"].cpu())
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
+def _rank_seed(seed: int, rank: int) -> int:
+    return int(np.random.SeedSequence([seed, rank, 7919]).generate_state(1)[0])
+
+
+def _takes_part(objective: Any) -> bool:
+    try:
+        return "part" in inspect.signature(objective).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def write_history_file(path: Path, rows: Sequence[dict[str, Any]]) -> None:
@@ -103,6 +158,14 @@ class EpochTrainer:
     ``before_first_save`` runs once, just before the first checkpoint of a fresh
     run is written (the AE trainer writes config.toml and meta.json there), so a
     run that fails in its first epoch leaves no folder behind.
+
+    ``dist`` (default: the open process group, if any) makes this one process of a
+    DDP run; loaders then either yield this process's parts themselves
+    (``world_size`` equal to the run's, with ``parts()``) or whole global batches
+    the loop slices. ``compile`` (a ``train.compile`` mode, or a bool) wraps the (DDP)
+    model in ``torch.compile`` (``training.step.compiled``).
+    Dropout and other draws from the global torch RNG get a stream of their own on
+    every rank but 0, and each rank's RNG state is checkpointed.
     """
 
     def __init__(
@@ -119,7 +182,8 @@ class EpochTrainer:
         keep_checkpoints: int = 3,
         device: torch.device,
         precision: str = "fp32",
-        step_model: torch.nn.Module | None = None,
+        compile: str | bool = "off",
+        dist: Dist | None = None,
         extra_state: Callable[[], dict[str, Any]] | None = None,
         before_first_save: Callable[[], None] | None = None,
         callbacks: Iterable[Callback] = (),
@@ -127,7 +191,7 @@ class EpochTrainer:
         progress: bool = True,
     ) -> None:
         self.model = model
-        self.step_model = step_model or model
+        self.step_model = model  # the DDP / compiled wrapper once fit() starts
         self.objective = objective
         self.opt = optimizer
         self.sched = scheduler
@@ -147,7 +211,19 @@ class EpochTrainer:
         self.best = math.inf
         self.start_epoch = 0
         self.epoch = 0
-        self.is_main = True
+        self.dist = dist if dist is not None else Dist.current()
+        self.is_main = self.dist.is_main
+        self.world = self.dist.world_size if self.dist.enabled else 1
+        if isinstance(compile, bool):
+            compile = "on" if compile else "off"
+        self.compile = compile
+        self.scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
+        self.skipped = 0  # steps the scaler skipped in the current epoch
+        self._prepared = False
+        self._pass_part = _takes_part(objective)
+        self._peer_rng: list[dict[str, Any]] = []
+        if self.world > 1 and self.dist.rank > 0:
+            torch.manual_seed(_rank_seed(torch.initial_seed(), self.dist.rank))
         self.graph: Any = None  # a GraphedStep for full training batches (training.step)
 
     @property
@@ -161,7 +237,7 @@ class EpochTrainer:
     # ---------------------------------------------------------------- state
 
     def state(self) -> dict[str, Any]:
-        return {
+        out = {
             "model": self.model.state_dict(),
             "optimizer": self.opt.state_dict(),
             "scheduler": self.sched.state_dict(),
@@ -170,14 +246,27 @@ class EpochTrainer:
             "history": [dict(r) for r in self.history],
             **self.extra_state(),
         }
+        if self.scaler is not None:
+            out["scaler"] = self.scaler.state_dict()
+        if self._peer_rng:
+            out["rng_ranks"] = self._peer_rng  # ranks 1.. of a DDP run
+        return out
 
     def restore(self, state: dict[str, Any], history: list[dict[str, Any]] | None = None) -> None:
         """Continue from a loaded checkpoint. Its own rows are the history; ``history``
-        (history.jsonl) is used only for checkpoints written before they carried rows."""
+        (history.jsonl) is used only for checkpoints written before they carried rows.
+        Every process restores; only rank 0 repairs best.pt and rewrites the history."""
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["optimizer"])
         self.sched.load_state_dict(state["scheduler"])
-        _set_rng_state(state["rng"])
+        rank = self.dist.rank if self.world > 1 else 0
+        if rank == 0:
+            _set_rng_state(state["rng"])
+        elif rank <= len(state.get("rng_ranks", ())):
+            _set_rng_state(state["rng_ranks"][rank - 1])
+        # else: a run resumed on more processes; this rank keeps its fresh stream
+        if self.scaler is not None and "scaler" in state:
+            self.scaler.load_state_dict(state["scaler"])
         self.start_epoch = self.epoch = int(state["epoch"])
         rows = state.get("history")
         if rows is None:
@@ -188,8 +277,9 @@ class EpochTrainer:
                 f"{self.history_path} has epochs {[r['epoch'] for r in self.history]} up to "
                 f"{self.start_epoch}; it does not match the checkpoint"
             )
-        self._repair_best()
-        write_history_file(self.history_path, self.history)
+        if self.is_main:
+            self._repair_best()
+            write_history_file(self.history_path, self.history)
 
     def _repair_best(self) -> None:
         """Make ``best.pt`` the best epoch of the kept history that still has a checkpoint.
@@ -221,6 +311,50 @@ class EpochTrainer:
 
     # ---------------------------------------------------------------- loop
 
+    def _prepare(self) -> None:
+        """Wrap the model for the run once: SyncBatchNorm + DDP across processes, then
+        torch.compile. Done when training starts, after any restore, since wrapping
+        in DDP is itself a collective (rank 0's weights are broadcast)."""
+        if self._prepared:
+            return
+        self._prepared = True
+        step: torch.nn.Module = self.model
+        if self.dist.enabled:
+            self.model = convert_sync_batchnorm(self.model, self.device)
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            step = DistributedDataParallel(self.model, device_ids=ids)
+        self.step_model = compiled(step, str(self.compile))
+        if self.graph is not None:
+            self.graph.model = self.step_model
+
+    def _parts(self, loader: Any, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, Part]]:
+        """(x, target, part) of this process for every global batch of ``loader``."""
+        if self.world == 1:
+            for x, target in loader.epoch(epoch):
+                yield x, target, Part(0, len(x), len(x))
+        elif getattr(loader, "world_size", 1) == self.world:
+            for (x, target), (_, start, stop, total) in zip(
+                loader.epoch(epoch), loader.parts(), strict=True
+            ):
+                yield x, target, Part(start, stop, total)
+        else:  # a loader of whole global batches: take this process's part
+            for x, target in loader.epoch(epoch):
+                start, stop = part_bounds(len(x), self.dist.rank, self.world)
+                yield x[start:stop], target[start:stop], Part(start, stop, len(x))
+
+    def _step(self, loss: torch.Tensor) -> None:
+        self.opt.zero_grad(set_to_none=True)
+        if self.scaler is None:
+            loss.backward()
+            self.opt.step()
+            return
+        scale = self.scaler.get_scale()
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.opt)  # skipped when the gradients hold inf/NaN
+        self.scaler.update()
+        if self.scaler.get_scale() < scale:  # the scale backs off exactly on a skip
+            self.skipped += 1
+
     def run_epoch(self, epoch: int, *, train: bool) -> dict[str, float]:
         """Mean terms of one pass over the training (or validation) loader."""
         loader = self.train_loader if train else self.valid_loader
@@ -228,33 +362,51 @@ class EpochTrainer:
         n = len(loader)
         names = self.objective.names
         terms = torch.zeros((n, len(names)), dtype=torch.float64, device=self.device)
-        self.model.train(train)
+        totals: list[int] = []
+        self.step_model.train(train)
         desc = f"epoch {epoch}/{self.epochs}" + ("" if train else " valid")
         bar = tqdm(
-            total=n, desc=desc, leave=False, disable=not self.progress, mininterval=0.5,
-            dynamic_ncols=True,
+            total=n, desc=desc, leave=False, disable=not (self.progress and self.is_main),
+            mininterval=0.5, dynamic_ncols=True,
         )  # fmt: skip
         checked = 0
         with torch.set_grad_enabled(train):
-            for i, (x, target) in enumerate(loader.epoch(epoch)):
-                if train and self.graph is not None and self.graph.fits(x):
+            for i, (x, target, part) in enumerate(self._parts(loader, epoch)):
+                if train and self.world == 1 and self.graph is not None and self.graph.fits(x):
                     terms[i] = self.graph(x, target, epoch)  # the CUDA-graphed step
                 else:
                     with autocast(self.precision, self.device):
-                        loss, batch_terms = self.objective(self.step_model, x, target, epoch)
+                        extra = {"part": part} if self._pass_part else {}
+                        loss, batch_terms = self.objective(
+                            self.step_model, x, target, epoch, **extra
+                        )
                     if train:
-                        self.opt.zero_grad(set_to_none=True)
-                        loss.backward()
-                        self.opt.step()
-                    terms[i] = batch_terms.detach()
+                        # DDP averages the processes' gradients; this weight makes the
+                        # average the gradient of the global batch's mean loss
+                        weight = part.size * self.world / part.total
+                        self._step(loss if self.world == 1 else loss * weight)
+                    if self.world == 1:
+                        terms[i] = batch_terms.detach()
+                    elif part.size:
+                        terms[i] = batch_terms.detach() * part.size
+                    else:  # an empty part adds nothing, but a non-finite loss still shows
+                        terms[i] = (batch_terms.detach() + loss.detach()) * 0.0
+                totals.append(part.total)
                 if (i + 1) % SYNC_EVERY == 0 or i + 1 == n:
+                    if self.world > 1:
+                        window = self.dist.all_reduce_(terms[checked : i + 1])
+                        sizes = torch.tensor(totals, dtype=torch.float64)
+                        window /= sizes.to(self.device).unsqueeze(1)
                     self._check_finite(terms, checked, i + 1, epoch, train)
                     checked = i + 1
-                    seen = terms[: i + 1].mean(dim=0).tolist()
-                    bar.set_postfix(
-                        {k: f"{v:.4g}" for k, v in zip(names, seen, strict=True)}, refresh=False
-                    )
-                    bar.update(i + 1 - bar.n)
+                    totals.clear()
+                    if self.is_main and self.progress:
+                        seen = terms[: i + 1].mean(dim=0).tolist()
+                        bar.set_postfix(
+                            {k: f"{v:.4g}" for k, v in zip(names, seen, strict=True)},
+                            refresh=False,
+                        )
+                        bar.update(i + 1 - bar.n)
         bar.close()
         return dict(zip(names, terms.mean(dim=0).tolist(), strict=True))
 
@@ -268,38 +420,66 @@ class EpochTrainer:
         where = "training" if train else "validation"
         last = self.checkpoint_dir / "last.pt"
         kept = f"; the last good checkpoint is {last}" if last.exists() else ""
-        raise NonFiniteLoss(
+        error = NonFiniteLoss(
             f"non-finite loss (NaN or inf) in epoch {epoch}, {where} batch {batch}: "
             f"training stopped{kept}"
         )
+        # the terms were summed over the processes: every one of them stops here
+        error.agreed = True  # type: ignore[attr-defined]
+        error.quiet = not self.is_main
+        raise error
+
+    def _together(self, fn: Callable[[], None]) -> None:
+        """``fn`` (the writes of rank 0), then the processes agree on whether it failed."""
+        error = None
+        try:
+            fn()
+        except Exception as exc:
+            error = exc
+        self.dist.agree(error)
+
+    def _callbacks(self, hook: str, *args: Any) -> None:
+        if self.is_main:
+            for cb in self.callbacks:
+                getattr(cb, hook)(self, *args)
 
     def fit(self) -> list[dict[str, Any]]:
-        for cb in self.callbacks:
-            cb.on_train_start(self)
+        self._prepare()
+        self._together(lambda: self._callbacks("on_train_start"))
         for epoch in range(self.start_epoch + 1, self.epochs + 1):
             self.epoch = epoch
             started = time.perf_counter()
             lr = self.opt.param_groups[0]["lr"]
+            self.skipped = 0
             train = self.run_epoch(epoch, train=True)
             valid = self.run_epoch(epoch, train=False) if self.valid_loader is not None else None
             self.sched.step()
             row = self.objective.row(epoch, train, valid)
             row.update(lr=lr, seconds=round(time.perf_counter() - started, 3))
-            self.save_epoch(row)
-            for cb in self.callbacks:
-                cb.on_epoch_end(self, row)
-        for cb in self.callbacks:
-            cb.on_train_end(self)
+            if self.scaler is not None:
+                row["skipped_steps"] = self.skipped
+            if self.world > 1:
+                self._peer_rng = self.dist.all_gather(_rng_state())[1:]
+
+            def finish(row: dict[str, Any] = row) -> None:
+                self.save_epoch(row)
+                self._callbacks("on_epoch_end", row)
+
+            self._together(finish)
+        self._together(lambda: self._callbacks("on_train_end"))
         return self.history
 
     def save_epoch(self, row: dict[str, Any]) -> None:
-        """Checkpoint first (it carries the rows), then history.jsonl derived from it."""
+        """Checkpoint first (it carries the rows), then history.jsonl derived from it.
+        Every process keeps the row; only rank 0 writes."""
         epoch = int(row["epoch"])
         self.history.append(row)
         score = self.objective.score(row)
         is_best = score < self.best
         if is_best:
             self.best = score
+        if not self.is_main:
+            return
         if self.before_first_save is not None:
             self.before_first_save()
             self.before_first_save = None

@@ -4,6 +4,12 @@ The epoch loop itself is generic (``zspace.training.loop``); this module adds wh
 is particular to autoencoders: the model and optimiser built from the config, the
 reconstruction + weighted-KL objective (``total == reco + kl`` exactly in the
 history), the run folder's config.toml and meta.json, and the resume rules.
+
+Under torchrun every process runs ``train()``: each resolves the config, reads the
+data and checks the run folder, then they agree (one line, exit 2 on all of them
+when any failed) before rank 0 writes anything. ``train.batch_size`` is the
+global batch; the VAE's eps is drawn for it from the run's seed and sliced per
+process, so a run gives the same numbers on any number of processes.
 """
 
 from __future__ import annotations
@@ -28,16 +34,18 @@ from zspace.config import (
 )
 from zspace.data import BatchLoader, ImageData, input_shape_of, prepare
 from zspace.data.arrays import RUN_DATA, in_memory, save_arrays
+from zspace.data.loader import epoch_seed
 from zspace.data.prepare import check_data
 from zspace.data.tasks import make_input
-from zspace.device import check_precision, pick_device
+from zspace.device import check_precision, pick_device, set_tf32
 from zspace.errors import ZspaceError
 from zspace.losses import fact_at_epoch, vae_loss
 from zspace.models import AutoEncoder, summary
 from zspace.run import Run
 from zspace.runfolder import default_run_dir, read_config, read_history, write_config, write_meta
-from zspace.training.loop import Callback, EpochTrainer
-from zspace.training.step import GraphedStep, check_graphs, compiled, set_capturable
+from zspace.training.distributed import Dist, PeerFailed, quiet_log, session
+from zspace.training.loop import Callback, EpochTrainer, Part
+from zspace.training.step import GraphedStep, check_graphs, set_capturable
 
 Callbacks = Iterable[Callback] | Callable[[Config], Iterable[Callback]]
 
@@ -48,6 +56,7 @@ RESUMABLE_CHANGES = {
     "train.device",
     "train.keep_checkpoints",
     "train.threads",
+    "train.tf32",
     "train.compile",
     "train.cuda_graphs",
     "train.log",
@@ -55,13 +64,23 @@ RESUMABLE_CHANGES = {
 
 
 class AutoencoderObjective:
-    """Reconstruction loss plus fact * KL (zero for an AE), per batch."""
+    """Reconstruction loss plus fact * KL (zero for an AE), per batch.
+
+    The VAE's eps comes from a generator of its own, seeded per epoch from the run's
+    seed (one fixed stream for validation, so validation losses compare across
+    epochs), and is drawn for the whole global batch: every process keeps its rows."""
 
     names = ("reco", "kl", "kl_raw")
     shown = ("total", "reco", "kl", "val_total", "val_reco", "val_kl")
 
     def __init__(self, cfg: Config) -> None:
         self.m = cfg.model
+        self.seed = cfg.seed
+        self._gen: torch.Generator | None = None
+        self._stream: tuple[int, bool, str] | None = None
+        # a CUDA-graphed run draws eps from the CUDA generator, which a graph replay
+        # advances (training.step); a private generator would be baked into the graph
+        self.global_eps = False
 
     def fact(self, epoch: int) -> float:
         return fact_at_epoch(self.m.fact, self.m.fact_warmup_epochs, epoch)
@@ -70,10 +89,28 @@ class AutoencoderObjective:
         """What of the epoch a CUDA-graphed step bakes in: the KL weight."""
         return self.fact(epoch)
 
+    def eps(self, training: bool, epoch: int, part: Part, device: torch.device) -> torch.Tensor:
+        """N(0, I) noise for rows ``part.start:part.stop`` of the global batch."""
+        stream = (epoch if training else 0, training, str(device))
+        if self._gen is None or stream != self._stream:
+            self._gen = torch.Generator(device=device)
+            self._gen.manual_seed(epoch_seed(self.seed, stream[0], 2 if training else 3))
+            self._stream = stream
+        eps = torch.randn((part.total, self.m.z_dim), generator=self._gen, device=device)
+        return eps[part.start : part.stop]
+
     def __call__(
-        self, model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor, epoch: int
+        self,
+        model: torch.nn.Module,
+        x: torch.Tensor,
+        target: torch.Tensor,
+        epoch: int,
+        part: Part | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        logits, enc = model(x)
+        part = part or Part(0, len(x), len(x))
+        private = self.m.variational and not self.global_eps
+        eps = self.eps(model.training, epoch, part, x.device) if private else None
+        logits, enc = model(x, eps=eps)
         t = vae_loss(
             logits, target, enc.mu, enc.logvar,
             fact=self.fact(epoch), kind=self.m.loss, per_pixel=self.m.per_pixel,
@@ -135,31 +172,40 @@ class Trainer(EpochTrainer):
         progress: bool = True,
         callbacks: Iterable[Callback] = (),
         before_first_save: Callable[[], None] | None = None,
+        dist: Dist | None = None,
     ) -> None:
-        device = pick_device(cfg.train.device)
+        dist = dist if dist is not None else Dist.current()
+        device = dist.device(pick_device(cfg.train.device))
         check_precision(cfg.train.precision, device)
+        world = dist.world_size if dist.enabled else 1
+        bs = cfg.train.batch_size
+        if bs < world:
+            raise ZspaceError(
+                f"train.batch_size = {bs} is the global batch, split over {world} processes: "
+                f"it must be at least {world}"
+            )
+        self.tf32 = set_tf32(device, cfg.train.tf32)
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
         torch.manual_seed(cfg.seed)
         model = AutoEncoder(cfg.model, input_shape_of(data)).to(device)
         model = model.to(memory_format=torch.channels_last)
-        step_model = compiled(model, cfg.train.compile)
         opt, sched = make_optimizer(model, cfg)
-        bs = cfg.train.batch_size
+        shard = {"rank": dist.rank, "world_size": world}
         train_loader = BatchLoader(
-            data.images, splits["train"], bs, cfg.data, device=device, seed=cfg.seed
+            data.images, splits["train"], bs, cfg.data, device=device, seed=cfg.seed, **shard
         )
         valid_loader = None
         if len(splits.get("valid", ())):
             valid_loader = BatchLoader(
                 data.images, splits["valid"], bs, cfg.data,
-                device=device, shuffle=False, seed=cfg.seed + 1,
+                device=device, shuffle=False, seed=cfg.seed + 1, **shard,
             )  # fmt: skip
         super().__init__(
             model, AutoencoderObjective(cfg), opt, sched, train_loader, valid_loader, run_dir,
             epochs=cfg.train.epochs, keep_checkpoints=cfg.train.keep_checkpoints,
-            device=device, precision=cfg.train.precision, step_model=step_model,
-            extra_state=lambda: {"config": to_toml(self.cfg)},
+            device=device, precision=cfg.train.precision, compile=cfg.train.compile,
+            dist=dist, extra_state=lambda: {"config": to_toml(self.cfg)},
             before_first_save=before_first_save, callbacks=callbacks, log=log,
             progress=progress,
         )  # fmt: skip
@@ -168,9 +214,11 @@ class Trainer(EpochTrainer):
         self.data = data
         self.splits = splits
         if cfg.train.cuda_graphs == "on":
-            check_graphs(device, cfg.train.precision, cfg.train.compile, 1)
+            check_graphs(device, cfg.train.precision, cfg.train.compile, world)
+            self.objective.global_eps = True
+            # the loop points the graph at its (compiled) step model when training starts
             self.graph = GraphedStep(
-                step_model, self.objective, opt, batch_size=bs, precision=cfg.train.precision
+                model, self.objective, opt, batch_size=bs, precision=cfg.train.precision
             )
 
     def restore(self, state: dict[str, Any], history: list[dict[str, Any]] | None = None) -> None:
@@ -239,82 +287,139 @@ def train(
     ``labels`` (N,) and ``label_names``. They are saved into the run folder
     (``RUN/data/``) and the saved config's source is ``run:data``, so every later
     stage reads the run exactly as a file-backed one.
+
+    Under torchrun (or inside an open process group) this is one process of a DDP
+    run: every process calls it with the same arguments; rank 0 logs and writes.
     """
-    if resume is not False:
+    with session() as dist:
+        if not dist.is_main:
+            log, progress = quiet_log, False
+        overrides = list(overrides or [])
+        if resume is not False:
+            return _resume(config, run_dir, resume, overrides, data, callbacks, log, progress, dist)
+        arrays = (data, labels, label_names)
+        return _fresh(config, run_dir, overrides, arrays, callbacks, log, progress, dist)
+
+
+def _fresh(config, run_dir, overrides, arrays, callbacks, log, progress, dist: Dist) -> Run:
+    data, labels, label_names = arrays
+
+    def setup() -> Trainer:
+        cfg = _resolve_config(config, overrides)
+        if data is not None:
+            cfg = replace(cfg, data=replace(cfg.data, source=RUN_DATA))
+            images = in_memory(data, labels, label_names, cfg.data)
+            splits = check_data(cfg, images)
+        elif labels is not None or label_names is not None:
+            raise ZspaceError("train(labels=...) needs data=...: the labels of in-memory images")
+        else:
+            images, splits = prepare(cfg)
+        run = Path(run_dir) if run_dir is not None else default_run_dir(cfg.model.variational)
+        if run.exists() and not run.is_dir():
+            raise ZspaceError(f"--run-dir {run} is a file, not a folder")
+        if run.exists() and any(run.iterdir()):
+            raise ZspaceError(
+                f"run folder {run} is not empty; pick another --run-dir or resume it with --resume"
+            )
+
+        def create_folder() -> None:
+            run.mkdir(parents=True, exist_ok=True)
+            if data is not None:
+                save_arrays(run / "data", images)
+            write_config(run, cfg)
+            write_meta(run, _meta(cfg, images, splits, trainer))
+
+        trainer = Trainer(
+            cfg, images, splits, run, log=log, progress=progress,
+            callbacks=_callbacks(callbacks, cfg) if dist.is_main else (),
+            before_first_save=create_folder, dist=dist,
+        )  # fmt: skip
+        return trainer
+
+    # every process has checked the config, the data and the folder before rank 0
+    # writes anything; a failure on any of them ends all of them here
+    trainer = dist.agreed(setup)
+    if run_dir is None:  # the default folder's name holds the time: take rank 0's
+        trainer.run_dir = trainer.folder = Path(dist.all_gather(str(trainer.run_dir))[0])
+    if dist.is_main:
+        _announce(trainer, trainer.data, trainer.splits)
+    _fit(trainer, dist)
+    return Run.load(trainer.run_dir, device=trainer.device)
+
+
+def _resume(config, run_dir, resume, overrides, data, callbacks, log, progress, dist: Dist) -> Run:
+    def setup() -> tuple[Trainer, dict[str, Any], list[dict[str, Any]]]:
         if data is not None:
             raise ZspaceError("train(data=...) starts a new run; a resumed run reads its own data")
-        return _resume(config, run_dir, resume, list(overrides or []), callbacks, log, progress)
-    cfg = _resolve_config(config, list(overrides or []))
-    if data is not None:
-        cfg = replace(cfg, data=replace(cfg.data, source=RUN_DATA))
-        images = in_memory(data, labels, label_names, cfg.data)
-        splits = check_data(cfg, images)
-    elif labels is not None or label_names is not None:
-        raise ZspaceError("train(labels=...) needs data=...: the labels of in-memory images")
-    else:
-        images, splits = prepare(cfg)
-    run = Path(run_dir) if run_dir is not None else default_run_dir(cfg.model.variational)
-    if run.exists() and not run.is_dir():
-        raise ZspaceError(f"--run-dir {run} is a file, not a folder")
-    if run.exists() and any(run.iterdir()):
-        raise ZspaceError(
-            f"run folder {run} is not empty; pick another --run-dir or resume it with --resume"
-        )
-    trainer: Trainer
-
-    def create_folder() -> None:
-        run.mkdir(parents=True, exist_ok=True)
-        if data is not None:
-            save_arrays(run / "data", images)
-        write_config(run, cfg)
-        write_meta(run, _meta(cfg, images, splits, trainer))
-
-    trainer = Trainer(
-        cfg, images, splits, run, log=log, progress=progress,
-        callbacks=_callbacks(callbacks, cfg), before_first_save=create_folder,
-    )  # fmt: skip
-    _announce(trainer, images, splits)
-    trainer.fit()
-    return Run.load(run, device=trainer.device)
-
-
-def _resume(config, run_dir, resume, overrides, callbacks, log, progress) -> Run:
-    if run_dir is None:
-        raise ZspaceError("--resume needs --run-dir naming the run to continue")
-    run = Path(run_dir)
-    on_disk = read_config(run)
-    which = "last" if resume is True else resume
-    path = resolve_checkpoint(run / "checkpoints", which)
-    state = load_checkpoint(path)
-    trained = config_from_toml(state["config"], f"the config inside {path}")
-    cfg = _resolve_config(on_disk if config is None else config, overrides)
-    set_keys = {o.partition("=")[0].strip() for o in overrides}
-    for key in _config_diff(trained, cfg):
-        if key not in RESUMABLE_CHANGES:
-            where = (
-                "from --set" if key in set_keys
-                else "in the given config" if config is not None
-                else "in config.toml"
-            )  # fmt: skip
+        if run_dir is None:
+            raise ZspaceError("--resume needs --run-dir naming the run to continue")
+        run = Path(run_dir)
+        on_disk = read_config(run)
+        which = "last" if resume is True else resume
+        path = resolve_checkpoint(run / "checkpoints", which)
+        state = load_checkpoint(path)
+        trained = config_from_toml(state["config"], f"the config inside {path}")
+        cfg = _resolve_config(on_disk if config is None else config, overrides)
+        set_keys = {o.partition("=")[0].strip() for o in overrides}
+        for key in _config_diff(trained, cfg):
+            if key not in RESUMABLE_CHANGES:
+                where = (
+                    "from --set" if key in set_keys
+                    else "in the given config" if config is not None
+                    else "in config.toml"
+                )  # fmt: skip
+                raise ZspaceError(
+                    f"cannot resume {run} with a changed {key} ({_value(trained, key)!r} in the "
+                    f"checkpoint, {_value(cfg, key)!r} {where}): only "
+                    f"{', '.join(sorted(RESUMABLE_CHANGES))} may change"
+                )
+        if int(state["epoch"]) >= cfg.train.epochs:
             raise ZspaceError(
-                f"cannot resume {run} with a changed {key} ({_value(trained, key)!r} in the "
-                f"checkpoint, {_value(cfg, key)!r} {where}): only "
-                f"{', '.join(sorted(RESUMABLE_CHANGES))} may change"
+                f"{run} already has {int(state['epoch'])} epochs; raise train.epochs to continue"
             )
-    data, splits = prepare(cfg, run)
-    trainer = Trainer(
-        cfg, data, splits, run, log=log, progress=progress, callbacks=_callbacks(callbacks, cfg)
-    )
-    dev = trainer.device
-    trainer.restore(load_checkpoint(path, map_location=dev), read_history(run))
-    if trainer.start_epoch >= cfg.train.epochs:
-        raise ZspaceError(
-            f"{run} already has {trainer.start_epoch} epochs; raise train.epochs to continue"
+        images, splits = prepare(cfg, run)
+        trainer = Trainer(
+            cfg, images, splits, run, log=log, progress=progress,
+            callbacks=_callbacks(callbacks, cfg) if dist.is_main else (), dist=dist,
+        )  # fmt: skip
+        return trainer, state, read_history(run)
+
+    trainer, state, history = dist.agreed(setup)
+
+    def restore() -> None:
+        trainer.restore(state, history)  # every process; rank 0 rewrites the history
+        if dist.is_main:
+            write_config(trainer.run_dir, trainer.cfg)
+
+    dist.agreed(restore)
+    log(f"resuming {trainer.run_dir} from epoch {trainer.start_epoch}")
+    _fit(trainer, dist)
+    return Run.load(trainer.run_dir, device=trainer.device)
+
+
+def _fit(trainer: Trainer, dist: Dist) -> None:
+    try:
+        trainer.fit()
+    except RuntimeError as exc:
+        # another process died between agreement points (killed, a crash): gloo/NCCL
+        # report the lost connection here; say so in one line instead of a traceback
+        if not (dist.enabled and _lost_peer(exc)):
+            raise
+        error = PeerFailed(
+            "lost contact with another process of this run: it stopped (see its own "
+            "message or torchrun's report)"
         )
-    write_config(run, cfg)
-    log(f"resuming {run} from epoch {trainer.start_epoch}")
-    trainer.fit()
-    return Run.load(run, device=trainer.device)
+        error.quiet = not dist.is_main
+        raise error from None
+
+
+def _lost_peer(exc: BaseException) -> bool:
+    import torch.distributed as torch_dist
+
+    if isinstance(exc, getattr(torch_dist, "DistError", ())):
+        return True
+    text = str(exc)
+    return any(s in text for s in ("Connection closed by peer", "Connection reset by peer"))
 
 
 def _callbacks(callbacks: Callbacks, cfg: Config) -> list[Callback]:
@@ -345,6 +450,7 @@ def _meta(cfg: Config, data: ImageData, splits, trainer: Trainer) -> dict[str, A
         "data": data.describe(),
         "splits": {k: int(len(v)) for k, v in splits.items()},
         "device": str(trainer.device),
+        "processes": trainer.world,
     }
 
 
@@ -353,6 +459,11 @@ def _announce(trainer: Trainer, data: ImageData, splits) -> None:
     counts = ", ".join(f"{k} {len(v)}" for k, v in splits.items())
     h, w, c = data.shape
     log(f"data: {data.source}  {h}x{w}x{c}  ({counts})")
-    log(f"device: {trainer.device}  precision: {trainer.cfg.train.precision}")
+    t = trainer.cfg.train
+    tf32 = " (TF32)" if trainer.tf32 else ""
+    line = f"device: {trainer.device}  precision: {t.precision}{tf32}"
+    if trainer.world > 1:
+        line += f"  processes: {trainer.world} (DDP, global batch {t.batch_size})"
+    log(line)
     log(summary(trainer.model))
     log(f"run folder: {trainer.run_dir}")
