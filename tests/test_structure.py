@@ -17,9 +17,16 @@ PACKAGE = Path(zspace.__file__).resolve().parent
 # of its own or an earlier stage. Modules named ``cli`` (and the package's own
 # __init__, which lists the public names) belong to the last stage.
 STAGES = [
-    ["zspace._version", "zspace.config", "zspace.errors", "zspace.fileio", "zspace.checks"],
+    [
+        "zspace._version",
+        "zspace.config",
+        "zspace.errors",
+        "zspace.fileio",
+        "zspace.checks",
+        "zspace.resources",
+    ],
     ["zspace.data"],
-    ["zspace.models", "zspace.losses", "zspace.device"],
+    ["zspace.models", "zspace.losses", "zspace.device", "zspace.footprint"],
     ["zspace.training", "zspace.checkpoint", "zspace.runfolder", "zspace.run"],
     ["zspace.latents"],
     ["zspace.neighbours", "zspace.analysis"],

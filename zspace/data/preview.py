@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from zspace.checks import positive
 from zspace.data.dataset import ImageData, split_indices
 from zspace.data.loader import epoch_seed, to_float_nchw
 from zspace.data.tasks import make_input
@@ -97,6 +98,8 @@ def preview(
     seed: int = 0,
 ) -> int:
     """Write the grid PNG to ``out``; returns the number of images shown."""
+    positive("count", count)
+    positive("columns", columns)
     index = pick(data, cfg, split, count, seed)
     write_png(out, make_grid(grid_rows(data, cfg, index, seed), min(columns, len(index))))
     return len(index)

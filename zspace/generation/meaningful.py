@@ -120,7 +120,7 @@ def meaningful_rates(
                     and (r["sampler"], json.dumps(r["params"], sort_keys=True)) not in keys
                 ]
                 out["results"] = results[:1] + kept + results[1:]  # the control first
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
-            pass
+        except (ValueError, KeyError, TypeError, AttributeError, OSError):
+            pass  # unreadable or foreign: replaced by this measurement
     atomic_write_json(path, out)
     return {**out, "results": results}

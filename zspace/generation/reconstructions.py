@@ -32,7 +32,8 @@ def reconstructions(
     run = as_run(run)
     seed = seed_of(run, seed)
     counts(n=n, cols=cols)
-    split, data, index = split_index(run, split)
+    own = np.stack([load_image_file(p, run) for p in images]) if images else None  # first:
+    split, data, index = split_index(run, split)  # a bad file must fail before any grid
     imgs = np.ascontiguousarray(data.images[pick(index, n, seed)])
     entries = []
     result: dict[str, Any] = {"split": split}
@@ -68,8 +69,7 @@ def reconstructions(
             cap,
         )
     )
-    if images:
-        own = np.stack([load_image_file(p, run) for p in images])
+    if own is not None:
         rows = reconstruct_rows(run, own, seed)
         file = "recon-files.png"
         names = ", ".join(Path(p).name for p in images)

@@ -16,7 +16,7 @@ from typing import Any
 
 from zspace.analysis.runner import SPECS, load_result
 from zspace.errors import ZspaceError
-from zspace.fileio import atomic_write_text
+from zspace.fileio import atomic_write_text, read_json, read_text
 from zspace.reporting import figures as F
 from zspace.reporting.figures import Figure
 
@@ -113,7 +113,7 @@ def page(title: str, subtitle: str, nav: list[tuple[str, str]], body: str) -> st
 
 
 def config_section(run_dir: Path, meta: dict) -> str:
-    cfg = (run_dir / "config.toml").read_text()
+    cfg = read_text(run_dir / "config.toml")
     splits = ", ".join(f"{k} {v:,}" for k, v in (meta.get("splits") or {}).items())
     data = meta.get("data") or {}
     rows = [
@@ -243,27 +243,37 @@ def samples_section(run_dir: Path) -> str:
             "<p>There are no generated samples or reconstruction grids for this run "
             "(no samples/index.json).</p>"
         )
-    try:
-        entries = json.loads(index.read_text())
-    except json.JSONDecodeError as exc:
-        raise ZspaceError(f"{index} is not valid JSON: {exc}") from None
+    entries = read_json(index, f"rerun `zspace generate {run_dir}`")
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ZspaceError(f"{index} is not a list of samples; rerun `zspace generate {run_dir}`")
     if not entries:
         return rates or "<p>samples/index.json lists no samples.</p>"
     parts = [rates] if rates else []
     for e in entries:
         f = run_dir / "samples" / str(e.get("file", ""))
+        inside = f.resolve().is_relative_to((run_dir / "samples").resolve())
         params = ", ".join(
             f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
             for k, v in (e.get("params") or {}).items()
         )
         cap = f"{e.get('kind', '')} / {e.get('sampler', '')} ({params}): {e.get('caption', '')}"
-        if f.is_file() and f.suffix.lower() == ".png":
+        if inside and f.is_file() and f.suffix.lower() == ".png":  # never files elsewhere
             parts.append(img(f.read_bytes(), str(e.get("file")), cap))
         else:
             parts.append(
                 f'<p class="missing">{esc(e.get("file"))} is listed but missing: {esc(cap)}</p>'
             )
     return "\n".join(parts)
+
+
+def _check_inputs(run_dir: Path) -> None:
+    """Read every saved result and the samples index once before any figure is drawn, so
+    a truncated or foreign file fails the command at once (and the page is not written)."""
+    for name in SPECS:
+        load_result(run_dir, name)
+    index = run_dir / "samples" / "index.json"
+    if index.is_file():
+        read_json(index, f"rerun `zspace generate {run_dir}`")
 
 
 def build_report(run_dir: str | Path, log: Callable[[str], None] | None = None) -> Path:
@@ -277,6 +287,7 @@ def build_report(run_dir: str | Path, log: Callable[[str], None] | None = None) 
         raise ZspaceError(f"{run_dir} is not a zspace run folder (no config.toml)")
     meta = read_meta(run_dir)
     history = read_history(run_dir)
+    _check_inputs(run_dir)
     kind = str(meta.get("kind", "ae"))
     variational = kind == "vae"
     colour = F.KIND_COLOURS.get(kind, "C0")

@@ -20,7 +20,6 @@ stage's feature models.
 from __future__ import annotations
 
 import math
-import shutil
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -32,7 +31,7 @@ from tqdm.auto import tqdm
 from zspace.checkpoint import epoch_files, load_checkpoint, save_checkpoint
 from zspace.device import autocast
 from zspace.errors import ZspaceError
-from zspace.fileio import atomic_write_text
+from zspace.fileio import atomic_write_bytes, atomic_write_text
 
 SYNC_EVERY = 20
 
@@ -211,10 +210,8 @@ class EpochTrainer:
             self.best = math.inf
             return
         epoch = min(candidates, key=lambda e: (scores[e], e))
-        if candidates[epoch] != best_file:
-            tmp = folder / ".best.pt.copy.tmp"
-            shutil.copyfile(candidates[epoch], tmp)
-            tmp.replace(best_file)
+        if candidates[epoch] != best_file:  # atomic, and a kill's temporary is cleaned later
+            atomic_write_bytes(best_file, candidates[epoch].read_bytes())
         self.best = scores[epoch]
 
     # ---------------------------------------------------------------- loop

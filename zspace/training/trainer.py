@@ -8,6 +8,7 @@ history), the run folder's config.toml and meta.json, and the resume rules.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from zspace.checkpoint import load_checkpoint, resolve_checkpoint
+from zspace.checkpoint import check_fits_model, load_checkpoint, resolve_checkpoint
 from zspace.config import (
     Config,
     apply_overrides,
@@ -29,6 +30,8 @@ from zspace.data import BatchLoader, ImageData, input_shape_of, prepare
 from zspace.data.tasks import make_input
 from zspace.device import check_precision, pick_device
 from zspace.errors import ZspaceError
+from zspace.fileio import check_writable, make_dirs
+from zspace.footprint import check_model_fits
 from zspace.losses import fact_at_epoch, vae_loss
 from zspace.models import AutoEncoder, summary
 from zspace.run import Run
@@ -206,18 +209,16 @@ def train(
     if resume is not False:
         return _resume(config, run_dir, resume, list(overrides or []), callbacks, log, progress)
     cfg = _resolve_config(config, list(overrides or []))
-    data, splits = prepare(cfg)
     run = Path(run_dir) if run_dir is not None else default_run_dir(cfg.model.variational)
-    if run.exists() and not run.is_dir():
-        raise ZspaceError(f"--run-dir {run} is a file, not a folder")
-    if run.exists() and any(run.iterdir()):
-        raise ZspaceError(
-            f"run folder {run} is not empty; pick another --run-dir or resume it with --resume"
-        )
+    _check_new_run_dir(run)
+    data, splits = prepare(cfg)
+    _check_fits(cfg, data, splits)
     trainer: Trainer
+    created: list[Path] = []
 
     def create_folder() -> None:
-        run.mkdir(parents=True, exist_ok=True)
+        created.extend(p for p in (run, *run.parents) if not p.exists())
+        make_dirs(run)
         write_config(run, cfg)
         write_meta(run, _meta(cfg, data, splits, trainer))
 
@@ -226,18 +227,65 @@ def train(
         callbacks=_callbacks(callbacks, cfg), before_first_save=create_folder,
     )  # fmt: skip
     _announce(trainer, data, splits)
-    trainer.fit()
+    try:
+        trainer.fit()
+    except BaseException:
+        if not (run / "checkpoints" / "last.pt").is_file():
+            _remove_unfinished(run, created)  # e.g. a full disk at the first checkpoint
+        raise
     return Run.load(run, device=trainer.device)
+
+
+def _check_new_run_dir(run: Path) -> None:
+    """A fresh run's folder: absent or empty, and creatable, checked before any work."""
+    check_writable(run, "--run-dir", folder=True)
+    if run.is_dir() and any(run.iterdir()):
+        if (run / "config.toml").is_file() and not (run / "checkpoints" / "last.pt").is_file():
+            raise ZspaceError(
+                f"run folder {run} holds a run that stopped before its first checkpoint; "
+                "delete it or pick another --run-dir"
+            )
+        raise ZspaceError(
+            f"run folder {run} is not empty; pick another --run-dir or resume it with --resume"
+        )
+
+
+def _check_fits(cfg: Config, data: ImageData, splits: dict[str, np.ndarray]) -> None:
+    """Refuse, before anything is allocated, a model and batch the device cannot hold."""
+    device = pick_device(cfg.train.device)
+    batch = max(1, min(cfg.train.batch_size, len(splits["train"])))
+    check_model_fits(
+        cfg.model, input_shape_of(data), device, batch=batch, precision=cfg.train.precision
+    )
+
+
+def _remove_unfinished(run: Path, created: list[Path]) -> None:
+    """Undo a fresh run that failed before its first checkpoint: the files it wrote and
+    the folders it created (a folder that held other files is left alone)."""
+    for name in ("config.toml", "meta.json", "history.jsonl"):
+        (run / name).unlink(missing_ok=True)
+    ckpt = run / "checkpoints"
+    if ckpt.is_dir():
+        for p in ckpt.iterdir():
+            if p.name.endswith(".tmp") or p.suffix == ".pt":
+                p.unlink(missing_ok=True)
+    for folder in (ckpt, *created):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def _resume(config, run_dir, resume, overrides, callbacks, log, progress) -> Run:
     if run_dir is None:
         raise ZspaceError("--resume needs --run-dir naming the run to continue")
     run = Path(run_dir)
+    if not run.is_dir():
+        raise ZspaceError(f"--resume: run folder not found: {run}")
     on_disk = read_config(run)
     which = "last" if resume is True else resume
     path = resolve_checkpoint(run / "checkpoints", which)
     state = load_checkpoint(path)
+    if not isinstance(state.get("config"), str):
+        raise ZspaceError(f"checkpoint {path} carries no config; it cannot be resumed")
     trained = config_from_toml(state["config"], f"the config inside {path}")
     cfg = _resolve_config(on_disk if config is None else config, overrides)
     set_keys = {o.partition("=")[0].strip() for o in overrides}
@@ -253,16 +301,18 @@ def _resume(config, run_dir, resume, overrides, callbacks, log, progress) -> Run
                 f"checkpoint, {_value(cfg, key)!r} {where}): only "
                 f"{', '.join(sorted(RESUMABLE_CHANGES))} may change"
             )
+    done = int(state["epoch"])
+    if done >= cfg.train.epochs:  # before restore() rewrites anything
+        raise ZspaceError(f"{run} already has {done} epochs; raise train.epochs to continue")
     data, splits = prepare(cfg)
+    _check_fits(cfg, data, splits)
     trainer = Trainer(
         cfg, data, splits, run, log=log, progress=progress, callbacks=_callbacks(callbacks, cfg)
     )
     dev = trainer.device
-    trainer.restore(load_checkpoint(path, map_location=dev), read_history(run))
-    if trainer.start_epoch >= cfg.train.epochs:
-        raise ZspaceError(
-            f"{run} already has {trainer.start_epoch} epochs; raise train.epochs to continue"
-        )
+    state = load_checkpoint(path, map_location=dev)
+    check_fits_model(trainer.model, state, path)
+    trainer.restore(state, read_history(run))
     write_config(run, cfg)
     log(f"resuming {run} from epoch {trainer.start_epoch}")
     trainer.fit()
