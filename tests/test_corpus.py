@@ -140,6 +140,11 @@ def case_nan(work, run):
     return _train(work, "--set", "data.noise_sigma=nan"), "data.noise_sigma = nan: must be a fin"
 
 
+def case_nan_in_the_first_epoch(work, run):
+    # a learning rate float32 holds but training cannot: NaN in epoch 1, no folder left
+    return _train(work, "--set", "train.lr=1e30"), "non-finite loss (NaN or inf) in epoch 1"
+
+
 def case_config_is_folder(work, run):
     (work / "cfg").mkdir()
     return ["train", "--config", str(work / "cfg")], "is a folder; give a .toml file"
@@ -573,6 +578,23 @@ def test_analyze_killed_between_npz_and_json_is_never_drawn(base_run, work, caps
     assert mine["result"] == theirs["result"] and mine["params"]["bin_width"] == 0.3
     assert arrays.keys() == expected.keys()
     assert all(np.array_equal(arrays[k], expected[k]) for k in arrays)
+    assert _leftovers(run) == []
+
+
+def test_generate_killed_before_its_index_never_shows_a_stale_caption(base_run, work, capsys):
+    from zspace.reporting.html import samples_section
+
+    run = copy_run(base_run, work)
+    grid = run / "samples" / "grid-normal-seed0.png"
+    old = grid.read_bytes()
+    killed_at("samples/index.json", ["generate", str(run), "-n", "4"])
+    assert grid.read_bytes() != old  # the new grid is in place, the index still says n=8
+    page = samples_section(run)
+    assert "grid-normal-seed0.png changed after it was listed" in page
+    assert "data:image/png" not in page
+    assert main(["generate", str(run), "-n", "4"]) == 0
+    page = samples_section(run)
+    assert "changed after" not in page and page.count("data:image/png") == 1
     assert _leftovers(run) == []
 
 

@@ -291,12 +291,16 @@ def read_bytes(path: str | Path) -> bytes:
         raise os_error("read", path, exc) from None
 
 
-def read_text(path: str | Path) -> str:
+def read_text(path: str | Path, encoding: str = "utf-8") -> str:
     path = Path(path)
+    return decode_text(read_bytes(path), path, encoding)
+
+
+def decode_text(data: bytes, where: str | Path, encoding: str = "utf-8") -> str:
     try:
-        return read_bytes(path).decode("utf-8")
+        return data.decode(encoding)
     except UnicodeDecodeError:
-        raise ZspaceError(f"{path} is not UTF-8 text (a binary or foreign file?)") from None
+        raise ZspaceError(f"{where} is not UTF-8 text (a binary or foreign file?)") from None
 
 
 def read_json(path: str | Path, hint: str = "") -> Any:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from zspace.checks import finite_float32
 from zspace.data.dataset import SPLITS as SPLIT_NAMES  # noqa: F401 - the one list, re-exported
 from zspace.errors import ZspaceError
 from zspace.fileio import atomic_write_bytes, read_npz
@@ -179,6 +180,7 @@ def encode_split(
     idx = np.asarray(splits[split], dtype=np.int64)
     old_scale = run.model.eps_scale if run.variational else None
     if eps_scale is not None:
+        finite_float32("--eps-scale", eps_scale)
         if eps_scale < 0:
             raise ZspaceError(f"--eps-scale {eps_scale}: must be >= 0")
         if run.variational:

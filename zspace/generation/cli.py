@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 
+from zspace.checks import FLOAT32_MAX
 from zspace.errors import ZspaceError
 
 
 def _floats(text: str) -> list[float]:
     try:
-        return [float(x) for x in text.split(",") if x.strip()]
+        values = [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
         msg = f"{text!r}: expected numbers separated by commas"
         raise argparse.ArgumentTypeError(msg) from None
+    if not all(math.isfinite(v) and abs(v) <= FLOAT32_MAX for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected finite numbers (float32)")
+    return values
 
 
 def _ints(text: str) -> list[int]:

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from zspace.checks import finite_float32
 from zspace.errors import ZspaceError
 from zspace.generation import grids, paths
 from zspace.generation.common import (
@@ -16,6 +17,7 @@ from zspace.generation.common import (
     code,
     counts,
     decode_u8,
+    fits,
     fmt,
     seed_of,
     split_images,
@@ -40,6 +42,7 @@ def interpolate(
     two images (positions in the split, or image files)."""
     run = as_run(run)
     seed = seed_of(run, seed)
+    fits(run, 2 * steps, f"steps = {steps:,}")
     ends = []
     for x in (a, b):
         if isinstance(x, int) or (isinstance(x, str) and x.isdigit()):
@@ -85,6 +88,8 @@ def traverse(
         raise ZspaceError("traverse: give exactly one of axis or pca")
     seed = seed_of(run, seed)
     counts(count=count, strengths=len(strengths))
+    strengths = [finite_float32("strength", s) for s in strengths]
+    fits(run, count * len(strengths), f"count = {count:,} x {len(strengths)} strengths")
     lat = train_latents(run)
     ref = lat.mu if lat.mu is not None else lat.z
     direction = (
@@ -129,6 +134,8 @@ def attribute(
     run = as_run(run)
     seed = seed_of(run, seed)
     counts(count=count, strengths=len(strengths))
+    strengths = [finite_float32("strength", s) for s in strengths]
+    fits(run, count * len(strengths), f"count = {count:,} x {len(strengths)} strengths")
     lat = train_latents(run)
     ref = lat.mu if lat.mu is not None else lat.z
     vec = paths.attribute_vector(ref, lat.attr, lat.attr_names, name)

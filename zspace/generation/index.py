@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,14 @@ def update_index(run: Any, entries: Sequence[dict[str, Any]]) -> Path:
             found = []
         old = [e for e in found if isinstance(e, dict)] if isinstance(found, list) else []
     files = {e["file"] for e in entries}
-    return atomic_write_json(path, [e for e in old if e.get("file") not in files] + list(entries))
+    # each entry names its file's sha256, so the report never shows a grid rewritten by
+    # a command that was killed before it could update this index under an old caption
+    fresh = [{**e, "sha256": file_sha256(path.parent / e["file"])} for e in entries]
+    return atomic_write_json(path, [e for e in old if e.get("file") not in files] + fresh)
+
+
+def file_sha256(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
 
 
 def entry(file: str, kind: str, sampler: str, params: dict, caption: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ opens offline, can be mailed as one file and loads nothing from the network.
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import json
 import time
@@ -257,8 +258,15 @@ def samples_section(run_dir: Path) -> str:
             for k, v in (e.get("params") or {}).items()
         )
         cap = f"{e.get('kind', '')} / {e.get('sampler', '')} ({params}): {e.get('caption', '')}"
-        if inside and f.is_file() and f.suffix.lower() == ".png":  # never files elsewhere
-            parts.append(img(f.read_bytes(), str(e.get("file")), cap))
+        data = f.read_bytes() if inside and f.is_file() and f.suffix.lower() == ".png" else None
+        want = e.get("sha256")  # absent in indexes written before issue 18
+        if data is not None and want and hashlib.sha256(data).hexdigest() != want:
+            parts.append(
+                f'<p class="missing">{esc(e.get("file"))} changed after it was listed (an '
+                f"interrupted <code>zspace generate</code>?); rerun it: {esc(cap)}</p>"
+            )
+        elif data is not None:  # never files outside samples/
+            parts.append(img(data, str(e.get("file")), cap))
         else:
             parts.append(
                 f'<p class="missing">{esc(e.get("file"))} is listed but missing: {esc(cap)}</p>'
