@@ -22,4 +22,9 @@ test: $(BIN)/zspace
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
 
-.PHONY: install demo test
+# the same without the end-to-end tests marked slow (a minute or two)
+test-fast: $(BIN)/zspace
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -m "not slow"
+
+.PHONY: install demo test test-fast

@@ -70,3 +70,22 @@ def test_perceptron_verb_is_registered(capsys):
         main(["perceptron", "--help"])
     assert info.value.code == 0
     assert "--scaling" in capsys.readouterr().out
+
+
+def test_old_option_spellings_still_work_and_warn_once(tmp_path, capsys):
+    from zspace import cli
+
+    cli._warned.clear()
+    parser = cli.build_parser()
+    args = parser.parse_args(["data", "preview", "builtin:digits", "--columns", "5"])
+    assert args.cols == 5
+    args = parser.parse_args(
+        ["analyze", "RUN", "--set", "radius.bin_width=0.1", "--param", "tsne.n=50"]
+    )
+    assert args.params == ["radius.bin_width=0.1", "tsne.n=50"]
+    args = parser.parse_args(["analyze", "RUN", "--set", "kmeans.k_max=4"])
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "zspace: warning: --columns is deprecated; use --cols",
+        "zspace: warning: --set is deprecated; use --param",
+    ]

@@ -242,7 +242,7 @@ def case_preview_count_negative(work, run):
 
 
 def case_preview_columns_zero(work, run):
-    return ["data", "preview", "builtin:digits", "--columns", "0"], "--columns = 0: must be >= 1"
+    return ["data", "preview", "builtin:digits", "--cols", "0"], "--cols = 0: must be >= 1"
 
 
 def case_preview_out_is_folder(work, run):
@@ -402,6 +402,34 @@ def case_generate_subsample_zero(work, run):
 
 def case_generate_count_zero(work, run):
     return ["generate", str(copy_run(run, work)), "-n", "0"], "--count = 0: must be >= 1"
+
+
+def case_generate_count_too_large(work, run):
+    argv = ["generate", str(copy_run(run, work)), "-n", "100000000000"]
+    return argv, "n = 100,000,000,000: decoding 100,000,000,000 images of 16x16x1 needs at least"
+
+
+def case_generate_strength_infinite(work, run):
+    argv = ["generate", str(copy_run(run, work)), "--traverse", "axis:0", "--strengths", "1,inf"]
+    return argv, "argument --strengths: '1,inf': expected finite numbers"
+
+
+def case_generate_sharpen_nan(work, run):
+    argv = ["generate", str(copy_run(run, work)), "--sharpen", "nan"]
+    return argv, "argument --sharpen: 'nan': expected finite numbers"
+
+
+def case_encode_eps_scale_nan(work, run):
+    argv = ["encode", str(copy_run(run, work)), "--eps-scale", "nan"]
+    return argv, "--eps-scale = nan: must be a finite number"
+
+
+def case_npy_labels_hold_objects(work, run):
+    folder = work / "arrays"
+    folder.mkdir()
+    np.save(folder / "images.npy", np.zeros((4, 8, 8, 1), np.uint8))
+    np.save(folder / "labels.npy", np.array([{}, {}, {}, {}], dtype=object), allow_pickle=True)
+    return ["data", "info", f"npy:{folder}"], "labels.npy is not a readable .npy file"
 
 
 def case_compare_out_is_file(work, run):
@@ -569,7 +597,7 @@ def test_encode_killed_at_its_write_keeps_the_old_latents_and_reruns(base_run, w
 
 def test_analyze_killed_between_npz_and_json_is_never_drawn(base_run, work, capsys):
     run, other = copy_run(base_run, work, "run"), copy_run(base_run, work, "other")
-    argv = ["analyze", str(run), "--only", "radius", "--set", "radius.bin_width=0.3"]
+    argv = ["analyze", str(run), "--only", "radius", "--param", "radius.bin_width=0.3"]
     killed_at("analysis/radius.json", argv)  # the new npz is in place, the json is old
     assert_user_error(["report", str(run)], work, capsys, "radius.npz does not belong to")
     assert main(argv) == 0

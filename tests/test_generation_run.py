@@ -275,3 +275,20 @@ def test_cli_verb(run, capsys):
         cli([str(run.path / "missing")])
     assert cli([str(run.path), "--no-grids", "--recon", "--recon-n", "3"]) == 0
     assert "3 valid images" in capsys.readouterr().out
+
+
+def test_results_read_like_dicts_and_show_in_a_notebook(run):
+    from matplotlib.figure import Figure
+
+    grids = api.generate(run, "normal", n=4, cols=2, seed=5)
+    first = grids[0]
+    assert first["file"] == first.file == "grid-normal-seed5.png" and first["kind"] == "grid"
+    assert dict(first)["params"]["n"] == 4 and "folder" not in dict(first)
+    assert first.path.is_file() and "data:image/png;base64," in grids._repr_html_()
+    assert isinstance(first.figure(), Figure)
+    rec = api.reconstructions(run, n=4, metrics=True)
+    assert rec["metrics"]["n"] == rec.metrics["n"] > 0
+    assert "PSNR" in rec._repr_html_() and rec["entries"][0]["kind"] == "reconstruction"
+    rates = api.meaningful_rates(run, "normal", n=20)
+    assert rates["results"][0]["sampler"] == "data" and "<table>" in rates._repr_html_()
+    assert set(rates) >= {"threshold", "results", "warning"}

@@ -26,12 +26,16 @@ PUBLIC: dict[str, str] = {
     "compare": "zspace.reporting.api",
     "pipeline": "zspace.flow.pipeline",
     "demo": "zspace.flow.demo",
+    "export": "zspace.exporting.api",
+    "explore": "zspace.explorer.server",
 }
 
 if TYPE_CHECKING:  # for editors and type checkers; at run time the names load lazily
     from zspace.analysis.api import analyze  # noqa: F401
     from zspace.config import Config, load_config  # noqa: F401
     from zspace.errors import ZspaceError  # noqa: F401
+    from zspace.explorer.server import explore  # noqa: F401
+    from zspace.exporting.api import export  # noqa: F401
     from zspace.flow.demo import demo  # noqa: F401
     from zspace.flow.pipeline import pipeline  # noqa: F401
     from zspace.flow.training import train  # noqa: F401

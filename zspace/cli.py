@@ -21,6 +21,25 @@ from zspace._version import __version__
 from zspace.errors import ZspaceError
 from zspace.fileio import ENVIRONMENT_ERRNOS, undo_on_error
 
+_warned: set[str] = set()
+
+
+def deprecated_alias(new: str) -> type[argparse.Action]:
+    """An argparse action for an old spelling: stores into the new option's dest and
+    warns once per process on stderr, so scripts keep working while they migrate."""
+
+    class Alias(argparse.Action):
+        def __call__(self, parser, namespace, values, option_string=None):
+            if option_string not in _warned:
+                _warned.add(str(option_string))
+                print(f"zspace: warning: {option_string} is deprecated; use {new}", file=sys.stderr)
+            if isinstance(getattr(namespace, self.dest, None), list):
+                getattr(namespace, self.dest).append(values)
+            else:
+                setattr(namespace, self.dest, values)
+
+    return Alias
+
 
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train an AE or VAE into a run folder")
@@ -102,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(sub)
     for module in (
         "zspace.data.cli", "zspace.analysis.cli", "zspace.generation.cli", "zspace.perceptron.cli",
+        "zspace.exporting.cli",
+        "zspace.explorer.cli",
     ):  # fmt: skip
         _register_optional(module, sub)
     return parser

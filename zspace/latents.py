@@ -163,7 +163,6 @@ def encode_split(
     """
     import torch
 
-    from zspace.data import prepare
     from zspace.data.tasks import make_input
     from zspace.run import as_run
 
@@ -171,7 +170,7 @@ def encode_split(
         raise ZspaceError(f"batch_size = {batch_size}: must be >= 1")
     run = as_run(run)
     cfg = run.config
-    data, splits = prepare(cfg)
+    data, splits = run.data()
     if split not in splits:
         raise ZspaceError(
             f"split {split!r} does not exist for {cfg.data.source}; choose one of "
@@ -222,12 +221,4 @@ def encode_split(
     return path
 
 
-def encode(
-    run: Any,
-    split: str = "train",
-    eps_scale: float | None = None,
-    batch_size: int = 512,
-    log: Callable[[str], None] | None = None,
-) -> Path:
-    """Encode a whole split into ``RUN/latents/<split>.npz``; returns the file's path."""
-    return encode_split(run, split, eps_scale=eps_scale, batch_size=batch_size, log=log)
+encode = encode_split  # the public name (zspace.encode)

@@ -6,15 +6,17 @@ notebooks and the later stages (encode, generate) need nothing else.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from zspace.bundle import is_bundle, load_weights, read_bundle
 from zspace.checkpoint import check_fits_model, load_checkpoint, resolve_checkpoint
 from zspace.config import Config
+from zspace.data import ImageData, prepare
 from zspace.device import pick_device
 from zspace.errors import ZspaceError
 from zspace.footprint import check_model_fits
@@ -30,6 +32,7 @@ class Run:
     model: AutoEncoder
     device: torch.device
     epoch: int
+    _data: Any = field(default=None, repr=False, compare=False)
 
     @classmethod
     def load(
@@ -46,14 +49,25 @@ class Run:
         meta = read_meta(path)
         shape = input_shape(meta, path)
         dev = device if isinstance(device, torch.device) else pick_device(device or "auto")
-        file = resolve_checkpoint(path / "checkpoints", checkpoint)
         check_model_fits(cfg.model, shape, dev, batch=1, training=False)
-        state = load_checkpoint(file, dev)
         model = AutoEncoder(cfg.model, shape).to(dev)
-        check_fits_model(model, state, file)
-        model.load_state_dict(state["model"])
+        if is_bundle(path):  # exported weights (safetensors), no checkpoints/
+            weights, epoch = read_bundle(path, checkpoint)
+            load_weights(model, weights, path)
+        else:
+            file = resolve_checkpoint(path / "checkpoints", checkpoint)
+            state = load_checkpoint(file, dev)
+            check_fits_model(model, state, file)
+            model.load_state_dict(state["model"])
+            epoch = int(state["epoch"])
         model.eval()
-        return cls(path, cfg, meta, model, dev, int(state["epoch"]))
+        return cls(path, cfg, meta, model, dev, epoch)
+
+    def data(self) -> tuple[ImageData, dict[str, np.ndarray]]:
+        """The run's images and splits as training saw them (read once, then kept)."""
+        if self._data is None:
+            self._data = prepare(self.config, self.path)
+        return self._data
 
     @property
     def history(self) -> list[dict[str, Any]]:
@@ -148,7 +162,9 @@ def load_run(
     checkpoint: str | int = "best",
     device: str | torch.device | None = None,
 ) -> Run:
-    """Open a run folder with the model from ``best``, ``last`` or an epoch's checkpoint."""
+    """Open a run folder with the model from ``best``, ``last`` or an epoch's checkpoint.
+
+    ``path`` may also be a safetensors bundle (``zspace export RUN --format safetensors``)."""
     return Run.load(path, checkpoint=checkpoint, device=device)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from zspace.analysis.runner import SPECS
+from zspace.cli import deprecated_alias
 from zspace.data.dataset import SPLITS
 
 
@@ -29,13 +30,9 @@ def add_parser(sub) -> None:
     p.add_argument("run", help="run folder (encode it first)")
     p.add_argument("--split", default="train", choices=SPLITS)
     p.add_argument("--only", help=f"comma-separated subset of: {names}")
+    _param_options(p)
     p.add_argument(
-        "--set",
-        dest="params",
-        action="append",
-        default=[],
-        metavar="NAME.KEY=VALUE",
-        help="analysis parameter (repeatable)",
+        "--set", dest="params", action=deprecated_alias("--param"), help=argparse.SUPPRESS
     )
     p.set_defaults(func=_analyze)
 
@@ -58,18 +55,25 @@ def add_parser(sub) -> None:
         metavar="SECTION.KEY=VALUE",
         help="override one config value",
     )
+    _param_options(p)
     p.add_argument(
-        "--analysis-set",
-        dest="params",
-        action="append",
-        default=[],
-        metavar="NAME.KEY=VALUE",
-        help="analysis parameter (repeatable)",
+        "--analysis-set", dest="params", action=deprecated_alias("--param"), help=argparse.SUPPRESS
     )
     p.add_argument("--only", help=f"comma-separated subset of: {names}")
     p.add_argument("--run-dir", help="run folder (default runs/<time>-<ae|vae>)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_pipeline)
+
+
+def _param_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--param",
+        dest="params",
+        action="append",
+        default=[],
+        metavar="NAME.KEY=VALUE",
+        help="analysis parameter, e.g. radius.bin_width=0.05 (repeatable; --set sets config keys)",
+    )
 
 
 def _only(text: str | None) -> list[str] | None:

@@ -11,6 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
+from zspace.cli import deprecated_alias
 from zspace.config import Config, load_config
 from zspace.data.dataset import ImageData, split_indices
 from zspace.data.sources import READERS, load_data, parse_source
@@ -37,7 +38,14 @@ def add_parser(subparsers) -> None:
     _source_arguments(preview)
     preview.add_argument("--out", "-o", help="PNG file (default: preview-<kind>.png)")
     preview.add_argument("--count", type=int, default=64, help="images to show (default 64)")
-    preview.add_argument("--columns", type=int, default=8, help="images per row (default 8)")
+    preview.add_argument("--cols", type=int, default=8, help="images per row (default 8)")
+    preview.add_argument(
+        "--columns",
+        type=int,
+        dest="cols",
+        action=deprecated_alias("--cols"),
+        help=argparse.SUPPRESS,
+    )
     preview.add_argument("--split", default="train", help="train, valid or test (default train)")
     preview.set_defaults(func=cmd_preview)
 
@@ -190,14 +198,14 @@ def cmd_preview(args: argparse.Namespace) -> int:
     from zspace.fileio import check_writable
 
     positive("--count", args.count)
-    positive("--columns", args.columns)
+    positive("--cols", args.cols)
     cfg = build_config(args)
     kind, _ = parse_source(cfg.data.source)
     out = Path(args.out or f"preview-{kind}.png")
     check_writable(out, "--out")
     data = load_data(cfg.data)
     shown = preview(
-        data, cfg.data, out, count=args.count, columns=args.columns, split=args.split, seed=cfg.seed
+        data, cfg.data, out, count=args.count, columns=args.cols, split=args.split, seed=cfg.seed
     )
     h, w, c = data.shape
     print(f"wrote {out}: {shown} {args.split} images at {h}x{w}x{c}, task {cfg.data.task}")

@@ -72,7 +72,12 @@ def load_data(cfg: DataConfig) -> ImageData:
     """
     _ensure_readers()
     kind, path = parse_source(cfg.source)
-    data = READERS[kind].read(path, cfg)
+    return conform(READERS[kind].read(path, cfg), cfg)
+
+
+def conform(data: ImageData, cfg: DataConfig) -> ImageData:
+    """What every source goes through after its reader: a non-empty set, the channel
+    conversion of ``data.channels``, colour targets for recolor."""
     if data.count == 0:
         raise ZspaceError(f"data.source {cfg.source!r}: no images")
     images = match_channels(data.images, cfg.channels)

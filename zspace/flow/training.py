@@ -34,6 +34,9 @@ def train(
     run_dir: str | Path | None = None,
     resume: bool | int | str = False,
     overrides: list[str] | None = None,
+    data: Any = None,
+    labels: Any = None,
+    label_names: Any = None,
     callbacks: Iterable[Callback] = (),
     log: Callable[[str], None] = print,
     progress: bool = True,
@@ -46,6 +49,6 @@ def train(
         return logger_callbacks(cfg) + extra
 
     return _train(
-        config, run_dir=run_dir, resume=resume, overrides=overrides, callbacks=wired,
-        log=log, progress=progress,
+        config, run_dir=run_dir, resume=resume, overrides=overrides, data=data,
+        labels=labels, label_names=label_names, callbacks=wired, log=log, progress=progress,
     )  # fmt: skip

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 
 from zspace.checks import FLOAT32_MAX
@@ -157,5 +156,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
             subsample=args.subsample,
             **opts,
         )
-        print(json.dumps({k: v for k, v in res.items() if k != "results"}))
+        print(
+            f"rates: {len(res.results)} rows against threshold {res.threshold:.4g} "
+            f"({res.reference_size} reference points in {res.space}) -> "
+            f"{run.path / 'samples' / 'rates.json'}"
+        )
+        if res.warning:
+            print(f"warning: {res.warning}")
     return 0

@@ -15,7 +15,6 @@ import torch
 
 from zspace.analysis.common import subsample
 from zspace.checks import finite_float32, positive
-from zspace.data import prepare
 from zspace.errors import ZspaceError
 from zspace.generation import grids
 from zspace.generation.recon import model_input
@@ -81,7 +80,7 @@ def split_index(run: Any, split: str | None) -> tuple[str, Any, np.ndarray]:
     split (test, else valid)."""
     from zspace.data import held_out_split
 
-    data, splits = prepare(run.config)
+    data, splits = run.data()
     if split is None:
         split = held_out_split(splits) or "valid"
     if split not in splits:

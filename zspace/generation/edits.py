@@ -10,7 +10,7 @@ import numpy as np
 
 from zspace.checks import finite_float32
 from zspace.errors import ZspaceError
-from zspace.generation import grids, paths
+from zspace.generation import paths
 from zspace.generation.common import (
     Log,
     as_run,
@@ -24,8 +24,9 @@ from zspace.generation.common import (
     split_index,
     train_latents,
 )
-from zspace.generation.index import entry, samples_dir, update_index
+from zspace.generation.index import publish
 from zspace.generation.recon import load_image_file
+from zspace.generation.results import SampleImage
 
 
 def interpolate(
@@ -37,7 +38,7 @@ def interpolate(
     split: str | None = None,
     seed: int | None = None,
     log: Log = None,
-) -> dict[str, Any]:
+) -> SampleImage:
     """Two rows: the straight line and the spherical path between the z-points of
     two images (positions in the split, or image files)."""
     run = as_run(run)
@@ -60,14 +61,8 @@ def interpolate(
         f"{a} -> {b} in {steps} steps; top: straight line, bottom: spherical; "
         f"radius {np.linalg.norm(za):.2f} -> {np.linalg.norm(zb):.2f}"
     )
-    grids.write_grid(samples_dir(run) / file, rows, steps, cap)
-    item = entry(
-        file, "interpolation", "lerp+slerp", {"a": str(a), "b": str(b), "steps": steps}, cap
-    )
-    update_index(run, [item])
-    if log:
-        log(f"{file}: {cap}")
-    return item
+    params = {"a": str(a), "b": str(b), "steps": steps}
+    return publish(run, rows, steps, file, "interpolation", "lerp+slerp", params, cap, log)
 
 
 def traverse(
@@ -80,7 +75,7 @@ def traverse(
     split: str | None = None,
     seed: int | None = None,
     log: Log = None,
-) -> dict[str, Any]:
+) -> SampleImage:
     """Rows of images (one per base image) moved along an original axis or a PCA
     direction of the training latents, in steps of that direction's std."""
     run = as_run(run)
@@ -105,18 +100,9 @@ def traverse(
         f"{what}, strengths {', '.join(fmt(s) for s in strengths)} x its std "
         f"({np.linalg.norm(direction):.3g}); one row per image"
     )
-    grids.write_grid(samples_dir(run) / file, [images], len(strengths), cap)
-    item = entry(
-        file,
-        "traversal",
-        "axis" if axis is not None else "pca",
-        {"axis": axis, "pca": pca, "strengths": list(strengths)},
-        cap,
-    )
-    update_index(run, [item])
-    if log:
-        log(f"{file}: {cap}")
-    return item
+    kind = "axis" if axis is not None else "pca"
+    params = {"axis": axis, "pca": pca, "strengths": list(strengths)}
+    return publish(run, [images], len(strengths), file, "traversal", kind, params, cap, log)
 
 
 def attribute(
@@ -128,7 +114,7 @@ def attribute(
     split: str | None = None,
     seed: int | None = None,
     log: Log = None,
-) -> dict[str, Any]:
+) -> SampleImage:
     """Add the attribute vector (mean z with minus mean z without, from the training
     latents) to images that lack the attribute, at the given strengths."""
     run = as_run(run)
@@ -153,20 +139,10 @@ def attribute(
         f"+ {name} vector (|v| = {np.linalg.norm(vec):.2f}) at strengths "
         f"{', '.join(fmt(s) for s in strengths)}; {split} images without {name}"
     )
-    grids.write_grid(samples_dir(run) / file, [images], len(strengths), cap)
-    item = entry(
-        file,
-        "attribute",
-        "attribute",
-        {
-            "attribute": name,
-            "strengths": list(strengths),
-            "split": split,
-            "images": [int(i) for i in rows_idx],
-        },
-        cap,
-    )
-    update_index(run, [item])
-    if log:
-        log(f"{file}: {cap}")
-    return item
+    params = {
+        "attribute": name,
+        "strengths": list(strengths),
+        "split": split,
+        "images": [int(i) for i in rows_idx],
+    }
+    return publish(run, [images], len(strengths), file, "attribute", "attribute", params, cap, log)

@@ -13,12 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from zspace.data import held_out_split, prepare
+from zspace.data import held_out_split
 from zspace.fileio import atomic_write_json
 from zspace.generation import grids, samplers
 from zspace.generation.common import Log, as_run, code, counts, fits, pick, seed_of, train_latents
 from zspace.generation.index import samples_dir
 from zspace.generation.rate import build_reference
+from zspace.generation.results import Rates
 from zspace.generation.sampling import parse_samplers, sampler_draw
 
 
@@ -34,7 +35,7 @@ def meaningful_rates(
     components: int | Sequence[int] | None = None,
     subsample: int = samplers.DEFAULT_SUBSAMPLE,
     log: Log = None,
-) -> dict[str, Any]:
+) -> Rates:
     """Share of decoded-and-re-encoded random points that land within the data, per
     sampler (and per uniform limit), with the data itself as a control; written to
     samples/rates.json (entries for the same sampler and parameters are replaced)."""
@@ -70,7 +71,7 @@ def meaningful_rates(
     # control: held-out images (test, else valid split), encoded like the rest, so it
     # shows what a real, unseen point scores. Training latents only when the run truly
     # has no held-out image; a data folder that cannot be read is an error, not that.
-    data, splits = prepare(run.config)
+    data, splits = run.data()
     split = held_out_split(splits)
     if split is not None:
         held_out = np.ascontiguousarray(data.images[pick(splits[split], n, seed + 1)])
@@ -124,4 +125,4 @@ def meaningful_rates(
         except (ValueError, KeyError, TypeError, AttributeError, OSError):
             pass  # unreadable or foreign: replaced by this measurement
     atomic_write_json(path, out)
-    return {**out, "results": results}
+    return Rates(**{**out, "results": results})

@@ -13,6 +13,7 @@ from zspace.generation import grids
 from zspace.generation.common import Log, as_run, counts, pick, seed_of, split_index
 from zspace.generation.index import entry, samples_dir, update_index
 from zspace.generation.recon import ReconMetrics, load_image_file, recon_metrics, reconstruct_rows
+from zspace.generation.results import Reconstructions, SampleImage, SampleImages
 
 
 def reconstructions(
@@ -26,7 +27,7 @@ def reconstructions(
     sharpen: float | None = None,
     metrics: bool = True,
     log: Log = None,
-) -> dict[str, Any]:
+) -> Reconstructions:
     """Originals above their reconstructions for n images of a split and for image
     files; the split's mean loss, PSNR and SSIM (written to samples/reconstruction.json)."""
     run = as_run(run)
@@ -87,8 +88,12 @@ def reconstructions(
     update_index(run, entries)
     if metrics:
         atomic_write_json(samples_dir(run) / "reconstruction.json", result)
-    result["entries"] = entries
     if log:
         for e in entries:
             log(f"{e['file']}: {e['caption']}")
-    return result
+    folder = samples_dir(run)
+    return Reconstructions(
+        split,
+        result.get("metrics"),
+        SampleImages(tuple(SampleImage.of(e, folder) for e in entries)),
+    )

@@ -20,7 +20,8 @@ from zspace.generation.common import (
     sharpen_list,
     train_latents,
 )
-from zspace.generation.index import entry, samples_dir, update_index
+from zspace.generation.index import publish
+from zspace.generation.results import SampleImages
 
 
 def parse_samplers(sampler: str | Sequence[str]) -> list[str]:
@@ -89,7 +90,7 @@ def generate(
     subsample: int = samplers.DEFAULT_SUBSAMPLE,
     refit: bool = False,
     log: Log = None,
-) -> list[dict[str, Any]]:
+) -> SampleImages:
     """Decode ``n`` random z-points per sampler (and per uniform limit and sharpening
     factor) into captioned PNG grids under samples/; returns the index entries."""
     run = as_run(run)
@@ -128,9 +129,9 @@ def generate(
                     f"{k}={fmt(v) if isinstance(v, float) else v}" for k, v in p.items()
                 )
                 cap = f"{name}({shown}); mean radius {radius:.2f}"
-                grids.write_grid(samples_dir(run) / file, [grids.sharpen(images, f)], cols, cap)
-                entries.append(entry(file, "grid", name, {**p, "mean_radius": radius}, cap))
-                update_index(run, entries[-1:])  # listed at once: a later failure keeps it
-                if log:
-                    log(f"{file}: {cap}")
-    return entries
+                shown_images = [grids.sharpen(images, f)]
+                params_used = {**p, "mean_radius": radius}
+                entries.append(
+                    publish(run, shown_images, cols, file, "grid", name, params_used, cap, log)
+                )
+    return SampleImages(tuple(entries))

@@ -383,3 +383,18 @@ def analysis_figures(name: str, rec: dict, arr: dict, colour: str = "C0") -> lis
         "vae": [vae_figure],
     }
     return [f(rec, arr, colour) for f in draw.get(name, [])]
+
+
+def image_figure(path, caption: str = "") -> Figure:
+    """A saved PNG (a generated grid) shown in a Figure, for notebooks."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        pixels = np.asarray(im.convert("RGB"))
+    h, w = pixels.shape[:2]
+    fig, ax = subplots(figsize=(min(12, w / DPI), min(12, w / DPI) * h / w))
+    ax.imshow(pixels)
+    ax.set_axis_off()
+    if caption:
+        ax.set_title(caption, fontsize=8, wrap=True)
+    return fig

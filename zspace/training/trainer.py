@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ from zspace.config import (
     to_toml,
 )
 from zspace.data import BatchLoader, ImageData, input_shape_of, prepare
+from zspace.data.arrays import RUN_DATA, in_memory, save_arrays
+from zspace.data.prepare import check_data
 from zspace.data.tasks import make_input
 from zspace.device import check_precision, pick_device
 from zspace.errors import ZspaceError
@@ -192,6 +195,9 @@ def train(
     run_dir: str | Path | None = None,
     resume: bool | int | str = False,
     overrides: list[str] | None = None,
+    data: Any = None,
+    labels: Any = None,
+    label_names: Any = None,
     callbacks: Callbacks = (),
     log: Callable[[str], None] = print,
     progress: bool = True,
@@ -205,28 +211,46 @@ def train(
     ``run_dir`` from its last checkpoint, ``resume=N`` from epoch N (the history
     after N is dropped). Nothing is written before the first epoch ends, so a run
     that fails in its first epoch leaves no folder behind.
+
+    ``data``: images in memory instead of ``data.source`` — a NumPy array or torch
+    tensor, uint8 (N, H, W[, C]) or float (N, C, H, W) in [0, 1] — with optional
+    ``labels`` (N,) and ``label_names``. They are saved into the run folder
+    (``RUN/data/``) and the saved config's source is ``run:data``, so every later
+    stage reads the run exactly as a file-backed one.
     """
     if resume is not False:
+        if data is not None:
+            raise ZspaceError("train(data=...) starts a new run; a resumed run reads its own data")
         return _resume(config, run_dir, resume, list(overrides or []), callbacks, log, progress)
     cfg = _resolve_config(config, list(overrides or []))
+    if data is not None:
+        cfg = replace(cfg, data=replace(cfg.data, source=RUN_DATA))
+    elif labels is not None or label_names is not None:
+        raise ZspaceError("train(labels=...) needs data=...: the labels of in-memory images")
     run = Path(run_dir) if run_dir is not None else default_run_dir(cfg.model.variational)
     _check_new_run_dir(run)
-    data, splits = prepare(cfg)
-    _check_fits(cfg, data, splits)
+    if data is not None:
+        images = in_memory(data, labels, label_names, cfg.data)
+        splits = check_data(cfg, images)
+    else:
+        images, splits = prepare(cfg)
+    _check_fits(cfg, images, splits)
     trainer: Trainer
     created: list[Path] = []
 
     def create_folder() -> None:
         created.extend(p for p in (run, *run.parents) if not p.exists())
         make_dirs(run)
+        if data is not None:
+            save_arrays(run / "data", images)
         write_config(run, cfg)
-        write_meta(run, _meta(cfg, data, splits, trainer))
+        write_meta(run, _meta(cfg, images, splits, trainer))
 
     trainer = Trainer(
-        cfg, data, splits, run, log=log, progress=progress,
+        cfg, images, splits, run, log=log, progress=progress,
         callbacks=_callbacks(callbacks, cfg), before_first_save=create_folder,
     )  # fmt: skip
-    _announce(trainer, data, splits)
+    _announce(trainer, images, splits)
     try:
         trainer.fit()
     except BaseException:
@@ -264,12 +288,15 @@ def _remove_unfinished(run: Path, created: list[Path]) -> None:
     the folders it created (a folder that held other files is left alone)."""
     for name in ("config.toml", "meta.json", "history.jsonl"):
         (run / name).unlink(missing_ok=True)
-    ckpt = run / "checkpoints"
-    if ckpt.is_dir():
-        for p in ckpt.iterdir():
-            if p.name.endswith(".tmp") or p.suffix == ".pt":
-                p.unlink(missing_ok=True)
-    for folder in (ckpt, *created):
+    for sub, written in (("checkpoints", (".pt",)), ("data", (".npy", ".json"))):
+        folder = run / sub
+        if folder.is_dir():
+            for p in folder.iterdir():
+                if p.name.endswith(".tmp") or p.suffix in written:
+                    p.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+    for folder in created:
         with contextlib.suppress(OSError):
             folder.rmdir()
 
@@ -304,7 +331,7 @@ def _resume(config, run_dir, resume, overrides, callbacks, log, progress) -> Run
     done = int(state["epoch"])
     if done >= cfg.train.epochs:  # before restore() rewrites anything
         raise ZspaceError(f"{run} already has {done} epochs; raise train.epochs to continue")
-    data, splits = prepare(cfg)
+    data, splits = prepare(cfg, run)
     _check_fits(cfg, data, splits)
     trainer = Trainer(
         cfg, data, splits, run, log=log, progress=progress, callbacks=_callbacks(callbacks, cfg)

@@ -1,0 +1,94 @@
+"""zspace.train on images in memory (a notebook's arrays or tensors)."""
+
+import numpy as np
+import pytest
+import torch
+
+import zspace
+from zspace.config import load_config
+from zspace.errors import ZspaceError
+
+QUIET = {"log": lambda _m: None, "progress": False}
+SMALL = [
+    "model.z_dim=3",
+    "model.encoder_filters=[4, 8]",
+    "model.encoder_strides=[2, 2]",
+    "train.epochs=1",
+    "train.threads=1",
+]
+
+
+def _images(n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    x = np.zeros((n, 16, 16), np.uint8)
+    labels = rng.integers(0, 3, n)
+    for i, k in enumerate(labels):  # three classes: a bar in one of three rows
+        x[i, 4 * k + 2 : 4 * k + 5, 2:14] = 200 + rng.integers(0, 50)
+    return x, labels
+
+
+def test_train_on_arrays_then_every_stage_reads_the_run(tmp_path):
+    x, labels = _images()
+    cfg = load_config(None, SMALL)
+    run = zspace.train(cfg, run_dir=tmp_path / "run", data=x, labels=labels, **QUIET)
+    assert run.config.data.source == "run:data"
+    assert (tmp_path / "run" / "data" / "images.npy").is_file()
+    again = zspace.load_run(tmp_path / "run")
+    data, splits = again.data()
+    assert data.images.shape == (60, 16, 16, 1) and np.array_equal(data.images[..., 0], x)
+    assert np.array_equal(data.labels, labels) and data.label_names == ("0", "1", "2")
+    assert sum(len(v) for v in splits.values()) == 60
+    zspace.encode(again)
+    lat = zspace.load_run(tmp_path / "run")
+    from zspace.latents import load_latents
+
+    assert np.array_equal(load_latents(lat).label, labels[splits["train"]])
+    zspace.generate(again, "normal", n=4)
+    assert zspace.report(again).is_file()
+    resumed = zspace.train(
+        run_dir=tmp_path / "run", resume=True, overrides=["train.epochs=2"], **QUIET
+    )
+    assert [r["epoch"] for r in resumed.history] == [1, 2]
+
+
+def test_float_tensors_are_scaled_and_match_uint8(tmp_path):
+    x, _ = _images(seed=1)
+    as_float = torch.from_numpy(x[:, None].astype(np.float32) / 255.0)
+    cfg = load_config(None, SMALL)
+    a = zspace.train(cfg, run_dir=tmp_path / "a", data=x, **QUIET)
+    b = zspace.train(cfg, run_dir=tmp_path / "b", data=as_float, **QUIET)
+    assert np.array_equal(a.data()[0].images, b.data()[0].images)
+    assert a.history[0]["total"] == b.history[0]["total"]
+
+
+@pytest.mark.parametrize(
+    "data, labels, message",
+    [
+        (np.zeros((10, 16, 16, 2), np.uint8), None, r"uint8 images must be \(N, H, W\)"),
+        (
+            np.full((10, 1, 16, 16), 3.0, np.float32),
+            None,
+            "must lie in \\[0, 1\\]; got 3..3 \\(uint8-like",
+        ),
+        (np.full((10, 1, 16, 16), np.nan, np.float32), None, "NaN or inf"),
+        (np.zeros((10, 16, 16), np.int32), None, "dtype int32"),
+        (np.zeros((10, 16, 16), np.uint8), np.zeros(9, np.int64), "labels: shape"),
+        (np.zeros((10, 16, 16), np.uint8), -np.ones(10, np.int64), "non-negative integers"),
+        (np.zeros((1, 16, 16), np.uint8), None, "at least 2"),
+    ],
+)
+def test_bad_arrays_get_one_line_and_no_folder(tmp_path, data, labels, message):
+    with pytest.raises(ZspaceError, match=message):
+        zspace.train(
+            load_config(None, SMALL), run_dir=tmp_path / "run", data=data, labels=labels, **QUIET
+        )
+    assert not (tmp_path / "run").exists()
+
+
+def test_labels_without_data_and_data_on_resume_are_refused(tmp_path):
+    with pytest.raises(ZspaceError, match="needs data="):
+        zspace.train(load_config(None, SMALL), run_dir=tmp_path / "r", labels=[0, 1], **QUIET)
+    with pytest.raises(ZspaceError, match="starts a new run"):
+        zspace.train(
+            run_dir=tmp_path / "r", resume=True, data=np.zeros((4, 16, 16), np.uint8), **QUIET
+        )

@@ -1,0 +1,151 @@
+"""Images given in memory (a notebook's arrays or tensors) and the ``npy:`` source.
+
+``as_image_data`` checks and converts what a user passes to ``zspace.train(data=...)``
+into the uint8 NHWC ``ImageData`` every stage works on; ``save_arrays`` writes it
+into the run folder (``RUN/data/images.npy`` + ``labels.npy`` + ``label_names.json``)
+and the run's config names it ``run:data``, so encode, generate, report and a later
+``load_run`` read that run exactly like a file-backed one. ``npy:PATH`` (a folder in
+that layout, or one ``.npy`` file of uint8 images) is also a source users can name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from zspace.data.dataset import ImageData
+from zspace.errors import ZspaceError
+from zspace.fileio import atomic_write, atomic_write_json, read_json
+
+if TYPE_CHECKING:
+    from zspace.config import DataConfig
+
+RUN_DATA = "run:data"  # the source of a run trained on in-memory images
+IMAGES, LABELS, NAMES = "images.npy", "labels.npy", "label_names.json"
+
+
+def _numpy(x: Any, what: str) -> np.ndarray:
+    if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor, without importing torch
+        x = x.detach().cpu().numpy()
+    if not isinstance(x, np.ndarray):
+        try:
+            x = np.asarray(x)
+        except (TypeError, ValueError) as exc:
+            raise ZspaceError(f"{what}: cannot be read as an array ({exc})") from None
+    return x
+
+
+def as_image_data(
+    images: Any, labels: Any = None, label_names: Any = None, source: str = RUN_DATA
+) -> ImageData:
+    """uint8 NHWC images (N, H, W[, C]) as they are, or float NCHW (N, C, H, W) in [0, 1]
+    scaled to uint8 (rounded); optional integer labels (N,) and their class names."""
+    x = _numpy(images, "data")
+    if x.dtype == np.uint8:
+        if x.ndim == 3:
+            x = x[..., None]
+        if x.ndim != 4 or x.shape[3] not in (1, 3):
+            raise ZspaceError(
+                f"data: uint8 images must be (N, H, W) or (N, H, W, C) with C 1 or 3; "
+                f"got shape {x.shape}"
+            )
+    elif np.issubdtype(x.dtype, np.floating):
+        if x.ndim != 4 or x.shape[1] not in (1, 3):
+            raise ZspaceError(
+                f"data: float images must be (N, C, H, W) with C 1 or 3 and values in [0, 1]; "
+                f"got shape {x.shape}"
+            )
+        if not np.isfinite(x).all():
+            raise ZspaceError("data: the images hold NaN or inf values")
+        lo, hi = float(x.min()), float(x.max())
+        if lo < 0 or hi > 1:
+            hint = " (uint8-like values: pass a uint8 array or divide by 255)" if hi > 1.5 else ""
+            raise ZspaceError(f"data: float images must lie in [0, 1]; got {lo:g}..{hi:g}{hint}")
+        x = np.rint(np.moveaxis(x, 1, 3) * 255.0).astype(np.uint8)
+    else:
+        raise ZspaceError(f"data: images of dtype {x.dtype}; expected uint8 or float")
+    if len(x) < 2:
+        raise ZspaceError(f"data: {len(x)} image(s); training needs at least 2")
+    lab = None
+    if labels is not None:
+        lab = _numpy(labels, "labels")
+        if lab.shape != (len(x),):
+            raise ZspaceError(f"labels: shape {lab.shape} does not match {len(x)} images")
+        if not np.issubdtype(lab.dtype, np.integer) or (len(lab) and lab.min() < 0):
+            raise ZspaceError("labels: expected non-negative integers (class indices)")
+        lab = lab.astype(np.int64)
+    names = None
+    if lab is not None:
+        count = int(lab.max()) + 1 if len(lab) else 0
+        names = tuple(str(n) for n in label_names) if label_names is not None else None
+        if names is not None and len(names) < count:
+            raise ZspaceError(f"label_names: {len(names)} names for {count} classes")
+        names = names or tuple(str(i) for i in range(count))
+    return ImageData(images=np.ascontiguousarray(x), source=source, labels=lab, label_names=names)
+
+
+def save_arrays(folder: Path, data: ImageData) -> None:
+    """Write the images (and labels) in the ``npy:`` layout, atomically."""
+    atomic_write(folder / IMAGES, lambda fh: np.save(fh, np.asarray(data.images)))
+    if data.labels is not None:
+        atomic_write(folder / LABELS, lambda fh: np.save(fh, np.asarray(data.labels)))
+        atomic_write_json(folder / NAMES, list(data.label_names or ()))
+
+
+def read_npy(path: str, cfg: DataConfig) -> ImageData:
+    """The ``npy:`` reader: a folder written by ``save_arrays`` or one .npy of images."""
+    root = Path(path).expanduser()
+    file = root / IMAGES if root.is_dir() else root
+    if not file.is_file():
+        raise ZspaceError(f"npy:{path}: no {IMAGES} found at {root}")
+    try:
+        images = np.load(file, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise ZspaceError(f"npy:{path}: {file} is not a readable .npy file ({exc})") from None
+    labels = names = None
+    if root.is_dir() and (root / LABELS).is_file():
+        try:
+            labels = np.load(root / LABELS, allow_pickle=False)
+        except (ValueError, OSError) as exc:  # truncated, foreign, or pickled objects
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            raise ZspaceError(
+                f"npy:{path}: {root / LABELS} is not a readable .npy file ({first})"
+            ) from None
+        if (root / NAMES).is_file():
+            names = read_json(root / NAMES)
+            if not isinstance(names, list):
+                raise ZspaceError(f"npy:{path}: {root / NAMES} is not a list of class names")
+    return fit(as_image_data(images, labels, names, source=f"npy:{path}"), cfg)
+
+
+def fit(data: ImageData, cfg: DataConfig) -> ImageData:
+    """Crop/resize to ``data.image_size`` (0 keeps the size), as the file readers do."""
+    from dataclasses import replace
+
+    from zspace.data.readers.geometry import Geometry, fit_array, output_size
+
+    n, h, w, c = data.images.shape
+    out_h, out_w = output_size(w, h, cfg.image_size, cfg.crop)
+    return replace(data, images=fit_array(data.images, Geometry(out_h, out_w, c, cfg.crop)))
+
+
+def in_memory(images: Any, labels: Any, label_names: Any, cfg: DataConfig) -> ImageData:
+    """In-memory images as a run's data: checked, at the configured geometry and channels."""
+    from zspace.data.sources import conform
+
+    return conform(fit(as_image_data(images, labels, label_names), cfg), cfg)
+
+
+def resolve_run_source(source: str, run_dir: Path | None) -> str:
+    """``run:data`` -> ``npy:<run folder>/data``; other sources unchanged."""
+    kind, _, rest = source.partition(":")
+    if kind != "run":
+        return source
+    if run_dir is None:
+        raise ZspaceError(
+            f"data.source {source!r} names images saved inside a run folder; open the run "
+            "(zspace.load_run) instead of reading its config alone"
+        )
+    return f"npy:{Path(run_dir) / rest}"
