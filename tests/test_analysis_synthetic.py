@@ -60,7 +60,9 @@ def test_pca_line_and_plane():
     assert res.dominant == 1 and res.explained[0] > 0.99
     basis = rng.normal(size=(2, 32))
     plane = rng.normal(size=(5000, 2)) @ basis * 5 + 0.01 * rng.normal(size=(5000, 32))
-    res = pca_analysis(plane.astype(np.float32), pairs=[(1, 2)], zooms=[10, 1])
+    res = pca_analysis(
+        plane.astype(np.float32), pairs=[(1, 2)], zoom_mode="absolute", zooms=[10, 1]
+    )
     assert res.dominant == 2 and res.cumulative[1] > 0.99
     assert res.proj_pca.shape == (1, 5000, 2)
     assert res.counts_pca[0][0] >= res.counts_pca[0][1]
@@ -136,3 +138,36 @@ def test_tsne_small_map_separates_two_blobs():
     assert gap > 3 * max(a.std(0).max(), b.std(0).max())
     with pytest.raises(ZspaceError, match="perplexity"):
         tsne_analysis(z, perplexity=0)
+
+
+def test_pca_relative_windows_hold_the_stated_share_of_a_synthetic_cloud():
+    """Windows are shares f of the cloud's extent (its 99 % radius in the max norm): a
+    uniform square then holds (f * 0.995)^2 of its points, a 2-D Gaussian
+    erf(f h / sqrt 2)^2 with h its 99 % radius; absolute windows stay as given."""
+    from math import erf, sqrt
+
+    from scipy.special import erfinv
+
+    rng = np.random.default_rng(7)
+    n = 200_000
+    square = rng.uniform(-3, 3, size=(n, 2)).astype(np.float32)
+    res = pca_analysis(square, pairs=[(1, 2)], axis_pairs=[(0, 1)], max_points=100)
+    assert res.zoom_mode == "relative" and res.zooms == [1.0, 0.3, 0.1]
+    # the square's principal axes are any rotation of it: its windows are checked on
+    # the original axes, the rotation-invariant Gaussian's on both
+    assert res.extent_axes[0] == pytest.approx(3 * sqrt(0.99), rel=0.01)
+    shares = [c / n for c in res.counts_axes[0]]
+    assert shares == pytest.approx([0.99, 0.99 * 0.3**2, 0.99 * 0.1**2], abs=0.004)
+    gauss = (rng.normal(size=(n, 4)) * [5, 5, 0.1, 0.1]).astype(np.float32)
+    res = pca_analysis(gauss, pairs=[(1, 2)], axis_pairs=[(0, 1)], zooms=[0.5, 0.2])
+    h = sqrt(2) * erfinv(sqrt(0.99))  # 99 % radius of a unit 2-D Gaussian in the max norm
+    expected = [erf(f * h / sqrt(2)) ** 2 for f in (0.5, 0.2)]
+    for counts in (res.counts_pca[0], res.counts_axes[0]):
+        assert [c / n for c in counts] == pytest.approx(expected, abs=0.005)
+    assert res.windows_axes[0] == pytest.approx([0.5 * 5 * h, 0.2 * 5 * h], rel=0.02)
+    absolute = pca_analysis(gauss, pairs=[(1, 2)], axis_pairs=[(0, 1)], zoom_mode="absolute")
+    assert absolute.windows_axes[0] == [25.0, 2.5, 0.25]  # the reference's, as they were
+    with pytest.raises(ZspaceError, match="pca.zoom_mode=absolute"):
+        pca_analysis(gauss, zooms=[25, 2.5])
+    with pytest.raises(ZspaceError, match="zoom_mode"):
+        pca_analysis(gauss, zoom_mode="decades")

@@ -610,17 +610,21 @@ def test_analyze_killed_between_npz_and_json_is_never_drawn(base_run, work, caps
 
 
 def test_generate_killed_before_its_index_never_shows_a_stale_caption(base_run, work, capsys):
+    """The model changed (another checkpoint as best.pt), the same grid is made again
+    under the same name and the kill comes before index.json: the report must not show
+    the new picture under the old entry."""
     from zspace.reporting.html import samples_section
 
     run = copy_run(base_run, work)
-    grid = run / "samples" / "grid-normal-seed0.png"
+    index = json.loads((run / "samples" / "index.json").read_text())
+    grid = run / "samples" / next(e["file"] for e in index if e["sampler"] == "normal")
     old = grid.read_bytes()
-    killed_at("samples/index.json", ["generate", str(run), "-n", "4"])
-    assert grid.read_bytes() != old  # the new grid is in place, the index still says n=8
+    shutil.copyfile(run / "checkpoints" / "epoch-0001.pt", run / "checkpoints" / "best.pt")
+    killed_at("samples/index.json", ["generate", str(run), "-n", "8"])
+    assert grid.read_bytes() != old  # the new grid is in place, the index is the old one
     page = samples_section(run)
-    assert "grid-normal-seed0.png changed after it was listed" in page
-    assert "data:image/png" not in page
-    assert main(["generate", str(run), "-n", "4"]) == 0
+    assert f"{grid.name} changed after it was listed" in page and "data:image/png" not in page
+    assert main(["generate", str(run), "-n", "8"]) == 0
     page = samples_section(run)
     assert "changed after" not in page and page.count("data:image/png") == 1
     assert _leftovers(run) == []

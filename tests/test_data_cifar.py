@@ -124,3 +124,13 @@ def test_empty_folder(tmp_path):
         f"cifar10:{tmp_path / 'x'}: no CIFAR-10 batches (data_batch_1..5, test_batch) "
         f"in {tmp_path / 'x'}"
     )
+
+
+def test_a_folder_of_images_is_pointed_to_folder(tmp_path):
+    from PIL import Image
+
+    root = tmp_path / "jpgs"
+    (root / "cat").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(root / "cat" / "0001.jpg")
+    with pytest.raises(ZspaceError, match=f"holds image files: read them with folder:{root}"):
+        load_data(data_config(f"cifar10:{root}", tmp_path))

@@ -75,7 +75,9 @@ def test_preview_png(pets, tmp_path, capsys):
     assert capsys.readouterr().out == f"wrote {out}: 4 train images at 16x16x3, task denoise\n"
     with Image.open(out) as img:
         grid = np.asarray(img)
-    assert grid.shape == (2 * 66 + 2, 4 * 66 + 2, 3)  # 16 px enlarged to 64, 2 px gaps
+    # 16 px enlarged to 64, 2 px gaps, and a 12 px line with each image's label under it
+    assert grid.shape == (2 * 66 + 2 + 12, 4 * 66 + 2, 3)
+    assert (grid[134:146] < 100).any() and (grid[134:146] > 200).any()  # dark text on white
     clean_row = grid[68:132, 2:66]
     noisy_row = grid[2:66, 2:66]
     assert len(np.unique(clean_row.reshape(-1, 3), axis=0)) == 1  # a solid colour

@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from zspace.errors import ZspaceError
@@ -46,15 +47,15 @@ def test_grids_reproduce_byte_for_byte_and_are_listed(run):
     first = api.generate(run, "normal,uniform", n=12, cols=4, seed=3, limits=[0.5, 5])
     files = [e["file"] for e in first]
     assert files == [
-        "grid-normal-seed3.png",
-        "grid-uniform-limit0.5-seed3.png",
-        "grid-uniform-limit5-seed3.png",
+        "grid-normal-n12-seed3.png",
+        "grid-uniform-limit0.5-n12-seed3.png",
+        "grid-uniform-limit5-n12-seed3.png",
     ]
     before = {f: (run.path / "samples" / f).read_bytes() for f in files}
     api.generate(run, "normal,uniform", n=12, cols=4, seed=3, limits=[0.5, 5])
     assert {f: (run.path / "samples" / f).read_bytes() for f in files} == before
     api.generate(run, "normal", n=12, cols=4, seed=4)
-    assert (run.path / "samples" / "grid-normal-seed4.png").read_bytes() != before[files[0]]
+    assert (run.path / "samples" / "grid-normal-n12-seed4.png").read_bytes() != before[files[0]]
     listed = [e["file"] for e in index_of(run)]
     assert len(listed) == len(set(listed))  # regenerating replaces, never duplicates
     e = next(e for e in index_of(run) if e["file"] == files[2])
@@ -94,8 +95,8 @@ def test_reconstructions_metrics_and_image_file(run, tmp_path):
     assert m["loss"] > 0 and 0 < m["psnr"] < 60 and -1 <= m["ssim"] <= 1
     assert json.loads((run.path / "samples" / "reconstruction.json").read_text())["metrics"] == m
     kinds = {e["file"]: e["kind"] for e in index_of(run)}
-    assert kinds["recon-files.png"] == "reconstruction"
-    assert kinds[f"recon-valid-seed{run.config.seed}.png"] == "reconstruction"
+    assert kinds["recon-files-mine.png"] == "reconstruction"
+    assert kinds[f"recon-valid-n6-seed{run.config.seed}.png"] == "reconstruction"
 
 
 def test_image_file_is_centre_cropped_and_resized_like_the_data(run, tmp_path):
@@ -144,9 +145,16 @@ def test_bad_image_files_are_user_errors(run, tmp_path):
 
 def test_paths_write_their_grids(run):
     e = api.interpolate(run, 0, 1, steps=6)
-    assert e["kind"] == "interpolation"
-    with Image.open(run.path / "samples" / e["file"]) as img:
-        assert img.size[0] == 6 * 66 + 2
+    assert e["kind"] == "interpolation" and e["params"]["split"] == "valid"
+    assert "valid image 0 -> valid image 1 (positions in the valid split)" in e["caption"]
+    strip = png(run.path / "samples" / e["file"])
+    assert strip.shape[1] == (6 + 2) * 66 + 2  # A, 6 decoded steps, B
+    data, splits = run.data()
+    a, b = (data.images[splits["valid"][i]][..., 0].repeat(4, 0).repeat(4, 1) for i in (0, 1))
+    for line in (0, 1):  # both rows start at the real image A and end at the real B
+        top = 2 + line * 66
+        np.testing.assert_array_equal(strip[top : top + 64, 2:66], a)
+        np.testing.assert_array_equal(strip[top : top + 64, 2 + 7 * 66 : 66 + 7 * 66], b)
     t = api.traverse(run, pca=1, strengths=[-2, 0, 2], count=2)
     assert t["kind"] == "traversal" and (run.path / "samples" / t["file"]).is_file()
     # one line per image, its strengths across: at strength 0 everywhere, every tile of
@@ -258,13 +266,14 @@ def test_caption_survives_non_latin1_file_names(run, tmp_path):
     Image.fromarray(digit).save(path)
     res = api.reconstructions(run, n=2, images=[path], metrics=False)
     assert res["entries"][1]["params"]["files"] == [str(path)]
-    assert (run.path / "samples" / "recon-files.png").is_file()
+    name = res["entries"][1]["file"]
+    assert name.startswith("recon-files-") and (run.path / "samples" / name).is_file()
 
 
 def test_cli_verb(run, capsys):
     assert cli([str(run.path), "--sampler", "normal", "-n", "4", "--seed", "9"]) == 0
-    assert (run.path / "samples" / "grid-normal-seed9.png").is_file()
-    assert "grid-normal-seed9.png" in capsys.readouterr().out
+    assert (run.path / "samples" / "grid-normal-n4-seed9.png").is_file()
+    assert "grid-normal-n4-seed9.png" in capsys.readouterr().out
     with pytest.raises(ZspaceError, match="unknown sampler 'bogus'; choose one of normal"):
         cli([str(run.path), "--sampler", "normal,bogus"])
     with pytest.raises(ZspaceError, match="> 0"):
@@ -282,7 +291,7 @@ def test_results_read_like_dicts_and_show_in_a_notebook(run):
 
     grids = api.generate(run, "normal", n=4, cols=2, seed=5)
     first = grids[0]
-    assert first["file"] == first.file == "grid-normal-seed5.png" and first["kind"] == "grid"
+    assert first["file"] == first.file == "grid-normal-n4-seed5.png" and first["kind"] == "grid"
     assert dict(first)["params"]["n"] == 4 and "folder" not in dict(first)
     assert first.path.is_file() and "data:image/png;base64," in grids._repr_html_()
     assert isinstance(first.figure(), Figure)
@@ -292,3 +301,53 @@ def test_results_read_like_dicts_and_show_in_a_notebook(run):
     rates = api.meaningful_rates(run, "normal", n=20)
     assert rates["results"][0]["sampler"] == "data" and "<table>" in rates._repr_html_()
     assert set(rates) >= {"threshold", "results", "warning"}
+
+
+def test_generated_files_keep_their_parameters_in_the_name(run, tmp_path):
+    """Two calls with other strengths (limits, sharpening) keep both grids; an input
+    file contributes its stem, so no name carries a second extension."""
+    one = api.traverse(run, pca=1, strengths=[-1, 0, 1], count=2, seed=0)
+    two = api.traverse(run, pca=1, strengths=[-3, 0, 3], count=2, seed=0)
+    assert one["file"] != two["file"]
+    listed = {e["file"]: e for e in index_of(run)}
+    for e in (one, two):
+        assert (run.path / "samples" / e["file"]).is_file() and e["file"] in listed
+    assert listed[two["file"]]["params"]["strengths"] == [-3, 0, 3]
+    a = api.generate(run, "uniform", n=4, limits=[1], seed=0)[0]
+    b = api.generate(run, "uniform", n=4, limits=[2], sharpen=3, seed=0)[0]
+    assert a["file"] == "grid-uniform-limit1-n4-seed0.png"
+    assert b["file"] == "grid-uniform-limit2-sharp3-n4-seed0.png"
+    assert (run.path / "samples" / a["file"]).is_file() and b["file"] in {
+        e["file"] for e in index_of(run)
+    }
+    again = api.traverse(run, pca=1, strengths=[-1, 0, 1], count=2, seed=0)
+    assert again["file"] == one["file"]  # the same call replaces its own file
+    assert [e["file"] for e in index_of(run)].count(one["file"]) == 1
+    face = tmp_path / "my.face.png"
+    Image.fromarray(np.full((16, 16), 90, np.uint8)).save(face)
+    e = api.interpolate(run, str(face), 1, steps=3)
+    assert e["file"].startswith("interp-my_face-1-valid-steps3") and e["file"].count(".") == 1
+    assert "my.face.png -> valid image 1" in e["caption"]
+
+
+def test_encode_converts_uint8_and_refuses_0_255_floats(run):
+    rng = np.random.default_rng(0)
+    u8 = rng.integers(0, 256, (3, 16, 16, 1), dtype=np.uint8)
+    floats = torch.from_numpy(u8).permute(0, 3, 1, 2).float() / 255
+
+    def code(x):  # mu for a VAE: deterministic
+        z, mu, _ = run.encode(x)
+        return z if mu is None else mu
+
+    z_float = code(floats)
+    torch.testing.assert_close(code(u8), z_float)  # uint8 NHWC, as stored
+    torch.testing.assert_close(code(torch.from_numpy(u8).permute(0, 3, 1, 2)), z_float)
+    torch.testing.assert_close(code(u8[0]), z_float[:1])  # one image without N
+    with pytest.raises(ZspaceError, match=r"shape \(3, 1, 16, 16\) have values up to 2\d\d"):
+        run.encode(floats * 255)  # floats in 0..255: refused, not silently saturated
+    with pytest.raises(ZspaceError, match=r"images of shape \(3, 16, 16, 1\) .*permute"):
+        run.encode(floats.permute(0, 2, 3, 1))  # float NHWC: the shape as given, and a hint
+    with pytest.raises(ZspaceError, match=r"uint8 images of shape \(3, 32, 32, 1\)"):
+        run.encode(np.zeros((3, 32, 32, 1), np.uint8))
+    with pytest.raises(ZspaceError, match="dtype int64"):
+        run.encode(np.zeros((3, 1, 16, 16), np.int64))

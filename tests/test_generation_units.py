@@ -193,18 +193,17 @@ def test_pca_direction_axis_and_attribute_vector():
         paths.attribute_vector(z, None, None, "Smiling")
 
 
-def test_grid_png_is_deterministic_and_captioned(tmp_path):
+def test_grid_png_is_deterministic_and_carries_no_caption(tmp_path):
     imgs = (np.random.default_rng(0).random((6, 1, 10, 10))).astype(np.float32)
     u8 = grids.to_uint8(imgs)
     assert u8.shape == (6, 10, 10, 1) and u8.dtype == np.uint8
-    p1 = grids.write_grid(tmp_path / "a.png", [u8], 3, "normal(n=6); mean radius 1.00")
-    p2 = grids.write_grid(tmp_path / "b.png", [u8], 3, "normal(n=6); mean radius 1.00")
+    p1 = grids.write_grid(tmp_path / "a.png", [u8], 3)
+    p2 = grids.write_grid(tmp_path / "b.png", [u8], 3)
     assert p1.read_bytes() == p2.read_bytes()
     img = np.asarray(Image.open(io.BytesIO(p1.read_bytes())))
     cell = 10 * 6  # enlarged to >= 56 px
-    assert img.shape[1] == 3 * (cell + 2) + 2
-    assert img.shape[0] > 2 * (cell + 2) + 2  # caption band below the grid
-    assert (img[2 * (cell + 2) + 2 :] < 128).any()  # the caption has dark pixels
+    # exactly the two lines of images: the caption is in index.json, not in the pixels
+    assert img.shape[:2] == (2 * (cell + 2) + 2, 3 * (cell + 2) + 2)
 
 
 def test_sharpen_factor_one_is_identity_and_others_change():
@@ -214,3 +213,36 @@ def test_sharpen_factor_one_is_identity_and_others_change():
     assert grids.sharpen(imgs, 0).std() < imgs.std()  # 0 = blurred
     with pytest.raises(ZspaceError):
         grids.sharpen(imgs, -1)
+
+
+def test_file_names_follow_one_rule():
+    from zspace.generation.naming import sample_file
+
+    assert sample_file("grid", ("", "gmm"), ("k", 8), ("limit", None), ("n", 64), ("seed", 0)) == (
+        "grid-gmm-k8-n64-seed0.png"
+    )
+    assert sample_file("attribute", ("", "Smiling"), ("s", [0, 0.5, 1, 1.5, 2])) == (
+        "attribute-Smiling-s0to2x5.png"
+    )
+    assert sample_file("traverse", ("s", [-3, 0, 3.5])) == "traverse-s-3_0_3.5.png"
+    assert sample_file("recon", ("", "files"), ("", ["a/me.jpg", "you.png"])) == (
+        "recon-files-me+you.png"
+    )
+    long_a = sample_file("recon", ("", [f"photo{i:03d}.jpg" for i in range(30)]))
+    long_b = sample_file("recon", ("", [f"photo{i:03d}.jpg" for i in range(31)]))
+    assert len(long_a) <= 100 and long_a != long_b and long_a.endswith(".png")
+
+
+def test_attribute_vector_counts_and_default_strengths_scale_with_the_spread():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(1000, 4))
+    attr = np.where(rng.random((1000, 1)) < 0.3, 1, -1)
+    attr[:100] = 0  # no row: in neither mean
+    z[attr[:, 0] > 0, 0] += 0.3  # a small shift along axis 0
+    v = paths.attribute_stats(z, attr, ["Smiling"], "Smiling")
+    assert v.n_with + v.n_without == 900 and v.n_with == int((attr > 0).sum())
+    assert v.spread == pytest.approx(1.0, abs=0.15) and v.relative < 0.5
+    s = v.default_strengths()
+    assert s[0] == 0 and len(s) == 5 and s[-1] * v.length == pytest.approx(3 * v.spread, rel=0.05)
+    big = paths.AttributeVector("x", np.array([10.0, 0, 0, 0]), 5, 5, 1.0)
+    assert big.default_strengths()[-1] == 2  # a long vector keeps the classic 0..2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -90,7 +91,9 @@ def test_report_lists_samples(runs, tmp_path):
     ]  # fmt: skip
     (run / "samples" / "index.json").write_text(json.dumps(index))
     text = samples_section(run)
-    assert "sixteen draws from N(0, I)" in text and "n=16" in text
+    # the caption rule: the caption once, under its image; the parameters are not repeated
+    assert text.count("sixteen draws from N(0, I)") == 1 and "n=16" not in text
+    assert "<figcaption>sixteen draws from N(0, I)</figcaption>" in text
     assert text.count("data:image/png;base64,") == 1 and "gone.png is listed but missing" in text
 
 
@@ -105,8 +108,8 @@ def test_report_shows_the_rates_table(tmp_path):
                   "mean_radius": 18.3, "median_distance": 3.8}]}  # fmt: skip
     (run / "samples" / "rates.json").write_text(json.dumps(rates))
     text = samples_section(run)
-    assert "within 2.356 of a training point" in text and "9000 reference points in mu" in text
-    assert "<td>0.54</td>" in text and "limit=8.0" in text and "<td>0.021</td>" in text
+    assert "within 2.356 of a training point" in text and "9,000 reference points in mu" in text
+    assert "<td>0.540</td>" in text and "limit=8" in text and "<td>0.021</td>" in text
     assert "Warning" not in text
     rates["warning"] = "the rate's threshold (31.6) is not below ..."
     (run / "samples" / "rates.json").write_text(json.dumps(rates))
@@ -158,6 +161,11 @@ def test_cli_analyze_and_report(runs, tmp_path, capsys):
     assert "report:" in capsys.readouterr().out
     text = (run / "report.html").read_text()
     assert text.count("Not computed yet") == 3 and "--only tsne" in text
+    assert f"zspace encode {run}" not in text  # latents exist: analyze, then report
+    shutil.rmtree(run / "latents")
+    assert main(["report", str(run)]) == 0
+    text = (run / "report.html").read_text()
+    assert f"<code>zspace encode {run}</code> then <code>zspace analyze {run} --only tsne" in text
 
 
 @pytest.mark.skipif(not (CHROMIUM.exists() and DRIVER.exists()), reason="no Chromium here")
@@ -191,6 +199,25 @@ def test_report_in_headless_chromium(runs, tmp_path):
                     ".map(td => td.textContent)"
                 )
                 assert rates == ["data", "normal", "gauss", "gmm"]
+            # one caption per grid: every generated image has exactly one figcaption, and
+            # its text appears nowhere else on the page (not twice, not as a heading)
+            grids = driver.execute_script(
+                "return Array.from(document.querySelectorAll('.row figure')).map(f => ["
+                "f.querySelectorAll('figcaption').length, f.querySelector('figcaption')"
+                ".textContent])"
+            )
+            assert grids and all(n == 1 for n, _ in grids), grids
+            body = driver.execute_script("return document.body.innerText")
+            for _, cap in grids:
+                assert body.count(cap) == 1, cap
+            # parameter lines show the values used: never None
+            lines = driver.execute_script(
+                "return Array.from(document.querySelectorAll('.params')).map(p => p.textContent)"
+            )
+            assert all("None" not in line for line in lines), lines
+            assert not re.search(r"[=:(]\s*None\b", body)  # ("None of the axes" is English)
+            if page.name == "report.html":
+                assert len(lines) == 6 and any("r_max=" in x and "(auto)" in x for x in lines)
             sizes = driver.execute_script(
                 "return Array.from(document.images).map(i => [i.complete, i.naturalWidth,"
                 " i.naturalHeight])"

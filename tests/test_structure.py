@@ -23,6 +23,7 @@ STAGES = [
         "zspace.errors",
         "zspace.fileio",
         "zspace.checks",
+        "zspace.progress",
         "zspace.resources",
     ],
     ["zspace.data"],

@@ -120,9 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_demo(sub)
     for module in (
-        "zspace.data.cli", "zspace.analysis.cli", "zspace.generation.cli", "zspace.perceptron.cli",
-        "zspace.exporting.cli",
-        "zspace.explorer.cli",
+        "zspace.config.cli", "zspace.data.cli", "zspace.analysis.cli", "zspace.generation.cli",
+        "zspace.perceptron.cli", "zspace.exporting.cli", "zspace.explorer.cli",
     ):  # fmt: skip
         _register_optional(module, sub)
     return parser
@@ -143,11 +142,14 @@ def _register_optional(module: str, sub) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from zspace.progress import progress
+
     try:
-        if args.command in UNDOABLE and getattr(args, "data_command", None) != "download":
-            with undo_on_error():
-                return int(args.func(args) or 0)
-        return int(args.func(args) or 0)
+        with progress(False if getattr(args, "no_progress", False) else None):
+            if args.command in UNDOABLE and getattr(args, "data_command", None) != "download":
+                with undo_on_error():
+                    return int(args.func(args) or 0)
+            return int(args.func(args) or 0)
     except ZspaceError as exc:
         return _fail(str(exc))
     except OSError as exc:

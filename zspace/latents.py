@@ -164,6 +164,7 @@ def encode_split(
     import torch
 
     from zspace.data.tasks import make_input
+    from zspace.progress import bar
     from zspace.run import as_run
 
     if batch_size < 1:
@@ -189,7 +190,8 @@ def encode_split(
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
-            for s in range(0, len(idx), batch_size):
+            steps = range(0, len(idx), batch_size)
+            for s in bar(steps, desc=f"encoding {split}", unit="batch"):
                 rows = idx[s : s + batch_size]
                 x = run.as_batch(np.ascontiguousarray(data.images[rows]))
                 x = make_input(x, cfg.data, gen)

@@ -83,20 +83,50 @@ class Run:
         return self.model.input_shape
 
     def as_batch(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
-        """Images to float NCHW in [0, 1]: accepts float NCHW or uint8 NHWC (as stored)."""
+        """Images to float NCHW in [0, 1]. Accepts float NCHW in [0, 1], or uint8 images
+        (0..255) as NHWC (as stored) or NCHW, converted; one image may omit N. Floats in
+        0..255 and other shapes are refused with one line that shows the shape given."""
+        given = tuple(x.shape)
         if isinstance(x, np.ndarray):
-            x = torch.from_numpy(np.ascontiguousarray(x))
-        if x.dtype == torch.uint8:
-            if x.ndim == 3:
-                x = x[None]
-            x = x.permute(0, 3, 1, 2).float() / 255.0
+            if x.dtype == np.uint8 or np.issubdtype(x.dtype, np.floating):
+                x = torch.from_numpy(np.ascontiguousarray(x))
+            else:
+                raise ZspaceError(
+                    f"images of dtype {x.dtype}, shape {given}: expected uint8 (0..255) or "
+                    f"floats in [0, 1]"
+                )
+        c, h, w = self.input_shape
         if x.ndim == 3:
             x = x[None]
-        if tuple(x.shape[1:]) != tuple(self.input_shape):
+        if x.dtype == torch.uint8:
+            if x.ndim == 4 and tuple(x.shape[1:]) == (h, w, c):
+                x = x.permute(0, 3, 1, 2)
+            elif not (x.ndim == 4 and tuple(x.shape[1:]) == (c, h, w)):
+                raise ZspaceError(
+                    f"uint8 images of shape {given} do not fit this model, which expects "
+                    f"(N, H, W, C) = (N, {h}, {w}, {c}) or (N, C, H, W) = (N, {c}, {h}, {w})"
+                )
+            return x.float() / 255.0
+        if not x.is_floating_point():
             raise ZspaceError(
-                f"images of shape {tuple(x.shape[1:])} do not fit this model, which expects "
-                f"(C, H, W) = {tuple(self.input_shape)}"
+                f"images of dtype {x.dtype}, shape {given}: expected uint8 (0..255) or "
+                f"floats in [0, 1]"
             )
+        if x.ndim != 4 or tuple(x.shape[1:]) != (c, h, w):
+            hint = ""
+            if x.ndim == 4 and tuple(x.shape[1:]) == (h, w, c):
+                hint = "; these look like (N, H, W, C): use x.permute(0, 3, 1, 2)"
+            raise ZspaceError(
+                f"images of shape {given} do not fit this model, which expects (N, C, H, W) "
+                f"= (N, {c}, {h}, {w}) floats in [0, 1] (or uint8 (N, H, W, C)){hint}"
+            )
+        if x.numel():
+            top = float(x.max())
+            if top > 1.0 + 1e-3:
+                raise ZspaceError(
+                    f"float images of shape {given} have values up to {top:.4g}: expected "
+                    f"[0, 1]; divide by 255 (or pass them as uint8)"
+                )
         return x.float()
 
     @torch.no_grad()

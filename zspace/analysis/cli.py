@@ -17,6 +17,7 @@ def add_parser(sub) -> None:
         "--eps-scale", type=float, help="VAE: scale of the sampled eps (default: the model's)"
     )
     p.add_argument("--batch-size", type=int, default=512)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_encode)
 
     names = ", ".join(SPECS)
@@ -34,6 +35,7 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--set", dest="params", action=deprecated_alias("--param"), help=argparse.SUPPRESS
     )
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_analyze)
 
     p = sub.add_parser("report", help="write RUN/report.html from the saved results")

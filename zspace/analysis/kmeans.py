@@ -116,8 +116,10 @@ def kmeans_analysis(
         raise ZspaceError(f"kmeans.k_max = {p.k_max} exceeds the {len(x)} points clustered")
     started = time.perf_counter()
     inertia = []
+    from zspace.progress import bar
+
     with threadpool_limits(limits=max(1, p.threads)):
-        for k in ks:
+        for k in bar(ks, desc=f"KMeans k = {ks[0]}..{ks[-1]} on {len(x):,} points", unit="k"):
             km = MiniBatchKMeans(
                 n_clusters=k,
                 batch_size=p.batch_size,

@@ -4,6 +4,11 @@ The covariance is accumulated in float64 chunks and diagonalised exactly (d is a
 most a few hundred), so 170,000 x 256 latents cost one pass and no copy. PCA
 pairs are 1-based (PC1, PC2, ...), original-axis pairs 0-based (axis 0 is z[:, 0]),
 matching how the axes table numbers axes.
+
+Zoom windows are squares around the median of each projection. By default their
+half-widths are shares (1, 0.3, 0.1) of that cloud's robust extent (99 % of its
+points lie within the extent), so every window zooms in, whatever the latent
+scale; ``zoom_mode="absolute"`` keeps the reference's fixed windows (25, 2.5, 0.25).
 """
 
 from __future__ import annotations
@@ -27,24 +32,33 @@ from zspace.errors import ZspaceError
 
 DEFAULT_PCA_PAIRS = ((1, 2), (1, 18), (8, 35))
 DEFAULT_AXIS_PAIRS = ((0, 1), (2, 3))
-DEFAULT_ZOOMS = (25.0, 2.5, 0.25)  # the reference's windows for CelebA, z_dim 256
+ZOOM_MODES = ("relative", "absolute")
+DEFAULT_FRACTIONS = (1.0, 0.3, 0.1)  # relative windows: shares of the cloud's extent
+REFERENCE_ZOOMS = (25.0, 2.5, 0.25)  # the reference's absolute windows (CelebA, z_dim 256)
+EXTENT_QUANTILE = 0.99
 
 
-def auto_zooms(extent: float) -> tuple[float, ...]:
-    """Three half-widths a decade apart, the largest 2.5 * 10^k just covering ``extent``
-    (the 99th percentile of the distance from the window centre): 25, 2.5, 0.25 for
-    points spread over about +-20, as in the reference."""
-    if not extent > 0:
-        return DEFAULT_ZOOMS
-    top = 2.5 * 10.0 ** np.ceil(np.log10(extent / 2.5))
-    return (float(top), float(top / 10), float(top / 100))
+def cloud_extent(points: np.ndarray, centre: np.ndarray) -> float:
+    """The robust extent of a 2-D cloud: the 99th percentile of the distance (max norm)
+    of its points from ``centre``, so a few outliers cannot stretch the windows."""
+    dist = np.abs(np.asarray(points, np.float64) - centre).max(axis=1)
+    return float(np.quantile(dist, EXTENT_QUANTILE)) if len(dist) else 0.0
+
+
+def window_sizes(extent: float, zooms, mode: str) -> list[float]:
+    """Half-widths of the zoom windows: ``zooms`` times the extent (relative) or as
+    given (absolute). A cloud of extent 0 (all points equal) gets windows of 1."""
+    if mode == "absolute":
+        return [float(h) for h in zooms]
+    return [float(f) * (extent if extent > 0 else 1.0) for f in zooms]
 
 
 @dataclass(frozen=True)
 class PcaParams:
     pairs: tuple[tuple[int, int], ...] | None = None  # None: defaults that fit z_dim
     axis_pairs: tuple[tuple[int, int], ...] | None = None
-    zooms: tuple[float, ...] | None = None  # None: three decades fitted to the data
+    zoom_mode: str = "relative"  # "relative": windows are shares of each cloud's extent
+    zooms: tuple[float, ...] | None = None  # relative: (1, 0.3, 0.1); absolute: (25, 2.5, 0.25)
     max_points: int = 50000
     gap: float = 4.0
     seed: int = 0
@@ -65,9 +79,14 @@ class PcaResult(AnalysisResult):
     largest_gap: float
     pairs: list[list[int]]
     axis_pairs: list[list[int]]
-    zooms: list[float]
+    zoom_mode: str
+    zooms: list[float]  # as used: shares of the extent (relative) or half-widths (absolute)
     centre_pca: list[list[float]]  # window centre (median of the projection) per pair
     centre_axes: list[list[float]]
+    extent_pca: list[float]  # robust extent of each pair's cloud (99 % of points within)
+    extent_axes: list[float]
+    windows_pca: list[list[float]]  # half-width of each zoom window, per pair
+    windows_axes: list[list[float]]
     counts_pca: list[list[int]]  # points inside each zoom window, per pair, of n
     counts_axes: list[list[int]]
     n_shown: int
@@ -142,10 +161,32 @@ def _default_pairs(defaults, limit: int, base: int) -> list[tuple[int, int]]:
     return fit or [(base, base)]
 
 
-def _windows(proj: np.ndarray, zooms) -> tuple[list[float], list[int]]:
+def _windows(
+    proj: np.ndarray, zooms, mode: str
+) -> tuple[list[float], float, list[float], list[int]]:
+    """(centre, extent, half-widths, points inside each window) of one projection."""
     centre = np.median(proj, axis=0)
     dist = np.abs(proj - centre).max(axis=1)
-    return centre.tolist(), [int((dist <= h).sum()) for h in zooms]
+    extent = cloud_extent(proj, centre)
+    sizes = window_sizes(extent, zooms, mode)
+    return centre.tolist(), extent, sizes, [int((dist <= h).sum()) for h in sizes]
+
+
+def _check_zooms(mode: str, zooms) -> list[float]:
+    if mode not in ZOOM_MODES:
+        raise ZspaceError(f"pca.zoom_mode = {mode!r}: choose {' or '.join(ZOOM_MODES)}")
+    if zooms is None:
+        return list(DEFAULT_FRACTIONS if mode == "relative" else REFERENCE_ZOOMS)
+    zooms = [float(h) for h in zooms]
+    for h in zooms:
+        positive("pca.zooms", h)
+    if mode == "relative" and max(zooms) > 1:
+        raise ZspaceError(
+            f"pca.zooms = {','.join(f'{h:g}' for h in zooms)}: relative windows are shares "
+            "of the cloud's extent, in (0, 1]; for half-widths in latent units add "
+            "pca.zoom_mode=absolute"
+        )
+    return zooms
 
 
 def pca_analysis(
@@ -159,10 +200,7 @@ def pca_analysis(
     z = as_points(z)
     d = z.shape[1]
     positive("pca.gap", gap)
-    if zooms is not None:
-        zooms = [float(h) for h in zooms]
-        for h in zooms:
-            positive("pca.zooms", h)
+    zooms = _check_zooms(p.zoom_mode, zooms)
     pairs = (
         _default_pairs(DEFAULT_PCA_PAIRS, d, 1)
         if pairs is None
@@ -196,15 +234,12 @@ def pca_analysis(
         )
         for p in range(len(pairs))
     ] + [np.stack([z[:, a], z[:, b]], axis=1).astype(np.float64) for a, b in axis_pairs]
-    if zooms is None:
-        extent = max(
-            float(np.quantile(np.abs(f - np.median(f, axis=0)).max(axis=1), 0.99)) for f in fulls
-        )
-        zooms = list(auto_zooms(extent))
-    centres, counts, shown = [], [], []
+    centres, extents, windows, counts, shown = [], [], [], [], []
     for full in fulls:
-        c, n_in = _windows(full, zooms)
+        c, extent, sizes, n_in = _windows(full, zooms, p.zoom_mode)
         centres.append(c)
+        extents.append(extent)
+        windows.append(sizes)
         counts.append(n_in)
         shown.append(full[idx].astype(np.float32))
     k = len(pairs)
@@ -224,9 +259,14 @@ def pca_analysis(
         largest_gap=largest,
         pairs=[list(p) for p in pairs],
         axis_pairs=[list(p) for p in axis_pairs],
+        zoom_mode=p.zoom_mode,
         zooms=zooms,
         centre_pca=c_pca,
         centre_axes=c_axes,
+        extent_pca=extents[:k],
+        extent_axes=extents[k:],
+        windows_pca=windows[:k],
+        windows_axes=windows[k:],
         counts_pca=counts_pca,
         counts_axes=counts_axes,
         n_shown=len(idx),

@@ -105,7 +105,16 @@ def tsne_analysis(
         x = pca_reduce(x, p.pca_components)
     # openTSNE needs 3 * p.perplexity < p.n; shrink it for tiny sets rather than fail.
     perp = float(min(p.perplexity, (len(idx) - 1) / 3.0))
+    from zspace.progress import bar
+
     started = time.perf_counter()
+    every = 10
+    ticker = bar(total=250 + p.n_iter, desc=f"t-SNE of {len(idx):,} points", unit="iter")
+
+    def tick(*_args: Any) -> bool:
+        ticker.update(every)
+        return False  # keep going
+
     emb = TSNE(
         perplexity=perp,
         early_exaggeration=p.early_exaggeration,
@@ -114,7 +123,10 @@ def tsne_analysis(
         random_state=p.seed,
         initialization="pca",
         verbose=False,
+        callbacks=tick,
+        callbacks_every_iters=every,
     ).fit(x)
+    ticker.close()
     secs = time.perf_counter() - started
     kl = getattr(emb, "kl_divergence", None)
     col = None if colour is None else np.asarray(colour)[idx]

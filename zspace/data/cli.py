@@ -81,7 +81,12 @@ def _source_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--size", type=int, help="same as --set data.image_size=N")
     p.add_argument("--channels", type=int, choices=(0, 1, 3), help="data.channels")
-    p.add_argument("--task", choices=("reconstruct", "denoise", "recolor"), help="data.task")
+    p.add_argument(
+        "--task",
+        choices=("reconstruct", "denoise", "recolor"),
+        help="data.task; denoise needs --set data.noise_sigma=S (e.g. 0.1) and/or "
+        "--set data.drop_fraction=F (e.g. 0.05)",
+    )
     p.add_argument("--cache-dir", help="data.cache_dir")
 
 

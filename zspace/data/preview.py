@@ -2,7 +2,9 @@
 
 For ``reconstruct`` the grid shows the images; for ``denoise`` and ``recolor``
 each row of inputs is followed by the row of their targets, so the corruption is
-visible next to the clean image.
+visible next to the clean image. The images are a seeded random sample shown in
+random order (not the first images of each class), each with its label under it
+when the source has labels.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from zspace.checks import positive
 from zspace.data.dataset import ImageData, split_indices
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 PAD = 2
 PAD_VALUE = 255
 MIN_CELL = 64  # small images (MNIST, CIFAR) are enlarged to at least this, pixel-exact
+LABEL_BAND = 12  # pixels of the label line under each line of images
 
 
 def pick(data: ImageData, cfg: DataConfig, split: str, count: int, seed: int) -> np.ndarray:
@@ -83,6 +86,28 @@ def png_bytes(grid: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def labelled_grid(
+    rows: Sequence[np.ndarray], columns: int, labels: Sequence[str], min_cell: int = MIN_CELL
+) -> np.ndarray:
+    """``make_grid`` with a line of labels under each line of images (one per cell)."""
+    n = len(rows[0])
+    parts = []
+    for start in range(0, n, columns):
+        chunk = [r[start : start + columns] for r in rows]
+        grid = make_grid(chunk, columns, min_cell)
+        cell_w = (grid.shape[1] - PAD) // columns
+        band = Image.new("L", (grid.shape[1], LABEL_BAND), PAD_VALUE)
+        draw = ImageDraw.Draw(band)
+        font = ImageFont.load_default()
+        for k, text in enumerate(labels[start : start + columns]):
+            text = str(text).encode("latin-1", "replace").decode("latin-1")
+            width = max(1, (cell_w - 4) // 6)
+            draw.text((PAD + k * cell_w + 1, 0), text[:width], fill=0, font=font)
+        arr = np.asarray(band)[..., None].repeat(grid.shape[2], axis=2)
+        parts += [grid[:-PAD] if start + columns < n else grid, arr]
+    return np.concatenate(parts, axis=0)
+
+
 def write_png(path: Path, grid: np.ndarray) -> None:
     atomic_write_bytes(path, png_bytes(grid))
 
@@ -101,5 +126,16 @@ def preview(
     positive("count", count)
     positive("columns", columns)
     index = pick(data, cfg, split, count, seed)
-    write_png(out, make_grid(grid_rows(data, cfg, index, seed), min(columns, len(index))))
+    index = index[np.random.default_rng(seed + 1).permutation(len(index))]  # random order
+    rows = grid_rows(data, cfg, index, seed)
+    cols = min(columns, len(index))
+    if data.labels is not None:
+        names = data.label_names
+        labels = [
+            str(names[int(v)]) if names and 0 <= int(v) < len(names) else str(int(v))
+            for v in np.asarray(data.labels)[index]
+        ]
+        write_png(out, labelled_grid(rows, cols, labels))
+    else:
+        write_png(out, make_grid(rows, cols))
     return len(index)

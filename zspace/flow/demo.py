@@ -16,6 +16,7 @@ from zspace.config import load_config
 from zspace.flow.pipeline import default_samples
 from zspace.flow.training import train
 from zspace.latents import encode
+from zspace.progress import progress as progress_switch
 from zspace.reporting.api import compare, report
 from zspace.run import Run
 
@@ -59,9 +60,10 @@ def demo(
     pages = {}
     for kind, run in runs.items():
         log(f"== analysis {kind.upper()} ==")
-        encode(run, "train", log=log)
-        analyze(run, "train", log=log, **DEMO_ANALYSIS)
-        default_samples(run, log=log)
+        with progress_switch(None if progress else False):
+            encode(run, "train", log=log)
+            analyze(run, "train", log=log, **DEMO_ANALYSIS)
+            default_samples(run, log=log)
         pages[kind] = report(run)
     pages["compare"] = compare([runs["ae"].path, runs["vae"].path], out)
     log("demo runs:")

@@ -16,6 +16,7 @@ from zspace.analysis.api import analyze
 from zspace.flow.training import train
 from zspace.generation.api import generate, meaningful_rates, reconstructions
 from zspace.latents import encode
+from zspace.progress import progress as progress_switch
 from zspace.reporting.api import report
 from zspace.run import as_run
 
@@ -47,10 +48,11 @@ def pipeline(
 ) -> Path:
     """train -> encode -> analyze -> generate (grids, reconstructions, rates) -> report;
     returns report.html."""
-    run = train(
-        config, run_dir=run_dir, overrides=list(overrides or []), log=log, progress=progress
-    )
-    encode(run, "train", log=log)
-    analyze(run, "train", only=only, log=log, **(analysis or {}))
-    default_samples(run, log=log)
-    return report(run, log)
+    with progress_switch(None if progress else False):
+        run = train(
+            config, run_dir=run_dir, overrides=list(overrides or []), log=log, progress=progress
+        )
+        encode(run, "train", log=log)
+        analyze(run, "train", only=only, log=log, **(analysis or {}))
+        default_samples(run, log=log)
+        return report(run, log)

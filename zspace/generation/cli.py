@@ -97,7 +97,13 @@ def add_parser(subparsers) -> None:
         help="move along original axis K (0-based) or PCA direction K (1-based)",
     )
     p.add_argument("--attribute", metavar="NAME", help="add an attribute vector (CelebA)")
-    p.add_argument("--strengths", type=_floats, help="strengths for --traverse/--attribute")
+    p.add_argument(
+        "--strengths",
+        type=_floats,
+        help="strengths for --traverse (default -3..3 stds) / --attribute (default 0 up to "
+        "3 stds of the latents along the vector, at least 0..2)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_generate)
 
 

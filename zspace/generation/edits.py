@@ -25,6 +25,7 @@ from zspace.generation.common import (
     train_latents,
 )
 from zspace.generation.index import publish
+from zspace.generation.naming import sample_file
 from zspace.generation.recon import load_image_file
 from zspace.generation.results import SampleImage
 
@@ -44,25 +45,41 @@ def interpolate(
     run = as_run(run)
     seed = seed_of(run, seed)
     fits(run, 2 * steps, f"steps = {steps:,}")
-    ends = []
+    ends, names, used_split = [], [], None
     for x in (a, b):
         if isinstance(x, int) or (isinstance(x, str) and x.isdigit()):
-            split_, data, index = split_index(run, split)
+            used_split, data, index = split_index(run, split)
             if not 0 <= int(x) < len(index):
-                raise ZspaceError(f"image {x} does not exist: {split_} has {len(index)} images")
+                raise ZspaceError(
+                    f"image {x} does not exist: {used_split} has {len(index)} images (0.."
+                    f"{len(index) - 1})"
+                )
             ends.append(data.images[index[int(x)]])
+            names.append(f"{used_split} image {int(x)}")
         else:
             ends.append(load_image_file(x, run))
-    za, zb = code(run, np.stack(ends), seed)
-    rows = [decode_u8(run, paths.lerp(za, zb, steps)), decode_u8(run, paths.slerp(za, zb, steps))]
-    file = f"interp-{a}-{b}.png".replace("/", "_")
-    file = file if len(file) < 80 else f"interp-seed{seed}.png"
+            names.append(Path(x).name)
+    real = np.stack(ends)
+    za, zb = code(run, real, seed)
+    first, last = real[:1], real[1:]
+    rows = [
+        np.concatenate([first, decode_u8(run, path(za, zb, steps)), last])
+        for path in (paths.lerp, paths.slerp)
+    ]
+    labels = [str(int(x)) if str(x).isdigit() else str(x) for x in (a, b)]
+    file = sample_file(
+        "interp", ("", labels[0]), ("", labels[1]), ("", used_split), ("steps", steps),
+        ("seed", seed),
+    )  # fmt: skip
+    where = f" (positions in the {used_split} split)" if used_split else ""
     cap = (
-        f"{a} -> {b} in {steps} steps; top: straight line, bottom: spherical; "
-        f"radius {np.linalg.norm(za):.2f} -> {np.linalg.norm(zb):.2f}"
+        f"{names[0]} -> {names[1]}{where}: the first and last columns are the two images "
+        f"themselves, between them {steps} decoded steps; top row the straight line, bottom "
+        f"row the spherical path; radius |z| {np.linalg.norm(za):.2f} -> "
+        f"{np.linalg.norm(zb):.2f}"
     )
-    params = {"a": str(a), "b": str(b), "steps": steps}
-    return publish(run, rows, steps, file, "interpolation", "lerp+slerp", params, cap, log)
+    params = {"a": str(a), "b": str(b), "split": used_split, "steps": steps, "seed": seed}
+    return publish(run, rows, steps + 2, file, "interpolation", "lerp+slerp", params, cap, log)
 
 
 def traverse(
@@ -90,18 +107,23 @@ def traverse(
     direction = (
         paths.axis_direction(ref, axis) if axis is not None else paths.pca_direction(ref, pca)
     )
-    _, imgs = split_images(run, split, count, seed)
+    used_split, imgs = split_images(run, split, count, seed)
     codes = code(run, imgs, seed)
     rows = [decode_u8(run, paths.traverse(z0, direction, strengths)) for z0 in codes]
     images = np.concatenate(rows)  # one line per image, its strengths across
-    what = f"axis {axis}" if axis is not None else f"PCA direction {pca}"
-    file = f"traverse-axis{axis}.png" if axis is not None else f"traverse-pca{pca}.png"
+    what = f"original axis {axis}" if axis is not None else f"principal direction {pca}"
+    file = sample_file(
+        "traverse", ("axis", axis), ("pca", pca), ("s", list(strengths)), ("", used_split),
+        ("n", len(codes)), ("seed", seed),
+    )  # fmt: skip
     cap = (
-        f"{what}, strengths {', '.join(fmt(s) for s in strengths)} x its std "
-        f"({np.linalg.norm(direction):.3g}); one row per image"
+        f"{len(codes)} {used_split} images (one row each, seed {seed}) moved along {what} "
+        f"at {', '.join(fmt(s) for s in strengths)} x its std in the training latents "
+        f"({np.linalg.norm(direction):.3g})"
     )
+    params = {"axis": axis, "pca": pca, "strengths": [float(s) for s in strengths],
+              "split": used_split, "n": len(codes), "seed": seed}  # fmt: skip
     kind = "axis" if axis is not None else "pca"
-    params = {"axis": axis, "pca": pca, "strengths": list(strengths)}
     return publish(run, [images], len(strengths), file, "traversal", kind, params, cap, log)
 
 
@@ -109,22 +131,25 @@ def attribute(
     run: Any,
     name: str,
     *,
-    strengths: Sequence[float] = (0, 0.5, 1, 1.5, 2),
+    strengths: Sequence[float] | None = None,
     count: int = 4,
     split: str | None = None,
     seed: int | None = None,
     log: Log = None,
 ) -> SampleImage:
     """Add the attribute vector (mean z with minus mean z without, from the training
-    latents) to images that lack the attribute, at the given strengths."""
+    latents) to images that lack the attribute, at the given strengths (default: 0 up
+    to a shift of 3 stds of the latents along the vector, at least 0..2)."""
     run = as_run(run)
     seed = seed_of(run, seed)
+    lat = train_latents(run)
+    ref = lat.mu if lat.mu is not None else lat.z
+    stats = paths.attribute_stats(ref, lat.attr, lat.attr_names, name)
+    vec = stats.vector
+    strengths = stats.default_strengths() if strengths is None else list(strengths)
     counts(count=count, strengths=len(strengths))
     strengths = [finite_float32("strength", s) for s in strengths]
     fits(run, count * len(strengths), f"count = {count:,} x {len(strengths)} strengths")
-    lat = train_latents(run)
-    ref = lat.mu if lat.mu is not None else lat.z
-    vec = paths.attribute_vector(ref, lat.attr, lat.attr_names, name)
     split, data, index = split_index(run, split)
     col = list(data.attr_names).index(name)
     values = np.asarray(data.attr)[index, col]
@@ -134,15 +159,26 @@ def attribute(
     codes = code(run, np.ascontiguousarray(data.images[rows_idx]), seed)
     rows = [decode_u8(run, paths.traverse(z0, vec, strengths)) for z0 in codes]
     images = np.concatenate(rows)  # one line per image, its strengths across
-    file = f"attribute-{name}.png"
+    file = sample_file(
+        "attribute", ("", name), ("s", strengths), ("", split), ("n", len(rows_idx)),
+        ("seed", seed),
+    )  # fmt: skip
     cap = (
-        f"+ {name} vector (|v| = {np.linalg.norm(vec):.2f}) at strengths "
-        f"{', '.join(fmt(s) for s in strengths)}; {split} images without {name}"
+        f"+ {name} vector v = mean of {stats.n_with:,} training images with {name} minus "
+        f"mean of {stats.n_without:,} without (|v| = {stats.length:.2f}, "
+        f"{stats.relative:.2g} x the latents' std along it, {stats.spread:.3g}), added at "
+        f"{', '.join(fmt(s) for s in strengths)} x v to {len(rows_idx)} {split} images "
+        f"without {name} (one row each)"
     )
     params = {
         "attribute": name,
-        "strengths": list(strengths),
+        "strengths": [float(s) for s in strengths],
         "split": split,
         "images": [int(i) for i in rows_idx],
+        "n_with": stats.n_with,
+        "n_without": stats.n_without,
+        "length": stats.length,
+        "spread": stats.spread,
+        "seed": seed,
     }
     return publish(run, [images], len(strengths), file, "attribute", "attribute", params, cap, log)

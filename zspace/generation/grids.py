@@ -1,26 +1,25 @@
-"""Decoded images to PNG grids with a caption, and Pillow sharpening.
+"""Decoded images to PNG grids, and Pillow sharpening.
 
 Grids are written as PNG bytes through an atomic rename; Pillow's PNG encoder is
-deterministic, so the same seed gives the same file byte for byte.
+deterministic, so the same seed gives the same file byte for byte. A grid carries
+no text: its caption lives in ``samples/index.json`` and is shown once, under the
+image, by the report and in notebooks (the caption rule of ``zspace.reporting.text``).
 """
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageEnhance, ImageFont
+from PIL import Image, ImageEnhance
 
 from zspace.data.preview import make_grid, png_bytes
 from zspace.errors import ZspaceError
 from zspace.fileio import atomic_write_bytes
 
 MIN_CELL = 56  # small images (MNIST) are enlarged pixel-exactly to at least this
-LINE_HEIGHT = 12
-CHAR_WIDTH = 6  # Pillow's built-in bitmap font
 
 
 def to_uint8(images: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -50,40 +49,9 @@ def tile(rows: Sequence[np.ndarray], cols: int) -> np.ndarray:
     return make_grid(rows, cols, min_cell=MIN_CELL)
 
 
-def caption(grid: np.ndarray, text: str) -> np.ndarray:
-    """Add a white band below the grid with ``text`` wrapped to its width."""
-    width = grid.shape[1]
-    # Pillow's built-in bitmap font covers Latin-1 only: other characters (a file
-    # name in another script) become "?" instead of failing after the PNGs are half done
-    text = text.encode("latin-1", "replace").decode("latin-1")
-    lines: list[str] = []
-    for part in text.split("\n"):
-        lines += textwrap.wrap(part, max(8, (width - 4) // CHAR_WIDTH)) or [""]
-    band = Image.new("L", (width, LINE_HEIGHT * len(lines) + 4), 255)
-    draw = ImageDraw.Draw(band)
-    font = _font()
-    for i, line in enumerate(lines):
-        draw.text((2, 2 + i * LINE_HEIGHT), line, fill=0, font=font)
-    arr = np.asarray(band)[..., None]
-    if grid.shape[2] == 3:
-        arr = np.repeat(arr, 3, axis=2)
-    return np.concatenate([grid, arr], axis=0)
-
-
-def _font():
-    """The small bitmap font built into Pillow (no files, same pixels everywhere)."""
-    try:
-        return ImageFont.load_default_imagefont()
-    except AttributeError:  # Pillow < 10.1
-        return ImageFont.load_default()
-
-
-def write_grid(path: str | Path, rows: Sequence[np.ndarray], cols: int, text: str = "") -> Path:
-    """Tile, caption and write one PNG atomically."""
-    grid = tile(rows, min(cols, len(rows[0])))
-    if text:
-        grid = caption(grid, text)
-    return atomic_write_bytes(path, png_bytes(grid))
+def write_grid(path: str | Path, rows: Sequence[np.ndarray], cols: int) -> Path:
+    """Tile and write one PNG atomically."""
+    return atomic_write_bytes(path, png_bytes(tile(rows, min(cols, len(rows[0])))))
 
 
 def mean_radius(z: np.ndarray) -> float:

@@ -56,7 +56,7 @@ def publish(
     from zspace.generation import grids
     from zspace.generation.results import SampleImage
 
-    grids.write_grid(samples_dir(run) / file, rows, cols, caption)
+    grids.write_grid(samples_dir(run) / file, rows, cols)  # the caption goes to the index only
     item = entry(file, kind, sampler, params, caption)
     update_index(run, [item])
     if log:

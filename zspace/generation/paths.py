@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -65,6 +66,47 @@ def pca_direction(z: np.ndarray, component: int) -> np.ndarray:
         raise ZspaceError(f"PCA component {component}: choose 1..{d}")
     _, vals, comps = principal_axes(z)
     return comps[component - 1] * np.sqrt(vals[component - 1])
+
+
+@dataclass(frozen=True)
+class AttributeVector:
+    """An attribute vector and what it is made of: the labelled points behind each
+    mean, its length, and the latents' spread along it (std of the points projected
+    on its direction), the scale at which a step along it becomes visible."""
+
+    name: str
+    vector: np.ndarray
+    n_with: int
+    n_without: int
+    spread: float
+
+    @property
+    def length(self) -> float:
+        return float(np.linalg.norm(self.vector))
+
+    @property
+    def relative(self) -> float:
+        """|v| in units of the spread along v."""
+        return self.length / self.spread if self.spread > 0 else float("inf")
+
+    def default_strengths(self, count: int = 5, sigmas: float = 3.0) -> list[float]:
+        """0 up to the strength that moves a point ``sigmas`` spreads along v (at least
+        2, the classic 0..2 of the vector), so the default grid shows a visible change."""
+        top = max(2.0, sigmas / self.relative) if self.relative > 0 else 2.0
+        top = float(f"{top:.2g}")
+        return [float(f"{x:.3g}") for x in np.linspace(0.0, top, count)]
+
+
+def attribute_stats(
+    z: np.ndarray, attr: np.ndarray, names: Sequence[str] | None, name: str
+) -> AttributeVector:
+    """The attribute vector of ``name`` with its counts and the spread along it."""
+    vec = attribute_vector(z, attr, names, name)
+    col = np.asarray(attr)[:, list(names or []).index(name)]
+    z64 = np.asarray(z, np.float64)
+    unit = vec / (np.linalg.norm(vec) or 1.0)
+    spread = float((z64 @ unit).std())
+    return AttributeVector(name, vec, int((col > 0).sum()), int((col < 0).sum()), spread)
 
 
 def attribute_vector(

@@ -88,7 +88,9 @@ def recon_metrics(
     if n == 0:
         raise ZspaceError(f"split {split!r} has no images")
     loss_sum = psnr_sum = ssim_sum = 0.0
-    for s in range(0, n, batch_size):
+    from zspace.progress import bar
+
+    for s in bar(range(0, n, batch_size), desc=f"reconstruction metrics ({split})", unit="batch"):
         target = run.as_batch(images_u8[s : s + batch_size])
         x = model_input(run, target, seed + s)
         with torch.no_grad():

@@ -12,6 +12,7 @@ from zspace.fileio import atomic_write_json
 from zspace.generation import grids
 from zspace.generation.common import Log, as_run, counts, pick, seed_of, split_index
 from zspace.generation.index import entry, samples_dir, update_index
+from zspace.generation.naming import sample_file
 from zspace.generation.recon import ReconMetrics, load_image_file, recon_metrics, reconstruct_rows
 from zspace.generation.results import Reconstructions, SampleImage, SampleImages
 
@@ -58,24 +59,20 @@ def reconstructions(
     )
     rows = reconstruct_rows(run, imgs, seed)
     rows[-1] = grids.sharpen(rows[-1], sharpen)
-    file = f"recon-{split}-seed{seed}.png"
-    cap = f"{len(imgs)} {split} images, rows {order}{mtxt}"
-    grids.write_grid(samples_dir(run) / file, rows, cols, cap)
-    entries.append(
-        entry(
-            file,
-            "reconstruction",
-            "encoder",
-            {"split": split, "n": len(imgs), "seed": seed, "task": task},
-            cap,
-        )
-    )
+    file = sample_file("recon", ("", split), ("sharp", sharpen), ("n", len(imgs)), ("seed", seed))
+    sharp = f", reconstructions sharpened x{sharpen:g}" if sharpen is not None else ""
+    cap = f"{len(imgs)} {split} images (seed {seed}), rows {order}{sharp}{mtxt}"
+    grids.write_grid(samples_dir(run) / file, rows, cols)
+    params = {"split": split, "n": len(imgs), "seed": seed, "task": task}
+    if sharpen is not None:
+        params["sharpen"] = sharpen
+    entries.append(entry(file, "reconstruction", "encoder", params, cap))
     if own is not None:
         rows = reconstruct_rows(run, own, seed)
-        file = "recon-files.png"
+        file = sample_file("recon", ("", "files"), ("", [Path(p).name for p in images]))
         names = ", ".join(Path(p).name for p in images)
         cap = f"image files ({names}), rows {order}"
-        grids.write_grid(samples_dir(run) / file, rows, min(cols, len(own)), cap)
+        grids.write_grid(samples_dir(run) / file, rows, min(cols, len(own)))
         entries.append(
             entry(
                 file,

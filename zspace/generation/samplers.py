@@ -170,7 +170,9 @@ def fit_gmm(
     t0 = time.perf_counter()
     bic: dict[int, float] = {}
     best = None
-    for k in counts:
+    from zspace.progress import bar
+
+    for k in bar(counts, desc=f"GMM fits on {len(x):,} points", unit="fit"):
         gm = _fit_one(x, k, max_iter, seed)
         bic[k] = float(gm.bic(x.astype(gm.means_.dtype)))
         if best is None or bic[k] < bic[best[0]]:

@@ -21,6 +21,7 @@ from zspace.generation.common import (
     train_latents,
 )
 from zspace.generation.index import publish
+from zspace.generation.naming import sample_file
 from zspace.generation.results import SampleImages
 
 
@@ -77,6 +78,26 @@ def sampler_draw(
     return fit.sample, params
 
 
+def _an(k: Any) -> str:
+    """The article before a spoken number: "an 8-component", "a 16-component"."""
+    return "an" if str(k).startswith("8") or str(k) in ("11", "18") else "a"
+
+
+def grid_caption(name: str, p: dict[str, Any], d: int, radius: float) -> str:
+    """One sentence for a sampler grid: where its points come from, their parameters,
+    and their mean radius (the grid's only caption)."""
+    where = {
+        "normal": "N(0, I)",
+        "uniform": f"the box [-{fmt(p.get('limit', 1.0))}, {fmt(p.get('limit', 1.0))}]^{d}",
+        "gauss": f"a Gaussian fitted to {p.get('fitted_on', 0):,} training latents",
+        "gmm": f"{_an(p.get('n_components'))} {p.get('n_components')}-component Gaussian "
+        "mixture fitted to "
+        f"{p.get('subsample', 0):,} of {p.get('fitted_on', 0):,} training latents",
+    }[name]
+    sharp = f", sharpened x{fmt(p['sharpen'])}" if p.get("sharpen") is not None else ""
+    return f"{p['n']} points from {where}, seed {p['seed']}{sharp}; mean radius |z| {radius:.2f}"
+
+
 def generate(
     run: Any,
     sampler: str | Sequence[str] = "normal",
@@ -120,15 +141,13 @@ def generate(
             radius = grids.mean_radius(z)
             for f in factors:
                 p = {**params, "n": n, "seed": seed}
-                stem = f"grid-{name}" + (f"-limit{fmt(lim)}" if lim is not None else "")
                 if f is not None:
                     p["sharpen"] = f
-                    stem += f"-sharp{fmt(f)}"
-                file = f"{stem}-seed{seed}.png"
-                shown = ", ".join(
-                    f"{k}={fmt(v) if isinstance(v, float) else v}" for k, v in p.items()
-                )
-                cap = f"{name}({shown}); mean radius {radius:.2f}"
+                file = sample_file(
+                    "grid", ("", name), ("limit", lim), ("k", p.get("n_components")),
+                    ("sharp", f), ("n", n), ("seed", seed),
+                )  # fmt: skip
+                cap = grid_caption(name, p, run.model.cfg.z_dim, radius)
                 shown_images = [grids.sharpen(images, f)]
                 params_used = {**p, "mean_radius": radius}
                 entries.append(

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 from zspace.perceptron.neuron import output_grid
 from zspace.perceptron.study import PerceptronResult
+from zspace.reporting.style import RC, plain_log, styled, whole_ticks
 
 #: how the two target classes are drawn everywhere
 CLASS_STYLE = {0.3: ("o", "tab:blue"), 0.7: ("^", "tab:red")}
@@ -35,12 +36,16 @@ def _scatter_classes(ax, xy: np.ndarray, target: np.ndarray, **kw) -> None:
 
 def png_bytes(fig: Figure, dpi: int = 100) -> bytes:
     """Render a figure to PNG bytes (the page embeds them; files get the same bytes)."""
+    import matplotlib
+
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
+    with matplotlib.rc_context(RC):
+        fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()
 
 
+@styled
 def fig_samples(result: PerceptronResult) -> Figure:
     """The samples before and after scaling: how the scaling moves the two clusters."""
     fig = Figure(figsize=(11, 5), layout="constrained")
@@ -61,6 +66,7 @@ def fig_samples(result: PerceptronResult) -> Figure:
     return fig
 
 
+@styled
 def fig_surface(result: PerceptronResult) -> Figure | None:
     """The cost over the (w1, w2) mesh: 3-D wireframe and log-scaled filled contours
     with both descent paths and the mesh minimum."""
@@ -91,6 +97,7 @@ def fig_surface(result: PerceptronResult) -> Figure | None:
     return fig
 
 
+@styled
 def fig_evolution(result: PerceptronResult) -> Figure:
     """Cost and weights step by step, stochastic next to batch descent."""
     fig = Figure(figsize=(12, 7), layout="constrained")
@@ -100,11 +107,13 @@ def fig_evolution(result: PerceptronResult) -> Figure:
         a = axes[0, col]
         a.plot(steps, run.costs, color="tab:purple")
         a.set_yscale("log")
-        a.set(ylabel="cost C", title=f"{run.mode} descent (eta {run.eta:g})")
+        plain_log(a, "y")
+        a.set(ylabel="cost C (log)", title=f"{run.mode} descent (eta {run.eta:g})")
         b = axes[1, col]
         b.plot(steps, run.weights[:, 0], label="w1")
         b.plot(steps, run.weights[:, 1], label="w2")
         b.set(xlabel="step", ylabel="weight")
+        whole_ticks(b)
         b.legend(loc="best")
         for ax in (a, b):
             ax.grid(alpha=0.3)
@@ -120,6 +129,7 @@ def output_plane(result: PerceptronResult, n: int = 400) -> tuple[np.ndarray, ..
     return K1, K2, output_grid(result.scaling, result.batch.final, K1, K2)
 
 
+@styled
 def fig_output(result: PerceptronResult) -> Figure:
     """The trained neuron's output over the ORIGINAL (K1, K2) plane: the geometry a
     scaling imposes (parallel lines for affine scalings, rays for per-sample)."""

@@ -49,14 +49,6 @@ _GEOMETRY = {
     ),
 }
 
-_STYLE = (
-    "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
-    "table{border-collapse:collapse;margin:.5em 0 1.5em}"
-    "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right;font-family:monospace}"
-    "img{max-width:100%;border:1px solid #eee}figure{margin:1.5em 0}"
-    "figcaption{color:#555}code{background:#f4f4f4;padding:0 3px}"
-)
-
 
 def _table(rows: list[list[str]]) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
@@ -67,13 +59,12 @@ def _table(rows: list[list[str]]) -> str:
 
 
 def build_html(result: PerceptronResult, pngs: dict[str, bytes]) -> str:
-    """The page as a string; ``pngs`` (file name -> PNG bytes) are embedded as data URIs."""
+    """The page as a string; ``pngs`` (file name -> PNG bytes) are embedded as data URIs.
+    It has the look of the run reports (``zspace.reporting.html``): header, sections."""
+    from zspace.reporting.html import page, section
+
     esc = html.escape
-    parts = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-        f"<title>zspace perceptron: {esc(result.scaling.name)}</title>",
-        f"<style>{_STYLE}</style></head><body>",
-        f"<h1>Single-neuron perceptron, scaling <code>{esc(result.scaling.name)}</code></h1>",
+    intro = [
         "<p>One neuron with a sigmoid, A = sigmoid(w1*k1 + w2*k2), learns targets 0.3 and "
         "0.7 for 14 samples (K1, K2) after the inputs are scaled to (k1, k2). The cost is "
         "C = 0.5 * mean((A - target)^2); Err = |A - target| / target, and the total error is "
@@ -81,24 +72,36 @@ def build_html(result: PerceptronResult, pngs: dict[str, bytes]) -> str:
         "where gradients vanish; scaled to order one, the cost surface has a clear minimum "
         "that gradient descent can reach.</p>",
         f"<p>{esc(_GEOMETRY[result.scaling.per_sample])}</p>",
-        "<ul>",
+        '<ul class="key">',
         f"<li>{esc(scaling_line(result))}</li>",
         f"<li>{esc(surface_line(result))}</li>",
         f"<li>{esc(descent_line(result.stochastic))}</li>",
         f"<li>{esc(descent_line(result.batch))}</li>",
         "</ul>",
     ]
+    body = [section("study", "The study", "\n".join(intro))]
+    nav = [("study", "Study")]
+    titles = {"samples.png": "Samples", "cost_surface.png": "Cost surface",
+              "evolution.png": "Descent", "output.png": "Output"}  # fmt: skip
     for name, (_, caption) in FIGURES.items():
         if name in pngs:
             uri = "data:image/png;base64," + base64.b64encode(pngs[name]).decode("ascii")
-            parts.append(
+            sid = name.removesuffix(".png").replace("_", "-")
+            fig = (
                 f"<figure><img src='{uri}' alt='{esc(name)}'>"
                 f"<figcaption>{esc(caption)}</figcaption></figure>"
             )
+            body.append(section(sid, titles[name], fig))
+            nav.append((sid, titles[name]))
     for run in (result.stochastic, result.batch):
-        parts += [f"<h2>{esc(run.mode.capitalize())} descent</h2>", _table(table_rows(result, run))]
-    parts.append("</body></html>\n")
-    return "\n".join(parts)
+        sid = f"{run.mode}-table"
+        body.append(
+            section(sid, f"{run.mode.capitalize()} descent", _table(table_rows(result, run)))
+        )
+        nav.append((sid, f"{run.mode.capitalize()} table"))
+    title = f"Single-neuron perceptron, scaling {result.scaling.name}"
+    sub = "A side study of zspace: why inputs are scaled before a sigmoid neuron learns"
+    return page(title, sub, nav, "\n".join(body))
 
 
 def results_json(result: PerceptronResult) -> dict:

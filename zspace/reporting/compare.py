@@ -15,7 +15,13 @@ from zspace.analysis.runner import load_result
 from zspace.errors import ZspaceError
 from zspace.fileio import atomic_write_text, check_writable
 from zspace.reporting import figures as F
-from zspace.reporting.html import esc, img, page, section, table
+from zspace.reporting.html import Html, esc, grid_figure, img, page, section, table
+from zspace.reporting.style import hex_colour
+
+
+def swatch(colour: str) -> Html:
+    """A small block of the run's colour, as on every figure of the page."""
+    return Html(f'<span class="swatch" style="background:{hex_colour(colour)}"></span>')
 
 
 def _names(dirs: Sequence[Path]) -> list[str]:
@@ -48,7 +54,7 @@ def build_compare(
         [
             [
                 n,
-                c.replace("C", "tab10 #"),
+                swatch(c),
                 str(m.get("kind", "?")).upper(),
                 str(d),
                 _z_dim(d),
@@ -58,7 +64,7 @@ def build_compare(
         ],
         left=4,
     )
-    body = [section("runs", "Runs", legend)]
+    body = [section("runs", "Runs and their colours", legend)]
 
     rows = []
     for n, h in zip(names, hists, strict=True):
@@ -74,10 +80,12 @@ def build_compare(
                 last.get("val_reco", "") or "",
             ]
         )
-    loss = table(["run", "epochs", "total", "reco", "fact*KL", "val total", "val reco"], rows)
+    loss = "<p>Losses per image in the last epoch:</p>" + table(
+        ["run", "epochs", "total", "reco", "fact * KL", "valid total", "valid reco"], rows
+    )
     if any(hists):
         loss = img(F.overlay_losses(list(zip(names, hists, strict=True))), "loss curves") + loss
-    body.append(section("losses", "Losses (last epoch)", loss))
+    body.append(section("losses", "Losses", loss))
 
     for name, title, fig in (
         ("radius", "Radius distributions", F.overlay_radius),
@@ -90,7 +98,7 @@ def build_compare(
                 lacking.append(n)
                 continue
             items.append((n, *got))
-            words.append(f"<li><b>{esc(n)}</b>: {esc(got[0]['summary'])}</li>")
+            words.append(f"<li><b>{esc(n)}</b>: {esc(got[0]['summary'].rstrip('.'))}.</li>")
         html = img(fig(items), title) if items else ""
         html += f"<ul>{''.join(words)}</ul>"
         if lacking:
@@ -104,7 +112,7 @@ def build_compare(
     for n, d in zip(names, dirs, strict=True):
         got = load_result(d, "vae")
         if got is None:
-            rows.append([n, "-", "-", "-", "-", "-", "-"])
+            rows.append([n, "-", "-", "-", "-", "-", "-"])  # an AE, or not analysed
             continue
         r = got[0]["result"]
         rows.append(
@@ -130,6 +138,7 @@ def build_compare(
         ],
         rows,
     )
+    vae = "<p>Encoder log-variances and how far z strays from mu:</p>" + vae
     vae += "<p>A dash: an AE, or a VAE whose vae analysis has not been run.</p>"
     body.append(section("vae", "VAE internals", vae))
     body.append(section("generation", "Generation", generation_html(names, dirs)))
@@ -170,6 +179,10 @@ def _key(r: dict[str, Any]) -> str:
     return str(r.get("sampler", "?")) + "".join(f" {k}={v:g}" for k, v in shown.items())
 
 
+def _rate(value: Any) -> Any:
+    return "-" if value is None else Html(f"{float(value):.3f}")
+
+
 def generation_html(names: Sequence[str], dirs: Sequence[Path]) -> str:
     """Rates per sampler with one column per run, then each sampler's grids side by side
     (the latest unsharpened grid of that sampler and limit in each run)."""
@@ -190,27 +203,23 @@ def generation_html(names: Sequence[str], dirs: Sequence[Path]) -> str:
             "between runs, see docs/generation.md).</p>"
         )
         parts.append(
-            table(["sampler", *names], [[k, *(rows.get(k, "-") for rows in by_run)] for k in keys])
+            table(
+                ["sampler", *names],
+                [[k, *(_rate(rows.get(k)) for rows in by_run)] for k in keys],
+            )
         )
-    grids: dict[str, dict[str, tuple[Path, str]]] = {}
+    grids: dict[str, dict[str, tuple[Path, dict]]] = {}
     for n, d in zip(names, dirs, strict=True):
         index = _read_json(d / "samples" / "index.json")
         for e in index if isinstance(index, list) else []:
             params = e.get("params") or {} if isinstance(e, dict) else {}
             if not isinstance(e, dict) or e.get("kind") != "grid" or "sharpen" in params:
                 continue
-            key = _key(e)
-            grids.setdefault(key, {})[n] = (
-                d / "samples" / str(e.get("file")),
-                str(e.get("caption", "")),
-            )
+            grids.setdefault(_key(e), {})[n] = (d / "samples", e)
     for key, per_run in grids.items():
-        cells = []
-        for n in names:
-            if n in per_run and per_run[n][0].is_file():
-                cells.append(img(per_run[n][0].read_bytes(), f"{n} {key}", f"{n}: {per_run[n][1]}"))
+        cells = [grid_figure(*per_run[n], label=n) for n in names if n in per_run]
         if cells:
-            parts.append(f'<h3>{esc(key)}</h3><div class="row">{"".join(cells)}</div>')
+            parts.append(f'<h3>Sampler {esc(key)}</h3><div class="row">{"".join(cells)}</div>')
     lacking = [
         n
         for n, rows, d in zip(names, by_run, dirs, strict=True)

@@ -20,6 +20,12 @@ from zspace.errors import ZspaceError
 from zspace.fileio import atomic_write_text, read_json, read_text
 from zspace.reporting import figures as F
 from zspace.reporting.figures import Figure
+from zspace.reporting.text import num, used_parameters
+
+
+class Html(str):
+    """Text that is already HTML (a swatch, a link): table() puts it in unescaped."""
+
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0;
@@ -33,13 +39,20 @@ section{background:#fff;border:1px solid #e3e3e3;border-radius:6px;margin:1.2em 
 padding:.4em 1.2em 1em} h2{color:#23395d;border-bottom:1px solid #eee;padding-bottom:.2em}
 img{max-width:100%;height:auto;display:block;margin:.6em 0}
 table{border-collapse:collapse;font-size:.9em;margin:.5em 0}
-td,th{border:1px solid #ddd;padding:.2em .6em;text-align:right} th{background:#f0f3f8}
+td,th{border:1px solid #ddd;padding:.2em .6em;text-align:right;font-variant-numeric:tabular-nums}
+th{background:#f0f3f8}
 td.l,th.l{text-align:left} pre{background:#f5f5f5;padding:.6em;overflow:auto;font-size:.85em}
 .key{background:#f0f6ff;border-left:4px solid #23395d;padding:.4em .8em}
 .missing{color:#8a5a00;background:#fff7e6;padding:.4em .8em;border-left:4px solid #e0a000}
-figure{margin:.8em 0} figcaption{font-size:.9em;color:#555}
+figure{margin:.8em 0} figcaption{font-size:.9em;color:#555;max-width:60em}
 .row{display:flex;flex-wrap:wrap;gap:1.2em;align-items:flex-start}
-.row figure{flex:1 1 300px;max-width:480px}
+.row figure{flex:0 1 auto;max-width:calc(33% - 1em);min-width:220px;margin:.4em 0}
+.row figure:only-child{max-width:100%}
+.row figure img{image-rendering:pixelated;border:1px solid #e3e3e3}
+h3{color:#23395d;margin:1.2em 0 .2em;font-size:1.05em}
+details{margin:.6em 0} summary{cursor:pointer;color:#23395d}
+.swatch{display:inline-block;width:1.6em;height:.9em;border-radius:2px;vertical-align:middle}
+.params{color:#555} ul.key{padding-left:2em}
 """
 
 # short navigation labels; an analysis without one shows its registry title
@@ -66,11 +79,19 @@ def img(data: bytes | Figure, alt: str, caption: str = "") -> str:
 
 
 def table(head: list[str], rows: list[list[Any]], left: int = 1) -> str:
+    """A table; a column of numbers shows them all with the same decimals (``column``)."""
+    places = [column(r[i] for r in rows if i < len(r)) for i in range(len(head))]
+
     def cell(tag: str, i: int, v: Any) -> str:
         cls = ' class="l"' if i < left else ""
-        if isinstance(v, float):
-            v = f"{v:.4g}"
-        return f"<{tag}{cls}>{esc(v)}</{tag}>"
+        if isinstance(v, Html):
+            text = str(v)
+        elif isinstance(v, int | float) and not isinstance(v, bool) and tag == "td":
+            d = places[i] if i < len(places) else None
+            text = esc(num(v) if d is None else f"{v:,.{d}f}")
+        else:
+            text = esc(v)
+        return f"<{tag}{cls}>{text}</{tag}>"
 
     h = "".join(cell("th", i, v) for i, v in enumerate(head))
     body = "".join(
@@ -79,22 +100,46 @@ def table(head: list[str], rows: list[list[Any]], left: int = 1) -> str:
     return f"<table><tr>{h}</tr>{body}</table>"
 
 
+def column(values) -> int | None:
+    """Decimals for a column of numbers: the most any of them needs at 4 significant
+    digits, so the whole column lines up; None (``num`` per cell) when it holds no
+    fractional number or a number that needs an exponent."""
+    import math
+
+    places = 0
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            continue
+        if isinstance(v, float) and math.isfinite(v) and not v.is_integer():
+            text = f"{abs(v):.4g}"
+            if "e" in text:
+                return None
+            places = max(places, len(text.partition(".")[2]))
+    return places or None
+
+
 def section(sid: str, title: str, body: str) -> str:
     return f'<section id="{sid}"><h2>{esc(title)}</h2>\n{body}\n</section>'
 
 
 def missing(run_dir: Path, name: str) -> str:
-    return (
-        f'<p class="missing">Not computed yet: run <code>zspace analyze {esc(run_dir)} '
-        f"--only {name}</code> (or <code>zspace analyze {esc(run_dir)}</code>).</p>"
-    )
+    """The commands that fill a section, from where the run stands: encode first when
+    the run has no latents yet."""
+    from zspace.latents import latents_path
+
+    steps = [] if latents_path(run_dir).is_file() else [f"zspace encode {run_dir}"]
+    steps += [f"zspace analyze {run_dir} --only {name}", f"zspace report {run_dir}"]
+    cmds = " then ".join(f"<code>{esc(c)}</code>" for c in steps)
+    return f'<p class="missing">Not computed yet: run {cmds}.</p>'
 
 
 def key(rec: dict) -> str:
-    p = ", ".join(f"{k}={v}" for k, v in rec.get("params", {}).items())
+    """The analysis's summary in words, then one line with its parameters as used."""
+    name = str(rec.get("analysis", ""))
+    params = used_parameters(name, rec.get("params", {}), rec.get("result", {}))
     return (
-        f'<p class="key">{esc(rec["summary"].rstrip("."))}.</p><p><small>split '
-        f"{esc(rec.get('split'))}, parameters: {esc(p)}; computed in "
+        f'<p class="key">{esc(rec["summary"].rstrip("."))}.</p><p class="params"><small>'
+        f"{esc(rec.get('split'))} split; parameters {esc(', '.join(params))}; computed in "
         f"{rec.get('seconds', 0):.1f} s</small></p>"
     )
 
@@ -114,18 +159,43 @@ def page(title: str, subtitle: str, nav: list[tuple[str, str]], body: str) -> st
 
 
 def config_section(run_dir: Path, meta: dict) -> str:
-    cfg = read_text(run_dir / "config.toml")
-    splits = ", ".join(f"{k} {v:,}" for k, v in (meta.get("splits") or {}).items())
+    """The settings a reader needs to place the run, then the full TOML folded away."""
+    from zspace.config import config_from_toml
+
+    text = read_text(run_dir / "config.toml")
+    try:
+        cfg = config_from_toml(text, str(run_dir / "config.toml"))
+    except ZspaceError:
+        cfg = None
+    splits = ", ".join(f"{k} {num(v)}" for k, v in (meta.get("splits") or {}).items())
     data = meta.get("data") or {}
     rows = [
         ["kind", str(meta.get("kind", "?")).upper()],
-        ["data source", data.get("source", "?")],
-        ["image shape (H, W, C)", " x ".join(str(s) for s in data.get("shape", []))],
+        ["data", f"{data.get('source', '?')}, images "
+                 + " x ".join(str(s) for s in data.get("shape", [])) + " (H x W x C)"],
         ["splits", splits],
+    ]  # fmt: skip
+    if cfg is not None:
+        m, d, t = cfg.model, cfg.data, cfg.train
+        task = d.task
+        if d.task == "denoise":
+            task += f" (noise_sigma {d.noise_sigma:g}, drop_fraction {d.drop_fraction:g})"
+        rows += [
+            ["task", task],
+            ["model", f"z_dim {m.z_dim}; encoder filters {list(m.encoder_filters)}, "
+                      f"strides {list(m.encoder_strides)}"
+                      + (f"; fact {m.fact:g}" if m.variational else "")],
+            ["training", f"{t.epochs} epochs, batch {t.batch_size}, lr {t.lr:g}, seed {cfg.seed}"],
+        ]  # fmt: skip
+    rows += [
         ["zspace / torch", f"{meta.get('zspace', '?')} / {meta.get('torch', '?')}"],
         ["created", meta.get("created", "?")],
     ]
-    return table(["", "value"], rows, left=2) + f"<pre>{esc(cfg)}</pre>"
+    return (
+        table(["", "value"], rows, left=2)
+        + f"<details><summary>Full configuration (config.toml)</summary><pre>{esc(text)}</pre>"
+        + "</details>"
+    )
 
 
 def losses_section(history: list[dict], colour: str) -> str:
@@ -134,12 +204,12 @@ def losses_section(history: list[dict], colour: str) -> str:
     last = history[-1]
     best = min(history, key=lambda h: h.get("val_total") or h.get("total") or 0)
     words = (
-        f"After {last['epoch']} epochs the training loss is {last['total']:.4g} per image "
-        f"(reconstruction {last['reco']:.4g}, fact * KL {last['kl']:.4g})"
+        f"After {last['epoch']} epochs the training loss is {num(last['total'])} per image "
+        f"(reconstruction {num(last['reco'])}, fact * KL {num(last['kl'])})"
     )
     if last.get("val_total") is not None:
         words += (
-            f"; validation {last['val_total']:.4g}, best {best['val_total']:.4g} "
+            f"; validation {num(last['val_total'])}, best {num(best['val_total'])} "
             f"in epoch {best['epoch']}"
         )
     cols = ["epoch", "total", "reco", "kl", "val_total", "val_reco", "val_kl", "lr", "seconds"]
@@ -162,15 +232,34 @@ def analysis_section(run_dir: Path, name: str, colour: str, variational: bool) -
     rec, arr = loaded
     r = rec["result"]
     parts = [key(rec)]
-    captions = {
-        "pca": ["", f"{r.get('n_shown', 0):,} of {r.get('n', 0):,} points drawn; window "
-                    "counts use all points.", ""],
-    }  # fmt: skip
     for i, fig in enumerate(F.analysis_figures(name, rec, arr, colour)):
-        cap = captions.get(name, [])[i] if i < len(captions.get(name, [])) else ""
+        cap = FIGURE_NOTES.get((name, i), lambda _r: "")(r)
         parts.append(img(fig, f"{SPECS[name].title} ({i + 1})", cap))
     parts += EXTRAS.get(name, lambda _r: [])(r)
     return "\n".join(parts)
+
+
+def _windows_note(r: dict) -> str:
+    drawn = r.get("n_shown", 0)
+    n = r.get("n", 0)
+    shown = (
+        f"a seeded {num(drawn)} of the {num(n)} points are drawn"
+        if drawn < n
+        else (f"all {num(n)} points are drawn")
+    )
+    if r.get("zoom_mode") == "relative":
+        how = (
+            "the windows are squares around the median whose half-widths are shares "
+            f"({', '.join(num(f) for f in r['zooms'])}) of the cloud's extent (99 % of "
+            "its points within)"
+        )
+    else:
+        how = "the windows are squares of fixed half-width around the median"
+    return f"{shown.capitalize()}; {how}; the counts in the titles use all points."
+
+
+# notes under single figures, by (analysis, figure number): what the figure cannot say
+FIGURE_NOTES = {("pca", 1): _windows_note, ("pca", 2): _windows_note}
 
 
 def _axes_extras(r: dict) -> list[str]:
@@ -212,8 +301,8 @@ def rates_table(run_dir: Path) -> str:
         rows = [
             [
                 r["sampler"],
-                ", ".join(f"{k}={v}" for k, v in r["params"].items()),
-                float(r["rate"]),
+                ", ".join(f"{k}={num(v)}" for k, v in r["params"].items()),
+                Html(f"{float(r['rate']):.3f}"),
                 int(r["n"]),
                 float(r["mean_radius"]),
                 float(r["median_distance"]),
@@ -221,10 +310,10 @@ def rates_table(run_dir: Path) -> str:
             for r in rates["results"]
         ]
         head = (
-            f"<p>Meaningful-point rate: share of random points that, decoded and "
-            f"re-encoded, lie within {rates['threshold']:.4g} of a training point "
+            f"<h3>Meaningful-point rate</h3><p>The share of random points that, decoded and "
+            f"re-encoded, lie within {num(float(rates['threshold']))} of a training point "
             f"(the {rates['quantile']:g} quantile of the training points' own "
-            f"nearest-neighbour distances; {rates['reference_size']} reference points "
+            f"nearest-neighbour distances; {num(rates['reference_size'])} reference points "
             f"in {esc(rates['space'])}). A proxy: see docs/generation.md.</p>"
         )
     except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -236,13 +325,50 @@ def rates_table(run_dir: Path) -> str:
     )
 
 
+#: headings of the sample families; the grids of one family sit side by side
+FAMILIES = {
+    ("grid", ""): "Decoded random points, one grid per sampler",
+    ("grid", "uniform"): "Decoded uniform boxes, one grid per limit",
+    ("reconstruction", ""): "Reconstructions",
+    ("interpolation", ""): "Interpolations",
+    ("traversal", ""): "Traversals",
+    ("attribute", ""): "Attribute vectors",
+}
+
+
+def family(entry: dict) -> tuple[str, str]:
+    """A grid's family: its kind, with the uniform boxes (one grid per limit) apart from
+    the other samplers."""
+    kind = str(entry.get("kind", ""))
+    return kind, "uniform" if kind == "grid" and entry.get("sampler") == "uniform" else ""
+
+
+def grid_figure(folder: Path, entry: dict, label: str = "") -> str:
+    """One generated PNG with its caption (the one place the caption appears)."""
+    f = folder / str(entry.get("file", ""))
+    cap = (f"{label}: " if label else "") + str(entry.get("caption", ""))
+    inside = f.resolve().is_relative_to(folder.resolve())  # never a file outside samples/
+    if inside and f.is_file() and f.suffix.lower() == ".png":
+        data = f.read_bytes()
+        want = entry.get("sha256")  # absent in indexes written before issue 18
+        if want and hashlib.sha256(data).hexdigest() != want:
+            return (
+                f'<p class="missing">{esc(entry.get("file"))} changed after it was listed (an '
+                f"interrupted <code>zspace generate</code>?); rerun it: {esc(cap)}</p>"
+            )
+        return img(data, str(entry.get("file")), cap)
+    return f'<p class="missing">{esc(entry.get("file"))} is listed but missing: {esc(cap)}</p>'
+
+
 def samples_section(run_dir: Path) -> str:
+    """The rates table, then the grids grouped by family (one sampler's grids side by
+    side), each with its caption once."""
     rates = rates_table(run_dir)
     index = run_dir / "samples" / "index.json"
     if not index.is_file():
         return rates or (
-            "<p>There are no generated samples or reconstruction grids for this run "
-            "(no samples/index.json).</p>"
+            "<p>There are no generated samples or reconstruction grids for this run: run "
+            f"<code>zspace generate {esc(run_dir)} --recon</code>.</p>"
         )
     entries = read_json(index, f"rerun `zspace generate {run_dir}`")
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
@@ -250,27 +376,15 @@ def samples_section(run_dir: Path) -> str:
     if not entries:
         return rates or "<p>samples/index.json lists no samples.</p>"
     parts = [rates] if rates else []
+    groups: dict[tuple[str, str], list[dict]] = {}
     for e in entries:
-        f = run_dir / "samples" / str(e.get("file", ""))
-        inside = f.resolve().is_relative_to((run_dir / "samples").resolve())
-        params = ", ".join(
-            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-            for k, v in (e.get("params") or {}).items()
-        )
-        cap = f"{e.get('kind', '')} / {e.get('sampler', '')} ({params}): {e.get('caption', '')}"
-        data = f.read_bytes() if inside and f.is_file() and f.suffix.lower() == ".png" else None
-        want = e.get("sha256")  # absent in indexes written before issue 18
-        if data is not None and want and hashlib.sha256(data).hexdigest() != want:
-            parts.append(
-                f'<p class="missing">{esc(e.get("file"))} changed after it was listed (an '
-                f"interrupted <code>zspace generate</code>?); rerun it: {esc(cap)}</p>"
-            )
-        elif data is not None:  # never files outside samples/
-            parts.append(img(data, str(e.get("file")), cap))
-        else:
-            parts.append(
-                f'<p class="missing">{esc(e.get("file"))} is listed but missing: {esc(cap)}</p>'
-            )
+        groups.setdefault(family(e), []).append(e)
+    order = list(FAMILIES)
+    ranked = sorted(groups.items(), key=lambda g: order.index(g[0]) if g[0] in order else 99)
+    for fam, items in ranked:
+        title = FAMILIES.get(fam, fam[0].capitalize())
+        cells = "".join(grid_figure(run_dir / "samples", e) for e in items)
+        parts.append(f'<h3>{esc(title)}</h3><div class="row">{cells}</div>')
     return "\n".join(parts)
 
 

@@ -116,8 +116,25 @@ def read_files(root: Path, label: str) -> tuple[dict[str, bytes], str]:
         except (tarfile.TarError, EOFError, OSError) as exc:
             raise ZspaceError(f"{root}: truncated or not a CIFAR-10 archive ({exc})") from None
     if not any(name in files for name in (*TRAIN, TEST)):
-        raise ZspaceError(f"{label}: no CIFAR-10 batches (data_batch_1..5, test_batch) in {root}")
+        hint = ""
+        if root.is_dir() and _has_images(root):
+            hint = f"; it holds image files: read them with folder:{root}"
+        raise ZspaceError(
+            f"{label}: no CIFAR-10 batches (data_batch_1..5, test_batch) in {root}{hint}"
+        )
     return files, str(root)
+
+
+def _has_images(root: Path, limit: int = 2000) -> bool:
+    """Whether a folder (looked at for at most ``limit`` entries) holds image files."""
+    import itertools
+
+    from zspace.data.readers.imagefiles import IMAGE_EXTENSIONS
+
+    for p in itertools.islice(root.rglob("*"), limit):
+        if p.suffix.lower() in IMAGE_EXTENSIONS:
+            return True
+    return False
 
 
 def read_cifar10(path: str, cfg: DataConfig) -> ImageData:

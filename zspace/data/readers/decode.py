@@ -114,7 +114,10 @@ def decode_to_npy(
 
 
 def _bar(n: int, label: str) -> tqdm:
-    return tqdm(total=n, desc=f"decoding {label}", unit="img", disable=None, mininterval=0.5)
+    """The cache build's bar; it follows zspace.progress's switch (--no-progress)."""
+    from zspace.progress import bar
+
+    return bar(total=n, desc=f"decoding {label}", unit="img", leave=True)
 
 
 def _pool(workers: int) -> Executor:

@@ -1,0 +1,85 @@
+"""How the pages write numbers, parameter lines and captions: one rule each.
+
+- ``num``: every number on a page, in one format (4 significant digits, thousands
+  separators on whole numbers, ``1e-5`` rather than ``1e-05``).
+- ``used_parameters``: an analysis's parameters as they were used, read from its
+  result where the result knows better (``n=9,000 of 20,000 asked``, ``r_max=12.5
+  (auto)``), never ``None``.
+- Captions: a generated grid's caption lives in ``samples/index.json`` and appears
+  once, under the image; it is not drawn into the PNG.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# parameter name -> the result field that holds the value actually used
+USED_AS: dict[str, dict[str, str]] = {
+    "kmeans": {"sample": "n"},
+    "pca": {"max_points": "n_shown"},
+}
+# what a parameter's special value means, when the result does not say
+MEANING: dict[tuple[str, str, Any], str] = {
+    ("tsne", "pca_components", 0): "off",
+    ("tsne", "n_jobs", 0): "all cores",
+}
+
+
+def num(x: Any) -> str:
+    """One number format for every page: 4 significant digits; whole numbers with
+    thousands separators; booleans and text as they are."""
+    if isinstance(x, bool) or x is None or isinstance(x, str):
+        return "" if x is None else str(x)
+    if isinstance(x, int) or (isinstance(x, float) and x.is_integer() and abs(x) < 1e15):
+        return f"{int(x):,}"
+    if isinstance(x, float) and abs(x) >= 1e4:
+        return f"{x:,.0f}"
+    if isinstance(x, float):
+        text = f"{x:.4g}"
+        if "e" in text:
+            mant, exp = text.split("e")
+            text = f"{mant}e{int(exp)}"
+        return text
+    return str(x)
+
+
+def value_text(v: Any) -> str:
+    """A parameter value: pairs as ``1-2, 1-18``, lists comma-separated, numbers by ``num``."""
+    if isinstance(v, list | tuple):
+        if v and all(isinstance(p, list | tuple) and len(p) == 2 for p in v):
+            return ", ".join(f"{p[0]}-{p[1]}" for p in v)
+        return ", ".join(value_text(x) for x in v)
+    if isinstance(v, float) and not v.is_integer():
+        return num(v)
+    return num(v) if isinstance(v, int | float) and not isinstance(v, bool) else str(v)
+
+
+def used_parameters(name: str, params: dict[str, Any], result: dict[str, Any]) -> list[str]:
+    """``key=value`` for each parameter, with the value the analysis used: ``(auto)`` for
+    a value it chose, ``(asked X)`` where it used less or other than asked."""
+    out = []
+    alias = USED_AS.get(name, {})
+    for key, asked in params.items():
+        field = alias.get(key, key)
+        used = result.get(field, asked) if isinstance(result, dict) else asked
+        if used is None:  # the analysis chose nothing (e.g. no labels to colour by)
+            text = "none (auto)" if asked in (None, "auto") else value_text(asked)
+        elif asked is None or asked == "auto":
+            text = f"{value_text(used)} (auto)"
+        elif _differs(used, asked):
+            text = f"{value_text(used)} (asked {value_text(asked)})"
+        else:
+            text = value_text(used)
+        value = used if used is not None else asked
+        meaning = MEANING.get((name, key, value)) if isinstance(value, int | float | str) else None
+        if meaning and "(" not in text:
+            text += f" ({meaning})"
+        out.append(f"{key}={text}")
+    return out
+
+
+def _differs(used: Any, asked: Any) -> bool:
+    if isinstance(used, int | float) and isinstance(asked, int | float):
+        return abs(float(used) - float(asked)) > 1e-9 * max(1.0, abs(float(asked)))
+    norm = lambda v: [norm(x) for x in v] if isinstance(v, list | tuple) else v  # noqa: E731
+    return norm(used) != norm(asked)
