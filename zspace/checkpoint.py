@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import pickle
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not path.is_file():
         raise ZspaceError(f"checkpoint not found: {path}")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # a foreign pickle's protocol: refused below anyway
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         # torch names the refused global ("Unsupported global") for pickled objects;
         # anything else (bad opcodes, truncation) is plain corruption.
@@ -103,5 +106,35 @@ def resolve_checkpoint(folder: Path, which: str | int) -> Path:
         raise ZspaceError(f"checkpoint {which!r}: expected best, last or an epoch number")
     path = folder / f"{which}.pt"
     if not path.is_file():
-        raise ZspaceError(f"no {which}.pt in {folder}: the run has no finished epoch")
+        raise ZspaceError(
+            f"no {which}.pt in {folder}: the run has no finished epoch (it stopped before "
+            "its first checkpoint); delete the run folder and train again"
+        )
     return path
+
+
+def check_fits_model(model: torch.nn.Module, state: dict[str, Any], path: str | Path) -> None:
+    """Refuse a checkpoint whose tensors do not fit ``model`` (built from the run's config),
+    naming the first mismatch, before ``load_state_dict`` prints a page of them."""
+    have = state.get("model")
+    if not isinstance(have, dict):
+        raise ZspaceError(f"checkpoint {path} is not a zspace checkpoint (no model weights)")
+    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    for key, shape in want.items():
+        got = have.get(key)
+        if not isinstance(got, torch.Tensor):
+            problem = f"it has no tensor {key}"
+        elif tuple(got.shape) != shape:
+            problem = f"{key} is {tuple(got.shape)} there but {shape} for the config"
+        else:
+            continue
+        raise ZspaceError(
+            f"checkpoint {path} does not fit the run's config ({problem}); was config.toml "
+            "edited, or the checkpoint copied from another run?"
+        )
+    extra = sorted(set(have) - set(want))
+    if extra:
+        raise ZspaceError(
+            f"checkpoint {path} does not fit the run's config (it has tensors the model "
+            f"lacks, e.g. {extra[0]})"
+        )

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 import zspace.npz as npz
+from zspace.checks import finite_float32
 from zspace.data.dataset import SPLITS as SPLIT_NAMES  # noqa: F401 - the one list, re-exported
 from zspace.errors import ZspaceError
 from zspace.fileio import atomic_write
@@ -182,16 +183,16 @@ def load_latents(run: Any, split: str = "train", *, mmap: bool = True) -> Latent
             f"no latents for split {split!r} in {run_dir}: run `zspace encode {run_dir} "
             f"--split {split}` first"
         )
-    f = npz.load(path, mmap=mmap)
-    if "z" not in f or "index" not in f or "split" not in f:
-        raise ZspaceError(f"{path} is not a latents file (members: {', '.join(sorted(f))})")
+    redo = f"run `zspace encode {run_dir} --split {split}` again"
+    f = npz.load(path, mmap=mmap, hint=redo)
+    _check_latents(f, path, redo)
     get = f.get
     eps = get("eps_scale")
     names = get("label_names")
     attr_names = get("attr_names")
     small = lambda k: None if get(k) is None else np.array(get(k))  # noqa: E731 - off the map
     return Latents(
-        split=str(f["split"]),
+        split=str(f["split"]) if "split" in f else split,
         z=f["z"],
         index=np.array(f["index"]),
         mu=get("mu"),
@@ -203,6 +204,44 @@ def load_latents(run: Any, split: str = "train", *, mmap: bool = True) -> Latent
         eps_scale=None if eps is None or np.isnan(eps) else float(eps),
         seed=int(f["seed"]) if "seed" in f else 0,
     )
+
+
+def _check_latents(f: dict[str, np.ndarray], path: Path, redo: str) -> None:
+    """The arrays of a latents file, checked against the format (a foreign or damaged
+    file is refused here, not as an IndexError inside an analysis)."""
+
+    def bad(why: str) -> ZspaceError:
+        return ZspaceError(f"{path} is not a zspace latents file: {why}; {redo}")
+
+    z = f.get("z")
+    if z is None or z.ndim != 2 or z.dtype.kind != "f" or z.shape[1] < 1:
+        raise bad(f"z must be an (N, d) float array, found {_describe(z)}")
+    n = z.shape[0]
+    index = f.get("index")
+    if index is None or index.shape != (n,) or index.dtype.kind not in "iu":
+        raise bad(f"index must be ({n},) integers, found {_describe(index)}")
+    for key in ("mu", "logvar"):
+        a = f.get(key)
+        if a is not None and (a.shape != z.shape or a.dtype.kind != "f"):
+            raise bad(f"{key} must be {z.shape} floats like z, found {_describe(a)}")
+    if ("mu" in f) != ("logvar" in f):
+        raise bad("mu and logvar come together")
+    for key, kinds, ndim in (("label", "iu", 1), ("attr", "iu", 2)):
+        a = f.get(key)
+        if a is not None and (a.ndim != ndim or len(a) != n or a.dtype.kind not in kinds):
+            raise bad(f"{key} must have {n} integer rows, found {_describe(a)}")
+    for key in ("eps_scale", "seed"):
+        a = f.get(key)
+        if a is not None and (a.shape != () or a.dtype.kind not in "iuf"):
+            raise bad(f"{key} must be a number, found {_describe(a)}")
+    for key in ("split", "label_names", "attr_names"):
+        a = f.get(key)
+        if a is not None and a.dtype.kind != "U":
+            raise bad(f"{key} must be text, found {_describe(a)}")
+
+
+def _describe(a: np.ndarray | None) -> str:
+    return "nothing" if a is None else f"{a.dtype} of shape {a.shape}"
 
 
 def encode_split(
@@ -239,6 +278,7 @@ def encode_split(
     idx = np.asarray(splits[split], dtype=np.int64)
     old_scale = run.model.eps_scale if run.variational else None
     if eps_scale is not None:
+        finite_float32("--eps-scale", eps_scale)
         if eps_scale < 0:
             raise ZspaceError(f"--eps-scale {eps_scale}: must be >= 0")
         if run.variational:

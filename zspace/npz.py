@@ -23,6 +23,7 @@ from typing import BinaryIO
 import numpy as np
 
 from zspace.errors import ZspaceError
+from zspace.fileio import NPZ_MAGIC
 
 COPY_CHUNK = 1 << 24  # bytes copied at a time from a .npy file into the zip
 _LOCAL_HEADER = struct.Struct("<4s22sHH")  # signature, fixed fields, name and extra lengths
@@ -42,24 +43,40 @@ def write(fh: BinaryIO, members: Mapping[str, np.ndarray | str | Path]) -> None:
                     np.lib.format.write_array(out, np.asanyarray(value), allow_pickle=False)
 
 
-def load(path: str | Path, *, mmap: bool = True) -> dict[str, np.ndarray]:
+def load(path: str | Path, *, mmap: bool = True, hint: str = "") -> dict[str, np.ndarray]:
     """Every member of the .npz at ``path``: stored members memory-mapped read-only
-    (plain ndarray views of an np.memmap) when ``mmap``, the others read."""
+    (plain ndarray views of an np.memmap) when ``mmap``, the others read. A truncated
+    or foreign file, or one holding object arrays (pickles, refused), is a one-line
+    error naming the file, with ``hint`` (what to do) after it."""
+    import zlib
+
     path = Path(path)
+    more = f"; {hint}" if hint else ""
     out: dict[str, np.ndarray] = {}
     try:
-        with zipfile.ZipFile(path) as zf, open(path, "rb") as raw:
-            for info in zf.infolist():
-                if not info.filename.endswith(".npy"):
-                    continue
-                key = info.filename[: -len(".npy")]
-                arr = _mapped(path, raw, info) if mmap else None
-                if arr is None:
-                    with zf.open(info) as member:
-                        arr = np.lib.format.read_array(member, allow_pickle=False)
-                out[key] = arr
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise ZspaceError(f"{path}: not a readable .npz file ({exc})") from None
+        with open(path, "rb") as raw:
+            if raw.read(4) not in NPZ_MAGIC:
+                raise ZspaceError(f"{path} is not an .npz archive (truncated or foreign){more}")
+            with zipfile.ZipFile(raw) as zf:
+                for info in zf.infolist():
+                    if not info.filename.endswith(".npy"):
+                        continue
+                    key = info.filename[: -len(".npy")]
+                    arr = _mapped(path, raw, info) if mmap else None
+                    if arr is None:
+                        with zf.open(info) as member:
+                            arr = np.lib.format.read_array(member, allow_pickle=False)
+                    out[key] = arr
+    except ValueError as exc:
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "pickle" in text.lower() or "object" in text.lower():
+            raise ZspaceError(
+                f"{path} holds object arrays (pickled Python objects); refused{more}"
+            ) from None
+        raise ZspaceError(f"{path} is truncated or corrupt ({text}){more}") from None
+    except (zipfile.BadZipFile, EOFError, zlib.error, KeyError, struct.error) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ZspaceError(f"{path} is truncated or corrupt ({reason}){more}") from None
     return out
 
 

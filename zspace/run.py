@@ -14,11 +14,12 @@ import numpy as np
 import torch
 
 from zspace.bundle import is_bundle, load_weights, read_bundle
-from zspace.checkpoint import load_checkpoint, resolve_checkpoint
+from zspace.checkpoint import check_fits_model, load_checkpoint, resolve_checkpoint
 from zspace.config import Config
 from zspace.data import ImageData, prepare
 from zspace.device import pick_device
 from zspace.errors import ZspaceError
+from zspace.footprint import check_model_fits
 from zspace.models import AutoEncoder
 from zspace.runfolder import read_config, read_history, read_meta
 
@@ -46,13 +47,17 @@ class Run:
             raise ZspaceError(f"run folder not found: {path}")
         cfg = read_config(path)
         meta = read_meta(path)
+        shape = input_shape(meta, path)
         dev = device if isinstance(device, torch.device) else pick_device(device or "auto")
-        model = AutoEncoder(cfg.model, tuple(meta["input_shape"])).to(dev)
+        check_model_fits(cfg.model, shape, dev, batch=1, training=False)
+        model = AutoEncoder(cfg.model, shape).to(dev)
         if is_bundle(path):  # exported weights (safetensors), no checkpoints/
             weights, epoch = read_bundle(path, checkpoint)
             load_weights(model, weights, path)
         else:
-            state = load_checkpoint(resolve_checkpoint(path / "checkpoints", checkpoint), dev)
+            file = resolve_checkpoint(path / "checkpoints", checkpoint)
+            state = load_checkpoint(file, dev)
+            check_fits_model(model, state, file)
             model.load_state_dict(state["model"])
             epoch = int(state["epoch"])
         model.eval()
@@ -168,6 +173,20 @@ class Run:
     def reconstruct(self, x: torch.Tensor | np.ndarray, batch_size: int = 512) -> torch.Tensor:
         z, _, _ = self.encode(x, batch_size)
         return self.decode(z, batch_size)
+
+
+def input_shape(meta: dict[str, Any], run: Path) -> tuple[int, int, int]:
+    """(C, H, W) from meta.json, checked: three positive integers."""
+    shape = meta.get("input_shape")
+    if (
+        not isinstance(shape, list)
+        or len(shape) != 3
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape)
+    ):
+        raise ZspaceError(
+            f"{run / 'meta.json'}: input_shape {shape!r} is not [channels, height, width]"
+        )
+    return tuple(shape)  # type: ignore[return-value]
 
 
 def load_run(

@@ -10,7 +10,7 @@ from typing import Any
 
 from zspace.config import Config, config_from_dict, read_toml, to_toml
 from zspace.errors import ZspaceError
-from zspace.fileio import atomic_write_json, atomic_write_text
+from zspace.fileio import atomic_write_json, atomic_write_text, read_json, read_text
 
 META_FORMAT = 1
 HISTORY_KEYS = (
@@ -59,12 +59,10 @@ def read_meta(run: Path) -> dict[str, Any]:
     path = run / "meta.json"
     if not path.is_file():
         raise ZspaceError(f"{run} is not a zspace run folder (no meta.json)")
-    try:
-        meta = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ZspaceError(f"{path} is corrupt: {exc}") from None
-    if meta.get("format") != META_FORMAT:
-        raise ZspaceError(f"{path}: unsupported run format {meta.get('format')!r}")
+    meta = read_json(path)
+    if not isinstance(meta, dict) or meta.get("format") != META_FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise ZspaceError(f"{path}: unsupported run format {found!r}")
     return meta
 
 
@@ -73,12 +71,15 @@ def read_history(run: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     rows = []
-    for n, line in enumerate(path.read_text().splitlines(), start=1):
+    for n, line in enumerate(read_text(path).splitlines(), start=1):
         if line.strip():
             try:
-                rows.append(json.loads(line))
+                row = json.loads(line)
             except json.JSONDecodeError:
                 raise ZspaceError(f"{path}: line {n} is not valid JSON") from None
+            if not isinstance(row, dict) or not isinstance(row.get("epoch"), int):
+                raise ZspaceError(f"{path}: line {n} is not a history row (no epoch)")
+            rows.append(row)
     return rows
 
 

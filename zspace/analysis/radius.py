@@ -106,7 +106,7 @@ def radius_distribution(
     nbins = int(math.ceil((r_max - r_min) / bin_width - 1e-9))
     if nbins > max_bins:
         raise ZspaceError(
-            f"radius: {nbins} bins of width {bin_width} over {r_min}..{r_max:.4g}; "
+            f"radius: {float(nbins):.3g} bins of width {bin_width:g} over {r_min}..{r_max:.4g}; "
             f"raise radius.bin_width or set radius.r_max (limit radius.max_bins = {max_bins})"
         )
     edges = r_min + bin_width * np.arange(nbins + 1)

@@ -8,6 +8,7 @@ summary in words; the npz beside it the arrays its figure needs.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import time
 import types
@@ -21,7 +22,7 @@ import numpy as np
 from zspace.analysis.common import Analysis, jsonable
 from zspace.analysis.registry import ANALYSES
 from zspace.errors import ZspaceError
-from zspace.fileio import atomic_write_bytes, atomic_write_json
+from zspace.fileio import atomic_write_bytes, atomic_write_json, read_bytes, read_json, read_npz
 from zspace.latents import Latents, load_latents
 
 ANALYSIS_FORMAT = 1
@@ -157,7 +158,12 @@ def save_result(run_dir: Path, name: str, split: str, params, result, seconds: f
     }
     buf = io.BytesIO()
     np.savez_compressed(buf, **result.arrays())
-    atomic_write_bytes(out / f"{name}.npz", buf.getvalue())
+    data = buf.getvalue()
+    # The json, written last, names the npz it belongs to by its sha256: a crash between
+    # the two writes leaves a pair that load_result refuses, never new arrays drawn
+    # with old numbers (issue 18).
+    record["npz_sha256"] = hashlib.sha256(data).hexdigest()
+    atomic_write_bytes(out / f"{name}.npz", data)
     return atomic_write_json(out / f"{name}.json", record)
 
 
@@ -200,12 +206,26 @@ def load_result(run_dir: str | Path, name: str) -> tuple[dict, dict[str, np.ndar
     j = base / f"{name}.json"
     if not j.is_file():
         return None
-    import json
-
-    record = json.loads(j.read_text())
+    redo = f"rerun `zspace analyze {run_dir} --only {name}`"
+    record = read_json(j, redo)
+    if (
+        not isinstance(record, dict)
+        or record.get("format") != ANALYSIS_FORMAT
+        or record.get("analysis") != name
+        or not isinstance(record.get("result"), dict)
+    ):
+        raise ZspaceError(f"{j} is not a zspace {name} result (format {ANALYSIS_FORMAT}); {redo}")
     arrays: dict[str, np.ndarray] = {}
     npz = base / f"{name}.npz"
+    want = record.get("npz_sha256")  # absent in results saved before issue 18
+    if want is not None and not npz.is_file():
+        raise ZspaceError(f"{npz} is missing (its json names it); {redo}")
     if npz.is_file():
-        with np.load(npz, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
+        data = read_bytes(npz)
+        if want is not None and hashlib.sha256(data).hexdigest() != want:
+            raise ZspaceError(
+                f"{npz} does not belong to {j.name} (a save was interrupted between the "
+                f"two files); {redo}"
+            )
+        arrays = read_npz(npz, redo, data)
     return record, arrays

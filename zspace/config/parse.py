@@ -17,11 +17,39 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 from zspace.config.schema import SECTIONS, Config
 from zspace.config.validate import did_you_mean, resolve, validate
 from zspace.errors import ZspaceError
+from zspace.fileio import read_text
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
+
+
+# Every number must fit the machine types it ends up in: ints the C ints of torch and
+# NumPy (counts, sizes, threads), floats float32, the dtype of the weights and losses;
+# 1e39 as a learning rate would otherwise overflow deep inside torch (issue 18).
+INT_LIMIT = 2**31 - 1
+SEED_LIMIT = 2**63 - 1
+FLOAT32_MAX = 3.4028234663852886e38
+FLOAT32_TINY = 1.1754943508222875e-38
+
+
+def _int_range(key: str, value: int) -> int:
+    limit = SEED_LIMIT if key == "seed" else INT_LIMIT
+    if not -limit <= value <= limit:
+        raise ZspaceError(f"config: {key} = {value}: too large (at most {limit:,})")
+    return value
+
+
+def _float_range(key: str, value: float) -> float:
+    if math.isnan(value) or math.isinf(value):
+        raise ZspaceError(f"config: {key} = {value}: must be a finite number")
+    if abs(value) > FLOAT32_MAX or (value != 0 and abs(value) < FLOAT32_TINY):
+        raise ZspaceError(
+            f"config: {key} = {value!r}: outside the range of float32 (magnitudes "
+            f"{FLOAT32_TINY:.3g} to {FLOAT32_MAX:.3g}, or 0), the precision training uses"
+        )
+    return value
 
 
 def _coerce(key: str, value: Any, hint: Any) -> Any:
@@ -44,13 +72,17 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and value.is_integer():
-                return int(value)
+                return _int_range(key, int(value))
             raise ZspaceError(f"config: {key} = {value!r}: expected an integer")
-        return value
+        return _int_range(key, value)
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ZspaceError(f"config: {key} = {value!r}: expected a number")
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond any float
+            raise ZspaceError(f"config: {key} = {value}: too large for float32") from None
+        return _float_range(key, number)
     if hint is str:
         if not isinstance(value, str):
             raise ZspaceError(f"config: {key} = {value!r}: expected a string")
@@ -120,11 +152,12 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 
 def read_toml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
+    if path.is_dir():
+        raise ZspaceError(f"config file {path} is a folder; give a .toml file")
     if not path.is_file():
         raise ZspaceError(f"config file not found: {path}")
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
+        return tomllib.loads(read_text(path))
     except tomllib.TOMLDecodeError as exc:
         raise ZspaceError(f"config file {path}: invalid TOML: {exc}") from None
 

@@ -90,6 +90,8 @@ def _positive(key: str, value: float, *, allow_zero: bool = False) -> None:
 def validate(cfg: Config) -> Config:
     """Check values that do not depend on the data (shapes are checked by ``check_geometry``)."""
     m, d, t = cfg.model, cfg.data, cfg.train
+    if cfg.seed < 0:
+        raise ZspaceError(f"config: seed = {cfg.seed}: must be >= 0 (NumPy's generators need it)")
     if m.z_dim < 1:
         raise ZspaceError(f"config: model.z_dim = {m.z_dim}: must be >= 1")
     _positive("model.fact", m.fact, allow_zero=True)

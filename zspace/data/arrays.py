@@ -10,7 +10,6 @@ that layout, or one ``.npy`` file of uint8 images) is also a source users can na
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +17,7 @@ import numpy as np
 
 from zspace.data.dataset import ImageData
 from zspace.errors import ZspaceError
-from zspace.fileio import atomic_write, atomic_write_json
+from zspace.fileio import atomic_write, atomic_write_json, read_json
 
 if TYPE_CHECKING:
     from zspace.config import DataConfig
@@ -107,9 +106,17 @@ def read_npy(path: str, cfg: DataConfig) -> ImageData:
         raise ZspaceError(f"npy:{path}: {file} is not a readable .npy file ({exc})") from None
     labels = names = None
     if root.is_dir() and (root / LABELS).is_file():
-        labels = np.load(root / LABELS, allow_pickle=False)
+        try:
+            labels = np.load(root / LABELS, allow_pickle=False)
+        except (ValueError, OSError) as exc:  # truncated, foreign, or pickled objects
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            raise ZspaceError(
+                f"npy:{path}: {root / LABELS} is not a readable .npy file ({first})"
+            ) from None
         if (root / NAMES).is_file():
-            names = json.loads((root / NAMES).read_text())
+            names = read_json(root / NAMES)
+            if not isinstance(names, list):
+                raise ZspaceError(f"npy:{path}: {root / NAMES} is not a list of class names")
     return fit(as_image_data(images, labels, names, source=f"npy:{path}"), cfg)
 
 

@@ -14,12 +14,14 @@ from PIL import Image
 from zspace.data.dataset import ImageData
 from zspace.data.sources import register_reader
 from zspace.errors import ZspaceError
+from zspace.resources import check_memory
 
 if TYPE_CHECKING:
     from zspace.config import DataConfig
 
 BUILTIN_SETS = ("digits",)
 DEFAULT_SIZE = 32
+DIGITS_COUNT = 1797
 
 
 def digits_images(size: int = DEFAULT_SIZE) -> tuple[np.ndarray, np.ndarray]:
@@ -49,6 +51,11 @@ def read_builtin(path: str, cfg: DataConfig) -> ImageData:
     size = cfg.image_size or DEFAULT_SIZE
     if size < 8:
         raise ZspaceError(f"data.image_size = {size}: the built-in digits need at least 8")
+    check_memory(
+        f"data.image_size = {size}: the {DIGITS_COUNT:,} built-in digits at {size}x{size}",
+        DIGITS_COUNT * size * size,
+        "use a smaller data.image_size",
+    )
     images, labels = digits_images(size)
     return ImageData(
         images=images,

@@ -163,7 +163,7 @@ def open_or_build(spec: CacheSpec, build: Callable[[Path], dict]) -> Cached:
             "build_seconds": round(time.perf_counter() - started, 3),
             **extra,
         }
-        atomic_write_json(spec.meta_path, new_meta)
+        atomic_write_json(spec.meta_path, new_meta, undoable=False)  # shared, not output
         _remove(p for p in spec.root.glob(f"{spec.stem}-*.npy") if p.name != data_name)
     return Cached(
         images,

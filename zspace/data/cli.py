@@ -198,12 +198,17 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
+    from zspace.checks import positive
     from zspace.data.preview import preview
+    from zspace.fileio import check_writable
 
+    positive("--count", args.count)
+    positive("--cols", args.cols)
     cfg = build_config(args)
-    data = load_data(cfg.data)
     kind, _ = parse_source(cfg.data.source)
     out = Path(args.out or f"preview-{kind}.png")
+    check_writable(out, "--out")
+    data = load_data(cfg.data)
     shown = preview(
         data, cfg.data, out, count=args.count, columns=args.cols, split=args.split, seed=cfg.seed
     )

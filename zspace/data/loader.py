@@ -126,10 +126,12 @@ class BatchLoader:
             src = lambda s, e: images[self.index[s:e]]  # noqa: E731
         step = max(1, UPLOAD_CHUNK // max(1, int(np.prod(self.shape))))
         for s in range(0, n, step):
-            chunk = np.ascontiguousarray(src(s, s + step))
-            if not chunk.flags.writeable:  # a slice of a read-only memmap: torch wants a copy
-                chunk = chunk.copy()
-            out[s : s + step].copy_(torch.from_numpy(chunk))
+            chunk = src(s, s + step)  # a read-only view of the file when contiguous
+            if out.device.type == "cpu":
+                out[s : s + step].numpy()[...] = chunk  # straight into the tensor
+            else:  # torch warns about read-only arrays (valid_fraction = 0): copy them
+                host = chunk if chunk.flags.writeable else np.array(chunk)
+                out[s : s + step].copy_(torch.from_numpy(np.ascontiguousarray(host)))
         return out
 
     def __len__(self) -> int:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from zspace.checks import positive
 from zspace.data.dataset import ImageData, split_indices
 from zspace.data.loader import epoch_seed, to_float_nchw
 from zspace.data.tasks import make_input
@@ -122,6 +123,8 @@ def preview(
     seed: int = 0,
 ) -> int:
     """Write the grid PNG to ``out``; returns the number of images shown."""
+    positive("count", count)
+    positive("columns", columns)
     index = pick(data, cfg, split, count, seed)
     index = index[np.random.default_rng(seed + 1).permutation(len(index))]  # random order
     rows = grid_rows(data, cfg, index, seed)

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import math
 
+from zspace.checks import FLOAT32_MAX
 from zspace.errors import ZspaceError
 
 
 def _floats(text: str) -> list[float]:
     try:
-        return [float(x) for x in text.split(",") if x.strip()]
+        values = [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
         msg = f"{text!r}: expected numbers separated by commas"
         raise argparse.ArgumentTypeError(msg) from None
+    if not all(math.isfinite(v) and abs(v) <= FLOAT32_MAX for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected finite numbers (float32)")
+    return values
 
 
 def _ints(text: str) -> list[int]:
@@ -103,10 +108,22 @@ def add_parser(subparsers) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    from zspace.checks import positive
     from zspace.generation import api
+    from zspace.generation.recon import load_image_file
 
     run = api.as_run(args.run)
-    api.parse_samplers(args.sampler)  # fail early on a bad name
+    # Everything that can be checked without computing is checked before the first grid
+    # is written (the CLI also undoes a failed command's files: fileio.undo_on_error).
+    api.parse_samplers(args.sampler)
+    for name in ("count", "cols", "subsample", "rate_n", "recon_n"):
+        positive(f"--{name.replace('_', '-')}", getattr(args, name))
+    for path in args.image:
+        load_image_file(path, run)
+    if args.traverse:
+        kind, _, k = args.traverse.partition(":")
+        if kind not in ("axis", "pca") or not k.lstrip("-").isdigit():
+            raise ZspaceError(f"--traverse {args.traverse!r}: expected axis:K or pca:K")
     opts = {"seed": args.seed, "log": print}
     if not args.no_grids:
         api.generate(
@@ -129,8 +146,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
         api.interpolate(run, *args.interpolate, steps=args.steps, split=args.split, **opts)
     if args.traverse:
         kind, _, k = args.traverse.partition(":")
-        if kind not in ("axis", "pca") or not k.lstrip("-").isdigit():
-            raise ZspaceError(f"--traverse {args.traverse!r}: expected axis:K or pca:K")
         extra = {"strengths": args.strengths} if args.strengths else {}
         api.traverse(run, **{kind: int(k)}, split=args.split, **extra, **opts)
     if args.attribute:

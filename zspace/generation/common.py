@@ -14,11 +14,12 @@ import numpy as np
 import torch
 
 from zspace.analysis.common import subsample
-from zspace.checks import positive
+from zspace.checks import finite_float32, positive
 from zspace.errors import ZspaceError
 from zspace.generation import grids
 from zspace.generation.recon import model_input
 from zspace.latents import Latents, load_latents
+from zspace.resources import check_memory
 from zspace.run import as_run
 
 Log = Callable[[str], None] | None
@@ -59,9 +60,19 @@ def sharpen_list(sharpen: float | Sequence[float] | None) -> list[float | None]:
     if not items:
         raise ZspaceError("no sharpening factors given (e.g. 0,3,6,7)")
     for f in items:
+        finite_float32("sharpening factor", f)
         if f < 0:
             raise ZspaceError(f"sharpening factor {f:g}: must be >= 0")
     return [float(f) for f in items]
+
+
+def fits(run: Any, n: int, what: str) -> None:
+    """Refuse decoding ``n`` images that cannot fit in memory, before drawing a point
+    (``what`` names the count, e.g. ``n = 64``)."""
+    c, h, w = run.input_shape
+    per_image = 4 * (run.model.cfg.z_dim + 2 * c * h * w)  # z, the float image, its copy
+    what = f"{what}: decoding {n:,} images of {h}x{w}x{c}"
+    check_memory(what, n * per_image, "use a smaller count")
 
 
 def split_index(run: Any, split: str | None) -> tuple[str, Any, np.ndarray]:

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from zspace.checks import finite_float32
 from zspace.errors import ZspaceError
 from zspace.generation import paths
 from zspace.generation.common import (
@@ -16,6 +17,7 @@ from zspace.generation.common import (
     code,
     counts,
     decode_u8,
+    fits,
     fmt,
     seed_of,
     split_images,
@@ -42,6 +44,7 @@ def interpolate(
     two images (positions in the split, or image files)."""
     run = as_run(run)
     seed = seed_of(run, seed)
+    fits(run, 2 * steps, f"steps = {steps:,}")
     ends, names, used_split = [], [], None
     for x in (a, b):
         if isinstance(x, int) or (isinstance(x, str) and x.isdigit()):
@@ -97,6 +100,8 @@ def traverse(
         raise ZspaceError("traverse: give exactly one of axis or pca")
     seed = seed_of(run, seed)
     counts(count=count, strengths=len(strengths))
+    strengths = [finite_float32("strength", s) for s in strengths]
+    fits(run, count * len(strengths), f"count = {count:,} x {len(strengths)} strengths")
     lat = train_latents(run)
     ref = lat.mu if lat.mu is not None else lat.z
     direction = (
@@ -143,6 +148,8 @@ def attribute(
     vec = stats.vector
     strengths = stats.default_strengths() if strengths is None else list(strengths)
     counts(count=count, strengths=len(strengths))
+    strengths = [finite_float32("strength", s) for s in strengths]
+    fits(run, count * len(strengths), f"count = {count:,} x {len(strengths)} strengths")
     split, data, index = split_index(run, split)
     col = list(data.attr_names).index(name)
     values = np.asarray(data.attr)[index, col]

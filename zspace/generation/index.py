@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from zspace.fileio import atomic_write_json
+from zspace.errors import ZspaceError
+from zspace.fileio import atomic_write_json, read_json
 
 
 def samples_dir(run: Any) -> Path:
@@ -20,11 +21,19 @@ def update_index(run: Any, entries: Sequence[dict[str, Any]]) -> Path:
     old: list[dict[str, Any]] = []
     if path.is_file():
         try:
-            old = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            old = []
+            found = read_json(path)
+        except ZspaceError:  # truncated or foreign: rebuilt from what is written now
+            found = []
+        old = [e for e in found if isinstance(e, dict)] if isinstance(found, list) else []
     files = {e["file"] for e in entries}
-    return atomic_write_json(path, [e for e in old if e.get("file") not in files] + list(entries))
+    # each entry names its file's sha256, so the report never shows a grid rewritten by
+    # a command that was killed before it could update this index under an old caption
+    fresh = [{**e, "sha256": file_sha256(path.parent / e["file"])} for e in entries]
+    return atomic_write_json(path, [e for e in old if e.get("file") not in files] + fresh)
+
+
+def file_sha256(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
 
 
 def entry(file: str, kind: str, sampler: str, params: dict, caption: str) -> dict[str, Any]:

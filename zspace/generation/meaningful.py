@@ -16,7 +16,7 @@ import numpy as np
 from zspace.data import held_out_split
 from zspace.fileio import atomic_write_json
 from zspace.generation import grids, samplers
-from zspace.generation.common import Log, as_run, code, counts, pick, seed_of, train_latents
+from zspace.generation.common import Log, as_run, code, counts, fits, pick, seed_of, train_latents
 from zspace.generation.index import samples_dir
 from zspace.generation.rate import build_reference
 from zspace.generation.results import Rates
@@ -42,6 +42,7 @@ def meaningful_rates(
     run = as_run(run)
     names = parse_samplers(sampler)
     counts(n=n)
+    fits(run, n, f"n = {n:,}")
     seed = seed_of(run, seed)
     lat = train_latents(run)
     use_mu = lat.mu is not None
@@ -121,7 +122,7 @@ def meaningful_rates(
                     and (r["sampler"], json.dumps(r["params"], sort_keys=True)) not in keys
                 ]
                 out["results"] = results[:1] + kept + results[1:]  # the control first
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
-            pass
+        except (ValueError, KeyError, TypeError, AttributeError, OSError):
+            pass  # unreadable or foreign: replaced by this measurement
     atomic_write_json(path, out)
     return Rates(**{**out, "results": results})

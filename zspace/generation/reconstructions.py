@@ -34,7 +34,8 @@ def reconstructions(
     run = as_run(run)
     seed = seed_of(run, seed)
     counts(n=n, cols=cols)
-    split, data, index = split_index(run, split)
+    own = np.stack([load_image_file(p, run) for p in images]) if images else None  # first:
+    split, data, index = split_index(run, split)  # a bad file must fail before any grid
     imgs = np.ascontiguousarray(data.images[pick(index, n, seed)])
     entries = []
     result: dict[str, Any] = {"split": split}
@@ -66,8 +67,7 @@ def reconstructions(
     if sharpen is not None:
         params["sharpen"] = sharpen
     entries.append(entry(file, "reconstruction", "encoder", params, cap))
-    if images:
-        own = np.stack([load_image_file(p, run) for p in images])
+    if own is not None:
         rows = reconstruct_rows(run, own, seed)
         file = sample_file("recon", ("", "files"), ("", [Path(p).name for p in images]))
         names = ", ".join(Path(p).name for p in images)

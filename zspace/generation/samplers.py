@@ -24,7 +24,7 @@ import numpy as np
 
 from zspace.analysis.common import subsample
 from zspace.errors import ZspaceError
-from zspace.fileio import atomic_write_bytes, atomic_write_json
+from zspace.fileio import atomic_write_bytes, atomic_write_json, read_npz
 
 SAMPLERS = ("normal", "uniform", "gauss", "gmm")
 REFERENCE_LIMITS = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 5.0, 8.0)
@@ -243,14 +243,19 @@ def load_fit(run_dir: str | Path, name: str) -> GaussFit | GmmFit | None:
     try:
         info = json.loads(meta.read_text())
         data = path.read_bytes()
-    except (OSError, json.JSONDecodeError):
+    except (OSError, ValueError):  # unreadable, truncated or not UTF-8: fit again
         return None
     if not isinstance(info, dict) or info.get("npz_sha256") != hashlib.sha256(data).hexdigest():
         return None  # a stale or mismatched pair: fit again
-    with np.load(io.BytesIO(data), allow_pickle=False) as f:
+    try:
+        f = read_npz(path, data=data)
         if name == "gauss":
-            return GaussFit(f["mean"], f["cov"], info)
-        return GmmFit(f["weights"], f["means"], f["covariances"], info)
+            fit: GaussFit | GmmFit = GaussFit(f["mean"], f["cov"], info)
+        else:
+            fit = GmmFit(f["weights"], f["means"], f["covariances"], info)
+    except (ZspaceError, KeyError):
+        return None  # a foreign pair that happens to match its own hash: fit again
+    return fit
 
 
 def fitted(

@@ -10,7 +10,16 @@ import torch
 
 from zspace.errors import ZspaceError
 from zspace.generation import grids, samplers
-from zspace.generation.common import Log, as_run, counts, fmt, seed_of, sharpen_list, train_latents
+from zspace.generation.common import (
+    Log,
+    as_run,
+    counts,
+    fits,
+    fmt,
+    seed_of,
+    sharpen_list,
+    train_latents,
+)
 from zspace.generation.index import publish
 from zspace.generation.naming import sample_file
 from zspace.generation.results import SampleImages
@@ -108,6 +117,7 @@ def generate(
     run = as_run(run)
     names = parse_samplers(sampler)
     counts(n=n, cols=cols)
+    fits(run, n, f"n = {n:,}")
     seed = seed_of(run, seed)
     lims = [samplers.check_limit(x) for x in (limits or samplers.REFERENCE_LIMITS)]
     factors = sharpen_list(sharpen)

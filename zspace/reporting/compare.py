@@ -13,7 +13,7 @@ from typing import Any
 
 from zspace.analysis.runner import load_result
 from zspace.errors import ZspaceError
-from zspace.fileio import atomic_write_text
+from zspace.fileio import atomic_write_text, check_writable
 from zspace.reporting import figures as F
 from zspace.reporting.evaluation import compare_html
 from zspace.reporting.html import Html, esc, grid_figure, img, page, section, table
@@ -44,6 +44,7 @@ def build_compare(
     for d in dirs:
         if not (d / "config.toml").is_file():
             raise ZspaceError(f"{d} is not a zspace run folder (no config.toml)")
+    check_writable(Path(out) / "compare.html", "--out")  # before any figure is drawn
     names = _names(dirs)
     metas = [read_meta(d) for d in dirs]
     hists = [read_history(d) for d in dirs]
@@ -167,7 +168,7 @@ def _z_dim(d: Path) -> str:
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text()) if path.is_file() else None
-    except (OSError, json.JSONDecodeError):
+    except (OSError, ValueError):  # unreadable, truncated, not UTF-8: shown as absent
         return None
 
 
@@ -176,7 +177,7 @@ def _key(r: dict[str, Any]) -> str:
     between runs and still belongs on one row)."""
     params = r.get("params") or {}
     shown = {k: v for k, v in params.items() if k == "limit"}
-    return r["sampler"] + "".join(f" {k}={v:g}" for k, v in shown.items())
+    return str(r.get("sampler", "?")) + "".join(f" {k}={v:g}" for k, v in shown.items())
 
 
 def _rate(value: Any) -> Any:

@@ -7,6 +7,7 @@ opens offline, can be mailed as one file and loads nothing from the network.
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import json
 import time
@@ -16,7 +17,7 @@ from typing import Any
 
 from zspace.analysis.runner import SPECS, load_result
 from zspace.errors import ZspaceError
-from zspace.fileio import atomic_write_text
+from zspace.fileio import atomic_write_text, read_json, read_text
 from zspace.reporting import figures as F
 from zspace.reporting.figures import Figure
 from zspace.reporting.text import num, used_parameters
@@ -163,7 +164,7 @@ def config_section(run_dir: Path, meta: dict) -> str:
     """The settings a reader needs to place the run, then the full TOML folded away."""
     from zspace.config import config_from_toml
 
-    text = (run_dir / "config.toml").read_text()
+    text = read_text(run_dir / "config.toml")
     try:
         cfg = config_from_toml(text, str(run_dir / "config.toml"))
     except ZspaceError:
@@ -348,8 +349,16 @@ def grid_figure(folder: Path, entry: dict, label: str = "") -> str:
     """One generated PNG with its caption (the one place the caption appears)."""
     f = folder / str(entry.get("file", ""))
     cap = (f"{label}: " if label else "") + str(entry.get("caption", ""))
-    if f.is_file() and f.suffix.lower() == ".png":
-        return img(f.read_bytes(), str(entry.get("file")), cap)
+    inside = f.resolve().is_relative_to(folder.resolve())  # never a file outside samples/
+    if inside and f.is_file() and f.suffix.lower() == ".png":
+        data = f.read_bytes()
+        want = entry.get("sha256")  # absent in indexes written before issue 18
+        if want and hashlib.sha256(data).hexdigest() != want:
+            return (
+                f'<p class="missing">{esc(entry.get("file"))} changed after it was listed (an '
+                f"interrupted <code>zspace generate</code>?); rerun it: {esc(cap)}</p>"
+            )
+        return img(data, str(entry.get("file")), cap)
     return f'<p class="missing">{esc(entry.get("file"))} is listed but missing: {esc(cap)}</p>'
 
 
@@ -374,10 +383,9 @@ def samples_section(run_dir: Path) -> str:
             "<p>There are no generated samples or reconstruction grids for this run: run "
             f"<code>zspace generate {esc(run_dir)} --recon</code>.</p>"
         )
-    try:
-        entries = json.loads(index.read_text())
-    except json.JSONDecodeError as exc:
-        raise ZspaceError(f"{index} is not valid JSON: {exc}") from None
+    entries = read_json(index, f"rerun `zspace generate {run_dir}`")
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ZspaceError(f"{index} is not a list of samples; rerun `zspace generate {run_dir}`")
     if not entries:
         return rates or "<p>samples/index.json lists no samples.</p>"
     parts = [rates] if rates else []
@@ -396,6 +404,16 @@ def samples_section(run_dir: Path) -> str:
     return "\n".join(parts)
 
 
+def _check_inputs(run_dir: Path) -> None:
+    """Read every saved result and the samples index once before any figure is drawn, so
+    a truncated or foreign file fails the command at once (and the page is not written)."""
+    for name in SPECS:
+        load_result(run_dir, name)
+    index = run_dir / "samples" / "index.json"
+    if index.is_file():
+        read_json(index, f"rerun `zspace generate {run_dir}`")
+
+
 def build_report(run_dir: str | Path, log: Callable[[str], None] | None = None) -> Path:
     """Write ``RUN/report.html`` from the run's files; returns its path."""
     from zspace.runfolder import read_history, read_meta
@@ -407,6 +425,7 @@ def build_report(run_dir: str | Path, log: Callable[[str], None] | None = None) 
         raise ZspaceError(f"{run_dir} is not a zspace run folder (no config.toml)")
     meta = read_meta(run_dir)
     history = read_history(run_dir)
+    _check_inputs(run_dir)
     kind = str(meta.get("kind", "ae"))
     variational = kind == "vae"
     colour = F.KIND_COLOURS.get(kind, "C0")

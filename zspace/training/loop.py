@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -53,7 +52,7 @@ from zspace.checkpoint import epoch_files, load_checkpoint, save_checkpoint
 from zspace.data.loader import part_bounds
 from zspace.device import autocast
 from zspace.errors import ZspaceError
-from zspace.fileio import atomic_write_text
+from zspace.fileio import atomic_write_bytes, atomic_write_text
 from zspace.training.distributed import Dist
 from zspace.training.step import compiled
 from zspace.training.syncbn import convert_sync_batchnorm
@@ -303,10 +302,8 @@ class EpochTrainer:
             self.best = math.inf
             return
         epoch = min(candidates, key=lambda e: (scores[e], e))
-        if candidates[epoch] != best_file:
-            tmp = folder / ".best.pt.copy.tmp"
-            shutil.copyfile(candidates[epoch], tmp)
-            tmp.replace(best_file)
+        if candidates[epoch] != best_file:  # atomic, and a kill's temporary is cleaned later
+            atomic_write_bytes(best_file, candidates[epoch].read_bytes())
         self.best = scores[epoch]
 
     # ---------------------------------------------------------------- loop

@@ -14,6 +14,7 @@ process, so a run gives the same numbers on any number of processes.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from zspace.checkpoint import load_checkpoint, resolve_checkpoint
+from zspace.checkpoint import check_fits_model, load_checkpoint, resolve_checkpoint
 from zspace.config import (
     Config,
     apply_overrides,
@@ -39,6 +40,8 @@ from zspace.data.prepare import check_data
 from zspace.data.tasks import make_input
 from zspace.device import check_precision, pick_device, set_tf32
 from zspace.errors import ZspaceError
+from zspace.fileio import check_writable, make_dirs
+from zspace.footprint import check_model_fits
 from zspace.losses import fact_at_epoch, vae_loss
 from zspace.models import AutoEncoder, summary
 from zspace.run import Run
@@ -303,27 +306,26 @@ def train(
 
 def _fresh(config, run_dir, overrides, arrays, callbacks, log, progress, dist: Dist) -> Run:
     data, labels, label_names = arrays
+    created: list[Path] = []  # the folders create_folder made (rank 0), undone on failure
 
     def setup() -> Trainer:
         cfg = _resolve_config(config, overrides)
         if data is not None:
             cfg = replace(cfg, data=replace(cfg.data, source=RUN_DATA))
-            images = in_memory(data, labels, label_names, cfg.data)
-            splits = check_data(cfg, images)
         elif labels is not None or label_names is not None:
             raise ZspaceError("train(labels=...) needs data=...: the labels of in-memory images")
+        run = Path(run_dir) if run_dir is not None else default_run_dir(cfg.model.variational)
+        _check_new_run_dir(run)
+        if data is not None:
+            images = in_memory(data, labels, label_names, cfg.data)
+            splits = check_data(cfg, images)
         else:
             images, splits = prepare(cfg)
-        run = Path(run_dir) if run_dir is not None else default_run_dir(cfg.model.variational)
-        if run.exists() and not run.is_dir():
-            raise ZspaceError(f"--run-dir {run} is a file, not a folder")
-        if run.exists() and any(run.iterdir()):
-            raise ZspaceError(
-                f"run folder {run} is not empty; pick another --run-dir or resume it with --resume"
-            )
+        _check_fits(cfg, images, splits)
 
         def create_folder() -> None:
-            run.mkdir(parents=True, exist_ok=True)
+            created.extend(p for p in (run, *run.parents) if not p.exists())
+            make_dirs(run)
             if data is not None:
                 save_arrays(run / "data", images)
             write_config(run, cfg)
@@ -343,8 +345,55 @@ def _fresh(config, run_dir, overrides, arrays, callbacks, log, progress, dist: D
         trainer.run_dir = trainer.folder = Path(dist.all_gather(str(trainer.run_dir))[0])
     if dist.is_main:
         _announce(trainer, trainer.data, trainer.splits)
-    _fit(trainer, dist)
+    try:
+        _fit(trainer, dist)
+    except BaseException:
+        run = trainer.run_dir
+        if dist.is_main and not (run / "checkpoints" / "last.pt").is_file():
+            _remove_unfinished(run, created)  # e.g. a full disk at the first checkpoint
+        raise
     return Run.load(trainer.run_dir, device=trainer.device)
+
+
+def _check_new_run_dir(run: Path) -> None:
+    """A fresh run's folder: absent or empty, and creatable, checked before any work."""
+    check_writable(run, "--run-dir", folder=True)
+    if run.is_dir() and any(run.iterdir()):
+        if (run / "config.toml").is_file() and not (run / "checkpoints" / "last.pt").is_file():
+            raise ZspaceError(
+                f"run folder {run} holds a run that stopped before its first checkpoint; "
+                "delete it or pick another --run-dir"
+            )
+        raise ZspaceError(
+            f"run folder {run} is not empty; pick another --run-dir or resume it with --resume"
+        )
+
+
+def _check_fits(cfg: Config, data: ImageData, splits: dict[str, np.ndarray]) -> None:
+    """Refuse, before anything is allocated, a model and batch the device cannot hold."""
+    device = pick_device(cfg.train.device)
+    batch = max(1, min(cfg.train.batch_size, len(splits["train"])))
+    check_model_fits(
+        cfg.model, input_shape_of(data), device, batch=batch, precision=cfg.train.precision
+    )
+
+
+def _remove_unfinished(run: Path, created: list[Path]) -> None:
+    """Undo a fresh run that failed before its first checkpoint: the files it wrote and
+    the folders it created (a folder that held other files is left alone)."""
+    for name in ("config.toml", "meta.json", "history.jsonl"):
+        (run / name).unlink(missing_ok=True)
+    for sub, written in (("checkpoints", (".pt",)), ("data", (".npy", ".json"))):
+        folder = run / sub
+        if folder.is_dir():
+            for p in folder.iterdir():
+                if p.name.endswith(".tmp") or p.suffix in written:
+                    p.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+    for folder in created:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def _resume(config, run_dir, resume, overrides, data, callbacks, log, progress, dist: Dist) -> Run:
@@ -354,10 +403,14 @@ def _resume(config, run_dir, resume, overrides, data, callbacks, log, progress, 
         if run_dir is None:
             raise ZspaceError("--resume needs --run-dir naming the run to continue")
         run = Path(run_dir)
+        if not run.is_dir():
+            raise ZspaceError(f"--resume: run folder not found: {run}")
         on_disk = read_config(run)
         which = "last" if resume is True else resume
         path = resolve_checkpoint(run / "checkpoints", which)
         state = load_checkpoint(path)
+        if not isinstance(state.get("config"), str):
+            raise ZspaceError(f"checkpoint {path} carries no config; it cannot be resumed")
         trained = config_from_toml(state["config"], f"the config inside {path}")
         cfg = _resolve_config(on_disk if config is None else config, overrides)
         set_keys = {o.partition("=")[0].strip() for o in overrides}
@@ -373,15 +426,17 @@ def _resume(config, run_dir, resume, overrides, data, callbacks, log, progress, 
                     f"checkpoint, {_value(cfg, key)!r} {where}): only "
                     f"{', '.join(sorted(RESUMABLE_CHANGES))} may change"
                 )
-        if int(state["epoch"]) >= cfg.train.epochs:
-            raise ZspaceError(
-                f"{run} already has {int(state['epoch'])} epochs; raise train.epochs to continue"
-            )
+        done = int(state["epoch"])
+        if done >= cfg.train.epochs:  # before restore() rewrites anything
+            raise ZspaceError(f"{run} already has {done} epochs; raise train.epochs to continue")
         images, splits = prepare(cfg, run)
+        _check_fits(cfg, images, splits)
         trainer = Trainer(
             cfg, images, splits, run, log=log, progress=progress,
             callbacks=_callbacks(callbacks, cfg) if dist.is_main else (), dist=dist,
         )  # fmt: skip
+        state = load_checkpoint(path, map_location=trainer.device)
+        check_fits_model(trainer.model, state, path)
         return trainer, state, read_history(run)
 
     trainer, state, history = dist.agreed(setup)

@@ -24,6 +24,7 @@ from zspace.data.readers.cached import read_cached, resolve_geometry
 from zspace.data.readers.folder import source_path
 from zspace.data.readers.imagefiles import list_images
 from zspace.errors import ZspaceError
+from zspace.fileio import decode_text, read_text
 
 if TYPE_CHECKING:
     from zspace.config import DataConfig
@@ -58,12 +59,13 @@ def find_text(name: str, root: Path, container: Path) -> tuple[str, str] | None:
         for sub in ("", "Anno", "Eval"):
             path = base / sub / name
             if path.is_file():
-                return path.read_text(encoding="utf-8-sig"), str(path)
+                return read_text(path, "utf-8-sig"), str(path)
     if container.is_file() and zipfile.is_zipfile(container):
         with zipfile.ZipFile(container) as zf:
             members = [m for m in zf.namelist() if m.rsplit("/", 1)[-1] == name]
             if members:
-                return zf.read(members[0]).decode("utf-8-sig"), f"{container}:{members[0]}"
+                where = f"{container}:{members[0]}"
+                return decode_text(zf.read(members[0]), where, "utf-8-sig"), where
     return None
 
 

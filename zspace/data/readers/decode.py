@@ -31,6 +31,7 @@ from tqdm import tqdm
 from zspace.data.readers.geometry import Geometry, fit
 from zspace.data.readers.imagefiles import ImageFiles, Opener
 from zspace.errors import ZspaceError
+from zspace.resources import check_disk, check_memory
 
 MIN_PARALLEL = 64  # below this many images a process pool costs more than it saves
 
@@ -54,6 +55,17 @@ def decode_to_npy(
     """Write all decodable images of ``files`` at ``geo`` to ``out`` (uint8 NHWC .npy)."""
     n = len(files)
     shape = (n, geo.height, geo.width, geo.channels)
+    check_disk(
+        f"{label}: the data cache of {n:,} images at {geo.height}x{geo.width}x{geo.channels}",
+        math.prod(shape),
+        out.parent,
+        "use a smaller data.image_size or point data.cache_dir at a larger disk",
+    )
+    check_memory(
+        f"{label}: one image at {geo.height}x{geo.width}x{geo.channels}",
+        geo.height * geo.width * geo.channels,
+        "use a smaller data.image_size",
+    )
     np.lib.format.open_memmap(out, mode="w+", dtype=np.uint8, shape=shape).flush()
     workers = workers or cpu_count()
     size = max(16, min(256, math.ceil(n / (workers * 8))))

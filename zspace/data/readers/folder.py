@@ -31,6 +31,7 @@ from zspace.data.dataset import ImageData
 from zspace.data.readers.cached import read_cached, resolve_geometry
 from zspace.data.readers.imagefiles import list_images
 from zspace.errors import ZspaceError
+from zspace.fileio import decode_text, read_text
 
 if TYPE_CHECKING:
     from zspace.config import DataConfig
@@ -130,14 +131,14 @@ def find_label_csv(root: Path) -> tuple[str, str] | None:
     """(text, where) of ``labels.csv`` in the folder, in the zip or beside the zip."""
     if root.is_dir():
         path = root / CSV_NAME
-        return (path.read_text(encoding="utf-8-sig"), str(path)) if path.is_file() else None
+        return (read_text(path, "utf-8-sig"), str(path)) if path.is_file() else None
     with zipfile.ZipFile(root) as zf:
         members = [n for n in zf.namelist() if n.rsplit("/", 1)[-1] == CSV_NAME]
         if members:
             member = min(members, key=lambda n: n.count("/"))
-            return zf.read(member).decode("utf-8-sig"), f"{root}:{member}"
+            return decode_text(zf.read(member), f"{root}:{member}", "utf-8-sig"), f"{root}:{member}"
     beside = root.with_name(CSV_NAME)
-    return (beside.read_text(encoding="utf-8-sig"), str(beside)) if beside.is_file() else None
+    return (read_text(beside, "utf-8-sig"), str(beside)) if beside.is_file() else None
 
 
 def source_path(path: str, kind: str) -> Path:

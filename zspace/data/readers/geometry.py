@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps
 
+from zspace.resources import check_memory
+
 # Bump when the pixels this module produces change: it is part of the cache key.
 PIPELINE_VERSION = 2
 DOWN = Image.Resampling.HAMMING
@@ -103,6 +105,11 @@ def fit_array(images: np.ndarray, geo: Geometry) -> np.ndarray:
     images = images[:, top:bottom, left:right]
     if images.shape[1:3] == (geo.height, geo.width):
         return np.ascontiguousarray(images)
+    check_memory(
+        f"{n:,} images at {geo.height}x{geo.width}x{c}",
+        n * geo.height * geo.width * c,
+        "use a smaller data.image_size",
+    )
     out = np.empty((n, geo.height, geo.width, c), np.uint8)
     shrink = geo.width <= right - left and geo.height <= bottom - top
     flt = DOWN if shrink else UP

@@ -72,9 +72,14 @@ def list_images(path: Path, label: str) -> ImageFiles:
 def _list_folder(root: Path, label: str) -> ImageFiles:
     entries: list[tuple[str, int, int]] = []
     stack = [root]
-    while stack:
+    seen: set[tuple[int, int]] = set()  # (device, inode) of folders listed: a symlink
+    while stack:  # back to an ancestor (a loop) is listed once, not until ELOOP
         folder = stack.pop()
         try:
+            st = folder.stat()
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
             with os.scandir(folder) as it:
                 for entry in it:
                     if entry.name.startswith("."):
@@ -82,11 +87,16 @@ def _list_folder(root: Path, label: str) -> ImageFiles:
                     if entry.is_dir(follow_symlinks=True):
                         stack.append(Path(entry.path))
                     elif is_image_name(entry.name):
-                        st = entry.stat()
+                        try:
+                            st = entry.stat()
+                        except FileNotFoundError:  # a dangling link: no image to list
+                            continue
                         rel = Path(entry.path).relative_to(root).as_posix()
                         entries.append((rel, st.st_size, st.st_mtime_ns))
-        except PermissionError as exc:
-            raise ZspaceError(f"{label}: cannot read folder {folder}: {exc.strerror}") from None
+        except OSError as exc:  # no permission, a dangling link, a name too long
+            raise ZspaceError(
+                f"{label}: cannot read {exc.filename or folder}: {exc.strerror or exc}"
+            ) from None
     if not entries:
         raise ZspaceError(f"{label}: no image files in {root}")
     entries.sort()

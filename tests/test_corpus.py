@@ -1,0 +1,669 @@
+"""The bad-input corpus and the crash windows (issue 18).
+
+Every corpus case runs the CLI in-process on inputs the test makes (bad files, a copy
+of one tiny run) and asserts the error contract: exit code 2, exactly one stderr
+line starting ``zspace: error:``, no traceback, and no file created, changed or
+removed under the test's folder (the data cache, shared state, lives elsewhere).
+
+The crash windows kill a forked child with SIGKILL at one write of a command's
+sequence (a real kill -9: no ``finally`` runs, temporaries stay), then rerun or
+resume in-process and compare with an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import json
+import os
+import shutil
+import signal
+import struct
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import TINY
+from PIL import Image
+
+from zspace import fileio
+from zspace.analysis.runner import load_result
+from zspace.checkpoint import load_checkpoint
+from zspace.cli import main
+
+SETS = [x for o in TINY for x in ("--set", o)]
+
+
+@pytest.fixture(scope="module")
+def base_run(tmp_path_factory):
+    """One tiny trained run with latents, three analyses and a grid (built once)."""
+    root = tmp_path_factory.mktemp("corpus-base")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("ZSPACE_CACHE", str(root / "cache"))
+    run = root / "run"
+    try:
+        assert main(["train", "--run-dir", str(run), "--no-progress", *SETS]) == 0
+        assert main(["encode", str(run)]) == 0
+        assert main(["analyze", str(run), "--only", "radius,axes,pca"]) == 0
+        assert main(["generate", str(run), "-n", "8"]) == 0
+    finally:
+        mp.undo()
+    return run
+
+
+@pytest.fixture
+def work(tmp_path, monkeypatch, capsys):
+    """The case's folder (also the working folder); the cache lives outside it."""
+    monkeypatch.setenv("ZSPACE_CACHE", str(tmp_path.parent / f"{tmp_path.name}-cache"))
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    return tmp_path
+
+
+def copy_run(base_run: Path, work: Path, name: str = "run") -> Path:
+    return Path(shutil.copytree(base_run, work / name))
+
+
+def snapshot(root: Path) -> dict[str, tuple]:
+    out = {}
+    for p in sorted(root.rglob("*")):
+        st = p.lstat()
+        out[str(p.relative_to(root))] = (
+            ("dir",) if p.is_dir() else (st.st_size, st.st_mtime_ns, st.st_ino)
+        )
+    return out
+
+
+def assert_user_error(argv: list[str], work: Path, capsys, message: str) -> str:
+    """Exit 2, one line ``zspace: error: ...`` holding ``message``, nothing touched."""
+    before = snapshot(work)
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's usage errors exit from parse_args
+        code = exc.code
+    err = capsys.readouterr().err
+    after = snapshot(work)
+    assert code == 2, err
+    assert err.startswith("zspace: error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    assert message in err, err
+    changed = sorted(set(before) ^ set(after)) + sorted(
+        k for k in before.keys() & after.keys() if before[k] != after[k]
+    )
+    assert not changed, f"the failing command touched {changed}"
+    return err
+
+
+# ---------------------------------------------------------------- bad inputs
+
+
+def _png(path: Path, size: int = 16, value: int = 128) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("L", (size, size), value).save(path)
+    return path
+
+
+def _train(work, *extra):
+    return ["train", "--run-dir", str(work / "new"), "--no-progress", *SETS, *extra]
+
+
+def _truncate(path: Path, keep: int) -> None:
+    path.write_bytes(path.read_bytes()[:keep])
+
+
+def _edit_json(path: Path, **changes) -> None:
+    obj = json.loads(path.read_text())
+    obj.update(changes)
+    path.write_text(json.dumps(obj))
+
+
+def case_seed(work, run):
+    return _train(work, "--set", "seed=-1"), "seed = -1: must be >= 0"
+
+
+def case_lr_overflow(work, run):
+    return _train(work, "--set", "train.lr=1e39"), "train.lr = 1e+39: outside the range of float32"
+
+
+def case_fact_overflow(work, run):
+    return _train(work, "--set", "model.fact=1e39"), "model.fact = 1e+39: outside the range"
+
+
+def case_int_overflow(work, run):
+    return _train(work, "--set", "train.threads=100000000000"), "train.threads = 100000000000"
+
+
+def case_nan(work, run):
+    return _train(work, "--set", "data.noise_sigma=nan"), "data.noise_sigma = nan: must be a fin"
+
+
+def case_nan_in_the_first_epoch(work, run):
+    # a learning rate float32 holds but training cannot: NaN in epoch 1, no folder left
+    return _train(work, "--set", "train.lr=1e30"), "non-finite loss (NaN or inf) in epoch 1"
+
+
+def case_config_is_folder(work, run):
+    (work / "cfg").mkdir()
+    return ["train", "--config", str(work / "cfg")], "is a folder; give a .toml file"
+
+
+def case_config_binary(work, run):
+    (work / "bad.toml").write_bytes(b"\xff\xfe\x00seed = 1")
+    return ["train", "--config", str(work / "bad.toml")], "bad.toml is not UTF-8 text"
+
+
+def case_config_invalid_toml(work, run):
+    (work / "bad.toml").write_text("[model\nz_dim = 3")
+    return ["train", "--config", str(work / "bad.toml")], "invalid TOML"
+
+
+def case_run_dir_is_file(work, run):
+    (work / "afile").write_text("x")
+    argv = ["train", "--run-dir", str(work / "afile"), "--no-progress", *SETS]
+    return argv, "afile is a file, not a folder"
+
+
+def case_run_dir_inside_file(work, run):
+    (work / "afile").write_text("x")
+    argv = ["train", "--run-dir", str(work / "afile" / "run"), "--no-progress", *SETS]
+    return argv, "afile is a file, not a folder"
+
+
+def case_run_dir_unwritable(work, run):
+    if not Path("/proc/self").is_dir():
+        pytest.skip("needs Linux's /proc (a place even root cannot create folders in)")
+    argv = ["train", "--run-dir", "/proc/zspace-corpus/run", "--no-progress", *SETS]
+    return argv, "--run-dir /proc/zspace-corpus/run: cannot write in /proc"
+
+
+def case_run_dir_not_empty(work, run):
+    copy_run(run, work, "new")
+    return _train(work), "is not empty; pick another --run-dir or resume it"
+
+
+def case_run_dir_without_checkpoint(work, run):
+    dead = copy_run(run, work, "new")
+    shutil.rmtree(dead / "checkpoints")
+    return _train(work), "holds a run that stopped before its first checkpoint"
+
+
+def case_z_dim_too_large(work, run):
+    return _train(work, "--set", "model.z_dim=10000000"), "parameters with gradients and Adam"
+
+
+def case_filters_too_large(work, run):
+    argv = _train(work, "--set", "model.encoder_filters=[100000, 100000]")
+    return argv, "parameters with gradients and Adam state: 2.88 TB"
+
+
+def case_image_size_too_large(work, run):
+    argv = _train(work, "--set", "data.image_size=100000", "--set", "model.encoder_strides=[1,1]")
+    return argv, "built-in digits at 100000x100000 needs at least 18 TB"
+
+
+def case_resume_missing(work, run):
+    return ["train", "--run-dir", str(work / "none"), "--resume"], "run folder not found"
+
+
+def case_resume_finished(work, run):
+    r = copy_run(run, work)
+    return ["train", "--run-dir", str(r), "--resume", "--no-progress"], "already has 2 epochs"
+
+
+def case_resume_truncated_checkpoint(work, run):
+    r = copy_run(run, work)
+    _truncate(r / "checkpoints" / "last.pt", 1000)
+    argv = ["train", "--run-dir", str(r), "--resume", "--set", "train.epochs=3", "--no-progress"]
+    return argv, "last.pt is unreadable or corrupt"
+
+
+def case_resume_epoch_not_kept(work, run):
+    r = copy_run(run, work)
+    return ["train", "--run-dir", str(r), "--resume", "7"], "no checkpoint for epoch 7"
+
+
+def case_resume_hand_edited(work, run):
+    r = copy_run(run, work)
+    cfg = r / "config.toml"
+    cfg.write_text(cfg.read_text().replace("fact = 1.0", "fact = 0.5"))
+    argv = ["train", "--run-dir", str(r), "--resume", "--set", "train.epochs=3", "--no-progress"]
+    return argv, "changed model.fact (1.0 in the checkpoint, 0.5 in config.toml)"
+
+
+def case_preview_count_zero(work, run):
+    return ["data", "preview", "builtin:digits", "--count", "0"], "--count = 0: must be >= 1"
+
+
+def case_preview_count_negative(work, run):
+    return ["data", "preview", "builtin:digits", "--count", "-3"], "--count = -3: must be >= 1"
+
+
+def case_preview_columns_zero(work, run):
+    return ["data", "preview", "builtin:digits", "--cols", "0"], "--cols = 0: must be >= 1"
+
+
+def case_preview_out_is_folder(work, run):
+    (work / "grids").mkdir()
+    argv = ["data", "preview", "builtin:digits", "-o", str(work / "grids")]
+    return argv, "grids is a folder; give a file name"
+
+
+def case_idx_without_images(work, run):
+    folder = work / "idx"
+    folder.mkdir()
+    header = b"\0\0\x08\x03" + struct.pack(">III", 0, 28, 28)
+    (folder / "train-images-idx3-ubyte").write_bytes(header)
+    return ["data", "info", f"mnist:{folder}"], "no images"
+
+
+def case_idx_truncated(work, run):
+    folder = work / "idx"
+    folder.mkdir()
+    header = b"\0\0\x08\x03" + struct.pack(">III", 10, 28, 28)
+    (folder / "train-images-idx3-ubyte").write_bytes(header + bytes(100))
+    return ["data", "info", f"mnist:{folder}"], "truncated"
+
+
+def case_source_missing(work, run):
+    return ["data", "info", str(work / "nothing")], "path not found"
+
+
+def case_encode_no_run(work, run):
+    return ["encode", str(work / "nothing")], "run folder not found"
+
+
+def case_encode_truncated_checkpoint(work, run):
+    r = copy_run(run, work)
+    _truncate(r / "checkpoints" / "best.pt", 1000)
+    return ["encode", str(r)], "best.pt is unreadable or corrupt"
+
+
+def case_encode_checkpoint_does_not_fit(work, run):
+    r = copy_run(run, work)
+    cfg = r / "config.toml"
+    cfg.write_text(cfg.read_text().replace("z_dim = 4", "z_dim = 5"))
+    return ["encode", str(r)], "does not fit the run's config (encoder.mu.weight is (4, 256)"
+
+
+def case_encode_meta_broken(work, run):
+    r = copy_run(run, work)
+    _edit_json(r / "meta.json", input_shape=[1, "x", 16])
+    return ["encode", str(r)], "input_shape [1, 'x', 16] is not [channels, height, width]"
+
+
+def case_encode_batch_zero(work, run):
+    return ["encode", str(copy_run(run, work)), "--batch-size", "0"], "batch_size = 0"
+
+
+def case_analyze_truncated_latents(work, run):
+    r = copy_run(run, work)
+    _truncate(r / "latents" / "train.npz", 300)
+    return ["analyze", str(r), "--only", "radius"], "train.npz is truncated or corrupt"
+
+
+def case_analyze_object_latents(work, run):
+    r = copy_run(run, work)
+    np.savez(r / "latents" / "train.npz", z=np.array([{"x": 1}], dtype=object), index=[0])
+    return ["analyze", str(r)], "holds object arrays (pickled Python objects); refused"
+
+
+def case_analyze_foreign_latents(work, run):
+    r = copy_run(run, work)
+    np.savez(r / "latents" / "train.npz", z=np.arange(5.0), index=np.arange(5))
+    return ["analyze", str(r)], "is not a zspace latents file: z must be an (N, d) float array"
+
+
+def case_analyze_text_as_latents(work, run):
+    r = copy_run(run, work)
+    (r / "latents" / "train.npz").write_text("not an archive")
+    return ["analyze", str(r)], "is not an .npz archive"
+
+
+def case_analyze_unknown(work, run):
+    return ["analyze", str(copy_run(run, work)), "--only", "bogus"], "unknown analysis 'bogus'"
+
+
+def case_report_truncated_json(work, run):
+    r = copy_run(run, work)
+    _truncate(r / "analysis" / "radius.json", 40)
+    return ["report", str(r)], "radius.json is truncated or not JSON"
+
+
+def case_report_foreign_json(work, run):
+    r = copy_run(run, work)
+    (r / "analysis" / "axes.json").write_text("[1, 2]")
+    return ["report", str(r)], "axes.json is not a zspace axes result"
+
+
+def case_report_truncated_npz(work, run):
+    r = copy_run(run, work)
+    record = json.loads((r / "analysis" / "pca.json").read_text())
+    del record["npz_sha256"]  # a result saved before the pair carried a hash: still read
+    (r / "analysis" / "pca.json").write_text(json.dumps(record))
+    _truncate(r / "analysis" / "pca.npz", 100)
+    return ["report", str(r)], "pca.npz is truncated or corrupt"
+
+
+def case_report_mismatched_pair(work, run):
+    r = copy_run(run, work)
+    shutil.copyfile(r / "analysis" / "axes.npz", r / "analysis" / "radius.npz")
+    return ["report", str(r)], "radius.npz does not belong to radius.json"
+
+
+def case_report_broken_history(work, run):
+    r = copy_run(run, work)
+    (r / "history.jsonl").write_text("[1]\n")
+    return ["report", str(r)], "history.jsonl: line 1 is not a history row"
+
+
+def case_report_broken_index(work, run):
+    r = copy_run(run, work)
+    (r / "samples" / "index.json").write_text('{"file": ')
+    return ["report", str(r)], "index.json is truncated or not JSON"
+
+
+def case_generate_image_missing(work, run):
+    argv = ["generate", str(copy_run(run, work)), "--image", str(work / "nope.png")]
+    return argv, "image file not found"
+
+
+def case_generate_image_not_an_image(work, run):
+    (work / "text.png").write_text("hello")
+    argv = ["generate", str(copy_run(run, work)), "--image", str(work / "text.png")]
+    return argv, "text.png does not decode as an image"
+
+
+def case_generate_image_truncated(work, run):
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), (9, 90, 200)).save(buf, format="PNG")
+    (work / "cut.png").write_bytes(buf.getvalue()[:80])
+    argv = ["generate", str(copy_run(run, work)), "--image", str(work / "cut.png")]
+    return argv, "cut.png does not decode as an image"
+
+
+def case_generate_late_failure_is_undone(work, run):
+    # the grids are written before the attribute fails: the command must undo them
+    argv = ["generate", str(copy_run(run, work)), "--sampler", "normal,gauss", "--attribute", "x"]
+    return argv, "these latents carry no attributes"
+
+
+def case_generate_interpolate_out_of_range(work, run):
+    argv = ["generate", str(copy_run(run, work)), "--interpolate", "0", "99999"]
+    return argv, "image 99999 does not exist"
+
+
+def case_generate_subsample_zero(work, run):
+    argv = ["generate", str(copy_run(run, work)), "--sampler", "gmm", "--subsample", "0"]
+    return argv, "--subsample = 0: must be >= 1"
+
+
+def case_generate_count_zero(work, run):
+    return ["generate", str(copy_run(run, work)), "-n", "0"], "--count = 0: must be >= 1"
+
+
+def case_generate_count_too_large(work, run):
+    argv = ["generate", str(copy_run(run, work)), "-n", "100000000000"]
+    return argv, "n = 100,000,000,000: decoding 100,000,000,000 images of 16x16x1 needs at least"
+
+
+def case_generate_strength_infinite(work, run):
+    argv = ["generate", str(copy_run(run, work)), "--traverse", "axis:0", "--strengths", "1,inf"]
+    return argv, "argument --strengths: '1,inf': expected finite numbers"
+
+
+def case_generate_sharpen_nan(work, run):
+    argv = ["generate", str(copy_run(run, work)), "--sharpen", "nan"]
+    return argv, "argument --sharpen: 'nan': expected finite numbers"
+
+
+def case_encode_eps_scale_nan(work, run):
+    argv = ["encode", str(copy_run(run, work)), "--eps-scale", "nan"]
+    return argv, "--eps-scale = nan: must be a finite number"
+
+
+def case_npy_labels_hold_objects(work, run):
+    folder = work / "arrays"
+    folder.mkdir()
+    np.save(folder / "images.npy", np.zeros((4, 8, 8, 1), np.uint8))
+    np.save(folder / "labels.npy", np.array([{}, {}, {}, {}], dtype=object), allow_pickle=True)
+    return ["data", "info", f"npy:{folder}"], "labels.npy is not a readable .npy file"
+
+
+def case_compare_out_is_file(work, run):
+    (work / "afile").write_text("x")
+    r = copy_run(run, work)
+    return ["compare", str(r), str(r), "--out", str(work / "afile")], "afile is a file"
+
+
+def case_argparse_unknown_command(work, run):
+    return ["bogus"], "invalid choice: 'bogus'"
+
+
+def case_argparse_missing_argument(work, run):
+    return ["encode"], "encode: the following arguments are required: run"
+
+
+def case_argparse_bad_int(work, run):
+    return ["generate", "x", "-n", "many"], "invalid int value: 'many'"
+
+
+CASES = {name[5:]: fn for name, fn in sorted(globals().items()) if name.startswith("case_")}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_bad_input_is_one_line_and_touches_nothing(name, base_run, work, capsys):
+    argv, message = CASES[name](work, base_run)
+    assert_user_error(argv, work, capsys, message)
+
+
+# ---------------------------------------------------------------- the OS refuses
+
+
+@pytest.mark.parametrize(
+    "code, words", [(errno.ENOSPC, "No space left on device"), (errno.EACCES, "Permission denied")]
+)
+def test_a_full_disk_or_a_refused_write_is_one_line_and_undone(
+    base_run, work, capsys, monkeypatch, code, words
+):
+    """The second file generate writes fails: one line naming it, the first is undone."""
+    run = copy_run(base_run, work)
+    writes = {"n": 0}
+    real = os.fsync
+
+    def fsync(fd):
+        writes["n"] += 1
+        if writes["n"] == 2:
+            raise OSError(code, os.strerror(code))
+        return real(fd)
+
+    monkeypatch.setattr(fileio.os, "fsync", fsync)
+    argv = ["generate", str(run), "--sampler", "normal,uniform", "--limits", "1,2"]
+    err = assert_user_error(argv, work, capsys, f"cannot write {run / 'samples'}")
+    assert words in err
+    assert not list(run.rglob("*.tmp")) and not list(run.rglob("*.undo"))
+
+
+def _fail_writing(prefix: str, code: int = errno.ENOSPC):
+    """An ``os.fsync`` that fails for temporaries of files whose name starts with prefix."""
+    real = os.fsync
+
+    def fsync(fd):
+        if os.readlink(f"/proc/self/fd/{fd}").split("/")[-1].startswith(f".{prefix}"):
+            raise OSError(code, os.strerror(code))
+        return real(fd)
+
+    return fsync
+
+
+def test_a_full_disk_at_the_first_checkpoint_leaves_no_run(work, capsys, monkeypatch):
+    monkeypatch.setattr(fileio.os, "fsync", _fail_writing("epoch-0001.pt"))
+    code = main(["train", "--run-dir", str(work / "run"), "--no-progress", *SETS])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "epoch-0001.pt: No space left on device" in err
+    assert not (work / "run").exists()
+
+
+# three epochs with dropout (it draws from the RNG the checkpoint must restore)
+THREE = [*SETS, "--set", "train.epochs=3", "--set", "model.dropout=0.1"]
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory):
+    """The uninterrupted three-epoch run the interrupted ones must end up equal to."""
+    run = tmp_path_factory.mktemp("corpus-straight") / "run"
+    assert main(["train", "--run-dir", str(run), "--no-progress", *THREE]) == 0
+    return run
+
+
+def test_a_full_disk_mid_run_resumes_to_the_same_weights(straight, work, capsys, monkeypatch):
+    run = work / "run"
+    with monkeypatch.context() as m:
+        m.setattr(fileio.os, "fsync", _fail_writing("epoch-0002.pt"))
+        assert main(["train", "--run-dir", str(run), "--no-progress", *THREE]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "epoch-0002.pt: No space left on device" in err
+    assert main(["train", "--run-dir", str(run), "--resume", "--no-progress"]) == 0
+    assert _same_weights(run, straight)
+
+
+def _same_weights(a: Path, b: Path) -> bool:
+    wa = load_checkpoint(a / "checkpoints" / "last.pt")["model"]
+    wb = load_checkpoint(b / "checkpoints" / "last.pt")["model"]
+    return wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+# ---------------------------------------------------------------- real kills
+
+
+def killed_at(target: str, argv: list[str], nth: int = 1, timeout: float = 120) -> None:
+    """Run the CLI in a forked child that SIGKILLs itself at its ``nth`` rename onto a
+    path ending with ``target``: the state a kill -9 between two writes leaves."""
+    torch.set_num_threads(1)  # a forked child must not wait on the parent's thread pool
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child never returns
+        try:
+            sys.stdout = sys.stderr = io.StringIO()
+            real = os.replace
+            seen = [0]
+
+            def replace(src, dst, *a, **k):
+                if str(dst).endswith(target):
+                    seen[0] += 1
+                    if seen[0] == nth:
+                        os.kill(os.getpid(), signal.SIGKILL)
+                return real(src, dst, *a, **k)
+
+            os.replace = replace
+            main(argv)
+        finally:
+            os._exit(3)
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail(f"the child running {argv} hung")
+        time.sleep(0.02)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, (
+        f"the child was not killed at {target} (exit status {status})"
+    )
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.rglob("*") if p.name.endswith((".tmp", ".undo")))
+
+
+def test_encode_killed_at_its_write_keeps_the_old_latents_and_reruns(base_run, work, capsys):
+    run, other = copy_run(base_run, work, "run"), copy_run(base_run, work, "other")
+    latents = run / "latents" / "train.npz"
+    old = latents.read_bytes()
+    killed_at("latents/train.npz", ["encode", str(run), "--eps-scale", "0.5"])
+    assert latents.read_bytes() == old  # the kill left the previous file whole
+    assert _leftovers(run)  # and its temporaries
+    assert main(["encode", str(run), "--eps-scale", "0.5"]) == 0
+    assert main(["encode", str(other), "--eps-scale", "0.5"]) == 0
+    a, b = np.load(latents), np.load(other / "latents" / "train.npz")
+    assert a.files == b.files and all(np.array_equal(a[k], b[k]) for k in a.files)
+    assert not np.array_equal(a["z"], np.load(io.BytesIO(old))["z"])
+    assert _leftovers(run) == []  # the next write removed the dead writer's files
+
+
+def test_analyze_killed_between_npz_and_json_is_never_drawn(base_run, work, capsys):
+    run, other = copy_run(base_run, work, "run"), copy_run(base_run, work, "other")
+    argv = ["analyze", str(run), "--only", "radius", "--param", "radius.bin_width=0.3"]
+    killed_at("analysis/radius.json", argv)  # the new npz is in place, the json is old
+    assert_user_error(["report", str(run)], work, capsys, "radius.npz does not belong to")
+    assert main(argv) == 0
+    assert main(["analyze", str(other), *argv[2:]]) == 0
+    (mine, arrays), (theirs, expected) = (load_result(r, "radius") for r in (run, other))
+    assert mine["result"] == theirs["result"] and mine["params"]["bin_width"] == 0.3
+    assert arrays.keys() == expected.keys()
+    assert all(np.array_equal(arrays[k], expected[k]) for k in arrays)
+    assert _leftovers(run) == []
+
+
+def test_generate_killed_before_its_index_never_shows_a_stale_caption(base_run, work, capsys):
+    """The model changed (another checkpoint as best.pt), the same grid is made again
+    under the same name and the kill comes before index.json: the report must not show
+    the new picture under the old entry."""
+    from zspace.reporting.html import samples_section
+
+    run = copy_run(base_run, work)
+    index = json.loads((run / "samples" / "index.json").read_text())
+    grid = run / "samples" / next(e["file"] for e in index if e["sampler"] == "normal")
+    old = grid.read_bytes()
+    shutil.copyfile(run / "checkpoints" / "epoch-0001.pt", run / "checkpoints" / "best.pt")
+    killed_at("samples/index.json", ["generate", str(run), "-n", "8"])
+    assert grid.read_bytes() != old  # the new grid is in place, the index is the old one
+    page = samples_section(run)
+    assert f"{grid.name} changed after it was listed" in page and "data:image/png" not in page
+    assert main(["generate", str(run), "-n", "8"]) == 0
+    page = samples_section(run)
+    assert "changed after" not in page and page.count("data:image/png") == 1
+    assert _leftovers(run) == []
+
+
+def test_training_killed_before_last_pt_resumes_to_the_same_weights(straight, work, capsys):
+    run = work / "run"
+    killed_at("checkpoints/last.pt", ["train", "--run-dir", str(run), "--no-progress", *THREE], 2)
+    assert sorted(p.name for p in (run / "checkpoints").glob("*.pt")) == [
+        "best.pt", "epoch-0001.pt", "epoch-0002.pt", "last.pt"
+    ]  # fmt: skip
+    assert main(["train", "--run-dir", str(run), "--resume", "--no-progress"]) == 0
+    assert _same_weights(run, straight)
+    assert _leftovers(run) == []
+
+
+def test_training_killed_at_its_first_checkpoint_is_explained(work, capsys):
+    run = work / "run"
+    killed_at("epoch-0001.pt", ["train", "--run-dir", str(run), "--no-progress", *SETS])
+    assert not (run / "checkpoints" / "last.pt").exists()
+    capsys.readouterr()
+    assert_user_error(
+        ["train", "--run-dir", str(run), "--resume"], work, capsys, "has no finished epoch"
+    )
+    assert_user_error(
+        ["train", "--run-dir", str(run), "--no-progress", *SETS],
+        work,
+        capsys,
+        "stopped before its first checkpoint; delete it",
+    )
+
+
+# ---------------------------------------------------------------- the folder loop
+
+
+def test_a_folder_with_a_symlink_loop_is_listed_once(work, capsys):
+    root = work / "imgs"
+    for i in range(6):
+        _png(root / "a" / f"{i}.png", value=20 * i)
+    os.symlink(root, root / "a" / "back")
+    assert main(["data", "info", f"folder:{root}", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["count"] == 6
