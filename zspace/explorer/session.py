@@ -360,7 +360,7 @@ class Session:
 
     def decode(self, z: np.ndarray) -> np.ndarray:
         """(n, d) points to (n, H, W, C) uint8 images. Callers serialise model use."""
-        return to_uint8(self.run.decode(torch.from_numpy(np.asarray(z, np.float32))))
+        return to_uint8(self.run.decode(torch.from_numpy(np.array(z, np.float32))))
 
     def decode_png(self, z: np.ndarray) -> list[bytes]:
         return [png_bytes(img) for img in self.decode(z)]

@@ -315,7 +315,7 @@ def _fresh(config, run_dir, overrides, arrays, callbacks, log, progress, dist: D
         elif labels is not None or label_names is not None:
             raise ZspaceError("train(labels=...) needs data=...: the labels of in-memory images")
         run = Path(run_dir) if run_dir is not None else default_run_dir(cfg.model.variational)
-        _check_new_run_dir(run)
+        _check_new_run_dir(run, probe=dist.is_main)  # only rank 0 writes, so only it probes
         if data is not None:
             images = in_memory(data, labels, label_names, cfg.data)
             splits = check_data(cfg, images)
@@ -355,9 +355,11 @@ def _fresh(config, run_dir, overrides, arrays, callbacks, log, progress, dist: D
     return Run.load(trainer.run_dir, device=trainer.device)
 
 
-def _check_new_run_dir(run: Path) -> None:
-    """A fresh run's folder: absent or empty, and creatable, checked before any work."""
-    check_writable(run, "--run-dir", folder=True)
+def _check_new_run_dir(run: Path, probe: bool = True) -> None:
+    """A fresh run's folder: absent or empty, and creatable (``probe``), checked before
+    any work."""
+    if probe:
+        check_writable(run, "--run-dir", folder=True)
     if run.is_dir() and any(run.iterdir()):
         if (run / "config.toml").is_file() and not (run / "checkpoints" / "last.pt").is_file():
             raise ZspaceError(
