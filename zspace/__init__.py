@@ -26,6 +26,9 @@ PUBLIC: dict[str, str] = {
     "compare": "zspace.reporting.api",
     "pipeline": "zspace.flow.pipeline",
     "demo": "zspace.flow.demo",
+    "run_recipe": "zspace.flow.recipes",
+    "load_recipe": "zspace.flow.recipes",
+    "sweep": "zspace.flow.sweeps",
 }
 
 if TYPE_CHECKING:  # for editors and type checkers; at run time the names load lazily
@@ -34,6 +37,8 @@ if TYPE_CHECKING:  # for editors and type checkers; at run time the names load l
     from zspace.errors import ZspaceError  # noqa: F401
     from zspace.flow.demo import demo  # noqa: F401
     from zspace.flow.pipeline import pipeline  # noqa: F401
+    from zspace.flow.recipes import load_recipe, run_recipe  # noqa: F401
+    from zspace.flow.sweeps import sweep  # noqa: F401
     from zspace.flow.training import train  # noqa: F401
     from zspace.generation.api import generate  # noqa: F401
     from zspace.latents import encode  # noqa: F401

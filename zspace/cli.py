@@ -89,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(sub)
     for module in (
         "zspace.data.cli", "zspace.analysis.cli", "zspace.generation.cli", "zspace.perceptron.cli",
+        "zspace.flow.cli",
     ):  # fmt: skip
         _register_optional(module, sub)
     return parser
