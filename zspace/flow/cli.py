@@ -45,6 +45,7 @@ def add_parser(sub) -> None:
     q.add_argument("name", help="a recipe name (zspace recipe list) or a recipe .toml file")
     q.add_argument("--data", help="the data set the recipe needs (a path)")
     q.add_argument("--run-dir", help="run folder, or the sweep's folder (default runs/NAME)")
+    q.add_argument("--analyses", metavar="A,B", help="run these analyses (and their variants) only")
     q.add_argument(
         "--quick",
         action="store_true",
@@ -79,6 +80,10 @@ def add_parser(sub) -> None:
     )
     _common(p)
     p.set_defaults(func=_sweep)
+
+
+def _names(text: str | None) -> list[str] | None:
+    return None if text is None else [a.strip() for a in text.split(",") if a.strip()]
 
 
 def _time(seconds: float | None) -> str:
@@ -130,6 +135,7 @@ def _run(args: argparse.Namespace) -> int:
         params=args.params,
         run_dir=args.run_dir,
         quick=args.quick,
+        only=_names(args.analyses),
         jobs=args.jobs,
         progress=not args.no_progress,
     )
@@ -143,7 +149,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
     if not args.vary:
         raise ZspaceError("sweep: give at least one --vary KEY=V1,V2,...")
-    only = None if args.analyses is None else [a for a in args.analyses.split(",") if a.strip()]
+    only = _names(args.analyses)
     path = sweep(
         args.config,
         args.vary,

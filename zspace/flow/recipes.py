@@ -65,11 +65,12 @@ EVAL_KEYS = {"sampler", "n", "k", "seed", "limits", "components", "subsample", "
 EVAL_KEYS |= {"rounds"}
 # --quick: sizes for a smoke test of a recipe (the report says it ran quick)
 QUICK_ANALYSIS = {
-    "tsne": {"n": 1000, "n_iter": 150},
-    "kmeans": {"k_max": 20, "sample": 1000, "n_init": 1},
-    "pca": {"max_points": 2000},
+    "tsne": {"n": 500, "n_iter": 100},
+    "kmeans": {"k_max": 10, "sample": 500, "n_init": 1},
+    "pca": {"max_points": 1000},
 }
-QUICK_N = 64
+QUICK_N = 128
+QUICK_GMM = {"components": [1, 2, 4]}  # a short BIC search for the fitted GMM
 
 
 @dataclass(frozen=True)
@@ -324,11 +325,17 @@ def check_data(recipe: Recipe, data: str | Path | None) -> None:
 
 
 def plan_for(
-    recipe: Recipe, params: Sequence[str] = (), *, quick: bool = False, record: bool = True
+    recipe: Recipe,
+    params: Sequence[str] = (),
+    *,
+    quick: bool = False,
+    only: Sequence[str] | None = None,
+    record: bool = True,
 ) -> Plan:
     """The recipe's analyses, generation and evaluation as a Plan. ``params``
     (``NAME.KEY=VALUE``) override a recipe parameter of NAME and of every variant
-    ``NAME@...``; ``NAME@LABEL.KEY=VALUE`` one variant only."""
+    ``NAME@...``; ``NAME@LABEL.KEY=VALUE`` one variant only. ``only``: run these
+    analyses instead of the recipe's (a name stands for itself and its variants)."""
     analysis = {k: dict(v) for k, v in recipe.analysis.items()}
     sets: dict[str, dict[str, Any]] = {}
     if quick:
@@ -349,11 +356,19 @@ def plan_for(
     rates = dict(gen["rates"]) if "rates" in gen else None
     evaluate = dict(recipe.evaluate) if recipe.evaluate is not None else None
     if quick:
-        grids = tuple({**g, "n": min(int(g.get("n", 64)), 16)} for g in grids)
+        grids = tuple({**g, "n": min(int(g.get("n", 64)), 16), **QUICK_GMM} for g in grids)
         if rates is not None:
-            rates["n"] = min(int(rates.get("n", 1000)), QUICK_N * 3)
+            rates.update(n=min(int(rates.get("n", 1000)), QUICK_N), **QUICK_GMM)
         if evaluate is not None:
-            evaluate["n"] = min(int(evaluate.get("n", 1000)), QUICK_N * 3)
+            evaluate.update(n=min(int(evaluate.get("n", 1000)), QUICK_N), **QUICK_GMM)
+    chosen = recipe.only
+    if only is not None:
+        check_names(only)
+        chosen = tuple(
+            n
+            for want in only
+            for n in [want, *(a for a in analysis if split_name(a)[0] == want and a != want)]
+        )
     rec = None
     if record:
         rec = {
@@ -367,7 +382,7 @@ def plan_for(
         }
     return Plan(
         analysis=analysis,
-        only=recipe.only,
+        only=chosen,
         grids=grids,
         recon=recon,
         rates=rates,
@@ -384,6 +399,7 @@ def run_recipe(
     params: Sequence[str] = (),
     run_dir: str | Path | None = None,
     quick: bool = False,
+    only: Sequence[str] | None = None,
     jobs: int = 1,
     log: Callable[[str], None] = print,
     progress: bool = True,
@@ -396,7 +412,7 @@ def run_recipe(
     check_data(recipe, data)
     out = Path(run_dir) if run_dir is not None else Path("runs") / recipe.name
     cfg = recipe.base_config(data, overrides)
-    plan = plan_for(recipe, params, quick=quick)
+    plan = plan_for(recipe, params, quick=quick, only=only)
     if recipe.is_sweep:
         from zspace.flow.sweeps import sweep
 

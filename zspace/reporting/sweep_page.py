@@ -163,6 +163,11 @@ def _plot(ax, sweep, data, value_of, label_prefix="", style="-o", colour_base=0)
     return drawn
 
 
+def _legend(ax) -> None:
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+
+
 def _figure(sweep, data, panels: list[tuple[str, str, Callable]], height=3.4):
     """One row of panels: (title, y label, value_of) each."""
     fig, axs = F.subplots(1, len(panels), figsize=(5.2 * len(panels), height), squeeze=False)
@@ -174,7 +179,7 @@ def _figure(sweep, data, panels: list[tuple[str, str, Callable]], height=3.4):
         ax.set_title(title)
         ax.set_ylabel(ylabel)
         if len(_series(sweep)) > 1:
-            ax.legend(fontsize=7)
+            _legend(ax)
     return fig
 
 
@@ -231,7 +236,7 @@ def _gen_section(sweep: dict, data: dict) -> str:
                     )
                 word = " (lower is better)" if m in LOWER_IS_BETTER else ""
                 ax.set_title(f"{m}{word}")
-                ax.legend(fontsize=7)
+                _legend(ax)
             figs.append(img(fig, f"evaluation metrics {start // 4 + 1}"))
         note = (
             f"<p>From samples/eval.json (<code>zspace evaluate</code>) of {len(with_eval)} of "
@@ -261,7 +266,7 @@ def _gen_section(sweep: dict, data: dict) -> str:
     ax.set_ylim(-0.03, 1.03)
     ax.set_ylabel("meaningful-point rate")
     ax.set_title("Meaningful-point rate per sampler (data = held-out images, the control)")
-    ax.legend(fontsize=7)
+    _legend(ax)
     note = (
         "<p>The latent meaningful-point rate of samples/rates.json: the share of random "
         "points that, decoded and re-encoded, land within the training data's own "
@@ -348,7 +353,7 @@ def _pct(x: Any) -> str:
 
 def spearman(x: list[float], y: list[float]) -> float | None:
     """Rank correlation (ties averaged); None for fewer than 3 points or a constant."""
-    if len(x) < 3:
+    if len(x) < 3 or len(set(x)) < 2 or len(set(y)) < 2:
         return None
     from scipy.stats import spearmanr
 
@@ -454,7 +459,7 @@ def build_sweep_page(out: str | Path, log: Callable[[str], None] | None = None) 
         ax.axhline(s, color="k", ls="--", lw=1, label="sqrt(z_dim)" if i == 0 else None)
     ax.set_ylabel("radius R = ||z||")
     ax.set_title("Radius of the encoded training points: peak and mean")
-    ax.legend(fontsize=7)
+    _legend(ax)
     radius = fig
     logvar = _figure(
         sweep, data, [("Mean logvar of the encoder", "mean logvar", lambda d: d["logvar"])]
@@ -468,7 +473,7 @@ def build_sweep_page(out: str | Path, log: Callable[[str], None] | None = None) 
         ax.axhline(z, color="k", ls="--", lw=1, label="z_dim" if i == 0 else None)
     ax.set_ylabel("active units")
     ax.set_title("Active units: axes with Var over the data of mu > 0.01 (Burda et al. 2016)")
-    ax.legend(fontsize=7)
+    _legend(ax)
     active = fig
     body = [
         section("runs", "Runs", _runs_section(out, sweep, data)),
