@@ -274,3 +274,24 @@ def test_jobs_run_in_parallel_processes(tmp_path):
     assert (out / "sweep.html").is_file()
     for v in ("1e-5", "0.1", "1"):
         assert len(zspace.load_run(out / f"model.fact={v}").history) == 2
+
+
+def test_the_page_shows_evaluation_metrics_when_the_runs_have_them(done, tmp_path):
+    import shutil
+
+    from zspace.reporting.sweep_page import build_sweep_page, collect
+
+    out = tmp_path / "s"
+    shutil.copytree(done, out)
+    for i, v in enumerate(("1e-5", "0.1", "1")):
+        rows = [
+            {"sampler": s, "params": {}, "metrics": {"precision": p, "recall": 0.5, "fd": 10.0 - i}}
+            for s, p in (("real", 0.9), ("normal", 0.1 * (i + 1)), ("gmm", 0.7))
+        ]
+        (out / f"model.fact={v}" / "samples" / "eval.json").write_text(
+            json.dumps({"results": rows})
+        )
+    text = build_sweep_page(out).read_text()
+    assert "From samples/eval.json" in text and "rate of samples/rates.json" not in text
+    assert collect(out / "model.fact=1")["eval"]["normal"]["precision"] == pytest.approx(0.3)
+    assert "precision 0.30, recall 0.50" in text  # the thumbnail's caption

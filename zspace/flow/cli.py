@@ -28,6 +28,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+def _sweep_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--only", type=int, metavar="I", help="run only run I (0-based, --list order)")
+    p.add_argument("--list", action="store_true", help="list the runs with their status")
+    p.add_argument("--page", action="store_true", help="only build DIR/sweep.html")
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "recipe",
@@ -51,6 +57,7 @@ def add_parser(sub) -> None:
         action="store_true",
         help="shrink analyses and generation for a smoke test (said in the report)",
     )
+    _sweep_options(q)
     _common(q)
     q.set_defaults(func=_run)
 
@@ -70,9 +77,7 @@ def add_parser(sub) -> None:
         help="a config key and its values (repeat for a grid of two or more keys)",
     )
     p.add_argument("--out", required=True, help="the sweep's folder")
-    p.add_argument("--only", type=int, metavar="I", help="run only run I (0-based, --list order)")
-    p.add_argument("--list", action="store_true", help="list the runs with their status")
-    p.add_argument("--page", action="store_true", help="only build DIR/sweep.html")
+    _sweep_options(p)
     p.add_argument(
         "--analyses",
         metavar="A,B",
@@ -109,11 +114,12 @@ def _list(args: argparse.Namespace) -> int:
             f"{r.summary}"
         )
     print(
-        "\nTimes: training only, for the recipe as written (the reference's image count and "
-        "epochs; all runs of a sweep). CPU: one epoch measured on the small real sets on a "
-        "2-core AMD EPYC and extrapolated per image; GPU: from the reference's own timing "
-        "(120 s per CelebA epoch of 170,000 images; 7 s per MNIST epoch of 60,000), not "
-        "measured here. `zspace recipe show NAME` tells which."
+        "\nTimes: training only, for the recipe as written (the reference's images and epochs, "
+        "every run of a sweep). CPU: one epoch of each model measured on the small real sets "
+        "(2-core AMD EPYC, the process's CPU time, so the rate of idle cores) and extrapolated "
+        "per image; GPU: the reference's own timing (120 s per CelebA epoch of 170,000 "
+        "images, 7 s per MNIST epoch of 60,000), not measured here. `zspace recipe show NAME` "
+        "says which (cpu_source, gpu_source)."
     )
     return 0
 
@@ -135,11 +141,15 @@ def _run(args: argparse.Namespace) -> int:
         params=args.params,
         run_dir=args.run_dir,
         quick=args.quick,
-        only=_names(args.analyses),
+        analyses=_names(args.analyses),
         jobs=args.jobs,
+        only=args.only,
+        list_only=args.list,
+        page_only=args.page,
         progress=not args.no_progress,
     )
-    print(f"page: {path}")
+    if not args.list:
+        print(f"page: {path}")
     return 0
 
 

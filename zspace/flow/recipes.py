@@ -399,20 +399,31 @@ def run_recipe(
     params: Sequence[str] = (),
     run_dir: str | Path | None = None,
     quick: bool = False,
-    only: Sequence[str] | None = None,
+    analyses: Sequence[str] | None = None,
     jobs: int = 1,
+    only: int | None = None,
+    list_only: bool = False,
+    page_only: bool = False,
     log: Callable[[str], None] = print,
     progress: bool = True,
 ) -> Path:
     """Run a recipe end to end (train -> encode -> analyze -> generate -> evaluate ->
     report) into ``run_dir`` (default runs/<recipe>); a sweep recipe runs its sweep
     there and writes sweep.html. Calling again resumes or skips what is done.
-    Returns the report (or sweep page)."""
+    ``analyses`` replaces the recipe's analyses; ``jobs``, ``only``, ``list_only``
+    and ``page_only`` are the sweep's (``zspace sweep``). Returns the report (or the
+    sweep page)."""
     recipe = load_recipe(name)
-    check_data(recipe, data)
+    if not recipe.is_sweep and (only is not None or list_only or page_only or jobs != 1):
+        raise ZspaceError(
+            f"recipe {recipe.name} is one run: --jobs, --only, --list and --page are for "
+            "sweep recipes"
+        )
+    if not (list_only or page_only):
+        check_data(recipe, data)
     out = Path(run_dir) if run_dir is not None else Path("runs") / recipe.name
     cfg = recipe.base_config(data, overrides)
-    plan = plan_for(recipe, params, quick=quick, only=only)
+    plan = plan_for(recipe, params, quick=quick, only=analyses)
     if recipe.is_sweep:
         from zspace.flow.sweeps import sweep
 
@@ -424,6 +435,9 @@ def run_recipe(
             out,
             plan=plan,
             jobs=jobs,
+            only=only,
+            list_only=list_only,
+            page_only=page_only,
             trends=recipe.trends,
             references=recipe.references,
             log=log,

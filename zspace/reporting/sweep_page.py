@@ -201,8 +201,8 @@ def _runs_section(out: Path, sweep: dict, data: dict) -> str:
         )
     head = (
         f"<p>{len(sweep['runs'])} runs varying {esc(', '.join(sweep['keys']))} "
-        f"(folders under {esc(out)}). The base configuration:</p>"
-        f"<pre>{esc(sweep.get('base', ''))}</pre>"
+        f"(folders under {esc(out)}).</p><details><summary>The base configuration</summary>"
+        f"<pre>{esc(sweep.get('base', ''))}</pre></details>"
     )
     return (
         head + "<table><tr><th>#</th><th class=l>run folder (its report)</th><th>epochs</th>"
@@ -454,7 +454,7 @@ def build_sweep_page(out: str | Path, log: Callable[[str], None] | None = None) 
     fig, axs = F.subplots(1, 1, figsize=(8, 3.8), squeeze=False)
     ax = axs[0][0]
     _plot(ax, sweep, data, lambda d: d["peak"], label_prefix="peak", style="-o")
-    _plot(ax, sweep, data, lambda d: d["mean"], label_prefix="mean", style=":s")
+    _plot(ax, sweep, data, lambda d: d["mean"], label_prefix="mean", style=":s", colour_base=1)
     for i, s in enumerate(sq):
         ax.axhline(s, color="k", ls="--", lw=1, label="sqrt(z_dim)" if i == 0 else None)
     ax.set_ylabel("radius R = ||z||")
