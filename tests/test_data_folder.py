@@ -140,7 +140,7 @@ def test_unknown_kind_lists_known_ones(tmp_path):
         load_data(data_config("imagenet:/x", tmp_path))
     assert str(err.value) == (
         "data.source 'imagenet:/x': unknown kind 'imagenet' "
-        "(known: builtin, celeba, cifar10, folder, mnist)"
+        "(known: builtin, celeba, cifar10, folder, mnist, npy)"
     )
 
 

@@ -20,7 +20,7 @@ STAGES = [
     ["zspace._version", "zspace.config", "zspace.errors", "zspace.fileio", "zspace.checks"],
     ["zspace.data"],
     ["zspace.models", "zspace.losses", "zspace.device"],
-    ["zspace.training", "zspace.checkpoint", "zspace.runfolder", "zspace.run"],
+    ["zspace.training", "zspace.checkpoint", "zspace.runfolder", "zspace.run", "zspace.bundle"],
     ["zspace.latents"],
     ["zspace.neighbours", "zspace.analysis"],
     ["zspace.generation"],
@@ -194,5 +194,5 @@ def test_rate_control_is_an_error_when_the_data_folder_is_gone(tmp_path):
     import shutil
 
     shutil.rmtree(tmp_path / "cache")
-    with pytest.raises(ZspaceError):
-        meaningful_rates(held, "normal", n=10, reference_size=30)
+    with pytest.raises(ZspaceError):  # a fresh load: the Run object caches its data
+        meaningful_rates(zspace.load_run(held.path), "normal", n=10, reference_size=30)

@@ -26,6 +26,8 @@ PUBLIC: dict[str, str] = {
     "compare": "zspace.reporting.api",
     "pipeline": "zspace.flow.pipeline",
     "demo": "zspace.flow.demo",
+    "export": "zspace.exporting.api",
+    "explore": "zspace.explorer.server",
     "run_recipe": "zspace.flow.recipes",
     "load_recipe": "zspace.flow.recipes",
     "sweep": "zspace.flow.sweeps",
@@ -35,6 +37,8 @@ if TYPE_CHECKING:  # for editors and type checkers; at run time the names load l
     from zspace.analysis.api import analyze  # noqa: F401
     from zspace.config import Config, load_config  # noqa: F401
     from zspace.errors import ZspaceError  # noqa: F401
+    from zspace.explorer.server import explore  # noqa: F401
+    from zspace.exporting.api import export  # noqa: F401
     from zspace.flow.demo import demo  # noqa: F401
     from zspace.flow.pipeline import pipeline  # noqa: F401
     from zspace.flow.recipes import load_recipe, run_recipe  # noqa: F401

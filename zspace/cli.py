@@ -89,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(sub)
     for module in (
         "zspace.data.cli", "zspace.analysis.cli", "zspace.generation.cli", "zspace.perceptron.cli",
+        "zspace.exporting.cli",
+        "zspace.explorer.cli",
         "zspace.flow.cli",
     ):  # fmt: skip
         _register_optional(module, sub)

@@ -179,12 +179,4 @@ def encode_split(
     return path
 
 
-def encode(
-    run: Any,
-    split: str = "train",
-    eps_scale: float | None = None,
-    batch_size: int = 512,
-    log: Callable[[str], None] | None = None,
-) -> Path:
-    """Encode a whole split into ``RUN/latents/<split>.npz``; returns the file's path."""
-    return encode_split(run, split, eps_scale=eps_scale, batch_size=batch_size, log=log)
+encode = encode_split  # the public name (zspace.encode)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from zspace.bundle import is_bundle, load_weights, read_bundle
 from zspace.checkpoint import load_checkpoint, resolve_checkpoint
 from zspace.config import Config
 from zspace.data import ImageData, prepare
@@ -46,11 +47,16 @@ class Run:
         cfg = read_config(path)
         meta = read_meta(path)
         dev = device if isinstance(device, torch.device) else pick_device(device or "auto")
-        state = load_checkpoint(resolve_checkpoint(path / "checkpoints", checkpoint), dev)
         model = AutoEncoder(cfg.model, tuple(meta["input_shape"])).to(dev)
-        model.load_state_dict(state["model"])
+        if is_bundle(path):  # exported weights (safetensors), no checkpoints/
+            weights, epoch = read_bundle(path, checkpoint)
+            load_weights(model, weights, path)
+        else:
+            state = load_checkpoint(resolve_checkpoint(path / "checkpoints", checkpoint), dev)
+            model.load_state_dict(state["model"])
+            epoch = int(state["epoch"])
         model.eval()
-        return cls(path, cfg, meta, model, dev, int(state["epoch"]))
+        return cls(path, cfg, meta, model, dev, epoch)
 
     def data(self) -> tuple[ImageData, dict[str, np.ndarray]]:
         """The run's images and splits as training saw them (read once, then kept)."""
@@ -137,7 +143,9 @@ def load_run(
     checkpoint: str | int = "best",
     device: str | torch.device | None = None,
 ) -> Run:
-    """Open a run folder with the model from ``best``, ``last`` or an epoch's checkpoint."""
+    """Open a run folder with the model from ``best``, ``last`` or an epoch's checkpoint.
+
+    ``path`` may also be a safetensors bundle (``zspace export RUN --format safetensors``)."""
     return Run.load(path, checkpoint=checkpoint, device=device)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from zspace.errors import ZspaceError
-from zspace.generation import grids, paths
+from zspace.generation import paths
 from zspace.generation.common import (
     Log,
     as_run,
@@ -22,7 +22,7 @@ from zspace.generation.common import (
     split_index,
     train_latents,
 )
-from zspace.generation.index import entry, samples_dir, update_index
+from zspace.generation.index import publish
 from zspace.generation.recon import load_image_file
 from zspace.generation.results import SampleImage
 
@@ -58,14 +58,8 @@ def interpolate(
         f"{a} -> {b} in {steps} steps; top: straight line, bottom: spherical; "
         f"radius {np.linalg.norm(za):.2f} -> {np.linalg.norm(zb):.2f}"
     )
-    grids.write_grid(samples_dir(run) / file, rows, steps, cap)
-    item = entry(
-        file, "interpolation", "lerp+slerp", {"a": str(a), "b": str(b), "steps": steps}, cap
-    )
-    update_index(run, [item])
-    if log:
-        log(f"{file}: {cap}")
-    return SampleImage.of(item, samples_dir(run))
+    params = {"a": str(a), "b": str(b), "steps": steps}
+    return publish(run, rows, steps, file, "interpolation", "lerp+slerp", params, cap, log)
 
 
 def traverse(
@@ -101,18 +95,9 @@ def traverse(
         f"{what}, strengths {', '.join(fmt(s) for s in strengths)} x its std "
         f"({np.linalg.norm(direction):.3g}); one row per image"
     )
-    grids.write_grid(samples_dir(run) / file, [images], len(strengths), cap)
-    item = entry(
-        file,
-        "traversal",
-        "axis" if axis is not None else "pca",
-        {"axis": axis, "pca": pca, "strengths": list(strengths)},
-        cap,
-    )
-    update_index(run, [item])
-    if log:
-        log(f"{file}: {cap}")
-    return SampleImage.of(item, samples_dir(run))
+    kind = "axis" if axis is not None else "pca"
+    params = {"axis": axis, "pca": pca, "strengths": list(strengths)}
+    return publish(run, [images], len(strengths), file, "traversal", kind, params, cap, log)
 
 
 def attribute(
@@ -147,20 +132,10 @@ def attribute(
         f"+ {name} vector (|v| = {np.linalg.norm(vec):.2f}) at strengths "
         f"{', '.join(fmt(s) for s in strengths)}; {split} images without {name}"
     )
-    grids.write_grid(samples_dir(run) / file, [images], len(strengths), cap)
-    item = entry(
-        file,
-        "attribute",
-        "attribute",
-        {
-            "attribute": name,
-            "strengths": list(strengths),
-            "split": split,
-            "images": [int(i) for i in rows_idx],
-        },
-        cap,
-    )
-    update_index(run, [item])
-    if log:
-        log(f"{file}: {cap}")
-    return SampleImage.of(item, samples_dir(run))
+    params = {
+        "attribute": name,
+        "strengths": list(strengths),
+        "split": split,
+        "images": [int(i) for i in rows_idx],
+    }
+    return publish(run, [images], len(strengths), file, "attribute", "attribute", params, cap, log)

@@ -29,3 +29,27 @@ def update_index(run: Any, entries: Sequence[dict[str, Any]]) -> Path:
 
 def entry(file: str, kind: str, sampler: str, params: dict, caption: str) -> dict[str, Any]:
     return {"file": file, "kind": kind, "sampler": sampler, "params": params, "caption": caption}
+
+
+def publish(
+    run: Any,
+    rows: Sequence[Any],
+    cols: int,
+    file: str,
+    kind: str,
+    sampler: str,
+    params: dict,
+    caption: str,
+    log: Any = None,
+):
+    """Write a grid PNG under samples/, list it in index.json at once (a later failure
+    keeps it), log it, and return it as a SampleImage."""
+    from zspace.generation import grids
+    from zspace.generation.results import SampleImage
+
+    grids.write_grid(samples_dir(run) / file, rows, cols, caption)
+    item = entry(file, kind, sampler, params, caption)
+    update_index(run, [item])
+    if log:
+        log(f"{file}: {caption}")
+    return SampleImage.of(item, samples_dir(run))

@@ -11,8 +11,8 @@ import torch
 from zspace.errors import ZspaceError
 from zspace.generation import grids, samplers
 from zspace.generation.common import Log, as_run, counts, fmt, seed_of, sharpen_list, train_latents
-from zspace.generation.index import entry, samples_dir, update_index
-from zspace.generation.results import SampleImage, SampleImages
+from zspace.generation.index import publish
+from zspace.generation.results import SampleImages
 
 
 def parse_samplers(sampler: str | Sequence[str]) -> list[str]:
@@ -119,10 +119,9 @@ def generate(
                     f"{k}={fmt(v) if isinstance(v, float) else v}" for k, v in p.items()
                 )
                 cap = f"{name}({shown}); mean radius {radius:.2f}"
-                grids.write_grid(samples_dir(run) / file, [grids.sharpen(images, f)], cols, cap)
-                entries.append(entry(file, "grid", name, {**p, "mean_radius": radius}, cap))
-                update_index(run, entries[-1:])  # listed at once: a later failure keeps it
-                if log:
-                    log(f"{file}: {cap}")
-    folder = samples_dir(run)
-    return SampleImages(tuple(SampleImage.of(e, folder) for e in entries))
+                shown_images = [grids.sharpen(images, f)]
+                params_used = {**p, "mean_radius": radius}
+                entries.append(
+                    publish(run, shown_images, cols, file, "grid", name, params_used, cap, log)
+                )
+    return SampleImages(tuple(entries))

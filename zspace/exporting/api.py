@@ -1,0 +1,80 @@
+"""``zspace.export(run, format=...)``: what ``zspace export RUN --format ...`` calls."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from zspace.errors import ZspaceError
+from zspace.exporting.common import check_out_dir, publish, staging
+
+FORMATS = ("projector", "safetensors", "onnx")
+
+
+def default_out(run_dir: str | Path, fmt: str) -> Path:
+    """``RUN/export/<format>/``: one folder per format, so a bundle never carries a sprite."""
+    return Path(run_dir) / "export" / fmt
+
+
+def export(
+    run: Any,
+    format: str = "projector",
+    out: str | Path | None = None,
+    *,
+    split: str | None = None,
+    n: int | None = None,
+    colour_by: str | None = None,
+    checkpoint: str | int = "best",
+    log: Callable[[str], None] | None = None,
+) -> Path:
+    """Write ``run`` (a folder, bundle or Run) in ``format`` into ``out`` and return it.
+
+    projector: tensors.tsv, metadata.tsv, sprite.png, projector_config.pbtxt of a
+    seeded subsample of ``n`` points (default 10,000; 0 = all) of ``split`` (default
+    train). safetensors: a bundle ``zspace.load_run`` opens. onnx: encoder.onnx and
+    decoder.onnx. ``split``, ``n`` and ``colour_by`` apply to the projector only.
+    """
+    from zspace.run import Run, load_run
+
+    if format not in FORMATS:
+        raise ZspaceError(f"--format {format!r}: expected one of {', '.join(FORMATS)}")
+    given = {"--split": split, "--n": n, "--colour-by": colour_by}
+    if format != "projector":
+        extra = [k for k, v in given.items() if v is not None]
+        if extra:
+            raise ZspaceError(f"{extra[0]} applies to --format projector only")
+    if not isinstance(run, Run):
+        run = load_run(run, checkpoint=checkpoint)
+    target = check_out_dir(out if out is not None else default_out(run.path, format))
+    started = time.perf_counter()
+    with staging(target) as stage:
+        if format == "projector":
+            from zspace.exporting.projector import DEFAULT_N, write_projector
+
+            files, info = write_projector(
+                run, stage, split=split or "train", n=DEFAULT_N if n is None else n,
+                colour_by=colour_by, log=log,
+            )  # fmt: skip
+            what = (
+                f"{info['points']:,} of {info['of']:,} {split or 'train'} points "
+                f"({info['vector']}, d={info['z_dim']}), sprite {info['sprite'][0]}x"
+                f"{info['sprite'][1]} px of {info['tile']} px tiles"
+            )
+        elif format == "safetensors":
+            from zspace.exporting.safetensors_bundle import write_bundle
+
+            files = write_bundle(run, stage, checkpoint)
+            what = f"epoch {run.epoch} weights + config; open with zspace.load_run"
+        else:
+            from zspace.exporting.onnx_export import write_onnx
+
+            files, diffs = write_onnx(run, stage, seed=run.config.seed)
+            worst = max(diffs.values())
+            what = f"dynamic batch; onnxruntime matches PyTorch to {worst:.1e}"
+        publish(stage, target, files)
+    if log:
+        secs = time.perf_counter() - started
+        log(f"exported {format} to {target} ({', '.join(files)}): {what} [{secs:.1f} s]")
+    return target

@@ -1,0 +1,164 @@
+"""TensorBoard training logs: a training callback writing event files under ``RUN/tb/``.
+
+``train.log = ["tensorboard"]`` turns it on (the flow builds the callbacks with
+``tensorboard_callbacks(cfg)``). Per epoch it writes every numeric key of the
+history row under the same name as in history.jsonl (``total``, ``reco``, ``kl``,
+``val_total``, ``lr``, ...), a grid of fixed validation images with their
+reconstructions (from mu for a VAE, so the grid changes only with the model), and
+histograms of the radius |z| (and, for a VAE, |mu| and logvar) of a fixed batch.
+
+The logger never changes training: its forward passes run without gradients, in
+eval mode, inside a forked RNG, so a run logs the same losses with and without it.
+On resume it rewrites the scalars of the kept epochs from history.jsonl and purges
+what a redone epoch replaces; on a rank other than 0 it does nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from zspace.config import Config, to_toml
+from zspace.exporting.common import quiet, require
+from zspace.generation.grids import tile, to_uint8
+from zspace.training import Callback
+
+LOG_DIR = "tb"
+GRID_IMAGES = 16
+GRID_COLUMNS = 8
+HIST_IMAGES = 512
+
+
+def tensorboard_callbacks(cfg: Config) -> list[TensorBoardLogger]:
+    """The TensorBoard logger when ``cfg.train.log`` names it, else nothing."""
+    names = tuple(getattr(cfg.train, "log", ()) or ())
+    return [TensorBoardLogger()] if "tensorboard" in names else []
+
+
+def _writer_class():
+    require("tensorboard", "tensorboard", "train.log = ['tensorboard']")
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter
+
+
+def _scalar(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def logged_epochs(folder: Path) -> set[int]:
+    """Epochs whose scalars TensorBoard already shows from earlier sessions (read with its
+    own reader, which applies the purges of redone epochs)."""
+    if not any(folder.glob("events.out.tfevents.*")):
+        return set()
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    guidance = {"scalars": 0, "images": 1, "histograms": 1, "tensors": 1}
+    acc = EventAccumulator(str(folder), size_guidance=guidance)
+    quiet(acc.Reload)  # its purge notices are expected here
+    return {e.step for tag in acc.Tags()["scalars"] for e in acc.Scalars(tag)}
+
+
+class TensorBoardLogger(Callback):
+    """A training callback (``on_train_start``, ``on_epoch_end``, ``on_train_end``)."""
+
+    def __init__(
+        self,
+        log_dir: str | Path | None = None,
+        *,
+        grid_images: int = GRID_IMAGES,
+        hist_images: int = HIST_IMAGES,
+    ) -> None:
+        self._writer_cls = _writer_class()  # fails now, before training, when not installed
+        self.log_dir = Path(log_dir) if log_dir is not None else None
+        self.grid_images = grid_images
+        self.hist_images = hist_images
+        self.writer = None
+        self._active = False
+        self._done: list[dict[str, Any]] = []
+        self._batch: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    # ------------------------------------------------------------ callback
+
+    def on_train_start(self, trainer: Any) -> None:
+        self._active = bool(getattr(trainer, "is_main", True))
+        if self._active:
+            self._done = [dict(r) for r in trainer.history]  # epochs before this session
+            self._batch = trainer.fixed_batch(max(self.grid_images, self.hist_images))
+
+    def _open(self, trainer: Any) -> None:
+        """Create the writer once the run folder exists (after the first checkpoint), so a
+        run that fails in its first epoch leaves no folder behind."""
+        folder = self.log_dir or Path(trainer.run_dir) / LOG_DIR
+        done = self._done
+        logged = logged_epochs(folder)
+        # purge_step: TensorBoard hides older events at steps >= it (a redone epoch)
+        self.writer = self._writer_cls(str(folder), purge_step=len(done) + 1 if done else None)
+        for row in done:  # epochs trained without logging: their scalars from the history
+            if int(row["epoch"]) not in logged:
+                self._scalars(row)
+        self.writer.add_text("config", "```\n" + to_toml(trainer.cfg) + "\n```", len(done))
+
+    def on_epoch_end(self, trainer: Any, row: dict[str, Any]) -> None:
+        if not self._active:
+            return
+        if self.writer is None:
+            self._open(trainer)
+        epoch = int(row["epoch"])
+        self._scalars(row)
+        if "lr" not in row:
+            self.writer.add_scalar("lr", trainer.opt.param_groups[0]["lr"], epoch)
+        grid, hists = self.snapshot(trainer)
+        self.writer.add_image("reconstructions", grid, epoch, dataformats="HWC")
+        for name, values in hists.items():
+            self.writer.add_histogram(name, values, epoch)
+        self.writer.flush()
+
+    def on_train_end(self, trainer: Any) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+    # ------------------------------------------------------------ pieces
+
+    def _scalars(self, row: dict[str, Any]) -> None:
+        epoch = int(row["epoch"])
+        for key, value in row.items():
+            v = _scalar(value)
+            if key != "epoch" and v is not None:
+                self.writer.add_scalar(key, v, epoch)
+
+    @torch.no_grad()
+    def snapshot(self, trainer: Any) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The reconstruction grid (H, W, C) uint8 and the histogram arrays, computed
+        without touching the model's mode, gradients or the global RNG."""
+        assert self._batch is not None
+        inputs, targets = self._batch
+        model = trainer.model
+        device = inputs.device
+        devices = [device.index or 0] if device.type == "cuda" else []
+        was_training = model.training
+        try:
+            model.eval()
+            with torch.random.fork_rng(devices=devices):
+                torch.manual_seed(int(trainer.cfg.seed))  # the same z-draws every epoch
+                enc = model.encoder(inputs)
+                n = min(self.grid_images, len(inputs))
+                code = enc.mu if enc.mu is not None else enc.z
+                recon = torch.sigmoid(model.decoder(code[:n]))
+        finally:
+            model.train(was_training)
+        rows = [to_uint8(targets[:n].float()), to_uint8(recon.float())]
+        if trainer.cfg.data.task != "reconstruct":
+            rows.insert(0, to_uint8(inputs[:n].float()))
+        hists = {"radius": enc.z.float().norm(dim=1).cpu().numpy()}
+        if enc.mu is not None:
+            hists["radius_mu"] = enc.mu.float().norm(dim=1).cpu().numpy()
+            hists["logvar"] = enc.logvar.float().flatten().cpu().numpy()
+        return tile(rows, min(GRID_COLUMNS, n)), hists
