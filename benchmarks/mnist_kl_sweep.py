@@ -5,9 +5,11 @@
 
 Runs ``zspace recipe run mnist-kl-sweep`` (8 VAEs, fact 1e-5 .. 1, every stage) as a
 user would, prints the machine, the load average before and after, the wall time
-against the 30-minute budget of issue 13, one JSON line per run with the numbers the
-page plots and the page's direction checks; with ``--shots`` it screenshots the
-page's sections with headless Chromium into that folder. Not part of the test suite.
+against the 30-minute budget of issue 13 and the CPU time of the recipe's processes
+per core (on a shared machine: what the same cores take when no one else uses them),
+one JSON line per run with the numbers the page plots and the page's direction
+checks; with ``--shots`` it screenshots the page's sections with headless Chromium
+into that folder. Not part of the test suite.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -104,9 +107,12 @@ def main() -> None:
     ]
     t0 = time.perf_counter()
     log = Path(args.out + ".log")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with log.open("w") as fh:
         subprocess.run(cmd, check=True, stdout=fh, stderr=subprocess.STDOUT)
     wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the recipe and its workers
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     load1 = os.getloadavg()
     print(
         json.dumps(
@@ -114,6 +120,8 @@ def main() -> None:
                 "wall_s": round(wall),
                 "budget_s": BUDGET_S,
                 "wall_over_budget": round(wall / BUDGET_S, 3),
+                "cpu_s": round(cpu),
+                "cpu_s_per_core": round(cpu / (os.cpu_count() or 1)),
                 "load_after": [round(x, 2) for x in load1],
                 "log": str(log),
             }

@@ -295,3 +295,33 @@ def test_the_page_shows_evaluation_metrics_when_the_runs_have_them(done, tmp_pat
     assert "From samples/eval.json" in text and "rate of samples/rates.json" not in text
     assert collect(out / "model.fact=1")["eval"]["normal"]["precision"] == pytest.approx(0.3)
     assert "precision 0.30, recall 0.50" in text  # the thumbnail's caption
+
+
+def test_a_folder_is_resumed_restarted_or_refused_never_overwritten(done, tmp_path):
+    import shutil
+
+    from zspace.config import load_config
+
+    cfg = load_config(None, [*TINY, "model.fact=1"])
+    run = tmp_path / "run"
+    shutil.copytree(done / "model.fact=1", run)
+    assert stages.training_state(run, cfg) == ("done", 2)
+    assert stages.training_state(
+        run, load_config(None, [*TINY, "model.fact=1", "train.epochs=3"])
+    ) == ("partial", 2)
+    with pytest.raises(ZspaceError, match=r"another configuration \(model.fact differ"):
+        stages.training_state(run, load_config(None, [*TINY, "model.fact=0.5"]))
+    # killed before the first checkpoint: only config.toml and meta.json -> trained afresh
+    early = tmp_path / "early"
+    early.mkdir()
+    for name in ("config.toml", "meta.json"):
+        shutil.copy(run / name, early / name)
+    assert stages.training_state(early, cfg) == ("new", 0)
+    (early / "notes.txt").write_text("mine")
+    with pytest.raises(ZspaceError, match="holds no finished epoch"):
+        stages.training_state(early, cfg)
+    # history.jsonl one epoch behind its checkpoint (a kill between the two writes)
+    rows = (run / "history.jsonl").read_text().splitlines()
+    (run / "history.jsonl").write_text(rows[0] + "\n")
+    assert stages.training_state(run, cfg) == ("done", 2)
+    assert len((run / "history.jsonl").read_text().splitlines()) == 2

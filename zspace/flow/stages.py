@@ -20,6 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from zspace.analysis.api import analyze
+from zspace.analysis.runner import (
+    DEFAULT_SET,
+    SPECS,
+    check_names,
+    make_params,
+    parse_sets,
+    split_name,
+)
 from zspace.checkpoint import load_checkpoint
 from zspace.config import Config, to_dict, to_toml
 from zspace.errors import ZspaceError
@@ -29,15 +37,13 @@ from zspace.generation.api import generate, meaningful_rates, reconstructions
 from zspace.latents import encode, latents_path
 from zspace.reporting.api import report
 from zspace.runfolder import read_config, read_history, write_history
+from zspace.training import RESUMABLE_CHANGES
 
 FLOW_FILE = "flow.json"
 FLOW_FORMAT = 1
 REPORT_SAMPLERS = ("normal", "gauss", "gmm")
 # what a run folder may hold when training was killed before its first checkpoint
 FIRST_EPOCH_LEFTOVERS = {"config.toml", "meta.json", "history.jsonl", "checkpoints", "tb", "data"}
-# config keys that may differ between the folder and the call (the trainer's rule)
-RESUMABLE = {"train.epochs", "train.device", "train.keep_checkpoints", "train.threads"}
-RESUMABLE |= {"train.compile", "train.log"}
 
 
 @dataclass(frozen=True)
@@ -58,15 +64,15 @@ class Plan:
     rates: dict[str, Any] | None = field(
         default_factory=lambda: {"sampler": list(REPORT_SAMPLERS), "n": 1000}
     )
-    evaluate: dict[str, Any] | None = None
+    evaluate: dict[str, Any] | None = field(
+        default_factory=lambda: {"sampler": list(REPORT_SAMPLERS), "n": 1000}
+    )
     record: dict[str, Any] | None = None
 
 
 def plan_from(params: Sequence[str] = (), only: Sequence[str] | None = None) -> Plan:
     """The default plan with CLI analysis parameters (``NAME.KEY=VALUE``) and an
     optional subset of analyses (names or variants)."""
-    from zspace.analysis.runner import check_names, make_params, parse_sets
-
     analysis = {k: dict(v) for k, v in parse_sets(params).items()}
     for name, given in analysis.items():
         make_params(name, given)  # a bad value fails before any training
@@ -114,7 +120,7 @@ def training_state(run_dir: Path, cfg: Config) -> tuple[str, int]:
             )
         return "new", 0  # killed before the first checkpoint: started again
     if (run_dir / "config.toml").is_file():
-        changed = [k for k in _config_diff(read_config(run_dir), cfg) if k not in RESUMABLE]
+        changed = [k for k in _config_diff(read_config(run_dir), cfg) if k not in RESUMABLE_CHANGES]
         if changed:
             raise ZspaceError(
                 f"{run_dir} holds a run with another configuration ({', '.join(changed)} "
@@ -251,8 +257,6 @@ def run_stages(
 def _analyses(plan: Plan, loaded: Callable[[], Any]) -> list[tuple[str, dict[str, Any]]]:
     """(name, params) in the order to run them: ``plan.only`` or every analysis that
     applies to this run, then the variants of ``plan.analysis``."""
-    from zspace.analysis.runner import DEFAULT_SET, SPECS, check_names, split_name
-
     names = list(plan.only) if plan.only is not None else list(DEFAULT_SET)
     if plan.only is None:
         names += [n for n in plan.analysis if split_name(n)[1] is not None and n not in names]
