@@ -117,9 +117,9 @@ def _list(args: argparse.Namespace) -> int:
         "\nTimes: training only, for the recipe as written (the reference's images and epochs, "
         "every run of a sweep). CPU: one epoch of each model measured on the small real sets "
         "(AMD EPYC: one thread's CPU time, times 2 cores, the rate of an idle 2-core machine) "
-        "and extrapolated per image; GPU: the reference's own timing (120 s per CelebA epoch of 170,000 "
-        "images, 7 s per MNIST epoch of 60,000), not measured here. `zspace recipe show NAME` "
-        "says which (cpu_source, gpu_source)."
+        "and extrapolated per image; GPU: the reference's own timing (120 s per CelebA epoch "
+        "of 170,000 images, 7 s per MNIST epoch of 60,000), not measured here. `zspace recipe "
+        "show NAME` says which (cpu_source, gpu_source)."
     )
     return 0
 
