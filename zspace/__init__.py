@@ -29,6 +29,9 @@ PUBLIC: dict[str, str] = {
     "demo": "zspace.flow.demo",
     "export": "zspace.exporting.api",
     "explore": "zspace.explorer.server",
+    "run_recipe": "zspace.flow.recipes",
+    "load_recipe": "zspace.flow.recipes",
+    "sweep": "zspace.flow.sweeps",
 }
 
 if TYPE_CHECKING:  # for editors and type checkers; at run time the names load lazily
@@ -40,6 +43,8 @@ if TYPE_CHECKING:  # for editors and type checkers; at run time the names load l
     from zspace.exporting.api import export  # noqa: F401
     from zspace.flow.demo import demo  # noqa: F401
     from zspace.flow.pipeline import pipeline  # noqa: F401
+    from zspace.flow.recipes import load_recipe, run_recipe  # noqa: F401
+    from zspace.flow.sweeps import sweep  # noqa: F401
     from zspace.flow.training import train  # noqa: F401
     from zspace.generation.api import generate  # noqa: F401
     from zspace.latents import encode  # noqa: F401

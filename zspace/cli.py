@@ -133,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
         "zspace.config.cli", "zspace.data.cli", "zspace.analysis.cli", "zspace.generation.cli",
         "zspace.evaluation.cli", "zspace.perceptron.cli", "zspace.exporting.cli",
         "zspace.explorer.cli",
+        "zspace.flow.cli",
     ):  # fmt: skip
         _register_optional(module, sub)
     return parser

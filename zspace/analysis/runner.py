@@ -4,12 +4,19 @@ Parameters are frozen dataclasses per analysis (``RadiusParams`` ...); values co
 from Python (typed) or from the CLI as ``name.key=value`` strings, converted by the
 field's type. The JSON file holds the parameters, the numbers and a one-line
 summary in words; the npz beside it the arrays its figure needs.
+
+Variants: ``NAME@LABEL`` (e.g. ``tsne@p10-e16``) runs analysis NAME with its own
+parameters and saves ``analysis/NAME@LABEL.json`` + ``.npz`` beside ``NAME.json``,
+so one run can hold several t-SNE maps or radius histograms. Labels are letters,
+digits, ``_``, ``-`` and ``+`` (no ``.``: ``--param tsne@p10.perplexity=10``
+splits at the first dot).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import re
 import time
 import types
 from collections.abc import Callable, Iterable
@@ -30,6 +37,21 @@ ANALYSIS_FORMAT = 1
 
 SPECS: dict[str, Analysis] = ANALYSES  # name -> entry (.params, .title, .compute)
 DEFAULT_SET = tuple(ANALYSES)
+VARIANT_SEP = "@"
+_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+-]*")
+
+
+def split_name(name: str) -> tuple[str, str | None]:
+    """``"tsne@p10"`` -> ``("tsne", "p10")``; ``"tsne"`` -> ``("tsne", None)``."""
+    base, sep, label = name.partition(VARIANT_SEP)
+    return base, (label if sep else None)
+
+
+def variants(run_dir: str | Path, name: str) -> list[str]:
+    """Labels of the saved variants of analysis ``name`` (sorted), e.g. ["p10-e16"]."""
+    prefix = f"{name}{VARIANT_SEP}"
+    found = analysis_dir(run_dir).glob(f"{prefix}*.json")
+    return sorted(p.stem[len(prefix) :] for p in found if _LABEL.fullmatch(p.stem[len(prefix) :]))
 
 
 def analysis_dir(run_dir: str | Path) -> Path:
@@ -85,8 +107,9 @@ def _convert(hint: Any, value: Any) -> Any:
 
 
 def make_params(name: str, given: dict[str, Any] | None, seed: int = 0):
-    """The params dataclass of ``name`` with ``given`` applied (unknown keys are errors)."""
-    cls = SPECS[name].params
+    """The params dataclass of ``name`` (or a variant ``name@label``) with ``given``
+    applied (unknown keys are errors)."""
+    cls = SPECS[split_name(name)[0]].params
     hints = get_type_hints(cls)
     values: dict[str, Any] = {}
     if "seed" in hints:
@@ -123,10 +146,17 @@ def parse_sets(items: Iterable[str]) -> dict[str, dict[str, str]]:
 
 
 def check_names(names: Iterable[str]) -> list[str]:
+    """The names, each an analysis or a variant ``NAME@LABEL`` of one (else an error)."""
     names = list(names)
     for n in names:
-        if n not in SPECS:
-            raise ZspaceError(f"unknown analysis {n!r}; choose from {', '.join(SPECS)}")
+        base, label = split_name(n)
+        if base not in SPECS:
+            raise ZspaceError(f"unknown analysis {base!r}; choose from {', '.join(SPECS)}")
+        if label is not None and not _LABEL.fullmatch(label):
+            raise ZspaceError(
+                f"analysis variant {n!r}: the label after '@' must be letters, digits, "
+                "'_', '-' or '+' (e.g. tsne@p10-e16)"
+            )
     return names
 
 
@@ -134,8 +164,8 @@ def check_names(names: Iterable[str]) -> list[str]:
 
 
 def compute(name: str, lat: Latents, params) -> Any:
-    """One analysis on in-memory latents (no files)."""
-    entry = SPECS.get(name)
+    """One analysis (or variant) on in-memory latents (no files)."""
+    entry = SPECS.get(split_name(name)[0])
     if entry is None:
         raise ZspaceError(f"unknown analysis {name!r}; choose from {', '.join(SPECS)}")
     if entry.needs_vae and not lat.variational:
@@ -145,10 +175,12 @@ def compute(name: str, lat: Latents, params) -> Any:
 
 def save_result(run_dir: Path, name: str, split: str, params, result, seconds: float) -> Path:
     out = analysis_dir(run_dir)
+    base, label = split_name(name)
     record = {
         "format": ANALYSIS_FORMAT,
-        "analysis": name,
-        "title": SPECS[name].title,
+        "analysis": base,
+        "variant": label,
+        "title": SPECS[base].title,
         "split": split,
         "params": jsonable(asdict(params)),
         "seconds": round(seconds, 3),
@@ -174,18 +206,22 @@ def run_analyses(
     params: dict[str, dict[str, Any]] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Load the latents once, run the selected analyses, save each; returns the results."""
+    """Load the latents once, run the selected analyses, save each; returns the results.
+
+    Without ``only``: every analysis, plus each variant ``NAME@LABEL`` named in
+    ``params``."""
     run_dir = Path(run_dir)
     lat = load_latents(run_dir, split)
     explicit = only is not None
-    names = check_names(only if explicit else DEFAULT_SET)
     params = params or {}
     check_names(params)
+    extra = [n for n in params if split_name(n)[1] is not None]
+    names = check_names(only if explicit else [*DEFAULT_SET, *extra])
     if not lat.variational:
         for n in names:
-            if explicit and SPECS[n].needs_vae:
+            if explicit and SPECS[split_name(n)[0]].needs_vae:
                 raise ZspaceError(f"the {n} analysis needs a VAE run; {run_dir} is an AE")
-        names = [n for n in names if not SPECS[n].needs_vae]
+        names = [n for n in names if not SPECS[split_name(n)[0]].needs_vae]
     prepared = {n: make_params(n, params.get(n), lat.seed) for n in names}
     results = {}
     for name in names:
@@ -201,7 +237,8 @@ def run_analyses(
 
 
 def load_result(run_dir: str | Path, name: str) -> tuple[dict, dict[str, np.ndarray]] | None:
-    """(json record, arrays) of a saved analysis, or None when it was not run."""
+    """(json record, arrays) of a saved analysis or variant (``NAME@LABEL``), or None
+    when it was not run."""
     base = analysis_dir(run_dir)
     j = base / f"{name}.json"
     if not j.is_file():

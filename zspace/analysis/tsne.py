@@ -36,7 +36,7 @@ class TsneParams:
     n_iter: int = 500
     colour_by: str = "auto"  # "auto", "none", "label" or an attribute name
     seed: int = 0
-    n_jobs: int = 0  # 0: all cores
+    n_jobs: int = 0  # 0: OMP_NUM_THREADS when set, else all cores
 
 
 @dataclass(frozen=True, repr=False)
@@ -68,6 +68,15 @@ class TsneResult(AnalysisResult):
         )
 
 
+def default_jobs() -> int:
+    """``OMP_NUM_THREADS`` when set (a sweep worker's share, a cluster job's cores),
+    else every core."""
+    import os
+
+    text = os.environ.get("OMP_NUM_THREADS", "")
+    return int(text) if text.isdigit() and int(text) > 0 else (os.cpu_count() or 1)
+
+
 def pca_reduce(x: np.ndarray, k: int) -> np.ndarray:
     """The first k principal-component scores of x (k < d)."""
     mean, _, comps = principal_axes(x)
@@ -85,7 +94,6 @@ def tsne_analysis(
 ) -> TsneResult:
     """2-D openTSNE map of a seeded subsample; ``colour`` (N,) is carried along for the plot."""
     p = with_params(TsneParams, params, overrides)
-    import os
     import time
 
     from openTSNE import TSNE
@@ -119,7 +127,7 @@ def tsne_analysis(
         perplexity=perp,
         early_exaggeration=p.early_exaggeration,
         n_iter=p.n_iter,
-        n_jobs=p.n_jobs if p.n_jobs > 0 else (os.cpu_count() or 1),
+        n_jobs=p.n_jobs if p.n_jobs > 0 else default_jobs(),
         random_state=p.seed,
         initialization="pca",
         verbose=False,

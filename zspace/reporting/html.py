@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from zspace.analysis.runner import SPECS, load_result
+from zspace.analysis.runner import SPECS, VARIANT_SEP, load_result, variants
 from zspace.errors import ZspaceError
 from zspace.fileio import atomic_write_text, read_json, read_text
 from zspace.reporting import figures as F
@@ -226,12 +226,23 @@ def losses_section(history: list[dict], colour: str) -> str:
 
 
 def analysis_section(run_dir: Path, name: str, colour: str, variational: bool) -> str:
+    """One analysis: its result, then each saved variant ``name@label`` under its label."""
     if SPECS[name].needs_vae and not variational:
         return "<p>This run is an AE: it has no mu/logvar, so there are no VAE internals.</p>"
+    labels = variants(run_dir, name)
     loaded = load_result(run_dir, name)
-    if loaded is None:
+    if loaded is None and not labels:
         return missing(run_dir, name)
-    rec, arr = loaded
+    parts = [] if loaded is None else [_result_html(name, *loaded, colour)]
+    for label in labels:
+        got = load_result(run_dir, f"{name}{VARIANT_SEP}{label}")
+        if got is not None:
+            parts.append(f"<h3>Variant {esc(name)}{VARIANT_SEP}{esc(label)}</h3>")
+            parts.append(_result_html(name, *got, colour))
+    return "\n".join(parts)
+
+
+def _result_html(name: str, rec: dict, arr: dict, colour: str) -> str:
     r = rec["result"]
     parts = [key(rec)]
     for i, fig in enumerate(F.analysis_figures(name, rec, arr, colour)):
@@ -287,7 +298,13 @@ def _vae_extras(r: dict) -> list[str]:
         for t, c in zip(r["logvar_thresholds"], r["logvar_above"], strict=True)
     ]
     rows.append([f"|z - mu| > {r['diff_threshold']:g}", r["diff_above"], r["diff_above"] / total])
-    return [table(["components with", "count", "share"], rows)]
+    parts = [table(["components with", "count", "share"], rows)]
+    if r.get("active_units") is not None:  # results saved before active units have none
+        parts.append(
+            f"<p>Active units (Burda et al. 2016): {r['active_units']} of {r['z_dim']} axes "
+            f"have a variance of mu over the data above {r['active_threshold']:g}.</p>"
+        )
+    return parts
 
 
 EXTRAS = {"axes": _axes_extras, "vae": _vae_extras}  # tables beside an analysis's figures
@@ -429,10 +446,15 @@ def build_report(run_dir: str | Path, log: Callable[[str], None] | None = None) 
     kind = str(meta.get("kind", "ae"))
     variational = kind == "vae"
     colour = F.KIND_COLOURS.get(kind, "C0")
-    body = [
-        section("config", "Configuration", config_section(run_dir, meta)),
-        section("losses", "Losses", losses_section(history, colour)),
-    ]
+    body = [section("config", "Configuration", config_section(run_dir, meta))]
+    nav = list(SECTIONS)
+    from zspace.reporting.references import references_html  # recipe runs only
+
+    refs = references_html(run_dir)
+    if refs is not None:
+        body.append(section("reference", "Reference vs this run", refs))
+        nav.insert(1, ("reference", "Reference"))
+    body.append(section("losses", "Losses", losses_section(history, colour)))
     for sid, spec in SPECS.items():
         body.append(section(sid, spec.title, analysis_section(run_dir, sid, colour, variational)))
     body.append(section("samples", "Samples and reconstructions", samples_section(run_dir)))
@@ -441,7 +463,7 @@ def build_report(run_dir: str | Path, log: Callable[[str], None] | None = None) 
         f"{kind.upper()} on {data}, {len(history)} epochs; report written "
         f"{time.strftime('%Y-%m-%d %H:%M:%S')} by zspace"
     )
-    text = page(f"zspace report: {run_dir.name}", sub, list(SECTIONS), "\n".join(body))
+    text = page(f"zspace report: {run_dir.name}", sub, nav, "\n".join(body))
     path = atomic_write_text(run_dir / "report.html", text)
     if log:
         log(f"report: {path}")

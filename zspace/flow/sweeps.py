@@ -1,0 +1,229 @@
+"""``zspace sweep``: one run per value of a config key (or per combination of several),
+each through every stage, and the sweep page DIR/sweep.html.
+
+Runs live in ``DIR/<key>=<value>/`` (``DIR/<k1>=<v1>,<k2>=<v2>/`` for a grid), in
+the order ``--list`` prints (the first key outermost). A finished run is skipped, an
+interrupted one resumes (``flow.stages``). ``jobs`` runs that many at once, each
+in its own process with its share of the cores; ``only`` runs one run by index, so
+a cluster job array spreads a sweep over machines and a last call without ``only``
+(or with ``page_only``) builds the page.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from zspace.config import Config, apply_overrides, config_from_dict, load_config, to_dict, to_toml
+from zspace.errors import ZspaceError
+from zspace.fileio import atomic_write_json
+from zspace.flow.stages import Plan, is_complete, run_stages, training_state
+from zspace.flow.worker import work
+from zspace.reporting.references import Reference
+from zspace.reporting.sweep_page import SWEEP_FILE, build_sweep_page
+
+SWEEP_FORMAT = 1
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+\-=,\[\]]")
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    index: int
+    name: str  # the folder, e.g. "model.fact=1e-5"
+    settings: dict[str, str]  # key -> value as written
+
+    @property
+    def overrides(self) -> list[str]:
+        return [f"{k}={v}" for k, v in self.settings.items()]
+
+
+def split_values(text: str) -> list[str]:
+    """``"1e-5,0.1"`` -> ["1e-5", "0.1"]; commas inside [...] stay: "[8,16],[16,32]"."""
+    out, depth, cur = [], 0, ""
+    for ch in text:
+        if ch == "," and depth == 0:
+            out.append(cur.strip())
+            cur = ""
+            continue
+        depth += {"[": 1, "]": -1}.get(ch, 0)
+        cur += ch
+    out.append(cur.strip())
+    return [v for v in out if v]
+
+
+def parse_vary(items: Sequence[str | tuple[str, Sequence[Any]]]) -> list[tuple[str, list[str]]]:
+    """``--vary KEY=V1,V2,...`` strings (or (key, values) pairs) to [(key, [texts])]."""
+    out: list[tuple[str, list[str]]] = []
+    for item in items:
+        if isinstance(item, str):
+            key, sep, text = item.partition("=")
+            if not sep:
+                raise ZspaceError(f"--vary {item!r}: expected KEY=V1,V2,... e.g. model.fact=1e-5,1")
+            values = split_values(text)
+        else:
+            key, values = item[0], [str(v) for v in item[1]]
+        key = key.strip()
+        if key.count(".") != 1:
+            raise ZspaceError(f"--vary {key!r}: expected section.key, e.g. model.fact")
+        if len(values) < 2:
+            raise ZspaceError(f"--vary {key}: give two or more values, separated by commas")
+        if len(set(values)) < len(values):
+            raise ZspaceError(f"--vary {key}: a value is listed twice")
+        if key in {k for k, _ in out}:
+            raise ZspaceError(f"--vary {key} is given twice")
+        out.append((key, values))
+    if not out:
+        raise ZspaceError("sweep: give at least one --vary KEY=V1,V2,...")
+    return out
+
+
+def plan_runs(vary: list[tuple[str, list[str]]]) -> list[SweepRun]:
+    """Every combination, the first key outermost; folder names must be distinct."""
+    keys = [k for k, _ in vary]
+    runs = []
+    for i, combo in enumerate(itertools.product(*(v for _, v in vary))):
+        settings = dict(zip(keys, combo, strict=True))
+        name = ",".join(f"{k}={_UNSAFE.sub('_', v)}" for k, v in settings.items())
+        runs.append(SweepRun(i, name, settings))
+    if len({r.name for r in runs}) < len(runs):
+        raise ZspaceError("sweep: two values give the same folder name; write them apart")
+    return runs
+
+
+def run_config(base: Config, run: SweepRun) -> Config:
+    try:
+        return config_from_dict(apply_overrides(to_dict(base), run.overrides))
+    except ZspaceError as exc:
+        raise ZspaceError(f"sweep run {run.name}: {exc}") from None
+
+
+def _base(config: Config | str | Path | None, overrides: Sequence[str]) -> Config:
+    if isinstance(config, Config):
+        return config_from_dict(apply_overrides(to_dict(config), list(overrides)))
+    return load_config(config, list(overrides))
+
+
+def status(run_dir: Path, cfg: Config, plan: Plan) -> str:
+    """ "complete", "trained k/n epochs", "not started" or the error in words."""
+    try:
+        state, done = training_state(run_dir, cfg)
+    except ZspaceError as exc:
+        return f"blocked: {exc}"
+    if state == "new":
+        return "not started"
+    if is_complete(run_dir, cfg, plan):
+        return "complete"
+    return f"trained {done}/{cfg.train.epochs} epochs" + (", stages left" if done else "")
+
+
+def sweep(
+    config: Config | str | Path | None,
+    vary: Sequence[str | tuple[str, Sequence[Any]]],
+    out: str | Path,
+    *,
+    overrides: Sequence[str] = (),
+    plan: Plan | None = None,
+    jobs: int = 1,
+    only: int | None = None,
+    list_only: bool = False,
+    page_only: bool = False,
+    trends: Sequence[Any] = (),
+    references: Sequence[Reference] = (),
+    log: Callable[[str], None] = print,
+    progress: bool = True,
+) -> Path:
+    """Train and analyse one run per value (or combination) into ``out/<key>=<value>/``
+    and write ``out/sweep.html``; returns the page (``out/sweep.json`` with
+    ``list_only``, the run's report with ``only``). ``config``: a Config, a TOML
+    path or None (defaults), with ``overrides`` on top; ``vary``: ``"KEY=V1,V2"``
+    strings or (key, values) pairs."""
+    from zspace.flow.recipes import with_values
+
+    out = Path(out)
+    plan = plan or Plan()
+    if jobs < 1:
+        raise ZspaceError(f"--jobs {jobs}: must be >= 1")
+    base = _base(config, overrides)
+    pairs = parse_vary(vary)
+    runs = plan_runs(pairs)
+    cfgs = [run_config(base, r) for r in runs]  # every value checked before any training
+    plans = [with_values(plan, r.settings, references) for r in runs]
+    if only is not None and not 0 <= only < len(runs):
+        raise ZspaceError(f"--only {only}: this sweep has runs 0..{len(runs) - 1} (see --list)")
+    if out.exists() and not out.is_dir():
+        raise ZspaceError(f"--out {out} is a file, not a folder")
+    if list_only:
+        for r, c, p in zip(runs, cfgs, plans, strict=True):
+            log(f"{r.index:3d}  {r.name:40s}  {status(out / r.name, c, p)}")
+        return out / SWEEP_FILE
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(
+        out / SWEEP_FILE,
+        {
+            "format": SWEEP_FORMAT,
+            "keys": [k for k, _ in pairs],
+            "values": {k: v for k, v in pairs},
+            "runs": [{"index": r.index, "name": r.name, "settings": r.settings} for r in runs],
+            "base": to_toml(base),
+            "plan": asdict(plan),
+            "trends": [asdict(t) if hasattr(t, "__dataclass_fields__") else t for t in trends],
+            "references": [r.to_json() for r in references],
+        },
+    )
+    if not page_only:
+        chosen = [runs[only]] if only is not None else runs
+        todo = [r for r in chosen if not is_complete(out / r.name, cfgs[r.index], plans[r.index])]
+        for r in chosen:
+            if r not in todo:
+                log(f"[{r.name}] complete, skipped")
+        failed = _run_all(out, todo, cfgs, plans, jobs, log, progress)
+        if failed:
+            if only is None:
+                build_sweep_page(out, log)
+            raise ZspaceError(
+                f"{len(failed)} of {len(todo)} sweep runs failed: "
+                + "; ".join(f"{n}: {e}" for n, e in failed)
+            )
+        if only is not None:
+            log(f"run {only} done; build the page from the finished runs with --page")
+            return out / runs[only].name / "report.html"
+    return build_sweep_page(out, log)
+
+
+def _run_all(out, todo, cfgs, plans, jobs, log, progress) -> list[tuple[str, str]]:
+    failed: list[tuple[str, str]] = []
+    if jobs == 1 or len(todo) <= 1:
+        for r in todo:
+            log(f"== sweep run {r.index}: {r.name} ==")
+            try:
+                run_stages(cfgs[r.index], out / r.name, plans[r.index], log=log, progress=progress)
+            except ZspaceError as exc:
+                log(f"[{r.name}] failed: {exc}")
+                failed.append((r.name, str(exc)))
+        return failed
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    log(f"sweep: {len(todo)} runs, {jobs} at a time, {threads} thread(s) each")
+    ctx = get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, max_tasks_per_child=1) as pool:
+        futures = {
+            pool.submit(
+                work, to_dict(cfgs[r.index]), str(out / r.name), plans[r.index], threads, r.name
+            ): r
+            for r in todo
+        }
+        for fut in as_completed(futures):
+            r = futures[fut]
+            error = fut.result()  # a bug in a worker re-raises here
+            if error:
+                log(f"[{r.name}] failed: {error}")
+                failed.append((r.name, error))
+            else:
+                log(f"[{r.name}] done")
+    return failed
