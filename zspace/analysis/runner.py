@@ -248,7 +248,7 @@ def load_result(run_dir: str | Path, name: str) -> tuple[dict, dict[str, np.ndar
     if (
         not isinstance(record, dict)
         or record.get("format") != ANALYSIS_FORMAT
-        or record.get("analysis") != name
+        or record.get("analysis") != name.partition("@")[0]  # a variant: NAME@LABEL
         or not isinstance(record.get("result"), dict)
     ):
         raise ZspaceError(f"{j} is not a zspace {name} result (format {ANALYSIS_FORMAT}); {redo}")
