@@ -269,6 +269,8 @@ def test_recipe_errors_are_one_line_with_exit_2(args, words, capsys, tmp_path):
 
 
 def _run_recipe(name, data, tmp_path, extra=()):
+    """Run a recipe quick; its data cache and evaluator go to the session's cache root
+    (conftest), so the recipes of one data set build their evaluator once."""
     run = tmp_path / name
     args = [
         "recipe",
@@ -283,8 +285,6 @@ def _run_recipe(name, data, tmp_path, extra=()):
         "train.epochs=1",
         "--set",
         "train.threads=1",
-        "--set",
-        f'data.cache_dir="{tmp_path / "cache"}"',
         "--no-progress",
         *extra,
     ]
