@@ -216,7 +216,7 @@ def run_analyses(
     params = params or {}
     check_names(params)
     extra = [n for n in params if split_name(n)[1] is not None]
-    names = check_names(only if explicit else [*DEFAULT_SET, *extra])
+    names = check_names(only if only is not None else [*DEFAULT_SET, *extra])
     if not lat.variational:
         for n in names:
             if explicit and SPECS[split_name(n)[0]].needs_vae:
