@@ -184,7 +184,7 @@ def init_weights(model: nn.Module, activation: str) -> None:
                 nn.init.zeros_(module.bias)
 
 
-def _glorot_uniform_(module: nn.Module) -> None:
+def _glorot_uniform_(module: nn.Conv2d | nn.ConvTranspose2d | nn.Linear) -> None:
     # Keras computes fans as (in, out) * receptive field for both conv kinds; torch's
     # xavier_uniform_ reads ConvTranspose2d's weight as (in, out, kh, kw) and swaps the
     # fans, which is the same sum, so the bound agrees.
