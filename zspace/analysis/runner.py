@@ -19,7 +19,7 @@ import io
 import re
 import time
 import types
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
@@ -106,7 +106,7 @@ def _convert(hint: Any, value: Any) -> Any:
     return str(value)
 
 
-def make_params(name: str, given: dict[str, Any] | None, seed: int = 0):
+def make_params(name: str, given: Mapping[str, Any] | None, seed: int = 0):
     """The params dataclass of ``name`` (or a variant ``name@label``) with ``given``
     applied (unknown keys are errors)."""
     cls = SPECS[split_name(name)[0]].params
