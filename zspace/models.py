@@ -139,7 +139,8 @@ class AutoEncoder(nn.Module):
     def __init__(self, cfg: ModelConfig, input_shape: tuple[int, int, int]) -> None:
         super().__init__()
         self.cfg = cfg
-        self.input_shape = tuple(input_shape)
+        channels, height, width = input_shape
+        self.input_shape = (channels, height, width)
         self.encoder = Encoder(cfg, input_shape)
         self.decoder = Decoder(cfg, self.encoder.feature_shape, input_shape[0])
         init_weights(self, cfg.activation)
