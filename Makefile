@@ -20,6 +20,7 @@ demo: $(BIN)/zspace
 test: $(BIN)/zspace
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 # the same without the end-to-end tests marked slow (a minute or two)

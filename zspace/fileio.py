@@ -180,7 +180,7 @@ def check_writable(path: str | Path, what: str, *, folder: bool = False) -> None
 
 
 def atomic_write(
-    path: str | Path, write: Callable[[BinaryIO], None], *, undoable: bool = True
+    path: str | Path, write: Callable[[BinaryIO], object], *, undoable: bool = True
 ) -> Path:
     """Call ``write(fh)`` on a temporary file beside ``path`` and rename it into place.
 
@@ -227,7 +227,7 @@ def remove_stale_temporaries(path: str | Path) -> list[Path]:
     whose process is gone (or older than LEGACY_TMP_AGE without a pid). Live writers'
     files, in this process or another, are kept. Returns what was removed."""
     path = Path(path)
-    removed = []
+    removed: list[Path] = []
     try:
         siblings = list(path.parent.iterdir())
     except OSError:

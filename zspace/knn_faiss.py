@@ -79,23 +79,24 @@ def knn(
             f"the reference has {available_points} point(s) to compare against; k = {k} needs more"
         )
     centre = ref64.mean(axis=0)
-    ref64 = torch.from_numpy(np.ascontiguousarray(ref64 - centre))
-    q64 = torch.from_numpy(np.ascontiguousarray(q64 - centre))
-    index = faiss.IndexFlatL2(ref64.shape[1])
-    index.add(ref64.float().numpy())
-    shortlist = min(k + EXTRA + (1 if exclude_self else 0), len(ref64))
-    found, cand = index.search(q64.float().numpy(), shortlist)
+    ref_t = torch.from_numpy(np.ascontiguousarray(ref64 - centre))
+    q_t = torch.from_numpy(np.ascontiguousarray(q64 - centre))
+    del ref64, q64  # the centred copies from here on (the float64 inputs can go)
+    index = faiss.IndexFlatL2(ref_t.shape[1])
+    index.add(ref_t.float().numpy())
+    shortlist = min(k + EXTRA + (1 if exclude_self else 0), len(ref_t))
+    found, cand = index.search(q_t.float().numpy(), shortlist)
     found, cand = torch.from_numpy(found).double(), torch.from_numpy(cand)
-    bound = neighbours.float32_error_bound(ref64)
-    dist = torch.empty((len(q64), k), dtype=torch.float64)
-    index_out = torch.empty((len(q64), k), dtype=torch.int64)
-    for s in range(0, len(q64), RERANK_ROWS):
+    bound = neighbours.float32_error_bound(ref_t)
+    dist = torch.empty((len(q_t), k), dtype=torch.float64)
+    index_out = torch.empty((len(q_t), k), dtype=torch.int64)
+    for s in range(0, len(q_t), RERANK_ROWS):
         c = cand[s : s + RERANK_ROWS]
         last = found[s : s + RERANK_ROWS, -1].clone()  # float32 |a - b|^2 of the last one
         if shortlist >= available_points + (1 if exclude_self else 0):
             last.fill_(float("inf"))  # every point is a candidate
         d2, idx = neighbours.finish(
-            q64[s : s + RERANK_ROWS], ref64, c, last, bound, k, exclude_self, s
+            q_t[s : s + RERANK_ROWS], ref_t, c, last, bound, k, exclude_self, s
         )
         dist[s : s + RERANK_ROWS] = d2
         index_out[s : s + RERANK_ROWS] = idx

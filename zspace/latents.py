@@ -61,8 +61,11 @@ def latents_path(run_dir: str | Path, split: str = "train") -> Path:
     return Path(run_dir) / "latents" / f"{split}.npz"
 
 
-def _as(arr: np.ndarray, dtype: Any) -> np.ndarray:
-    """``arr`` as ``dtype`` without a copy when it already is (memory maps stay maps)."""
+def _as(arr: Any, dtype: Any) -> np.ndarray:
+    """``arr`` as ``dtype`` without a copy when it already is (memory maps stay maps).
+
+    Anything ``np.asanyarray`` takes: the streaming writer's placeholder Latents carry
+    mu but no logvar, and ``big`` replaces both members."""
     arr = np.asanyarray(arr)
     return arr if arr.dtype == dtype else arr.astype(dtype)
 

@@ -139,7 +139,8 @@ class AutoEncoder(nn.Module):
     def __init__(self, cfg: ModelConfig, input_shape: tuple[int, int, int]) -> None:
         super().__init__()
         self.cfg = cfg
-        self.input_shape = tuple(input_shape)
+        channels, height, width = input_shape
+        self.input_shape = (channels, height, width)
         self.encoder = Encoder(cfg, input_shape)
         self.decoder = Decoder(cfg, self.encoder.feature_shape, input_shape[0])
         init_weights(self, cfg.activation)
@@ -184,7 +185,7 @@ def init_weights(model: nn.Module, activation: str) -> None:
                 nn.init.zeros_(module.bias)
 
 
-def _glorot_uniform_(module: nn.Module) -> None:
+def _glorot_uniform_(module: nn.Conv2d | nn.ConvTranspose2d | nn.Linear) -> None:
     # Keras computes fans as (in, out) * receptive field for both conv kinds; torch's
     # xavier_uniform_ reads ConvTranspose2d's weight as (in, out, kh, kw) and swaps the
     # fans, which is the same sum, so the bound agrees.

@@ -18,7 +18,7 @@ import struct
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -106,7 +106,7 @@ def _mapped(path: Path, raw: BinaryIO, info: zipfile.ZipInfo) -> np.ndarray | No
 
 
 def _memmap_of(arr: np.ndarray) -> np.memmap | None:
-    base = arr
+    base: Any = arr  # then its .base, and so on
     while base is not None:
         if isinstance(base, np.memmap):
             return base

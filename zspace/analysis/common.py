@@ -35,9 +35,18 @@ def with_params(cls: type[P], params: P | None, overrides: dict[str, Any]) -> P:
     return replace(base, **overrides) if overrides else base  # type: ignore[type-var]
 
 
+def array_metadata(*, json: bool = False) -> dict[str, bool]:
+    """The metadata that marks an array field (what ``array_field`` attaches)."""
+    return {"array": True, "json": json}
+
+
 def array_field(*, json: bool = False, default: Any = dataclasses.MISSING) -> Any:
-    """A result field saved in the npz (and also in the JSON with ``json=True``)."""
-    return field(repr=False, default=default, metadata={"array": True, "json": json})
+    """A result field saved in the npz (and also in the JSON with ``json=True``).
+
+    Type checkers take any field made here for one with a default; a field without
+    one that precedes fields without defaults is declared
+    ``field(repr=False, metadata=array_metadata(...))`` instead (the same field)."""
+    return field(repr=False, default=default, metadata=array_metadata(json=json))
 
 
 def memory_field() -> Any:

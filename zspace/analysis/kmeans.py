@@ -17,7 +17,7 @@ cores scikit-learn's OpenMP loops spin-wait and run several times slower with mo
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,7 @@ from zspace.analysis.common import (
     Analysis,
     AnalysisResult,
     array_field,
+    array_metadata,
     as_points,
     positive,
     subsample,
@@ -52,10 +53,9 @@ class KmeansResult(AnalysisResult):
     name = "kmeans"
     n_total: int
     n: int
-    ks: list[int] = array_field(json=True)
-    inertia: list[float] = array_field(
-        json=True
-    )  # mean squared distance to the nearest centre, per point
+    ks: list[int] = field(repr=False, metadata=array_metadata(json=True))
+    # mean squared distance to the nearest centre, per point
+    inertia: list[float] = field(repr=False, metadata=array_metadata(json=True))
     elbow: int | None  # None: no pronounced elbow
     best_k: int  # the k with the largest distance below the chord, pronounced or not
     strength: float

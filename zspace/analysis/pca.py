@@ -13,7 +13,8 @@ scale; ``zoom_mode="absolute"`` keeps the reference's fixed windows (25, 2.5, 0.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from zspace.analysis.common import (
     Analysis,
     AnalysisResult,
     array_field,
+    array_metadata,
     as_points,
     memory_field,
     positive,
@@ -46,7 +48,7 @@ def cloud_extent(points: np.ndarray, centre: np.ndarray) -> float:
     return float(np.quantile(dist, EXTENT_QUANTILE)) if len(dist) else 0.0
 
 
-def window_sizes(extent: float, zooms, mode: str) -> list[float]:
+def window_sizes(extent: float, zooms: Iterable[float], mode: str) -> list[float]:
     """Half-widths of the zoom windows: ``zooms`` times the extent (relative) or as
     given (absolute). A cloud of extent 0 (all points equal) gets windows of 1."""
     if mode == "absolute":
@@ -70,7 +72,8 @@ class PcaResult(AnalysisResult):
     name = "pca"
     n: int
     z_dim: int
-    explained: list[float] = array_field(json=True)  # explained-variance ratio per component
+    # explained-variance ratio per component
+    explained: list[float] = field(repr=False, metadata=array_metadata(json=True))
     cumulative: list[float]
     n90: int  # components for 90 % / 99 % of the variance
     n99: int
@@ -141,8 +144,10 @@ def principal_axes(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return mean, vals, comps
 
 
-def _check_pairs(pairs, limit: int, base: int, what: str) -> list[tuple[int, int]]:
-    out = []
+def _check_pairs(
+    pairs: Iterable[Sequence[int]], limit: int, base: int, what: str
+) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
     for p in pairs:
         if len(p) != 2:
             raise ZspaceError(f"pca.{what}: {p} is not a pair")
@@ -154,7 +159,9 @@ def _check_pairs(pairs, limit: int, base: int, what: str) -> list[tuple[int, int
     return out
 
 
-def _default_pairs(defaults, limit: int, base: int) -> list[tuple[int, int]]:
+def _default_pairs(
+    defaults: Sequence[tuple[int, int]], limit: int, base: int
+) -> list[tuple[int, int]]:
     """The reference's pairs where they fit, else the leading ones (small z_dim)."""
     fit = [p for p in defaults if max(p) < limit + base]
     if len(fit) < len(defaults):
@@ -164,7 +171,7 @@ def _default_pairs(defaults, limit: int, base: int) -> list[tuple[int, int]]:
 
 
 def _windows(
-    proj: np.ndarray, zooms, mode: str
+    proj: np.ndarray, zooms: Iterable[float], mode: str
 ) -> tuple[list[float], float, list[float], list[int]]:
     """(centre, extent, half-widths, points inside each window) of one projection."""
     centre = np.median(proj, axis=0)
@@ -174,21 +181,21 @@ def _windows(
     return centre.tolist(), extent, sizes, [int((dist <= h).sum()) for h in sizes]
 
 
-def _check_zooms(mode: str, zooms) -> list[float]:
+def _check_zooms(mode: str, zooms: Iterable[float] | None) -> list[float]:
     if mode not in ZOOM_MODES:
         raise ZspaceError(f"pca.zoom_mode = {mode!r}: choose {' or '.join(ZOOM_MODES)}")
     if zooms is None:
         return list(DEFAULT_FRACTIONS if mode == "relative" else REFERENCE_ZOOMS)
-    zooms = [float(h) for h in zooms]
-    for h in zooms:
+    checked = [float(h) for h in zooms]
+    for h in checked:
         positive("pca.zooms", h)
-    if mode == "relative" and max(zooms) > 1:
+    if mode == "relative" and max(checked) > 1:
         raise ZspaceError(
-            f"pca.zooms = {','.join(f'{h:g}' for h in zooms)}: relative windows are shares "
+            f"pca.zooms = {','.join(f'{h:g}' for h in checked)}: relative windows are shares "
             "of the cloud's extent, in (0, 1]; for half-widths in latent units add "
             "pca.zoom_mode=absolute"
         )
-    return zooms
+    return checked
 
 
 def pca_analysis(
@@ -198,20 +205,20 @@ def pca_analysis(
 ) -> PcaResult:
     """Spectrum of the covariance and projections on chosen PCA / original axis pairs."""
     p = with_params(PcaParams, params, overrides)
-    pairs, axis_pairs, zooms, gap = p.pairs, p.axis_pairs, p.zooms, p.gap
+    gap = p.gap
     z = as_points(z)
     d = z.shape[1]
     positive("pca.gap", gap)
-    zooms = _check_zooms(p.zoom_mode, zooms)
+    zooms = _check_zooms(p.zoom_mode, p.zooms)
     pairs = (
         _default_pairs(DEFAULT_PCA_PAIRS, d, 1)
-        if pairs is None
-        else _check_pairs(pairs, d, 1, "pairs")
+        if p.pairs is None
+        else _check_pairs(p.pairs, d, 1, "pairs")
     )
     axis_pairs = (
         _default_pairs(DEFAULT_AXIS_PAIRS, d, 0)
-        if axis_pairs is None
-        else _check_pairs(axis_pairs, d, 0, "axis_pairs")
+        if p.axis_pairs is None
+        else _check_pairs(p.axis_pairs, d, 0, "axis_pairs")
     )
     mean, vals, vecs = principal_axes(z)  # vecs: rows
     total = vals.sum()

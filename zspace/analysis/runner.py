@@ -19,7 +19,7 @@ import io
 import re
 import time
 import types
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
@@ -106,7 +106,7 @@ def _convert(hint: Any, value: Any) -> Any:
     return str(value)
 
 
-def make_params(name: str, given: dict[str, Any] | None, seed: int = 0):
+def make_params(name: str, given: Mapping[str, Any] | None, seed: int = 0):
     """The params dataclass of ``name`` (or a variant ``name@label``) with ``given``
     applied (unknown keys are errors)."""
     cls = SPECS[split_name(name)[0]].params
@@ -216,7 +216,7 @@ def run_analyses(
     params = params or {}
     check_names(params)
     extra = [n for n in params if split_name(n)[1] is not None]
-    names = check_names(only if explicit else [*DEFAULT_SET, *extra])
+    names = check_names(only if only is not None else [*DEFAULT_SET, *extra])
     if not lat.variational:
         for n in names:
             if explicit and SPECS[split_name(n)[0]].needs_vae:

@@ -13,7 +13,7 @@ and carries no information; with a tiny KL weight every axis stays active.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from zspace.analysis.common import (
 )
 from zspace.analysis.radius import radii
 from zspace.errors import ZspaceError
+
+if TYPE_CHECKING:
+    from zspace.latents import Latents
 
 
 @dataclass(frozen=True)
@@ -153,10 +156,10 @@ def vae_internals(
     )
 
 
-ANALYSIS = Analysis(
-    "vae",
-    "VAE internals",
-    VaeParams,
-    lambda lat, p: vae_internals(lat.z, lat.mu, lat.logvar, p),
-    needs_vae=True,
-)
+def _from_latents(lat: Latents, p: VaeParams | None) -> VaeResult:
+    if lat.mu is None or lat.logvar is None:  # needs_vae: the runner skips AE runs
+        raise ZspaceError("vae: the latents hold no mu and logvar (not a VAE run)")
+    return vae_internals(lat.z, lat.mu, lat.logvar, p)
+
+
+ANALYSIS = Analysis("vae", "VAE internals", VaeParams, _from_latents, needs_vae=True)

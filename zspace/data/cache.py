@@ -121,7 +121,7 @@ def open_or_build(spec: CacheSpec, build: Callable[[Path], dict]) -> Cached:
     extra meta fields (JSON-friendly).
     """
     state, meta = probe(spec)
-    if state == "fresh":
+    if state == "fresh" and meta is not None:  # fresh: meta was read
         images = _open(spec, meta)
         if images is not None:
             return Cached(images, meta, "reused", spec.meta_path)
@@ -134,7 +134,7 @@ def open_or_build(spec: CacheSpec, build: Callable[[Path], dict]) -> Cached:
         ) from None
     with locked(spec.lock_path):
         state, meta = probe(spec)  # another process may have built it while we waited
-        if state == "fresh":
+        if state == "fresh" and meta is not None:  # fresh: meta was read
             images = _open(spec, meta)
             if images is not None:
                 return Cached(images, meta, "reused", spec.meta_path)

@@ -110,6 +110,8 @@ class BatchLoader:
         need = len(self.index) * int(np.prod(self.shape))
         budget = memory_budget(self.device) if max_bytes is None else max_bytes
         self.resident = need <= budget
+        self.storage: torch.Tensor | None  # the images on the device when resident
+        self.images: np.ndarray | None  # else the (memory-mapped) source, read per batch
         if self.resident:
             self.storage = self._gather_all(images)
             self.images = None
@@ -172,8 +174,9 @@ class BatchLoader:
             return lambda t, start, total: make_input(t, cfg, None)
         seed = epoch_seed(self.seed, epoch, 1)
         if self.device.type == "cpu":
+            h, w, c = self.shape
             bank = NoiseBank(
-                cfg, self.shape, n, self.batch_size, torch.Generator().manual_seed(seed)
+                cfg, (h, w, c), n, self.batch_size, torch.Generator().manual_seed(seed)
             )
             return bank.corrupt
         gen = torch.Generator(device=self.device)
@@ -181,18 +184,22 @@ class BatchLoader:
         return lambda t, start, total: make_input(t, cfg, gen, start=start, total=total)
 
     def _batches(self, order: torch.Tensor | None) -> Iterator[tuple[torch.Tensor, tuple]]:
+        storage = self.storage
+        assert storage is not None  # only resident loaders read batches from storage
         if order is not None:
             order = order.to(self.device)
         for first, start, stop, total in self.parts():
             rows = slice(first + start, first + stop)
             if order is None:
-                yield self.storage[rows], (start, total)
+                yield storage[rows], (start, total)
             else:
-                yield self.storage.index_select(0, order[rows]), (start, total)
+                yield storage.index_select(0, order[rows]), (start, total)
 
     def _streamed(self, order: torch.Tensor | None) -> Iterator[tuple[torch.Tensor, tuple]]:
         parts = list(self.parts())
         pin = self.device.type == "cuda"
+        images = self.images
+        assert images is not None  # only non-resident loaders stream
 
         def read(part: tuple[int, int, int, int]) -> torch.Tensor:
             first, start, stop, total = part
@@ -201,12 +208,13 @@ class BatchLoader:
             rows = (
                 self.index[batch] if order is None else np.sort(self.index[order[batch].numpy()])
             )[start:stop]
-            batch_u8 = torch.from_numpy(np.ascontiguousarray(self.images[rows]))
+            batch_u8 = torch.from_numpy(np.ascontiguousarray(images[rows]))
             return batch_u8.pin_memory() if pin else batch_u8
 
         with ThreadPoolExecutor(1) as pool:
             ahead = pool.submit(read, parts[0]) if parts else None
             for i, part in enumerate(parts):
+                assert ahead is not None  # submitted before every part
                 batch = ahead.result()
                 if i + 1 < len(parts):
                     ahead = pool.submit(read, parts[i + 1])

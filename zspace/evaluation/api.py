@@ -121,12 +121,11 @@ def evaluate(
             f"evaluate: n = {n_eval} images per sampler, not {n}: the evaluator's held-out "
             f"half B has {len(ev.index_b)} real images for the real-vs-real floor"
         )
-    opts = {"k": k, "rounds": rounds, "seed": seed, "face_oracle": face_oracle}
     results: list[dict[str, Any]] = []
 
     def record(name: str, params: dict[str, Any], images: np.ndarray, started: float) -> None:
-        row = {"sampler": name, "params": {**params, "n": len(images)}}
-        row.update(score_images(ev, images, **opts))
+        row: dict[str, Any] = {"sampler": name, "params": {**params, "n": len(images)}}
+        row.update(score_images(ev, images, k=k, rounds=rounds, seed=seed, face_oracle=face_oracle))
         row["seconds"] = round(time.perf_counter() - started, 3)
         results.append(row)
         if log:
@@ -167,12 +166,11 @@ def _merged(run: Any, out: dict[str, Any]) -> dict[str, Any]:
     path = samples_dir(run) / "eval.json"
     try:
         old = json.loads(path.read_text()) if path.is_file() else None
-        same = (
+        if not (
             isinstance(old, dict)
             and old["evaluator"]["fingerprint"] == out["evaluator"]["fingerprint"]
             and all(old.get(key) == out[key] for key in SAME_SETTINGS)
-        )
-        if not same:
+        ):
             return out
         keys = {_row_key(r) for r in out["results"]}
         kept = [r for r in old["results"] if r["sampler"] != "real" and _row_key(r) not in keys]

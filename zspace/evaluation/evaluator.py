@@ -77,7 +77,7 @@ def data_fingerprint(data: ImageData) -> str:
     images = data.images
     step = max(1, (64 << 20) // max(1, int(np.prod(images.shape[1:]))))
     for s in range(0, len(images), step):
-        h.update(memoryview(np.ascontiguousarray(images[s : s + step])).cast("B"))
+        h.update(np.ascontiguousarray(images[s : s + step]).data.cast("B"))
     for name in ("labels", "attr"):
         arr = getattr(data, name)
         h.update(name.encode())
@@ -100,7 +100,8 @@ def resolve_task(data: ImageData, task: str = "auto", log: Log = None) -> tuple[
     images, else the rotation fallback, logged with its reason."""
     if task not in ("auto", *TASKS):
         raise ZspaceError(f"evaluator task {task!r}: choose auto, {', '.join(TASKS)}")
-    has_labels = data.labels is not None and len(np.unique(data.labels)) >= 2
+    n_classes = 0 if data.labels is None else len(np.unique(data.labels))
+    has_labels = n_classes >= 2
     n_attr = attributed(data)
     if task == "classes" and not has_labels:
         raise ZspaceError(f"evaluator task 'classes': {data.source} has no class labels")
@@ -112,7 +113,7 @@ def resolve_task(data: ImageData, task: str = "auto", log: Log = None) -> tuple[
     if task != "auto":
         return task, "asked for"
     if has_labels:
-        return "classes", f"{len(np.unique(data.labels))} class labels"
+        return "classes", f"{n_classes} class labels"
     if n_attr >= MIN_ATTRIBUTED:
         return "attributes", f"attributes on {n_attr} images"
     why = (
@@ -313,7 +314,7 @@ def open_evaluator(
     fp = data_fingerprint(data)
     device = torch.device(device)
     state, meta, reason = probe(slot, fp)
-    if state == "fresh" and not rebuild:
+    if state == "fresh" and meta is not None and not rebuild:  # fresh: meta was read
         with contextlib.suppress(ZspaceError):
             ev = _load(slot, meta, device)
             if log:
@@ -333,7 +334,7 @@ def open_evaluator(
         ) from None
     with locked(slot.lock_path):
         state, meta, reason = probe(slot, fp)  # another process may have built it meanwhile
-        if state == "fresh" and not rebuild:
+        if state == "fresh" and meta is not None and not rebuild:  # fresh: meta was read
             try:
                 ev = _load(slot, meta, device)
             except ZspaceError as exc:

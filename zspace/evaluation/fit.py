@@ -71,7 +71,7 @@ class EvaluatorObjective:
 
     OUTLIER_WEIGHT = 0.5
 
-    names = ("loss", "accuracy")
+    names: tuple[str, ...] = ("loss", "accuracy")
 
     def __init__(self, task: str, seed: int = 0) -> None:
         self.task = task

@@ -96,7 +96,7 @@ def prdc(
     }
     fake_side = {"precision": (counts > 0).astype(float), "density": counts / k}
     real_side = {"recall": in_fake.any(1).astype(float), "coverage": in_real.any(0).astype(float)}
-    spread = {}
+    spread: dict[str, float] = {}
     for side, per_point in ((fake_side, len(fake)), (real_side, len(real))):
         picks = _resamples(per_point, rounds, seed + len(spread))
         for name, v in side.items():

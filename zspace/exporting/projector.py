@@ -188,7 +188,7 @@ def check_fresh(run: Any, lat: Latents, rows: np.ndarray, images: np.ndarray) ->
     )
     z, mu, _ = run.encode(x)
     now = (mu if mu is not None else z).numpy()
-    saved = (lat.mu if lat.variational else lat.z)[few]
+    saved = (lat.mu if lat.mu is not None else lat.z)[few]
     if not np.allclose(now, saved, rtol=1e-3, atol=1e-3):
         raise ZspaceError(
             f"latents of split {lat.split!r} do not match the model of epoch {run.epoch} "
@@ -216,7 +216,7 @@ def write_projector(
     """Write the four Projector files into ``stage``; returns their names and a summary."""
     lat = latents_for(run, split, log)
     rows = subsample_rows(len(lat), n, run.config.seed if seed is None else seed)
-    vectors = (lat.mu if lat.variational else lat.z)[rows].astype(np.float32)
+    vectors = (lat.mu if lat.mu is not None else lat.z)[rows].astype(np.float32)
     columns = metadata_columns(lat, rows, vectors)
     order = order_columns(columns, colour_by)
     images = run_images(run)

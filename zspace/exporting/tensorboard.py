@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -26,6 +26,9 @@ from zspace.config import Config, to_toml
 from zspace.exporting.common import quiet, require
 from zspace.generation.grids import tile, to_uint8
 from zspace.training import Callback
+
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
 
 LOG_DIR = "tb"
 GRID_IMAGES = 16
@@ -79,7 +82,7 @@ class TensorBoardLogger(Callback):
         self.log_dir = Path(log_dir) if log_dir is not None else None
         self.grid_images = grid_images
         self.hist_images = hist_images
-        self.writer = None
+        self.writer: SummaryWriter | None = None  # opened with the run folder (_open)
         self._active = False
         self._done: list[dict[str, Any]] = []
         self._batch: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -92,33 +95,34 @@ class TensorBoardLogger(Callback):
             self._done = [dict(r) for r in trainer.history]  # epochs before this session
             self._batch = trainer.fixed_batch(max(self.grid_images, self.hist_images))
 
-    def _open(self, trainer: Any) -> None:
+    def _open(self, trainer: Any) -> SummaryWriter:
         """Create the writer once the run folder exists (after the first checkpoint), so a
         run that fails in its first epoch leaves no folder behind."""
         folder = self.log_dir or Path(trainer.run_dir) / LOG_DIR
         done = self._done
         logged = logged_epochs(folder)
         # purge_step: TensorBoard hides older events at steps >= it (a redone epoch)
-        self.writer = self._writer_cls(str(folder), purge_step=len(done) + 1 if done else None)
+        writer = self._writer_cls(str(folder), purge_step=len(done) + 1 if done else None)
+        self.writer = writer
         for row in done:  # epochs trained without logging: their scalars from the history
             if int(row["epoch"]) not in logged:
-                self._scalars(row)
-        self.writer.add_text("config", "```\n" + to_toml(trainer.cfg) + "\n```", len(done))
+                self._scalars(writer, row)
+        writer.add_text("config", "```\n" + to_toml(trainer.cfg) + "\n```", len(done))
+        return writer
 
     def on_epoch_end(self, trainer: Any, row: dict[str, Any]) -> None:
         if not self._active:
             return
-        if self.writer is None:
-            self._open(trainer)
+        writer = self.writer if self.writer is not None else self._open(trainer)
         epoch = int(row["epoch"])
-        self._scalars(row)
+        self._scalars(writer, row)
         if "lr" not in row:
-            self.writer.add_scalar("lr", trainer.opt.param_groups[0]["lr"], epoch)
+            writer.add_scalar("lr", trainer.opt.param_groups[0]["lr"], epoch)
         grid, hists = self.snapshot(trainer)
-        self.writer.add_image("reconstructions", grid, epoch, dataformats="HWC")
+        writer.add_image("reconstructions", grid, epoch, dataformats="HWC")
         for name, values in hists.items():
-            self.writer.add_histogram(name, values, epoch)
-        self.writer.flush()
+            writer.add_histogram(name, values, epoch)
+        writer.flush()
 
     def on_train_end(self, trainer: Any) -> None:
         if self.writer is not None:
@@ -127,12 +131,12 @@ class TensorBoardLogger(Callback):
 
     # ------------------------------------------------------------ pieces
 
-    def _scalars(self, row: dict[str, Any]) -> None:
+    def _scalars(self, writer: SummaryWriter, row: dict[str, Any]) -> None:
         epoch = int(row["epoch"])
         for key, value in row.items():
             v = _scalar(value)
             if key != "epoch" and v is not None:
-                self.writer.add_scalar(key, v, epoch)
+                writer.add_scalar(key, v, epoch)
 
     @torch.no_grad()
     def snapshot(self, trainer: Any) -> tuple[np.ndarray, dict[str, np.ndarray]]:

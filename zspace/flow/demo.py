@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from zspace.analysis.api import analyze
 from zspace.config import load_config
@@ -22,7 +23,7 @@ from zspace.reporting.api import compare, report
 from zspace.run import Run
 
 # Analysis sizes for ~1,600 points of z_dim 8 (the defaults target 170,000 x 256).
-DEMO_ANALYSIS = {
+DEMO_ANALYSIS: dict[str, Any] = {
     "radius": {"bin_width": 0.2},
     "tsne": {"n": 2000, "perplexity": 30, "n_iter": 500},
     "kmeans": {"k_min": 2, "k_max": 40, "k_step": 2, "sample": 2000, "batch_size": 1024},

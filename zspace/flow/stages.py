@@ -228,22 +228,26 @@ def run_stages(
     step("encode", None, latents_path(run_dir), lambda: encode(loaded(), "train", log=log))
     for name, params in _analyses(plan, loaded):
         out = run_dir / "analysis" / f"{name}.json"
-        step(
-            f"analyze:{name}",
-            params,
-            out,
-            lambda n=name, p=params: analyze(loaded(), "train", only=[n], log=log, **{n: p}),
-        )
+
+        def analyze_one(n: str = name, p: Any = params) -> Any:
+            return analyze(loaded(), "train", only=[n], log=log, **{n: p})
+
+        step(f"analyze:{name}", params, out, analyze_one)
     for i, grid in enumerate(plan.grids):
-        step(f"grids:{i}", grid, None, lambda g=grid: generate(loaded(), log=log, **g))
-    if plan.recon is not None:
-        step("recon", plan.recon, None, lambda: reconstructions(loaded(), log=log, **plan.recon))
-    if plan.rates is not None:
+
+        def grids(g: dict[str, Any] = grid) -> Any:
+            return generate(loaded(), log=log, **g)
+
+        step(f"grids:{i}", grid, None, grids)
+    recon, rates, evaluation = plan.recon, plan.rates, plan.evaluate
+    if recon is not None:
+        step("recon", recon, None, lambda: reconstructions(loaded(), log=log, **recon))
+    if rates is not None:
         rates_file = run_dir / "samples" / "rates.json"
-        step("rates", plan.rates, rates_file, lambda: _rates(loaded(), plan.rates, log))
-    if plan.evaluate is not None:
+        step("rates", rates, rates_file, lambda: _rates(loaded(), rates, log))
+    if evaluation is not None:
         if has_evaluation():
-            step("evaluate", plan.evaluate, None, lambda: _evaluate(loaded(), plan.evaluate, log))
+            step("evaluate", evaluation, None, lambda: _evaluate(loaded(), evaluation, log))
         else:
             log("evaluate: this build has no evaluation stage; skipped")
     if plan.record is not None:

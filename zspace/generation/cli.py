@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from typing import Any
 
 from zspace.checks import FLOAT32_MAX
 from zspace.errors import ZspaceError
@@ -147,7 +148,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.traverse:
         kind, _, k = args.traverse.partition(":")
         extra = {"strengths": args.strengths} if args.strengths else {}
-        api.traverse(run, **{kind: int(k)}, split=args.split, **extra, **opts)
+        along: dict[str, Any] = {kind: int(k)}  # axis=K or pca=K
+        api.traverse(run, **along, split=args.split, **extra, **opts)
     if args.attribute:
         extra = {"strengths": args.strengths} if args.strengths else {}
         api.attribute(run, args.attribute, split=args.split, **extra, **opts)

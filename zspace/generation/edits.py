@@ -66,7 +66,7 @@ def interpolate(
         np.concatenate([first, decode_u8(run, path(za, zb, steps)), last])
         for path in (paths.lerp, paths.slerp)
     ]
-    labels = [str(int(x)) if str(x).isdigit() else str(x) for x in (a, b)]
+    labels = [str(int(str(x))) if str(x).isdigit() else str(x) for x in (a, b)]
     file = sample_file(
         "interp", ("", labels[0]), ("", labels[1]), ("", used_split), ("steps", steps),
         ("seed", seed),
@@ -104,9 +104,11 @@ def traverse(
     fits(run, count * len(strengths), f"count = {count:,} x {len(strengths)} strengths")
     lat = train_latents(run)
     ref = lat.mu if lat.mu is not None else lat.z
-    direction = (
-        paths.axis_direction(ref, axis) if axis is not None else paths.pca_direction(ref, pca)
-    )
+    if axis is not None:
+        direction = paths.axis_direction(ref, axis)
+    else:
+        assert pca is not None  # exactly one of axis and pca, checked above
+        direction = paths.pca_direction(ref, pca)
     used_split, imgs = split_images(run, split, count, seed)
     codes = code(run, imgs, seed)
     rows = [decode_u8(run, paths.traverse(z0, direction, strengths)) for z0 in codes]

@@ -46,7 +46,7 @@ def meaningful_rates(
     seed = seed_of(run, seed)
     lat = train_latents(run)
     use_mu = lat.mu is not None
-    ref_z = lat.mu if use_mu else lat.z
+    ref_z = lat.mu if lat.mu is not None else lat.z
     ref = build_reference(ref_z, reference_size, seed, quantile)
     if ref.warning() and log:
         log(f"warning: {ref.warning()}")
@@ -96,7 +96,7 @@ def meaningful_rates(
                 latents=lat.z,
             )
             record(name, params, draw(n, np.random.default_rng(seed)))
-    out = {
+    out: dict[str, Any] = {
         "threshold": ref.threshold,
         "quantile": quantile,
         "reference_size": len(ref.points),

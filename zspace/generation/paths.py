@@ -98,7 +98,7 @@ class AttributeVector:
 
 
 def attribute_stats(
-    z: np.ndarray, attr: np.ndarray, names: Sequence[str] | None, name: str
+    z: np.ndarray, attr: np.ndarray | None, names: Sequence[str] | None, name: str
 ) -> AttributeVector:
     """The attribute vector of ``name`` with its counts and the spread along it."""
     vec = attribute_vector(z, attr, names, name)
@@ -110,7 +110,7 @@ def attribute_stats(
 
 
 def attribute_vector(
-    z: np.ndarray, attr: np.ndarray, names: Sequence[str] | None, name: str
+    z: np.ndarray, attr: np.ndarray | None, names: Sequence[str] | None, name: str
 ) -> np.ndarray:
     """Mean z of the points with attribute ``name`` minus the mean of those without.
 

@@ -169,7 +169,7 @@ def fit_gmm(
         raise ZspaceError(f"{len(x)} latent points are too few for {max(counts)} components")
     t0 = time.perf_counter()
     bic: dict[int, float] = {}
-    best = None
+    best: tuple[int, Any] | None = None  # (count, its fitted mixture)
     from zspace.progress import bar
 
     for k in bar(counts, desc=f"GMM fits on {len(x):,} points", unit="fit"):
@@ -177,6 +177,7 @@ def fit_gmm(
         bic[k] = float(gm.bic(x.astype(gm.means_.dtype)))
         if best is None or bic[k] < bic[best[0]]:
             best = (k, gm)
+    assert best is not None  # counts is not empty
     k, gm = best
     info = {
         "n_components": k,
@@ -225,7 +226,8 @@ def save_fit(run_dir: str | Path, name: str, fit: GaussFit | GmmFit) -> Path:
     leaves a pair that ``load_fit`` rejects rather than new arrays with old facts."""
     path = fit_path(run_dir, name)
     buf = io.BytesIO()
-    np.savez(buf, **fit.arrays())
+    arrays: dict[str, Any] = fit.arrays()  # (names that are no savez keyword)
+    np.savez(buf, **arrays)
     data = buf.getvalue()
     atomic_write_bytes(path, data)
     atomic_write_json(
@@ -271,7 +273,7 @@ def fitted(
 ) -> GaussFit | GmmFit:
     """The saved fit when it matches these latents and settings, else a new one (saved;
     its warning, if any, goes to ``log``: once, when it is fitted)."""
-    key = {"latents": fingerprint(z)}
+    key: dict[str, Any] = {"latents": fingerprint(z)}
     if name == "gmm":
         comps = DEFAULT_COMPONENTS if components is None else components
         comps = [comps] if isinstance(comps, int) else [int(c) for c in comps]

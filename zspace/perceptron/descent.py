@@ -46,7 +46,7 @@ class DescentResult:
         return float(self.weights[-1, 0]), float(self.weights[-1, 1])
 
 
-def check_descent_args(start: tuple[float, float], eta: float, steps: int, decrease: float) -> None:
+def check_descent_args(start: tuple[float, ...], eta: float, steps: int, decrease: float) -> None:
     """Raise ZspaceError (one line) for settings that cannot give a meaningful descent."""
     if len(start) != 2 or not all(math.isfinite(float(v)) for v in start):
         raise ZspaceError(f"start must be two finite numbers (w1, w2), got {tuple(start)}")

@@ -11,7 +11,7 @@ shared style of ``zspace.reporting.style`` (fonts, grid, ticks, legends).
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import matplotlib
 import numpy as np
@@ -413,7 +413,7 @@ def overlay_losses(items: Sequence[tuple[str, list[dict]]]) -> Figure:
 def analysis_figures(name: str, rec: dict, arr: dict, colour: str = "C0") -> list[Figure]:
     """The figures of one saved (or in-memory) analysis, in report order; none for an
     analysis this module has no drawing for."""
-    draw = {
+    draw: dict[str, list[Callable[[dict, dict, str], Figure]]] = {
         "radius": [radius_figure],
         "axes": [axes_figure],
         "pca": [

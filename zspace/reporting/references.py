@@ -214,7 +214,7 @@ def parse_reference(raw: Mapping[str, Any], where: str) -> Reference:
     tol = _number(raw[given[0]], f"{where} ({q}).{given[0]}")
     if tol < 0 or (given[0] == "factor" and tol <= 1):
         raise ZspaceError(f"{where} ({q}).{given[0]} = {tol}: must be >= 0 (factor > 1)")
-    texts = {}
+    texts: dict[str, Any] = {}
     for k in ("tolerance_note", "quote", "source", "conditions", "reading"):
         v = raw.get(k, "")
         if not isinstance(v, str):
@@ -225,7 +225,8 @@ def parse_reference(raw: Mapping[str, Any], where: str) -> Reference:
     cond = raw.get("where", {})
     if not isinstance(cond, Mapping):
         raise ZspaceError(f"{where} ({q}).where: expected a table of config keys")
-    return Reference(q, lo, hi, **{given[0]: tol}, kind=given[0], **texts, where=dict(cond))
+    tolerance: dict[str, Any] = {given[0]: tol}  # tolerance=, rel_tolerance= or factor=
+    return Reference(q, lo, hi, **tolerance, kind=given[0], **texts, where=dict(cond))
 
 
 def _number(v: Any, where: str) -> float:

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import matplotlib
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
 DPI = 96
-RC: dict[str, Any] = {
+RC: dict[RcKeyType, Any] = {
     "font.size": 9,
     "axes.titlesize": 10,
     "axes.labelsize": 9,
@@ -41,14 +44,14 @@ RC: dict[str, Any] = {
     "figure.constrained_layout.use": True,
 }
 
-F = TypeVar("F", bound=Callable[..., Figure])
+F = TypeVar("F", bound=Callable[..., Figure | None])  # some figures may have nothing to show
 
 
 def styled(fn: F) -> F:
     """Build the figure under the shared rc settings (and only there)."""
 
     @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Figure:
+    def wrapper(*args: Any, **kwargs: Any) -> Figure | None:
         with matplotlib.rc_context(RC):
             return fn(*args, **kwargs)
 

@@ -104,8 +104,8 @@ def _thumbnail(run_dir: Path) -> tuple[bytes | None, str]:
             if f.is_file():
                 from PIL import Image
 
-                with Image.open(f) as im:
-                    im = im.convert("RGB")
+                with Image.open(f) as opened:
+                    im = opened.convert("RGB")
                     if im.width > THUMB_WIDTH:
                         h = round(im.height * THUMB_WIDTH / im.width)
                         im = im.resize((THUMB_WIDTH, h), Image.Resampling.LANCZOS)
@@ -369,8 +369,10 @@ def trend_rows(out: Path, sweep: dict) -> list[dict[str, Any]]:
     pos = dict(zip(sweep["values"][key], xs_all, strict=True))
     for t in sweep.get("trends") or []:
         for label, runs in _series(sweep):
-            pts = [(pos[r["settings"][key]], measure(out / r["name"], t["quantity"])) for r in runs]
-            pts = [(x, y) for x, y in pts if y is not None]
+            measured = [
+                (pos[r["settings"][key]], measure(out / r["name"], t["quantity"])) for r in runs
+            ]
+            pts = [(x, y) for x, y in measured if y is not None]
             rho = None if cats else spearman([p[0] for p in pts], [p[1] for p in pts])
             sign = 1 if t["direction"] == "up" else -1
             if rho is None:

@@ -81,5 +81,8 @@ def used_parameters(name: str, params: dict[str, Any], result: dict[str, Any]) -
 def _differs(used: Any, asked: Any) -> bool:
     if isinstance(used, int | float) and isinstance(asked, int | float):
         return abs(float(used) - float(asked)) > 1e-9 * max(1.0, abs(float(asked)))
-    norm = lambda v: [norm(x) for x in v] if isinstance(v, list | tuple) else v  # noqa: E731
+
+    def norm(v: Any) -> Any:
+        return [norm(x) for x in v] if isinstance(v, list | tuple) else v
+
     return norm(used) != norm(asked)

@@ -51,7 +51,8 @@ def compiled(model: torch.nn.Module, mode: str) -> torch.nn.Module:
         return model
     if mode not in TORCH_MODES:
         raise ZspaceError(f"train.compile = {mode!r}: choose off or {', '.join(TORCH_MODES)}")
-    return torch.compile(model, mode=TORCH_MODES[mode])
+    # torch.compile of a Module returns an OptimizedModule; its stub says a plain callable
+    return torch.compile(model, mode=TORCH_MODES[mode])  # type: ignore[return-value]
 
 
 def check_graphs(device: torch.device, precision: str, compile_mode: str, world: int) -> None:
@@ -114,7 +115,9 @@ class GraphedStep:
         self.key: Any = None
         self.captures = 0  # how many times a graph was captured (tests, benchmarks)
         self._warm = 0
-        self._x = self._target = self._terms = None
+        self._x: torch.Tensor | None = None  # the graph's static input, target and terms
+        self._target: torch.Tensor | None = None
+        self._terms: torch.Tensor | None = None
         set_capturable(optimizer, True)
 
     def fits(self, x: torch.Tensor) -> bool:

@@ -73,7 +73,7 @@ class AutoencoderObjective:
     seed (one fixed stream for validation, so validation losses compare across
     epochs), and is drawn for the whole global batch: every process keeps its rows."""
 
-    names = ("reco", "kl", "kl_raw")
+    names: tuple[str, ...] = ("reco", "kl", "kl_raw")
     shown = ("total", "reco", "kl", "val_total", "val_reco", "val_kl")
 
     def __init__(self, cfg: Config) -> None:
@@ -164,6 +164,8 @@ class Trainer(EpochTrainer):
     Callbacks see this object: ``cfg``, ``model``, ``run_dir``, ``device``,
     ``history``, ``opt``, ``is_main`` and ``fixed_batch(n)``."""
 
+    model: AutoEncoder  # itself, never a wrapper (those are the loop's step_model)
+
     def __init__(
         self,
         cfg: Config,
@@ -192,20 +194,22 @@ class Trainer(EpochTrainer):
             torch.set_num_threads(cfg.train.threads)
         torch.manual_seed(cfg.seed)
         model = AutoEncoder(cfg.model, input_shape_of(data)).to(device)
-        model = model.to(memory_format=torch.channels_last)
+        # Module.to takes memory_format (torch's _parse_to); its stub lists no such overload
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         opt, sched = make_optimizer(model, cfg)
-        shard = {"rank": dist.rank, "world_size": world}
         train_loader = BatchLoader(
-            data.images, splits["train"], bs, cfg.data, device=device, seed=cfg.seed, **shard
-        )
+            data.images, splits["train"], bs, cfg.data,
+            device=device, seed=cfg.seed, rank=dist.rank, world_size=world,
+        )  # fmt: skip
         valid_loader = None
         if len(splits.get("valid", ())):
             valid_loader = BatchLoader(
                 data.images, splits["valid"], bs, cfg.data,
-                device=device, shuffle=False, seed=cfg.seed + 1, **shard,
+                device=device, shuffle=False, seed=cfg.seed + 1, rank=dist.rank, world_size=world,
             )  # fmt: skip
+        objective = AutoencoderObjective(cfg)
         super().__init__(
-            model, AutoencoderObjective(cfg), opt, sched, train_loader, valid_loader, run_dir,
+            model, objective, opt, sched, train_loader, valid_loader, run_dir,
             epochs=cfg.train.epochs, keep_checkpoints=cfg.train.keep_checkpoints,
             device=device, precision=cfg.train.precision, compile=cfg.train.compile,
             dist=dist, extra_state=lambda: {"config": to_toml(self.cfg)},
@@ -218,10 +222,10 @@ class Trainer(EpochTrainer):
         self.splits = splits
         if cfg.train.cuda_graphs == "on":
             check_graphs(device, cfg.train.precision, cfg.train.compile, world)
-            self.objective.global_eps = True
+            objective.global_eps = True
             # the loop points the graph at its (compiled) step model when training starts
             self.graph = GraphedStep(
-                model, self.objective, opt, batch_size=bs, precision=cfg.train.precision
+                model, objective, opt, batch_size=bs, precision=cfg.train.precision
             )
 
     def restore(self, state: dict[str, Any], history: list[dict[str, Any]] | None = None) -> None:

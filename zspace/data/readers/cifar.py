@@ -112,7 +112,9 @@ def read_files(root: Path, label: str) -> tuple[dict[str, bytes], str]:
                 for member in tar:
                     name = member.name.rsplit("/", 1)[-1]
                     if member.isfile() and name in wanted:
-                        files[name] = tar.extractfile(member).read()
+                        fh = tar.extractfile(member)
+                        assert fh is not None  # a regular file always has contents
+                        files[name] = fh.read()
         except (tarfile.TarError, EOFError, OSError) as exc:
             raise ZspaceError(f"{root}: truncated or not a CIFAR-10 archive ({exc})") from None
     if not any(name in files for name in (*TRAIN, TEST)):
@@ -152,7 +154,7 @@ def read_cifar10(path: str, cfg: DataConfig) -> ImageData:
         images.append(imgs)
         labels.append(labs)
         codes.append(np.full(len(labs), 2 if name == TEST else 0, np.int8))
-    label_names = CLASSES
+    label_names: tuple[str, ...] = CLASSES
     if META in files:
         meta = unpickle(files[META], f"{where}/{META}")
         raw = meta.get(b"label_names") if isinstance(meta, dict) else None

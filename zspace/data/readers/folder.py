@@ -122,9 +122,10 @@ def read_label_csv(text: str, source: str, names: tuple[str, ...]) -> tuple[np.n
     unused = len(by_path) - len(used)
     if unused > 0:
         log.warning("%s: %d row(s) name no image of the source", source, unused)
-    classes = tuple(sorted(set(found), key=natural_key))
+    labels = [v for v in found if v is not None]  # all of them: none is missing
+    classes = tuple(sorted(set(labels), key=natural_key))
     index = {c: i for i, c in enumerate(classes)}
-    return np.array([index[v] for v in found], np.int64), classes
+    return np.array([index[v] for v in labels], np.int64), classes
 
 
 def find_label_csv(root: Path) -> tuple[str, str] | None:

@@ -30,7 +30,7 @@ from zspace.errors import ZspaceError
 if TYPE_CHECKING:
     from zspace.config import DataConfig
 
-TYPES = {
+TYPES: dict[int, np.dtype] = {
     0x08: np.dtype(np.uint8),
     0x09: np.dtype(np.int8),
     0x0B: np.dtype(">i2"),
@@ -184,7 +184,10 @@ def read_idx_source(path: str, cfg: DataConfig) -> ImageData:
         ]
     else:
         parts = [
-            ("file", {"images": root, **({"labels": lab} if (lab := labels_beside(root)) else {})})
+            (
+                "file",
+                {"images": root, **({"labels": beside} if (beside := labels_beside(root)) else {})},
+            )
         ]
     images, labels, names, split_codes = [], [], None, []
     have_labels = all("labels" in files for _, files in parts)
