@@ -17,15 +17,20 @@ install: $(BIN)/zspace
 demo: $(BIN)/zspace
 	$(BIN)/zspace demo
 
+# The default suite leaves out the long end-to-end tests marked `slow` (every other
+# recipe, torchrun end to end, parallel sweep jobs); `make test SLOW=1` runs them too.
+SLOW ?=
+MARK := $(if $(SLOW),,-m "not slow")
+
 test: $(BIN)/zspace
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(MARK)
 
-# the same without the end-to-end tests marked slow (a minute or two)
+# a quick loop while editing: lint and the suite without coverage and the type check
 test-fast: $(BIN)/zspace
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" --no-cov
 
 .PHONY: install demo test test-fast

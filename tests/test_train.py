@@ -64,6 +64,28 @@ def test_same_seed_same_history(tmp_path, tiny_overrides):
     assert _history_without_time(a) != _history_without_time(c)
 
 
+def test_train_threads_hold_only_while_training(tmp_path, tiny_overrides):
+    import torch
+
+    before = torch.get_num_threads()
+    seen = []
+
+    from zspace.training import Callback
+
+    class Spy(Callback):
+        def on_epoch_end(self, trainer, row):
+            seen.append(torch.get_num_threads())
+
+    torch.set_num_threads(2)
+    try:
+        cfg = load_config(None, tiny_overrides + ["train.epochs=1", "train.threads=1"])
+        zspace.train(cfg, run_dir=tmp_path / "a", callbacks=[Spy()], **QUIET)
+        assert seen == [1]  # the config's count while training
+        assert torch.get_num_threads() == 2  # the caller's count afterwards (a notebook's)
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_resume_equals_straight_run_and_retention(tmp_path, tiny_overrides):
     base = tiny_overrides + [
         "model.dropout=0.1",

@@ -54,7 +54,7 @@ COMMENTS: dict[str, str] = {
     "train.tf32": "CUDA, Ampere+: fp32 matmuls and convolutions on TF32 tensor cores",
     "train.compile": '"on" (or a torch.compile mode: "reduce-overhead", "max-autotune", ...)',
     "train.keep_checkpoints": "epoch checkpoints kept besides last.pt and best.pt",
-    "train.threads": "torch threads (0 = all cores)",
+    "train.threads": "torch threads while training (0 = all cores); restored after",
     "train.log": 'training loggers, e.g. ["tensorboard"] (writes RUN/tb/)',
     "train.cuda_graphs": '"on": each full batch\'s step replayed as one CUDA graph (CUDA)',
     "train.lr_scaling": '"linear" or "sqrt": lr * (batch_size / lr_base_batch)^(1 or 1/2)',

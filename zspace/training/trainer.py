@@ -298,14 +298,20 @@ def train(
     Under torchrun (or inside an open process group) this is one process of a DDP
     run: every process calls it with the same arguments; rank 0 logs and writes.
     """
-    with session() as dist:
-        if not dist.is_main:
-            log, progress = quiet_log, False
-        overrides = list(overrides or [])
-        if resume is not False:
-            return _resume(config, run_dir, resume, overrides, data, callbacks, log, progress, dist)
-        arrays = (data, labels, label_names)
-        return _fresh(config, run_dir, overrides, arrays, callbacks, log, progress, dist)
+    threads = torch.get_num_threads()  # train.threads holds while training, not after
+    try:
+        with session() as dist:
+            if not dist.is_main:
+                log, progress = quiet_log, False
+            overrides = list(overrides or [])
+            if resume is not False:
+                return _resume(
+                    config, run_dir, resume, overrides, data, callbacks, log, progress, dist
+                )
+            arrays = (data, labels, label_names)
+            return _fresh(config, run_dir, overrides, arrays, callbacks, log, progress, dist)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _fresh(config, run_dir, overrides, arrays, callbacks, log, progress, dist: Dist) -> Run:
