@@ -70,3 +70,26 @@ def _cache_in_tmp(tmp_path_factory):
         os.environ.pop("ZSPACE_CACHE", None)
     else:
         os.environ["ZSPACE_CACHE"] = old
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+HAVE_CHROMIUM = CHROMIUM.exists() and CHROMEDRIVER.exists()
+needs_chromium = pytest.mark.skipif(not HAVE_CHROMIUM, reason="no Chromium here")
+
+
+def headless_chromium(profile: Path, size: str = "1300,1000"):
+    """A headless Chromium driver with a fresh profile, the browser log kept (the flags
+    the brief asks for: no network, no updates, no first-run); the caller quits it."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = str(CHROMIUM)
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--no-first-run", "--disable-sync",
+             "--disable-quic"]  # fmt: skip
+    for arg in [*flags, f"--user-data-dir={profile}", f"--window-size={size}"]:
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)

@@ -3,14 +3,11 @@ on a small AE ranks its fitted GMM above N(0, I), and the report shows each samp
 table beside its grid (headless Chromium)."""
 
 import json
-from pathlib import Path
 
 import pytest
+from conftest import needs_chromium
 
 from zspace.cli import main
-
-CHROMIUM = Path("/usr/bin/chromium")
-DRIVER = Path("/usr/bin/chromedriver")
 
 
 @pytest.fixture(scope="module")
@@ -83,18 +80,11 @@ def test_evaluate_errors_are_one_line(mnist_run, capsys, tmp_path):
     assert "carry attributes" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not (CHROMIUM.exists() and DRIVER.exists()), reason="no Chromium here")
+@needs_chromium
 def test_report_shows_the_table_beside_the_grids(mnist_run, tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+    from conftest import headless_chromium
 
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = str(CHROMIUM)
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--no-first-run", "--disable-sync",
-                f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1300,1000"):  # fmt: skip
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(str(DRIVER)), options=opts)
+    driver = headless_chromium(tmp_path / "profile")
     try:
         driver.get((mnist_run / "report.html").resolve().as_uri())
         first = driver.execute_script(

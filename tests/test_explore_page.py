@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import base64
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY
+from conftest import TINY, needs_chromium
 from PIL import Image
 
 import zspace
@@ -17,11 +16,7 @@ from zspace.data.prepare import prepare
 from zspace.generation import samplers
 from zspace.latents import load_latents
 
-CHROMIUM = Path("/usr/bin/chromium")
-DRIVER = Path("/usr/bin/chromedriver")
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM.exists() and DRIVER.exists()), reason="no Chromium here"
-)
+pytestmark = needs_chromium
 
 PIXELS = """
 const img = arguments[0];
@@ -45,20 +40,11 @@ def run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(run, tmp_path_factory):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+    from conftest import headless_chromium
 
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = str(CHROMIUM)
     profile = tmp_path_factory.mktemp("profile")
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--no-first-run", "--disable-sync",
-                "--disable-quic", f"--user-data-dir={profile}",
-                "--window-size=1600,1200"):  # fmt: skip
-        opts.add_argument(arg)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     with zspace.explore(run) as handle:
-        driver = webdriver.Chrome(service=Service(str(DRIVER)), options=opts)
+        driver = headless_chromium(profile, "1600,1200")
         try:
             driver.get(handle.url)
             wait(driver, "document.getElementById('status').textContent === 'ready'")

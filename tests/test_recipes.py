@@ -283,8 +283,6 @@ def _run_recipe(name, data, tmp_path, extra=()):
         "--quick",
         "--set",
         "train.epochs=1",
-        "--set",
-        "train.threads=1",
         "--no-progress",
         *extra,
     ]

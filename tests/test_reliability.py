@@ -182,6 +182,21 @@ def test_model_sizes_are_exact_without_allocating(tiny_overrides):
     assert sizes.activations_per_image > 8 * 8 * 8 * 3
 
 
+def test_small_models_are_counted_on_the_cpu_as_on_the_meta_device(monkeypatch):
+    """A small model's activations come from a real one-image forward (milliseconds,
+    not the meta device's seconds of first-use setup): the same counts, and the
+    caller's random stream untouched."""
+    import zspace.footprint as footprint
+
+    cfg = load_config(None, ["model.z_dim=8", "model.variational=true"])
+    torch.manual_seed(3)
+    state = torch.get_rng_state()
+    on_cpu = model_sizes(cfg.model, (3, 32, 32))
+    assert torch.equal(torch.get_rng_state(), state)
+    monkeypatch.setattr(footprint, "REAL_FORWARD_MAX_PARAMETERS", 0)
+    assert model_sizes(cfg.model, (3, 32, 32)) == on_cpu
+
+
 def test_the_memory_guard_refuses_what_the_machine_cannot_hold():
     """The default VAE with z_dim 10^7 on 32x32 images: 246 billion parameters (3.9 TB
     with gradients and Adam), checked against this machine's MemAvailable while

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY
+from conftest import TINY, needs_chromium
 
 import zspace
 from zspace.cli import main
@@ -23,8 +23,6 @@ FAST = {
     "kmeans": {"k_max": 12, "sample": 600, "batch_size": 256, "n_init": 1},
     "pca": {"max_points": 500, "pairs": "1-2", "axis_pairs": "0-1"},
 }
-CHROMIUM = Path("/usr/bin/chromium")
-DRIVER = Path("/usr/bin/chromedriver")
 
 
 @pytest.fixture(scope="session")
@@ -168,20 +166,11 @@ def test_cli_analyze_and_report(runs, tmp_path, capsys):
     assert f"<code>zspace encode {run}</code> then <code>zspace analyze {run} --only tsne" in text
 
 
-@pytest.mark.skipif(not (CHROMIUM.exists() and DRIVER.exists()), reason="no Chromium here")
+@needs_chromium
 def test_report_in_headless_chromium(runs, tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+    from conftest import headless_chromium
 
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = str(CHROMIUM)
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--no-first-run", "--disable-sync",
-                "--disable-quic", f"--user-data-dir={tmp_path / 'profile'}",
-                "--window-size=1300,1000"):  # fmt: skip
-        opts.add_argument(arg)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(DRIVER)), options=opts)
+    driver = headless_chromium(tmp_path / "profile")
     try:
         # 8 analysis figures + 3 sampler grids + 1 reconstruction grid
         pages = [(runs["vae"] / "report.html", [sid for sid, _ in SECTIONS], 12)]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, TINY
+from conftest import ROOT, TINY, needs_chromium
 
 import zspace
 from zspace.analysis.runner import load_result, variants
@@ -24,8 +24,6 @@ from zspace.flow import stages
 from zspace.flow.sweeps import parse_vary, plan_runs, split_values
 from zspace.reporting.sweep_page import SECTIONS, axis_values, spearman, trend_rows
 
-CHROMIUM = Path("/usr/bin/chromium")
-DRIVER = Path("/usr/bin/chromedriver")
 VARY = ["model.fact=1e-5,0.1,1"]
 # small: the radius and VAE analyses, the default generation (the plan the CLI builds)
 ARGS = [
@@ -62,19 +60,11 @@ def test_one_folder_per_value_and_a_page(done):
     assert "http://" not in text and "https://" not in text
 
 
-@pytest.mark.skipif(not (CHROMIUM.exists() and DRIVER.exists()), reason="no Chromium here")
+@needs_chromium
 def test_the_page_loads_every_image_in_headless_chromium(done, tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+    from conftest import headless_chromium
 
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = str(CHROMIUM)
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--no-first-run", "--disable-sync",
-                f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1300,1000"):  # fmt: skip
-        opts.add_argument(arg)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(DRIVER)), options=opts)
+    driver = headless_chromium(tmp_path / "profile")
     try:
         driver.get((done / "sweep.html").resolve().as_uri())
         ids = driver.execute_script(

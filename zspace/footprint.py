@@ -2,7 +2,10 @@
 
 The model is built on torch's ``meta`` device (shapes only, no memory), so the counts
 are exact for the architecture the config describes, whatever its layers are; one
-forward pass there gives the activations of an image. ``check_model_fits`` turns the
+forward pass of one image gives its activations. That pass runs on the CPU with real
+weights when the model is small (milliseconds), and on the meta device only for large
+ones: the meta device's first forward costs about 2.5 s of one-time setup, which every
+``load_run`` of a command paid before. ``check_model_fits`` turns the
 counts into a lower bound of the bytes training (weights, gradients, Adam's two
 moments, the batch's saved activations) or inference needs and refuses, in one
 line, a model the device cannot hold (issue 18: z_dim 10^7 or filters of 10^5 used
@@ -35,11 +38,22 @@ class ModelSizes:
         return 4 * self.parameters + 4 * self.activations_per_image * batch
 
 
+#: up to this many parameters (64 MB of float32) the activations are counted by a real
+#: one-image forward on the CPU; above, on the meta device, which allocates nothing
+REAL_FORWARD_MAX_PARAMETERS = 16_000_000
+
+
 def model_sizes(cfg: ModelConfig, input_shape: tuple[int, int, int]) -> ModelSizes:
-    """Exact parameter count and activations per image, without allocating either."""
+    """Exact parameter count and activations per image, without allocating either for
+    a large model (see the module docstring)."""
     with torch.device("meta"):
         model = AutoEncoder(cfg, input_shape)
     parameters = sum(p.numel() for p in model.parameters())
+    device = "meta"
+    if parameters <= REAL_FORWARD_MAX_PARAMETERS:
+        with torch.random.fork_rng(devices=[]):  # the caller's random stream is untouched
+            model = AutoEncoder(cfg, input_shape).eval()
+        device = "cpu"
     outputs = [0]
 
     def count(_module, _inputs, out) -> None:
@@ -48,8 +62,8 @@ def model_sizes(cfg: ModelConfig, input_shape: tuple[int, int, int]) -> ModelSiz
 
     hooks = [m.register_forward_hook(count) for m in model.modules() if not list(m.children())]
     try:
-        with torch.no_grad():
-            model(torch.empty((1, *input_shape), device="meta"))
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):  # a VAE draws its eps
+            model(torch.zeros((1, *input_shape), device=device))
     finally:
         for h in hooks:
             h.remove()
