@@ -25,7 +25,7 @@ def mnist_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("mnist")
     run = root / "ae"
     settings = [
-        f'data.source="mnist:{mnist}"', f'data.cache_dir="{root / "cache"}"',
+        f'data.source="mnist:{mnist}"',  # the session's cache: the recipe test reuses it
         "data.image_size=16", "model.z_dim=8", "model.variational=false",
         "model.encoder_filters=[16, 32]", "model.encoder_strides=[2, 2]",
         "train.epochs=4", "train.threads=1",

@@ -303,14 +303,16 @@ def _check_reference_table(run: Path, recipe_name: str) -> str:
 
 
 def test_celeba_recipe_runs_to_its_report(shared_data_dir, tmp_path, capsys):
-    run = _run_recipe("celeba-vae", shared_data_dir / "celeba-558", tmp_path)
+    small = ["--set", "data.image_size=32"]  # the suite's budget: 32x32, not the recipe's 96
+    run = _run_recipe("celeba-vae", shared_data_dir / "celeba-558", tmp_path, small)
     text = _check_reference_table(run, "celeba-vae")
     assert "fewer training images: 502 here, 170,000 in the reference" in text
-    # one epoch on 502 images is far from the reference: the loss must not "match"
+    # one epoch on 502 images of 32x32 is far from the reference: the loss must not "match"
     rec = json.loads((run / "recipe.json").read_text())
     total = next(r for r in rec["references"] if r["quantity"] == "history.total")
     got = measure(run, "history.total")
-    assert got > total["range"][1] + total["tolerance"]
+    lo, hi = total["range"]
+    assert not (lo - total["tolerance"] <= got <= hi + total["tolerance"])  # 32x32: far below
     assert text.count("sharp") >= 4  # the sharpening factors 0, 3, 6, 7
     idx = json.loads((run / "samples" / "index.json").read_text())
     limits = {e["params"].get("limit") for e in idx if e["sampler"] == "uniform"}
@@ -318,13 +320,14 @@ def test_celeba_recipe_runs_to_its_report(shared_data_dir, tmp_path, capsys):
     flow = json.loads((run / "flow.json").read_text())
     assert flow["complete"]
     capsys.readouterr()
-    _run_recipe("celeba-vae", shared_data_dir / "celeba-558", tmp_path)  # again: nothing to do
+    _run_recipe("celeba-vae", shared_data_dir / "celeba-558", tmp_path, small)  # nothing to do
     assert "complete, nothing to do" in capsys.readouterr().out
 
 
 def test_mnist_recipe_runs_to_its_report(shared_data_dir, tmp_path):
     # t-SNE is left out here (the CelebA test runs it); everything else as the recipe says
-    extra = ["--analyses", "radius,axes,pca,kmeans,vae"]
+    # 16x16 as in tests/test_evaluation_mnist.py, whose evaluator the session cache keeps
+    extra = ["--analyses", "radius,axes,pca,kmeans,vae", "--set", "data.image_size=16"]
     run = _run_recipe("mnist-vae", shared_data_dir / "mnist", tmp_path, extra)
     assert not (run / "analysis" / "tsne.json").exists()
     text = _check_reference_table(run, "mnist-vae")
