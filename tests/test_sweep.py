@@ -117,10 +117,12 @@ def test_an_interrupted_sweep_is_finished_by_the_next_call(tmp_path):
            *ARGS, "--set", "train.epochs=4"]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
-    second = out / "model.fact=0.1" / "checkpoints"
+    # the first run done and the second one's first epoch written whole: its history is
+    # the last write of an epoch (epoch file, best, last, then history.jsonl)
+    history = out / "model.fact=0.1" / "history.jsonl"
     try:
         deadline = time.monotonic() + 600
-        while not (second / "epoch-0001.pt").exists():  # the first run done, the second started
+        while not (history.is_file() and history.read_text().strip()):
             assert proc.poll() is None, proc.stderr.read().decode()
             assert time.monotonic() < deadline
             time.sleep(0.05)
