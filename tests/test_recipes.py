@@ -271,7 +271,7 @@ def test_recipe_errors_are_one_line_with_exit_2(args, words, capsys, tmp_path):
 def _run_recipe(name, data, tmp_path, extra=()):
     """Run a recipe quick; its data cache and evaluator go to the session's cache root
     (conftest), so the recipes of one data set build their evaluator once."""
-    run = tmp_path / name
+    run = tmp_path / Path(name).stem  # a recipe file's run sits beside it, not on it
     args = [
         "recipe",
         "run",
