@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from zspace.config.parse import load_config, to_toml
+from zspace.config.parse import load_config, to_toml, toml_value
 from zspace.config.schema import SECTIONS, Config
 
 #: one short line per key: what it does, its units or its choices
@@ -95,16 +95,6 @@ def annotated_toml(cfg: Config | None = None, *, against: Config | None = None) 
         if base is None:
             note = COMMENTS.get(full, "")
         else:
-            note = "" if values[full] == base[full] else f"default: {_short(base[full])}"
+            note = "" if values[full] == base[full] else f"default: {toml_value(base[full])}"
         lines.append(f"{line.ljust(pad)}# {note}" if note else line)
     return "\n".join(lines).rstrip() + "\n"
-
-
-def _short(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, tuple):
-        return "[" + ", ".join(str(v) for v in value) + "]"
-    return str(value)

@@ -181,27 +181,28 @@ def to_dict(cfg: Config) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
+def toml_value(value: Any) -> str:
+    """One value as TOML (bools, numbers with inf, escaped strings, lists and tuples)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{escaped}"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} to TOML")
+
+
 def to_toml(cfg: Config) -> str:
     """Serialise a Config; the output parses back to an equal Config."""
-
-    def fmt(value: Any) -> str:
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, float):
-            return repr(value) if math.isfinite(value) else ("inf" if value > 0 else "-inf")
-        if isinstance(value, int):
-            return str(value)
-        if isinstance(value, str):
-            escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-            return f'"{escaped}"'
-        if isinstance(value, (list, tuple)):
-            return "[" + ", ".join(fmt(v) for v in value) + "]"
-        raise TypeError(f"cannot write {value!r} to TOML")
-
     lines = [f"seed = {cfg.seed}", ""]
     for name in SECTIONS:
         lines.append(f"[{name}]")
         for key, value in dataclasses.asdict(getattr(cfg, name)).items():
-            lines.append(f"{key} = {fmt(value)}")
+            lines.append(f"{key} = {toml_value(value)}")
         lines.append("")
     return "\n".join(lines)

@@ -30,6 +30,7 @@ from typing import Any
 
 from zspace.analysis.runner import check_names, make_params, parse_sets, split_name
 from zspace.config import Config, apply_overrides, config_from_dict, to_dict
+from zspace.config.parse import toml_value
 from zspace.errors import ZspaceError
 from zspace.flow.stages import Plan, run_stages
 from zspace.generation.samplers import check_sampler
@@ -282,7 +283,7 @@ def _sweep(table: dict[str, Any], config: dict[str, Any], where: str):
         if not isinstance(values, list) or len(values) < 2:
             raise ZspaceError(f"{where}: sweep.vary.{key} needs a list of two or more values")
         for v in values:  # each value must make a valid config
-            config_from_dict(_fill(apply_overrides(config, [f"{key}={_toml_value(v)}"]), "D"))
+            config_from_dict(_fill(apply_overrides(config, [f"{key}={toml_value(v)}"]), "D"))
     trends = []
     for i, t in enumerate(table.get("trend", [])):
         w = f"{where} sweep.trend #{i + 1}"
@@ -299,16 +300,6 @@ def _sweep(table: dict[str, Any], config: dict[str, Any], where: str):
             )
         )
     return {k: list(v) for k, v in vary.items()}, tuple(trends)
-
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return f'"{v}"'
-    if isinstance(v, list):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    return repr(v)
 
 
 def check_data(recipe: Recipe, data: str | Path | None) -> None:
@@ -428,7 +419,7 @@ def run_recipe(
         from zspace.flow.sweeps import sweep
 
         assert recipe.vary is not None
-        vary = [(k, [_toml_value(v) for v in vals]) for k, vals in recipe.vary.items()]
+        vary = [(k, [toml_value(v) for v in vals]) for k, vals in recipe.vary.items()]
         return sweep(
             cfg,
             vary,
