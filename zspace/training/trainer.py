@@ -447,7 +447,8 @@ def _resume(config, run_dir, resume, overrides, data, callbacks, log, progress, 
             cfg, images, splits, run, log=log, progress=progress,
             callbacks=_callbacks(callbacks, cfg) if dist.is_main else (), dist=dist,
         )  # fmt: skip
-        state = load_checkpoint(path, map_location=trainer.device)
+        # the state read above (on the CPU) is restored as is: load_state_dict copies
+        # weights and optimiser state onto the model's device, so it is read once
         check_fits_model(trainer.model, state, path)
         return trainer, state, read_history(run)
 
