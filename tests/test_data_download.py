@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from zspace.core.errors import ZspaceError
 from zspace.data.download import CELEBA_MESSAGE, Remote, download, fetch
-from zspace.errors import ZspaceError
 
 TEST_DATA = Path(
     os.environ.get(

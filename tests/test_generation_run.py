@@ -10,10 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from zspace.errors import ZspaceError
+from zspace.cli.generation import add_parser
+from zspace.core.errors import ZspaceError
 from zspace.generation import api
-from zspace.generation.cli import add_parser
-from zspace.latents import encode_split
+from zspace.latents.encode import encode
 from zspace.training import train
 
 
@@ -23,7 +23,7 @@ def run(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("gen") / "ae"
     r = train(None, run_dir=folder, overrides=TINY, progress=False, log=lambda s: None)
-    encode_split(r, "train")
+    encode(r, "train")
     return r
 
 

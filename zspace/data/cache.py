@@ -37,8 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from zspace.errors import ZspaceError
-from zspace.fileio import atomic_write_json
+from zspace.core.errors import ZspaceError
+from zspace.core.fileio import atomic_write_json
 
 FORMAT = 1
 

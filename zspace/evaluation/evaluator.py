@@ -46,13 +46,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from zspace.checkpoint import load_checkpoint
+from zspace.core.errors import ZspaceError
+from zspace.core.fileio import atomic_write_json
 from zspace.data.cache import cache_root, locked
 from zspace.data.dataset import ImageData
-from zspace.errors import ZspaceError
 from zspace.evaluation.fit import batch_terms, to_float, train_net
 from zspace.evaluation.nets import ROTATIONS, TASKS, FeatureNet, from_description
-from zspace.fileio import atomic_write_json
+from zspace.runs.checkpoint import load_checkpoint
 
 EVALUATOR_VERSION = 6  # raise it whenever the net, its training or the split changes
 SPLIT_SEED = 0

@@ -3,17 +3,18 @@
 They read like the dicts they replace (``res["results"]``, ``entry["file"]``), so
 code written against the files keeps working, and they display themselves in
 Jupyter: ``_repr_html_`` with the key numbers and the images inline, ``figure()``
-for a matplotlib Figure (drawn by the reporting stage, imported lazily).
+for a matplotlib Figure (drawn by the reporting stage's renderer, ``core.display``).
 """
 
 from __future__ import annotations
 
-import base64
 import html
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from zspace.core.display import data_url, renderer
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -40,8 +41,7 @@ class FieldMapping(Mapping):
 def _img(path: Path, alt: str) -> str:
     if not path.is_file():
         return f"<p>{html.escape(str(path))} is missing</p>"
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
+    return f'<img src="{data_url(path.read_bytes())}" alt="{html.escape(alt)}">'
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,9 +65,7 @@ class SampleImage(FieldMapping):
         return self.folder / self.file
 
     def figure(self) -> Figure:
-        from zspace.reporting.figures import image_figure
-
-        return image_figure(self.path, self.caption)
+        return renderer().figures(self)[0]
 
     def _repr_html_(self) -> str:
         cap = html.escape(self.caption)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
 
 
 def positive(name: str, value: float, *, allow_zero: bool = False) -> None:

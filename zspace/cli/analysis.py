@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from zspace.analysis.runner import SPECS
-from zspace.cli import deprecated_alias
+from zspace.cli.common import deprecated_alias
 from zspace.data.dataset import SPLITS
 
 
@@ -83,7 +83,7 @@ def _only(text: str | None) -> list[str] | None:
 
 
 def _encode(args: argparse.Namespace) -> int:
-    from zspace.latents import encode
+    from zspace.latents.encode import encode
 
     encode(args.run, args.split, args.eps_scale, args.batch_size, log=print)
     return 0

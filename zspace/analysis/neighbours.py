@@ -15,11 +15,13 @@ same shortlist-and-re-rank through faiss's exact flat index when the extra
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
-import zspace.knn_faiss as knn_faiss
-from zspace.errors import ZspaceError
+import zspace.analysis.knn_faiss as knn_faiss
+from zspace.core.errors import ZspaceError
 
 CHUNK = 2048
 BACKENDS = ("auto", "torch", "faiss")
@@ -54,16 +56,11 @@ def knn(
 
     ``exclude_self``: the queries *are* the reference (same rows, same order), and a
     point is not its own neighbour. ``chunk``: queries per block (default ``CHUNK``).
-    ``backend``: "torch" (the search here), "faiss" (``zspace.knn_faiss``), or "auto":
+    ``backend``: "torch" (the search here), "faiss" (``zspace.analysis.knn_faiss``), or "auto":
     faiss from ``knn_faiss.MIN_PAIRS`` query-reference pairs on, when installed.
     """
     if backend not in BACKENDS:
         raise ZspaceError(f"backend {backend!r}: choose one of {', '.join(BACKENDS)}")
-    pairs = len(queries) * len(reference)
-    if backend == "faiss" or (
-        backend == "auto" and pairs >= knn_faiss.MIN_PAIRS and knn_faiss.available()
-    ):
-        return knn_faiss.knn(queries, reference, k, exclude_self=exclude_self)
     k = int(k)
     chunk = int(chunk or CHUNK)
     if k < 1:
@@ -74,29 +71,39 @@ def knn(
         raise ZspaceError(
             f"the reference has {available} point(s) to compare against; k = {k} needs more"
         )
-    ref = ref64.float()
-    ref_sq = (ref * ref).sum(1)
-    shortlist = min(k + EXTRA, available)
+    pairs = len(q64) * len(ref64)
+    use_faiss = backend == "faiss" or (
+        backend == "auto" and pairs >= knn_faiss.MIN_PAIRS and knn_faiss.available()
+    )
+    search = knn_faiss.shortlist(ref64) if use_faiss else _shortlist(ref64.float())
+    m = min(k + EXTRA + (1 if exclude_self else 0), len(ref64))  # a query's own row may be in it
     bound = float32_error_bound(ref64)
     dist = torch.empty((len(q64), k), dtype=torch.float64)
     index = torch.empty((len(q64), k), dtype=torch.int64)
     for s in range(0, len(q64), chunk):
         block64 = q64[s : s + chunk]
-        # |a|^2 is constant along a row, so ranking needs only |b|^2 - 2ab (one addmm)
-        score = torch.addmm(ref_sq, block64.float(), ref.T, alpha=-2.0)
-        if exclude_self:
-            rows = torch.arange(len(block64))
-            score[rows, rows + s] = float("inf")
-        top = score.topk(shortlist, dim=1, largest=False, sorted=False)
-        q_sq = (block64 * block64).sum(1)
         # the float32 squared distance of the last candidate: no point left out is nearer
-        last = top.values.double().max(dim=1).values + q_sq
-        if shortlist == available:
+        last, cand = search(block64, m)
+        if m == len(ref64):
             last = torch.full_like(last, float("inf"))  # nothing was left out
-        d2, idx = finish(block64, ref64, top.indices, last, bound, k, exclude_self, s)
+        d2, idx = finish(block64, ref64, cand, last, bound, k, exclude_self, s)
         dist[s : s + chunk] = d2
         index[s : s + chunk] = idx
     return dist.sqrt_().numpy(), index.numpy()
+
+
+def _shortlist(
+    ref: torch.Tensor,
+) -> Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]:
+    """The float32 search: |a|^2 is constant along a row, so ranking needs only
+    |b|^2 - 2ab (one addmm per block of queries)."""
+    ref_sq = (ref * ref).sum(1)
+
+    def search(q64: torch.Tensor, m: int) -> tuple[torch.Tensor, torch.Tensor]:
+        top = torch.addmm(ref_sq, q64.float(), ref.T, alpha=-2.0).topk(m, dim=1, largest=False)
+        return top.values[:, -1].double() + (q64 * q64).sum(1), top.indices
+
+    return search
 
 
 def float32_error_bound(ref64: torch.Tensor):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
 
 
 def _common(p: argparse.ArgumentParser) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
 
 WEIGHTS_FILE = "model.safetensors"
 FORMAT = "zspace-bundle"

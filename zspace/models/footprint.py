@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import torch
 
 from zspace.config import ModelConfig
-from zspace.models import AutoEncoder
-from zspace.resources import check_fits, device_memory, format_bytes
+from zspace.core.resources import check_fits, device_memory, format_bytes
+from zspace.models.autoencoder import AutoEncoder
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ import argparse
 import math
 from typing import Any
 
-from zspace.checks import FLOAT32_MAX
-from zspace.errors import ZspaceError
+from zspace.core.checks import FLOAT32_MAX
+from zspace.core.errors import ZspaceError
 
 
 def _floats(text: str) -> list[float]:
@@ -109,7 +109,7 @@ def add_parser(subparsers) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from zspace.checks import positive
+    from zspace.core.checks import positive
     from zspace.generation import api
     from zspace.generation.recon import load_image_file
 

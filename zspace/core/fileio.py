@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
 
 LEGACY_TMP_AGE = 600.0  # seconds: temporaries without a pid (older versions) count as stale
 _IN_FLIGHT: set[str] = set()  # temporaries and backups this process still needs

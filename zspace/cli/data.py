@@ -11,7 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
-from zspace.cli import deprecated_alias
+from zspace.cli.common import deprecated_alias
 from zspace.config import Config, load_config
 from zspace.data.dataset import ImageData, split_indices
 from zspace.data.sources import READERS, load_data, parse_source
@@ -198,9 +198,9 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
-    from zspace.checks import positive
+    from zspace.core.checks import positive
+    from zspace.core.fileio import check_writable
     from zspace.data.preview import preview
-    from zspace.fileio import check_writable
 
     positive("--count", args.count)
     positive("--cols", args.cols)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
 
 
 def add_parser(sub) -> None:

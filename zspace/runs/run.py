@@ -13,15 +13,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from zspace.bundle import is_bundle, load_weights, read_bundle
-from zspace.checkpoint import check_fits_model, load_checkpoint, resolve_checkpoint
+from zspace.runs.bundle import is_bundle, load_weights, read_bundle
+from zspace.runs.checkpoint import check_fits_model, load_checkpoint, resolve_checkpoint
 from zspace.config import Config
 from zspace.data import ImageData, prepare
-from zspace.device import pick_device
-from zspace.errors import ZspaceError
-from zspace.footprint import check_model_fits
-from zspace.models import AutoEncoder
-from zspace.runfolder import read_config, read_history, read_meta
+from zspace.core.device import pick_device
+from zspace.core.errors import ZspaceError
+from zspace.models.footprint import check_model_fits
+from zspace.models.autoencoder import AutoEncoder
+from zspace.runs.folder import read_config, read_history, read_meta
 
 
 @dataclass

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
 
 
 def pick_device(name: str = "auto") -> torch.device:

@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
 
 
 def format_bytes(n: float) -> str:

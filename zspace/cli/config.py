@@ -29,14 +29,14 @@ def add_parser(sub) -> None:
 def _config(args: argparse.Namespace) -> int:
     from zspace.config.docs import annotated_toml, defaults
     from zspace.config.parse import load_config
-    from zspace.errors import ZspaceError
+    from zspace.core.errors import ZspaceError
 
     if args.overrides and not args.file:
         raise ZspaceError("--set applies to a config FILE: zspace config FILE --set KEY=VALUE")
     if args.defaults:
         print(annotated_toml(defaults()), end="")
     elif args.show:
-        from zspace.runfolder import read_config
+        from zspace.runs.folder import read_config
 
         print(annotated_toml(read_config(_run(args.show)), against=defaults()), end="")
     else:
@@ -45,6 +45,6 @@ def _config(args: argparse.Namespace) -> int:
 
 
 def _run(path: str) -> Path:
-    from zspace.run import run_path
+    from zspace.runs.run import run_path
 
     return run_path(path)

@@ -22,8 +22,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from zspace.errors import ZspaceError
-from zspace.fileio import NPZ_MAGIC
+from zspace.core.errors import ZspaceError
+from zspace.core.fileio import NPZ_MAGIC
 
 COPY_CHUNK = 1 << 24  # bytes copied at a time from a .npy file into the zip
 _LOCAL_HEADER = struct.Struct("<4s22sHH")  # signature, fixed fields, name and extra lengths

@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 
-from zspace.errors import ZspaceError
-from zspace.fileio import atomic_write_bytes
+from zspace.core.errors import ZspaceError
+from zspace.core.fileio import atomic_write_bytes
 
 FORMAT = 1
 EPOCH_FILE = re.compile(r"^epoch-(\d{4,})\.pt$")

@@ -3,7 +3,7 @@
 The error contract (README, "Errors"): a user error is one line on stderr,
 ``zspace: error: ...``, and exit code 2; a bug is a traceback and exit code 1. User
 errors are ``ZspaceError``s raised where the input is read; what the operating
-system refuses is turned into one at the I/O layer (``zspace.fileio``), and the few
+system refuses is turned into one at the I/O layer (``zspace.core.fileio``), and the few
 environment failures no layer can foresee (a full disk or a refused permission in a
 library's own write, running out of memory) are caught here by their kind. Batch
 commands run inside ``fileio.undo_on_error()``, so a failing one leaves no file
@@ -19,27 +19,19 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from zspace._version import __version__
-from zspace.errors import ZspaceError
-from zspace.fileio import ENVIRONMENT_ERRNOS, undo_on_error
-
-_warned: set[str] = set()
-
-
-def deprecated_alias(new: str) -> type[argparse.Action]:
-    """An argparse action for an old spelling: stores into the new option's dest and
-    warns once per process on stderr, so scripts keep working while they migrate."""
-
-    class Alias(argparse.Action):
-        def __call__(self, parser, namespace, values, option_string=None):
-            if option_string not in _warned:
-                _warned.add(str(option_string))
-                print(f"zspace: warning: {option_string} is deprecated; use {new}", file=sys.stderr)
-            if isinstance(getattr(namespace, self.dest, None), list):
-                getattr(namespace, self.dest).append(values)
-            else:
-                setattr(namespace, self.dest, values)
-
-    return Alias
+from zspace.cli import (
+    analysis,
+    config,
+    data,
+    evaluation,
+    explorer,
+    exporting,
+    flow,
+    generation,
+    perceptron,
+)
+from zspace.core.errors import ZspaceError
+from zspace.core.fileio import ENVIRONMENT_ERRNOS, undo_on_error
 
 
 def _add_train(sub) -> None:
@@ -129,32 +121,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_train(sub)
     _add_demo(sub)
-    for module in (
-        "zspace.config.cli", "zspace.data.cli", "zspace.analysis.cli", "zspace.generation.cli",
-        "zspace.evaluation.cli", "zspace.perceptron.cli", "zspace.exporting.cli",
-        "zspace.explorer.cli",
-        "zspace.flow.cli",
-    ):  # fmt: skip
-        _register_optional(module, sub)
+    for verbs in (config, data, analysis, generation, evaluation, perceptron, exporting, explorer):
+        verbs.add_parser(sub)
+    flow.add_parser(sub)
     return parser
-
-
-def _register_optional(module: str, sub) -> None:
-    import importlib
-
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:  # a part not installed in this build
-        if not exc.name or not module.startswith(exc.name):
-            raise
-        return
-    mod.add_parser(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from zspace.progress import progress
+    from zspace.core.progress import progress
 
     try:
         world = os.environ.get("WORLD_SIZE", "1")

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
 from zspace.evaluation.nets import TASKS
 
 
@@ -22,8 +22,8 @@ def _task(p: argparse.ArgumentParser) -> None:
 
 def add_parser(subparsers) -> None:
     """Register ``evaluate`` and ``evaluator`` on the top-level subparsers."""
+    from zspace.cli.generation import _floats, _ints
     from zspace.evaluation.metrics import DEFAULT_K, DEFAULT_ROUNDS
-    from zspace.generation.cli import _floats, _ints
 
     p = subparsers.add_parser(
         "evaluate",

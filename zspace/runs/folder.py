@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from zspace.config import Config, config_from_dict, read_toml, to_toml
-from zspace.errors import ZspaceError
-from zspace.fileio import atomic_write_json, atomic_write_text, read_json, read_text
+from zspace.core.errors import ZspaceError
+from zspace.core.fileio import atomic_write_json, atomic_write_text, read_json, read_text
 
 META_FORMAT = 1
 HISTORY_KEYS = (
