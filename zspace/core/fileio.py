@@ -24,6 +24,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import errno
+import hashlib
+import io
 import json
 import os
 import re
@@ -329,8 +331,6 @@ def read_npz(path: str | Path, hint: str = "", data: bytes | None = None) -> dic
     data = read_bytes(path) if data is None else data
     if data[:4] not in NPZ_MAGIC:
         raise ZspaceError(f"{path} is not an .npz archive (truncated or foreign){more}")
-    import io
-
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as f:
             return {k: f[k] for k in f.files}
@@ -343,6 +343,96 @@ def read_npz(path: str | Path, hint: str = "", data: bytes | None = None) -> dic
     except (zipfile.BadZipFile, EOFError, OSError, zlib.error, KeyError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ZspaceError(f"{path} is truncated or corrupt ({reason}){more}") from None
+
+
+# ---------------------------------------------------------------- digests, pairs, shared files
+
+
+def sha256_of(data: bytes | Path) -> str:
+    """The sha256 of bytes, or of a file's bytes (read in chunks)."""
+    h = hashlib.sha256()
+    if isinstance(data, Path):
+        with data.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    else:
+        h.update(data)
+    return h.hexdigest()
+
+
+def digest(obj: Any) -> str:
+    """A stable identity of a JSON-able value: the sha256 of its canonical JSON."""
+    return sha256_of(json.dumps(obj, sort_keys=True, default=str).encode())
+
+
+def write_pair(
+    path: str | Path, record: dict, arrays: dict[str, Any], compress: bool = True
+) -> Path:
+    """``path`` (.json) and the .npz beside it; the JSON, written last, names the npz by
+    its sha256, so a crash between the two writes leaves a pair ``read_pair`` refuses,
+    never new arrays with old numbers."""
+    import numpy as np
+
+    path = Path(path)
+    buf = io.BytesIO()
+    (np.savez_compressed if compress else np.savez)(buf, **arrays)
+    data = buf.getvalue()
+    atomic_write_bytes(path.with_suffix(".npz"), data)
+    return atomic_write_json(path, {**record, "npz_sha256": sha256_of(data)})
+
+
+def read_pair(path: str | Path, hint: str = "") -> tuple[dict, dict[str, Any]]:
+    """(record, arrays) of a pair ``write_pair`` wrote; a missing, stale or damaged half
+    is a one-line error (``hint``: what to do). A record without ``npz_sha256``
+    (written before the pairs were tied) is read with its npz, if any, unchecked."""
+    path = Path(path)
+    more = f"; {hint}" if hint else ""
+    record = read_json(path, hint)
+    if not isinstance(record, dict):
+        raise ZspaceError(f"{path} is not a zspace record{more}")
+    npz, want = path.with_suffix(".npz"), record.get("npz_sha256")
+    if not npz.is_file():
+        if want is not None:
+            raise ZspaceError(f"{npz} is missing (its json names it){more}")
+        return record, {}
+    data = read_bytes(npz)
+    if want is not None and sha256_of(data) != want:
+        raise ZspaceError(f"{npz} does not belong to {path.name} (another write?){more}")
+    return record, read_npz(npz, hint, data)
+
+
+@contextlib.contextmanager
+def locked(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created if missing) for the block: a
+    lock the kernel releases when its holder dies, so a kill never leaves it held."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: unique temporaries + atomic renames still keep files whole
+        yield
+        return
+    make_dirs(Path(path).parent, undoable=False)
+    with open(path, "a+b") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def update_json(path: str | Path, change: Callable[[Any], Any]) -> Any:
+    """Read-modify-write a JSON file that several commands add to (rows of eval.json,
+    entries of samples/index.json): ``change(old)`` (None when the file is missing,
+    truncated or foreign) returns the new content, written atomically while a lock
+    beside the file is held, so two writers at once both keep their rows."""
+    path = Path(path)
+    with locked(path.with_name(f".{path.name}.lock")):
+        try:
+            old = read_json(path) if path.is_file() else None
+        except ZspaceError:
+            old = None
+        new = change(old)
+        atomic_write_json(path, new)
+    return new
 
 
 # errno values that say the machine or the user's setup refused, never a bug in zspace

@@ -9,33 +9,16 @@ for a matplotlib Figure (drawn by the reporting stage's renderer, ``core.display
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zspace.core.display import data_url, renderer
+from zspace.core.results import Result
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-
-
-class FieldMapping(Mapping):
-    """Read a dataclass's public fields as ``obj["name"]`` (and ``keys()``, ``get``)."""
-
-    def _keys(self) -> list[str]:
-        return [f.name for f in fields(self) if f.repr]  # type: ignore[arg-type]
-
-    def __getitem__(self, key: str) -> Any:
-        if key in self._keys():
-            return getattr(self, key)
-        raise KeyError(key)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._keys())
-
-    def __len__(self) -> int:
-        return len(self._keys())
 
 
 def _img(path: Path, alt: str) -> str:
@@ -45,7 +28,7 @@ def _img(path: Path, alt: str) -> str:
 
 
 @dataclass(frozen=True, eq=False)
-class SampleImage(FieldMapping):
+class SampleImage(Result):
     """One PNG under ``RUN/samples/`` and its index entry."""
 
     file: str
@@ -89,7 +72,7 @@ class SampleImages(Sequence):
 
 
 @dataclass(frozen=True, eq=False)
-class Reconstructions(FieldMapping):
+class Reconstructions(Result):
     """Reconstruction grids and, when measured, the split's mean loss, PSNR and SSIM."""
 
     split: str
@@ -108,7 +91,7 @@ class Reconstructions(FieldMapping):
 
 
 @dataclass(frozen=True, eq=False)
-class Rates(FieldMapping):
+class Rates(Result):
     """The meaningful-point rate per sampler (what ``samples/rates.json`` holds)."""
 
     threshold: float

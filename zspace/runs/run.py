@@ -175,6 +175,9 @@ class Run:
         return self.decode(z, batch_size)
 
 
+RunLike = Run | str | Path  # what every stage function takes as ``run``
+
+
 def input_shape(meta: dict[str, Any], run: Path) -> tuple[int, int, int]:
     """(C, H, W) from meta.json, checked: three positive integers."""
     shape = meta.get("input_shape")
@@ -200,7 +203,7 @@ def load_run(
     return Run.load(path, checkpoint=checkpoint, device=device)
 
 
-def run_path(run: Run | str | Path) -> Path:
+def run_path(run: RunLike) -> Path:
     """The folder of a Run or a path, checked to exist: the one way every stage turns
     "a run or a path" into a folder."""
     path = Path(run.path if isinstance(run, Run) else run)
@@ -209,6 +212,6 @@ def run_path(run: Run | str | Path) -> Path:
     return path
 
 
-def as_run(run: Run | str | Path) -> Run:
+def as_run(run: RunLike) -> Run:
     """A loaded Run (``best`` checkpoint) from a Run or a run folder."""
     return run if isinstance(run, Run) else load_run(run_path(run))
