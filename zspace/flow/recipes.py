@@ -22,7 +22,7 @@ through ``flow.sweeps``.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -34,6 +34,7 @@ from zspace.config.parse import toml_value
 from zspace.core.errors import ZspaceError
 from zspace.flow.stages import Plan, run_stages
 from zspace.flow.sweeps import sweep
+from zspace.flow.training import Log, bars, say
 from zspace.generation.samplers import check_sampler
 from zspace.reporting.references import Reference, check_quantity, parse_reference
 
@@ -396,8 +397,8 @@ def run_recipe(
     only: int | None = None,
     list_only: bool = False,
     page_only: bool = False,
-    log: Callable[[str], None] = print,
-    progress: bool = True,
+    log: Log = print,
+    progress: bool | None = None,
 ) -> Path:
     """Run a recipe end to end (train -> encode -> analyze -> generate -> evaluate ->
     report) into ``run_dir`` (default runs/<recipe>); a sweep recipe runs its sweep
@@ -433,5 +434,6 @@ def run_recipe(
             log=log,
             progress=progress,
         )
-    log(f"recipe {recipe.name}: {recipe.title} -> {out}")
-    return run_stages(cfg, out, plan, log=log, progress=progress)
+    say(log)(f"recipe {recipe.name}: {recipe.title} -> {out}")
+    with bars(progress):
+        return run_stages(cfg, out, plan, log=log)

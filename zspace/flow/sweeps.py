@@ -14,20 +14,22 @@ from __future__ import annotations
 import itertools
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from zspace.config import Config, apply_overrides, config_from_dict, load_config, to_dict, to_toml
+from zspace.config import Config, apply_overrides, config_from_dict, to_dict, to_toml
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write_json
 from zspace.flow.stages import Plan, is_complete, run_stages, training_state
+from zspace.flow.training import Log, bars, say
 from zspace.flow.worker import work
 from zspace.reporting.references import Reference
 from zspace.reporting.sweep_page import SWEEP_FILE, build_sweep_page
+from zspace.training.trainer import resolve_config
 
 SWEEP_FORMAT = 1
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+\-=,\[\]]")
@@ -104,12 +106,6 @@ def run_config(base: Config, run: SweepRun) -> Config:
         raise ZspaceError(f"sweep run {run.name}: {exc}") from None
 
 
-def _base(config: Config | str | Path | None, overrides: Sequence[str]) -> Config:
-    if isinstance(config, Config):
-        return config_from_dict(apply_overrides(to_dict(config), list(overrides)))
-    return load_config(config, list(overrides))
-
-
 def status(run_dir: Path, cfg: Config, plan: Plan) -> str:
     """ "complete", "trained k/n epochs", "not started" or the error in words."""
     try:
@@ -136,19 +132,18 @@ def sweep(
     page_only: bool = False,
     trends: Sequence[Any] = (),
     references: Sequence[Reference] = (),
-    log: Callable[[str], None] = print,
-    progress: bool = True,
+    log: Log = print,
+    progress: bool | None = None,
 ) -> Path:
     """Train and analyse one run per value (or combination) into ``out/<key>=<value>/``
     and write ``out/sweep.html``; returns the page (``out/sweep.json`` with
     ``list_only``, the run's report with ``only``). ``config``: a Config, a TOML
     path or None (defaults), with ``overrides`` on top; ``vary``: ``"KEY=V1,V2"``
     strings or (key, values) pairs."""
-    out = Path(out)
-    plan = plan or Plan()
+    out, plan, log = Path(out), plan or Plan(), say(log)
     if jobs < 1:
         raise ZspaceError(f"--jobs {jobs}: must be >= 1")
-    base = _base(config, overrides)
+    base = resolve_config(config, list(overrides))
     pairs = parse_vary(vary)
     runs = plan_runs(pairs)
     cfgs = [run_config(base, r) for r in runs]  # every value checked before any training
@@ -181,7 +176,8 @@ def sweep(
         for r in chosen:
             if r not in todo:
                 log(f"[{r.name}] complete, skipped")
-        failed = _run_all(out, todo, cfgs, plans, jobs, log, progress)
+        with bars(progress):
+            failed = _run_all(out, todo, cfgs, plans, jobs, log)
         if failed:
             if only is None:
                 build_sweep_page(out, log)
@@ -195,13 +191,13 @@ def sweep(
     return build_sweep_page(out, log)
 
 
-def _run_all(out, todo, cfgs, plans, jobs, log, progress) -> list[tuple[str, str]]:
+def _run_all(out, todo, cfgs, plans, jobs, log) -> list[tuple[str, str]]:
     failed: list[tuple[str, str]] = []
     if jobs == 1 or len(todo) <= 1:
         for r in todo:
             log(f"== sweep run {r.index}: {r.name} ==")
             try:
-                run_stages(cfgs[r.index], out / r.name, plans[r.index], log=log, progress=progress)
+                run_stages(cfgs[r.index], out / r.name, plans[r.index], log=log)
             except ZspaceError as exc:
                 log(f"[{r.name}] failed: {exc}")
                 failed.append((r.name, str(exc)))

@@ -1,20 +1,36 @@
 """Training as users call it: the loggers named in ``train.log`` wired as callbacks.
 
-``zspace.training.train`` knows only the Callback interface; the backends live in
-later stages (TensorBoard in ``zspace.exporting``), so the flow builds them from the
-resolved config and hands them down.
+``zspace.training.run_training`` knows only the Callback interface; the backends live
+in later stages (TensorBoard in ``zspace.exporting``), so the flow builds them from
+the resolved config and hands them down. ``bars`` is the progress switch every public
+function of the flow sets for its body.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from zspace.config import Config
+from zspace.core.progress import enabled
+from zspace.core.progress import progress as switch
 from zspace.runs.run import Run
-from zspace.training import Callback
-from zspace.training import train as _train
+from zspace.training import Callback, run_training
+
+Log = Callable[[str], None] | None
+
+
+def bars(on: bool | None) -> AbstractContextManager[None]:
+    """A public function's ``progress=``: shown (True), hidden (False), or None: the
+    caller's setting (at the top, bars on a terminal only)."""
+    return switch(enabled() if on is None else on)
+
+
+def say(log: Log) -> Callable[[str], None]:
+    """``log``, or (None) a function that drops the line."""
+    return log or (lambda _: None)
 
 
 def logger_callbacks(cfg: Config) -> list[Callback]:
@@ -38,17 +54,19 @@ def train(
     labels: Any = None,
     label_names: Any = None,
     callbacks: Iterable[Callback] = (),
-    log: Callable[[str], None] = print,
-    progress: bool = True,
+    log: Log = print,
+    progress: bool | None = None,
 ) -> Run:
-    """Train a model and return its Run (see ``zspace.training.train``), with the
-    loggers of ``train.log`` added to ``callbacks``."""
+    """Train a model and return its Run (see ``zspace.training.run_training``), with
+    the loggers of ``train.log`` added to ``callbacks``."""
     extra = list(callbacks)
 
     def wired(cfg: Config) -> list[Any]:
         return logger_callbacks(cfg) + extra
 
-    return _train(
-        config, run_dir=run_dir, resume=resume, overrides=overrides, data=data,
-        labels=labels, label_names=label_names, callbacks=wired, log=log, progress=progress,
-    )  # fmt: skip
+    with bars(progress):
+        return run_training(
+            config, run_dir=run_dir, resume=resume, overrides=overrides, data=data,
+            labels=labels, label_names=label_names, callbacks=wired,
+            log=say(log), progress=enabled() is not False,
+        )  # fmt: skip

@@ -8,7 +8,7 @@ from zspace.training.trainer import (
     Trainer,
     format_epoch,
     make_optimizer,
-    train,
+    run_training,
 )
 
 __all__ = [
@@ -24,5 +24,5 @@ __all__ = [
     "input_shape_of",
     "make_optimizer",
     "prepare",
-    "train",
+    "run_training",
 ]

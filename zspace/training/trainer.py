@@ -1,11 +1,11 @@
-"""Training an AE or VAE into a run folder: the objective, the trainer, ``train()``.
+"""Training an AE or VAE into a run folder: the objective, the trainer, ``run_training()``.
 
 The epoch loop itself is generic (``zspace.training.loop``); this module adds what
 is particular to autoencoders: the model and optimiser built from the config, the
 reconstruction + weighted-KL objective (``total == reco + kl`` exactly in the
 history), the run folder's config.toml and meta.json, and the resume rules.
 
-Under torchrun every process runs ``train()``: each resolves the config, reads the
+Under torchrun every process runs ``run_training()``: each resolves the config, reads the
 data and checks the run folder, then they agree (one line, exit 2 on all of them
 when any failed) before rank 0 writes anything. ``train.batch_size`` is the
 global batch; the VAE's eps is drawn for it from the run's seed and sliced per
@@ -256,7 +256,7 @@ def format_epoch(row: dict[str, Any], epochs: int) -> str:
     return "  ".join(parts)
 
 
-def _resolve_config(config: Config | str | Path | None, overrides: list[str]) -> Config:
+def resolve_config(config: Config | str | Path | None, overrides: list[str]) -> Config:
     """One rule for fresh and resumed runs: ``overrides`` apply on top of ``config``
     (a Config, a TOML path, or None for the defaults)."""
     if isinstance(config, Config):
@@ -266,7 +266,7 @@ def _resolve_config(config: Config | str | Path | None, overrides: list[str]) ->
     return load_config(config, overrides)
 
 
-def train(
+def run_training(
     config: Config | str | Path | None = None,
     *,
     run_dir: str | Path | None = None,
@@ -319,7 +319,7 @@ def _fresh(config, run_dir, overrides, arrays, callbacks, log, progress, dist: D
     created: list[Path] = []  # the folders create_folder made (rank 0), undone on failure
 
     def setup() -> Trainer:
-        cfg = _resolve_config(config, overrides)
+        cfg = resolve_config(config, overrides)
         if data is not None:
             cfg = replace(cfg, data=replace(cfg.data, source=RUN_DATA))
         elif labels is not None or label_names is not None:
@@ -424,9 +424,9 @@ def _resume(config, run_dir, resume, overrides, data, callbacks, log, progress, 
         if not isinstance(state.get("config"), str):
             raise ZspaceError(f"checkpoint {path} carries no config; it cannot be resumed")
         trained = config_from_toml(state["config"], f"the config inside {path}")
-        cfg = _resolve_config(on_disk if config is None else config, overrides)
+        cfg = resolve_config(on_disk if config is None else config, overrides)
         set_keys = {o.partition("=")[0].strip() for o in overrides}
-        for key in _config_diff(trained, cfg):
+        for key in config_diff(trained, cfg):
             if key not in RESUMABLE_CHANGES:
                 where = (
                     "from --set" if key in set_keys
@@ -500,7 +500,7 @@ def _value(cfg: Config, key: str) -> Any:
     return getattr(value, name) if name else value
 
 
-def _config_diff(a: Config, b: Config) -> list[str]:
+def config_diff(a: Config, b: Config) -> list[str]:
     da, db = to_dict(a), to_dict(b)
     diffs = []
     for section, values in da.items():
