@@ -7,13 +7,15 @@ meaningful-point rate from rates.json joins as one more column.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from zspace.core.display import esc
-from zspace.reporting.html import table
+from zspace.core.errors import ZspaceError
+from zspace.core.fileio import read_json
+from zspace.reporting.html import optional_json, table
+from zspace.reporting.text import num
 
 METRICS = (
     ("precision", "precision"),
@@ -25,14 +27,14 @@ METRICS = (
     ("confident_share", "confident share"),
     ("face_rate", "face rate"),
 )
-BAD = (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError)
+BAD = (ZspaceError, KeyError, TypeError, ValueError, AttributeError)
 
 
 def read_eval(run_dir: Path) -> dict[str, Any] | None:
     path = Path(run_dir) / "samples" / "eval.json"
     if not path.is_file():
         return None
-    return json.loads(path.read_text())
+    return read_json(path)
 
 
 def row_key(sampler: str, params: dict[str, Any] | None) -> str:
@@ -46,15 +48,14 @@ def _cell(row: dict[str, Any], name: str) -> str:
     if name not in m:
         return "-"
     spread = s.get(name)
-    shown = f"{m[name]:.3g}" if abs(m[name]) >= 1e-3 or m[name] == 0 else f"{m[name]:.2e}"
-    return shown + (f" ± {spread:.2g}" if spread is not None else "")
+    return num(m[name]) + (f" ± {num(spread)}" if spread is not None else "")
 
 
 def _rates(run_dir: Path) -> dict[str, float]:
     try:
-        rates = json.loads((Path(run_dir) / "samples" / "rates.json").read_text())
+        rates = optional_json(Path(run_dir) / "samples" / "rates.json")
         return {row_key(r["sampler"], r["params"]): float(r["rate"]) for r in rates["results"]}
-    except (OSError, *BAD):
+    except BAD:
         return {}
 
 

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from zspace.analysis.runner import SPECS, VARIANT_SEP, load_result, variants
+from zspace.analysis.registry import ANALYSES as SPECS
+from zspace.analysis.runner import VARIANT_SEP, load_result, variants
 from zspace.core.display import esc, img
 from zspace.core.errors import ZspaceError
-from zspace.core.fileio import atomic_write_text, read_json, read_text
+from zspace.core.fileio import atomic_write_text, read_json, read_text, sha256_of
 from zspace.reporting import figures as F
-from zspace.reporting.evaluation import beside_grid, eval_table, read_eval
-from zspace.reporting.html import Html, key, missing, page, section, table
+from zspace.reporting.evaluation import BAD, beside_grid, eval_table, read_eval
+from zspace.reporting.html import key, missing, page, section, table
 from zspace.reporting.references import references_html
 from zspace.reporting.text import num
 
@@ -184,12 +183,12 @@ def rates_table(run_dir: Path) -> str:
     if not path.is_file():
         return ""
     try:
-        rates = json.loads(path.read_text())
+        rates = read_json(path)
         rows = [
             [
                 r["sampler"],
                 ", ".join(f"{k}={num(v)}" for k, v in r["params"].items()),
-                Html(f"{float(r['rate']):.3f}"),
+                float(r["rate"]),
                 int(r["n"]),
                 float(r["mean_radius"]),
                 float(r["median_distance"]),
@@ -203,7 +202,7 @@ def rates_table(run_dir: Path) -> str:
             f"nearest-neighbour distances; {num(rates['reference_size'])} reference points "
             f"in {esc(rates['space'])}). A proxy: see docs/generation.md.</p>"
         )
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+    except BAD as exc:
         return f'<p class="missing">{path.name} is unreadable: {esc(exc)}</p>'
     warn = rates.get("warning")
     head += f'<p class="missing">Warning: {esc(warn)}</p>' if warn else ""
@@ -238,7 +237,7 @@ def grid_figure(folder: Path, entry: dict, label: str = "") -> str:
     if inside and f.is_file() and f.suffix.lower() == ".png":
         data = f.read_bytes()
         want = entry.get("sha256")  # absent in indexes written before issue 18
-        if want and hashlib.sha256(data).hexdigest() != want:
+        if want and sha256_of(data) != want:
             return (
                 f'<p class="missing">{esc(entry.get("file"))} changed after it was listed (an '
                 f"interrupted <code>zspace generate</code>?); rerun it: {esc(cap)}</p>"
@@ -259,7 +258,7 @@ def samples_section(run_dir: Path) -> str:
     rates = rates_table(run_dir) + eval_table(run_dir)
     try:
         evaluation = read_eval(run_dir)
-    except (json.JSONDecodeError, OSError):
+    except ZspaceError:
         evaluation = None
     index = run_dir / "samples" / "index.json"
     if not index.is_file():
