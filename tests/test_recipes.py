@@ -27,10 +27,10 @@ from zspace.flow.recipes import (
 from zspace.reporting.references import (
     Reference,
     measure,
-    num,
     parse_reference,
     setup_differences,
 )
+from zspace.reporting.text import num
 
 EXPECTED = {
     "celeba-ae",
@@ -122,7 +122,8 @@ def test_reference_verdicts_use_the_tolerance():
     assert math.isclose(lo, -15.07) and math.isclose(hi, -12.33)
     assert Reference.to_json(r)["tolerance"] == 0.5
     assert parse_reference(r.to_json(), "again") == r  # what recipe.json stores reads back
-    assert num(4515.2) == "4,515" and num(6.124e-5) == "6.12e-05" and num(None) == "—"
+    # the pages' one number format (reporting.text.num)
+    assert num(4515.2) == "4,515" and num(6.124e-5) == "6.124e-5" and num(None) == "—"
 
 
 @pytest.mark.parametrize(

@@ -104,10 +104,8 @@ class Reference:
     quantity: str
     lo: float
     hi: float
-    tolerance: float = 0.0
-    rel_tolerance: float = 0.0
-    factor: float = 0.0
-    kind: str = "tolerance"  # which of TOLERANCES the entry gives
+    kind: str  # which of TOLERANCES the entry gives
+    tol: float  # its value
     tolerance_note: str = ""
     quote: str = ""
     source: str = ""
@@ -117,16 +115,12 @@ class Reference:
 
     def bounds(self) -> tuple[float, float]:
         """The interval the report calls "matches"."""
-        if self.factor:
-            lo = self.lo / self.factor if self.lo > 0 else self.lo * self.factor
-            hi = self.hi * self.factor if self.hi > 0 else self.hi / self.factor
-            return lo, hi
-        if self.rel_tolerance:
-            return (
-                self.lo - self.rel_tolerance * abs(self.lo),
-                self.hi + self.rel_tolerance * abs(self.hi),
-            )
-        return self.lo - self.tolerance, self.hi + self.tolerance
+        lo, hi, t = self.lo, self.hi, self.tol
+        if self.kind == "factor":
+            return (lo / t if lo > 0 else lo * t), (hi * t if hi > 0 else hi / t)
+        if self.kind == "rel_tolerance":
+            return lo - t * abs(lo), hi + t * abs(hi)
+        return lo - t, hi + t
 
     def verdict(self, value: float | None) -> str:
         if value is None or not math.isfinite(value):
@@ -137,13 +131,11 @@ class Reference:
     def shown(self) -> str:
         """ "16.5-16.75 ± 0.5", "6.1e-05 within a factor 3", ..."""
         ref = num(self.lo) if self.lo == self.hi else f"{num(self.lo)} to {num(self.hi)}"
-        if self.factor:
-            tol = f"within a factor {self.factor:g}"
-        elif self.rel_tolerance:
-            tol = f"± {100 * self.rel_tolerance:g} %"
-        else:
-            tol = f"± {num(self.tolerance)}"
-        return f"{ref} {tol}"
+        if self.kind == "factor":
+            return f"{ref} within a factor {self.tol:g}"
+        if self.kind == "rel_tolerance":
+            return f"{ref} ± {100 * self.tol:g} %"
+        return f"{ref} ± {num(self.tol)}"
 
     def applies(self, settings: Mapping[str, Any]) -> bool:
         """True when every ``where`` key has this value in ``settings`` (a sweep run's)."""
@@ -155,7 +147,7 @@ class Reference:
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"quantity": self.quantity}
         out.update({"value": self.lo} if self.lo == self.hi else {"range": [self.lo, self.hi]})
-        out[self.kind] = getattr(self, self.kind)
+        out[self.kind] = self.tol
         for k in ("tolerance_note", "quote", "source", "conditions", "reading"):
             if getattr(self, k):
                 out[k] = getattr(self, k)
@@ -213,8 +205,7 @@ def parse_reference(raw: Mapping[str, Any], where: str) -> Reference:
     cond = raw.get("where", {})
     if not isinstance(cond, Mapping):
         raise ZspaceError(f"{where} ({q}).where: expected a table of config keys")
-    tolerance: dict[str, Any] = {given[0]: tol}  # tolerance=, rel_tolerance= or factor=
-    return Reference(q, lo, hi, **tolerance, kind=given[0], **texts, where=dict(cond))
+    return Reference(q, lo, hi, given[0], tol, **texts, where=dict(cond))
 
 
 def _number(v: Any, where: str) -> float:

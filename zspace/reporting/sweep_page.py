@@ -11,18 +11,19 @@ self-contained (images embedded) and links each run's report.
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
 from matplotlib.figure import Figure
 
 from zspace.analysis.runner import load_result
 from zspace.core.display import esc, img
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write_text, read_json
+from zspace.data.preview import png_bytes
 from zspace.reporting.evaluation import row_key
 from zspace.reporting.html import Html, optional_json, page, section, table
 from zspace.reporting.references import (
@@ -107,12 +108,10 @@ def _thumbnail(run_dir: Path) -> tuple[bytes | None, str]:
 
                 with Image.open(f) as opened:
                     im = opened.convert("RGB")
-                    if im.width > THUMB_WIDTH:
-                        h = round(im.height * THUMB_WIDTH / im.width)
-                        im = im.resize((THUMB_WIDTH, h), Image.Resampling.LANCZOS)
-                    buf = io.BytesIO()
-                    im.save(buf, format="PNG", optimize=True)
-                return buf.getvalue(), str(e.get("caption", ""))
+                if im.width > THUMB_WIDTH:
+                    h = round(im.height * THUMB_WIDTH / im.width)
+                    im = im.resize((THUMB_WIDTH, h), Image.Resampling.LANCZOS)
+                return png_bytes(np.asarray(im)), str(e.get("caption", ""))
     return None, ""
 
 
