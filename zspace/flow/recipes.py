@@ -36,7 +36,7 @@ from zspace.flow.stages import Plan, run_stages
 from zspace.flow.sweeps import sweep
 from zspace.flow.training import Log, bars, say
 from zspace.generation.samplers import check_sampler
-from zspace.reporting.references import Reference, check_quantity, parse_reference
+from zspace.reporting.references import Reference, check_keys, check_quantity, parse_reference
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -179,18 +179,10 @@ def _table(raw: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
     return dict(v)
 
 
-def _keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise ZspaceError(
-            f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
-        )
-
-
 def parse_recipe(raw: Mapping[str, Any], text: str, stem: str) -> Recipe:
     """Check every section of a recipe (config, analyses, generation, references)."""
     where = f"recipe {stem}"
-    _keys(raw, TOP, where)
+    check_keys(raw, TOP, where)
     head = _table(raw, "recipe", where)
     for key in ("name", "title", "summary", "data", "posts"):
         if not isinstance(head.get(key), str) or not head[key]:
@@ -217,21 +209,21 @@ def parse_recipe(raw: Mapping[str, Any], text: str, stem: str) -> Recipe:
             raise ZspaceError(f"{where}: [analysis.{name}] must be a table")
         make_params(name, params, cfg.seed)
     gen = _table(raw, "generate", where)
-    _keys(gen, GENERATE_KEYS, f"{where} [generate]")
+    check_keys(gen, GENERATE_KEYS, f"{where} [generate]")
     grids = gen.get("grids", [])
     if not isinstance(grids, list):
         raise ZspaceError(f"{where}: [[generate.grids]] must be a list of tables")
     for i, g in enumerate(grids):
-        _keys(g, GRID_KEYS, f"{where} generate.grids #{i + 1}")
+        check_keys(g, GRID_KEYS, f"{where} generate.grids #{i + 1}")
         _samplers(g.get("sampler", "normal"), f"{where} generate.grids #{i + 1}")
     if "recon" in gen:
-        _keys(gen["recon"], RECON_KEYS, f"{where} [generate.recon]")
+        check_keys(gen["recon"], RECON_KEYS, f"{where} [generate.recon]")
     if "rates" in gen:
-        _keys(gen["rates"], RATE_KEYS, f"{where} [generate.rates]")
+        check_keys(gen["rates"], RATE_KEYS, f"{where} [generate.rates]")
         _samplers(gen["rates"].get("sampler", "normal"), f"{where} [generate.rates]")
     evaluate = raw.get("evaluate")
     if evaluate is not None:
-        _keys(evaluate, EVAL_KEYS, f"{where} [evaluate]")
+        check_keys(evaluate, EVAL_KEYS, f"{where} [evaluate]")
     setup = _table(raw, "setup", where)
     refs = raw.get("reference", [])
     if not isinstance(refs, list):
@@ -277,7 +269,7 @@ def _samplers(value: Any, where: str) -> None:
 
 
 def _sweep(table: dict[str, Any], config: dict[str, Any], where: str):
-    _keys(table, {"vary", "trend"}, f"{where} [sweep]")
+    check_keys(table, {"vary", "trend"}, f"{where} [sweep]")
     vary = table.get("vary")
     if not isinstance(vary, Mapping) or not vary:
         raise ZspaceError(f"{where}: [sweep].vary must map config keys to lists of values")
@@ -289,7 +281,7 @@ def _sweep(table: dict[str, Any], config: dict[str, Any], where: str):
     trends = []
     for i, t in enumerate(table.get("trend", [])):
         w = f"{where} sweep.trend #{i + 1}"
-        _keys(t, {"quantity", "direction", "min_rank_correlation", "quote", "source"}, w)
+        check_keys(t, {"quantity", "direction", "min_rank_correlation", "quote", "source"}, w)
         check_quantity(str(t.get("quantity", "")), w)
         if t.get("direction") not in ("up", "down"):
             raise ZspaceError(f"{w}: direction must be 'up' or 'down'")
@@ -323,7 +315,6 @@ def plan_for(
     *,
     quick: bool = False,
     only: Sequence[str] | None = None,
-    record: bool = True,
 ) -> Plan:
     """The recipe's analyses, generation and evaluation as a Plan. ``params``
     (``NAME.KEY=VALUE``) override a recipe parameter of NAME and of every variant
@@ -362,17 +353,15 @@ def plan_for(
             for want in only
             for n in [want, *(a for a in analysis if split_name(a)[0] == want and a != want)]
         )
-    rec = None
-    if record:
-        rec = {
-            "recipe": recipe.name,
-            "title": recipe.title,
-            "posts": recipe.posts,
-            "config": to_dict(recipe.base_config("DATA")),  # resolved: lists broadcast
-            "setup": recipe.setup,
-            "quick": quick,
-            "references": [r.to_json() for r in recipe.references],
-        }
+    rec = {
+        "recipe": recipe.name,
+        "title": recipe.title,
+        "posts": recipe.posts,
+        "config": to_dict(recipe.base_config("DATA")),  # resolved: lists broadcast
+        "setup": recipe.setup,
+        "quick": quick,
+        "references": [r.to_json() for r in recipe.references],
+    }
     return Plan(
         analysis=analysis,
         only=chosen,

@@ -48,7 +48,7 @@ def _cell(row: dict[str, Any], name: str) -> str:
     if name not in m:
         return "-"
     spread = s.get(name)
-    return num(m[name]) + (f" ± {num(spread)}" if spread is not None else "")
+    return num(m[name]) + (f" ± {num(spread, 2)}" if spread is not None else "")
 
 
 def _rates(run_dir: Path) -> dict[str, float]:

@@ -74,8 +74,9 @@ td.bad{background:#fdecea;color:#8a1c1c;font-weight:600}
 """
 
 
-def table(head: list[str], rows: list[list[Any]], left: int = 1) -> str:
-    """A table; a column of numbers shows them all with the same decimals (``column``)."""
+def table(head: list[str], rows: list[list[Any]], left: int = 1, css: str = "") -> str:
+    """A table (of class ``css``) whose first ``left`` columns are text; a column of
+    numbers shows them all with the same decimals (``column``)."""
     places = [column(r[i] for r in rows if i < len(r)) for i in range(len(head))]
 
     def cell(tag: str, i: int, v: Any) -> str:
@@ -94,7 +95,8 @@ def table(head: list[str], rows: list[list[Any]], left: int = 1) -> str:
     body = "".join(
         "<tr>" + "".join(cell("td", i, v) for i, v in enumerate(r)) + "</tr>" for r in rows
     )
-    return f"<table><tr>{h}</tr>{body}</table>"
+    cls = f' class="{css}"' if css else ""
+    return f"<table{cls}><tr>{h}</tr>{body}</table>"
 
 
 def column(values) -> int | None:

@@ -167,9 +167,7 @@ def parse_reference(raw: Mapping[str, Any], where: str) -> Reference:
     """One ``[[reference]]`` table to a Reference; ``where`` names it in errors."""
     if not isinstance(raw, Mapping):
         raise ZspaceError(f"{where}: expected a table")
-    unknown = sorted(set(raw) - ENTRY_KEYS)
-    if unknown:
-        raise ZspaceError(f"{where}: unknown key(s) {', '.join(unknown)}")
+    check_keys(raw, ENTRY_KEYS, where)
     q = raw.get("quantity")
     if not isinstance(q, str) or not q:
         raise ZspaceError(f"{where}: 'quantity' is missing")
@@ -206,6 +204,15 @@ def parse_reference(raw: Mapping[str, Any], where: str) -> Reference:
     if not isinstance(cond, Mapping):
         raise ZspaceError(f"{where} ({q}).where: expected a table of config keys")
     return Reference(q, lo, hi, given[0], tol, **texts, where=dict(cond))
+
+
+def check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    """A table of a recipe (or of its references) holds only keys it knows."""
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ZspaceError(
+            f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
+        )
 
 
 def _number(v: Any, where: str) -> float:
@@ -451,7 +458,7 @@ def references_html(run_dir: str | Path) -> str | None:
             f"run, {counts['differs']} differ, {counts['not measured']} not measured. "
             "A number matches only inside the reference's value or range widened by the "
             "tolerance shown.</p>"
-        ) + table(REFERENCE_HEAD, [reference_row(r["ref"], r["value"]) for r in got], left=3)
+        ) + table(REFERENCE_HEAD, [reference_row(r["ref"], r["value"]) for r in got], 3, "ref")
     diffs = setup_differences(record, run_dir)
     if not diffs:
         return html + "<p>The set-up is the reference's as far as the recipe knows it.</p>"

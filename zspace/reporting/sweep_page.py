@@ -176,7 +176,9 @@ def panels(sweep: dict[str, Any], data: dict[str, dict], shown: Sequence[Panel])
                 pts = [(x_of(r), _value(data[r["name"]], path)) for r in runs]
                 if pts := [(x, y) for x, y in pts if y is not None]:
                     name = " ".join(t for t in (prefix, label) if t) or None
-                    ax.plot(*zip(*pts, strict=True), style, color=f"C{(i + j) % 10}", label=name)
+                    ax.plot(
+                        *zip(*pts, strict=True), style, color=f"C{(i + j) % 10}", ms=4, label=name
+                    )
         for k, (y, label) in enumerate(p.lines):
             ax.axhline(y, color="k", ls="--", lw=1, label=None if k else label)
         if not ax.lines:

@@ -1,8 +1,9 @@
 """How the pages write numbers, parameter lines and captions: one rule each.
 
-- ``num``: every number on a page, in one format (4 significant digits, thousands
-  separators from 1,000 on, ``1e-5`` rather than ``1e-05``, ``—`` where none was
-  measured); a table's column of numbers shares its decimals (``html.table``).
+- ``num``: every number on a page, in one format (4 significant digits, 2 for a
+  ± spread, thousands separators from 1,000 on, ``1e-5`` rather than ``1e-05``,
+  ``—`` where none was measured); a table's column of numbers shares its decimals
+  (``html.table``).
 - ``used_parameters``: an analysis's parameters as they were used, read from its
   result where the result knows better (``n=9,000 of 20,000 asked``, ``r_max=12.5
   (auto)``), never ``None``.
@@ -27,17 +28,17 @@ MEANING: dict[tuple[str, str, Any], str] = {
 }
 
 
-def num(x: Any) -> str:
-    """One number format for every page: 4 significant digits; whole numbers and
-    numbers from 1,000 on with thousands separators; None and NaN as ``—``; booleans
-    and text as they are."""
+def num(x: Any, digits: int = 4) -> str:
+    """One number format for every page: 4 significant digits (2 for a spread);
+    whole numbers and numbers from 1,000 on with thousands separators; None and NaN
+    as ``—``; booleans and text as they are."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "—"
     if isinstance(x, bool) or not isinstance(x, int | float):
         return str(x)
     if isinstance(x, int) or (x.is_integer() and abs(x) < 1e15) or 1e3 <= abs(x) < 1e15:
         return f"{x:,.0f}"
-    mant, e, exp = f"{x:.4g}".partition("e")
+    mant, e, exp = f"{x:.{digits}g}".partition("e")
     return f"{mant}e{int(exp)}" if e else mant
 
 
