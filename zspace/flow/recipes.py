@@ -21,7 +21,6 @@ through ``flow.sweeps``.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -30,18 +29,14 @@ from typing import Any
 
 from zspace.analysis.runner import check_names, make_params, parse_sets, split_name
 from zspace.config import Config, apply_overrides, config_from_dict, to_dict
-from zspace.config.parse import toml_value
+from zspace.config.parse import read_toml, toml_value
 from zspace.core.errors import ZspaceError
+from zspace.core.fileio import read_text
 from zspace.flow.stages import Plan, run_stages
 from zspace.flow.sweeps import sweep
 from zspace.flow.training import Log, bars, say
 from zspace.generation.samplers import check_sampler
 from zspace.reporting.references import Reference, check_keys, check_quantity, parse_reference
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 DATA_KINDS = ("celeba", "mnist", "builtin")
 # where to get each data set and how to point zspace at it (one line each)
@@ -164,12 +159,7 @@ def load_recipe(name: str | Path) -> Recipe:
             )
     elif not path.is_file():
         raise ZspaceError(f"recipe file not found: {path}")
-    text = path.read_text()
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ZspaceError(f"recipe {path.name}: invalid TOML: {exc}") from None
-    return parse_recipe(raw, text, path.stem)
+    return parse_recipe(read_toml(path), read_text(path), path.stem)
 
 
 def _table(raw: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
