@@ -25,7 +25,7 @@ import numpy as np
 
 import zspace.core.npz as npz
 from zspace.core.errors import ZspaceError
-from zspace.core.fileio import atomic_write
+from zspace.core.fileio import atomic_write, read_npz
 from zspace.data.dataset import SPLITS as SPLIT_NAMES  # noqa: F401 - the one list, re-exported
 
 
@@ -185,7 +185,7 @@ def load_latents(run: Any, split: str = "train", *, mmap: bool = True) -> Latent
             f"--split {split}` first"
         )
     redo = f"run `zspace encode {run_dir} --split {split}` again"
-    f = npz.load(path, mmap=mmap, hint=redo)
+    f = read_npz(path, redo, mmap=mmap)
     _check_latents(f, path, redo)
     get = f.get
     eps = get("eps_scale")
