@@ -8,7 +8,9 @@ a reader and nothing else.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -75,6 +77,24 @@ class ImageData:
             "attr_names": list(self.attr_names) if self.attr_names else None,
             "has_partition": self.partition is not None,
         }
+
+
+def source_path(path: str, kind: str) -> Path:
+    """The absolute path of a ``KIND:PATH`` source, refused when it does not exist."""
+    if not path:
+        raise ZspaceError(f"data.source '{kind}:': the path is missing")
+    root = Path(path).expanduser().absolute()
+    if not root.exists():
+        raise ZspaceError(f"{kind}:{path}: path not found: {root}")
+    return root
+
+
+def class_names(labels: np.ndarray, names: Sequence[str] | None = None) -> tuple[str, ...]:
+    """``names`` when they name every label, else "0", "1", ... up to the largest label."""
+    count = int(labels.max()) + 1 if len(labels) else 0
+    if names is not None and len(names) >= count:
+        return tuple(str(n) for n in names)
+    return tuple(str(i) for i in range(count))
 
 
 def split_indices(data: ImageData, valid_fraction: float, seed: int) -> dict[str, np.ndarray]:

@@ -21,10 +21,8 @@ import numpy as np
 
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import decode_text, read_text
-from zspace.data.dataset import ImageData
-from zspace.data.readers.cached import read_cached, resolve_geometry
-from zspace.data.readers.folder import source_path
-from zspace.data.readers.imagefiles import list_images
+from zspace.data.cache import read_images
+from zspace.data.dataset import ImageData, source_path
 
 if TYPE_CHECKING:
     from zspace.config import DataConfig
@@ -121,14 +119,11 @@ def parse_partition(text: str, where: str) -> dict[str, int]:
 def read_celeba(path: str, cfg: DataConfig) -> ImageData:
     root = source_path(path, "celeba")
     label = f"celeba:{path}"
-    if not root.exists():
-        raise ZspaceError(f"{label}: path not found: {root}")
     container = locate_images(root)
-    files = list_images(container, label)
-    geo = resolve_geometry(files, cfg, label, default_size=DEFAULT_SIZE)
-    cached = read_cached(files, geo, cfg, kind="celeba", label=label)
-    basenames = [n.rsplit("/", 1)[-1] for n in cached.names]
-    details = dict(cached.details)
+    images, names, details = read_images(
+        container, cfg, kind="celeba", label=label, default_size=DEFAULT_SIZE
+    )
+    basenames = [n.rsplit("/", 1)[-1] for n in names]
 
     attr = attr_names = None
     found = find_text(ATTR_FILE, root, container)
@@ -154,7 +149,7 @@ def read_celeba(path: str, cfg: DataConfig) -> ImageData:
                 "%s: %d image(s) have no row in %s and go to train", label, absent, found[1]
             )
     return ImageData(
-        images=cached.images,
+        images=images,
         source=f"celeba:{root}",
         attr=attr,
         attr_names=attr_names,
