@@ -85,7 +85,7 @@ def _only(text: str | None) -> list[str] | None:
 def _encode(args: argparse.Namespace) -> int:
     from zspace.latents.encode import encode
 
-    encode(args.run, args.split, args.eps_scale, args.batch_size, log=print)
+    encode(args.run, args.split, eps_scale=args.eps_scale, batch_size=args.batch_size, log=print)
     return 0
 
 
