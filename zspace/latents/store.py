@@ -18,14 +18,16 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 import zspace.core.npz as npz
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write, make_dirs, read_npz
-from zspace.data.dataset import SPLITS as SPLIT_NAMES  # noqa: F401 - the one list, re-exported
+
+if TYPE_CHECKING:
+    from zspace.runs.run import RunLike
 
 
 @dataclass(frozen=True)
@@ -155,10 +157,10 @@ class LatentsWriter:
         self.abort()
 
 
-def load_latents(run: Any, split: str = "train", *, mmap: bool = True) -> Latents:
-    """Read ``RUN/latents/<split>.npz`` (run: a folder or a Run). z, mu and logvar are
-    read-only memory maps (``mmap=False`` reads them into memory)."""
-    from zspace.runs.run import run_path
+def load_latents(run: RunLike, split: str = "train", *, mmap: bool = True) -> Latents:
+    """Read ``RUN/latents/<split>.npz``. z, mu and logvar are read-only memory maps
+    (``mmap=False`` reads them into memory)."""
+    from zspace.runs.run import run_path  # here: the analyses read latents without torch
 
     run_dir = run_path(run)
     path = latents_path(run_dir, split)

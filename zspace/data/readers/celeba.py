@@ -13,16 +13,15 @@ Attributes become ``attr`` (+1/-1, 0 for images without a row in the file).
 from __future__ import annotations
 
 import logging
-import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from zspace.core.errors import ZspaceError
-from zspace.core.fileio import decode_text, read_text
 from zspace.data.cache import read_images
 from zspace.data.dataset import ImageData, source_path
+from zspace.data.readers.imagefiles import find_text
 
 if TYPE_CHECKING:
     from zspace.config import DataConfig
@@ -45,26 +44,13 @@ def locate_images(root: Path) -> Path:
     return root
 
 
-def find_text(name: str, root: Path, container: Path) -> tuple[str, str] | None:
+def annotation(name: str, root: Path, container: Path) -> tuple[str, str] | None:
     """(text, where) of an annotation file on disk near the images, or inside the zip."""
-    bases = []
+    bases = [container] if container.is_dir() else []
     for d in (root if root.is_dir() else root.parent, container.parent, container.parent.parent):
         if d not in bases:
             bases.append(d)
-    if container.is_dir():
-        bases.insert(0, container)
-    for base in bases:
-        for sub in ("", "Anno", "Eval"):
-            path = base / sub / name
-            if path.is_file():
-                return read_text(path, "utf-8-sig"), str(path)
-    if container.is_file() and zipfile.is_zipfile(container):
-        with zipfile.ZipFile(container) as zf:
-            members = [m for m in zf.namelist() if m.rsplit("/", 1)[-1] == name]
-            if members:
-                where = f"{container}:{members[0]}"
-                return decode_text(zf.read(members[0]), where, "utf-8-sig"), where
-    return None
+    return find_text(name, [b / sub for b in bases for sub in ("", "Anno", "Eval")], container)
 
 
 def parse_attributes(text: str, where: str) -> tuple[tuple[str, ...], dict[str, np.ndarray]]:
@@ -126,7 +112,7 @@ def read_celeba(path: str, cfg: DataConfig) -> ImageData:
     basenames = [n.rsplit("/", 1)[-1] for n in names]
 
     attr = attr_names = None
-    found = find_text(ATTR_FILE, root, container)
+    found = annotation(ATTR_FILE, root, container)
     if found is not None:
         attr_names, rows = parse_attributes(*found)
         missing = np.zeros(len(attr_names), np.int8)
@@ -138,7 +124,7 @@ def read_celeba(path: str, cfg: DataConfig) -> ImageData:
             "images_without_row": len(basenames) - with_row,
         }
     partition = None
-    found = find_text(PARTITION_FILE, root, container)
+    found = annotation(PARTITION_FILE, root, container)
     if found is not None:
         table = parse_partition(*found)
         partition = np.array([table.get(b, 0) for b in basenames], np.int8)

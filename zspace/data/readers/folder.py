@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from zspace.core.errors import ZspaceError
-from zspace.core.fileio import decode_text, read_text
 from zspace.data.cache import read_images
 from zspace.data.dataset import ImageData, source_path
+from zspace.data.readers.imagefiles import find_text
 
 if TYPE_CHECKING:
     from zspace.config import DataConfig
@@ -130,15 +130,8 @@ def read_label_csv(text: str, source: str, names: tuple[str, ...]) -> tuple[np.n
 def find_label_csv(root: Path) -> tuple[str, str] | None:
     """(text, where) of ``labels.csv`` in the folder, in the zip or beside the zip."""
     if root.is_dir():
-        path = root / CSV_NAME
-        return (read_text(path, "utf-8-sig"), str(path)) if path.is_file() else None
-    with zipfile.ZipFile(root) as zf:
-        members = [n for n in zf.namelist() if n.rsplit("/", 1)[-1] == CSV_NAME]
-        if members:
-            member = min(members, key=lambda n: n.count("/"))
-            return decode_text(zf.read(member), f"{root}:{member}", "utf-8-sig"), f"{root}:{member}"
-    beside = root.with_name(CSV_NAME)
-    return (read_text(beside, "utf-8-sig"), str(beside)) if beside.is_file() else None
+        return find_text(CSV_NAME, [root])
+    return find_text(CSV_NAME, zip_path=root) or find_text(CSV_NAME, [root.parent])
 
 
 def read_folder(path: str, cfg: DataConfig) -> ImageData:

@@ -102,22 +102,18 @@ def fit_array(images: np.ndarray, size: int, crop: str) -> np.ndarray:
     """The same pipeline for images that are already uint8 NHWC arrays (IDX, CIFAR, the
     built-in digits, in-memory images): ``crop``, then resize to ``size`` (0 keeps it)."""
     n, h, w, c = images.shape
+    geo = Geometry(*output_size(w, h, size, crop), c, crop)
     left, top, right, bottom = crop_box(w, h, crop)
-    images = images[:, top:bottom, left:right]
-    out_h, out_w = output_size(w, h, size, crop)
-    if images.shape[1:3] == (out_h, out_w):
-        return np.ascontiguousarray(images)
+    if (bottom - top, right - left) == (geo.height, geo.width):
+        return np.ascontiguousarray(images[:, top:bottom, left:right])
     check_memory(
-        f"{n:,} images at {out_h}x{out_w}x{c}",
-        n * out_h * out_w * c,
+        f"{n:,} images at {geo.height}x{geo.width}x{c}",
+        n * geo.height * geo.width * c,
         "use a smaller data.image_size",
     )
-    out = np.empty((n, out_h, out_w, c), np.uint8)
-    flt = DOWN if out_w <= right - left and out_h <= bottom - top else UP
-    for i in range(n):
-        src = images[i, ..., 0] if c == 1 else images[i]
-        res = Image.fromarray(np.ascontiguousarray(src)).resize((out_w, out_h), flt)
-        out[i] = np.asarray(res).reshape(out_h, out_w, c)
+    out = np.empty((n, geo.height, geo.width, c), np.uint8)
+    for i, img in enumerate(images):
+        out[i] = fit(Image.fromarray(np.ascontiguousarray(img[..., 0] if c == 1 else img)), geo)
     return out
 
 

@@ -109,26 +109,30 @@ def read_labels_file(path: Path, count: int) -> tuple[np.ndarray, tuple[str, ...
     return arr.astype(np.int64), next(known, None)  # the class names of a published set
 
 
-def find_sets(root: Path) -> dict[str, dict[str, Path]]:
-    """{"train"|"t10k": {"images": path, "labels": path}} for the IDX files in a folder."""
-    found: dict[tuple[str, str, str], list[Path]] = {}
-    prefixes = set()
-    for p in sorted(root.iterdir()):
+def _idx_files(folder: Path) -> dict[tuple[str, str, str], Path]:
+    """(prefix, "train" | "t10k", "images" | "labels") -> file, of the IDX files in a
+    folder; with both the raw and the .gz copy present, the raw one (it reads faster)."""
+    found: dict[tuple[str, str, str], Path] = {}
+    for p in sorted(folder.iterdir(), key=lambda q: (q.suffix == ".gz", q.name)):
         m = NAME.match(p.name)
         if m and p.is_file():
             split = "t10k" if m["split"] in ("t10k", "test") else "train"
-            prefixes.add(m["prefix"] or "")
-            found.setdefault((m["prefix"] or "", split, m["what"]), []).append(p)
+            found.setdefault((m["prefix"] or "", split, m["what"]), p)
+    return found
+
+
+def find_sets(root: Path) -> dict[str, dict[str, Path]]:
+    """{"train"|"t10k": {"images": path, "labels": path}} for the IDX files in a folder."""
+    found = _idx_files(root)
+    prefixes = {prefix for prefix, _, _ in found}
     if len(prefixes) > 1:
         raise ZspaceError(
             f"mnist:{root}: several IDX sets in one folder ({', '.join(sorted(prefixes))}); "
             "point at one images file"
         )
     sets: dict[str, dict[str, Path]] = {}
-    for (_, split, what), paths in found.items():
-        # Both the raw and the .gz copy present: the raw one reads faster.
-        paths.sort(key=lambda q: q.suffix == ".gz")
-        sets.setdefault(split, {})[what] = paths[0]
+    for (_, split, what), path in found.items():
+        sets.setdefault(split, {})[what] = path
     return sets
 
 
@@ -136,11 +140,8 @@ def labels_beside(images: Path) -> Path | None:
     m = NAME.match(images.name)
     if not m or m["what"] != "images":
         return None
-    for candidate in sorted(images.parent.iterdir()):
-        c = NAME.match(candidate.name)
-        if c and c["what"] == "labels" and c["split"] == m["split"] and c["prefix"] == m["prefix"]:
-            return candidate
-    return None
+    split = "t10k" if m["split"] in ("t10k", "test") else "train"
+    return _idx_files(images.parent).get((m["prefix"] or "", split, "labels"))
 
 
 def read_idx_source(path: str, cfg: DataConfig) -> ImageData:

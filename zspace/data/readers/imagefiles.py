@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from PIL import Image
 
 from zspace.core.errors import ZspaceError
-from zspace.core.fileio import sha256_of
+from zspace.core.fileio import decode_text, read_text, sha256_of
 from zspace.data.readers.geometry import Geometry, native_channels, output_size
 
 if TYPE_CHECKING:
@@ -185,3 +186,23 @@ def resolve_geometry(
     channels = cfg.channels or max(native_channels(m) for m in modes)
     height, width = output_size(*sizes[0], cfg.image_size or default_size, cfg.crop)
     return Geometry(height, width, channels, cfg.crop)
+
+
+def find_text(
+    name: str, folders: Iterable[Path] = (), zip_path: Path | None = None
+) -> tuple[str, str] | None:
+    """(text, where) of the text file ``name`` (annotations, labels) in the first of
+    ``folders`` that has it, else the shallowest member of that name in the zip."""
+    for folder in folders:
+        if (folder / name).is_file():
+            return read_text(folder / name, "utf-8-sig"), str(folder / name)
+    if zip_path is None or not zip_path.is_file() or not zipfile.is_zipfile(zip_path):
+        return None
+    with zipfile.ZipFile(zip_path) as zf:
+        members = [m for m in zf.namelist() if m.rsplit("/", 1)[-1] == name]
+        if not members:
+            return None
+        member = min(members, key=lambda m: m.count("/"))
+        return decode_text(
+            zf.read(member), f"{zip_path}:{member}", "utf-8-sig"
+        ), f"{zip_path}:{member}"
