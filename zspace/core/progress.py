@@ -16,12 +16,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+# True (always show), False (never) or None (on a terminal only)
 _SWITCH: ContextVar[bool | None] = ContextVar("zspace_progress", default=None)
-
-
-def enabled() -> bool | None:
-    """True (always show), False (never) or None (on a terminal only)."""
-    return _SWITCH.get()
 
 
 @contextmanager
@@ -43,7 +39,7 @@ def bar(
     **kwargs: Any,
 ) -> tqdm:
     """A tqdm bar that follows the package's switch (and disappears when done)."""
-    on = enabled()
+    on = _SWITCH.get()
     opts = {"leave": False, "mininterval": 0.5, "dynamic_ncols": True}
     return tqdm(
         iterable,

@@ -42,6 +42,9 @@ class Run:
         checkpoint: str | int = "best",
         device: str | torch.device | None = None,
     ) -> Run:
+        """Open a run folder with the model from ``best``, ``last`` or an epoch's
+        checkpoint; ``path`` may also be a safetensors bundle (``zspace export RUN
+        --format safetensors``)."""
         path = run_path(path)
         cfg = read_config(path)
         meta = read_meta(path)
@@ -174,15 +177,7 @@ def input_shape(meta: dict[str, Any], run: Path) -> tuple[int, int, int]:
     return tuple(shape)  # type: ignore[return-value]
 
 
-def load_run(
-    path: str | Path,
-    checkpoint: str | int = "best",
-    device: str | torch.device | None = None,
-) -> Run:
-    """Open a run folder with the model from ``best``, ``last`` or an epoch's checkpoint.
-
-    ``path`` may also be a safetensors bundle (``zspace export RUN --format safetensors``)."""
-    return Run.load(path, checkpoint=checkpoint, device=device)
+load_run = Run.load  # the public name: zspace.load_run(path, checkpoint=..., device=...)
 
 
 def run_path(run: RunLike) -> Path:
@@ -196,4 +191,4 @@ def run_path(run: RunLike) -> Path:
 
 def as_run(run: RunLike) -> Run:
     """A loaded Run (``best`` checkpoint) from a Run or a run folder."""
-    return run if isinstance(run, Run) else load_run(run_path(run))
+    return run if isinstance(run, Run) else Run.load(run)
