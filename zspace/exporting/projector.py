@@ -19,7 +19,7 @@ run's data, read as training read it.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from PIL import Image
 from zspace.analysis.common import subsample
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write_bytes, atomic_write_text
+from zspace.data.dataset import class_names
 from zspace.data.preview import png_bytes
 from zspace.data.tasks import make_input
 from zspace.latents.encode import encode
@@ -94,12 +95,8 @@ def metadata_columns(lat: Latents, rows: np.ndarray, vectors: np.ndarray) -> dic
     """Column name -> cell strings for the chosen latents rows."""
     cols: dict[str, list[str]] = {}
     if lat.label is not None:
-        labels = lat.label[rows]
-        names = lat.label_names
-        if names:
-            cols["label"] = [names[k] if 0 <= k < len(names) else str(k) for k in labels]
-        else:
-            cols["label"] = [str(int(k)) for k in labels]
+        names = class_names(lat.label, lat.label_names)
+        cols["label"] = [names[k] for k in lat.label[rows]]
     if lat.attr is not None and lat.attr_names:
         for j, name in enumerate(lat.attr_names):
             cols[_cell(name)] = [str(int(v)) for v in lat.attr[rows, j]]
@@ -109,23 +106,19 @@ def metadata_columns(lat: Latents, rows: np.ndarray, vectors: np.ndarray) -> dic
     return cols
 
 
-def order_columns(columns: dict[str, list[str]], colour_by: str | None) -> list[str]:
-    names = list(columns)
-    if colour_by is None:
-        return names
-    if colour_by not in columns:
+def metadata_text(columns: dict[str, list[str]], colour_by: str | None) -> tuple[str, list[str]]:
+    """The header line and one line per point, ``colour_by`` first; and the column order.
+    (A header needs >= 2 columns: always true here, as index and radius are always there.)"""
+    order = list(columns)
+    if colour_by is not None and colour_by not in columns:
         raise ZspaceError(
-            f"--colour-by {colour_by!r}: no such column; choose from {', '.join(names)}"
+            f"--colour-by {colour_by!r}: no such column; choose from {', '.join(order)}"
         )
-    return [colour_by] + [n for n in names if n != colour_by]
-
-
-def metadata_text(columns: dict[str, list[str]], order: Sequence[str]) -> str:
-    """The header line and one line per point (a header needs >= 2 columns: always true
-    here, as index and radius are always there)."""
+    if colour_by is not None:
+        order = [colour_by] + [n for n in order if n != colour_by]
     lines = ["\t".join(_cell(n) for n in order)]
     lines += ["\t".join(_cell(columns[n][i]) for n in order) for i in range(len(columns[order[0]]))]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n", order
 
 
 def tensors_text(vectors: np.ndarray) -> str:
@@ -204,8 +197,7 @@ def write_projector(
     lat = latents_for(run, split, log)
     rows = subsample(len(lat), n, run.config.seed)
     vectors = (lat.mu if lat.mu is not None else lat.z)[rows].astype(np.float32)
-    columns = metadata_columns(lat, rows, vectors)
-    order = order_columns(columns, colour_by)
+    metadata, order = metadata_text(metadata_columns(lat, rows, vectors), colour_by)
     images = run.data()[0].images  # as training read them
     index = lat.index[rows]
     if len(index) and int(index.max()) >= len(images):
@@ -220,7 +212,7 @@ def write_projector(
     kind = "vae" if lat.variational else "ae"
     name = f"{kind} {'mu' if lat.variational else 'z'} ({split}, epoch {run.epoch})"
     atomic_write_text(out / "tensors.tsv", tensors_text(vectors))
-    atomic_write_text(out / "metadata.tsv", metadata_text(columns, order))
+    atomic_write_text(out / "metadata.tsv", metadata)
     atomic_write_bytes(out / "sprite.png", png_bytes(sprite))
     atomic_write_text(out / "projector_config.pbtxt", config_text(name, layout))
     summary = {

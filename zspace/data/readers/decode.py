@@ -25,7 +25,7 @@ from PIL import Image
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_path
 from zspace.core.progress import bar
-from zspace.core.resources import check_disk, check_memory
+from zspace.core.resources import check_disk, check_memory, cpu_count
 from zspace.data.readers.geometry import Geometry, fit
 from zspace.data.readers.imagefiles import ImageFiles, Opener
 
@@ -36,13 +36,6 @@ MIN_PARALLEL = 64  # below this many images a process pool costs more than it sa
 class DecodeReport:
     kept: np.ndarray  # indices into files.names of the images in the output, in order
     failures: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
-
-
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
 
 
 def decode_to_npy(
