@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zspace.core.errors import ZspaceError
+from zspace.core.fileio import make_dirs
 from zspace.core.progress import bar
 from zspace.core.progress import progress as progress_switch
 
@@ -169,11 +170,7 @@ def download(
 ) -> tuple[DataSet, Path]:
     """Fetch ``name`` into ``dest/<name>/``; returns the set and that folder."""
     dataset = resolve(name)
-    folder = Path(dest).expanduser() / dataset.name
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ZspaceError(f"data download: cannot create {folder}: {exc.strerror}") from None
+    folder = make_dirs(Path(dest).expanduser() / dataset.name, undoable=False)  # kept: resumes
     bases = mirrors_for(dataset, mirrors)
     wanted = [f for f in dataset.files if only == "all" or f.split in (only, "all")]
     for remote in wanted:

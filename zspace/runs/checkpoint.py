@@ -46,7 +46,6 @@ def save_checkpoint(
     buffer = io.BytesIO()
     torch.save({"format": FORMAT, "epoch": epoch, **state}, buffer)
     data = buffer.getvalue()
-    folder.mkdir(parents=True, exist_ok=True)
     # best before last: a crash in between resumes from the previous last.pt and
     # redoes this epoch identically, so best.pt never lags behind the state's "best"
     if keep > 0:
