@@ -396,8 +396,9 @@ def _mapped(path: Path, raw: BinaryIO, info: zipfile.ZipInfo) -> Any:
     shape, fortran, dtype = header(raw)
     if dtype.hasobject or int(np.prod(shape)) == 0:
         return None
-    order = "F" if fortran else "C"
-    mm = np.memmap(path, dtype=dtype, mode="r", offset=raw.tell(), shape=shape, order=order)
+    mm = np.memmap(
+        path, dtype=dtype, mode="r", offset=raw.tell(), shape=shape, order="F" if fortran else "C"
+    )
     return mm.view(np.ndarray)
 
 

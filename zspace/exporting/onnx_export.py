@@ -47,7 +47,7 @@ class Graph(nn.Module):
 def plain_model(run: Run) -> AutoEncoder:
     """A CPU float32 copy in eval mode with contiguous (NCHW) weights."""
     model = copy.deepcopy(run.model).cpu().float().eval()
-    return model.to(memory_format=torch.contiguous_format)
+    return model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
 
 
 def _export(module: nn.Module, example: torch.Tensor, inputs: list[str], outputs: list[str]):
