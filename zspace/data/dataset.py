@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 SPLITS = ("train", "valid", "test")
 PARTITION_CODES = {"train": 0, "valid": 1, "test": 2}
+LUMA = (0.299, 0.587, 0.114)  # ITU-R 601 weights of R, G, B in grey (Pillow's convert("L"))
 
 
 @dataclass(frozen=True)
@@ -148,8 +149,7 @@ def _seeded_split(
 def match_channels(images: np.ndarray, channels: int) -> np.ndarray:
     """Convert uint8 NHWC images to the requested channel count (0 = keep).
 
-    Grey to RGB repeats the channel; RGB to grey uses the ITU-R 601 luma weights
-    (what Pillow's ``convert("L")`` uses).
+    Grey to RGB repeats the channel; RGB to grey weighs the channels by ``LUMA``.
     """
     have = images.shape[-1]
     if channels in (0, have):
@@ -157,7 +157,7 @@ def match_channels(images: np.ndarray, channels: int) -> np.ndarray:
     if have == 1 and channels == 3:
         return np.repeat(images, 3, axis=-1)
     if have == 3 and channels == 1:
-        luma = images.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+        luma = images.astype(np.float32) @ np.array(LUMA, np.float32)
         return np.clip(np.rint(luma), 0, 255).astype(np.uint8)[..., None]
     raise ZspaceError(f"cannot convert images with {have} channels to {channels}")
 
