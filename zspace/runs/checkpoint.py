@@ -28,15 +28,9 @@ def epoch_path(folder: Path, epoch: int) -> Path:
 
 
 def epoch_files(folder: Path) -> dict[int, Path]:
-    """Epoch checkpoints in ``folder`` by epoch number."""
-    if not folder.is_dir():
-        return {}
-    found = {}
-    for p in folder.iterdir():
-        m = EPOCH_FILE.match(p.name)
-        if m:
-            found[int(m.group(1))] = p
-    return dict(sorted(found.items()))
+    """Epoch checkpoints in ``folder`` by epoch number, in order."""
+    found = [EPOCH_FILE.match(p.name) for p in folder.iterdir()] if folder.is_dir() else []
+    return dict(sorted((int(m[1]), folder / m[0]) for m in found if m))
 
 
 def save_checkpoint(

@@ -109,7 +109,7 @@ def read_labels_file(path: Path, count: int) -> tuple[np.ndarray, tuple[str, ...
     return arr.astype(np.int64), next(known, None)  # the class names of a published set
 
 
-def _idx_files(folder: Path) -> dict[tuple[str, str, str], Path]:
+def _idx_in(folder: Path) -> dict[tuple[str, str, str], Path]:
     """(prefix, "train" | "t10k", "images" | "labels") -> file, of the IDX files in a
     folder; with both the raw and the .gz copy present, the raw one (it reads faster)."""
     found: dict[tuple[str, str, str], Path] = {}
@@ -123,7 +123,7 @@ def _idx_files(folder: Path) -> dict[tuple[str, str, str], Path]:
 
 def find_sets(root: Path) -> dict[str, dict[str, Path]]:
     """{"train"|"t10k": {"images": path, "labels": path}} for the IDX files in a folder."""
-    found = _idx_files(root)
+    found = _idx_in(root)
     prefixes = {prefix for prefix, _, _ in found}
     if len(prefixes) > 1:
         raise ZspaceError(
@@ -141,7 +141,7 @@ def labels_beside(images: Path) -> Path | None:
     if not m or m["what"] != "images":
         return None
     split = "t10k" if m["split"] in ("t10k", "test") else "train"
-    return _idx_files(images.parent).get((m["prefix"] or "", split, "labels"))
+    return _idx_in(images.parent).get((m["prefix"] or "", split, "labels"))
 
 
 def read_idx_source(path: str, cfg: DataConfig) -> ImageData:
