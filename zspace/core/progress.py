@@ -22,8 +22,10 @@ _SWITCH: ContextVar[bool | None] = ContextVar("zspace_progress", default=None)
 
 @contextmanager
 def progress(on: bool | None) -> Iterator[None]:
-    """Show (True), hide (False) or leave to the terminal (None) every bar in the block."""
-    token = _SWITCH.set(on)
+    """Show (True) or hide (False) every bar in the block; None keeps what an enclosing
+    block chose (``--no-progress`` around a public function's ``progress=None``), by
+    default bars on a terminal only."""
+    token = _SWITCH.set(_SWITCH.get() if on is None else on)
     try:
         yield
     finally:
