@@ -43,12 +43,6 @@ def _writer_class():
     return SummaryWriter
 
 
-def _scalar(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
 def logged_epochs(folder: Path) -> set[int]:
     """Epochs whose scalars TensorBoard already shows from earlier sessions (read with its
     own reader, which applies the purges of redone epochs)."""
@@ -117,11 +111,11 @@ class TensorBoardLogger(Callback):
     # ------------------------------------------------------------ pieces
 
     def _scalars(self, writer: SummaryWriter, row: dict[str, Any]) -> None:
-        epoch = int(row["epoch"])
-        for key, value in row.items():
-            v = _scalar(value)
-            if key != "epoch" and v is not None:
-                writer.add_scalar(key, v, epoch)
+        """Every finite number of a history row, under its key."""
+        for key, v in row.items():
+            number = isinstance(v, int | float) and not isinstance(v, bool)
+            if key != "epoch" and number and math.isfinite(v):
+                writer.add_scalar(key, float(v), int(row["epoch"]))
 
     @torch.no_grad()
     def snapshot(self, trainer: Any) -> tuple[np.ndarray, dict[str, np.ndarray]]:
