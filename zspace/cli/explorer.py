@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from zspace.cli.common import count, flag, opt, run_folder, split
 from zspace.core.errors import ZspaceError
 
 
@@ -16,17 +17,13 @@ def add_parser(sub) -> None:
         "as you move sliders, draws from the samplers and interpolates between points. "
         "Needs `zspace encode RUN` first. See docs/explore.md.",
     )
-    p.add_argument("run", help="run folder (encoded)")
-    p.add_argument("--port", type=int, default=0, help="port (default 0: a free one)")
-    p.add_argument(
-        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)"
-    )
-    p.add_argument("--split", default="train", choices=("train", "valid", "test"))
-    p.add_argument(
-        "--max-points", type=int, default=30_000, help="points on the map (default 30000)"
-    )
-    p.add_argument("--threads", type=int, help="torch threads (default: torch's own)")
-    p.add_argument("--log-requests", action="store_true", help="print every request")
+    run_folder(p, "run folder (encoded)")
+    opt(p, "--port", 0, "port (default 0: a free one)")
+    opt(p, "--host", "127.0.0.1", "address to bind (default 127.0.0.1, loopback only)")
+    split(p, help="which encoded split to map")
+    count(p, 30_000, "points on the map", "--max-points")
+    opt(p, "--threads", None, "torch threads (default: torch's own)", type=int)
+    flag(p, "--log-requests", "print every request")
     p.set_defaults(func=_explore)
 
 
@@ -35,11 +32,16 @@ def _explore(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise ZspaceError(f"--port {args.port}: must be 0..65535 (0 picks a free one)")
-    err = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
     handle = explore(
-        args.run, port=args.port, host=args.host, split=args.split, max_points=args.max_points,
-        threads=args.threads, log=err, log_requests=args.log_requests,
-    )  # fmt: skip
+        args.run,
+        port=args.port,
+        host=args.host,
+        split=args.split,
+        max_points=args.count,
+        threads=args.threads,
+        log=lambda s: print(s, file=sys.stderr, flush=True),
+        log_requests=args.log_requests,
+    )
     print(f"zspace explore: {handle.url}  (Ctrl-C stops)", flush=True)
     try:
         handle.wait()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from zspace.cli.common import count, opt, out, run_folder, split
 from zspace.exporting.api import FORMATS
 
 
@@ -15,20 +16,14 @@ def add_parser(subparsers) -> None:
         description="Write RUN's model or latents in another tool's format, by default into "
         "RUN/export/<format>/. See docs/export.md.",
     )
-    p.add_argument("run", help="run folder (or a safetensors bundle)")
-    p.add_argument("--format", required=True, choices=FORMATS, help="what to write")
-    p.add_argument("--out", help="output folder (default RUN/export/<format>)")
-    p.add_argument(
-        "--checkpoint", default="best", help="best, last or an epoch number (default best)"
-    )
-    p.add_argument("--split", help="projector: split to show (default train)")
-    p.add_argument(
-        "--n", type=int, help="projector: points, a seeded subsample (default 10000; 0 = all)"
-    )
-    p.add_argument(
-        "--colour-by", "--color-by", dest="colour_by", metavar="COLUMN",
-        help="projector: metadata column to put first (label, an attribute, index, radius)",
-    )  # fmt: skip
+    run_folder(p, "run folder (or a safetensors bundle)")
+    opt(p, "--format", None, "what to write", required=True, choices=FORMATS)
+    out(p, "", "output folder (default RUN/export/<format>)")
+    opt(p, "--checkpoint", "best", "best, last or an epoch number")
+    split(p, None, "projector: split to show (default train)")
+    count(p, None, "projector: points, a seeded subsample (default 10000; 0 = all)", "--n")
+    what = "projector: metadata column to put first (label, an attribute, index, radius)"
+    opt(p, "--colour-by --color-by", None, what, metavar="COLUMN")
     p.set_defaults(func=cmd_export)
 
 
@@ -36,7 +31,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     from zspace.exporting.api import export
 
     export(
-        args.run, args.format, args.out, split=args.split, n=args.n,
-        colour_by=args.colour_by, checkpoint=args.checkpoint, log=print,
-    )  # fmt: skip
+        args.run,
+        args.format,
+        args.out,
+        split=args.split,
+        n=args.count,
+        colour_by=args.colour_by,
+        checkpoint=args.checkpoint,
+        log=print,
+    )
     return 0
