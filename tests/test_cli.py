@@ -152,3 +152,15 @@ def test_docs_list_every_flag_of_every_verb():
 def _token(flag: str) -> str:
     """``flag`` as a word of its own (``-n`` is not the start of ``--no-grids``)."""
     return rf"(?<![\w-]){re.escape(flag)}(?![\w-])"
+
+
+def test_the_parser_loads_no_heavy_library():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from zspace.cli.main import build_parser; build_parser(); "
+        "print(sorted(m for m in ('torch', 'sklearn', 'matplotlib') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -29,8 +29,9 @@ def add_parser(subparsers) -> None:
         help="inspect, preview and download data sets",
         description="Inspect, preview and download data sets (see docs/data.md).",
     )
-    sub = parser.add_subparsers(dest="data_command", metavar="{info,preview,download}")
-    sub.required = True
+    sub = parser.add_subparsers(
+        dest="data_command", metavar="{info,preview,download}", required=True
+    )
 
     info = sub.add_parser("info", help="count, shape, labels, splits and cache state of a source")
     _source_arguments(info)
@@ -86,15 +87,14 @@ def describe(data: ImageData, cfg: Config) -> dict:
         "split_from": "source" if data.partition is not None else "data.valid_fraction",
         "task": cfg.data.task,
         "label_names": list(data.label_names) if data.label_names else None,
-        "label_counts": None,
+        "label_counts": None
+        if data.labels is None
+        else [int((data.labels == i).sum()) for i in range(len(data.label_names or ()))],
         "attr_names": list(data.attr_names) if data.attr_names else None,
         "cache": data.details.get("cache", {"state": "not used"}),
         "skipped": data.details.get("skipped", 0),
         "skipped_examples": data.details.get("skipped_examples", []),
     }
-    if data.labels is not None:
-        counts = [int((data.labels == i).sum()) for i in range(len(data.label_names or ()))]
-        info["label_counts"] = counts
     if data.attr is not None:
         with_row = int((data.attr != 0).any(axis=1).sum())
         info["attr_rows"] = {"with": with_row, "without": data.count - with_row}

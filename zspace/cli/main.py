@@ -24,7 +24,6 @@ from zspace.cli import (
     config,
     data,
     evaluation,
-    explorer,
     exporting,
     flow,
     generation,
@@ -54,7 +53,7 @@ UNDOABLE = frozenset(
 )
 
 
-VERBS = (flow, config, data, analysis, generation, evaluation, perceptron, exporting, explorer)
+VERBS = (flow, config, data, analysis, generation, evaluation, perceptron, exporting)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -94,12 +94,13 @@ def coerce(key: str, value: Any, hint: Any) -> Any:
         return tuple(coerce(key, v, h) for v, h in zip(value, hints, strict=True))
     if hint not in _KINDS:
         raise TypeError(f"unsupported type {hint!r}")  # a bug, not a user error
-    if hint is bool and isinstance(value, str):
-        value = {"yes": True, "no": False}.get(value.lower(), value)
+    if hint is bool and isinstance(value, str) and value.lower() in ("yes", "no"):
+        value = value.lower() == "yes"
     if hint is int and isinstance(value, float) and value.is_integer():
         value = int(value)
     kinds, words = _KINDS[hint]
-    if not isinstance(value, kinds) or (hint is not bool and isinstance(value, bool)):
+    ok = isinstance(value, kinds) and (hint is bool or not isinstance(value, bool))
+    if not ok:
         raise ZspaceError(f"{key} = {value!r}: expected {words}")
     if hint is int and abs(value) > (limit := SEED_LIMIT if key.endswith("seed") else INT_LIMIT):
         raise ZspaceError(f"{key} = {value}: too large (at most {limit:,})")
