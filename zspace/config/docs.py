@@ -70,19 +70,7 @@ def annotated_toml(cfg: Config | None = None, *, against: Config | None = None) 
     """``to_toml(cfg)`` with a comment on each line: the key's meaning, or, with
     ``against``, the default for each value that differs from it (a run's changes)."""
     cfg = defaults() if cfg is None else cfg
-    values, base = flatten(cfg), (flatten(against) if against is not None else None)
-    text = to_toml(cfg).splitlines()
-    pad = min(36, max(len(line) for line in text) + 1)  # one column for the comments
-    lines, section = [], ""
-    for line in text:
-        if line.startswith("["):
-            section = line.strip("[]") + "."
-        key = section + line.split(" = ", 1)[0]  # "seed" comes before any section
-        if " = " not in line:
-            note = ""
-        elif base is None:
-            note = COMMENTS.get(key, "")
-        else:
-            note = "" if values[key] == base[key] else f"default: {toml_value(base[key])}"
-        lines.append(f"{line.ljust(pad)}# {note}" if note else line)
-    return "\n".join(lines).rstrip() + "\n"
+    if against is None:
+        return to_toml(cfg, COMMENTS)
+    values, base = flatten(cfg), flatten(against)
+    return to_toml(cfg, {k: f"default: {toml_value(v)}" for k, v in base.items() if values[k] != v})

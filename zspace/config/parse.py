@@ -14,6 +14,7 @@ import math
 import re
 import sys
 import types
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
@@ -228,12 +229,15 @@ def toml_value(value: Any) -> str:
     raise TypeError(f"cannot write {value!r} to TOML")
 
 
-def to_toml(cfg: Config) -> str:
-    """Serialise a Config; the output parses back to an equal Config."""
-    lines = [f"seed = {cfg.seed}", ""]
-    for name in SECTIONS:
-        lines.append(f"[{name}]")
-        for key, value in dataclasses.asdict(getattr(cfg, name)).items():
-            lines.append(f"{key} = {toml_value(value)}")
-        lines.append("")
-    return "\n".join(lines)
+def to_toml(cfg: Config, notes: Mapping[str, str] | None = None) -> str:
+    """Serialise a Config; the output parses back to an equal Config. ``notes``: a
+    comment for a key's line, in one column (``zspace config`` shows them)."""
+    rows, section = [], ""
+    for key, value in flatten(cfg).items():
+        name, _, leaf = key.rpartition(".")
+        if name != section:
+            rows += [("", ""), (f"[{name}]", "")]
+            section = name
+        rows.append((f"{leaf} = {toml_value(value)}", (notes or {}).get(key, "")))
+    pad = min(36, max(len(line) for line, _ in rows) + 1)
+    return "".join(f"{line.ljust(pad)}# {note}\n" if note else f"{line}\n" for line, note in rows)
