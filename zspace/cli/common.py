@@ -6,6 +6,7 @@ nothing heavy: each verb's handler imports what it runs."""
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from collections.abc import Callable
 from typing import Any
@@ -127,3 +128,11 @@ def sampler_options(p: Parser, default: str) -> None:
     opt(p, "--limits", None, what, type=numbers(float))
     what = "GMM components: N, a list or LO-HI (BIC picks; default 1,2,4,8,16)"
     opt(p, "--components", None, what, type=numbers(int))
+
+
+def rank() -> int:
+    """This process's rank under torchrun (0 otherwise): only rank 0 prints."""
+    try:
+        return int(os.environ.get("RANK", "0"))
+    except ValueError:
+        return 0

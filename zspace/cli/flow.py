@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import os
 
-from zspace.cli.common import analyses, config_options, flag, no_progress, opt, out, params
+from zspace.cli.common import analyses, config_options, flag, no_progress, opt, out, params, rank
 from zspace.core.errors import ZspaceError
 
 _RUN_OUT = "run folder (default runs/<time>-<ae|vae>)"
@@ -81,14 +80,6 @@ def _sweep_options(p: argparse.ArgumentParser) -> None:
     no_progress(p)
 
 
-def _rank() -> int:
-    """This process's rank under torchrun (0 otherwise): only rank 0 prints."""
-    try:
-        return int(os.environ.get("RANK", "0"))
-    except ValueError:
-        return 0
-
-
 def _train(args: argparse.Namespace) -> int:
     from zspace.flow.training import train
 
@@ -104,7 +95,7 @@ def _train(args: argparse.Namespace) -> int:
         overrides=args.overrides,
         progress=not args.no_progress,
     )
-    if _rank() == 0:
+    if rank() == 0:
         print(f"run folder: {run.path}")
     return 0
 

@@ -29,6 +29,7 @@ from zspace.cli import (
     generation,
     perceptron,
 )
+from zspace.cli.common import rank
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import ENVIRONMENT_ERRNOS, undo_on_error
 
@@ -80,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"only 'zspace train' runs under torchrun (WORLD_SIZE={world}); "
                 f"run 'zspace {args.command}' as one process"
             )
-            error.quiet = flow._rank() != 0  # every process refuses; one says so
+            error.quiet = rank() != 0  # every process refuses; one says so
             raise error
         with progress(False if getattr(args, "no_progress", False) else None):
             if args.command in UNDOABLE and getattr(args, "data_command", None) != "download":
@@ -97,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MemoryError:
         return _fail("out of memory; try a smaller model, image size or batch size")
     except KeyboardInterrupt:
-        if flow._rank() == 0:
+        if rank() == 0:
             print("zspace: interrupted", file=sys.stderr)
         return 130
     except RuntimeError as exc:
