@@ -37,7 +37,7 @@ def add_parser(sub) -> None:
     p.set_defaults(func=_report)
 
     p = sub.add_parser("compare", help="put runs side by side in DIR/compare.html")
-    p.add_argument("runs", nargs="+", metavar="RUN", help="two or more run folders")
+    p.add_argument("runs", nargs="+", help="two or more run folders")
     out(p, "", "folder for compare.html", required=True)
     p.set_defaults(func=_compare)
 

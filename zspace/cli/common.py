@@ -59,7 +59,7 @@ def names(text: str) -> list[str]:
 
 
 def run_folder(p: Parser, help: str = "run folder") -> None:
-    p.add_argument("run", metavar="RUN", help=help)
+    p.add_argument("run", help=help)
 
 
 def out(p: Parser, names: str, help: str, **kw: Any) -> None:
@@ -93,7 +93,8 @@ def data_options(p: Parser, *, task: bool = True) -> None:
     opt(p, "--size", None, "data.image_size", type=int)
     if task:
         opt(p, "--channels", None, "data.channels", type=int, choices=(0, 1, 3))
-        opt(p, "--task", None, "data.task (denoise needs --set data.noise_sigma=S)", choices=TASKS)
+        what = "data.task (denoise needs --set data.noise_sigma=S)"
+        opt(p, "--task", None, what, choices=TASKS, dest="data_task")
     opt(p, "--cache-dir", None, "data.cache_dir", metavar="DIR")
 
 
@@ -103,7 +104,7 @@ def data_overrides(args: argparse.Namespace, source: str | None = None) -> list[
         "source": source,
         "image_size": args.size,
         "channels": getattr(args, "channels", None),
-        "task": getattr(args, "task", None),
+        "task": getattr(args, "data_task", None),
         "cache_dir": args.cache_dir or None,
     }
     sets = [f"data.{k}={toml_value(v)}" for k, v in given.items() if v is not None]
