@@ -321,18 +321,18 @@ def _boom(exc):
     ],
 )
 def test_environment_failures_are_one_line(exc, words, monkeypatch, capsys):
-    import zspace.cli.main as cli
+    import zspace.cli.flow as cli
 
-    monkeypatch.setattr(cli, "_cmd_demo", _boom(exc))
+    monkeypatch.setattr(cli, "_demo", _boom(exc))
     assert main(["demo"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("zspace: error: ") and err.count("\n") == 1 and words in err
 
 
 def test_a_bug_stays_a_traceback(monkeypatch):
-    import zspace.cli.main as cli
+    import zspace.cli.flow as cli
 
-    monkeypatch.setattr(cli, "_cmd_demo", _boom(FileNotFoundError(errno.ENOENT, "gone", "/x")))
+    monkeypatch.setattr(cli, "_demo", _boom(FileNotFoundError(errno.ENOENT, "gone", "/x")))
     with pytest.raises(FileNotFoundError):
         main(["demo"])
 

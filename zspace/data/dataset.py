@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from zspace.config.schema import SPLITS  # noqa: F401 - the one list lives in config (the CLI reads it light)
 from zspace.core.errors import ZspaceError
 
 if TYPE_CHECKING:
     from zspace.config import DataConfig
 
-SPLITS = ("train", "valid", "test")
 PARTITION_CODES = {"train": 0, "valid": 1, "test": 2}
 LUMA = (0.299, 0.587, 0.114)  # ITU-R 601 weights of R, G, B in grey (Pillow's convert("L"))
 
