@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from zspace.config import load_config
+from zspace.core.progress import progress as switch
 from zspace.flow.stages import plan_from, run_stages
-from zspace.flow.training import Log, bars, say
+from zspace.flow.training import Log, say
 from zspace.reporting.api import compare
 from zspace.runs.run import Run, load_run
 
@@ -50,7 +51,7 @@ def demo(
     out, log = Path(out), say(log)
     extra = [f"train.epochs={epochs}"] if epochs else []
     pages = {}
-    with bars(progress):
+    with switch(progress):
         for kind, settings in KINDS.items():
             log(f"== demo {kind.upper()} ==")
             cfg = load_config(None, DEMO_SETTINGS + settings + extra)

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from zspace.config import Config
+from zspace.core.progress import progress as switch
 from zspace.flow.stages import GRIDS, RATES, RECON, plan_from, run_stages
-from zspace.flow.training import Log, bars
+from zspace.flow.training import Log
 from zspace.generation.api import generate, meaningful_rates, reconstructions
 from zspace.runs.folder import default_run_dir
 from zspace.runs.run import RunLike, as_run
@@ -49,5 +50,5 @@ def pipeline(
     cfg = resolve_config(config, list(overrides or []))
     folder = Path(run_dir) if run_dir is not None else default_run_dir(cfg.model.variational)
     plan = plan_from(analysis or {}, None if only is None else list(only))
-    with bars(progress):
+    with switch(progress):
         return run_stages(cfg, folder, plan, log=log)

@@ -32,9 +32,10 @@ from zspace.config import Config, apply_overrides, config_from_dict, to_dict
 from zspace.config.parse import read_toml, toml_value
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import read_text
+from zspace.core.progress import progress as switch
 from zspace.flow.stages import Plan, run_stages
 from zspace.flow.sweeps import sweep
-from zspace.flow.training import Log, bars, say
+from zspace.flow.training import Log, say
 from zspace.generation.samplers import check_sampler
 from zspace.reporting.references import Reference, check_keys, check_quantity, parse_reference
 
@@ -414,5 +415,5 @@ def run_recipe(
             progress=progress,
         )
     say(log)(f"recipe {recipe.name}: {recipe.title} -> {out}")
-    with bars(progress):
+    with switch(progress):
         return run_stages(cfg, out, plan, log=log)

@@ -22,10 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from zspace.config import Config, apply_overrides, config_from_dict, to_dict, to_toml
+from zspace.config.parse import split_list
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write_json
+from zspace.core.progress import progress as switch
 from zspace.flow.stages import Plan, is_complete, run_stages, training_state
-from zspace.flow.training import Log, bars, say
+from zspace.flow.training import Log, say
 from zspace.flow.worker import work
 from zspace.reporting.references import Reference
 from zspace.reporting.sweep_page import SWEEP_FILE, build_sweep_page
@@ -46,20 +48,6 @@ class SweepRun:
         return [f"{k}={v}" for k, v in self.settings.items()]
 
 
-def split_values(text: str) -> list[str]:
-    """``"1e-5,0.1"`` -> ["1e-5", "0.1"]; commas inside [...] stay: "[8,16],[16,32]"."""
-    out, depth, cur = [], 0, ""
-    for ch in text:
-        if ch == "," and depth == 0:
-            out.append(cur.strip())
-            cur = ""
-            continue
-        depth += {"[": 1, "]": -1}.get(ch, 0)
-        cur += ch
-    out.append(cur.strip())
-    return [v for v in out if v]
-
-
 def parse_vary(items: Sequence[str | tuple[str, Sequence[Any]]]) -> list[tuple[str, list[str]]]:
     """``--vary KEY=V1,V2,...`` strings (or (key, values) pairs) to [(key, [texts])]."""
     out: list[tuple[str, list[str]]] = []
@@ -68,7 +56,7 @@ def parse_vary(items: Sequence[str | tuple[str, Sequence[Any]]]) -> list[tuple[s
             key, sep, text = item.partition("=")
             if not sep:
                 raise ZspaceError(f"--vary {item!r}: expected KEY=V1,V2,... e.g. model.fact=1e-5,1")
-            values = split_values(text)
+            values = split_list(text)
         else:
             key, values = item[0], [str(v) for v in item[1]]
         key = key.strip()
@@ -176,7 +164,7 @@ def sweep(
         for r in chosen:
             if r not in todo:
                 log(f"[{r.name}] complete, skipped")
-        with bars(progress):
+        with switch(progress):
             failed = _run_all(out, todo, cfgs, plans, jobs, log)
         if failed:
             if only is None:

@@ -2,14 +2,12 @@
 
 ``zspace.training.run_training`` knows only the Callback interface; the backends live
 in later stages (TensorBoard in ``zspace.exporting``), so the flow builds them from
-the resolved config and hands them down. ``bars`` is the progress switch every public
-function of the flow sets for its body.
+the resolved config and hands them down.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +20,6 @@ from zspace.training import Callback, run_training
 Log = Callable[[str], None] | None
 
 
-def bars(on: bool | None) -> AbstractContextManager[None]:
-    """A public function's ``progress=``: shown (True), hidden (False), or None: the
-    caller's setting (at the top, bars on a terminal only)."""
-    return switch(enabled() if on is None else on)
-
-
 def say(log: Log) -> Callable[[str], None]:
     """``log``, or (None) a function that drops the line."""
     return log or (lambda _: None)
@@ -38,9 +30,9 @@ def logger_callbacks(cfg: Config) -> list[Callback]:
     out: list[Callback] = []
     for name in cfg.train.log:
         if name == "tensorboard":
-            from zspace.exporting.tensorboard import tensorboard_callbacks
+            from zspace.exporting.tensorboard import TensorBoardLogger
 
-            out.extend(tensorboard_callbacks(cfg))
+            out.append(TensorBoardLogger())
     return out
 
 
@@ -64,7 +56,7 @@ def train(
     def wired(cfg: Config) -> list[Any]:
         return logger_callbacks(cfg) + extra
 
-    with bars(progress):
+    with switch(progress):
         return run_training(
             config, run_dir=run_dir, resume=resume, overrides=overrides, data=data,
             labels=labels, label_names=label_names, callbacks=wired,
