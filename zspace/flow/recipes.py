@@ -73,17 +73,6 @@ QUICK_GMM = {"components": [1, 2, 4]}  # a short BIC search for the fitted GMM
 
 
 @dataclass(frozen=True)
-class Trend:
-    """A direction the reference describes across a sweep (checked on the sweep page)."""
-
-    quantity: str
-    direction: str  # "up" or "down" as the first varied key grows
-    min_rank_correlation: float
-    quote: str = ""
-    source: str = ""
-
-
-@dataclass(frozen=True)
 class Recipe:
     name: str
     title: str
@@ -99,7 +88,9 @@ class Recipe:
     references: tuple[Reference, ...] = field(repr=False)
     timing: dict[str, Any] = field(repr=False)
     vary: dict[str, list[Any]] | None = field(default=None, repr=False)
-    trends: tuple[Trend, ...] = field(default=(), repr=False)
+    # directions the reference describes across a sweep (checked on the sweep page):
+    # quantity, direction ("up"/"down" as the first varied key grows), min_rank_correlation
+    trends: tuple[dict[str, Any], ...] = field(default=(), repr=False)
     notes: str = field(default="", repr=False)
     only: tuple[str, ...] | None = field(default=None, repr=False)  # analyses; None: all
 
@@ -279,11 +270,7 @@ def _sweep(table: dict[str, Any], config: dict[str, Any], where: str):
         rho = t.get("min_rank_correlation")
         if not isinstance(rho, (int, float)) or not 0 < rho <= 1:
             raise ZspaceError(f"{w}: min_rank_correlation must be in (0, 1]")
-        trends.append(
-            Trend(
-                t["quantity"], t["direction"], float(rho), t.get("quote", ""), t.get("source", "")
-            )
-        )
+        trends.append({"quote": "", "source": "", **t, "min_rank_correlation": float(rho)})
     return {k: list(v) for k, v in vary.items()}, tuple(trends)
 
 

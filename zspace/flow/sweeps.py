@@ -118,7 +118,7 @@ def sweep(
     only: int | None = None,
     list_only: bool = False,
     page_only: bool = False,
-    trends: Sequence[Any] = (),
+    trends: Sequence[Mapping[str, Any]] = (),
     references: Sequence[Reference] = (),
     log: Log = print,
     progress: bool | None = None,
@@ -154,7 +154,7 @@ def sweep(
             "runs": [{"index": r.index, "name": r.name, "settings": r.settings} for r in runs],
             "base": to_toml(base),
             "plan": asdict(plan),
-            "trends": [asdict(t) if hasattr(t, "__dataclass_fields__") else t for t in trends],
+            "trends": [dict(t) for t in trends],
             "references": [r.to_json() for r in references],
         },
     )

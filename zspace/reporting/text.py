@@ -48,8 +48,6 @@ def value_text(v: Any) -> str:
         if v and all(isinstance(p, list | tuple) and len(p) == 2 for p in v):
             return ", ".join(f"{p[0]}-{p[1]}" for p in v)
         return ", ".join(value_text(x) for x in v)
-    if isinstance(v, float) and not v.is_integer():
-        return num(v)
     return num(v) if isinstance(v, int | float) and not isinstance(v, bool) else str(v)
 
 
