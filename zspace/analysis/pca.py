@@ -14,7 +14,7 @@ scale; ``zoom_mode="absolute"`` keeps the reference's fixed windows (25, 2.5, 0.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,9 +23,7 @@ from zspace.analysis.common import (
     Analysis,
     AnalysisResult,
     array_field,
-    array_metadata,
     as_points,
-    memory_field,
     positive,
     row_chunks,
     subsample,
@@ -41,21 +39,6 @@ REFERENCE_ZOOMS = (25.0, 2.5, 0.25)  # the reference's absolute windows (CelebA,
 EXTENT_QUANTILE = 0.99
 
 
-def cloud_extent(points: np.ndarray, centre: np.ndarray) -> float:
-    """The robust extent of a 2-D cloud: the 99th percentile of the distance (max norm)
-    of its points from ``centre``, so a few outliers cannot stretch the windows."""
-    dist = np.abs(np.asarray(points, np.float64) - centre).max(axis=1)
-    return float(np.quantile(dist, EXTENT_QUANTILE)) if len(dist) else 0.0
-
-
-def window_sizes(extent: float, zooms: Iterable[float], mode: str) -> list[float]:
-    """Half-widths of the zoom windows: ``zooms`` times the extent (relative) or as
-    given (absolute). A cloud of extent 0 (all points equal) gets windows of 1."""
-    if mode == "absolute":
-        return [float(h) for h in zooms]
-    return [float(f) * (extent if extent > 0 else 1.0) for f in zooms]
-
-
 @dataclass(frozen=True)
 class PcaParams:
     pairs: tuple[tuple[int, int], ...] | None = None  # None: defaults that fit z_dim
@@ -67,13 +50,13 @@ class PcaParams:
     seed: int = 0
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, repr=False, kw_only=True)
 class PcaResult(AnalysisResult):
     name = "pca"
     n: int
     z_dim: int
     # explained-variance ratio per component
-    explained: list[float] = field(repr=False, metadata=array_metadata(json=True))
+    explained: list[float] = array_field(json=True)
     cumulative: list[float]
     n90: int  # components for 90 % / 99 % of the variance
     n99: int
@@ -96,7 +79,7 @@ class PcaResult(AnalysisResult):
     n_shown: int
     proj_pca: np.ndarray = array_field()  # (pairs, n_shown, 2) float32
     proj_axes: np.ndarray = array_field()
-    components: np.ndarray = memory_field()  # (d, d) rows = principal directions
+    components: np.ndarray = array_field(memory=True)  # (d, d) rows = principal directions
 
     def summary(self) -> str:
         lead = ", ".join(f"{100 * e:.1f} %" for e in self.explained[:3])
@@ -173,11 +156,17 @@ def _default_pairs(
 def _windows(
     proj: np.ndarray, zooms: Iterable[float], mode: str
 ) -> tuple[list[float], float, list[float], list[int]]:
-    """(centre, extent, half-widths, points inside each window) of one projection."""
+    """(centre, extent, half-widths, points inside each window) of one projection.
+
+    The extent is robust: the 99th percentile of the points' distance (max norm) from
+    the centre, so a few outliers cannot stretch the windows. Half-widths are ``zooms``
+    times the extent (relative) or as given (absolute); a cloud of extent 0 (all
+    points equal) gets relative windows of 1."""
     centre = np.median(proj, axis=0)
     dist = np.abs(proj - centre).max(axis=1)
-    extent = cloud_extent(proj, centre)
-    sizes = window_sizes(extent, zooms, mode)
+    extent = float(np.quantile(dist, EXTENT_QUANTILE)) if len(dist) else 0.0
+    unit = 1.0 if mode == "absolute" else (extent if extent > 0 else 1.0)
+    sizes = [float(h) * unit for h in zooms]
     return centre.tolist(), extent, sizes, [int((dist <= h).sum()) for h in sizes]
 
 
@@ -242,18 +231,13 @@ def pca_analysis(
             full[s : s + len(rows)] = centred @ comp.T
         for full, (a, b) in zip(fulls[len(pairs) :], axis_pairs, strict=True):
             full[s : s + len(rows)] = rows[:, [a, b]]
-    centres, extents, windows, counts, shown = [], [], [], [], []
-    for full in fulls:
-        c, extent, sizes, n_in = _windows(full, zooms, p.zoom_mode)
-        centres.append(c)
-        extents.append(extent)
-        windows.append(sizes)
-        counts.append(n_in)
-        shown.append(full[idx].astype(np.float32))
+    # per cloud: (centre, extent, half-widths, points inside each window)
+    stats = [_windows(f, zooms, p.zoom_mode) for f in fulls]
+    centres, extents, windows, counts = (
+        map(list, zip(*stats, strict=True)) if stats else ([], [], [], [])
+    )
+    shown = np.array([f[idx] for f in fulls], np.float32).reshape(len(fulls), len(idx), 2)
     k = len(pairs)
-    c_pca, c_axes = centres[:k], centres[k:]
-    counts_pca, counts_axes = counts[:k], counts[k:]
-    proj_pca, proj_axes = shown[:k], shown[k:]
     return PcaResult(
         n=len(z),
         z_dim=d,
@@ -269,17 +253,17 @@ def pca_analysis(
         axis_pairs=[list(p) for p in axis_pairs],
         zoom_mode=p.zoom_mode,
         zooms=zooms,
-        centre_pca=c_pca,
-        centre_axes=c_axes,
+        centre_pca=centres[:k],
+        centre_axes=centres[k:],
         extent_pca=extents[:k],
         extent_axes=extents[k:],
         windows_pca=windows[:k],
         windows_axes=windows[k:],
-        counts_pca=counts_pca,
-        counts_axes=counts_axes,
+        counts_pca=counts[:k],
+        counts_axes=counts[k:],
         n_shown=len(idx),
-        proj_pca=np.array(proj_pca, dtype=np.float32).reshape(len(pairs), len(idx), 2),
-        proj_axes=np.array(proj_axes, dtype=np.float32).reshape(len(axis_pairs), len(idx), 2),
+        proj_pca=shown[:k],
+        proj_axes=shown[k:],
         components=vecs.astype(np.float32),
     )
 

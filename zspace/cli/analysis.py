@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from zspace.analysis.runner import SPECS
+from zspace.analysis.runner import ANALYSES
 from zspace.cli.common import deprecated_alias
 from zspace.data.dataset import SPLITS
 
@@ -20,7 +20,7 @@ def add_parser(sub) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_encode)
 
-    names = ", ".join(SPECS)
+    names = ", ".join(ANALYSES)
     p = sub.add_parser(
         "analyze",
         help="analyse a run's latents (radius, axes, pca, ...)",
@@ -93,7 +93,7 @@ def _analyze(args: argparse.Namespace) -> int:
     from zspace.analysis.api import analyze
     from zspace.analysis.runner import parse_sets
 
-    analyze(args.run, args.split, _only(args.only), log=print, **parse_sets(args.params))
+    analyze(args.run, split=args.split, only=_only(args.only), log=print, **parse_sets(args.params))
     return 0
 
 
