@@ -35,10 +35,11 @@ stage's feature models.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -49,10 +50,11 @@ from torch.nn.parallel import DistributedDataParallel
 
 from zspace.core.device import autocast
 from zspace.core.errors import ZspaceError
-from zspace.core.fileio import atomic_write_bytes, atomic_write_text
+from zspace.core.fileio import atomic_write_bytes, undo_on_error
 from zspace.core.progress import bar, enabled, progress
 from zspace.data.loader import part_bounds
 from zspace.runs.checkpoint import epoch_files, load_checkpoint, save_checkpoint
+from zspace.runs.folder import write_history
 from zspace.training.distributed import Dist
 from zspace.training.step import compiled
 from zspace.training.syncbn import convert_sync_batchnorm
@@ -145,18 +147,13 @@ def _takes_part(objective: Any) -> bool:
         return False
 
 
-def write_history_file(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    import json
-
-    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
-
-
 class EpochTrainer:
     """Runs the epochs of one model and objective; checkpoints and history live in ``folder``.
 
     ``before_first_save`` runs once, just before the first checkpoint of a fresh
-    run is written (the AE trainer writes config.toml and meta.json there), so a
-    run that fails in its first epoch leaves no folder behind.
+    run is written (the AE trainer writes config.toml and meta.json there), and the
+    two are all-or-nothing (``core.fileio.undo_on_error``), so a run that fails in its
+    first epoch, or while saving it (a full disk), leaves no folder behind.
 
     ``dist`` (default: the open process group, if any) makes this one process of a
     DDP run; loaders then either yield this process's parts themselves
@@ -275,7 +272,7 @@ class EpochTrainer:
             )
         if self.is_main:
             self._repair_best()
-            write_history_file(self.history_path, self.history)
+            write_history(self.folder, self.history)
 
     def _repair_best(self) -> None:
         """Make ``best.pt`` the best epoch of the kept history that still has a checkpoint.
@@ -472,13 +469,14 @@ class EpochTrainer:
             self.best = score
         if not self.is_main:
             return
-        if self.before_first_save is not None:
-            self.before_first_save()
-            self.before_first_save = None
-        save_checkpoint(
-            self.checkpoint_dir, self.state(), epoch=epoch, keep=self.keep, is_best=is_best
-        )
-        write_history_file(self.history_path, self.history)
+        first, self.before_first_save = self.before_first_save, None
+        with undo_on_error() if first is not None else contextlib.nullcontext():
+            if first is not None:
+                first()
+            save_checkpoint(
+                self.checkpoint_dir, self.state(), epoch=epoch, keep=self.keep, is_best=is_best
+            )
+        write_history(self.folder, self.history)
         self.log(self.format_row(row))
 
     def format_row(self, row: dict[str, Any]) -> str:

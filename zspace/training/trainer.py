@@ -14,7 +14,6 @@ process, so a run gives the same numbers on any number of processes.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -309,7 +308,6 @@ def train_run(
 
 def _fresh(config, run_dir, overrides, callbacks, log, dist: Dist, arrays) -> Run:
     data, labels, label_names = arrays
-    created: list[Path] = []  # the folders create_folder made (rank 0), undone on failure
 
     def setup() -> Trainer:
         cfg = _resolve_config(config, overrides)
@@ -325,8 +323,7 @@ def _fresh(config, run_dir, overrides, callbacks, log, dist: Dist, arrays) -> Ru
         else:
             images, splits = prepare(cfg)
 
-        def create_folder() -> None:
-            created.extend(p for p in (run, *run.parents) if not p.exists())
+        def create_folder() -> None:  # undone with the first checkpoint when that fails
             make_dirs(run)
             if data is not None:
                 save_arrays(run / "data", images)
@@ -346,13 +343,7 @@ def _fresh(config, run_dir, overrides, callbacks, log, dist: Dist, arrays) -> Ru
         trainer.run_dir = trainer.folder = Path(dist.all_gather(str(trainer.run_dir))[0])
     if dist.is_main:
         _announce(trainer, trainer.data, trainer.splits)
-    try:
-        _fit(trainer, dist)
-    except BaseException:
-        run = trainer.run_dir
-        if dist.is_main and not (run / "checkpoints" / "last.pt").is_file():
-            _remove_unfinished(run, created)  # e.g. a full disk at the first checkpoint
-        raise
+    _fit(trainer, dist)
     return Run.load(trainer.run_dir, device=trainer.device)
 
 
@@ -370,24 +361,6 @@ def _check_new_run_dir(run: Path, probe: bool = True) -> None:
         raise ZspaceError(
             f"run folder {run} is not empty; pick another --run-dir or resume it with --resume"
         )
-
-
-def _remove_unfinished(run: Path, created: list[Path]) -> None:
-    """Undo a fresh run that failed before its first checkpoint: the files it wrote and
-    the folders it created (a folder that held other files is left alone)."""
-    for name in ("config.toml", "meta.json", "history.jsonl"):
-        (run / name).unlink(missing_ok=True)
-    for sub, written in (("checkpoints", (".pt",)), ("data", (".npy", ".json"))):
-        folder = run / sub
-        if folder.is_dir():
-            for p in folder.iterdir():
-                if p.name.endswith(".tmp") or p.suffix in written:
-                    p.unlink(missing_ok=True)
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-    for folder in created:
-        with contextlib.suppress(OSError):
-            folder.rmdir()
 
 
 def _resume(config, run_dir, overrides, callbacks, log, dist: Dist, resume, data) -> Run:
