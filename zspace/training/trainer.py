@@ -150,15 +150,6 @@ def scaled_lr(cfg: Config) -> float:
     return t.lr * {"none": 1.0, "sqrt": ratio**0.5, "linear": ratio}[t.lr_scaling]
 
 
-def make_optimizer(model: torch.nn.Module, cfg: Config):
-    opt = torch.optim.Adam(model.parameters(), lr=scaled_lr(cfg))
-    step = cfg.train.lr_decay_every
-    sched = torch.optim.lr_scheduler.StepLR(
-        opt, step_size=step if step > 0 else 10**9, gamma=cfg.train.lr_decay_factor
-    )
-    return opt, sched
-
-
 class Trainer(EpochTrainer):
     """The model, optimiser and loaders of one run, on the generic epoch loop.
 
@@ -202,7 +193,9 @@ class Trainer(EpochTrainer):
         model = AutoEncoder(cfg.model, shape).to(device)
         # Module.to takes memory_format (torch's _parse_to); its stub lists no such overload
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        opt, sched = make_optimizer(model, cfg)
+        opt = torch.optim.Adam(model.parameters(), lr=scaled_lr(cfg))
+        step = cfg.train.lr_decay_every if cfg.train.lr_decay_every > 0 else 10**9
+        sched = torch.optim.lr_scheduler.StepLR(opt, step, gamma=cfg.train.lr_decay_factor)
         train_loader = BatchLoader(
             data.images, splits["train"], bs, cfg.data,
             device=device, seed=cfg.seed, rank=dist.rank, world_size=world,
