@@ -55,7 +55,7 @@ from zspace.core.progress import bar, enabled, progress
 from zspace.data.loader import part_bounds
 from zspace.runs.checkpoint import epoch_files, load_checkpoint, save_checkpoint
 from zspace.runs.folder import write_history
-from zspace.training.distributed import Dist
+from zspace.training.distributed import Dist, quiet_log
 from zspace.training.step import compiled
 from zspace.training.syncbn import convert_sync_batchnorm
 
@@ -184,7 +184,7 @@ class EpochTrainer:
         extra_state: Callable[[], dict[str, Any]] | None = None,
         before_first_save: Callable[[], None] | None = None,
         callbacks: Iterable[Callback] = (),
-        log: Callable[[str], None] = print,
+        log: Callable[[str], None] | None = None,
     ) -> None:
         self.model = model
         self.step_model = model  # the DDP / compiled wrapper once fit() starts
@@ -201,7 +201,7 @@ class EpochTrainer:
         self.extra_state = extra_state or dict
         self.before_first_save = before_first_save
         self.callbacks = list(callbacks)
-        self.log = log
+        self.log = log or quiet_log
         self.history: list[dict[str, Any]] = []
         self.best = math.inf
         self.start_epoch = 0

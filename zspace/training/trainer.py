@@ -47,7 +47,7 @@ from zspace.models.losses import fact_at_epoch, vae_loss
 from zspace.runs.checkpoint import check_fits_model, load_checkpoint, resolve_checkpoint
 from zspace.runs.folder import default_run_dir, read_config, read_history, write_config, write_meta
 from zspace.runs.run import Run
-from zspace.training.distributed import Dist, PeerFailed, quiet_log, session
+from zspace.training.distributed import Dist, PeerFailed, session
 from zspace.training.loop import Callback, EpochTrainer, Part
 from zspace.training.step import GraphedStep, check_graphs, set_capturable
 
@@ -167,7 +167,7 @@ class Trainer(EpochTrainer):
         splits: dict[str, np.ndarray],
         run_dir: Path,
         *,
-        log: Callable[[str], None] = print,
+        log: Callable[[str], None] | None = None,
         callbacks: Callbacks = (),
         before_first_save: Callable[[], None] | None = None,
         dist: Dist | None = None,
@@ -262,7 +262,7 @@ def train_run(
     labels: Any = None,
     label_names: Any = None,
     callbacks: Callbacks = (),
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] | None = None,
     progress: bool | None = None,
 ) -> Run:
     """Train a model and return its Run (``zspace.train`` adds the loggers of ``train.log``).
@@ -289,7 +289,7 @@ def train_run(
     try:
         with session() as dist:
             if not dist.is_main:
-                log, progress = quiet_log, False
+                log, progress = None, False
             with progress_switch(enabled() if progress is None else progress):
                 args = (config, run_dir, list(overrides or []), callbacks, log, dist)
                 if resume is not False:
@@ -404,7 +404,7 @@ def _resume(config, run_dir, overrides, callbacks, log, dist: Dist, resume, data
             write_config(trainer.run_dir, trainer.cfg)
 
     dist.agreed(restore)
-    log(f"resuming {trainer.run_dir} from epoch {trainer.start_epoch}")
+    trainer.log(f"resuming {trainer.run_dir} from epoch {trainer.start_epoch}")
     _fit(trainer, dist)
     return Run.load(trainer.run_dir, device=trainer.device)
 
