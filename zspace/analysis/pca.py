@@ -127,11 +127,24 @@ def principal_axes(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return mean, vals, comps
 
 
-def _check_pairs(
-    pairs: Iterable[Sequence[int]], limit: int, base: int, what: str
+def _pairs(
+    given: Iterable[Sequence[int]] | None,
+    defaults: Sequence[tuple[int, int]],
+    limit: int,
+    base: int,
+    what: str,
 ) -> list[tuple[int, int]]:
+    """The ``given`` pairs of ``base``-based indices below ``limit + base``, checked; or,
+    when none are given, the reference's pairs where they fit, else the leading ones
+    (small z_dim)."""
+    if given is None:
+        fit = [p for p in defaults if max(p) < limit + base]
+        if len(fit) < len(defaults):
+            small = ((base, base + 1), (base, base + 2), (base + 1, base + 2))
+            fit = [p for p in small if max(p) < limit + base]
+        return fit or [(base, base)]
     out: list[tuple[int, int]] = []
-    for p in pairs:
+    for p in given:
         if len(p) != 2:
             raise ZspaceError(f"pca.{what}: {p} is not a pair")
         a, b = int(p[0]), int(p[1])
@@ -140,17 +153,6 @@ def _check_pairs(
                 raise ZspaceError(f"pca.{what}: index {v} out of range {base}..{limit + base - 1}")
         out.append((a, b))
     return out
-
-
-def _default_pairs(
-    defaults: Sequence[tuple[int, int]], limit: int, base: int
-) -> list[tuple[int, int]]:
-    """The reference's pairs where they fit, else the leading ones (small z_dim)."""
-    fit = [p for p in defaults if max(p) < limit + base]
-    if len(fit) < len(defaults):
-        small = ((base, base + 1), (base, base + 2), (base + 1, base + 2))
-        fit = [p for p in small if max(p) < limit + base]
-    return fit or [(base, base)]
 
 
 def _windows(
@@ -199,16 +201,8 @@ def pca_analysis(
     d = z.shape[1]
     positive("pca.gap", gap)
     zooms = _check_zooms(p.zoom_mode, p.zooms)
-    pairs = (
-        _default_pairs(DEFAULT_PCA_PAIRS, d, 1)
-        if p.pairs is None
-        else _check_pairs(p.pairs, d, 1, "pairs")
-    )
-    axis_pairs = (
-        _default_pairs(DEFAULT_AXIS_PAIRS, d, 0)
-        if p.axis_pairs is None
-        else _check_pairs(p.axis_pairs, d, 0, "axis_pairs")
-    )
+    pairs = _pairs(p.pairs, DEFAULT_PCA_PAIRS, d, 1, "pairs")
+    axis_pairs = _pairs(p.axis_pairs, DEFAULT_AXIS_PAIRS, d, 0, "axis_pairs")
     mean, vals, vecs = principal_axes(z)  # vecs: rows
     total = vals.sum()
     ratio = vals / total if total > 0 else np.zeros_like(vals)
