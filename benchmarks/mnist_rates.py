@@ -20,10 +20,10 @@ from pathlib import Path
 import torch
 from machine import cpu_name
 
-from zspace.flow.training import train
 from zspace.generation import api
 from zspace.latents.encode import encode
 from zspace.runs.run import load_run
+from zspace.training import train_run as train
 
 BASE = [
     "model.z_dim=16",

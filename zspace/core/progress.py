@@ -20,11 +20,6 @@ from tqdm.auto import tqdm
 _SWITCH: ContextVar[bool | None] = ContextVar("zspace_progress", default=None)
 
 
-def enabled() -> bool | None:
-    """The switch in force: for stage code that still takes a ``progress`` bool."""
-    return _SWITCH.get()
-
-
 @contextmanager
 def progress(on: bool | None) -> Iterator[None]:
     """Show (True) or hide (False) every bar in the block; None keeps what an enclosing

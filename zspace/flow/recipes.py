@@ -29,7 +29,7 @@ from typing import Any
 
 from zspace.analysis.runner import check_names, make_params, parse_sets, split_name
 from zspace.config import Config, apply_overrides, config_from_dict, to_dict
-from zspace.config.parse import read_toml, toml_value
+from zspace.config.parse import loads_toml, toml_value
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import read_text
 from zspace.core.progress import progress as switch
@@ -151,7 +151,8 @@ def load_recipe(name: str | Path) -> Recipe:
             )
     elif not path.is_file():
         raise ZspaceError(f"recipe file not found: {path}")
-    return parse_recipe(read_toml(path), read_text(path), path.stem)
+    text = read_text(path)
+    return parse_recipe(loads_toml(text, f"recipe {path.name}"), text, path.stem)
 
 
 def _table(raw: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:

@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from zspace.analysis.api import analyze
-from zspace.analysis.registry import ANALYSES
-from zspace.analysis.runner import check_names, make_params, parse_sets, split_name
+from zspace.analysis.runner import ANALYSES, check_names, make_params, parse_sets, split_name
 from zspace.config import Config, to_toml
+from zspace.config.parse import config_diff
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write_json, digest, read_json
-from zspace.core.progress import enabled
 from zspace.evaluation.api import evaluate
 from zspace.flow.training import Log, say, train
 from zspace.generation.api import generate, meaningful_rates, reconstructions
@@ -35,7 +34,6 @@ from zspace.runs.checkpoint import load_checkpoint
 from zspace.runs.folder import read_config, read_history, write_history
 from zspace.runs.run import Run, load_run
 from zspace.training import RESUMABLE_CHANGES
-from zspace.training.trainer import config_diff
 
 FLOW_FILE = "flow.json"
 FLOW_FORMAT = 1
@@ -227,8 +225,7 @@ def _steps(plan: Plan, variational: bool, run_dir: Path, log: Log) -> Iterator[S
 
         yield "rates", rates, rates_file, fresh_rates
     if evaluation is not None:
-        on = enabled() is not False
-        yield "evaluate", evaluation, None, partial(evaluate, log=log, progress=on, **evaluation)
+        yield "evaluate", evaluation, None, partial(evaluate, log=log, **evaluation)
 
 
 def _analyses(plan: Plan, variational: bool) -> list[tuple[str, Any]]:

@@ -1,8 +1,8 @@
 """Training as users call it: the loggers named in ``train.log`` wired as callbacks.
 
-``zspace.training.run_training`` knows only the Callback interface; the backends live
-in later stages (TensorBoard in ``zspace.exporting``), so the flow builds them from
-the resolved config and hands them down.
+``zspace.training.train_run`` knows only the Callback interface; the backends live in
+later stages (TensorBoard in ``zspace.exporting``), so the flow builds them from the
+resolved config and hands them down.
 """
 
 from __future__ import annotations
@@ -12,10 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from zspace.config import Config
-from zspace.core.progress import enabled
-from zspace.core.progress import progress as switch
 from zspace.runs.run import Run
-from zspace.training import Callback, run_training
+from zspace.training import Callback, train_run
 
 Log = Callable[[str], None] | None
 
@@ -49,16 +47,14 @@ def train(
     log: Log = print,
     progress: bool | None = None,
 ) -> Run:
-    """Train a model and return its Run (see ``zspace.training.run_training``), with
+    """Train a model and return its Run (see ``zspace.training.train_run``), with
     the loggers of ``train.log`` added to ``callbacks``."""
     extra = list(callbacks)
 
     def wired(cfg: Config) -> list[Any]:
         return logger_callbacks(cfg) + extra
 
-    with switch(progress):
-        return run_training(
-            config, run_dir=run_dir, resume=resume, overrides=overrides, data=data,
-            labels=labels, label_names=label_names, callbacks=wired,
-            log=say(log), progress=enabled() is not False,
-        )  # fmt: skip
+    return train_run(
+        config, run_dir=run_dir, resume=resume, overrides=overrides, data=data,
+        labels=labels, label_names=label_names, callbacks=wired, log=log, progress=progress,
+    )  # fmt: skip

@@ -25,8 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from zspace.analysis.registry import ANALYSES
-from zspace.analysis.runner import load_result, split_name
+from zspace.analysis.runner import ANALYSES, load_result, split_name
 from zspace.config import to_dict
 from zspace.core.display import esc
 from zspace.core.errors import ZspaceError

@@ -6,8 +6,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from zspace.analysis.registry import ANALYSES
-from zspace.analysis.runner import VARIANT_SEP, load_result, variants
+from zspace.analysis.runner import ANALYSES, VARIANT_SEP, load_result, variants
 from zspace.core.display import esc, img
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write_text, read_json, read_text, sha256_of
