@@ -57,24 +57,12 @@ def build_compare(
     check_writable(Path(out) / "compare.html", "--out")  # before any figure is drawn
     names = _names(dirs)
     hists = [read_history(d) for d in dirs]
-    legend = [
-        [
-            n,
-            swatch(F.run_colour(i)),
-            str(read_meta(d).get("kind", "?")).upper(),
-            str(d),
-            read_config(d).model.z_dim,
-            len(h),
-        ]
-        for i, (n, d, h) in enumerate(zip(names, dirs, hists, strict=True))
-    ]
-    body = [
-        section(
-            "runs",
-            "Runs and their colours",
-            table(["run", "colour", "kind", "folder", "z_dim", "epochs"], legend, left=4),
-        )
-    ]
+    legend = []
+    for i, (n, d, h) in enumerate(zip(names, dirs, hists, strict=True)):
+        kind, z_dim = str(read_meta(d).get("kind", "?")).upper(), read_config(d).model.z_dim
+        legend.append([n, swatch(F.run_colour(i)), kind, str(d), z_dim, len(h)])
+    runs_table = table(["run", "colour", "kind", "folder", "z_dim", "epochs"], legend, left=4)
+    body = [section("runs", "Runs and their colours", runs_table)]
     last = [h[-1] if h else {} for h in hists]
     loss = "<p>Losses per image in the last epoch:</p>" + table(
         ["run", "epochs", *LOSSES.values()],

@@ -19,7 +19,6 @@ from typing import Any, NamedTuple
 import numpy as np
 from matplotlib.figure import Figure
 
-from zspace.analysis.runner import load_result
 from zspace.core.display import esc, img
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write_text, read_json
@@ -66,32 +65,23 @@ THUMB_WIDTH = 320
 # ---------------------------------------------------------------- reading the runs
 
 
+# what the page plots of each run, as quantities of ``references.measure``
+MEASURED = {"peak": "radius.peak", "mean": "radius.mean", "expected": "radius.expected"}
+MEASURED |= {"logvar": "vae.logvar_mean", "active": "vae.active_units"}
+
+
 def collect(run_dir: Path) -> dict[str, Any]:
     """The numbers the page plots for one run (None where a file is missing)."""
     rows = read_history(run_dir)
-    last = rows[-1] if rows else {}
-    val = last.get("val_total") is not None
-    pre = "val_" if val else ""
-    total, kl = last.get(f"{pre}total"), last.get(f"{pre}kl")
-    out: dict[str, Any] = {
-        "epochs": len(rows),
-        "reco": last.get(f"{pre}reco"),
-        "reco_split": "validation" if val else "training",
-        "kl_share": (kl / total) if (kl is not None and total) else None,
-    }
-    rad = load_result(run_dir, "radius")
-    r = rad[0]["result"] if rad else {}
-    out.update(peak=r.get("peak"), mean=r.get("mean"), expected=r.get("expected"))
-    vae = load_result(run_dir, "vae")
-    v = vae[0]["result"] if vae else {}
-    out.update(logvar=v.get("logvar_mean"), active=v.get("active_units"))
-    out["z_dim"] = r.get("z_dim") or v.get("z_dim")
+    pre = "val_" if rows and rows[-1].get("val_total") is not None else ""
+    out: dict[str, Any] = {"epochs": len(rows), "reco_split": "validation" if pre else "training"}
+    out["reco"] = measure(run_dir, f"history.{pre}reco")
+    out["kl_share"] = measure(run_dir, f"history.{pre}kl_share")
+    out |= {k: measure(run_dir, q) for k, q in MEASURED.items()}
+    out["z_dim"] = measure(run_dir, "radius.z_dim") or measure(run_dir, "vae.z_dim")
     for name, field in (("eval", "metrics"), ("rates", "rate")):
-        saved = optional_json(run_dir / "samples" / f"{name}.json") or {}
-        out[name] = {
-            row_key(x["sampler"], x.get("params")): x.get(field, {} if name == "eval" else None)
-            for x in saved.get("results", [])
-        }
+        saved = (optional_json(run_dir / "samples" / f"{name}.json") or {}).get("results", [])
+        out[name] = {row_key(x["sampler"], x.get("params")): x.get(field) for x in saved}
     out["thumb"], out["thumb_caption"] = _thumbnail(run_dir)
     out["report"] = (run_dir / "report.html").is_file()
     return out
@@ -218,7 +208,7 @@ def _gen_section(sweep: dict, data: dict) -> str:
     with_eval = [d["eval"] for d in data.values() if d["eval"]]
     if with_eval:
         samplers = sorted({s for ev in with_eval for s in ev}, key=_sampler_order)
-        have = {m for ev in with_eval for s in samplers for m in ev.get(s, {})}
+        have = {m for ev in with_eval for s in samplers for m in ev.get(s) or {}}
         shown = [
             Panel(
                 m + (" (lower is better)" if m in LOWER_IS_BETTER else ""),
@@ -375,7 +365,7 @@ def build_sweep_page(out: str | Path, log: Callable[[str], None] | None = None) 
     data = {r["name"]: collect(out / r["name"]) for r in sweep["runs"]}
     for d in data.values():
         d["kl_pct"] = None if d["kl_share"] is None else 100 * d["kl_share"]
-        d["active_of"] = "" if d["active"] is None else f"{d['active']} / {d['z_dim']}"
+        d["active_of"] = "" if d["active"] is None else f"{d['active']:g} / {d['z_dim']:g}"
     split = next((d["reco_split"] for d in data.values() if d["epochs"]), "validation")
     sq = sorted({d["expected"] for d in data.values() if d["expected"] is not None})
     zd = sorted({d["z_dim"] for d in data.values() if d["z_dim"]})
