@@ -11,6 +11,7 @@ and ``zspace evaluate`` / ``zspace evaluator info`` read the run's own saved ima
 import contextlib
 import io
 import json
+import re
 
 import numpy as np
 import pytest
@@ -101,3 +102,24 @@ def test_a_run_trained_on_arrays_has_its_evaluator(letters_run, capsys):
     ev = json.loads((run / "samples" / "eval.json").read_text())
     assert info["fingerprint"] == ev["evaluator"]["fingerprint"]
     assert np.isclose(info["accuracy"], ev["evaluator"]["accuracy"])
+
+
+def test_compare_marks_and_explains_flagged_rows(letters_run, tmp_path):
+    import shutil
+
+    run, _ = letters_run
+    other = tmp_path / "other"
+    shutil.copytree(run, other)
+    ev = json.loads((other / "samples" / "eval.json").read_text())
+    for r in ev["results"]:
+        r["flags"] = []  # as if another model's N(0, I) were fine
+    (other / "samples" / "eval.json").write_text(json.dumps(ev))
+    page = zspace.compare([run, other], tmp_path / "cmp").read_text()
+    part = page[page.index("<h4>normal</h4>") :]
+    part = part[: part.index("<h4>", 5)]
+    heads = re.findall(r"<th>([^<]*)</th>", part[: part.index("</tr>")])
+    assert heads[0].endswith("run ⚑") and heads[1].endswith("other")  # the runs, in order
+    assert part.index("FD-zspace (headline)") < part.index("vouched precision (fidelity)")
+    flags = re.findall(r"<li>⚑ <b>([^<]*)</b>: ([^<]*)</li>", part)
+    assert [(name, text[:9]) for name, text in flags] == [(heads[0][:-2], "precision"),
+                                                          (heads[0][:-2], "300 of 30")]  # fmt: skip

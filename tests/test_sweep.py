@@ -281,16 +281,20 @@ def test_the_page_shows_evaluation_metrics_when_the_runs_have_them(done, tmp_pat
     shutil.copytree(done, out)
     for i, v in enumerate(("1e-5", "0.1", "1")):
         rows = [
-            {"sampler": s, "params": {}, "metrics": {"precision": p, "recall": 0.5, "fd": 10.0 - i}}
+            {"sampler": s, "params": {}, "flags": ["mush"] * (s == "normal" and i == 0),
+             "metrics": {"precision": p, "vouched_precision": p / 2, "recall": 0.5, "fd": 10.0 - i}}
             for s, p in (("real", 0.9), ("normal", 0.1 * (i + 1)), ("gmm", 0.7))
-        ]
+        ]  # fmt: skip
         (out / f"model.fact={v}" / "samples" / "eval.json").write_text(
             json.dumps({"results": rows})
         )
     text = build_sweep_page(out).read_text()
     assert "From samples/eval.json" in text and "rate of samples/rates.json" not in text
     assert collect(out / "model.fact=1")["eval"]["normal"]["precision"] == pytest.approx(0.3)
-    assert "precision 0.30, recall 0.50" in text  # the thumbnail's caption
+    # the thumbnails' captions: the headline and the fidelity, flagged rows marked
+    assert "FD-zspace 8, vouched precision 0.15<" in text
+    assert "FD-zspace 10, vouched precision 0.05 ⚑<" in text
+    assert '<ul class="flag"><li>⚑ <b>model.fact=1e-5: normal</b>: mush</li></ul>' in text
 
 
 def test_a_folder_is_resumed_restarted_or_refused_never_overwritten(done, tmp_path):
