@@ -105,6 +105,7 @@ def judged(run, samplers: str, n: int, limits, oracle="auto", components=COMPONE
             **{k: round(v, 4) for k, v in r["metrics"].items()},
             "spread": {k: round(v, 4) for k, v in r["spread"].items()},
             "labels": r.get("labels"), "latent_rate": rate.get(key), "seconds": r["seconds"],
+            "capture": r["capture"], "flags": r["flags"],
         })  # fmt: skip
     return {"evaluator": ev["evaluator"], "n": ev["n"], "evaluate_s": time.perf_counter() - t0,
             "rows": rows}  # fmt: skip

@@ -231,7 +231,7 @@ def test_flag_thresholds_on_both_sides():
     assert not _flag_rows(metrics={"precision": 0.5, "density": 0.2, "recall": 0.05},
                           latent_rate=0.8)  # fmt: skip
     only_rate = _flag_rows(metrics={"precision": 0.5, **low}, latent_rate=0.82)
-    assert len(only_rate) == 1 and only_rate[0].startswith("latent rate 0.82 reach 90 %")
+    assert len(only_rate) == 1 and only_rate[0].startswith("latent rate 0.82 reaches 90 %")
     assert _flag_rows(capture={"most_held_by": 3}) and not _flag_rows(capture={"most_held_by": 4})
     assert not _flag_rows()  # the floor's own numbers
 

@@ -191,16 +191,11 @@ def _row_key(row: dict[str, Any]) -> tuple[str, Any]:
 
 
 def _latent_rates(run: Any) -> dict[tuple[str, Any], float]:
-    """samples/rates.json's rate per row key (its control ``data`` as ``real``), for
-    the flags; {} without a readable file."""
+    """rates.json's rate per row key (its control ``data`` as ``real``); {} without it."""
     try:
         rows = json.loads((samples_dir(run) / "rates.json").read_text())["results"]
-        return {
-            ("real" if r["sampler"] == "data" else r["sampler"], r["params"].get("limit")): float(
-                r["rate"]
-            )
-            for r in rows
-        }
+        keys = [("real", None) if r["sampler"] == "data" else _row_key(r) for r in rows]
+        return {key: float(r["rate"]) for key, r in zip(keys, rows, strict=True)}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return {}
 

@@ -59,11 +59,12 @@ def row_flags(row: dict[str, Any], floor: dict[str, Any], reference_size: int) -
     if high and low:
         out.append(
             " and ".join(f"{label} {v:.4g}" for label, v, _ in high)
-            + f" reach {100 * CLOSE:.0f} % of the real floor's ("
+            + (" reaches" if len(high) == 1 else " reach")
+            + f" {100 * CLOSE:.0f} % of the real floor's ("
             + ", ".join(f"{fv:.4g}" for _, _, fv in high)
             + ") or more while "
             + " and ".join(f"{label} is {100 * v / fv:.2g} %" for label, v, fv in low)
-            + " of the floor's: a high score from few real neighbours, not realism"
+            + " of the floor's: it overstates, the images resemble little of the data"
         )
     cap, n = row.get("capture") or {}, row["params"]["n"]
     most, floor_most = cap.get("most_held_by"), (floor.get("capture") or {}).get("most_held_by")

@@ -1,10 +1,10 @@
 """samples/eval.json on the pages: the evaluation table of a run, a table of each
 sampler's metrics beside its grid, and the runs side by side on the compare page.
 
-Only what eval.json holds is shown (nothing is recomputed); the latent
-meaningful-point rate from rates.json joins as one more column. The headline
-(eval.json's ``headline``) comes first, is coloured and orders the rows (the floor
-first); a flagged row is marked ⚑ and its flags are spelled out under its table.
+Only what eval.json holds is shown (nothing is recomputed), the latent
+meaningful-point rate it took from rates.json included. The headline comes first,
+is coloured and orders the rows (the floor first); a flagged row is marked ⚑ and
+its flags are spelled out under its table.
 """
 
 from __future__ import annotations
@@ -50,41 +50,13 @@ def flag_list(flagged: Sequence[tuple[str, dict[str, Any]]]) -> str:
     return f'<ul class="flag">{"".join(items)}</ul>' if items else ""
 
 
-def _rates(run_dir: Path) -> dict[str, float]:
-    try:
-        rates = json.loads((Path(run_dir) / "samples" / "rates.json").read_text())
-        return {row_key(r["sampler"], r["params"]): float(r["rate"]) for r in rates["results"]}
-    except (OSError, *BAD):
-        return {}
-
-
 def _shown_metrics(ev: dict[str, Any]) -> list[tuple[str, str]]:
-    """(key, label) of the metrics the rows hold: the headline and the fidelity first."""
+    """(key, label) of the metrics the rows hold, the headline and the fidelity first
+    and named so."""
     have = {k for r in ev["results"] for k in r.get("metrics", {})}
-    roles = {str(_role(ev, role)): role for role in ("headline", "fidelity")}
-    order = [k for k in roles if k in have] + [k for k in METRICS if k not in roles]
-    return [(k, METRICS.get(k, k) + (f" ({roles[k]})" if k in roles else "")) for k in order
+    roles = {(ev.get(role) or {}).get("metric"): role for role in ("headline", "fidelity")}
+    return [(k, label + (f" ({roles[k]})" if k in roles else "")) for k, label in METRICS.items()
             if k in have]  # fmt: skip
-
-
-def _role(ev: dict[str, Any], role: str) -> str | None:
-    """The metric eval.json names as its ``headline`` or ``fidelity`` (None before them)."""
-    return (ev.get(role) or {}).get("metric")
-
-
-def _headline_cells(ev: dict[str, Any], rows: list[dict[str, Any]]) -> list[Html]:
-    """The headline cell of each row, coloured from green (best sampler) to red (worst);
-    the floor stays uncoloured."""
-    key = str(_role(ev, "headline"))
-    ranks = [r for r in rows if r["sampler"] != "real"]
-    out = []
-    for r in rows:
-        text = esc(_cell(r, key))
-        if r in ranks and len(ranks) > 1 and key in r.get("metrics", {}):
-            hue = 120 * (1 - ranks.index(r) / (len(ranks) - 1))
-            text = f'<span style="background:hsl({hue:.0f},60%,85%)">{text}</span>'
-        out.append(Html(text))
-    return out
 
 
 def describe_evaluator(ev: dict[str, Any]) -> str:
@@ -105,15 +77,17 @@ def eval_table(run_dir: Path) -> str:
         if ev is None:
             return ""
         metrics = _shown_metrics(ev)
-        rates = _rates(run_dir)
         results = ranked(ev["results"], ev.get("headline") or {})
-        coloured = _headline_cells(ev, results)
+        samplers = [r for r in results if r["sampler"] != "real"]
         rows, flagged = [], []
-        for r, first in zip(results, coloured, strict=True):
-            key = row_key(r["sampler"], r.get("params"))
-            mark = f" {FLAG}" if r.get("flags") else ""
-            latent = rates.get("data" if r["sampler"] == "real" else key)
-            cells = [first if k == _role(ev, "headline") else _cell(r, k) for k, _ in metrics]
+        for r in results:
+            key, mark = row_key(r["sampler"], r.get("params")), f" {FLAG}" * bool(r.get("flags"))
+            cells: list[str] = [_cell(r, k) for k, _ in metrics]
+            if r in samplers and len(samplers) > 1 and metrics[0][1].endswith("(headline)"):
+                hue = 120 * (1 - samplers.index(r) / (len(samplers) - 1))  # green best, red worst
+                cells[0] = Html(f'<span style="background:hsl({hue:.0f},60%,85%)">{esc(cells[0])}'
+                                "</span>")  # fmt: skip
+            latent = r.get("latent_rate")
             rows.append([key + mark, *cells, "-" if latent is None else f"{num(latent)}{mark}"])
             flagged.append((key, r))
         head = (
@@ -124,9 +98,9 @@ def eval_table(run_dir: Path) -> str:
             f"ordered by the headline, the first column. "
             f"{esc(ev.get('fd_name', 'FD-zspace'))} is not comparable with Inception FID. "
             f"{FLAG} marks a row whose numbers are not to be read at face value (the reason "
-            f"under the table). The last column is the latent meaningful-point rate (one "
-            f"signal, with the limits of docs/generation.md; its control row is the held-out "
-            f"data). See docs/evaluation.md.</p>"
+            f"under the table). The last column is the latent meaningful-point rate of "
+            f"rates.json when evaluate ran (one signal, with the limits of docs/generation.md; "
+            f"its control row is the held-out data). See docs/evaluation.md.</p>"
         )
     except BAD as exc:
         return f'<p class="missing">eval.json is unreadable: {esc(exc)}</p>'
