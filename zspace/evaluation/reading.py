@@ -1,23 +1,16 @@
-"""How eval.json's rows are read: the headline, the fidelity, the metrics' names and
-order, and the flags of a row not to be read at face value.
+"""How eval.json's rows are read: the headline (sorted by, shown first), the
+fidelity, the metrics' names and order, and the flags (docs/evaluation.md, *Reading
+a row*, has the evidence for each choice and threshold).
 
-``HEADLINE`` is the number tables sort by and show first (FD-zspace: the one metric
-that ordered the samplers as the grids did on every validation set),
-``FIDELITY`` the share that answers "do they look like data?" without a handful
-of real images vouching for junk (vouched precision). Evidence: docs/evaluation.md.
+Both flag rules compare a row with the real-vs-real floor, so they hold for any
+data set, evaluator and n:
 
-The flags: both rules compare a row with the real-vs-real floor (row ``real``), so they hold
-for any data set, evaluator and n (thresholds and their evidence:
-docs/evaluation.md, *Flags*):
-
-- **fidelity without diversity**: precision, density or the latent rate reaches
-  ``CLOSE`` of the floor's (or beats it) while recall or coverage is below
-  ``SMALL`` of the floor's. Grey mush next to a few odd real images scored
-  precision 1.000 this way (the letters case).
-- **capture**: two thirds of the row's images fall in the balls of at most
-  ``HANDFUL`` reference images (``capture.most_held_by`` of ``metrics.prdc``), and
-  of at most a fifth as many as the floor's (so a tiny n, where even real images
-  crowd into few balls, is not flagged).
+- precision, density or the latent rate reaches ``CLOSE`` of the floor's (or beats
+  it) while recall or coverage is below ``SMALL`` of the floor's: the letters' grey
+  mush, beside a few odd real images, scored precision 1.000 this way;
+- two thirds of the row's images fall in the balls of at most ``HANDFUL`` reference
+  images (``capture.most_held_by``) and at most a fifth as many as the floor's (at
+  a tiny n even real images crowd into a few balls).
 """
 
 from __future__ import annotations

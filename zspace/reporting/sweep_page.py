@@ -23,7 +23,7 @@ from zspace.errors import ZspaceError
 from zspace.evaluation.reading import FIDELITY, HEADLINE, METRICS
 from zspace.fileio import atomic_write_text
 from zspace.reporting import figures as F
-from zspace.reporting.evaluation import FLAG, flag_list
+from zspace.reporting.evaluation import FLAG, flag_list, row_key
 from zspace.reporting.html import esc, img, page, section, table
 from zspace.reporting.references import _history, _json, measure, num, parse_reference
 
@@ -51,11 +51,6 @@ CSS = """
 # ---------------------------------------------------------------- reading the runs
 
 
-def _label(row: dict[str, Any]) -> str:
-    lim = (row.get("params") or {}).get("limit")
-    return row["sampler"] + (f" {lim:g}" if isinstance(lim, (int, float)) else "")
-
-
 def collect(run_dir: Path) -> dict[str, Any]:
     """The numbers the page plots for one run (None where a file is missing)."""
     rows = _history(run_dir)
@@ -79,9 +74,11 @@ def collect(run_dir: Path) -> dict[str, Any]:
     out["z_dim"] = out["z_dim"] or v.get("z_dim")
     ev = _json(run_dir / "samples" / "eval.json")
     rates = _json(run_dir / "samples" / "rates.json")
-    out["eval"] = {_label(x): x.get("metrics", {}) for x in (ev or {}).get("results", [])}
-    out["flagged"] = [(_label(x), x) for x in (ev or {}).get("results", []) if x.get("flags")]
-    out["rates"] = {_label(x): x.get("rate") for x in (rates or {}).get("results", [])}
+    judged = [(row_key(x["sampler"], x.get("params")), x) for x in (ev or {}).get("results", [])]
+    out["eval"] = {label: x.get("metrics", {}) for label, x in judged}
+    out["flagged"] = [(label, x) for label, x in judged if x.get("flags")]
+    rates_rows = (rates or {}).get("results", [])
+    out["rates"] = {row_key(x["sampler"], x.get("params")): x.get("rate") for x in rates_rows}
     out["thumb"], out["thumb_caption"] = _thumbnail(run_dir)
     out["report"] = (run_dir / "report.html").is_file()
     return out
