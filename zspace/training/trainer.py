@@ -15,6 +15,8 @@ process, so a run gives the same numbers on any number of processes.
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -158,6 +160,21 @@ def make_optimizer(model: torch.nn.Module, cfg: Config):
     return opt, sched
 
 
+_epochs_saved = 0  # by this process while ZSPACE_TEST_KILL_AFTER_EPOCHS is set
+
+
+def _test_kill_point() -> None:
+    """Test hook: with ``ZSPACE_TEST_KILL_AFTER_EPOCHS=N`` the process kills itself
+    (SIGKILL: no clean-up, as ``kill -9``) right after writing its N-th epoch, counted
+    over its runs; crash tests (tests/test_sweep.py, tests/test_distributed.py) stop
+    there instead of polling files to kill."""
+    global _epochs_saved
+    if at := os.environ.get("ZSPACE_TEST_KILL_AFTER_EPOCHS"):
+        _epochs_saved += 1
+        if _epochs_saved == int(at):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
 class Trainer(EpochTrainer):
     """The model, optimiser and loaders of one run, on the generic epoch loop.
 
@@ -235,6 +252,10 @@ class Trainer(EpochTrainer):
 
     def format_row(self, row: dict[str, Any]) -> str:
         return format_epoch(row, self.epochs)
+
+    def save_epoch(self, row: dict[str, Any]) -> None:
+        super().save_epoch(row)
+        _test_kill_point()
 
     def fixed_batch(self, n: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
         """(inputs, targets) of the first ``n`` validation images (training images when
