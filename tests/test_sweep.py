@@ -37,7 +37,7 @@ def _sweep(out, log=lambda s: None, **kw):
 
 
 @pytest.fixture(scope="module")
-def done(tmp_path_factory) -> Path:
+def done(tmp_path_factory, digits_evaluator) -> Path:
     out = tmp_path_factory.mktemp("sweep")
     _sweep(out)
     return out
@@ -109,7 +109,7 @@ def test_list_shows_each_run_and_its_status(done, capsys):
     ]
 
 
-def test_an_interrupted_sweep_is_finished_by_the_next_call(tmp_path):
+def test_an_interrupted_sweep_is_finished_by_the_next_call(tmp_path, digits_evaluator):
     out = tmp_path / "sweep"
     # killed (SIGKILL, the trainer's test hook) once the first run's 4 epochs and the
     # second run's first epoch are written whole
