@@ -15,6 +15,10 @@ to training or building your own):
   absent).
 - ``shared_data_dir``: ../shared/data (or ``$ZSPACE_TEST_DATA``); skips when absent.
 
+Crash tests stop a training at a known point with ``ZSPACE_TEST_KILL_AFTER_EPOCHS=N`` in
+the environment of the process (zspace/training/trainer.py: it SIGKILLs itself after
+writing its N-th epoch), never by polling files and killing.
+
 The session cache (``$ZSPACE_CACHE``: decoded data sets, evaluators) is one temporary
 folder shared by every xdist worker: both caches build under a file lock and commit
 atomically, so a second process waits for the first one's build and reuses it.
@@ -36,8 +40,17 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 
+# The longest modules, longest first: under xdist (make test: --dist loadscope, a module
+# whole on one worker) they start first and the short ones fill the end.
+LONG_FIRST = ("test_sweep.py", "test_recipes.py", "test_cli.py", "test_report.py",
+              "test_examples.py", "test_evaluation_mnist.py", "test_export.py")  # fmt: skip
+
+
 def pytest_collection_modifyitems(config, items):
-    """Tests marked ``cuda`` skip on machines without a CUDA GPU."""
+    """The long modules first (``LONG_FIRST``); tests marked ``cuda`` skip on machines
+    without a CUDA GPU."""
+    rank = {name: i for i, name in enumerate(LONG_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: order kept
     marked = [item for item in items if item.get_closest_marker("cuda")]
     if not marked:
         return
