@@ -44,7 +44,7 @@ def main() -> None:
 
     from zspace.analysis.runner import run_analyses
     from zspace.analysis.tsne import TsneParams, tsne_analysis
-    from zspace.latents import Latents, latents_path, save_latents
+    from zspace.latents.store import Latents, latents_path, save_latents
 
     root = Path(args.dir or tempfile.mkdtemp(prefix="zspace-bench-"))
     z = synthetic(args.n, args.d)

@@ -29,8 +29,8 @@ from machine import cpu_name
 import zspace
 from zspace.config import load_config
 from zspace.exporting.api import export
-from zspace.models import AutoEncoder
-from zspace.run import Run
+from zspace.models.autoencoder import AutoEncoder
+from zspace.runs.run import Run
 
 ROOT = Path(__file__).resolve().parents[1]
 MNIST = ROOT.parent / "shared" / "data" / "mnist"

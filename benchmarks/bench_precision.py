@@ -24,8 +24,8 @@ from bench_train import BATCH, NETS
 from machine import cpu_name
 
 from zspace.config import load_config
+from zspace.core.errors import ZspaceError
 from zspace.data import ImageData
-from zspace.errors import ZspaceError
 from zspace.training import Trainer
 
 SETTINGS = {  # name: (train.precision, train.tf32)

@@ -28,11 +28,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from machine import cpu_name
+from zspace.models.autoencoder.losses import vae_loss
 
 from zspace.config import load_config
 from zspace.data import ImageData
-from zspace.losses import vae_loss
-from zspace.models import AutoEncoder
+from zspace.models.autoencoder import AutoEncoder
 from zspace.training import Trainer
 
 NETS = {

@@ -9,7 +9,7 @@ from zspace.analysis.pca import pca_analysis
 from zspace.analysis.radius import radius_distribution
 from zspace.analysis.tsne import tsne_analysis
 from zspace.analysis.vae_internals import vae_internals
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from zspace.cli import main
+from zspace.cli.main import main
 
 
 @pytest.mark.parametrize(
@@ -73,10 +73,11 @@ def test_perceptron_verb_is_registered(capsys):
 
 
 def test_old_option_spellings_still_work_and_warn_once(tmp_path, capsys):
-    from zspace import cli
+    from zspace.cli import common
+    from zspace.cli import main as cli_main
 
-    cli._warned.clear()
-    parser = cli.build_parser()
+    common._warned.clear()
+    parser = cli_main.build_parser()
     args = parser.parse_args(["data", "preview", "builtin:digits", "--columns", "5"])
     assert args.cols == 5
     args = parser.parse_args(

@@ -8,7 +8,7 @@ from zspace.config import (
     read_toml,
     to_toml,
 )
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
 
 
 def test_defaults_validate_and_mirror_decoder():

@@ -30,10 +30,10 @@ from conftest import TINY
 from conftest import copy_run as copy_shared_run
 from PIL import Image
 
-from zspace import fileio
 from zspace.analysis.runner import load_result
-from zspace.checkpoint import load_checkpoint
-from zspace.cli import main
+from zspace.cli.main import main
+from zspace.core import fileio
+from zspace.runs.checkpoint import load_checkpoint
 
 SETS = [x for o in TINY for x in ("--set", o)]
 
@@ -612,7 +612,7 @@ def test_generate_killed_before_its_index_never_shows_a_stale_caption(base_run, 
     """The model changed (another checkpoint as best.pt), the same grid is made again
     under the same name and the kill comes before index.json: the report must not show
     the new picture under the old entry."""
-    from zspace.reporting.html import samples_section
+    from zspace.reporting.report import samples_section
 
     run = copy_run(base_run, work)
     index = json.loads((run / "samples" / "index.json").read_text())

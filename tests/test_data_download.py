@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from conftest import shared_data
 
+from zspace.core.errors import ZspaceError
 from zspace.data.download import CELEBA_MESSAGE, Remote, download, fetch
-from zspace.errors import ZspaceError
 
 TEST_DATA = shared_data()
 

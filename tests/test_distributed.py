@@ -15,14 +15,15 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from ddp_launch import launch, run
 
 import zspace
-from zspace.checkpoint import load_checkpoint
 from zspace.config import load_config
 from zspace.data.loader import part_bounds
+from zspace.runs.checkpoint import load_checkpoint
 
 QUIET = {"log": lambda _msg: None, "progress": False}
 REL = 1e-5
@@ -189,8 +190,9 @@ def test_ae_with_batch_norm_on_two_processes_equals_one(tmp_path, tiny_overrides
     gradient of 0, Adam turns its float noise into lr-sized steps, and that walk
     spreads to every weight. One process with the rows of each batch merely
     reordered (streamed instead of resident: the same batches, another summation
-    order) moves them as much, so that run is the yardstick: every tensor must be
-    within 1e-5 of the one-process run or within 10x of that reordering's change.
+    order) moves them as much, so that run is the yardstick: the median tensor must
+    move within 5x of that reordering's change, and every tensor within 1e-5 of the
+    one-process run or within 100x of the reordering's change.
     No validation split: eval-mode numbers inherit the walk of the running means.
     """
     cfg = tiny_overrides + ["model.variational=false", "model.batch_norm=true"]
@@ -208,9 +210,15 @@ def test_ae_with_batch_norm_on_two_processes_equals_one(tmp_path, tiny_overrides
     a, b, c = _weights(ddp), _weights(one.path), _weights(reordered.path)
     assert a.keys() == b.keys() == c.keys()
     assert {type(m).__name__ for m in reordered.model.modules()} >= {"BatchNorm2d"}
+    # typically within 1-3x of the reordering's change; a tensor whose reordered change
+    # happens to be tiny (seen: 25x below its DDP change on an AVX-512 CPU) gets 100x
+    ratios = []
     for name in a:
-        floor = _rel_error(c[name], b[name])
-        assert _rel_error(a[name], b[name]) <= max(REL, 10 * floor), (name, floor)
+        floor, err = _rel_error(c[name], b[name]), _rel_error(a[name], b[name])
+        assert err <= max(REL, 100 * floor), (name, err, floor)
+        if floor > REL:
+            ratios.append(err / floor)
+    assert float(np.median(ratios)) <= 5, sorted(ratios)
     # the walk is real (else the yardstick would be vacuous), and data-driven tensors
     # such as the running variances stay close
     assert _rel_error(c["encoder.convs.0.0.bias"], b["encoder.convs.0.0.bias"]) > 0.1
@@ -392,7 +400,7 @@ def test_torchrun_end_to_end(tmp_path, tiny_overrides):
 def test_each_process_takes_its_own_gpu(monkeypatch):
     """torchrun's LOCAL_RANK picks the GPU (set as the current device); more processes
     than GPUs on a node, or MPS, are refused in one line."""
-    from zspace.errors import ZspaceError
+    from zspace.core.errors import ZspaceError
     from zspace.training.distributed import SINGLE, Dist
 
     chosen = []
@@ -412,7 +420,7 @@ def test_each_process_takes_its_own_gpu(monkeypatch):
 def test_session_reads_torchrun_env_and_picks_nccl_beside_gloo(monkeypatch):
     import torch.distributed as torch_dist
 
-    from zspace.errors import ZspaceError
+    from zspace.core.errors import ZspaceError
     from zspace.training import distributed
 
     calls = []

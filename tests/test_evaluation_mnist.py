@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import needs_chromium
 
-from zspace.cli import main
+from zspace.cli.main import main
 
 
 @pytest.fixture(scope="module")

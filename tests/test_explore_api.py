@@ -22,13 +22,13 @@ from PIL import Image
 
 import zspace
 from zspace.analysis.runner import load_result
+from zspace.core.errors import ZspaceError
 from zspace.data.prepare import prepare
-from zspace.errors import ZspaceError
 from zspace.explorer import api as explorer_api
 from zspace.explorer.server import allowed_hosts, is_loopback, load_static
 from zspace.explorer.session import FastDraw, NearestIndex
 from zspace.generation import samplers
-from zspace.latents import load_latents
+from zspace.latents.store import load_latents
 
 
 @pytest.fixture(scope="module")
@@ -418,7 +418,7 @@ def test_cli_prints_the_url_and_ctrl_c_stops_it(run):
 
 
 def test_cli_error_is_one_line(tmp_path, capsys):
-    from zspace.cli import main
+    from zspace.cli.main import main
 
     assert main(["explore", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err

@@ -14,7 +14,7 @@ from PIL import Image
 import zspace
 from zspace.data.prepare import prepare
 from zspace.generation import samplers
-from zspace.latents import load_latents
+from zspace.latents.store import load_latents
 
 pytestmark = needs_chromium
 

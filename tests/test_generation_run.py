@@ -10,9 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from zspace.errors import ZspaceError
+from zspace.cli.generation import add_parser
+from zspace.core.errors import ZspaceError
 from zspace.generation import api
-from zspace.generation.cli import add_parser
 from zspace.training import train
 
 
@@ -21,9 +21,9 @@ def run(tiny_runs, tmp_path_factory):
     """A copy of the shared tiny VAE (trained with TINY, training split encoded)."""
     from conftest import copy_run
 
-    from zspace.run import Run
+    import zspace
 
-    return Run.load(copy_run(tiny_runs["vae"], tmp_path_factory.mktemp("gen") / "ae"))
+    return zspace.load_run(copy_run(tiny_runs["vae"], tmp_path_factory.mktemp("gen") / "ae"))
 
 
 def cli(argv):

@@ -7,13 +7,13 @@ import zipfile
 import numpy as np
 import pytest
 
-import zspace.npz as npz
+import zspace.core.npz as npz
 from zspace.analysis.axes import axes_analysis, axis_densities, axis_stats
 from zspace.analysis.common import column_blocks
 from zspace.analysis.pca import pca_analysis
 from zspace.analysis.vae_internals import vae_internals
-from zspace.errors import ZspaceError
-from zspace.latents import LatentsWriter, latents_path, load_latents, save_latents
+from zspace.core.errors import ZspaceError
+from zspace.latents.store import LatentsWriter, latents_path, load_latents, save_latents
 
 
 def _arrays(rng, n=300, d=7):

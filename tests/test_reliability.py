@@ -16,12 +16,12 @@ import pytest
 import torch
 
 import zspace
-from zspace import fileio, resources
-from zspace.cli import main
+from zspace.cli.main import main
 from zspace.config import load_config
-from zspace.errors import ZspaceError
-from zspace.footprint import check_model_fits, model_sizes
-from zspace.models import AutoEncoder, count_parameters
+from zspace.core import fileio, resources
+from zspace.core.errors import ZspaceError
+from zspace.models.autoencoder import AutoEncoder, count_parameters
+from zspace.models.footprint import check_model_fits, model_sizes
 
 QUIET = {"log": lambda _m: None, "progress": False}
 
@@ -186,7 +186,7 @@ def test_small_models_are_counted_on_the_cpu_as_on_the_meta_device(monkeypatch):
     """A small model's activations come from a real one-image forward (milliseconds,
     not the meta device's seconds of first-use setup): the same counts, and the
     caller's random stream untouched."""
-    import zspace.footprint as footprint
+    import zspace.models.footprint as footprint
 
     cfg = load_config(None, ["model.z_dim=8", "model.variational=true"])
     torch.manual_seed(3)
@@ -264,7 +264,7 @@ def test_no_warning_with_one_batch_and_no_validation(tmp_path, tiny_overrides):
 def test_a_foreign_checkpoint_is_refused_without_a_warning(tmp_path, capsys):
     import pickle
 
-    from zspace.checkpoint import load_checkpoint
+    from zspace.runs.checkpoint import load_checkpoint
 
     path = tmp_path / "evil.pt"
     path.write_bytes(pickle.dumps({"format": 1, "model": object()}, protocol=4))
@@ -294,7 +294,7 @@ def _boom(exc):
     ],
 )
 def test_environment_failures_are_one_line(exc, words, monkeypatch, capsys):
-    import zspace.cli as cli
+    import zspace.cli.main as cli
 
     monkeypatch.setattr(cli, "_cmd_demo", _boom(exc))
     assert main(["demo"]) == 2
@@ -303,7 +303,7 @@ def test_environment_failures_are_one_line(exc, words, monkeypatch, capsys):
 
 
 def test_a_bug_stays_a_traceback(monkeypatch):
-    import zspace.cli as cli
+    import zspace.cli.main as cli
 
     monkeypatch.setattr(cli, "_cmd_demo", _boom(FileNotFoundError(errno.ENOENT, "gone", "/x")))
     with pytest.raises(FileNotFoundError):

@@ -13,10 +13,10 @@ import pytest
 from conftest import TINY, copy_run, needs_chromium
 
 import zspace
-from zspace.cli import main
+from zspace.cli.main import main
 from zspace.flow.pipeline import default_samples
-from zspace.latents import load_latents
-from zspace.reporting.html import SECTIONS, samples_section
+from zspace.latents.store import load_latents
+from zspace.reporting.report import SECTIONS, samples_section
 
 FAST = {
     "tsne": {"n": 300, "perplexity": 10, "n_iter": 100, "n_jobs": 1},

@@ -17,8 +17,8 @@ from conftest import ROOT, TINY, needs_chromium
 
 import zspace
 from zspace.analysis.runner import load_result, variants
-from zspace.cli import main
-from zspace.errors import ZspaceError
+from zspace.cli.main import main
+from zspace.core.errors import ZspaceError
 from zspace.flow import stages
 from zspace.flow.sweeps import parse_vary, plan_runs, split_values
 from zspace.reporting.sweep_page import SECTIONS, axis_values, spearman, trend_rows

@@ -6,11 +6,11 @@ import torch
 from conftest import copy_run
 
 import zspace
-from zspace.checkpoint import load_checkpoint
 from zspace.config import load_config
-from zspace.errors import ZspaceError
-from zspace.losses import vae_loss as real_vae_loss
-from zspace.runfolder import HISTORY_KEYS
+from zspace.core.errors import ZspaceError
+from zspace.models.losses import vae_loss as real_vae_loss
+from zspace.runs.checkpoint import load_checkpoint
+from zspace.runs.folder import HISTORY_KEYS
 
 
 class Payload:
@@ -177,7 +177,7 @@ def test_bad_config_leaves_no_run_folder(tmp_path):
 
 
 def test_bf16_refused_without_native_support(tmp_path, tiny_overrides, monkeypatch):
-    monkeypatch.setattr("zspace.device.cpu_flags", lambda: {"avx2"})
+    monkeypatch.setattr("zspace.core.device.cpu_flags", lambda: {"avx2"})
     cfg = load_config(None, tiny_overrides + ["train.precision=bf16"])
     with pytest.raises(ZspaceError, match="no native BF16"):
         zspace.train(cfg, run_dir=tmp_path / "run", **QUIET)
@@ -186,7 +186,7 @@ def test_bf16_refused_without_native_support(tmp_path, tiny_overrides, monkeypat
 
 def test_bf16_tracks_fp32(tmp_path, tiny_overrides, monkeypatch):
     # Force the bf16 path (emulated where the CPU lacks BF16): the numbers must still agree.
-    monkeypatch.setattr("zspace.device.native_bf16", lambda device: True)
+    monkeypatch.setattr("zspace.core.device.native_bf16", lambda device: True)
     fp32 = zspace.train(load_config(None, tiny_overrides), run_dir=tmp_path / "a", **QUIET)
     bf16 = zspace.train(
         load_config(None, tiny_overrides + ["train.precision=bf16"]),
@@ -204,7 +204,7 @@ def test_saved_config_reproduces_the_run(tmp_path, tiny_runs):
 
 
 def test_device_auto_prefers_cuda_then_mps(monkeypatch):
-    from zspace.device import pick_device
+    from zspace.core.device import pick_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert pick_device("auto").type == "cuda"

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from zspace.errors import ZspaceError
-from zspace.run import run_path
+from zspace.core.errors import ZspaceError
+from zspace.runs.run import run_path
 
 
 def analyze(

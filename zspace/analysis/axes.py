@@ -30,7 +30,7 @@ from zspace.analysis.common import (
     positive,
     with_params,
 )
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
 
 
 @dataclass(frozen=True)

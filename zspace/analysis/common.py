@@ -17,14 +17,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-import zspace.npz as npz
-from zspace.checks import positive  # noqa: F401 - the shared check, used by the analyses
-from zspace.errors import ZspaceError
+import zspace.core.npz as npz
+from zspace.core.checks import positive  # noqa: F401 - the shared check, used by the analyses
+from zspace.core.display import esc, img, renderer
+from zspace.core.errors import ZspaceError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from zspace.latents import Latents
+    from zspace.latents.store import Latents
 
 P = TypeVar("P")
 
@@ -86,17 +87,13 @@ class AnalysisResult:
 
     def figures(self) -> list[Figure]:
         """Every figure the report draws for this result (matplotlib Figures)."""
-        from zspace.reporting.figures import analysis_figures
-
-        return analysis_figures(self.name, {"result": self.to_json()}, self.arrays())
+        return renderer().figures(self)
 
     def figure(self) -> Figure:
         """The report's main figure of this result."""
         return self.figures()[0]
 
     def _repr_html_(self) -> str:
-        from zspace.reporting.html import esc, img
-
         shown = "".join(img(f, self.name) for f in self.figures())
         return f"<p><b>{esc(self.name)}</b>: {esc(self.summary())}</p>{shown}"
 

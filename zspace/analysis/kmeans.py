@@ -32,7 +32,7 @@ from zspace.analysis.common import (
     subsample,
     with_params,
 )
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ def kmeans_analysis(
         raise ZspaceError(f"kmeans.k_max = {p.k_max} exceeds the {len(x)} points clustered")
     started = time.perf_counter()
     inertia = []
-    from zspace.progress import bar
+    from zspace.core.progress import bar
 
     with threadpool_limits(limits=max(1, p.threads)):
         for k in bar(ks, desc=f"KMeans k = {ks[0]}..{ks[-1]} on {len(x):,} points", unit="k"):

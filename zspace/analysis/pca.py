@@ -31,7 +31,7 @@ from zspace.analysis.common import (
     subsample,
     with_params,
 )
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
 
 DEFAULT_PCA_PAIRS = ((1, 2), (1, 18), (8, 35))
 DEFAULT_AXIS_PAIRS = ((0, 1), (2, 3))

@@ -22,7 +22,7 @@ from zspace.analysis.common import (
     row_chunks,
     with_params,
 )
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,15 @@ import numpy as np
 
 from zspace.analysis.common import Analysis, jsonable
 from zspace.analysis.registry import ANALYSES
-from zspace.errors import ZspaceError
-from zspace.fileio import atomic_write_bytes, atomic_write_json, read_bytes, read_json, read_npz
-from zspace.latents import Latents, load_latents
+from zspace.core.errors import ZspaceError
+from zspace.core.fileio import (
+    atomic_write_bytes,
+    atomic_write_json,
+    read_bytes,
+    read_json,
+    read_npz,
+)
+from zspace.latents.store import Latents, load_latents
 
 ANALYSIS_FORMAT = 1
 

@@ -27,10 +27,10 @@ from zspace.analysis.common import (
     with_params,
 )
 from zspace.analysis.radius import radii
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
 
 if TYPE_CHECKING:
-    from zspace.latents import Latents
+    from zspace.latents.store import Latents
 
 
 @dataclass(frozen=True)

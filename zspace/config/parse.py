@@ -16,8 +16,8 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from zspace.config.schema import SECTIONS, Config
 from zspace.config.validate import did_you_mean, resolve, validate
-from zspace.errors import ZspaceError
-from zspace.fileio import read_text
+from zspace.core.errors import ZspaceError
+from zspace.core.fileio import read_text
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -11,7 +11,6 @@ import difflib
 import math
 from dataclasses import replace
 
-from zspace.checks import positive
 from zspace.config.schema import (
     ACTIVATIONS,
     COMPILE_MODES,
@@ -26,7 +25,8 @@ from zspace.config.schema import (
     Config,
     ModelConfig,
 )
-from zspace.errors import ZspaceError
+from zspace.core.checks import positive
+from zspace.core.errors import ZspaceError
 
 
 def did_you_mean(name: str, choices: list[str]) -> str:

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from zspace.data.dataset import ImageData
-from zspace.errors import ZspaceError
-from zspace.fileio import atomic_write, atomic_write_json, read_json
+from zspace.core.errors import ZspaceError
+from zspace.core.fileio import atomic_write, atomic_write_json, read_json
+from zspace.data.dataset import ImageData, conform
 
 if TYPE_CHECKING:
     from zspace.config import DataConfig
@@ -133,7 +133,6 @@ def fit(data: ImageData, cfg: DataConfig) -> ImageData:
 
 def in_memory(images: Any, labels: Any, label_names: Any, cfg: DataConfig) -> ImageData:
     """In-memory images as a run's data: checked, at the configured geometry and channels."""
-    from zspace.data.sources import conform
 
     return conform(fit(as_image_data(images, labels, label_names), cfg), cfg)
 

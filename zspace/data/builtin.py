@@ -11,10 +11,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from zspace.core.errors import ZspaceError
+from zspace.core.resources import check_memory
 from zspace.data.dataset import ImageData
-from zspace.data.sources import register_reader
-from zspace.errors import ZspaceError
-from zspace.resources import check_memory
 
 if TYPE_CHECKING:
     from zspace.config import DataConfig
@@ -63,6 +62,3 @@ def read_builtin(path: str, cfg: DataConfig) -> ImageData:
         labels=labels,
         label_names=tuple(str(i) for i in range(10)),
     )
-
-
-register_reader("builtin", read_builtin, description="data that ships with the package: digits")

@@ -31,14 +31,14 @@ import re
 import secrets
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from zspace.errors import ZspaceError
-from zspace.fileio import atomic_write_json
+from zspace.core.errors import ZspaceError
+from zspace.core.fileio import atomic_write_json, locked
 
 FORMAT = 1
 
@@ -187,20 +187,3 @@ def _remove(paths) -> None:
     for p in paths:
         with contextlib.suppress(OSError):  # e.g. still mapped by a reader on Windows
             p.unlink()
-
-
-@contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``path`` (created if missing) for the block; also
-    used by the evaluator cache (zspace.evaluation), so one lock rule covers both."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: unique temporaries + atomic renames still keep it whole
-        yield
-        return
-    with open(path, "a+b") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)

@@ -8,12 +8,15 @@ a reader and nothing else.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
+
+if TYPE_CHECKING:
+    from zspace.config import DataConfig
 
 SPLITS = ("train", "valid", "test")
 PARTITION_CODES = {"train": 0, "valid": 1, "test": 2}
@@ -139,4 +142,19 @@ def match_channels(images: np.ndarray, channels: int) -> np.ndarray:
     raise ZspaceError(f"cannot convert images with {have} channels to {channels}")
 
 
-Reader = Callable[[str, "object"], ImageData]
+def conform(data: ImageData, cfg: DataConfig) -> ImageData:
+    """What every source goes through after its reader: a non-empty set, the channel
+    conversion of ``data.channels``, colour targets for recolor."""
+    if data.count == 0:
+        raise ZspaceError(f"data.source {cfg.source!r}: no images")
+    images = match_channels(data.images, cfg.channels)
+    if images is not data.images:
+        data = replace(
+            data, images=images, details={**data.details, "converted_from_channels": data.shape[2]}
+        )
+    if cfg.task == "recolor" and data.shape[2] != 3:
+        raise ZspaceError(
+            f"data.task = 'recolor' needs colour images, but {cfg.source!r} gives "
+            f"{data.shape[2]} channel(s); use data.channels = 3 only with colour sources"
+        )
+    return data

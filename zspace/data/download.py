@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
 
 CHUNK = 1 << 20
 TIMEOUT = 30.0

@@ -18,12 +18,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from zspace.checks import positive
+from zspace.core.checks import positive
+from zspace.core.errors import ZspaceError
+from zspace.core.fileio import atomic_write_bytes
 from zspace.data.dataset import ImageData, split_indices
 from zspace.data.loader import epoch_seed, to_float_nchw
 from zspace.data.tasks import make_input
-from zspace.errors import ZspaceError
-from zspace.fileio import atomic_write_bytes
 
 if TYPE_CHECKING:
     from zspace.config import DataConfig

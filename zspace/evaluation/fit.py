@@ -15,8 +15,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from zspace.checkpoint import load_checkpoint
 from zspace.evaluation.nets import ROTATIONS, FeatureNet, rotate_batch
+from zspace.runs.checkpoint import load_checkpoint
 from zspace.training.loop import EpochTrainer
 
 Log = Callable[[str], None] | None

@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from zspace.errors import ZspaceError
-from zspace.neighbours import kth_distances, within_balls
+from zspace.analysis.neighbours import kth_distances, within_balls
+from zspace.core.errors import ZspaceError
 
 DEFAULT_K = 5
 DEFAULT_ROUNDS = 50

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
 from zspace.exporting.common import check_out_dir, publish, staging
 
 FORMATS = ("projector", "safetensors", "onnx")
@@ -36,7 +36,7 @@ def export(
     train). safetensors: a bundle ``zspace.load_run`` opens. onnx: encoder.onnx and
     decoder.onnx. ``split``, ``n`` and ``colour_by`` apply to the projector only.
     """
-    from zspace.run import Run, load_run
+    from zspace.runs.run import Run, load_run
 
     if format not in FORMATS:
         raise ZspaceError(f"--format {format!r}: expected one of {', '.join(FORMATS)}")

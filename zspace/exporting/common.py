@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
 
 
 def require(module: str, extra: str, what: str) -> ModuleType:

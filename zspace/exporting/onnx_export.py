@@ -23,7 +23,7 @@ from torch import nn
 
 from zspace._version import __version__
 from zspace.exporting.common import quiet, require
-from zspace.models import AutoEncoder
+from zspace.models.autoencoder import AutoEncoder
 
 OPSET = 18  # onnxruntime >= 1.14 and most other runtimes read it
 CHECK_TOLERANCE = 1e-4

@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from zspace.core.errors import ZspaceError
+from zspace.core.fileio import atomic_write_bytes, atomic_write_text
 from zspace.data.preview import png_bytes
-from zspace.errors import ZspaceError
-from zspace.fileio import atomic_write_bytes, atomic_write_text
-from zspace.latents import Latents
+from zspace.latents.store import Latents
 
 SPRITE_LIMIT = 8192  # the Projector refuses larger sprite images (WebGL texture size)
 DEFAULT_N = 10_000
@@ -159,12 +159,13 @@ def subsample_rows(total: int, n: int, seed: int) -> np.ndarray:
 
 def latents_for(run: Any, split: str, log: Callable[[str], None] | None) -> Latents:
     """The split's latents file, encoded first when it does not exist yet."""
-    from zspace.latents import encode_split, latents_path, load_latents
+    from zspace.latents.encode import encode
+    from zspace.latents.store import latents_path, load_latents
 
     if not latents_path(run.path, split).is_file():
         if log:
             log(f"no latents for split {split!r} yet: encoding it first")
-        encode_split(run, split, log=log)
+        encode(run, split, log=log)
     lat = load_latents(run, split)
     if lat.z_dim != run.model.cfg.z_dim:
         raise ZspaceError(

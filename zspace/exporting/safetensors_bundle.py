@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from zspace._version import __version__
-from zspace.bundle import FORMAT, FORMAT_VERSION, WEIGHTS_FILE
-from zspace.fileio import atomic_write_json
-from zspace.runfolder import write_config
+from zspace.core.fileio import atomic_write_json
+from zspace.runs.bundle import FORMAT, FORMAT_VERSION, WEIGHTS_FILE
+from zspace.runs.folder import write_config
 
 
 def bundle_header(run: Any, checkpoint: str | int) -> dict[str, str]:

@@ -28,15 +28,17 @@ from zspace.analysis.runner import (
     parse_sets,
     split_name,
 )
-from zspace.checkpoint import load_checkpoint
 from zspace.config import Config, to_dict, to_toml
-from zspace.errors import ZspaceError
-from zspace.fileio import atomic_write_json
+from zspace.core.errors import ZspaceError
+from zspace.core.fileio import atomic_write_json
+from zspace.evaluation.api import evaluate
 from zspace.flow.training import train
 from zspace.generation.api import generate, meaningful_rates, reconstructions
-from zspace.latents import encode, latents_path
+from zspace.latents.encode import encode
+from zspace.latents.store import latents_path
 from zspace.reporting.api import report
-from zspace.runfolder import read_config, read_history, write_history
+from zspace.runs.checkpoint import load_checkpoint
+from zspace.runs.folder import read_config, read_history, write_history
 from zspace.training import RESUMABLE_CHANGES
 
 FLOW_FILE = "flow.json"
@@ -164,17 +166,11 @@ def _train_key(run_dir: Path, cfg: Config) -> str:
     return digest(to_toml(cfg), last.get("epoch"), last.get("total"))
 
 
-def has_evaluation() -> bool:
-    """Whether this build has the evaluation stage (``zspace evaluate``)."""
-    import importlib.util
-
-    return importlib.util.find_spec("zspace.evaluation") is not None
-
-
 def _plan_key(run_dir: Path, cfg: Config, plan: Plan) -> str:
     # the build's stages are part of the key: a run finished without the evaluation
     # stage is not complete once a build has it
-    return digest(_train_key(run_dir, cfg), asdict(plan), has_evaluation())
+    # True: the evaluation stage is planned (kept in the key, so older flow.json files match)
+    return digest(_train_key(run_dir, cfg), asdict(plan), True)
 
 
 def run_stages(
@@ -220,7 +216,7 @@ def run_stages(
     def loaded():
         nonlocal run
         if run is None:
-            from zspace.run import load_run
+            from zspace.runs.run import load_run
 
             run = load_run(run_dir)
         return run
@@ -246,10 +242,7 @@ def run_stages(
         rates_file = run_dir / "samples" / "rates.json"
         step("rates", rates, rates_file, lambda: _rates(loaded(), rates, log))
     if evaluation is not None:
-        if has_evaluation():
-            step("evaluate", evaluation, None, lambda: _evaluate(loaded(), evaluation, log))
-        else:
-            log("evaluate: this build has no evaluation stage; skipped")
+        step("evaluate", evaluation, None, lambda: _evaluate(loaded(), evaluation, log))
     if plan.record is not None:
         atomic_write_json(run_dir / "recipe.json", plan.record)
     page = report(run_dir, log)
@@ -282,7 +275,4 @@ def _rates(run: Any, settings: dict[str, Any], log: Callable[[str], None]) -> No
 
 
 def _evaluate(run: Any, settings: dict[str, Any], log: Callable[[str], None]) -> None:
-    import importlib
-
-    evaluate = importlib.import_module("zspace.evaluation.api").evaluate
     evaluate(run, log=log, progress=False, **settings)

@@ -14,16 +14,16 @@ from __future__ import annotations
 import itertools
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 from zspace.config import Config, apply_overrides, config_from_dict, load_config, to_dict, to_toml
-from zspace.errors import ZspaceError
-from zspace.fileio import atomic_write_json
+from zspace.core.errors import ZspaceError
+from zspace.core.fileio import atomic_write_json
 from zspace.flow.stages import Plan, is_complete, run_stages, training_state
 from zspace.flow.worker import work
 from zspace.reporting.references import Reference
@@ -144,8 +144,6 @@ def sweep(
     ``list_only``, the run's report with ``only``). ``config``: a Config, a TOML
     path or None (defaults), with ``overrides`` on top; ``vary``: ``"KEY=V1,V2"``
     strings or (key, values) pairs."""
-    from zspace.flow.recipes import with_values
-
     out = Path(out)
     plan = plan or Plan()
     if jobs < 1:
@@ -227,3 +225,11 @@ def _run_all(out, todo, cfgs, plans, jobs, log, progress) -> list[tuple[str, str
             else:
                 log(f"[{r.name}] done")
     return failed
+
+
+def with_values(plan: Plan, settings: Mapping[str, Any], references: Sequence[Reference]) -> Plan:
+    """A sweep run's plan: the recipe record keeps the references that apply to it."""
+    if plan.record is None:
+        return plan
+    refs = [r.to_json() for r in references if r.applies(settings)]
+    return replace(plan, record={**plan.record, "references": refs, "sweep_values": settings})

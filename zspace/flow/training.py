@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from zspace.config import Config
-from zspace.run import Run
+from zspace.runs.run import Run
 from zspace.training import Callback
 from zspace.training import train as _train
 

@@ -9,7 +9,6 @@ scikit-learn and SciPy for every other ``zspace`` command.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
@@ -63,7 +62,11 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'zspace.perceptron' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"zspace.perceptron.{module}"), name)
+    from zspace.perceptron import data, descent, neuron, scaling, study, surface
+
+    modules = {"data": data, "descent": descent, "neuron": neuron, "scaling": scaling,
+               "study": study, "surface": surface}  # fmt: skip
+    return getattr(modules[module], name)
 
 
 def __dir__() -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -16,8 +17,10 @@ from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 
 from zspace.perceptron.neuron import output_grid
-from zspace.perceptron.study import PerceptronResult
 from zspace.reporting.style import RC, plain_log, styled, whole_ticks
+
+if TYPE_CHECKING:
+    from zspace.perceptron.study import PerceptronResult
 
 #: how the two target classes are drawn everywhere
 CLASS_STYLE = {0.3: ("o", "tab:blue"), 0.7: ("^", "tab:red")}

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import html
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from zspace.errors import ZspaceError
-from zspace.fileio import atomic_write_bytes, atomic_write_text
+from zspace.core.display import img
+from zspace.core.errors import ZspaceError
+from zspace.core.fileio import atomic_write_bytes, atomic_write_text
 from zspace.perceptron import figures
-from zspace.perceptron.study import PerceptronResult
 from zspace.perceptron.tables import (
     COLUMNS,
     descent_line,
@@ -19,6 +19,9 @@ from zspace.perceptron.tables import (
     surface_line,
     table_rows,
 )
+
+if TYPE_CHECKING:
+    from zspace.perceptron.study import PerceptronResult
 
 #: file name -> (figure function, caption)
 FIGURES = {
@@ -85,12 +88,8 @@ def build_html(result: PerceptronResult, pngs: dict[str, bytes]) -> str:
               "evolution.png": "Descent", "output.png": "Output"}  # fmt: skip
     for name, (_, caption) in FIGURES.items():
         if name in pngs:
-            uri = "data:image/png;base64," + base64.b64encode(pngs[name]).decode("ascii")
             sid = name.removesuffix(".png").replace("_", "-")
-            fig = (
-                f"<figure><img src='{uri}' alt='{esc(name)}'>"
-                f"<figcaption>{esc(caption)}</figcaption></figure>"
-            )
+            fig = img(pngs[name], name, caption)
             body.append(section(sid, titles[name], fig))
             nav.append((sid, titles[name]))
     for run in (result.stochastic, result.batch):

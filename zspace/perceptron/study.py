@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
 from zspace.perceptron.data import Samples, reference_samples
 from zspace.perceptron.descent import DescentResult, check_descent_args, gradient_descent
 from zspace.perceptron.scaling import FittedScaling, fit_scaling

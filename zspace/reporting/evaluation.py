@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from zspace.reporting.html import esc, table
+from zspace.core.display import esc
+from zspace.reporting.html import table
 
 METRICS = (
     ("precision", "precision"),

@@ -28,9 +28,9 @@ import numpy as np
 
 from zspace.analysis.runner import SPECS, load_result, split_name
 from zspace.config import to_dict
-from zspace.errors import ZspaceError
-from zspace.reporting.html import esc
-from zspace.runfolder import read_config, read_meta
+from zspace.core.display import esc
+from zspace.core.errors import ZspaceError
+from zspace.runs.folder import read_config, read_meta
 
 RECIPE_FILE = "recipe.json"
 # config keys that change where or how fast a run goes, not what it computes

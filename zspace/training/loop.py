@@ -48,11 +48,11 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from zspace.checkpoint import epoch_files, load_checkpoint, save_checkpoint
+from zspace.core.device import autocast
+from zspace.core.errors import ZspaceError
+from zspace.core.fileio import atomic_write_bytes, atomic_write_text
 from zspace.data.loader import part_bounds
-from zspace.device import autocast
-from zspace.errors import ZspaceError
-from zspace.fileio import atomic_write_bytes, atomic_write_text
+from zspace.runs.checkpoint import epoch_files, load_checkpoint, save_checkpoint
 from zspace.training.distributed import Dist
 from zspace.training.step import compiled
 from zspace.training.syncbn import convert_sync_batchnorm

@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
 
 TORCH_MODES = {  # train.compile -> torch.compile's mode
     "on": "default",

@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from zspace.checkpoint import check_fits_model, load_checkpoint, resolve_checkpoint
 from zspace.config import (
     Config,
     apply_overrides,
@@ -35,19 +34,20 @@ from zspace.config import (
     to_dict,
     to_toml,
 )
+from zspace.core.device import check_precision, pick_device, set_tf32
+from zspace.core.errors import ZspaceError
+from zspace.core.fileio import check_writable, make_dirs
 from zspace.data import BatchLoader, ImageData, input_shape_of, prepare
 from zspace.data.arrays import RUN_DATA, in_memory, save_arrays
 from zspace.data.loader import epoch_seed
 from zspace.data.prepare import check_data
 from zspace.data.tasks import make_input
-from zspace.device import check_precision, pick_device, set_tf32
-from zspace.errors import ZspaceError
-from zspace.fileio import check_writable, make_dirs
-from zspace.footprint import check_model_fits
-from zspace.losses import fact_at_epoch, vae_loss
-from zspace.models import AutoEncoder, summary
-from zspace.run import Run
-from zspace.runfolder import default_run_dir, read_config, read_history, write_config, write_meta
+from zspace.models.autoencoder import AutoEncoder, summary
+from zspace.models.footprint import check_model_fits
+from zspace.models.losses import fact_at_epoch, vae_loss
+from zspace.runs.checkpoint import check_fits_model, load_checkpoint, resolve_checkpoint
+from zspace.runs.folder import default_run_dir, read_config, read_history, write_config, write_meta
+from zspace.runs.run import Run
 from zspace.training.distributed import Dist, PeerFailed, quiet_log, session
 from zspace.training.loop import Callback, EpochTrainer, Part
 from zspace.training.step import GraphedStep, check_graphs, set_capturable

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from zspace.core.errors import ZspaceError
 from zspace.data.cache import CacheSpec, cache_root, open_or_build
 from zspace.data.readers.decode import decode_to_npy
 from zspace.data.readers.geometry import Geometry, native_channels, output_size
 from zspace.data.readers.imagefiles import ImageFiles, Opener
-from zspace.errors import ZspaceError
 
 if TYPE_CHECKING:
     from zspace.config import DataConfig

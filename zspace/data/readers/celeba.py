@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from zspace.core.errors import ZspaceError
+from zspace.core.fileio import decode_text, read_text
 from zspace.data.dataset import ImageData
 from zspace.data.readers.cached import read_cached, resolve_geometry
 from zspace.data.readers.folder import source_path
 from zspace.data.readers.imagefiles import list_images
-from zspace.errors import ZspaceError
-from zspace.fileio import decode_text, read_text
 
 if TYPE_CHECKING:
     from zspace.config import DataConfig

@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from zspace.core.errors import ZspaceError
 from zspace.data.dataset import ImageData
 from zspace.data.readers.folder import source_path
 from zspace.data.readers.geometry import Geometry, fit_array, output_size
-from zspace.errors import ZspaceError
 
 if TYPE_CHECKING:
     from zspace.config import DataConfig

@@ -28,10 +28,10 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from zspace.core.errors import ZspaceError
+from zspace.core.resources import check_disk, check_memory
 from zspace.data.readers.geometry import Geometry, fit
 from zspace.data.readers.imagefiles import ImageFiles, Opener
-from zspace.errors import ZspaceError
-from zspace.resources import check_disk, check_memory
 
 MIN_PARALLEL = 64  # below this many images a process pool costs more than it saves
 
@@ -114,8 +114,8 @@ def decode_to_npy(
 
 
 def _bar(n: int, label: str) -> tqdm:
-    """The cache build's bar; it follows zspace.progress's switch (--no-progress)."""
-    from zspace.progress import bar
+    """The cache build's bar; it follows zspace.core.progress's switch (--no-progress)."""
+    from zspace.core.progress import bar
 
     return bar(total=n, desc=f"decoding {label}", unit="img", leave=True)
 

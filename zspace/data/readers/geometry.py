@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps
 
-from zspace.resources import check_memory
+from zspace.core.resources import check_memory
 
 # Bump when the pixels this module produces change: it is part of the cache key.
 PIPELINE_VERSION = 2

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
 
 IMAGE_EXTENSIONS = frozenset(
     {

@@ -1,0 +1,217 @@
+"""A trained run, loaded from its folder: config, history and the model in eval mode.
+
+``encode`` and ``decode`` work on plain tensors in batches without gradients, so
+notebooks and the later stages (encode, generate) need nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from zspace.runs.bundle import is_bundle, load_weights, read_bundle
+from zspace.runs.checkpoint import check_fits_model, load_checkpoint, resolve_checkpoint
+from zspace.config import Config
+from zspace.data import ImageData, prepare
+from zspace.core.device import pick_device
+from zspace.core.errors import ZspaceError
+from zspace.models.footprint import check_model_fits
+from zspace.models.autoencoder import AutoEncoder
+from zspace.runs.folder import read_config, read_history, read_meta
+
+
+@dataclass
+class Run:
+    path: Path
+    config: Config
+    meta: dict[str, Any]
+    model: AutoEncoder
+    device: torch.device
+    epoch: int
+    _data: Any = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        checkpoint: str | int = "best",
+        device: str | torch.device | None = None,
+    ) -> Run:
+        path = Path(path)
+        if not path.is_dir():
+            raise ZspaceError(f"run folder not found: {path}")
+        cfg = read_config(path)
+        meta = read_meta(path)
+        shape = input_shape(meta, path)
+        dev = device if isinstance(device, torch.device) else pick_device(device or "auto")
+        check_model_fits(cfg.model, shape, dev, batch=1, training=False)
+        model = AutoEncoder(cfg.model, shape).to(dev)
+        if is_bundle(path):  # exported weights (safetensors), no checkpoints/
+            weights, epoch = read_bundle(path, checkpoint)
+            load_weights(model, weights, path)
+        else:
+            file = resolve_checkpoint(path / "checkpoints", checkpoint)
+            state = load_checkpoint(file, dev)
+            check_fits_model(model, state, file)
+            model.load_state_dict(state["model"])
+            epoch = int(state["epoch"])
+        model.eval()
+        return cls(path, cfg, meta, model, dev, epoch)
+
+    def data(self) -> tuple[ImageData, dict[str, np.ndarray]]:
+        """The run's images and splits as training saw them (read once, then kept)."""
+        if self._data is None:
+            self._data = prepare(self.config, self.path)
+        return self._data
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        return read_history(self.path)
+
+    @property
+    def variational(self) -> bool:
+        return self.model.variational
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) the model expects."""
+        return self.model.input_shape
+
+    def as_batch(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """Images to float NCHW in [0, 1]. Accepts float NCHW in [0, 1], or uint8 images
+        (0..255) as NHWC (as stored) or NCHW, converted; one image may omit N. Floats in
+        0..255 and other shapes are refused with one line that shows the shape given."""
+        given = tuple(x.shape)
+        if isinstance(x, np.ndarray):
+            if x.dtype == np.uint8 or np.issubdtype(x.dtype, np.floating):
+                x = torch.from_numpy(np.ascontiguousarray(x))
+            else:
+                raise ZspaceError(
+                    f"images of dtype {x.dtype}, shape {given}: expected uint8 (0..255) or "
+                    f"floats in [0, 1]"
+                )
+        c, h, w = self.input_shape
+        if x.ndim == 3:
+            x = x[None]
+        if x.dtype == torch.uint8:
+            if x.ndim == 4 and tuple(x.shape[1:]) == (h, w, c):
+                x = x.permute(0, 3, 1, 2)
+            elif not (x.ndim == 4 and tuple(x.shape[1:]) == (c, h, w)):
+                raise ZspaceError(
+                    f"uint8 images of shape {given} do not fit this model, which expects "
+                    f"(N, H, W, C) = (N, {h}, {w}, {c}) or (N, C, H, W) = (N, {c}, {h}, {w})"
+                )
+            return x.float() / 255.0
+        if not x.is_floating_point():
+            raise ZspaceError(
+                f"images of dtype {x.dtype}, shape {given}: expected uint8 (0..255) or "
+                f"floats in [0, 1]"
+            )
+        if x.ndim != 4 or tuple(x.shape[1:]) != (c, h, w):
+            hint = ""
+            if x.ndim == 4 and tuple(x.shape[1:]) == (h, w, c):
+                hint = "; these look like (N, H, W, C): use x.permute(0, 3, 1, 2)"
+            raise ZspaceError(
+                f"images of shape {given} do not fit this model, which expects (N, C, H, W) "
+                f"= (N, {c}, {h}, {w}) floats in [0, 1] (or uint8 (N, H, W, C)){hint}"
+            )
+        if x.numel():
+            top = float(x.max())
+            if top > 1.0 + 1e-3:
+                raise ZspaceError(
+                    f"float images of shape {given} have values up to {top:.4g}: expected "
+                    f"[0, 1]; divide by 255 (or pass them as uint8)"
+                )
+        return x.float()
+
+    @torch.no_grad()
+    def encode(
+        self, x: torch.Tensor | np.ndarray, batch_size: int = 512
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """(z, mu, logvar) on the CPU; mu and logvar are None for an AE.
+
+        For a VAE, z is sampled with the model's eps_clip and eps_scale from the
+        global torch RNG (seed it for reproducible z)."""
+        x = self.as_batch(x)
+        zs, mus, lvs = [], [], []
+        for start in range(0, len(x), batch_size):
+            batch = x[start : start + batch_size].to(self.device)
+            batch = batch.contiguous(memory_format=torch.channels_last)
+            out = self.model.encoder(batch)
+            zs.append(out.z.float().cpu())
+            if out.mu is not None:
+                mus.append(out.mu.float().cpu())
+                lvs.append(out.logvar.float().cpu())
+        z = torch.cat(zs) if zs else torch.empty(0, self.model.cfg.z_dim)
+        if not self.variational:
+            return z, None, None
+        return z, torch.cat(mus), torch.cat(lvs)
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor | np.ndarray, batch_size: int = 512) -> torch.Tensor:
+        """Images (N, C, H, W) in [0, 1] on the CPU."""
+        if isinstance(z, np.ndarray) and not z.flags.writeable:  # memory-mapped latents
+            z = np.array(z, dtype=np.float32)
+        z = torch.as_tensor(z, dtype=torch.float32)
+        if z.ndim != 2 or z.shape[1] != self.model.cfg.z_dim:
+            raise ZspaceError(
+                f"z of shape {tuple(z.shape)} does not fit this model: expected (N, "
+                f"{self.model.cfg.z_dim})"
+            )
+        out = [
+            torch.sigmoid(self.model.decoder(z[s : s + batch_size].to(self.device))).float().cpu()
+            for s in range(0, len(z), batch_size)
+        ]
+        return torch.cat(out) if out else torch.empty(0, *self.input_shape)
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor | np.ndarray, batch_size: int = 512) -> torch.Tensor:
+        z, _, _ = self.encode(x, batch_size)
+        return self.decode(z, batch_size)
+
+
+RunLike = Run | str | Path  # what every stage function takes as ``run``
+
+
+def input_shape(meta: dict[str, Any], run: Path) -> tuple[int, int, int]:
+    """(C, H, W) from meta.json, checked: three positive integers."""
+    shape = meta.get("input_shape")
+    if (
+        not isinstance(shape, list)
+        or len(shape) != 3
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape)
+    ):
+        raise ZspaceError(
+            f"{run / 'meta.json'}: input_shape {shape!r} is not [channels, height, width]"
+        )
+    return tuple(shape)  # type: ignore[return-value]
+
+
+def load_run(
+    path: str | Path,
+    checkpoint: str | int = "best",
+    device: str | torch.device | None = None,
+) -> Run:
+    """Open a run folder with the model from ``best``, ``last`` or an epoch's checkpoint.
+
+    ``path`` may also be a safetensors bundle (``zspace export RUN --format safetensors``)."""
+    return Run.load(path, checkpoint=checkpoint, device=device)
+
+
+def run_path(run: RunLike) -> Path:
+    """The folder of a Run or a path, checked to exist: the one way every stage turns
+    "a run or a path" into a folder."""
+    path = Path(run.path if isinstance(run, Run) else run)
+    if not path.is_dir():
+        raise ZspaceError(f"run folder not found: {path}")
+    return path
+
+
+def as_run(run: RunLike) -> Run:
+    """A loaded Run (``best`` checkpoint) from a Run or a run folder."""
+    return run if isinstance(run, Run) else load_run(run_path(run))
