@@ -160,19 +160,7 @@ def make_optimizer(model: torch.nn.Module, cfg: Config):
     return opt, sched
 
 
-_epochs_saved = 0  # by this process while ZSPACE_TEST_KILL_AFTER_EPOCHS is set
-
-
-def _test_kill_point() -> None:
-    """Test hook: with ``ZSPACE_TEST_KILL_AFTER_EPOCHS=N`` the process kills itself
-    (SIGKILL: no clean-up, as ``kill -9``) right after writing its N-th epoch, counted
-    over its runs; crash tests (tests/test_sweep.py, tests/test_distributed.py) stop
-    there instead of polling files to kill."""
-    global _epochs_saved
-    if at := os.environ.get("ZSPACE_TEST_KILL_AFTER_EPOCHS"):
-        _epochs_saved += 1
-        if _epochs_saved == int(at):
-            os.kill(os.getpid(), signal.SIGKILL)
+_KILLED_AFTER: list[int] = []  # epochs written while ZSPACE_TEST_KILL_AFTER_EPOCHS is set
 
 
 class Trainer(EpochTrainer):
@@ -255,7 +243,13 @@ class Trainer(EpochTrainer):
 
     def save_epoch(self, row: dict[str, Any]) -> None:
         super().save_epoch(row)
-        _test_kill_point()
+        # Test hook: ZSPACE_TEST_KILL_AFTER_EPOCHS=N makes the process SIGKILL itself (no
+        # clean-up, as kill -9) once it wrote its N-th epoch, counted over its runs: crash
+        # tests (tests/test_sweep.py, tests/test_distributed.py) stop there, never polling.
+        if at := os.environ.get("ZSPACE_TEST_KILL_AFTER_EPOCHS"):
+            _KILLED_AFTER.append(row["epoch"])
+            if len(_KILLED_AFTER) == int(at):
+                os.kill(os.getpid(), signal.SIGKILL)
 
     def fixed_batch(self, n: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
         """(inputs, targets) of the first ``n`` validation images (training images when
