@@ -24,8 +24,8 @@ MARK := $(if $(SLOW),,-m "not slow")
 # pytest-xdist: one worker per core (at most 4), each test module whole on one worker so
 # its module fixtures are built once (--dist loadscope); `make test XDIST=` runs serially.
 XDIST ?= -n auto --maxprocesses=4 --dist loadscope
-# Coverage slows the suite down (docs/performance.md has the numbers): CI (CI=true) and
-# `make cov` measure it, the developers' `make test` does not.
+# Coverage costs the suite 20 % more CPU time (README, Tests): CI (CI=true) and `make cov`
+# measure it, the developers' `make test` does not.
 COV_ARGS := --cov=zspace --cov-report=term:skip-covered
 COV := $(if $(CI),$(COV_ARGS),)
 
