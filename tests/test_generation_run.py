@@ -13,7 +13,7 @@ from PIL import Image
 from zspace.cli.generation import add_parser
 from zspace.core.errors import ZspaceError
 from zspace.generation import api
-from zspace.training import train
+from zspace.training import train_run as train
 
 
 @pytest.fixture(scope="module")

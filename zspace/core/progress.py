@@ -16,18 +16,16 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+# True (always show), False (never) or None (on a terminal only)
 _SWITCH: ContextVar[bool | None] = ContextVar("zspace_progress", default=None)
-
-
-def enabled() -> bool | None:
-    """True (always show), False (never) or None (on a terminal only)."""
-    return _SWITCH.get()
 
 
 @contextmanager
 def progress(on: bool | None) -> Iterator[None]:
-    """Show (True), hide (False) or leave to the terminal (None) every bar in the block."""
-    token = _SWITCH.set(on)
+    """Show (True) or hide (False) every bar in the block; None keeps what an enclosing
+    block chose (``--no-progress`` around a public function's ``progress=None``), by
+    default bars on a terminal only."""
+    token = _SWITCH.set(_SWITCH.get() if on is None else on)
     try:
         yield
     finally:
@@ -43,7 +41,7 @@ def bar(
     **kwargs: Any,
 ) -> tqdm:
     """A tqdm bar that follows the package's switch (and disappears when done)."""
-    on = enabled()
+    on = _SWITCH.get()
     opts = {"leave": False, "mininterval": 0.5, "dynamic_ncols": True}
     return tqdm(
         iterable,

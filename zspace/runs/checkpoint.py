@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from zspace.core.errors import ZspaceError
-from zspace.core.fileio import atomic_write_bytes
+from zspace.core.fileio import atomic_write_bytes, make_dirs
 
 FORMAT = 1
 EPOCH_FILE = re.compile(r"^epoch-(\d{4,})\.pt$")
@@ -28,15 +28,9 @@ def epoch_path(folder: Path, epoch: int) -> Path:
 
 
 def epoch_files(folder: Path) -> dict[int, Path]:
-    """Epoch checkpoints in ``folder`` by epoch number."""
-    if not folder.is_dir():
-        return {}
-    found = {}
-    for p in folder.iterdir():
-        m = EPOCH_FILE.match(p.name)
-        if m:
-            found[int(m.group(1))] = p
-    return dict(sorted(found.items()))
+    """Epoch checkpoints in ``folder`` by epoch number, in order."""
+    found = [EPOCH_FILE.match(p.name) for p in folder.iterdir()] if folder.is_dir() else []
+    return dict(sorted((int(m[1]), folder / m[0]) for m in found if m))
 
 
 def save_checkpoint(
@@ -46,7 +40,7 @@ def save_checkpoint(
     buffer = io.BytesIO()
     torch.save({"format": FORMAT, "epoch": epoch, **state}, buffer)
     data = buffer.getvalue()
-    folder.mkdir(parents=True, exist_ok=True)
+    make_dirs(folder)
     # best before last: a crash in between resumes from the previous last.pt and
     # redoes this epoch identically, so best.pt never lags behind the state's "best"
     if keep > 0:
