@@ -115,7 +115,7 @@ def bench_loader(data_dir: Path, repeats: int, threads: list[int]) -> dict:
 
 def bench_model(threads: int, steps: int = 4) -> float:
     """Training images/s of the reference CelebA AE (z 256, filters 32..256, strides 2)."""
-    from zspace.models import AutoEncoder
+    from zspace.models.autoencoder import AutoEncoder
 
     torch.set_num_threads(threads)
     cfg = ModelConfig(

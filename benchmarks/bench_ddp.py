@@ -92,7 +92,7 @@ def comm_worker(numel: int, repeats: int) -> None:
 def model_size(source: str) -> int:
     from zspace.config import load_config
     from zspace.data import input_shape_of, prepare
-    from zspace.models import AutoEncoder, count_parameters
+    from zspace.models.autoencoder import AutoEncoder, count_parameters
 
     cfg = load_config(None, [f"data.source={source}", *NET])
     data, _ = prepare(cfg)

@@ -43,7 +43,7 @@ from machine import cpu_name
 import zspace
 from zspace.explorer.session import png_bytes
 from zspace.generation.grids import to_uint8
-from zspace.latents import Latents, latents_path, load_latents, save_latents
+from zspace.latents.store import Latents, latents_path, load_latents, save_latents
 
 ROOT = Path(__file__).resolve().parents[1]
 CELEBA = ROOT.parent / "shared" / "data" / "celeba-558"

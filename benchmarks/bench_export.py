@@ -29,8 +29,8 @@ from machine import cpu_name
 import zspace
 from zspace.config import load_config
 from zspace.exporting.api import export
-from zspace.models import AutoEncoder
-from zspace.run import Run
+from zspace.models.autoencoder import AutoEncoder
+from zspace.runs.run import Run
 
 ROOT = Path(__file__).resolve().parents[1]
 MNIST = ROOT.parent / "shared" / "data" / "mnist"
@@ -111,7 +111,7 @@ def bench_tensorboard(root: Path, epochs: int, rounds: int) -> None:
     the same code with or without it), beside the epoch time and the interleaved wall
     time of training with and without ``train.log``."""
     from zspace.exporting.tensorboard import TensorBoardLogger
-    from zspace.training import train
+    from zspace.training import train_run as train
 
     class Timed(TensorBoardLogger):
         spent: list[float] = []

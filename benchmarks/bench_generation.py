@@ -30,7 +30,7 @@ from machine import cpu_name
 from zspace.config import load_config
 from zspace.generation import samplers
 from zspace.generation.rate import build_reference
-from zspace.models import AutoEncoder
+from zspace.models.autoencoder import AutoEncoder
 
 CELEBA = [
     "model.encoder_filters=[32, 64, 128, 256]",

@@ -1,4 +1,4 @@
-"""The exact k-NN of zspace.neighbours: its torch search against faiss's flat index,
+"""The exact k-NN of zspace.analysis.neighbours: its torch search against faiss's flat index,
 side by side on the same points, with their agreement; prints the crossover.
 
     python benchmarks/bench_knn.py                  # the rate's and the evaluation's shapes
@@ -8,7 +8,7 @@ Shapes: the meaningful-point rate's reference (m points against themselves, d = 
 k = 1; the rate uses m = 20,000), its queries (1,000 against 20,000) and the
 evaluation's PRDC balls (m features against themselves, d = 64, k = 5). Data:
 Gaussian and clustered (50 tight clusters), float32. Both searches use
-torch.get_num_threads() threads. ``MIN_PAIRS`` in zspace/knn_faiss.py is set from
+torch.get_num_threads() threads. ``MIN_PAIRS`` in zspace/analysis/knn_faiss.py is set from
 this table. Not part of the test suite.
 """
 
@@ -26,7 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import cpu_name  # noqa: E402
 
-from zspace.neighbours import knn  # noqa: E402
+from zspace.analysis.neighbours import knn  # noqa: E402
 
 
 def points(kind: str, n: int, d: int, seed: int) -> np.ndarray:

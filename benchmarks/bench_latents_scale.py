@@ -47,7 +47,7 @@ WRITE = r"""
 import sys, time, json
 import numpy as np
 n, d, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-import zspace.latents as L
+import zspace.latents.store as L
 rng = np.random.default_rng(0)
 def batches():
     for s in range(0, n, CHUNK):
@@ -89,7 +89,7 @@ print(json.dumps({"seconds": secs, "per": per}))
 
 REFERENCE = r"""
 import sys, time, json
-from zspace.latents import load_latents
+from zspace.latents.store import load_latents
 from zspace.generation.rate import build_reference
 out = sys.argv[1]
 t = time.perf_counter()

@@ -42,8 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import cpu_name  # noqa: E402
 
 from zspace.config import load_config  # noqa: E402
+from zspace.core.errors import ZspaceError  # noqa: E402
 from zspace.data import ImageData  # noqa: E402
-from zspace.errors import ZspaceError  # noqa: E402
 
 REFERENCE_IMG_S = 1400.0  # the reference's GPU: 120 s per 170k-image epoch
 GOAL_IMG_S = 85000.0  # 170k images in 2 s
@@ -196,10 +196,7 @@ class Bench:
         n = steps * batch
         cfg = self.config(batch, precision, compile_mode, graphs)
         data = ImageData(images=self.images(n), source="synthetic")
-        trainer = Trainer(
-            cfg, data, {"train": np.arange(n)}, self.tmp / "run", log=lambda _m: None,
-            progress=False,
-        )  # fmt: skip
+        trainer = Trainer(cfg, data, {"train": np.arange(n)}, self.tmp / "run", log=lambda _m: None)
         setting = self.train_setting(batch, precision, compile_mode, graphs)
         if not trainer.train_loader.resident:
             return Row("train", setting, note="skipped: the synthetic set is not resident")
@@ -223,9 +220,9 @@ class Bench:
         return f"b{batch} {precision} {step}"
 
     def encode(self) -> Row:
-        from zspace.latents import encode_split
-        from zspace.models import AutoEncoder
-        from zspace.run import Run
+        from zspace.latents.encode import encode
+        from zspace.models.autoencoder import AutoEncoder
+        from zspace.runs.run import Run
 
         n = 512 if self.dry else EPOCH
         cfg = self.config(512, "fp32", "off", "off")
@@ -237,21 +234,21 @@ class Bench:
         splits = {"train": np.arange(n), "valid": np.arange(warm)}
         run = Run(self.tmp / "enc", cfg, {}, model, self.device, 0, _data=(data, splits))
         t = time.perf_counter()
-        encode_split(run, "valid")  # warm-up (kernel choice for batch 512)
+        encode(run, "valid")  # warm-up (kernel choice for batch 512)
         first = time.perf_counter() - t
         t = time.perf_counter()
-        encode_split(run, "train")
+        encode(run, "train")
         secs = time.perf_counter() - t
         return Row("encode", f"{n:,} images, b512 fp32", n / secs, secs, first, "to disk")
 
     def knn(self, name: str, nq: int, nr: int, d: int, k: int, backend: str) -> Row:
-        from zspace.neighbours import knn, kth_distances, within_balls
+        from zspace.analysis.neighbours import knn, kth_distances, within_balls
 
         rng = np.random.default_rng(0)
         ref = rng.standard_normal((nr, d)).astype(np.float32)
         q = ref if nq == nr else rng.standard_normal((nq, d)).astype(np.float32)
         if backend == "faiss":
-            import zspace.knn_faiss as knn_faiss
+            import zspace.analysis.knn_faiss as knn_faiss
 
             knn_faiss.load()  # a one-line error when faiss is not there
         setting = f"{name} {nq:,} x {nr:,} x {d}, k {k}, {backend}"

@@ -21,9 +21,9 @@ import torch
 from machine import cpu_name
 
 from zspace.generation import api
-from zspace.latents import encode_split
-from zspace.run import load_run
-from zspace.training import train
+from zspace.latents.encode import encode
+from zspace.runs.run import load_run
+from zspace.training import train_run as train
 
 BASE = [
     "model.z_dim=16",
@@ -74,7 +74,7 @@ def main() -> None:
     )
     for name in args.only.split(","):
         run, train_s = trained(name, Path(args.out), args.data, args.epochs)
-        encode_split(run, "train")
+        encode(run, "train")
         last = run.history[-1]
         api.generate(run, SAMPLERS, n=32, limits=[1, 3, 8], components=COMPONENTS)
         rec = api.reconstructions(run, n=16)["metrics"]

@@ -18,7 +18,7 @@ from bench_train import NETS, config_for, mm_peak
 from machine import cpu_name
 from torch import nn
 
-from zspace.models import AutoEncoder
+from zspace.models.autoencoder import AutoEncoder
 
 
 def layer_inputs(model: AutoEncoder, x: torch.Tensor) -> list[tuple[str, nn.Module, torch.Tensor]]:

@@ -43,8 +43,8 @@ from zspace.evaluation import evaluate, metrics
 from zspace.evaluation.faces import detect_faces
 from zspace.flow.training import train
 from zspace.generation import api
-from zspace.latents import encode
-from zspace.run import load_run
+from zspace.latents.encode import encode
+from zspace.runs.run import load_run
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 MNIST = [

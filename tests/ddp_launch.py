@@ -61,7 +61,7 @@ def _child(
         torch.set_num_threads(1)  # before any torch work in the fork
         if prepare is not None:
             prepare(rank)
-        from zspace.cli import main
+        from zspace.cli.main import main
 
         code = main(argv)
     except SystemExit as exc:
@@ -121,13 +121,11 @@ def launch(
     # import here what every child needs (the digits come from scikit-learn): the
     # forked children then share it instead of importing it each
     import sklearn.datasets  # noqa: F401
-
-    import zspace.cli  # noqa: F401
-    import zspace.flow.training  # noqa: F401
-    from zspace.data.sources import _ensure_readers
-
-    _ensure_readers()
     import torch
+
+    import zspace.cli.main  # noqa: F401
+    import zspace.data.sources  # noqa: F401
+    import zspace.flow.training  # noqa: F401
 
     ctx = multiprocessing.get_context("spawn" if torch.cuda.is_initialized() else "fork")
     port = free_port()

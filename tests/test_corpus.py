@@ -27,26 +27,25 @@ import numpy as np
 import pytest
 import torch
 from conftest import TINY
+from conftest import copy_run as copy_shared_run
 from PIL import Image
 
-from zspace import fileio
 from zspace.analysis.runner import load_result
-from zspace.checkpoint import load_checkpoint
-from zspace.cli import main
+from zspace.cli.main import main
+from zspace.core import fileio
+from zspace.runs.checkpoint import load_checkpoint
 
 SETS = [x for o in TINY for x in ("--set", o)]
 
 
 @pytest.fixture(scope="module")
-def base_run(tmp_path_factory):
-    """One tiny trained run with latents, three analyses and a grid (built once)."""
+def base_run(tiny_runs, tmp_path_factory):
+    """A copy of the shared tiny VAE (TINY, encoded) with three analyses and a grid."""
     root = tmp_path_factory.mktemp("corpus-base")
     mp = pytest.MonkeyPatch()
     mp.setenv("ZSPACE_CACHE", str(root / "cache"))
-    run = root / "run"
+    run = copy_shared_run(tiny_runs["vae"], root / "run")
     try:
-        assert main(["train", "--run-dir", str(run), "--no-progress", *SETS]) == 0
-        assert main(["encode", str(run)]) == 0
         assert main(["analyze", str(run), "--only", "radius,axes,pca"]) == 0
         assert main(["generate", str(run), "-n", "8"]) == 0
     finally:
@@ -613,7 +612,7 @@ def test_generate_killed_before_its_index_never_shows_a_stale_caption(base_run, 
     """The model changed (another checkpoint as best.pt), the same grid is made again
     under the same name and the kill comes before index.json: the report must not show
     the new picture under the old entry."""
-    from zspace.reporting.html import samples_section
+    from zspace.reporting.report import samples_section
 
     run = copy_run(base_run, work)
     index = json.loads((run / "samples" / "index.json").read_text())

@@ -17,8 +17,8 @@ import pytest
 import torch
 
 import zspace
-from zspace.checkpoint import load_checkpoint
 from zspace.config import load_config
+from zspace.runs.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.cuda
 

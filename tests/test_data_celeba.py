@@ -9,8 +9,8 @@ import pytest
 from conftest import data_config
 from PIL import Image
 
+from zspace.core.errors import ZspaceError
 from zspace.data import load_data, split_indices
-from zspace.errors import ZspaceError
 
 NAMES = ["Smiling", "Male", "Young"]
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from conftest import data_config
 
+from zspace.core.errors import ZspaceError
 from zspace.data import load_data, split_indices
-from zspace.errors import ZspaceError
 
 
 def batch(n, seed, labels=None):

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from zspace.data.cli import add_parser
-from zspace.errors import ZspaceError
+from zspace.cli.data import add_parser
+from zspace.core.errors import ZspaceError
 
 
 def run(*argv: str) -> int:

@@ -10,9 +10,9 @@ import pytest
 from conftest import data_config
 from PIL import Image
 
+from zspace.core.errors import ZspaceError
 from zspace.data import load_data, split_indices
 from zspace.data.readers.folder import infer_structure
-from zspace.errors import ZspaceError
 
 
 def solid(path, color, size=(20, 16), fmt=None):

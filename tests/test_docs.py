@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import tomllib
 
-from zspace.cli import main
+from zspace.cli.main import main
 from zspace.config import SECTIONS, config_from_dict, load_config
 from zspace.config.docs import COMMENTS, annotated_toml, defaults
 

@@ -8,9 +8,9 @@ import threading
 import numpy as np
 import pytest
 
-from zspace.cli import main
+from zspace.cli.main import main
+from zspace.core.errors import ZspaceError
 from zspace.data import ImageData
-from zspace.errors import ZspaceError
 from zspace.evaluation import evaluator as E
 from zspace.evaluation.api import score_images
 from zspace.evaluation.faces import available, detect_faces

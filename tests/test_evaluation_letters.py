@@ -18,7 +18,7 @@ import pytest
 from letters import letters
 
 import zspace
-from zspace.cli import main
+from zspace.cli.main import main
 from zspace.config import load_config
 from zspace.evaluation import evaluator as E
 

@@ -7,10 +7,10 @@ import io
 import numpy as np
 import pytest
 
-from zspace.errors import ZspaceError
+from zspace.analysis.neighbours import knn, kth_distances, within_balls
+from zspace.core.errors import ZspaceError
 from zspace.evaluation import metrics as M
 from zspace.evaluation.reading import row_flags
-from zspace.neighbours import knn, kth_distances, within_balls
 
 
 def test_knn_matches_brute_force_with_indices_and_self_exclusion():

@@ -7,11 +7,11 @@ import json
 import pytest
 from conftest import needs_chromium
 
-from zspace.cli import main
+from zspace.cli.main import main
 
 
 @pytest.fixture(scope="module")
-def mnist_run(tmp_path_factory):
+def mnist_run(tmp_path_factory, mnist_evaluator):
     from conftest import shared_data
 
     mnist = shared_data() / "mnist"

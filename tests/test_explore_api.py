@@ -17,26 +17,24 @@ import urllib.request
 
 import numpy as np
 import pytest
-from conftest import ROOT, TINY
+from conftest import ROOT, copy_run
 from PIL import Image
 
 import zspace
 from zspace.analysis.runner import load_result
+from zspace.core.errors import ZspaceError
 from zspace.data.prepare import prepare
-from zspace.errors import ZspaceError
 from zspace.explorer import api as explorer_api
 from zspace.explorer.server import allowed_hosts, is_loopback, load_static
 from zspace.explorer.session import FastDraw, NearestIndex
 from zspace.generation import samplers
-from zspace.latents import load_latents
+from zspace.latents.store import load_latents
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("explore") / "vae"
-    cfg = zspace.load_config(None, [*TINY, "train.epochs=1", "model.variational=true"])
-    r = zspace.train(cfg, run_dir=folder, log=lambda s: None, progress=False)
-    zspace.encode(r)
+def run(tiny_runs, tmp_path_factory):
+    """A copy of the shared tiny VAE with PCA, t-SNE and a fitted GMM."""
+    r = zspace.load_run(copy_run(tiny_runs["vae"], tmp_path_factory.mktemp("explore") / "vae"))
     zspace.analyze(r, only="pca,tsne", tsne={"n": 300, "perplexity": 10, "n_iter": 100,
                    "n_jobs": 1}, pca={"pairs": "1-2,2-3"})  # fmt: skip
     samplers.fitted(r.path, "gmm", load_latents(r).z, components=[1, 2], seed=r.config.seed)
@@ -420,7 +418,7 @@ def test_cli_prints_the_url_and_ctrl_c_stops_it(run):
 
 
 def test_cli_error_is_one_line(tmp_path, capsys):
-    from zspace.cli import main
+    from zspace.cli.main import main
 
     assert main(["explore", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err

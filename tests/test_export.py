@@ -14,9 +14,9 @@ from conftest import TINY
 from PIL import Image
 
 import zspace
-from zspace.cli import main
+from zspace.cli.main import main
 from zspace.exporting.projector import SPRITE_LIMIT, sprite_layout
-from zspace.latents import load_latents
+from zspace.latents.store import load_latents
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +115,7 @@ def test_projector_encodes_missing_latents_and_takes_a_split(runs, tmp_path):
 def test_projector_refuses_latents_of_another_checkpoint(runs, tmp_path):
     from dataclasses import replace
 
-    from zspace.latents import latents_path, save_latents
+    from zspace.latents.store import latents_path, save_latents
 
     run = _copy(runs["vae"], tmp_path)
     lat = load_latents(run)

@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from zspace.core.errors import ZspaceError
 from zspace.data import load_data
-from zspace.errors import ZspaceError
 from zspace.generation import api
-from zspace.latents import encode_split, load_latents
-from zspace.training import train
+from zspace.latents.encode import encode
+from zspace.latents.store import load_latents
+from zspace.training import train_run as train
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,7 @@ def celeba_run(tmp_path_factory):
         "train.threads=1",
     ]
     run = train(None, run_dir=root / "run", overrides=overrides, progress=False, log=lambda s: None)
-    encode_split(run, "train")
+    encode(run, "train")
     return run
 
 

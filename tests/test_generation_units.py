@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
 from zspace.generation import grids, paths, samplers
 from zspace.generation.rate import build_reference, nearest_distances
 

@@ -11,8 +11,8 @@ from torch.overrides import TorchFunctionMode
 
 import zspace
 from zspace.config import load_config
+from zspace.core.errors import ZspaceError
 from zspace.data import ImageData
-from zspace.errors import ZspaceError
 from zspace.training import loop as loop_module
 from zspace.training.step import check_graphs, compiled, set_capturable
 from zspace.training.trainer import Trainer, scaled_lr
@@ -50,7 +50,7 @@ def _trainer(tmp_path, overrides, n=1000, size=16):
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (n, size, size, 1), np.uint8)
     data = ImageData(images=images, source="random")
-    return Trainer(cfg, data, {"train": np.arange(n)}, tmp_path / "run", **QUIET)
+    return Trainer(cfg, data, {"train": np.arange(n)}, tmp_path / "run", log=QUIET["log"])
 
 
 def test_the_loop_reads_the_device_only_at_its_sync_points(tmp_path):
@@ -233,7 +233,7 @@ def test_encode_on_cuda_matches_the_cpu(tmp_path, tiny_overrides):
     )
     cpu = zspace.load_run(run.path, device="cpu")
     gpu = zspace.load_run(run.path, device="cuda")
-    from zspace.latents import load_latents
+    from zspace.latents.store import load_latents
 
     zspace.encode(cpu)
     z_cpu = np.array(load_latents(run.path).z)

@@ -6,7 +6,7 @@ import torch
 
 import zspace
 from zspace.config import load_config
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
 
 QUIET = {"log": lambda _m: None, "progress": False}
 SMALL = [
@@ -40,7 +40,7 @@ def test_train_on_arrays_then_every_stage_reads_the_run(tmp_path):
     assert sum(len(v) for v in splits.values()) == 60
     zspace.encode(again)
     lat = zspace.load_run(tmp_path / "run")
-    from zspace.latents import load_latents
+    from zspace.latents.store import load_latents
 
     assert np.array_equal(load_latents(lat).label, labels[splits["train"]])
     zspace.generate(again, "normal", n=4)

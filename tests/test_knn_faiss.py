@@ -1,4 +1,4 @@
-"""The faiss backend of zspace.neighbours.knn (issue 15): exact, so it must return what
+"""The faiss backend of zspace.analysis.neighbours.knn (issue 15): exact, so it must return what
 the torch search returns, on random and on clustered points."""
 
 import builtins
@@ -6,9 +6,9 @@ import builtins
 import numpy as np
 import pytest
 
-import zspace.knn_faiss as knn_faiss
-from zspace.errors import ZspaceError
-from zspace.neighbours import knn, kth_distances
+import zspace.analysis.knn_faiss as knn_faiss
+from zspace.analysis.neighbours import knn, kth_distances
+from zspace.core.errors import ZspaceError
 
 faiss = pytest.importorskip("faiss")
 
@@ -79,8 +79,8 @@ def test_auto_switches_to_faiss_above_the_crossover(monkeypatch):
     rng = np.random.default_rng(6)
     pts = rng.standard_normal((300, 8)).astype(np.float32)
     calls = []
-    real = knn_faiss.knn
-    monkeypatch.setattr(knn_faiss, "knn", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    real = knn_faiss.shortlist
+    monkeypatch.setattr(knn_faiss, "shortlist", lambda *a, **kw: calls.append(1) or real(*a, **kw))
     monkeypatch.setattr(knn_faiss, "MIN_PAIRS", 300 * 300 + 1)
     small = kth_distances(pts, 3)
     assert calls == []

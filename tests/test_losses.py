@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from zspace.config import load_config
-from zspace.losses import fact_at_epoch, kl_divergence, reconstruction_loss, vae_loss
-from zspace.models import AutoEncoder
+from zspace.models.autoencoder import AutoEncoder
+from zspace.models.losses import fact_at_epoch, kl_divergence, reconstruction_loss, vae_loss
 
 
 def test_bce_matches_hand_computation():

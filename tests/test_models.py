@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from zspace.config import check_geometry, load_config
-from zspace.models import AutoEncoder, count_parameters, summary
+from zspace.models.autoencoder import AutoEncoder, count_parameters, summary
 
 
 def build(size, channels, strides, *extra, variational=True):

@@ -16,7 +16,8 @@ import pytest
 from scipy.special import expit
 from sklearn.preprocessing import MinMaxScaler, Normalizer, StandardScaler
 
-from zspace.errors import ZspaceError
+from zspace.cli.perceptron import add_parser, run
+from zspace.core.errors import ZspaceError
 from zspace.perceptron import (
     SCALINGS,
     MeshSpec,
@@ -29,7 +30,6 @@ from zspace.perceptron import (
     perceptron_study,
     reference_samples,
 )
-from zspace.perceptron.cli import add_parser, run
 
 S = reference_samples()
 FULL = MeshSpec(-5.5, 5.5, 0.002)
@@ -363,7 +363,7 @@ def test_lazy_exports_and_light_cli_import():
     assert not any(isinstance(getattr(P, name), type(P)) for name in P.__all__)  # no submodule
     # registering the verb must not load scikit-learn, SciPy or matplotlib for every command
     code = (
-        "import sys, zspace.perceptron.cli; "
+        "import sys, zspace.cli.perceptron; "
         "print(any(m in sys.modules for m in ('sklearn', 'scipy', 'matplotlib')))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -6,18 +6,18 @@ import pytest
 import torch
 
 import zspace
-from zspace.checkpoint import load_checkpoint
-from zspace.cli import main
+from zspace.cli.main import main
 from zspace.config import load_config
-from zspace.device import autocast, set_tf32
-from zspace.errors import ZspaceError
+from zspace.core.device import autocast, set_tf32
+from zspace.core.errors import ZspaceError
+from zspace.runs.checkpoint import load_checkpoint
 
 QUIET = {"log": lambda _msg: None, "progress": False}
 
 
 @pytest.fixture
 def fp16_on_cpu(monkeypatch):
-    monkeypatch.setattr("zspace.device.fp16_supported", lambda device: True)
+    monkeypatch.setattr("zspace.core.device.fp16_supported", lambda device: True)
 
 
 def _rows(run):
@@ -82,7 +82,7 @@ def test_fp16_resume_restores_the_scaler(tmp_path, tiny_overrides, fp16_on_cpu):
 def test_fp16_nan_loss_still_stops_training(tmp_path, tiny_overrides, fp16_on_cpu, monkeypatch):
     """The scaler skips steps with inf/NaN gradients; a non-finite loss is not one of
     them: it stops training as in fp32, keeping the last good checkpoint."""
-    from zspace.losses import vae_loss as real
+    from zspace.models.losses import vae_loss as real
 
     calls = {"n": 0}
 

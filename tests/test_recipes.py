@@ -14,8 +14,8 @@ import pytest
 
 from zspace.analysis.radius import radius_distribution
 from zspace.analysis.runner import make_params, save_result
-from zspace.cli import main
-from zspace.errors import ZspaceError
+from zspace.cli.main import main
+from zspace.core.errors import ZspaceError
 from zspace.flow.recipes import (
     WHERE,
     list_recipes,
@@ -216,7 +216,7 @@ def test_measure_reads_the_run_files(tmp_path):
 
 def test_setup_differences_say_what_differs(tmp_path):
     from zspace.config import load_config, to_dict
-    from zspace.runfolder import write_config, write_meta
+    from zspace.runs.folder import write_config, write_meta
 
     run = _fake_run(tmp_path)
     cfg = load_config(None, ["train.batch_size=64", "train.epochs=2", "train.threads=1"])
@@ -324,7 +324,7 @@ def test_celeba_recipe_runs_to_its_report(shared_data_dir, tmp_path, capsys):
     assert "complete, nothing to do" in capsys.readouterr().out
 
 
-def test_mnist_recipe_runs_to_its_report(shared_data_dir, tmp_path):
+def test_mnist_recipe_runs_to_its_report(shared_data_dir, tmp_path, mnist_evaluator):
     # t-SNE is left out here (the CelebA test runs it); everything else as the recipe says
     # 16x16 as in tests/test_evaluation_mnist.py, whose evaluator the session cache keeps
     extra = ["--analyses", "radius,axes,pca,kmeans,vae", "--set", "data.image_size=16"]

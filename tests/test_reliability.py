@@ -16,12 +16,12 @@ import pytest
 import torch
 
 import zspace
-from zspace import fileio, resources
-from zspace.cli import main
+from zspace.cli.main import main
 from zspace.config import load_config
-from zspace.errors import ZspaceError
-from zspace.footprint import check_model_fits, model_sizes
-from zspace.models import AutoEncoder, count_parameters
+from zspace.core import fileio, resources
+from zspace.core.errors import ZspaceError
+from zspace.models.autoencoder import AutoEncoder, count_parameters
+from zspace.models.footprint import check_model_fits, model_sizes
 
 QUIET = {"log": lambda _m: None, "progress": False}
 
@@ -114,6 +114,30 @@ def test_check_writable_probes_without_leaving_anything(tmp_path):
         fileio.check_writable(tmp_path / "f" / "grid.png", "--out")
 
 
+def test_atomic_path_publishes_whole_or_not_at_all(tmp_path):
+    target = tmp_path / "sub" / "data.npy"
+    with fileio.atomic_path(target) as tmp:  # a writer that needs a path: a memory map
+        assert tmp.parent == target.parent and not target.exists()
+        np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(3,))[:] = 7
+    assert np.load(target).tolist() == [7, 7, 7]
+    with pytest.raises(KeyboardInterrupt), fileio.atomic_path(target) as tmp:
+        tmp.write_bytes(b"half")
+        raise KeyboardInterrupt
+    assert np.load(target).tolist() == [7, 7, 7]  # the old file, and no temporary
+    assert [p.name for p in target.parent.iterdir()] == ["data.npy"]
+
+
+def test_progress_none_keeps_the_enclosing_switch():
+    """--no-progress around a public function's progress=None keeps bars off, and
+    progress=True around it keeps them on (None is not "back to the terminal")."""
+    from zspace.core.progress import bar, progress
+
+    with progress(True), progress(None), bar(total=1) as shown:
+        assert not shown.disable
+    with progress(False), progress(None), bar(total=1) as hidden:
+        assert hidden.disable
+
+
 # ---------------------------------------------------------------- reading
 
 
@@ -186,7 +210,7 @@ def test_small_models_are_counted_on_the_cpu_as_on_the_meta_device(monkeypatch):
     """A small model's activations come from a real one-image forward (milliseconds,
     not the meta device's seconds of first-use setup): the same counts, and the
     caller's random stream untouched."""
-    import zspace.footprint as footprint
+    import zspace.models.footprint as footprint
 
     cfg = load_config(None, ["model.z_dim=8", "model.variational=true"])
     torch.manual_seed(3)
@@ -225,13 +249,10 @@ def test_a_small_machine_refuses_a_small_model(tmp_path, tiny_overrides, monkeyp
     assert not (tmp_path / "run").exists()
 
 
-def test_loading_a_run_is_guarded_too(tmp_path, tiny_overrides, monkeypatch):
-    run = zspace.train(
-        load_config(None, tiny_overrides + ["train.epochs=1"]), run_dir=tmp_path / "r", **QUIET
-    )
+def test_loading_a_run_is_guarded_too(tiny_runs, monkeypatch):
     monkeypatch.setattr(resources, "available_memory", lambda: (100, "a test's limit"))
     with pytest.raises(ZspaceError, match=r"this model \(5,817 parameters"):
-        zspace.load_run(run.path)
+        zspace.load_run(tiny_runs["vae"])
 
 
 def test_the_cache_refuses_a_disk_it_cannot_fit(tmp_path, monkeypatch):
@@ -267,7 +288,7 @@ def test_no_warning_with_one_batch_and_no_validation(tmp_path, tiny_overrides):
 def test_a_foreign_checkpoint_is_refused_without_a_warning(tmp_path, capsys):
     import pickle
 
-    from zspace.checkpoint import load_checkpoint
+    from zspace.runs.checkpoint import load_checkpoint
 
     path = tmp_path / "evil.pt"
     path.write_bytes(pickle.dumps({"format": 1, "model": object()}, protocol=4))
@@ -297,18 +318,18 @@ def _boom(exc):
     ],
 )
 def test_environment_failures_are_one_line(exc, words, monkeypatch, capsys):
-    import zspace.cli as cli
+    import zspace.cli.flow as cli
 
-    monkeypatch.setattr(cli, "_cmd_demo", _boom(exc))
+    monkeypatch.setattr(cli, "_demo", _boom(exc))
     assert main(["demo"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("zspace: error: ") and err.count("\n") == 1 and words in err
 
 
 def test_a_bug_stays_a_traceback(monkeypatch):
-    import zspace.cli as cli
+    import zspace.cli.flow as cli
 
-    monkeypatch.setattr(cli, "_cmd_demo", _boom(FileNotFoundError(errno.ENOENT, "gone", "/x")))
+    monkeypatch.setattr(cli, "_demo", _boom(FileNotFoundError(errno.ENOENT, "gone", "/x")))
     with pytest.raises(FileNotFoundError):
         main(["demo"])
 
@@ -324,13 +345,12 @@ def test_usage_errors_are_one_line(capsys):
     )
 
 
-def test_analysis_results_carry_their_arrays_hash(tmp_path, tiny_overrides):
+def test_analysis_results_carry_their_arrays_hash(tmp_path, tiny_runs):
+    from conftest import copy_run
+
     from zspace.analysis.runner import load_result
 
-    run = zspace.train(
-        load_config(None, tiny_overrides + ["train.epochs=1"]), run_dir=tmp_path / "r", **QUIET
-    )
-    zspace.encode(run)
+    run = zspace.load_run(copy_run(tiny_runs["vae"], tmp_path / "r"))
     zspace.analyze(run, only=["radius"])
     record = json.loads((run.path / "analysis" / "radius.json").read_text())
     import hashlib

@@ -1,7 +1,8 @@
-"""The package's shape: the stage order of ARCHITECTURE.md, the public names, the
-notebook guarantees (issue 12)."""
+"""The package's shape: the stage order of docs/architecture.md, the public names, the
+notebook guarantees (issues 12, 26)."""
 
 import ast
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -11,91 +12,47 @@ import pytest
 
 import zspace
 
-PACKAGE = Path(zspace.__file__).resolve().parent
-
-# The stage order of ARCHITECTURE.md, listed once: a module may import only modules
-# of its own or an earlier stage. Modules named ``cli`` (and the package's own
-# __init__, which lists the public names) belong to the last stage.
-STAGES = [
-    [
-        "zspace._version",
-        "zspace.config",
-        "zspace.errors",
-        "zspace.fileio",
-        "zspace.checks",
-        "zspace.progress",
-        "zspace.resources",
-    ],
-    ["zspace.npz"],
-    ["zspace.data"],
-    ["zspace.models", "zspace.losses", "zspace.device", "zspace.footprint"],
-    ["zspace.training", "zspace.checkpoint", "zspace.runfolder", "zspace.run", "zspace.bundle"],
-    ["zspace.latents"],
-    ["zspace.neighbours", "zspace.knn_faiss", "zspace.analysis"],
-    ["zspace.generation"],
-    ["zspace.evaluation"],
-    ["zspace.reporting", "zspace.perceptron"],
-    ["zspace.exporting", "zspace.explorer"],
-    ["zspace.flow"],
-    ["zspace.cli", "zspace.__main__", "zspace"],
-]
-# Display methods of results may reach reporting by a lazy import (ARCHITECTURE.md).
-DISPLAY_METHODS = {"figure", "figures", "_repr_html_"}
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def stage_of(module: str) -> int:
-    if module.split(".")[-1] == "cli":
-        return len(STAGES) - 1
-    best, length = None, -1
-    for i, prefixes in enumerate(STAGES):
-        for p in prefixes:
-            if (module == p or module.startswith(p + ".")) and len(p) > length:
-                best, length = i, len(p)
-    assert best is not None, f"{module} is in no stage: add it to STAGES"
-    return best
+def import_graph():
+    """tools/import_graph.py: the one reading of the import rules and of the stage order
+    in docs/architecture.md."""
+    spec = importlib.util.spec_from_file_location("import_graph", ROOT / "tools/import_graph.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def module_name(path: Path) -> str:
-    rel = path.relative_to(PACKAGE.parent).with_suffix("")
-    parts = list(rel.parts)
-    if parts[-1] == "__init__":
-        parts = parts[:-1]
-    return ".".join(parts)
+def test_no_import_cycle_and_every_import_points_down_the_stage_order():
+    graph = import_graph()
+    edges = graph.arrows(graph.modules())
+    assert graph.cycles(edges) == []
+    stages = graph.stage_order()
+    assert len(stages) >= 10 and stages[0][0] == "core" and stages[-1][0] == "cli"
+    assert graph.upward(edges, stages) == []
+    folders = {p.name for p in (ROOT / "zspace").iterdir() if (p / "__init__.py").is_file()}
+    assert folders <= {name for stage in stages for name in stage}  # every folder has a stage
+    loose = {p.stem for p in (ROOT / "zspace").glob("*.py")}
+    assert loose == {"__init__", "__main__", "_version"}  # every module lives in its stage
 
 
-def imports(path: Path):
-    """(imported module, the enclosing function's name or None) for every zspace import."""
-    tree = ast.parse(path.read_text())
-    found = []
-
-    def visit(node, func):
-        for child in ast.iter_child_nodes(node):
-            inner = func
-            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
-                inner = child.name
-            if isinstance(child, ast.Import):
-                found.extend((a.name, inner) for a in child.names if a.name.startswith("zspace"))
-            elif isinstance(child, ast.ImportFrom) and child.module and child.level == 0:
-                if child.module.startswith("zspace"):
-                    found.append((child.module, inner))
-            visit(child, inner)
-
-    visit(tree, None)
-    return found
-
-
-def test_every_import_points_down_the_stage_order():
-    bad = []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        mod = module_name(path)
-        own = stage_of(mod)
-        for target, func in imports(path):
-            if stage_of(target) <= own:
-                continue
-            if func in DISPLAY_METHODS and target.startswith("zspace.reporting"):
-                continue
-            bad.append(f"{mod} (stage {own}) imports {target} (stage {stage_of(target)})")
-    assert not bad, "\n".join(bad)
+def test_the_rules_see_function_level_imports_and_skip_type_checking(tmp_path, monkeypatch):
+    graph = import_graph()
+    pkg = tmp_path / "zspace"
+    (pkg / "a").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a" / "__init__.py").write_text("")
+    (pkg / "a" / "x.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from zspace.a import y\n"
+        "def f():\n    from zspace.a.y import g\n"
+    )
+    (pkg / "a" / "y.py").write_text("import zspace.a.x\ndef g(): pass\n")
+    monkeypatch.setattr(graph, "ROOT", tmp_path)
+    monkeypatch.setattr(graph, "PACKAGE", pkg)
+    edges = graph.arrows(graph.modules())
+    assert edges["zspace.a.x"] == {"zspace.a.y"} and edges["zspace.a.y"] == {"zspace.a.x"}
+    assert graph.cycles(edges) == [["zspace.a.x", "zspace.a.y"]]
 
 
 def test_public_names_are_listed_once_and_all_load():
@@ -105,12 +62,13 @@ def test_public_names_are_listed_once_and_all_load():
         assert name in names
         assert getattr(zspace, name) is not None
     # a public function stays a function after its module is imported (no shadowing)
-    import importlib
+    from zspace.flow import demo as demo_module
 
-    importlib.import_module("zspace.flow.demo")
+    assert callable(demo_module.demo)
+
     assert callable(zspace.demo) and callable(zspace.pipeline) and callable(zspace.train)
     # the TYPE_CHECKING block names exactly the public names
-    tree = ast.parse((PACKAGE / "__init__.py").read_text())
+    tree = ast.parse((ROOT / "zspace" / "__init__.py").read_text())
     guarded = {
         a.asname or a.name
         for node in ast.walk(tree)
@@ -150,8 +108,8 @@ def test_results_display_in_a_notebook():
     assert isinstance(res.figure(), Figure)
     html = res._repr_html_()
     assert '<img src="data:image/png;base64,' in html and "radius peaks" in html
-    assert set(res.arrays()) == {"counts", "edges"} and "counts" not in res.to_json()
-    assert radius_distribution(z, bin_width=0.25).to_json() == res.to_json()
+    assert set(res.arrays()) == {"counts", "edges"} and "counts" not in res.to_dict()
+    assert radius_distribution(z, bin_width=0.25).to_dict() == res.to_dict()
 
 
 def test_reporting_never_switches_the_matplotlib_backend(tmp_path):
@@ -175,7 +133,7 @@ def test_rate_control_is_an_error_when_the_data_folder_is_gone(tmp_path):
     from PIL import Image
 
     from zspace.config import load_config
-    from zspace.errors import ZspaceError
+    from zspace.core.errors import ZspaceError
     from zspace.generation import meaningful_rates
 
     folder = tmp_path / "imgs"

@@ -3,13 +3,14 @@ import pickle
 
 import pytest
 import torch
+from conftest import copy_run
 
 import zspace
-from zspace.checkpoint import load_checkpoint
 from zspace.config import load_config
-from zspace.errors import ZspaceError
-from zspace.losses import vae_loss as real_vae_loss
-from zspace.runfolder import HISTORY_KEYS
+from zspace.core.errors import ZspaceError
+from zspace.models.losses import vae_loss as real_vae_loss
+from zspace.runs.checkpoint import load_checkpoint
+from zspace.runs.folder import HISTORY_KEYS
 
 
 class Payload:
@@ -152,10 +153,8 @@ def test_nan_stops_training_and_keeps_last_checkpoint(tmp_path, tiny_overrides, 
     assert len(zspace.load_run(tmp_path / "run").history) == 1
 
 
-def test_pickled_checkpoint_is_refused(tmp_path, tiny_overrides):
-    run = zspace.train(
-        load_config(None, tiny_overrides + ["train.epochs=1"]), run_dir=tmp_path / "run", **QUIET
-    )
+def test_pickled_checkpoint_is_refused(tmp_path, tiny_runs):
+    run = zspace.load_run(copy_run(tiny_runs["vae"], tmp_path / "run"))
     evil = run.path / "checkpoints" / "best.pt"
 
     evil.write_bytes(pickle.dumps({"format": 1, "model": Payload()}))  # a raw pickle
@@ -178,7 +177,7 @@ def test_bad_config_leaves_no_run_folder(tmp_path):
 
 
 def test_bf16_refused_without_native_support(tmp_path, tiny_overrides, monkeypatch):
-    monkeypatch.setattr("zspace.device.cpu_flags", lambda: {"avx2"})
+    monkeypatch.setattr("zspace.core.device.cpu_flags", lambda: {"avx2"})
     cfg = load_config(None, tiny_overrides + ["train.precision=bf16"])
     with pytest.raises(ZspaceError, match="no native BF16"):
         zspace.train(cfg, run_dir=tmp_path / "run", **QUIET)
@@ -187,7 +186,7 @@ def test_bf16_refused_without_native_support(tmp_path, tiny_overrides, monkeypat
 
 def test_bf16_tracks_fp32(tmp_path, tiny_overrides, monkeypatch):
     # Force the bf16 path (emulated where the CPU lacks BF16): the numbers must still agree.
-    monkeypatch.setattr("zspace.device.native_bf16", lambda device: True)
+    monkeypatch.setattr("zspace.core.device.native_bf16", lambda device: True)
     fp32 = zspace.train(load_config(None, tiny_overrides), run_dir=tmp_path / "a", **QUIET)
     bf16 = zspace.train(
         load_config(None, tiny_overrides + ["train.precision=bf16"]),
@@ -198,16 +197,14 @@ def test_bf16_tracks_fp32(tmp_path, tiny_overrides, monkeypatch):
         assert b["total"] == pytest.approx(a["total"], rel=0.03)
 
 
-def test_saved_config_reproduces_the_run(tmp_path, tiny_overrides):
-    first = zspace.train(
-        load_config(None, tiny_overrides + ["train.epochs=1"]), run_dir=tmp_path / "a", **QUIET
-    )
+def test_saved_config_reproduces_the_run(tmp_path, tiny_runs):
+    first = zspace.load_run(tiny_runs["vae"])
     again = zspace.train(first.path / "config.toml", run_dir=tmp_path / "b", **QUIET)
     assert _history_without_time(again) == _history_without_time(first)
 
 
 def test_device_auto_prefers_cuda_then_mps(monkeypatch):
-    from zspace.device import pick_device
+    from zspace.core.device import pick_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert pick_device("auto").type == "cuda"

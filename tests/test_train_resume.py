@@ -6,9 +6,9 @@ import pytest
 import torch
 
 import zspace
-from zspace.checkpoint import load_checkpoint
 from zspace.config import load_config
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
+from zspace.runs.checkpoint import load_checkpoint
 from zspace.training import AutoencoderObjective, Callback
 from zspace.training import loop as loop_module
 
@@ -88,11 +88,11 @@ def test_a_crash_in_any_write_of_an_epoch_still_resumes(
     class Killed(BaseException):
         pass
 
-    import zspace.checkpoint as ckpt
-    from zspace import fileio
+    import zspace.runs.checkpoint as ckpt
+    from zspace.core import fileio
 
     real_write = fileio.atomic_write_bytes
-    real_history = loop_module.write_history_file
+    real_history = loop_module.write_history
     calls = {"n": 0}
 
     def write_bytes(path, data):
@@ -117,7 +117,7 @@ def test_a_crash_in_any_write_of_an_epoch_still_resumes(
 
     monkeypatch.setattr(ckpt, "atomic_write_bytes", write_bytes)
     monkeypatch.setattr(loop_module, "save_checkpoint", save)
-    monkeypatch.setattr(loop_module, "write_history_file", history)
+    monkeypatch.setattr(loop_module, "write_history", history)
     calls["epoch"] = 0
     run = tmp_path / "run"
     with pytest.raises(Killed):

@@ -11,15 +11,20 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from zspace._version import __version__  # noqa: F401 - zspace.__version__
+from zspace.core import display as _display
+
+# results show themselves in notebooks through the reporting stage's renderer, loaded on
+# first use (docs/architecture.md)
+_display.LOADERS.append(lambda: importlib.import_module("zspace.reporting.display").RENDERER)
 
 PUBLIC: dict[str, str] = {
     "Config": "zspace.config",
     "load_config": "zspace.config",
-    "ZspaceError": "zspace.errors",
-    "Run": "zspace.run",
-    "load_run": "zspace.run",
+    "ZspaceError": "zspace.core.errors",
+    "Run": "zspace.runs.run",
+    "load_run": "zspace.runs.run",
     "train": "zspace.flow.training",
-    "encode": "zspace.latents",
+    "encode": "zspace.latents.encode",
     "analyze": "zspace.analysis.api",
     "generate": "zspace.generation.api",
     "evaluate": "zspace.evaluation.api",
@@ -37,7 +42,7 @@ PUBLIC: dict[str, str] = {
 if TYPE_CHECKING:  # for editors and type checkers; at run time the names load lazily
     from zspace.analysis.api import analyze  # noqa: F401
     from zspace.config import Config, load_config  # noqa: F401
-    from zspace.errors import ZspaceError  # noqa: F401
+    from zspace.core.errors import ZspaceError  # noqa: F401
     from zspace.evaluation.api import evaluate  # noqa: F401
     from zspace.explorer.server import explore  # noqa: F401
     from zspace.exporting.api import export  # noqa: F401
@@ -47,9 +52,9 @@ if TYPE_CHECKING:  # for editors and type checkers; at run time the names load l
     from zspace.flow.sweeps import sweep  # noqa: F401
     from zspace.flow.training import train  # noqa: F401
     from zspace.generation.api import generate  # noqa: F401
-    from zspace.latents import encode  # noqa: F401
+    from zspace.latents.encode import encode  # noqa: F401
     from zspace.reporting.api import compare, report  # noqa: F401
-    from zspace.run import Run, load_run  # noqa: F401
+    from zspace.runs.run import Run, load_run  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:
@@ -62,7 +67,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(PUBLIC))
+    return sorted([*PUBLIC, "__version__"])
 
 
 __all__ = sorted(PUBLIC)

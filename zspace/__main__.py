@@ -1,5 +1,5 @@
 import sys
 
-from zspace.cli import main
+from zspace.cli.main import main
 
 sys.exit(main())

@@ -17,7 +17,7 @@ cores scikit-learn's OpenMP loops spin-wait and run several times slower with mo
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,13 +26,12 @@ from zspace.analysis.common import (
     Analysis,
     AnalysisResult,
     array_field,
-    array_metadata,
     as_points,
     positive,
     subsample,
     with_params,
 )
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
 
 
 @dataclass(frozen=True)
@@ -48,14 +47,14 @@ class KmeansParams:
     seed: int = 0
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, repr=False, kw_only=True)
 class KmeansResult(AnalysisResult):
     name = "kmeans"
     n_total: int
     n: int
-    ks: list[int] = field(repr=False, metadata=array_metadata(json=True))
+    ks: list[int] = array_field(json=True)
     # mean squared distance to the nearest centre, per point
-    inertia: list[float] = field(repr=False, metadata=array_metadata(json=True))
+    inertia: list[float] = array_field(json=True)
     elbow: int | None  # None: no pronounced elbow
     best_k: int  # the k with the largest distance below the chord, pronounced or not
     strength: float
@@ -116,7 +115,7 @@ def kmeans_analysis(
         raise ZspaceError(f"kmeans.k_max = {p.k_max} exceeds the {len(x)} points clustered")
     started = time.perf_counter()
     inertia = []
-    from zspace.progress import bar
+    from zspace.core.progress import bar
 
     with threadpool_limits(limits=max(1, p.threads)):
         for k in bar(ks, desc=f"KMeans k = {ks[0]}..{ks[-1]} on {len(x):,} points", unit="k"):

@@ -22,7 +22,7 @@ from zspace.analysis.common import (
     row_chunks,
     with_params,
 )
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class RadiusParams:
     max_bins: int = 5000
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, repr=False, kw_only=True)
 class RadiusResult(AnalysisResult):
     name = "radius"
     n: int

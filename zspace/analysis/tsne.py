@@ -21,10 +21,10 @@ from zspace.analysis.common import (
     with_params,
 )
 from zspace.analysis.pca import principal_axes
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
 
 if TYPE_CHECKING:
-    from zspace.latents import Latents
+    from zspace.latents.store import Latents
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class TsneParams:
     n_jobs: int = 0  # 0: OMP_NUM_THREADS when set, else all cores
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, repr=False, kw_only=True)
 class TsneResult(AnalysisResult):
     name = "tsne"
     n_total: int
@@ -113,7 +113,7 @@ def tsne_analysis(
         x = pca_reduce(x, p.pca_components)
     # openTSNE needs 3 * p.perplexity < p.n; shrink it for tiny sets rather than fail.
     perp = float(min(p.perplexity, (len(idx) - 1) / 3.0))
-    from zspace.progress import bar
+    from zspace.core.progress import bar
 
     started = time.perf_counter()
     every = 10

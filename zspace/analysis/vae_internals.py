@@ -27,10 +27,10 @@ from zspace.analysis.common import (
     with_params,
 )
 from zspace.analysis.radius import radii
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
 
 if TYPE_CHECKING:
-    from zspace.latents import Latents
+    from zspace.latents.store import Latents
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class VaeParams:
     bins: int = 100
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, repr=False, kw_only=True)
 class VaeResult(AnalysisResult):
     name = "vae"
     n: int

@@ -3,7 +3,7 @@
 from zspace.data.dataset import SPLITS, ImageData, held_out_split, match_channels, split_indices
 from zspace.data.loader import BatchLoader
 from zspace.data.prepare import input_shape_of, prepare
-from zspace.data.sources import load_data, parse_source, register_reader
+from zspace.data.sources import load_data, parse_source
 
 __all__ = [
     "SPLITS",
@@ -15,6 +15,5 @@ __all__ = [
     "match_channels",
     "parse_source",
     "prepare",
-    "register_reader",
     "split_indices",
 ]

@@ -8,15 +8,21 @@ a reader and nothing else.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from zspace.errors import ZspaceError
+from zspace.config.schema import SPLITS  # noqa: F401 - the one list lives in config (the CLI reads it light)
+from zspace.core.errors import ZspaceError
 
-SPLITS = ("train", "valid", "test")
+if TYPE_CHECKING:
+    from zspace.config import DataConfig
+
 PARTITION_CODES = {"train": 0, "valid": 1, "test": 2}
+LUMA = (0.299, 0.587, 0.114)  # ITU-R 601 weights of R, G, B in grey (Pillow's convert("L"))
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,24 @@ class ImageData:
         }
 
 
+def source_path(path: str, kind: str) -> Path:
+    """The absolute path of a ``KIND:PATH`` source, refused when it does not exist."""
+    if not path:
+        raise ZspaceError(f"data.source '{kind}:': the path is missing")
+    root = Path(path).expanduser().absolute()
+    if not root.exists():
+        raise ZspaceError(f"{kind}:{path}: path not found: {root}")
+    return root
+
+
+def class_names(labels: np.ndarray, names: Sequence[str] | None = None) -> tuple[str, ...]:
+    """``names`` when they name every label, else "0", "1", ... up to the largest label."""
+    count = int(labels.max()) + 1 if len(labels) else 0
+    if names is not None and len(names) >= count:
+        return tuple(str(n) for n in names)
+    return tuple(str(i) for i in range(count))
+
+
 def split_indices(data: ImageData, valid_fraction: float, seed: int) -> dict[str, np.ndarray]:
     """Index arrays for train/valid(/test).
 
@@ -125,8 +149,7 @@ def _seeded_split(
 def match_channels(images: np.ndarray, channels: int) -> np.ndarray:
     """Convert uint8 NHWC images to the requested channel count (0 = keep).
 
-    Grey to RGB repeats the channel; RGB to grey uses the ITU-R 601 luma weights
-    (what Pillow's ``convert("L")`` uses).
+    Grey to RGB repeats the channel; RGB to grey weighs the channels by ``LUMA``.
     """
     have = images.shape[-1]
     if channels in (0, have):
@@ -134,9 +157,24 @@ def match_channels(images: np.ndarray, channels: int) -> np.ndarray:
     if have == 1 and channels == 3:
         return np.repeat(images, 3, axis=-1)
     if have == 3 and channels == 1:
-        luma = images.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+        luma = images.astype(np.float32) @ np.array(LUMA, np.float32)
         return np.clip(np.rint(luma), 0, 255).astype(np.uint8)[..., None]
     raise ZspaceError(f"cannot convert images with {have} channels to {channels}")
 
 
-Reader = Callable[[str, "object"], ImageData]
+def conform(data: ImageData, cfg: DataConfig) -> ImageData:
+    """What every source goes through after its reader: a non-empty set, the channel
+    conversion of ``data.channels``, colour targets for recolor."""
+    if data.count == 0:
+        raise ZspaceError(f"data.source {cfg.source!r}: no images")
+    images = match_channels(data.images, cfg.channels)
+    if images is not data.images:
+        data = replace(
+            data, images=images, details={**data.details, "converted_from_channels": data.shape[2]}
+        )
+    if cfg.task == "recolor" and data.shape[2] != 3:
+        raise ZspaceError(
+            f"data.task = 'recolor' needs colour images, but {cfg.source!r} gives "
+            f"{data.shape[2]} channel(s); use data.channels = 3 only with colour sources"
+        )
+    return data

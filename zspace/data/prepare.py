@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from zspace.config import Config, check_geometry
+from zspace.core.errors import ZspaceError
 from zspace.data.arrays import resolve_run_source
 from zspace.data.dataset import ImageData, split_indices
 from zspace.data.sources import load_data
-from zspace.errors import ZspaceError
 
 
 def prepare(

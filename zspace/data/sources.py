@@ -1,19 +1,25 @@
 """Source strings ("KIND:PATH") to readers.
 
 A reader is ``fn(path: str, cfg: DataConfig) -> ImageData`` returning images already
-at the geometry ``cfg`` asks for (size, crop, channels). Readers register here with
-an optional ``guess(path) -> bool`` so a bare path can be recognised by its contents.
+at the geometry ``cfg`` asks for (size, crop, channels); ``READERS`` lists them, each
+with an optional ``guess(path) -> bool`` so a bare path is recognised by its contents.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from zspace.data.dataset import ImageData, match_channels
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
+from zspace.data.arrays import IMAGES, read_npy
+from zspace.data.builtin import read_builtin
+from zspace.data.dataset import ImageData, conform
+from zspace.data.readers.celeba import guess_celeba, read_celeba
+from zspace.data.readers.cifar import guess_cifar10, read_cifar10
+from zspace.data.readers.folder import guess_folder, read_folder
+from zspace.data.readers.idx import guess_idx, read_idx_source
 
 if TYPE_CHECKING:
     from zspace.config import DataConfig
@@ -27,22 +33,48 @@ class ReaderEntry:
     description: str
 
 
-READERS: dict[str, ReaderEntry] = {}
-
-
-def register_reader(
-    kind: str,
-    read: Callable[[str, DataConfig], ImageData],
-    *,
-    guess: Callable[[Path], bool] | None = None,
-    description: str = "",
-) -> None:
-    READERS[kind] = ReaderEntry(kind, read, guess, description)
+# The readers, in the order a bare path is guessed: the specific layouts first (IDX,
+# CIFAR-10, CelebA), any folder or zip of images last.
+READERS: dict[str, ReaderEntry] = {
+    e.kind: e
+    for e in (
+        ReaderEntry("builtin", read_builtin, None, "data that ships with the package: digits"),
+        ReaderEntry(
+            "npy",
+            read_npy,
+            lambda p: p.suffix == ".npy" or (p / IMAGES).is_file(),
+            "uint8 images in a .npy file, or a folder with images.npy (+ labels.npy)",
+        ),
+        ReaderEntry(
+            "mnist",
+            read_idx_source,
+            guess_idx,
+            "IDX files (MNIST, Fashion-MNIST, KMNIST, ...): a folder or one images file",
+        ),
+        ReaderEntry(
+            "cifar10",
+            read_cifar10,
+            guess_cifar10,
+            "CIFAR-10 python batches: cifar-10-batches-py/ or cifar-10-python.tar.gz",
+        ),
+        ReaderEntry(
+            "celeba",
+            read_celeba,
+            guess_celeba,
+            "CelebA aligned: img_align_celeba/ or img_align_celeba.zip (+ attributes)",
+        ),
+        ReaderEntry(
+            "folder",
+            read_folder,
+            guess_folder,
+            "any folder (recursive) or zip of images; sub-folders are class labels",
+        ),
+    )
+}
 
 
 def parse_source(source: str) -> tuple[str, str]:
     """Split "KIND:PATH"; a bare path is recognised by the readers' guessers."""
-    _ensure_readers()
     kind, sep, path = source.partition(":")
     if sep and kind in READERS:
         if not path and kind != "builtin":
@@ -70,35 +102,5 @@ def load_data(cfg: DataConfig) -> ImageData:
     ``data.channels`` converts explicitly (grey repeated to RGB, RGB to luma);
     ``data.task = "recolor"`` needs colour targets and is refused on grey data.
     """
-    _ensure_readers()
     kind, path = parse_source(cfg.source)
     return conform(READERS[kind].read(path, cfg), cfg)
-
-
-def conform(data: ImageData, cfg: DataConfig) -> ImageData:
-    """What every source goes through after its reader: a non-empty set, the channel
-    conversion of ``data.channels``, colour targets for recolor."""
-    if data.count == 0:
-        raise ZspaceError(f"data.source {cfg.source!r}: no images")
-    images = match_channels(data.images, cfg.channels)
-    if images is not data.images:
-        data = replace(
-            data, images=images, details={**data.details, "converted_from_channels": data.shape[2]}
-        )
-    if cfg.task == "recolor" and data.shape[2] != 3:
-        raise ZspaceError(
-            f"data.task = 'recolor' needs colour images, but {cfg.source!r} gives "
-            f"{data.shape[2]} channel(s); use data.channels = 3 only with colour sources"
-        )
-    return data
-
-
-def _ensure_readers() -> None:
-    # Importing the reader modules registers them; done lazily to keep `import zspace` light.
-    import zspace.data.builtin  # noqa: F401
-
-    try:
-        import zspace.data.readers  # noqa: F401
-    except ModuleNotFoundError as exc:  # the file readers are optional at this stage
-        if exc.name != "zspace.data.readers":
-            raise

@@ -18,15 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
+from zspace.core.fileio import atomic_write_json
 from zspace.evaluation import faces, metrics
 from zspace.evaluation.evaluator import Evaluator, open_evaluator
 from zspace.evaluation.reading import FD_NAME, FIDELITY, HEADLINE, METRICS, row_flags
-from zspace.fileio import atomic_write_json
 from zspace.generation import grids, samplers
 from zspace.generation.api import decode_u8, parse_samplers, sampler_draw, samples_dir
 from zspace.generation.common import counts, pick, seed_of, train_latents
-from zspace.run import as_run
+from zspace.runs.run import as_run
 
 Log = Callable[[str], None] | None
 

@@ -21,7 +21,7 @@ zspace.data.cache.cache_root), one folder per source, geometry and task; its
 ``meta.json`` (the commit record, written last and atomically) carries the data's
 content fingerprint and ``EVALUATOR_VERSION``. A changed data set or version makes
 it stale: it is rebuilt in place, and the reason is logged. Builders hold the data
-cache's lock (zspace.data.cache.locked), so two processes never build one
+cache's lock (zspace.core.fileio.locked), so two processes never build one
 evaluator at once; a waiting one reuses the fresh result. Weights are a zspace
 checkpoint (loaded with ``weights_only=True``, its sha256 checked against the meta);
 reference features are a plain ``.npz`` read without pickle.
@@ -46,13 +46,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from zspace.checkpoint import load_checkpoint
-from zspace.data.cache import cache_root, locked
+from zspace.core.errors import ZspaceError
+from zspace.core.fileio import atomic_write_json, locked
+from zspace.data.cache import cache_root
 from zspace.data.dataset import ImageData
-from zspace.errors import ZspaceError
 from zspace.evaluation.fit import batch_terms, to_float, train_net
 from zspace.evaluation.nets import ROTATIONS, TASKS, FeatureNet, from_description
-from zspace.fileio import atomic_write_json
+from zspace.runs.checkpoint import load_checkpoint
 
 EVALUATOR_VERSION = 6  # raise it whenever the net, its training or the split changes
 SPLIT_SEED = 0

@@ -19,7 +19,7 @@ import functools
 
 import numpy as np
 
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
 
 EXTRA = "faces"
 CASCADE = "haarcascade_frontalface_default.xml"

@@ -15,8 +15,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from zspace.checkpoint import load_checkpoint
+from zspace.core.progress import progress as progress_switch
 from zspace.evaluation.nets import ROTATIONS, FeatureNet, rotate_batch
+from zspace.runs.checkpoint import load_checkpoint
 from zspace.training.loop import EpochTrainer
 
 Log = Callable[[str], None] | None
@@ -181,9 +182,10 @@ def train_net(
     trainer = EpochTrainer(
         net, EvaluatorObjective(task, seed), opt, sched, loaders[0], loaders[1], folder,
         epochs=epochs, keep_checkpoints=0, device=device,
-        log=(lambda s: log(f"evaluator {s}")) if log else (lambda s: None), progress=progress,
+        log=(lambda s: log(f"evaluator {s}")) if log else (lambda s: None),
     )  # fmt: skip
-    history = trainer.fit()
+    with progress_switch(None if progress else False):
+        history = trainer.fit()
     net.load_state_dict(load_checkpoint(Path(folder) / "checkpoints" / "best.pt")["model"])
     net.eval()
     best = min(history, key=EvaluatorObjective(task).score)["epoch"]

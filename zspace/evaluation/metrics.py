@@ -49,8 +49,8 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import maximum_flow
 
-from zspace.errors import ZspaceError
-from zspace.neighbours import kth_distances, within_balls
+from zspace.analysis.neighbours import kth_distances, within_balls
+from zspace.core.errors import ZspaceError
 
 DEFAULT_K = 5
 MOST = 2 / 3  # capture: how few real balls hold this share of the generated points

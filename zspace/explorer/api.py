@@ -10,7 +10,6 @@ only the latest slider position (see static/explore.js).
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 import threading
@@ -23,7 +22,8 @@ from urllib.parse import parse_qsl
 
 import numpy as np
 
-from zspace.errors import ZspaceError
+from zspace.core.display import data_url
+from zspace.core.errors import ZspaceError
 from zspace.explorer.session import Session
 
 MAX_SAMPLES = 64  # images per /api/sample
@@ -58,10 +58,6 @@ def json_response(value: Any, status: int = 200) -> Response:
 
 def error_response(status: int, message: str) -> Response:
     return Response(status, "text/plain; charset=utf-8", (message + "\n").encode())
-
-
-def data_url(png: bytes | None) -> str | None:
-    return None if png is None else "data:image/png;base64," + base64.b64encode(png).decode()
 
 
 class Gate:
@@ -263,8 +259,8 @@ class Api:
             out = self.s.point(i)
         rows, dist = self.s.nearest.query(self.s.z[i][None])
         out["nearest"] = {"row": int(rows[0]), "distance": float(dist[0])}
-        out["original"] = data_url(out["original"])
-        out["reconstruction"] = data_url(out["reconstruction"])
+        out["original"] = _url(out["original"])
+        out["reconstruction"] = _url(out["reconstruction"])
         return json_response(out)
 
     def thumb(self, q: Query) -> Response:
@@ -313,3 +309,7 @@ class Api:
                 "nearest_distance": dist.tolist(),
             }
         return json_response(out)
+
+
+def _url(png: bytes | None) -> str | None:
+    return None if png is None else data_url(png)

@@ -29,7 +29,7 @@ from importlib.resources import files
 from typing import Any
 from urllib.parse import urlsplit
 
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
 from zspace.explorer.api import Api, Response, error_response
 from zspace.explorer.session import MAX_POINTS, Session
 

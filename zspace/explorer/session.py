@@ -23,11 +23,11 @@ import torch
 from zspace.analysis.common import subsample
 from zspace.analysis.pca import principal_axes
 from zspace.analysis.runner import load_result
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
 from zspace.generation import paths, samplers
 from zspace.generation.grids import to_uint8
-from zspace.latents import Latents, latents_path, load_latents
-from zspace.run import as_run
+from zspace.latents.store import Latents, latents_path, load_latents
+from zspace.runs.run import as_run
 
 MAX_POINTS = 30_000  # points drawn on the map (a seeded subsample beyond that)
 N_DIRECTIONS = 8  # leading PCA directions offered as sliders

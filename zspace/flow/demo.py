@@ -14,13 +14,13 @@ from typing import Any
 
 from zspace.analysis.api import analyze
 from zspace.config import load_config
+from zspace.core.progress import progress as progress_switch
 from zspace.evaluation.api import evaluate
 from zspace.flow.pipeline import REPORT_SAMPLERS, default_samples
 from zspace.flow.training import train
-from zspace.latents import encode
-from zspace.progress import progress as progress_switch
+from zspace.latents.encode import encode
 from zspace.reporting.api import compare, report
-from zspace.run import Run
+from zspace.runs.run import Run
 
 # Analysis sizes for ~1,600 points of z_dim 8 (the defaults target 170,000 x 256).
 DEMO_ANALYSIS: dict[str, Any] = {
@@ -64,7 +64,7 @@ def demo(
         log(f"== analysis {kind.upper()} ==")
         with progress_switch(None if progress else False):
             encode(run, "train", log=log)
-            analyze(run, "train", log=log, **DEMO_ANALYSIS)
+            analyze(run, split="train", log=log, **DEMO_ANALYSIS)
             default_samples(run, log=log)
             evaluate(run, REPORT_SAMPLERS, log=log, progress=progress)
         pages[kind] = report(run)

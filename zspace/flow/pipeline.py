@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from zspace.analysis.api import analyze
+from zspace.core.progress import progress as progress_switch
 from zspace.evaluation.api import evaluate
 from zspace.flow.training import train
 from zspace.generation.api import generate, meaningful_rates, reconstructions
-from zspace.latents import encode
-from zspace.progress import progress as progress_switch
+from zspace.latents.encode import encode
 from zspace.reporting.api import report
-from zspace.run import as_run
+from zspace.runs.run import as_run
 
 REPORT_SAMPLERS = ("normal", "gauss", "gmm")
 
@@ -54,7 +54,7 @@ def pipeline(
             config, run_dir=run_dir, overrides=list(overrides or []), log=log, progress=progress
         )
         encode(run, "train", log=log)
-        analyze(run, "train", only=only, log=log, **(analysis or {}))
+        analyze(run, split="train", only=only, log=log, **(analysis or {}))
         default_samples(run, log=log)
         evaluate(run, REPORT_SAMPLERS, log=log, progress=progress)
         return report(run, log)

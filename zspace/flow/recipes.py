@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -31,8 +31,9 @@ from typing import Any
 from zspace.analysis.runner import check_names, make_params, parse_sets, split_name
 from zspace.config import Config, apply_overrides, config_from_dict, to_dict
 from zspace.config.parse import toml_value
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
 from zspace.flow.stages import Plan, run_stages
+from zspace.flow.sweeps import sweep
 from zspace.generation.samplers import check_sampler
 from zspace.reporting.references import Reference, check_quantity, parse_reference
 
@@ -416,8 +417,6 @@ def run_recipe(
     cfg = recipe.base_config(data, overrides)
     plan = plan_for(recipe, params, quick=quick, only=analyses)
     if recipe.is_sweep:
-        from zspace.flow.sweeps import sweep
-
         assert recipe.vary is not None
         vary = [(k, [toml_value(v) for v in vals]) for k, vals in recipe.vary.items()]
         return sweep(
@@ -436,11 +435,3 @@ def run_recipe(
         )
     log(f"recipe {recipe.name}: {recipe.title} -> {out}")
     return run_stages(cfg, out, plan, log=log, progress=progress)
-
-
-def with_values(plan: Plan, settings: Mapping[str, Any], references: Sequence[Reference]) -> Plan:
-    """A sweep run's plan: the recipe record keeps the references that apply to it."""
-    if plan.record is None:
-        return plan
-    refs = [r.to_json() for r in references if r.applies(settings)]
-    return replace(plan, record={**plan.record, "references": refs, "sweep_values": settings})

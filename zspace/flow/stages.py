@@ -21,22 +21,23 @@ from typing import Any
 
 from zspace.analysis.api import analyze
 from zspace.analysis.runner import (
-    DEFAULT_SET,
-    SPECS,
+    ANALYSES,
     check_names,
     make_params,
     parse_sets,
     split_name,
 )
-from zspace.checkpoint import load_checkpoint
 from zspace.config import Config, to_dict, to_toml
-from zspace.errors import ZspaceError
-from zspace.fileio import atomic_write_json
+from zspace.core.errors import ZspaceError
+from zspace.core.fileio import atomic_write_json
+from zspace.evaluation.api import evaluate
 from zspace.flow.training import train
 from zspace.generation.api import generate, meaningful_rates, reconstructions
-from zspace.latents import encode, latents_path
+from zspace.latents.encode import encode
+from zspace.latents.store import latents_path
 from zspace.reporting.api import report
-from zspace.runfolder import read_config, read_history, write_history
+from zspace.runs.checkpoint import load_checkpoint
+from zspace.runs.folder import read_config, read_history, write_history
 from zspace.training import RESUMABLE_CHANGES
 
 FLOW_FILE = "flow.json"
@@ -164,17 +165,11 @@ def _train_key(run_dir: Path, cfg: Config) -> str:
     return digest(to_toml(cfg), last.get("epoch"), last.get("total"))
 
 
-def has_evaluation() -> bool:
-    """Whether this build has the evaluation stage (``zspace evaluate``)."""
-    import importlib.util
-
-    return importlib.util.find_spec("zspace.evaluation") is not None
-
-
 def _plan_key(run_dir: Path, cfg: Config, plan: Plan) -> str:
     # the build's stages are part of the key: a run finished without the evaluation
     # stage is not complete once a build has it
-    return digest(_train_key(run_dir, cfg), asdict(plan), has_evaluation())
+    # True: the evaluation stage is planned (kept in the key, so older flow.json files match)
+    return digest(_train_key(run_dir, cfg), asdict(plan), True)
 
 
 def run_stages(
@@ -220,7 +215,7 @@ def run_stages(
     def loaded():
         nonlocal run
         if run is None:
-            from zspace.run import load_run
+            from zspace.runs.run import load_run
 
             run = load_run(run_dir)
         return run
@@ -230,7 +225,7 @@ def run_stages(
         out = run_dir / "analysis" / f"{name}.json"
 
         def analyze_one(n: str = name, p: Any = params) -> Any:
-            return analyze(loaded(), "train", only=[n], log=log, **{n: p})
+            return analyze(loaded(), split="train", only=[n], log=log, **{n: p})
 
         step(f"analyze:{name}", params, out, analyze_one)
     for i, grid in enumerate(plan.grids):
@@ -246,10 +241,7 @@ def run_stages(
         rates_file = run_dir / "samples" / "rates.json"
         step("rates", rates, rates_file, lambda: _rates(loaded(), rates, log))
     if evaluation is not None:
-        if has_evaluation():
-            step("evaluate", evaluation, None, lambda: _evaluate(loaded(), evaluation, log))
-        else:
-            log("evaluate: this build has no evaluation stage; skipped")
+        step("evaluate", evaluation, None, lambda: _evaluate(loaded(), evaluation, log))
     if plan.record is not None:
         atomic_write_json(run_dir / "recipe.json", plan.record)
     page = report(run_dir, log)
@@ -261,7 +253,7 @@ def run_stages(
 def _analyses(plan: Plan, loaded: Callable[[], Any]) -> list[tuple[str, dict[str, Any]]]:
     """(name, params) in the order to run them: ``plan.only`` or every analysis that
     applies to this run, then the variants of ``plan.analysis``."""
-    names = list(plan.only) if plan.only is not None else list(DEFAULT_SET)
+    names = list(plan.only) if plan.only is not None else list(ANALYSES)
     if plan.only is None:
         names += [n for n in plan.analysis if split_name(n)[1] is not None and n not in names]
     check_names(names)
@@ -269,7 +261,7 @@ def _analyses(plan: Plan, loaded: Callable[[], Any]) -> list[tuple[str, dict[str
     return [
         (n, dict(plan.analysis.get(n, {})))
         for n in names
-        if variational or not SPECS[split_name(n)[0]].needs_vae
+        if variational or not ANALYSES[split_name(n)[0]].needs_vae
     ]
 
 
@@ -282,7 +274,4 @@ def _rates(run: Any, settings: dict[str, Any], log: Callable[[str], None]) -> No
 
 
 def _evaluate(run: Any, settings: dict[str, Any], log: Callable[[str], None]) -> None:
-    import importlib
-
-    evaluate = importlib.import_module("zspace.evaluation.api").evaluate
     evaluate(run, log=log, progress=False, **settings)

@@ -14,16 +14,17 @@ from __future__ import annotations
 import itertools
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 from zspace.config import Config, apply_overrides, config_from_dict, load_config, to_dict, to_toml
-from zspace.errors import ZspaceError
-from zspace.fileio import atomic_write_json
+from zspace.config.parse import split_list
+from zspace.core.errors import ZspaceError
+from zspace.core.fileio import atomic_write_json
 from zspace.flow.stages import Plan, is_complete, run_stages, training_state
 from zspace.flow.worker import work
 from zspace.reporting.references import Reference
@@ -44,20 +45,6 @@ class SweepRun:
         return [f"{k}={v}" for k, v in self.settings.items()]
 
 
-def split_values(text: str) -> list[str]:
-    """``"1e-5,0.1"`` -> ["1e-5", "0.1"]; commas inside [...] stay: "[8,16],[16,32]"."""
-    out, depth, cur = [], 0, ""
-    for ch in text:
-        if ch == "," and depth == 0:
-            out.append(cur.strip())
-            cur = ""
-            continue
-        depth += {"[": 1, "]": -1}.get(ch, 0)
-        cur += ch
-    out.append(cur.strip())
-    return [v for v in out if v]
-
-
 def parse_vary(items: Sequence[str | tuple[str, Sequence[Any]]]) -> list[tuple[str, list[str]]]:
     """``--vary KEY=V1,V2,...`` strings (or (key, values) pairs) to [(key, [texts])]."""
     out: list[tuple[str, list[str]]] = []
@@ -66,7 +53,7 @@ def parse_vary(items: Sequence[str | tuple[str, Sequence[Any]]]) -> list[tuple[s
             key, sep, text = item.partition("=")
             if not sep:
                 raise ZspaceError(f"--vary {item!r}: expected KEY=V1,V2,... e.g. model.fact=1e-5,1")
-            values = split_values(text)
+            values = split_list(text)
         else:
             key, values = item[0], [str(v) for v in item[1]]
         key = key.strip()
@@ -144,8 +131,6 @@ def sweep(
     ``list_only``, the run's report with ``only``). ``config``: a Config, a TOML
     path or None (defaults), with ``overrides`` on top; ``vary``: ``"KEY=V1,V2"``
     strings or (key, values) pairs."""
-    from zspace.flow.recipes import with_values
-
     out = Path(out)
     plan = plan or Plan()
     if jobs < 1:
@@ -227,3 +212,11 @@ def _run_all(out, todo, cfgs, plans, jobs, log, progress) -> list[tuple[str, str
             else:
                 log(f"[{r.name}] done")
     return failed
+
+
+def with_values(plan: Plan, settings: Mapping[str, Any], references: Sequence[Reference]) -> Plan:
+    """A sweep run's plan: the recipe record keeps the references that apply to it."""
+    if plan.record is None:
+        return plan
+    refs = [r.to_json() for r in references if r.applies(settings)]
+    return replace(plan, record={**plan.record, "references": refs, "sweep_values": settings})

@@ -19,7 +19,7 @@ def work(config: dict[str, Any], run_dir: str, plan: Any, threads: int, name: st
     from threadpoolctl import threadpool_limits
 
     from zspace.config import config_from_dict
-    from zspace.errors import ZspaceError
+    from zspace.core.errors import ZspaceError
     from zspace.flow.stages import run_stages
 
     torch.set_num_threads(threads)

@@ -14,13 +14,13 @@ import numpy as np
 import torch
 
 from zspace.analysis.common import subsample
-from zspace.checks import finite_float32, positive
-from zspace.errors import ZspaceError
+from zspace.core.checks import finite_float32, positive
+from zspace.core.errors import ZspaceError
+from zspace.core.resources import check_memory
 from zspace.generation import grids
 from zspace.generation.recon import model_input
-from zspace.latents import Latents, load_latents
-from zspace.resources import check_memory
-from zspace.run import as_run
+from zspace.latents.store import Latents, load_latents
+from zspace.runs.run import as_run
 
 Log = Callable[[str], None] | None
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from zspace.checks import finite_float32
-from zspace.errors import ZspaceError
+from zspace.core.checks import finite_float32
+from zspace.core.errors import ZspaceError
 from zspace.generation import paths
 from zspace.generation.common import (
     Log,

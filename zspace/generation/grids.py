@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageEnhance
 
+from zspace.core.errors import ZspaceError
+from zspace.core.fileio import atomic_write_bytes
 from zspace.data.preview import make_grid, png_bytes
-from zspace.errors import ZspaceError
-from zspace.fileio import atomic_write_bytes
 
 MIN_CELL = 56  # small images (MNIST) are enlarged pixel-exactly to at least this
 

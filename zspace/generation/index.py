@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from zspace.errors import ZspaceError
-from zspace.fileio import atomic_write_json, read_json
+from zspace.core.errors import ZspaceError
+from zspace.core.fileio import atomic_write_json, read_json
 
 
 def samples_dir(run: Any) -> Path:

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from zspace.core.fileio import atomic_write_json
 from zspace.data import held_out_split
-from zspace.fileio import atomic_write_json
 from zspace.generation import grids, samplers
 from zspace.generation.common import Log, as_run, code, counts, fits, pick, seed_of, train_latents
 from zspace.generation.index import samples_dir

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from zspace.analysis.pca import principal_axes
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
 
 
 def lerp(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from zspace.analysis.common import subsample
-from zspace.errors import ZspaceError
+from zspace.analysis.neighbours import knn
+from zspace.core.errors import ZspaceError
 from zspace.generation.samplers import DEFAULT_SUBSAMPLE
-from zspace.neighbours import knn
 
 CHUNK = 2048  # queries per block of the search
 
@@ -35,7 +35,7 @@ def nearest_distances(
 ) -> np.ndarray:
     """Euclidean distance from each query to its nearest reference point
     (``exclude_self`` when the queries are the reference): the exact float64
-    search of ``zspace.neighbours.knn`` with k = 1."""
+    search of ``zspace.analysis.neighbours.knn`` with k = 1."""
     if len(reference) - (1 if exclude_self else 0) < 1:
         raise ZspaceError("the reference has no points to compare against")
     return knn(queries, reference, 1, exclude_self=exclude_self, chunk=CHUNK)[0][:, 0]

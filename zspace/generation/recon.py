@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
 from zspace.generation.grids import to_uint8
 
 TASK_SEED_OFFSET = 104_729  # keeps the task's noise stream apart from other seeded draws
@@ -81,14 +81,14 @@ def recon_metrics(
     Uses mu for a VAE (the deterministic reconstruction)."""
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-    from zspace.losses import reconstruction_loss
+    from zspace.models.losses import reconstruction_loss
 
     m = run.config.model
     n = len(images_u8)
     if n == 0:
         raise ZspaceError(f"split {split!r} has no images")
     loss_sum = psnr_sum = ssim_sum = 0.0
-    from zspace.progress import bar
+    from zspace.core.progress import bar
 
     for s in bar(range(0, n, batch_size), desc=f"reconstruction metrics ({split})", unit="batch"):
         target = run.as_batch(images_u8[s : s + batch_size])

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from zspace.fileio import atomic_write_json
+from zspace.core.fileio import atomic_write_json
 from zspace.generation import grids
 from zspace.generation.common import Log, as_run, counts, pick, seed_of, split_index
 from zspace.generation.index import entry, samples_dir, update_index

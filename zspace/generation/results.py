@@ -3,49 +3,32 @@
 They read like the dicts they replace (``res["results"]``, ``entry["file"]``), so
 code written against the files keeps working, and they display themselves in
 Jupyter: ``_repr_html_`` with the key numbers and the images inline, ``figure()``
-for a matplotlib Figure (drawn by the reporting stage, imported lazily).
+for a matplotlib Figure (drawn by the reporting stage's renderer, ``core.display``).
 """
 
 from __future__ import annotations
 
-import base64
 import html
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from zspace.core.display import data_url, renderer
+from zspace.core.results import Result
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-class FieldMapping(Mapping):
-    """Read a dataclass's public fields as ``obj["name"]`` (and ``keys()``, ``get``)."""
-
-    def _keys(self) -> list[str]:
-        return [f.name for f in fields(self) if f.repr]  # type: ignore[arg-type]
-
-    def __getitem__(self, key: str) -> Any:
-        if key in self._keys():
-            return getattr(self, key)
-        raise KeyError(key)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._keys())
-
-    def __len__(self) -> int:
-        return len(self._keys())
-
-
 def _img(path: Path, alt: str) -> str:
     if not path.is_file():
         return f"<p>{html.escape(str(path))} is missing</p>"
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
+    return f'<img src="{data_url(path.read_bytes())}" alt="{html.escape(alt)}">'
 
 
 @dataclass(frozen=True, eq=False)
-class SampleImage(FieldMapping):
+class SampleImage(Result):
     """One PNG under ``RUN/samples/`` and its index entry."""
 
     file: str
@@ -65,9 +48,7 @@ class SampleImage(FieldMapping):
         return self.folder / self.file
 
     def figure(self) -> Figure:
-        from zspace.reporting.figures import image_figure
-
-        return image_figure(self.path, self.caption)
+        return renderer().figures(self)[0]
 
     def _repr_html_(self) -> str:
         cap = html.escape(self.caption)
@@ -91,7 +72,7 @@ class SampleImages(Sequence):
 
 
 @dataclass(frozen=True, eq=False)
-class Reconstructions(FieldMapping):
+class Reconstructions(Result):
     """Reconstruction grids and, when measured, the split's mean loss, PSNR and SSIM."""
 
     split: str
@@ -110,7 +91,7 @@ class Reconstructions(FieldMapping):
 
 
 @dataclass(frozen=True, eq=False)
-class Rates(FieldMapping):
+class Rates(Result):
     """The meaningful-point rate per sampler (what ``samples/rates.json`` holds)."""
 
     threshold: float

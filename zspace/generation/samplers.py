@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from zspace.analysis.common import subsample
-from zspace.errors import ZspaceError
-from zspace.fileio import atomic_write_bytes, atomic_write_json, read_npz
+from zspace.core.errors import ZspaceError
+from zspace.core.fileio import atomic_write_bytes, atomic_write_json, read_npz
 
 SAMPLERS = ("normal", "uniform", "gauss", "gmm")
 REFERENCE_LIMITS = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 5.0, 8.0)
@@ -170,7 +170,7 @@ def fit_gmm(
     t0 = time.perf_counter()
     bic: dict[int, float] = {}
     best: tuple[int, Any] | None = None  # (count, its fitted mixture)
-    from zspace.progress import bar
+    from zspace.core.progress import bar
 
     for k in bar(counts, desc=f"GMM fits on {len(x):,} points", unit="fit"):
         gm = _fit_one(x, k, max_iter, seed)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
 from zspace.generation import grids, samplers
 from zspace.generation.common import (
     Log,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit
 
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
 from zspace.perceptron.neuron import outputs, relative_errors
 
 MODES = ("stochastic", "batch")

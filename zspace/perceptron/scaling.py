@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
 
 #: name -> one-line description, in the order of the reference study
 SCALINGS: dict[str, str] = {

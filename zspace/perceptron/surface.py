@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
 
 #: refuse meshes whose surface alone would need more than ~800 MB of float64
 MAX_MESH_POINTS = 100_000_000

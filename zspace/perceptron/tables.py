@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from zspace.perceptron.descent import DescentResult
-from zspace.perceptron.study import PerceptronResult
+
+if TYPE_CHECKING:
+    from zspace.perceptron.study import PerceptronResult
 
 COLUMNS = ("#", "k1", "k2", "K1", "K2", "target", "A", "Err")
 

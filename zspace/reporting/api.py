@@ -10,12 +10,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from zspace.run import run_path
+from zspace.runs.run import run_path
 
 
 def report(run: Any, log: Callable[[str], None] | None = None) -> Path:
     """Write ``RUN/report.html`` (self-contained) from the saved results; returns its path."""
-    from zspace.reporting.html import build_report
+    from zspace.reporting.report import build_report
 
     return build_report(run_path(run), log)
 

@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from zspace.analysis.runner import load_result
-from zspace.errors import ZspaceError
-from zspace.fileio import atomic_write_text, check_writable
+from zspace.core.display import esc, img
+from zspace.core.errors import ZspaceError
+from zspace.core.fileio import atomic_write_text, check_writable
 from zspace.reporting import figures as F
 from zspace.reporting.evaluation import compare_html
-from zspace.reporting.html import Html, esc, grid_figure, img, page, section, table
+from zspace.reporting.html import Html, page, section, table
+from zspace.reporting.report import grid_figure
 from zspace.reporting.style import hex_colour
 
 
@@ -36,7 +38,7 @@ def build_compare(
     runs: Sequence[str | Path], out: str | Path, log: Callable[[str], None] | None = None
 ) -> Path:
     """Write ``out/compare.html`` for the given run folders; returns its path."""
-    from zspace.runfolder import read_history, read_meta
+    from zspace.runs.folder import read_history, read_meta
 
     dirs = [Path(r) for r in runs]
     if len(dirs) < 2:

@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from zspace.core.display import esc
 from zspace.evaluation.reading import METRICS, ranked
-from zspace.reporting.html import Html, esc, table
+from zspace.reporting.html import Html, table
 from zspace.reporting.text import num
 
 FLAG = "⚑"

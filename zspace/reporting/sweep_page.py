@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from zspace.analysis.runner import load_result
-from zspace.errors import ZspaceError
+from zspace.core.display import esc, img
+from zspace.core.errors import ZspaceError
+from zspace.core.fileio import atomic_write_text
 from zspace.evaluation.reading import FIDELITY, HEADLINE, METRICS
-from zspace.fileio import atomic_write_text
 from zspace.reporting import figures as F
 from zspace.reporting.evaluation import FLAG, flag_list, row_key
-from zspace.reporting.html import esc, img, page, section, table
+from zspace.reporting.html import page, section, table
 from zspace.reporting.references import _history, _json, measure, num, parse_reference
 
 SWEEP_FILE = "sweep.json"

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import torch
 import torch.distributed as torch_dist
 
-from zspace.errors import ZspaceError
+from zspace.core.errors import ZspaceError
 
 T = TypeVar("T")
 

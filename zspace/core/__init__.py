@@ -1,0 +1,1 @@
+"""Infrastructure every stage shares: errors, files, checks, progress, resources, devices."""

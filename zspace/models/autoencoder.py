@@ -1,0 +1,226 @@
+"""Convolutional AE / VAE built from the config lists.
+
+The encoder is a stack of 'same'-padded convolutions, flattened into a dense head
+(one for an AE, ``mu`` and ``logvar`` for a VAE). The decoder mirrors it: a dense
+layer back to the last feature map, then transposed convolutions; the last one
+outputs the image channels. The model returns logits: the BCE loss is computed
+from logits (stable), and ``decode`` applies the sigmoid for images.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from zspace.config import ModelConfig, decoder_filters
+
+
+@dataclass(frozen=True)
+class EncoderOutput:
+    z: torch.Tensor
+    mu: torch.Tensor | None
+    logvar: torch.Tensor | None
+
+
+def _activation(cfg: ModelConfig) -> nn.Module:
+    if cfg.activation == "leaky_relu":
+        return nn.LeakyReLU(cfg.leaky_slope)
+    if cfg.activation == "relu":
+        return nn.ReLU()
+    return nn.SELU()
+
+
+def _dropout(cfg: ModelConfig) -> list[nn.Module]:
+    if cfg.dropout <= 0:
+        return []
+    # SELU's self-normalisation needs AlphaDropout, which keeps mean and variance.
+    return [nn.AlphaDropout(cfg.dropout) if cfg.activation == "selu" else nn.Dropout(cfg.dropout)]
+
+
+def _block(layer: nn.Module, channels: int, cfg: ModelConfig) -> nn.Sequential:
+    parts: list[nn.Module] = [layer]
+    if cfg.batch_norm:
+        parts.append(nn.BatchNorm2d(channels))
+    parts.append(_activation(cfg))
+    parts.extend(_dropout(cfg))
+    return nn.Sequential(*parts)
+
+
+class Encoder(nn.Module):
+    def __init__(self, cfg: ModelConfig, input_shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        channels, height, width = input_shape
+        layers = []
+        for filters, kernel, stride in zip(
+            cfg.encoder_filters, cfg.encoder_kernels, cfg.encoder_strides, strict=True
+        ):
+            conv = nn.Conv2d(channels, filters, kernel, stride=stride, padding=kernel // 2)
+            layers.append(_block(conv, filters, cfg))
+            channels = filters
+            height, width = math.ceil(height / stride), math.ceil(width / stride)
+        self.convs = nn.Sequential(*layers)
+        self.feature_shape = (channels, height, width)
+        flat = channels * height * width
+        self.dense: nn.Module
+        if cfg.enc_dense:
+            self.dense = nn.Sequential(nn.Linear(flat, cfg.enc_dense), _activation(cfg))
+            flat = cfg.enc_dense
+        else:
+            self.dense = nn.Identity()
+        self.variational = cfg.variational
+        if cfg.variational:
+            self.mu = nn.Linear(flat, cfg.z_dim)
+            self.logvar = nn.Linear(flat, cfg.z_dim)
+        else:
+            self.z = nn.Linear(flat, cfg.z_dim)
+        self.eps_clip = cfg.eps_clip
+        self.eps_scale = cfg.eps_scale
+
+    def heads(self, x: torch.Tensor) -> Any:
+        """The encoder without sampling: z for an AE, (mu, logvar) for a VAE."""
+        h = self.dense(torch.flatten(self.convs(x), 1))
+        return (self.mu(h), self.logvar(h)) if self.variational else self.z(h)
+
+    def forward(self, x: torch.Tensor, eps: torch.Tensor | None = None) -> EncoderOutput:
+        if not self.variational:
+            return EncoderOutput(self.heads(x), None, None)
+        mu, logvar = self.heads(x)
+        return EncoderOutput(self.sample(mu, logvar, eps), mu, logvar)
+
+    def sample(
+        self, mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """z = mu + exp(logvar/2) * eps * eps_scale, eps ~ N(0, I) clipped to +-eps_clip.
+
+        The clip stops rare extreme draws from throwing training into far-off minima;
+        eps_clip = 0 turns it off. ``eps_scale`` may be changed on a loaded model.
+        ``eps`` (shaped like ``mu``) is drawn from the global torch RNG when not given;
+        training passes its own, drawn for the global batch from the run's seed.
+        """
+        if eps is None:
+            eps = torch.randn_like(mu)
+        if self.eps_clip > 0:
+            eps = eps.clamp(-self.eps_clip, self.eps_clip)
+        return mu + torch.exp(0.5 * logvar) * eps * self.eps_scale
+
+
+class Decoder(nn.Module):
+    def __init__(
+        self, cfg: ModelConfig, feature_shape: tuple[int, int, int], out_channels: int
+    ) -> None:
+        super().__init__()
+        self.feature_shape = feature_shape
+        self.dense = nn.Linear(cfg.z_dim, math.prod(feature_shape))
+        channels = feature_shape[0]
+        filters = decoder_filters(cfg, out_channels)
+        layers: list[nn.Module] = []
+        last = len(filters) - 1
+        for i, (f, kernel, stride) in enumerate(
+            zip(filters, cfg.decoder_kernels, cfg.decoder_strides, strict=True)
+        ):
+            # padding k//2 with output_padding s-1 maps H to H*s: Keras's 'same'.
+            deconv = nn.ConvTranspose2d(
+                channels, f, kernel, stride=stride, padding=kernel // 2, output_padding=stride - 1
+            )
+            layers.append(deconv if i == last else _block(deconv, f, cfg))
+            channels = f
+        self.deconvs = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Logits of the image (apply a sigmoid for pixel values)."""
+        h = self.dense(z).view(z.shape[0], *self.feature_shape)
+        # channels_last: the transposed convolutions decode 1.8x faster on CPU (oneDNN's
+        # NHWC kernels; measured on the reference CelebA decoder), training is unchanged
+        return self.deconvs(h.contiguous(memory_format=torch.channels_last))
+
+
+def _on_encoder(name: str) -> Any:
+    """A knob of the encoder's sampling, read and set on the whole model too."""
+    return property(
+        lambda m: getattr(m.encoder, name), lambda m, v: setattr(m.encoder, name, float(v))
+    )
+
+
+class AutoEncoder(nn.Module):
+    """AE (``variational=False``) or VAE with the SPEC's knobs; input NCHW in [0, 1]."""
+
+    def __init__(self, cfg: ModelConfig, input_shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.cfg = cfg
+        channels, height, width = input_shape
+        self.input_shape = (channels, height, width)
+        self.encoder = Encoder(cfg, input_shape)
+        self.decoder = Decoder(cfg, self.encoder.feature_shape, input_shape[0])
+        init_weights(self, cfg.activation)
+
+    @property
+    def variational(self) -> bool:
+        return self.encoder.variational
+
+    eps_scale = _on_encoder("eps_scale")
+    eps_clip = _on_encoder("eps_clip")
+
+    def forward(
+        self, x: torch.Tensor, eps: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, EncoderOutput]:
+        """(logits, encoder output); ``eps`` is the VAE's noise (see ``Encoder.sample``)."""
+        enc = self.encoder(x, eps)
+        return self.decoder(enc.z), enc
+
+
+def init_weights(model: nn.Module, activation: str) -> None:
+    """Glorot-uniform weights and zero biases (Keras's default); LeCun-normal for SELU."""
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            if activation == "selu":
+                nn.init.kaiming_normal_(module.weight, nonlinearity="linear", mode="fan_in")
+            else:
+                # Keras computes fans as (in, out) * receptive field for both conv kinds;
+                # torch reads ConvTranspose2d's weight as (in, out, kh, kw) and swaps the
+                # fans, which is the same sum, so the bound agrees.
+                nn.init.xavier_uniform_(module.weight)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def summary(model: AutoEncoder) -> str:
+    """A Keras-like table (layer, output shape, parameters) from one dry forward pass."""
+    rows: list[tuple[str, str, int]] = []
+    hooks = []
+    leaves = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.BatchNorm2d)
+
+    def hook(name: str):
+        def record(module: nn.Module, _inp, out) -> None:
+            shape = tuple(out.shape[1:]) if isinstance(out, torch.Tensor) else ()
+            params = sum(p.numel() for p in module.parameters(recurse=False))
+            rows.append((f"{name} ({type(module).__name__})", str(shape), params))
+
+        return record
+
+    for name, module in model.named_modules():
+        if isinstance(module, leaves):
+            hooks.append(module.register_forward_hook(hook(name)))
+    was_training = model.training
+    model.eval()
+    try:
+        param = next(model.parameters())
+        with torch.no_grad():
+            model(torch.zeros(1, *model.input_shape, device=param.device, dtype=param.dtype))
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    width = max(len(r[0]) for r in rows) + 2
+    lines = [f"{'layer':<{width}}{'output shape':<22}{'params':>12}", "-" * (width + 34)]
+    lines += [f"{n:<{width}}{s:<22}{p:>12,}" for n, s, p in rows]
+    kind = "VAE" if model.variational else "AE"
+    lines += ["-" * (width + 34), f"{kind}: {count_parameters(model):,} parameters"]
+    return "\n".join(lines)

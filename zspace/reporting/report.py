@@ -1,0 +1,336 @@
+"""The self-contained report page of one run: config, losses, every analysis, samples."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from zspace.analysis.runner import ANALYSES, VARIANT_SEP, load_result, variants
+from zspace.core.display import esc, img
+from zspace.core.errors import ZspaceError
+from zspace.core.fileio import atomic_write_text, read_json, read_text
+from zspace.reporting import figures as F
+from zspace.reporting.evaluation import beside_grid, eval_table, read_eval
+from zspace.reporting.html import Html, key, missing, page, section, table
+from zspace.reporting.references import references_html
+from zspace.reporting.text import num
+
+# short navigation labels; an analysis without one shows its registry title
+NAV = {"pca": "PCA", "tsne": "t-SNE", "kmeans": "Clustering", "vae": "VAE internals"}
+SECTIONS = (
+    ("config", "Configuration"),
+    ("losses", "Losses"),
+    *((name, NAV.get(name, spec.title)) for name, spec in ANALYSES.items()),
+    ("samples", "Samples"),
+)
+
+
+def config_section(run_dir: Path, meta: dict) -> str:
+    """The settings a reader needs to place the run, then the full TOML folded away."""
+    from zspace.config import config_from_toml
+
+    text = read_text(run_dir / "config.toml")
+    try:
+        cfg = config_from_toml(text, str(run_dir / "config.toml"))
+    except ZspaceError:
+        cfg = None
+    splits = ", ".join(f"{k} {num(v)}" for k, v in (meta.get("splits") or {}).items())
+    data = meta.get("data") or {}
+    rows = [
+        ["kind", str(meta.get("kind", "?")).upper()],
+        ["data", f"{data.get('source', '?')}, images "
+                 + " x ".join(str(s) for s in data.get("shape", [])) + " (H x W x C)"],
+        ["splits", splits],
+    ]  # fmt: skip
+    if cfg is not None:
+        m, d, t = cfg.model, cfg.data, cfg.train
+        task = d.task
+        if d.task == "denoise":
+            task += f" (noise_sigma {d.noise_sigma:g}, drop_fraction {d.drop_fraction:g})"
+        rows += [
+            ["task", task],
+            ["model", f"z_dim {m.z_dim}; encoder filters {list(m.encoder_filters)}, "
+                      f"strides {list(m.encoder_strides)}"
+                      + (f"; fact {m.fact:g}" if m.variational else "")],
+            ["training", f"{t.epochs} epochs, batch {t.batch_size}, lr {t.lr:g}, seed {cfg.seed}"],
+        ]  # fmt: skip
+    rows += [
+        ["zspace / torch", f"{meta.get('zspace', '?')} / {meta.get('torch', '?')}"],
+        ["created", meta.get("created", "?")],
+    ]
+    return (
+        table(["", "value"], rows, left=2)
+        + f"<details><summary>Full configuration (config.toml)</summary><pre>{esc(text)}</pre>"
+        + "</details>"
+    )
+
+
+def losses_section(history: list[dict], colour: str) -> str:
+    if not history:
+        return '<p class="missing">No epochs in history.jsonl yet.</p>'
+    last = history[-1]
+    best = min(history, key=lambda h: h.get("val_total") or h.get("total") or 0)
+    words = (
+        f"After {last['epoch']} epochs the training loss is {num(last['total'])} per image "
+        f"(reconstruction {num(last['reco'])}, fact * KL {num(last['kl'])})"
+    )
+    if last.get("val_total") is not None:
+        words += (
+            f"; validation {num(last['val_total'])}, best {num(best['val_total'])} "
+            f"in epoch {best['epoch']}"
+        )
+    cols = ["epoch", "total", "reco", "kl", "val_total", "val_reco", "val_kl", "lr", "seconds"]
+    rows = [[h.get(c, "") if h.get(c) is not None else "" for c in cols] for h in history]
+    if len(rows) > 12:
+        rows = rows[:3] + [["..."] + [""] * (len(cols) - 1)] + rows[-8:]
+    return (
+        f'<p class="key">{esc(words)}.</p>'
+        + img(F.loss_curves(history, colour), "loss curves")
+        + table(cols, rows)
+    )
+
+
+def analysis_section(run_dir: Path, name: str, colour: str, variational: bool) -> str:
+    """One analysis: its result, then each saved variant ``name@label`` under its label."""
+    if ANALYSES[name].needs_vae and not variational:
+        return "<p>This run is an AE: it has no mu/logvar, so there are no VAE internals.</p>"
+    labels = variants(run_dir, name)
+    loaded = load_result(run_dir, name)
+    if loaded is None and not labels:
+        return missing(run_dir, name)
+    parts = [] if loaded is None else [_result_html(name, *loaded, colour)]
+    for label in labels:
+        got = load_result(run_dir, f"{name}{VARIANT_SEP}{label}")
+        if got is not None:
+            parts.append(f"<h3>Variant {esc(name)}{VARIANT_SEP}{esc(label)}</h3>")
+            parts.append(_result_html(name, *got, colour))
+    return "\n".join(parts)
+
+
+def _result_html(name: str, rec: dict, arr: dict, colour: str) -> str:
+    r = rec["result"]
+    parts = [key(rec)]
+    for i, fig in enumerate(F.analysis_figures(name, rec, arr, colour)):
+        cap = FIGURE_NOTES.get((name, i), lambda _r: "")(r)
+        parts.append(img(fig, f"{ANALYSES[name].title} ({i + 1})", cap))
+    parts += EXTRAS.get(name, lambda _r: [])(r)
+    return "\n".join(parts)
+
+
+def _windows_note(r: dict) -> str:
+    drawn = r.get("n_shown", 0)
+    n = r.get("n", 0)
+    shown = (
+        f"a seeded {num(drawn)} of the {num(n)} points are drawn"
+        if drawn < n
+        else (f"all {num(n)} points are drawn")
+    )
+    if r.get("zoom_mode") == "relative":
+        how = (
+            "the windows are squares around the median whose half-widths are shares "
+            f"({', '.join(num(f) for f in r['zooms'])}) of the cloud's extent (99 % of "
+            "its points within)"
+        )
+    else:
+        how = "the windows are squares of fixed half-width around the median"
+    return f"{shown.capitalize()}; {how}; the counts in the titles use all points."
+
+
+# notes under single figures, by (analysis, figure number): what the figure cannot say
+FIGURE_NOTES = {("pca", 1): _windows_note, ("pca", 2): _windows_note}
+
+
+def _axes_extras(r: dict) -> list[str]:
+    rule = (
+        f"Rule: an axis is off-centre when |median - {r['centre_median']:.3g}| > "
+        f"max({r['centre_k']:g} x {r['centre_spread']:.3g}, {r['centre_floor']:g} x "
+        f"{r['width_median']:.3g}) and broad when its width (IQR/1.349) exceeds "
+        f"{r['width_ratio']:g} x {r['width_median']:.3g}."
+    )
+    parts = [f"<p>{esc(rule)}</p>"]
+    if r["flagged"]:
+        rows = [
+            [f["axis"], f["centre"], f["width"], f["width_ratio"], f["why"]] for f in r["flagged"]
+        ]
+        parts.append(table(["axis", "centre", "width", "width / median", "why"], rows))
+    return parts
+
+
+def _vae_extras(r: dict) -> list[str]:
+    total = max(1, r["n"] * r["z_dim"])
+    rows = [
+        [f"logvar > {t:g}", c, c / total]
+        for t, c in zip(r["logvar_thresholds"], r["logvar_above"], strict=True)
+    ]
+    rows.append([f"|z - mu| > {r['diff_threshold']:g}", r["diff_above"], r["diff_above"] / total])
+    parts = [table(["components with", "count", "share"], rows)]
+    if r.get("active_units") is not None:  # results saved before active units have none
+        parts.append(
+            f"<p>Active units (Burda et al. 2016): {r['active_units']} of {r['z_dim']} axes "
+            f"have a variance of mu over the data above {r['active_threshold']:g}.</p>"
+        )
+    return parts
+
+
+EXTRAS = {"axes": _axes_extras, "vae": _vae_extras}  # tables beside an analysis's figures
+
+
+def rates_table(run_dir: Path) -> str:
+    """samples/rates.json (``zspace generate --rate``) as a table, with its threshold."""
+    path = run_dir / "samples" / "rates.json"
+    if not path.is_file():
+        return ""
+    try:
+        rates = json.loads(path.read_text())
+        rows = [
+            [
+                r["sampler"],
+                ", ".join(f"{k}={num(v)}" for k, v in r["params"].items()),
+                Html(f"{float(r['rate']):.3f}"),
+                int(r["n"]),
+                float(r["mean_radius"]),
+                float(r["median_distance"]),
+            ]
+            for r in rates["results"]
+        ]
+        head = (
+            f"<h3>Meaningful-point rate</h3><p>The share of random points that, decoded and "
+            f"re-encoded, lie within {num(float(rates['threshold']))} of a training point "
+            f"(the {rates['quantile']:g} quantile of the training points' own "
+            f"nearest-neighbour distances; {num(rates['reference_size'])} reference points "
+            f"in {esc(rates['space'])}). A proxy: see docs/generation.md.</p>"
+        )
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        return f'<p class="missing">{path.name} is unreadable: {esc(exc)}</p>'
+    warn = rates.get("warning")
+    head += f'<p class="missing">Warning: {esc(warn)}</p>' if warn else ""
+    return head + table(
+        ["sampler", "parameters", "rate", "n", "mean radius", "median distance"], rows, left=2
+    )
+
+
+#: headings of the sample families; the grids of one family sit side by side
+FAMILIES = {
+    ("grid", ""): "Decoded random points, one grid per sampler",
+    ("grid", "uniform"): "Decoded uniform boxes, one grid per limit",
+    ("reconstruction", ""): "Reconstructions",
+    ("interpolation", ""): "Interpolations",
+    ("traversal", ""): "Traversals",
+    ("attribute", ""): "Attribute vectors",
+}
+
+
+def family(entry: dict) -> tuple[str, str]:
+    """A grid's family: its kind, with the uniform boxes (one grid per limit) apart from
+    the other samplers."""
+    kind = str(entry.get("kind", ""))
+    return kind, "uniform" if kind == "grid" and entry.get("sampler") == "uniform" else ""
+
+
+def grid_figure(folder: Path, entry: dict, label: str = "") -> str:
+    """One generated PNG with its caption (the one place the caption appears)."""
+    f = folder / str(entry.get("file", ""))
+    cap = (f"{label}: " if label else "") + str(entry.get("caption", ""))
+    inside = f.resolve().is_relative_to(folder.resolve())  # never a file outside samples/
+    if inside and f.is_file() and f.suffix.lower() == ".png":
+        data = f.read_bytes()
+        want = entry.get("sha256")  # absent in indexes written before issue 18
+        if want and hashlib.sha256(data).hexdigest() != want:
+            return (
+                f'<p class="missing">{esc(entry.get("file"))} changed after it was listed (an '
+                f"interrupted <code>zspace generate</code>?); rerun it: {esc(cap)}</p>"
+            )
+        return img(data, str(entry.get("file")), cap)
+    return f'<p class="missing">{esc(entry.get("file"))} is listed but missing: {esc(cap)}</p>'
+
+
+def _graded(figure: str, metrics: str) -> str:
+    """A grid with its sampler's metrics under it, kept together as one cell of the row."""
+    return f'<div class="graded">{figure}{metrics}</div>' if metrics else figure
+
+
+def samples_section(run_dir: Path) -> str:
+    """The rates and evaluation tables, then the grids grouped by family (one sampler's
+    grids side by side), each with its caption once and its sampler's metrics beside it."""
+
+    rates = rates_table(run_dir) + eval_table(run_dir)
+    try:
+        evaluation = read_eval(run_dir)
+    except (json.JSONDecodeError, OSError):
+        evaluation = None
+    index = run_dir / "samples" / "index.json"
+    if not index.is_file():
+        return rates or (
+            "<p>There are no generated samples or reconstruction grids for this run: run "
+            f"<code>zspace generate {esc(run_dir)} --recon</code>.</p>"
+        )
+    entries = read_json(index, f"rerun `zspace generate {run_dir}`")
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ZspaceError(f"{index} is not a list of samples; rerun `zspace generate {run_dir}`")
+    if not entries:
+        return rates or "<p>samples/index.json lists no samples.</p>"
+    parts = [rates] if rates else []
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for e in entries:
+        groups.setdefault(family(e), []).append(e)
+    order = list(FAMILIES)
+    ranked = sorted(groups.items(), key=lambda g: order.index(g[0]) if g[0] in order else 99)
+    for fam, items in ranked:
+        title = FAMILIES.get(fam, fam[0].capitalize())
+        cells = "".join(
+            _graded(grid_figure(run_dir / "samples", e), beside_grid(run_dir, e, evaluation))
+            for e in items
+        )
+        parts.append(f'<h3>{esc(title)}</h3><div class="row">{cells}</div>')
+    return "\n".join(parts)
+
+
+def _check_inputs(run_dir: Path) -> None:
+    """Read every saved result and the samples index once before any figure is drawn, so
+    a truncated or foreign file fails the command at once (and the page is not written)."""
+    for name in ANALYSES:
+        load_result(run_dir, name)
+    index = run_dir / "samples" / "index.json"
+    if index.is_file():
+        read_json(index, f"rerun `zspace generate {run_dir}`")
+
+
+def build_report(run_dir: str | Path, log: Callable[[str], None] | None = None) -> Path:
+    """Write ``RUN/report.html`` from the run's files; returns its path."""
+    from zspace.runs.folder import read_history, read_meta
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ZspaceError(f"run folder not found: {run_dir}")
+    if not (run_dir / "config.toml").is_file():
+        raise ZspaceError(f"{run_dir} is not a zspace run folder (no config.toml)")
+    meta = read_meta(run_dir)
+    history = read_history(run_dir)
+    _check_inputs(run_dir)
+    kind = str(meta.get("kind", "ae"))
+    variational = kind == "vae"
+    colour = F.KIND_COLOURS.get(kind, "C0")
+    body = [section("config", "Configuration", config_section(run_dir, meta))]
+    nav = list(SECTIONS)
+
+    refs = references_html(run_dir)
+    if refs is not None:
+        body.append(section("reference", "Reference vs this run", refs))
+        nav.insert(1, ("reference", "Reference"))
+    body.append(section("losses", "Losses", losses_section(history, colour)))
+    for sid, spec in ANALYSES.items():
+        body.append(section(sid, spec.title, analysis_section(run_dir, sid, colour, variational)))
+    body.append(section("samples", "Samples and reconstructions", samples_section(run_dir)))
+    data = (meta.get("data") or {}).get("source", "?")
+    sub = (
+        f"{kind.upper()} on {data}, {len(history)} epochs; report written "
+        f"{time.strftime('%Y-%m-%d %H:%M:%S')} by zspace"
+    )
+    text = page(f"zspace report: {run_dir.name}", sub, nav, "\n".join(body))
+    path = atomic_write_text(run_dir / "report.html", text)
+    if log:
+        log(f"report: {path}")
+    return path
