@@ -71,6 +71,8 @@ td.bad{background:#fdecea;color:#8a1c1c;font-weight:600}
 .thumbs{display:flex;flex-wrap:wrap;gap:.8em;align-items:flex-start}
 .thumbs figure{margin:0;flex:0 0 auto;width:200px} .thumbs img{width:200px;margin:0}
 .thumbs figcaption{font-size:.8em}
+ul.flag{color:#8b1a1a;background:#fdecea;border-left:4px solid #c5221f;list-style:none;
+padding:.3em .8em;margin:.4em 0;max-width:46em}
 """
 
 

@@ -23,7 +23,8 @@ from zspace.core.display import esc, img
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write_text, read_json
 from zspace.data.preview import png_bytes
-from zspace.reporting.evaluation import row_key
+from zspace.evaluation.reading import FIDELITY, HEADLINE, METRICS
+from zspace.reporting.evaluation import FLAG, flag_list, row_key
 from zspace.reporting.html import Html, optional_json, page, section, table
 from zspace.reporting.references import (
     REFERENCE_HEAD,
@@ -38,16 +39,6 @@ from zspace.runs.folder import read_history
 
 SWEEP_FILE = "sweep.json"
 PAGE_FILE = "sweep.html"
-EVAL_METRICS = (
-    "precision",
-    "recall",
-    "density",
-    "coverage",
-    "fd",
-    "kid",
-    "confident_share",
-    "face_rate",
-)
 LOWER_IS_BETTER = {"fd", "kid"}
 SECTIONS = (
     ("runs", "Runs"),
@@ -79,12 +70,19 @@ def collect(run_dir: Path) -> dict[str, Any]:
     out["kl_share"] = measure(run_dir, f"history.{pre}kl_share")
     out |= {k: measure(run_dir, q) for k, q in MEASURED.items()}
     out["z_dim"] = measure(run_dir, "radius.z_dim") or measure(run_dir, "vae.z_dim")
-    for name, field in (("eval", "metrics"), ("rates", "rate")):
-        saved = (optional_json(run_dir / "samples" / f"{name}.json") or {}).get("results", [])
-        out[name] = {row_key(x["sampler"], x.get("params")): x.get(field) for x in saved}
+    evals, rates = (_results(run_dir / "samples" / f"{n}.json") for n in ("eval", "rates"))
+    out["eval"] = {k: x.get("metrics", {}) for k, x in evals}
+    out["flagged"] = [(k, x) for k, x in evals if x.get("flags")]
+    out["rates"] = {k: x.get("rate") for k, x in rates}
     out["thumb"], out["thumb_caption"] = _thumbnail(run_dir)
     out["report"] = (run_dir / "report.html").is_file()
     return out
+
+
+def _results(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """The rows of rates.json or eval.json, each with its label (``row_key``)."""
+    rows = (optional_json(path) or {}).get("results", [])
+    return [(row_key(x["sampler"], x.get("params")), x) for x in rows]
 
 
 def _thumbnail(run_dir: Path) -> tuple[bytes | None, str]:
@@ -205,17 +203,17 @@ def _runs_section(out: Path, sweep: dict, data: dict) -> str:
 
 
 def _gen_section(sweep: dict, data: dict) -> str:
-    with_eval = [d["eval"] for d in data.values() if d["eval"]]
-    if with_eval:
-        samplers = sorted({s for ev in with_eval for s in ev}, key=_sampler_order)
-        have = {m for ev in with_eval for s in samplers for m in ev.get(s) or {}}
+    judged = {n: d for n, d in data.items() if d["eval"]}
+    if judged:
+        samplers = sorted({s for d in judged.values() for s in d["eval"]}, key=_sampler_order)
+        have = {m for d in judged.values() for s in samplers for m in d["eval"].get(s) or {}}
         shown = [
             Panel(
-                m + (" (lower is better)" if m in LOWER_IS_BETTER else ""),
+                label + (" (lower is better)" if m in LOWER_IS_BETTER else ""),
                 "",
                 [(s, ("eval", s, m), "--s" if s == "real" else "-o") for s in samplers],
             )
-            for m in EVAL_METRICS
+            for m, label in METRICS.items()
             if m in have
         ]
         figs = [
@@ -223,10 +221,16 @@ def _gen_section(sweep: dict, data: dict) -> str:
             for i in range(0, len(shown), 4)
         ]
         return (
-            f"<p>From samples/eval.json (<code>zspace evaluate</code>) of {len(with_eval)} of "
-            f"{len(data)} runs: each sampler's decoded images against held-out real images in "
-            "the evaluator's feature space; <b>real</b> is the real-vs-real floor.</p>"
-        ) + "".join(figs)
+            (
+                f"<p>From samples/eval.json (<code>zspace evaluate</code>) of {len(judged)} of "
+                f"{len(data)} runs: each sampler's decoded images against held-out real images in "
+                "the evaluator's feature space; <b>real</b> is the real-vs-real floor. "
+                f"{METRICS[HEADLINE['metric']]} is the headline, {METRICS[FIDELITY['metric']]} the "
+                "fidelity (docs/evaluation.md).</p>"
+            )
+            + "".join(figs)
+            + flag_list([(f"{n}: {s}", r) for n, d in judged.items() for s, r in d["flagged"]])
+        )
     samplers = sorted({s for d in data.values() for s in d["rates"]}, key=_sampler_order)
     if not samplers:
         return (
@@ -259,7 +263,9 @@ def _grids_section(sweep: dict, data: dict) -> str:
         rate, m = d["rates"].get("normal"), d["eval"].get("normal")
         words = f"rate {rate:.3f}" if rate is not None else ""
         if m:
-            words = ", ".join(f"{k} {m[k]:.2f}" for k in ("precision", "recall") if k in m)
+            shown = (HEADLINE["metric"], FIDELITY["metric"])
+            words = ", ".join(f"{METRICS[k]} {num(m[k])}" for k in shown if k in m)
+            words += f" {FLAG}" * any(s == "normal" for s, _ in d["flagged"])
         cap = f"<figcaption>{esc(r['name'])}<br>{esc(words)}</figcaption></figure>"
         if d["thumb"] is None:
             cells.append(f'<figure><p class="missing">no N(0, I) grid yet</p>{cap}')
