@@ -34,7 +34,9 @@ def run(tmp_path_factory):
     cfg = zspace.load_config(None, [*TINY, "train.epochs=1", "model.variational=true"])
     r = zspace.train(cfg, run_dir=folder, log=lambda s: None, progress=False)
     zspace.encode(r)
-    samplers.fitted(r.path, "gmm", load_latents(r).z, components=[1, 2], seed=r.config.seed)
+    samplers.Fitted("gmm", [1, 2], seed=r.config.seed).fitted(
+        r.path / "samplers", load_latents(r).z
+    )
     return r
 
 

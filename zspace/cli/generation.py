@@ -111,7 +111,6 @@ def add_parser(subparsers) -> None:
 def cmd_generate(args: argparse.Namespace) -> int:
     from zspace.core.checks import positive
     from zspace.generation import api
-    from zspace.generation.recon import load_image_file
 
     run = api.as_run(args.run)
     # Everything that can be checked without computing is checked before the first grid
@@ -120,7 +119,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     for name in ("count", "cols", "subsample", "rate_n", "recon_n"):
         positive(f"--{name.replace('_', '-')}", getattr(args, name))
     for path in args.image:
-        load_image_file(path, run)
+        api.load_image_file(path, run)
     if args.traverse:
         kind, _, k = args.traverse.partition(":")
         if kind not in ("axis", "pca") or not k.lstrip("-").isdigit():

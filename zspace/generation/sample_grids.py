@@ -2,80 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
 
-from zspace.core.errors import ZspaceError
-from zspace.generation import grids, samplers
-from zspace.generation.common import (
-    Log,
-    as_run,
-    counts,
-    fits,
-    fmt,
-    seed_of,
-    sharpen_list,
-    train_latents,
-)
+from zspace.core.progress import enabled
+from zspace.core.progress import progress as progress_switch
+from zspace.generation.common import Log, counts, fits, fmt, seed_of, sharpen_list
+from zspace.generation.images import decode_u8, mean_radius, sharpened
 from zspace.generation.index import publish
 from zspace.generation.naming import sample_file
 from zspace.generation.results import SampleImages
-
-
-def parse_samplers(sampler: str | Sequence[str]) -> list[str]:
-    names = sampler.split(",") if isinstance(sampler, str) else list(sampler)
-    names = [n.strip() for n in names if n.strip()]
-    if not names:
-        raise ZspaceError(f"no sampler given; choose from {', '.join(samplers.SAMPLERS)}")
-    return [samplers.check_sampler(n) for n in names]
-
-
-def sampler_draw(
-    run: Any,
-    name: str,
-    *,
-    limit: float | None = None,
-    components: Any = None,
-    subsample: int = samplers.DEFAULT_SUBSAMPLE,
-    refit: bool = False,
-    log: Log = None,
-    latents: np.ndarray | None = None,
-) -> tuple[Callable[[int, np.random.Generator], np.ndarray], dict[str, Any]]:
-    """A function drawing (n, d) points for sampler ``name``, and its parameters.
-
-    Fits use the run's config seed, not the drawing seed, so grids with other seeds
-    reuse the saved fit instead of refitting (and overwriting) it. ``latents``: the
-    encoded training z when the caller has them already (read from the run if not)."""
-    d = run.model.cfg.z_dim
-    name = samplers.check_sampler(name)
-    if name == "normal":
-        return (lambda n, rng: samplers.sample_normal(n, d, rng)), {}
-    if name == "uniform":
-        lim = samplers.check_limit(1.0 if limit is None else limit)
-        return (lambda n, rng: samplers.sample_uniform(n, d, lim, rng)), {"limit": lim}
-    z = train_latents(run).z if latents is None else latents
-    if z.shape[1] != d:
-        raise ZspaceError(
-            f"latents have d = {z.shape[1]} but the model has z_dim {d}; "
-            f"run `zspace encode {run.path}` again"
-        )
-    fit = samplers.fitted(
-        run.path,
-        name,
-        z,
-        components=components,
-        sample_size=subsample,
-        seed=run.config.seed,
-        refit=refit,
-        log=log,
-    )
-    params: dict[str, Any] = {"fitted_on": int(z.shape[0])}
-    if name == "gmm":
-        params.update(n_components=fit.info["n_components"], subsample=fit.info["subsample"])
-    return fit.sample, params
+from zspace.generation.samplers import DEFAULT_SUBSAMPLE, parse_samplers, samplers_for
+from zspace.runs.run import RunLike, as_run
 
 
 def _an(k: Any) -> str:
@@ -99,7 +39,7 @@ def grid_caption(name: str, p: dict[str, Any], d: int, radius: float) -> str:
 
 
 def generate(
-    run: Any,
+    run: RunLike,
     sampler: str | Sequence[str] = "normal",
     *,
     n: int = 64,
@@ -108,9 +48,10 @@ def generate(
     limits: Sequence[float] | None = None,
     sharpen: float | Sequence[float] | None = None,
     components: int | Sequence[int] | None = None,
-    subsample: int = samplers.DEFAULT_SUBSAMPLE,
+    subsample: int = DEFAULT_SUBSAMPLE,
     refit: bool = False,
-    log: Log = None,
+    log: Log = print,
+    progress: bool | None = None,
 ) -> SampleImages:
     """Decode ``n`` random z-points per sampler (and per uniform limit and sharpening
     factor) into captioned PNG grids under samples/; returns the index entries."""
@@ -119,38 +60,28 @@ def generate(
     counts(n=n, cols=cols)
     fits(run, n, f"n = {n:,}")
     seed = seed_of(run, seed)
-    lims = [samplers.check_limit(x) for x in (limits or samplers.REFERENCE_LIMITS)]
     factors = sharpen_list(sharpen)
-    fitted = {"gauss", "gmm"} & set(names)
-    z_train = train_latents(run).z if fitted else None  # read once for all fits
+    options: dict[str, Any] = {
+        "components": components,
+        "subsample": subsample,
+        "refit": refit,
+        "log": log,
+    }
     entries = []
-    for name in names:
-        for lim in lims if name == "uniform" else [None]:
-            draw, params = sampler_draw(
-                run,
-                name,
-                limit=lim,
-                components=components,
-                subsample=subsample,
-                refit=refit,
-                log=log,
-                latents=z_train,
-            )
-            z = draw(n, np.random.default_rng(seed))
-            images = grids.to_uint8(run.decode(torch.from_numpy(z)))
-            radius = grids.mean_radius(z)
+    with progress_switch(enabled() if progress is None else progress):
+        for s in samplers_for(run, names, limits=limits, **options):
+            z = s.sample(n, np.random.default_rng(seed))
+            images, radius = decode_u8(run, z), mean_radius(z)
             for f in factors:
-                p = {**params, "n": n, "seed": seed}
-                if f is not None:
-                    p["sharpen"] = f
+                p = {**s.params, "n": n, "seed": seed, **({} if f is None else {"sharpen": f})}
                 file = sample_file(
-                    "grid", ("", name), ("limit", lim), ("k", p.get("n_components")),
+                    "grid", ("", s.name), ("limit", p.get("limit")), ("k", p.get("n_components")),
                     ("sharp", f), ("n", n), ("seed", seed),
                 )  # fmt: skip
-                cap = grid_caption(name, p, run.model.cfg.z_dim, radius)
-                shown_images = [grids.sharpen(images, f)]
-                params_used = {**p, "mean_radius": radius}
-                entries.append(
-                    publish(run, shown_images, cols, file, "grid", name, params_used, cap, log)
+                cap = grid_caption(s.name, p, s.d, radius)
+                params = {**p, "mean_radius": radius}
+                item = publish(
+                    run, [sharpened(images, f)], cols, file, "grid", s.name, params, cap, log
                 )
-    return SampleImages(tuple(entries))
+                entries.append(item)
+    return SampleImages(entries)
