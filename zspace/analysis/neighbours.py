@@ -106,9 +106,8 @@ class NeighbourIndex:
             raise ZspaceError(
                 f"the reference has {available} point(s) to compare against; k = {k} needs more"
             )
-        m = min(
-            k + EXTRA + (1 if exclude_self else 0), len(ref64)
-        )  # a query's own row may be in it
+        # a query's own row may be among the candidates
+        m = min(k + EXTRA + (1 if exclude_self else 0), len(ref64))
         dist = torch.empty((len(q64), k), dtype=torch.float64)
         index = torch.empty((len(q64), k), dtype=torch.int64)
         for s in range(0, len(q64), chunk):
