@@ -348,11 +348,10 @@ def open_evaluator(
         if log:
             log(f"evaluator: {what} {slot.folder}: {because}; task {task} ({why})")
         with progress_switch(enabled() if progress is None else progress):
-            meta = _build(slot, data, task, why, fp, device, log)
-    ev = _load(slot, meta, device)
+            ev = _build(slot, data, task, why, fp, device, log)
     ev.state = "built" if what == "building" else "rebuilt"
     if log:
-        log(f"evaluator: {ev.state} in {meta['train_seconds']:.1f} s ({_describe(meta)})")
+        log(f"evaluator: {ev.state} in {ev.meta['train_seconds']:.1f} s ({_describe(ev.meta)})")
     return ev
 
 
@@ -409,7 +408,9 @@ def _build(
     fingerprint: str,
     device: torch.device,
     log: Log,
-) -> dict:
+) -> Evaluator:
+    """Train and save an evaluator (a build folder, then meta.json: the commit record)
+    and return it as loaded, without reading back what it wrote."""
     h, w, c = data.shape
     if task == "rotation" and h != w:
         raise ZspaceError(f"rotation features need square images; {data.source} gives {h}x{w}")
@@ -480,7 +481,7 @@ def _build(
     for old in slot.folder.glob("build-*"):
         if old.name != build.name:
             shutil.rmtree(old, ignore_errors=True)
-    return meta
+    return Evaluator(net, meta, slot.folder, feats_a, parts["reference_a"], parts["reference_b"])
 
 
 def evaluator_info(

@@ -49,8 +49,6 @@ def nearest_distances(
     """Euclidean distance from each query to its nearest reference point
     (``exclude_self`` when the queries are the reference): the exact float64
     search of ``zspace.analysis.neighbours.knn`` with k = 1."""
-    if len(reference) - (1 if exclude_self else 0) < 1:
-        raise ZspaceError("the reference has no points to compare against")
     return knn(queries, reference, 1, exclude_self=exclude_self, chunk=CHUNK)[0][:, 0]
 
 
@@ -81,19 +79,11 @@ class Reference:
         )
 
     def distances(self, queries: np.ndarray) -> np.ndarray:
-        queries = np.asarray(queries)
-        if queries.ndim != 2 or queries.shape[1] != self.points.shape[1]:
-            raise ZspaceError(
-                f"points of shape {queries.shape} do not match the reference "
-                f"(d = {self.points.shape[1]})"
-            )
         return nearest_distances(queries, self.points)
 
-    def inside(self, queries: np.ndarray) -> np.ndarray:
-        return self.distances(queries) <= self.threshold
-
     def rate(self, queries: np.ndarray) -> float:
-        return float(self.inside(queries).mean()) if len(queries) else float("nan")
+        """The share of queries within the threshold of the data."""
+        return float((self.distances(queries) <= self.threshold).mean()) if len(queries) else np.nan
 
 
 def build_reference(
