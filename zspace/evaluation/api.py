@@ -137,9 +137,10 @@ def evaluate(
     real = np.ascontiguousarray(data.images[pick(ev.index_b, n_eval, seed + 1)])
     record("real", {"images": "held-out real images (evaluator reference half B)"}, real, started)
     started = time.perf_counter()  # a row's seconds include its fit
-    options: dict[str, Any] = {"components": components, "subsample": subsample, "log": log}
     with progress_switch(shown):
-        for s in samplers_for(run, names, limits=limits, **options):
+        for s in samplers_for(
+            run, names, limits=limits, components=components, subsample=subsample, log=log
+        ):
             z = s.sample(n_eval, np.random.default_rng(seed))
             params = {**s.params, "mean_radius": mean_radius(z)}
             record(s.name, params, decode_u8(run, z), started)

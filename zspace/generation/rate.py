@@ -165,8 +165,15 @@ def meaningful_rates(
             {"control": "training latents (no held-out split)"},
             ref_z[rng.choice(len(ref_z), size=min(n, len(ref_z)), replace=False)],
         )
-    options: dict[str, Any] = {"components": components, "subsample": subsample, "log": log}
-    for s in samplers_for(run, names, limits=limits, latents=lat.z, **options):
+    for s in samplers_for(
+        run,
+        names,
+        limits=limits,
+        components=components,
+        subsample=subsample,
+        log=log,
+        latents=lat.z,
+    ):
         record(s.name, s.params, s.sample(n, np.random.default_rng(seed)))
     out: dict[str, Any] = {
         "threshold": ref.threshold,

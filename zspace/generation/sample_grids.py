@@ -61,15 +61,17 @@ def generate(
     fits(run, n, f"n = {n:,}")
     seed = seed_of(run, seed)
     factors = sharpen_list(sharpen)
-    options: dict[str, Any] = {
-        "components": components,
-        "subsample": subsample,
-        "refit": refit,
-        "log": log,
-    }
     entries = []
     with progress_switch(enabled() if progress is None else progress):
-        for s in samplers_for(run, names, limits=limits, **options):
+        for s in samplers_for(
+            run,
+            names,
+            limits=limits,
+            components=components,
+            subsample=subsample,
+            refit=refit,
+            log=log,
+        ):
             z = s.sample(n, np.random.default_rng(seed))
             images, radius = decode_u8(run, z), mean_radius(z)
             for f in factors:
