@@ -1,8 +1,13 @@
+import argparse
 import json
+import re
+from pathlib import Path
 
 import pytest
 
 from zspace.cli.main import main
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize(
@@ -72,11 +77,9 @@ def test_perceptron_verb_is_registered(capsys):
     assert "--scaling" in capsys.readouterr().out
 
 
-def test_old_option_spellings_still_work_and_warn_once(tmp_path, capsys):
-    from zspace.cli import common
+def test_old_option_spellings_still_work_silently(capsys):
     from zspace.cli import main as cli_main
 
-    common._warned.clear()
     parser = cli_main.build_parser()
     args = parser.parse_args(["data", "preview", "builtin:digits", "--columns", "5"])
     assert args.cols == 5
@@ -85,8 +88,79 @@ def test_old_option_spellings_still_work_and_warn_once(tmp_path, capsys):
     )
     assert args.params == ["radius.bin_width=0.1", "tsne.n=50"]
     args = parser.parse_args(["analyze", "RUN", "--set", "kmeans.k_max=4"])
-    err = capsys.readouterr().err.splitlines()
-    assert err == [
-        "zspace: warning: --columns is deprecated; use --cols",
-        "zspace: warning: --set is deprecated; use --param",
-    ]
+    assert args.params == ["kmeans.k_max=4"]
+    assert capsys.readouterr().err == ""
+
+
+SYNONYMS = re.compile(r"<!-- synonyms:.*?-->\n(.*?)<!-- /synonyms -->", re.S)
+# what each verb needs besides the flag under test
+BASE = {
+    "train": [], "pipeline": [], "recipe run": ["NAME"], "sweep": ["--out", "S"],
+    "analyze": ["RUN"], "data info": [], "data preview": [], "data download": ["mnist"],
+    "generate": ["RUN"], "evaluate": ["RUN"], "export": ["RUN", "--format", "projector"],
+    "explore": ["RUN"],
+}  # fmt: skip
+
+
+def _synonym_rows():
+    table = SYNONYMS.search((ROOT / "docs" / "cli.md").read_text()).group(1)
+    for line in table.splitlines()[2:]:
+        verb, flag, also = (c.strip() for c in line.strip("|").split("|"))
+        for old in re.findall(r"`([^`]+)`", also):
+            yield verb, flag.strip("`"), old
+
+
+@pytest.mark.parametrize("verb, flag, old", list(_synonym_rows()))
+def test_every_older_spelling_parses_like_its_flag_and_silently(verb, flag, old, capsys):
+    from zspace.cli.main import build_parser
+
+    parser = build_parser()
+    sub = parser
+    for word in verb.split():
+        sub = next(a for a in sub._actions if isinstance(a, argparse._SubParsersAction))
+        sub = sub.choices[word]
+    action = next(a for a in sub._actions if flag in a.option_strings)
+    assert old not in action.option_strings  # hidden from --help, not a second name
+    nargs = 0 if action.nargs == 0 else (action.nargs if isinstance(action.nargs, int) else 1)
+    value = [str(action.choices[-1]) if action.choices else "7"] * nargs
+    argv = [*verb.split(), *BASE[verb]]
+    assert parser.parse_args([*argv, old, *value]) == parser.parse_args([*argv, flag, *value])
+    assert not re.search(_token(old), sub.format_help())
+    assert capsys.readouterr().err == ""
+
+
+def test_docs_list_every_flag_of_every_verb():
+    from zspace.cli.main import build_parser
+
+    text = (ROOT / "docs" / "cli.md").read_text()
+    block = text.split("<!-- verbs:", 1)[1].split("```", 2)[1]
+    usage = dict(re.findall(r"^zspace ([a-z]+(?: [a-z]+)*)(.*(?:\n .*)*)", block, re.M))
+    todo = [([], build_parser())]
+    while todo:
+        words, parser = todo.pop()
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if subs:
+            todo += [([*words, name], p) for name, p in subs[0].choices.items()]
+            continue
+        visible = [a for a in parser._actions[1:] if a.help != argparse.SUPPRESS]  # [0]: -h
+        shown = [a.option_strings[0] for a in visible if a.option_strings]
+        documented = usage[" ".join(words)]
+        missing = [f for f in shown if not re.search(_token(f), documented)]
+        assert not missing, f"docs/cli.md: zspace {' '.join(words)} misses {missing}"
+
+
+def _token(flag: str) -> str:
+    """``flag`` as a word of its own (``-n`` is not the start of ``--no-grids``)."""
+    return rf"(?<![\w-]){re.escape(flag)}(?![\w-])"
+
+
+def test_the_parser_loads_no_heavy_library():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from zspace.cli.main import build_parser; build_parser(); "
+        "print(sorted(m for m in ('torch', 'sklearn', 'matplotlib') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

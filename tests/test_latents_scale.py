@@ -13,6 +13,7 @@ from zspace.analysis.common import column_blocks
 from zspace.analysis.pca import pca_analysis
 from zspace.analysis.vae_internals import vae_internals
 from zspace.core.errors import ZspaceError
+from zspace.core.fileio import read_npz
 from zspace.latents.store import LatentsWriter, latents_path, load_latents, save_latents
 
 
@@ -34,20 +35,23 @@ def test_written_npz_is_read_by_numpy_and_mapped_by_load(tmp_path):
         npz.write(fh, {"a": a, "f": f, "part": part, "s": np.array("train"), "e": np.zeros((0, 3))})
     with np.load(path) as plain:  # an ordinary .npz
         assert np.array_equal(plain["a"], a) and np.array_equal(plain["part"], np.arange(10))
-    got = npz.load(path)
+    got = read_npz(path, mmap=True)
     assert npz.is_mapped(got["a"]) and npz.is_mapped(got["f"]) and npz.is_mapped(got["part"])
     assert not npz.is_mapped(got["e"]) and got["e"].shape == (0, 3)
     assert np.array_equal(got["a"], a) and np.array_equal(got["f"], f)
     assert str(got["s"]) == "train"
     assert not got["a"].flags.writeable  # read-only: an analysis cannot change the file
-    assert not npz.is_mapped(npz.load(path, mmap=False)["a"])
+    assert not npz.is_mapped(read_npz(path)["a"])
 
 
 def test_old_savez_files_are_mapped_and_compressed_ones_read(tmp_path):
     a = np.arange(4000, dtype=np.float32).reshape(1000, 4)
     np.savez(tmp_path / "old.npz", z=a)
     np.savez_compressed(tmp_path / "small.npz", z=a)
-    old, small = npz.load(tmp_path / "old.npz"), npz.load(tmp_path / "small.npz")
+    old, small = (
+        read_npz(tmp_path / "old.npz", mmap=True),
+        read_npz(tmp_path / "small.npz", mmap=True),
+    )
     assert npz.is_mapped(old["z"]) and np.array_equal(old["z"], a)
     assert not npz.is_mapped(small["z"]) and np.array_equal(small["z"], a)
 
@@ -58,7 +62,7 @@ def test_a_broken_npz_is_a_one_line_error(tmp_path):
     np.savez(buf, z=np.zeros((100, 4), np.float32))
     bad.write_bytes(buf.getvalue()[:300])  # cut off: no central directory
     with pytest.raises(ZspaceError, match="bad.npz is truncated or corrupt"):
-        npz.load(bad)
+        read_npz(bad, mmap=True)
 
 
 def test_writer_streams_batches_into_the_same_file_save_latents_writes(tmp_path):
@@ -123,7 +127,7 @@ def test_chunked_analyses_equal_the_whole_array_formulas(tmp_path):
     rng = np.random.default_rng(2)
     z, mu, logvar = _arrays(rng, n=70001, d=6)  # more than one 65,536-row chunk
     np.savez(tmp_path / "l.npz", z=z, mu=mu, logvar=logvar)
-    m = npz.load(tmp_path / "l.npz")
+    m = read_npz(tmp_path / "l.npz", mmap=True)
     centres, widths = axis_stats(m["z"])
     q = np.quantile(z, (0.25, 0.5, 0.75), axis=0)
     assert np.array_equal(centres, q[1]) and np.allclose(widths, (q[2] - q[0]) / 1.349)
@@ -149,7 +153,7 @@ def test_chunked_analyses_equal_the_whole_array_formulas(tmp_path):
 def test_release_lets_mapped_pages_go_and_reading_goes_on(tmp_path):
     a = np.random.default_rng(3).normal(size=(200_000, 16)).astype(np.float32)  # 12.8 MB
     np.savez(tmp_path / "a.npz", a=a)
-    m = npz.load(tmp_path / "a.npz")["a"]
+    m = read_npz(tmp_path / "a.npz", mmap=True)["a"]
 
     def resident_kib() -> int:
         for line in open("/proc/self/status"):

@@ -122,6 +122,30 @@ def test_check_writable_probes_without_leaving_anything(tmp_path):
         fileio.check_writable(tmp_path / "f" / "grid.png", "--out")
 
 
+def test_atomic_path_publishes_whole_or_not_at_all(tmp_path):
+    target = tmp_path / "sub" / "data.npy"
+    with fileio.atomic_path(target) as tmp:  # a writer that needs a path: a memory map
+        assert tmp.parent == target.parent and not target.exists()
+        np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(3,))[:] = 7
+    assert np.load(target).tolist() == [7, 7, 7]
+    with pytest.raises(KeyboardInterrupt), fileio.atomic_path(target) as tmp:
+        tmp.write_bytes(b"half")
+        raise KeyboardInterrupt
+    assert np.load(target).tolist() == [7, 7, 7]  # the old file, and no temporary
+    assert [p.name for p in target.parent.iterdir()] == ["data.npy"]
+
+
+def test_progress_none_keeps_the_enclosing_switch():
+    """--no-progress around a public function's progress=None keeps bars off, and
+    progress=True around it keeps them on (None is not "back to the terminal")."""
+    from zspace.core.progress import bar, progress
+
+    with progress(True), progress(None), bar(total=1) as shown:
+        assert not shown.disable
+    with progress(False), progress(None), bar(total=1) as hidden:
+        assert hidden.disable
+
+
 # ---------------------------------------------------------------- reading
 
 
@@ -305,18 +329,18 @@ def _boom(exc):
     ],
 )
 def test_environment_failures_are_one_line(exc, words, monkeypatch, capsys):
-    import zspace.cli.main as cli
+    import zspace.cli.flow as cli
 
-    monkeypatch.setattr(cli, "_cmd_demo", _boom(exc))
+    monkeypatch.setattr(cli, "_demo", _boom(exc))
     assert main(["demo"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("zspace: error: ") and err.count("\n") == 1 and words in err
 
 
 def test_a_bug_stays_a_traceback(monkeypatch):
-    import zspace.cli.main as cli
+    import zspace.cli.flow as cli
 
-    monkeypatch.setattr(cli, "_cmd_demo", _boom(FileNotFoundError(errno.ENOENT, "gone", "/x")))
+    monkeypatch.setattr(cli, "_demo", _boom(FileNotFoundError(errno.ENOENT, "gone", "/x")))
     with pytest.raises(FileNotFoundError):
         main(["demo"])
 

@@ -19,9 +19,10 @@ from conftest import ROOT, TINY, needs_chromium
 import zspace
 from zspace.analysis.runner import load_result, variants
 from zspace.cli.main import main
+from zspace.config.parse import split_list
 from zspace.core.errors import ZspaceError
 from zspace.flow import stages
-from zspace.flow.sweeps import parse_vary, plan_runs, split_values
+from zspace.flow.sweeps import parse_vary, plan_runs
 from zspace.reporting.sweep_page import SECTIONS, axis_values, spearman, trend_rows
 
 VARY = ["model.fact=1e-5,0.1,1"]
@@ -154,8 +155,8 @@ def test_an_interrupted_sweep_is_finished_by_the_next_call(tmp_path):
 
 
 def test_split_and_parse_values():
-    assert split_values("1e-5, 0.1,1") == ["1e-5", "0.1", "1"]
-    assert split_values("[8, 16],[16,32]") == ["[8, 16]", "[16,32]"]
+    assert split_list("1e-5, 0.1,1") == ["1e-5", "0.1", "1"]
+    assert split_list("[8, 16],[16,32]") == ["[8, 16]", "[16,32]"]
     assert parse_vary(["model.fact=1,2", ("model.z_dim", [4, 8])]) == [
         ("model.fact", ["1", "2"]), ("model.z_dim", ["4", "8"])]  # fmt: skip
     runs = plan_runs(parse_vary(["model.fact=1,2", "model.z_dim=4,8"]))

@@ -18,16 +18,16 @@ import hashlib
 import io
 import re
 import time
-import types
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Any, get_type_hints
 
 import numpy as np
 
 from zspace.analysis.common import Analysis, jsonable
 from zspace.analysis.registry import ANALYSES
+from zspace.config.parse import assignment, coerce
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import (
     atomic_write_bytes,
@@ -67,51 +67,6 @@ def analysis_dir(run_dir: str | Path) -> Path:
 # ---------------------------------------------------------------- parameters
 
 
-def _parse_pairs(text: str) -> tuple[tuple[int, int], ...]:
-    pairs = []
-    for part in text.replace(" ", "").split(","):
-        if not part:
-            continue
-        bits = part.replace(":", "-").split("-")
-        if len(bits) != 2 or not all(b.isdigit() for b in bits):
-            raise ValueError(part)
-        pairs.append((int(bits[0]), int(bits[1])))
-    return tuple(pairs)
-
-
-def _convert(hint: Any, value: Any) -> Any:
-    """A CLI string (or a Python value) to the field's type, by its real type hint."""
-    args = [a for a in get_args(hint) if a is not type(None)]
-    if get_origin(hint) in (Union, types.UnionType):  # X | None
-        if value is None or str(value).lower() in ("none", "auto", ""):
-            return None
-        return _convert(args[0], value)
-    if get_origin(hint) is tuple:
-        inner = args[0]
-        if get_origin(inner) is tuple:  # pairs
-            if isinstance(value, str):
-                return _parse_pairs(value)
-            return tuple(tuple(int(v) for v in p) for p in value)
-        if isinstance(value, str):
-            value = [v for v in value.replace(" ", "").split(",") if v]
-        return tuple(_convert(inner, v) for v in value)
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text not in ("true", "false", "1", "0", "yes", "no"):
-            raise ValueError(value)
-        return text in ("true", "1", "yes")
-    if hint is int:
-        f = float(value)
-        if f != int(f):
-            raise ValueError(value)
-        return int(f)
-    if hint is float:
-        return float(value)
-    return str(value)
-
-
 def make_params(name: str, given: Mapping[str, Any] | None, seed: int = 0):
     """The params dataclass of ``name`` (or a variant ``name@label``) with ``given``
     applied (unknown keys are errors)."""
@@ -123,31 +78,20 @@ def make_params(name: str, given: Mapping[str, Any] | None, seed: int = 0):
     for key, value in (given or {}).items():
         if key not in hints:
             raise ZspaceError(f"unknown parameter {name}.{key}; {name} takes: {', '.join(hints)}")
-        try:
-            values[key] = _convert(hints[key], value)
-        except (TypeError, ValueError):
-            raise ZspaceError(
-                f"{name}.{key} = {value!r}: expected {_hint_name(hints[key])}"
-            ) from None
+        values[key] = coerce(f"{name}.{key}", value, hints[key])
     return replace(cls(), **values)
-
-
-def _hint_name(hint: Any) -> str:
-    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 
 def parse_sets(items: Iterable[str]) -> dict[str, dict[str, str]]:
     """CLI ``NAME.KEY=VALUE`` strings to {name: {key: value}}."""
     out: dict[str, dict[str, str]] = {}
     for item in items:
-        head, sep, value = item.partition("=")
-        name, dot, key = head.strip().partition(".")
-        if not sep or not dot or not key:
-            raise ZspaceError(
-                f"--set {item!r}: expected NAME.KEY=VALUE, e.g. radius.bin_width=0.05"
-            )
+        form = "NAME.KEY=VALUE, e.g. radius.bin_width=0.05"
+        name, key, value = assignment(item, "analysis parameter", form)
+        if not key:
+            raise ZspaceError(f"analysis parameter {item!r}: expected {form}")
         check_names([name])
-        out.setdefault(name, {})[key.strip()] = value.strip()
+        out.setdefault(name, {})[key] = value
     return out
 
 

@@ -19,6 +19,7 @@ COMPILE_MODES = ("off", "on", "reduce-overhead", "max-autotune", "max-autotune-n
 LOG_BACKENDS = ("tensorboard",)
 CUDA_GRAPHS = ("off", "on")
 LR_SCALINGS = ("none", "sqrt", "linear")
+SPLITS = ("train", "valid", "test")  # the data splits: every stage and verb names them so
 
 
 @dataclass(frozen=True)

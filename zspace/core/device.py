@@ -74,17 +74,12 @@ def autocast(precision: str, device: torch.device):
     return contextlib.nullcontext()
 
 
-def has_tf32(device: torch.device) -> bool:
-    """TensorFloat-32 tensor cores: NVIDIA Ampere (compute capability 8.0) and later."""
-    return device.type == "cuda" and torch.cuda.get_device_capability(device)[0] >= 8
-
-
 def set_tf32(device: torch.device, enabled: bool) -> bool:
     """Let fp32 matmuls and convolutions use TF32 on ``device`` (``enabled``), or keep
     them IEEE fp32; returns whether TF32 is in use. A no-op off CUDA."""
     if device.type != "cuda":
         return False
-    on = enabled and has_tf32(device)
+    on = enabled and torch.cuda.get_device_capability(device)[0] >= 8  # TF32 cores: Ampere+
     matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
     if hasattr(cudnn, "conv") and hasattr(cudnn.conv, "fp32_precision"):  # torch >= 2.9
         matmul.fp32_precision = cudnn.conv.fp32_precision = "tf32" if on else "ieee"

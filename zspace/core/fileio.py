@@ -30,6 +30,7 @@ import json
 import os
 import re
 import secrets
+import struct
 import sys
 import tempfile
 import time
@@ -181,10 +182,11 @@ def check_writable(path: str | Path, what: str, *, folder: bool = False) -> None
 # ---------------------------------------------------------------- writing
 
 
-def atomic_write(
-    path: str | Path, write: Callable[[BinaryIO], object], *, undoable: bool = True
-) -> Path:
-    """Call ``write(fh)`` on a temporary file beside ``path`` and rename it into place.
+@contextlib.contextmanager
+def atomic_path(path: str | Path, *, undoable: bool = True) -> Iterator[Path]:
+    """A temporary name beside ``path`` for the block to write (a memory map, worker
+    processes, a library's ``save(filename)``), renamed onto ``path`` when the block
+    ends and removed when it raises: the one all-or-nothing write every other builds on.
 
     ``undoable=False`` keeps the file out of an enclosing ``undo_on_error`` (shared
     state such as the data cache, which is not the command's output)."""
@@ -196,14 +198,12 @@ def atomic_write(
         fd, tmp = tempfile.mkstemp(
             prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp", dir=path.parent
         )
+        os.close(fd)
     except OSError as exc:
         raise os_error("write", path, exc) from None
     _IN_FLIGHT.add(tmp)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
+        yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
         journal = _JOURNAL.get() if undoable else None
         if journal is not None:
@@ -218,7 +218,17 @@ def atomic_write(
     finally:
         _IN_FLIGHT.discard(tmp)
     remove_stale_temporaries(path)
-    return path
+
+
+def atomic_write(
+    path: str | Path, write: Callable[[BinaryIO], object], *, undoable: bool = True
+) -> Path:
+    """Call ``write(fh)`` on a temporary file beside ``path`` and rename it into place."""
+    with atomic_path(path, undoable=undoable) as tmp, open(tmp, "wb") as fh:
+        write(fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return Path(path)
 
 
 _STALE = re.compile(r"^\.(?P<name>.+)\.(?:(?P<pid>\d+)-)?[A-Za-z0-9_]+\.(?:tmp|undo)$")
@@ -318,31 +328,78 @@ def read_json(path: str | Path, hint: str = "") -> Any:
 
 
 NPZ_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+_LOCAL_HEADER = struct.Struct("<4s22sHH")  # zip signature, fixed fields, name and extra lengths
 
 
-def read_npz(path: str | Path, hint: str = "", data: bytes | None = None) -> dict[str, Any]:
-    """Every array of an .npz file, read now, without pickles. A truncated archive, a
-    foreign file or one holding object arrays (pickled Python objects, refused) is a
-    one-line error naming the file. ``data``: the file's bytes when already read."""
+def read_npz(
+    path: str | Path, hint: str = "", data: bytes | None = None, *, mmap: bool = False
+) -> dict[str, Any]:
+    """Every array of an .npz file, without pickles. ``mmap``: the members stored
+    uncompressed (``np.savez``, ``core.npz.write``) are read-only memory maps of the file
+    (files larger than memory), the others are read. A truncated archive, a foreign file
+    or one holding object arrays (pickled Python objects, refused) is a one-line error
+    naming the file (``hint``: what to do). ``data``: the file's bytes when already read."""
     import numpy as np
 
     path = Path(path)
     more = f"; {hint}" if hint else ""
-    data = read_bytes(path) if data is None else data
-    if data[:4] not in NPZ_MAGIC:
-        raise ZspaceError(f"{path} is not an .npz archive (truncated or foreign){more}")
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as f:
-            return {k: f[k] for k in f.files}
+        raw: BinaryIO = io.BytesIO(data) if data is not None else open(path, "rb")  # noqa: SIM115
+    except OSError as exc:
+        raise os_error("read", path, exc) from None
+    out: dict[str, Any] = {}
+    try:
+        with raw:
+            if raw.read(4) not in NPZ_MAGIC:
+                raise ZspaceError(f"{path} is not an .npz archive (truncated or foreign){more}")
+            with zipfile.ZipFile(raw) as zf:
+                for info in zf.infolist():
+                    if not info.filename.endswith(".npy"):
+                        continue
+                    arr = _mapped(path, raw, info) if mmap and data is None else None
+                    if arr is None:
+                        with zf.open(info) as member:
+                            arr = np.lib.format.read_array(member, allow_pickle=False)
+                    out[info.filename[: -len(".npy")]] = arr
     except ValueError as exc:
-        if "pickle" in str(exc).lower() or "object" in str(exc).lower():
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "pickle" in text.lower() or "object" in text.lower():
             raise ZspaceError(
                 f"{path} holds object arrays (pickled Python objects); refused{more}"
             ) from None
-        raise ZspaceError(f"{path} is corrupt: {str(exc).splitlines()[0]}{more}") from None
-    except (zipfile.BadZipFile, EOFError, OSError, zlib.error, KeyError) as exc:
+        raise ZspaceError(f"{path} is truncated or corrupt ({text}){more}") from None
+    except (zipfile.BadZipFile, EOFError, OSError, zlib.error, KeyError, struct.error) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ZspaceError(f"{path} is truncated or corrupt ({reason}){more}") from None
+    return out
+
+
+def _mapped(path: Path, raw: BinaryIO, info: zipfile.ZipInfo) -> Any:
+    """A stored member as a read-only memory map (a plain ndarray view of an np.memmap),
+    or None when it cannot be mapped (compressed, encrypted, an unknown .npy version,
+    object dtype or empty). The array's bytes follow the member's local zip header and
+    its .npy header."""
+    import numpy as np
+
+    if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
+        return None
+    raw.seek(info.header_offset)
+    sig, _, name_len, extra_len = _LOCAL_HEADER.unpack(raw.read(_LOCAL_HEADER.size))
+    if sig != NPZ_MAGIC[0]:
+        return None
+    raw.seek(info.header_offset + _LOCAL_HEADER.size + name_len + extra_len)
+    version = np.lib.format.read_magic(raw)
+    fmt = np.lib.format
+    header = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}.get(version)
+    if header is None:
+        return None
+    shape, fortran, dtype = header(raw)
+    if dtype.hasobject or int(np.prod(shape)) == 0:
+        return None
+    mm = np.memmap(
+        path, dtype=dtype, mode="r", offset=raw.tell(), shape=shape, order="F" if fortran else "C"
+    )
+    return mm.view(np.ndarray)
 
 
 # ---------------------------------------------------------------- digests, pairs, shared files

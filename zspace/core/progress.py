@@ -16,22 +16,26 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+# True (always show), False (never) or None (on a terminal only)
 _SWITCH: ContextVar[bool | None] = ContextVar("zspace_progress", default=None)
-
-
-def enabled() -> bool | None:
-    """True (always show), False (never) or None (on a terminal only)."""
-    return _SWITCH.get()
 
 
 @contextmanager
 def progress(on: bool | None) -> Iterator[None]:
-    """Show (True), hide (False) or leave to the terminal (None) every bar in the block."""
-    token = _SWITCH.set(on)
+    """Show (True) or hide (False) every bar in the block; None keeps what an enclosing
+    block chose (``--no-progress`` around a public function's ``progress=None``), by
+    default bars on a terminal only."""
+    token = _SWITCH.set(_SWITCH.get() if on is None else on)
     try:
         yield
     finally:
         _SWITCH.reset(token)
+
+
+def enabled() -> bool | None:
+    """The switch: True (always show), False (never) or None (on a terminal only), for
+    loops with bars of their own (the epoch loop takes a bool)."""
+    return _SWITCH.get()
 
 
 def bar(

@@ -1,4 +1,4 @@
-"""How much memory and disk there is, and the one check that a planned allocation fits.
+"""How many cores, memory and disk there are, and the one check that a planned allocation fits.
 
 A model of z_dim 10^7 or images of 10^5 x 10^5 pixels would ask the allocator for
 terabytes and die with its traceback, or get the process killed; these checks run
@@ -15,6 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from zspace.core.errors import ZspaceError
+
+
+def cpu_count() -> int:
+    """The cores this process may run on (its affinity, which a container or taskset
+    narrows), not the machine's."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
 
 
 def format_bytes(n: float) -> str:

@@ -10,6 +10,7 @@ that layout, or one ``.npy`` file of uint8 images) is also a source users can na
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,8 @@ import numpy as np
 
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write, atomic_write_json, read_json
-from zspace.data.dataset import ImageData, conform
+from zspace.data.dataset import ImageData, class_names, conform
+from zspace.data.readers.geometry import fit_array
 
 if TYPE_CHECKING:
     from zspace.config import DataConfig
@@ -68,7 +70,7 @@ def as_image_data(
         raise ZspaceError(f"data: images of dtype {x.dtype}; expected uint8 or float")
     if len(x) < 2:
         raise ZspaceError(f"data: {len(x)} image(s); training needs at least 2")
-    lab = None
+    lab = names = None
     if labels is not None:
         lab = _numpy(labels, "labels")
         if lab.shape != (len(x),):
@@ -76,13 +78,9 @@ def as_image_data(
         if not np.issubdtype(lab.dtype, np.integer) or (len(lab) and lab.min() < 0):
             raise ZspaceError("labels: expected non-negative integers (class indices)")
         lab = lab.astype(np.int64)
-    names = None
-    if lab is not None:
-        count = int(lab.max()) + 1 if len(lab) else 0
-        names = tuple(str(n) for n in label_names) if label_names is not None else None
-        if names is not None and len(names) < count:
-            raise ZspaceError(f"label_names: {len(names)} names for {count} classes")
-        names = names or tuple(str(i) for i in range(count))
+        names = class_names(lab, label_names)
+        if label_names is not None and len(label_names) < len(names):
+            raise ZspaceError(f"label_names: {len(label_names)} names for {len(names)} classes")
     return ImageData(images=np.ascontiguousarray(x), source=source, labels=lab, label_names=names)
 
 
@@ -100,19 +98,10 @@ def read_npy(path: str, cfg: DataConfig) -> ImageData:
     file = root / IMAGES if root.is_dir() else root
     if not file.is_file():
         raise ZspaceError(f"npy:{path}: no {IMAGES} found at {root}")
-    try:
-        images = np.load(file, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise ZspaceError(f"npy:{path}: {file} is not a readable .npy file ({exc})") from None
+    images = _load_npy(file, f"npy:{path}", mmap=True)
     labels = names = None
     if root.is_dir() and (root / LABELS).is_file():
-        try:
-            labels = np.load(root / LABELS, allow_pickle=False)
-        except (ValueError, OSError) as exc:  # truncated, foreign, or pickled objects
-            first = (str(exc).splitlines() or [type(exc).__name__])[0]
-            raise ZspaceError(
-                f"npy:{path}: {root / LABELS} is not a readable .npy file ({first})"
-            ) from None
+        labels = _load_npy(root / LABELS, f"npy:{path}")
         if (root / NAMES).is_file():
             names = read_json(root / NAMES)
             if not isinstance(names, list):
@@ -120,20 +109,21 @@ def read_npy(path: str, cfg: DataConfig) -> ImageData:
     return fit(as_image_data(images, labels, names, source=f"npy:{path}"), cfg)
 
 
+def _load_npy(file: Path, source: str, mmap: bool = False) -> np.ndarray:
+    try:
+        return np.load(file, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (ValueError, OSError) as exc:  # truncated, foreign, or pickled objects
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ZspaceError(f"{source}: {file} is not a readable .npy file ({first})") from None
+
+
 def fit(data: ImageData, cfg: DataConfig) -> ImageData:
     """Crop/resize to ``data.image_size`` (0 keeps the size), as the file readers do."""
-    from dataclasses import replace
-
-    from zspace.data.readers.geometry import Geometry, fit_array, output_size
-
-    n, h, w, c = data.images.shape
-    out_h, out_w = output_size(w, h, cfg.image_size, cfg.crop)
-    return replace(data, images=fit_array(data.images, Geometry(out_h, out_w, c, cfg.crop)))
+    return replace(data, images=fit_array(data.images, cfg.image_size, cfg.crop))
 
 
 def in_memory(images: Any, labels: Any, label_names: Any, cfg: DataConfig) -> ImageData:
     """In-memory images as a run's data: checked, at the configured geometry and channels."""
-
     return conform(fit(as_image_data(images, labels, label_names), cfg), cfg)
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image
 
 from zspace.core.errors import ZspaceError
 from zspace.core.resources import check_memory
 from zspace.data.dataset import ImageData
+from zspace.data.readers.geometry import fit_array
 
 if TYPE_CHECKING:
     from zspace.config import DataConfig
@@ -24,21 +24,12 @@ DIGITS_COUNT = 1797
 
 
 def digits_images(size: int = DEFAULT_SIZE) -> tuple[np.ndarray, np.ndarray]:
-    """(N, size, size, 1) uint8 images and (N,) int64 labels."""
+    """(N, size, size, 1) uint8 images (upscaled bicubic) and (N,) int64 labels."""
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
     raw = np.clip(bunch.images * (255.0 / 16.0), 0, 255).astype(np.uint8)
-    if size == raw.shape[1]:
-        images = raw
-    else:
-        images = np.stack(
-            [
-                np.asarray(Image.fromarray(img).resize((size, size), Image.Resampling.BICUBIC))
-                for img in raw
-            ]
-        )
-    return images[..., None], bunch.target.astype(np.int64)
+    return fit_array(raw[..., None], size, "center"), bunch.target.astype(np.int64)
 
 
 def read_builtin(path: str, cfg: DataConfig) -> ImageData:

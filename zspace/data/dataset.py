@@ -8,18 +8,21 @@ a reader and nothing else.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from zspace.config.schema import SPLITS  # noqa: F401 - the one list lives in config (the CLI reads it light)
 from zspace.core.errors import ZspaceError
 
 if TYPE_CHECKING:
     from zspace.config import DataConfig
 
-SPLITS = ("train", "valid", "test")
 PARTITION_CODES = {"train": 0, "valid": 1, "test": 2}
+LUMA = (0.299, 0.587, 0.114)  # ITU-R 601 weights of R, G, B in grey (Pillow's convert("L"))
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,24 @@ class ImageData:
         }
 
 
+def source_path(path: str, kind: str) -> Path:
+    """The absolute path of a ``KIND:PATH`` source, refused when it does not exist."""
+    if not path:
+        raise ZspaceError(f"data.source '{kind}:': the path is missing")
+    root = Path(path).expanduser().absolute()
+    if not root.exists():
+        raise ZspaceError(f"{kind}:{path}: path not found: {root}")
+    return root
+
+
+def class_names(labels: np.ndarray, names: Sequence[str] | None = None) -> tuple[str, ...]:
+    """``names`` when they name every label, else "0", "1", ... up to the largest label."""
+    count = int(labels.max()) + 1 if len(labels) else 0
+    if names is not None and len(names) >= count:
+        return tuple(str(n) for n in names)
+    return tuple(str(i) for i in range(count))
+
+
 def split_indices(data: ImageData, valid_fraction: float, seed: int) -> dict[str, np.ndarray]:
     """Index arrays for train/valid(/test).
 
@@ -128,8 +149,7 @@ def _seeded_split(
 def match_channels(images: np.ndarray, channels: int) -> np.ndarray:
     """Convert uint8 NHWC images to the requested channel count (0 = keep).
 
-    Grey to RGB repeats the channel; RGB to grey uses the ITU-R 601 luma weights
-    (what Pillow's ``convert("L")`` uses).
+    Grey to RGB repeats the channel; RGB to grey weighs the channels by ``LUMA``.
     """
     have = images.shape[-1]
     if channels in (0, have):
@@ -137,7 +157,7 @@ def match_channels(images: np.ndarray, channels: int) -> np.ndarray:
     if have == 1 and channels == 3:
         return np.repeat(images, 3, axis=-1)
     if have == 3 and channels == 1:
-        luma = images.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+        luma = images.astype(np.float32) @ np.array(LUMA, np.float32)
         return np.clip(np.rint(luma), 0, 255).astype(np.uint8)[..., None]
     raise ZspaceError(f"cannot convert images with {have} channels to {channels}")
 

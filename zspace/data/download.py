@@ -17,9 +17,10 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm
-
 from zspace.core.errors import ZspaceError
+from zspace.core.fileio import make_dirs
+from zspace.core.progress import bar
+from zspace.core.progress import progress as progress_switch
 
 CHUNK = 1 << 20
 TIMEOUT = 30.0
@@ -39,6 +40,7 @@ class DataSet:
     mirrors: tuple[str, ...]
     files: tuple[Remote, ...]
     licence: str
+    classes: tuple[str, ...] | None = None  # class names, when not "0".."9"
 
 
 def _idx_files(
@@ -52,6 +54,19 @@ def _idx_files(
     )
 
 
+FASHION = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+KMNIST = ("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo")
 SETS: dict[str, DataSet] = {
     "mnist": DataSet(
         "mnist",
@@ -76,6 +91,7 @@ SETS: dict[str, DataSet] = {
             "bb300cfdad3c16e7a12a480ee83cd310",
         ),
         "Fashion-MNIST (Zalando Research): MIT",
+        FASHION,
     ),
     "kmnist": DataSet(
         "kmnist",
@@ -88,6 +104,7 @@ SETS: dict[str, DataSet] = {
             "7320c461ea6c1c855c0b718fb2a4b134",
         ),
         "Kuzushiji-MNIST (ROIS-DS CODH): CC BY-SA 4.0",
+        KMNIST,
     ),
     "cifar10": DataSet(
         "cifar10",
@@ -153,11 +170,7 @@ def download(
 ) -> tuple[DataSet, Path]:
     """Fetch ``name`` into ``dest/<name>/``; returns the set and that folder."""
     dataset = resolve(name)
-    folder = Path(dest).expanduser() / dataset.name
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ZspaceError(f"data download: cannot create {folder}: {exc.strerror}") from None
+    folder = make_dirs(Path(dest).expanduser() / dataset.name, undoable=False)  # kept: resumes
     bases = mirrors_for(dataset, mirrors)
     wanted = [f for f in dataset.files if only == "all" or f.split in (only, "all")]
     for remote in wanted:
@@ -179,7 +192,8 @@ def fetch(
         url = base if base.endswith(remote.filename) else base.rstrip("/") + "/" + remote.filename
         for _attempt in range(3):  # a cut transfer resumes from the .part on the same mirror
             try:
-                _transfer(url, part, progress)
+                with progress_switch(progress):
+                    _transfer(url, part)
             except Truncated as exc:
                 errors.append(f"{url}: {exc}")
                 continue
@@ -207,7 +221,7 @@ def fetch(
     )
 
 
-def _transfer(url: str, part: Path, progress: bool | None) -> None:
+def _transfer(url: str, part: Path) -> None:
     """Append the rest of ``url`` to ``part`` (HTTP Range), or start it over."""
     have = part.stat().st_size if part.exists() else 0
     headers = {"User-Agent": "zspace-download"}
@@ -229,15 +243,7 @@ def _transfer(url: str, part: Path, progress: bool | None) -> None:
         got = 0
         with (
             open(part, "ab" if resumed else "wb") as fh,
-            tqdm(
-                total=total,
-                initial=have,
-                unit="B",
-                unit_scale=True,
-                desc=part.name[:-5],
-                disable=None if progress is None else not progress,
-                leave=False,
-            ) as bar,
+            bar(total=total, initial=have, unit="B", unit_scale=True, desc=part.name[:-5]) as shown,
         ):
             while True:
                 try:
@@ -248,6 +254,6 @@ def _transfer(url: str, part: Path, progress: bool | None) -> None:
                     break
                 fh.write(block)
                 got += len(block)
-                bar.update(len(block))
+                shown.update(len(block))
     if expected is not None and got < expected:
         raise Truncated(f"transfer cut after {have + got} of {total} bytes")

@@ -19,7 +19,6 @@ the same way, so the processes together see exactly the batches one process woul
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from zspace.core.resources import device_memory
 from zspace.data.tasks import NoiseBank, make_input
 
 if TYPE_CHECKING:
@@ -56,20 +56,7 @@ def part_bounds(total: int, rank: int, world_size: int) -> tuple[int, int]:
 
 def memory_budget(device: torch.device) -> int:
     """Bytes a resident split may take: half of what is free on ``device``."""
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        return free // 2
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024 // 2
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
-    except (ValueError, OSError, AttributeError):
-        return 1 << 31
+    return device_memory(device)[0] // 2
 
 
 class BatchLoader:

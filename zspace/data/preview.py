@@ -21,7 +21,7 @@ from PIL import Image, ImageDraw, ImageFont
 from zspace.core.checks import positive
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write_bytes
-from zspace.data.dataset import ImageData, split_indices
+from zspace.data.dataset import ImageData, class_names, split_indices
 from zspace.data.loader import epoch_seed, to_float_nchw
 from zspace.data.tasks import make_input
 
@@ -108,10 +108,6 @@ def labelled_grid(
     return np.concatenate(parts, axis=0)
 
 
-def write_png(path: Path, grid: np.ndarray) -> None:
-    atomic_write_bytes(path, png_bytes(grid))
-
-
 def preview(
     data: ImageData,
     cfg: DataConfig,
@@ -129,13 +125,10 @@ def preview(
     index = index[np.random.default_rng(seed + 1).permutation(len(index))]  # random order
     rows = grid_rows(data, cfg, index, seed)
     cols = min(columns, len(index))
-    if data.labels is not None:
-        names = data.label_names
-        labels = [
-            str(names[int(v)]) if names and 0 <= int(v) < len(names) else str(int(v))
-            for v in np.asarray(data.labels)[index]
-        ]
-        write_png(out, labelled_grid(rows, cols, labels))
+    if data.labels is None:
+        grid = make_grid(rows, cols)
     else:
-        write_png(out, make_grid(rows, cols))
+        names = class_names(data.labels, data.label_names)
+        grid = labelled_grid(rows, cols, [names[v] for v in np.asarray(data.labels)[index]])
+    atomic_write_bytes(out, png_bytes(grid))
     return len(index)

@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from zspace.data.dataset import LUMA
+
 if TYPE_CHECKING:
     from zspace.config import DataConfig
 
-LUMA = (0.299, 0.587, 0.114)
 BANK_MAX = 1 << 23  # values per bank (32 MB of float32)
 
 

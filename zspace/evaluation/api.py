@@ -19,7 +19,6 @@ import numpy as np
 
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write_json
-from zspace.core.progress import enabled
 from zspace.core.progress import progress as progress_switch
 from zspace.data import prepare
 from zspace.evaluation import faces, metrics
@@ -105,11 +104,10 @@ def evaluate(
     if rounds < 2:
         raise ZspaceError(f"rounds = {rounds}: a spread needs at least 2")
     seed = seed_of(run, seed)
-    shown = enabled() if progress is None else progress  # the bars of a build and of fits
     data, _ = prepare(run.config)
     face_oracle = use_faces(oracle, data.source, log)
     dcfg = run.config.data
-    with progress_switch(shown):
+    with progress_switch(progress):  # the bars of a build
         ev = open_evaluator(
             data, crop=dcfg.crop, cache_dir=dcfg.cache_dir, task=task, device=run.device, log=log
         )
@@ -137,7 +135,7 @@ def evaluate(
     real = np.ascontiguousarray(data.images[pick(ev.index_b, n_eval, seed + 1)])
     record("real", {"images": "held-out real images (evaluator reference half B)"}, real, started)
     started = time.perf_counter()  # a row's seconds include its fit
-    with progress_switch(shown):
+    with progress_switch(progress):  # and of fits
         for s in samplers_for(
             run, names, limits=limits, components=components, subsample=subsample, log=log
         ):

@@ -21,7 +21,7 @@ zspace.data.cache.cache_root), one folder per source, geometry and task; its
 ``meta.json`` (the commit record, written last and atomically) carries the data's
 content fingerprint and ``EVALUATOR_VERSION``. A changed data set or version makes
 it stale: it is rebuilt in place, and the reason is logged. Builders hold the data
-cache's lock (zspace.core.fileio.locked), so two processes never build one
+cache's builders' lock (zspace.data.cache.building), so two processes never build one
 evaluator at once; a waiting one reuses the fresh result. Weights are a zspace
 checkpoint (loaded with ``weights_only=True``, its sha256 checked against the meta);
 reference features are a plain ``.npz`` read without pickle.
@@ -46,10 +46,9 @@ import numpy as np
 import torch
 
 from zspace.core.errors import ZspaceError
-from zspace.core.fileio import atomic_write_json, digest, locked, read_json, read_npz, sha256_of
-from zspace.core.progress import enabled
+from zspace.core.fileio import atomic_write_json, digest, read_json, read_npz, sha256_of
 from zspace.core.progress import progress as progress_switch
-from zspace.data.cache import cache_root
+from zspace.data.cache import building, cache_root
 from zspace.data.dataset import ImageData
 from zspace.data.loader import to_float_nchw
 from zspace.evaluation.fit import Log, batch_terms, train_net
@@ -330,14 +329,7 @@ def open_evaluator(
             f"no usable evaluator for {data.source} ({reason or 'broken'}); "
             f"build it with `zspace evaluator train`"
         )
-    try:
-        slot.folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ZspaceError(
-            f"evaluator cache {slot.folder}: cannot create it ({exc.strerror}); "
-            "set data.cache_dir or $ZSPACE_CACHE to a writable folder"
-        ) from None
-    with locked(slot.lock_path):
+    with building(slot.folder, slot.lock_path, "evaluator cache"):
         state, ev, reason = opened()  # another process may have built it meanwhile
         if ev is not None:
             if log:
@@ -347,7 +339,7 @@ def open_evaluator(
         because = "asked to rebuild" if state == "fresh" else reason
         if log:
             log(f"evaluator: {what} {slot.folder}: {because}; task {task} ({why})")
-        with progress_switch(enabled() if progress is None else progress):
+        with progress_switch(progress):
             ev = _build(slot, data, task, why, fp, device, log)
     ev.state = "built" if what == "building" else "rebuilt"
     if log:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from zspace.core.errors import ZspaceError
-from zspace.exporting.common import check_out_dir, publish, staging
+from zspace.core.fileio import undo_on_error
+from zspace.core.progress import progress as progress_switch
+from zspace.exporting.common import check_out_dir
+from zspace.runs.run import Run, RunLike, load_run
 
 FORMATS = ("projector", "safetensors", "onnx")
 
@@ -19,7 +21,7 @@ def default_out(run_dir: str | Path, fmt: str) -> Path:
 
 
 def export(
-    run: Any,
+    run: RunLike,
     format: str = "projector",
     out: str | Path | None = None,
     *,
@@ -27,7 +29,8 @@ def export(
     n: int | None = None,
     colour_by: str | None = None,
     checkpoint: str | int = "best",
-    log: Callable[[str], None] | None = None,
+    log: Callable[[str], None] | None = print,
+    progress: bool | None = None,
 ) -> Path:
     """Write ``run`` (a folder, bundle or Run) in ``format`` into ``out`` and return it.
 
@@ -35,9 +38,8 @@ def export(
     seeded subsample of ``n`` points (default 10,000; 0 = all) of ``split`` (default
     train). safetensors: a bundle ``zspace.load_run`` opens. onnx: encoder.onnx and
     decoder.onnx. ``split``, ``n`` and ``colour_by`` apply to the projector only.
+    All or nothing: when a file cannot be written, those written before are undone.
     """
-    from zspace.runs.run import Run, load_run
-
     if format not in FORMATS:
         raise ZspaceError(f"--format {format!r}: expected one of {', '.join(FORMATS)}")
     given = {"--split": split, "--n": n, "--colour-by": colour_by}
@@ -49,12 +51,12 @@ def export(
         run = load_run(run, checkpoint=checkpoint)
     target = check_out_dir(out if out is not None else default_out(run.path, format))
     started = time.perf_counter()
-    with staging(target) as stage:
+    with progress_switch(progress), undo_on_error():
         if format == "projector":
             from zspace.exporting.projector import DEFAULT_N, write_projector
 
             files, info = write_projector(
-                run, stage, split=split or "train", n=DEFAULT_N if n is None else n,
+                run, target, split=split or "train", n=DEFAULT_N if n is None else n,
                 colour_by=colour_by, log=log,
             )  # fmt: skip
             what = (
@@ -63,17 +65,16 @@ def export(
                 f"{info['sprite'][1]} px of {info['tile']} px tiles"
             )
         elif format == "safetensors":
-            from zspace.exporting.safetensors_bundle import write_bundle
+            from zspace.runs.bundle import write_bundle
 
-            files = write_bundle(run, stage, checkpoint)
+            files = write_bundle(run, target, checkpoint)
             what = f"epoch {run.epoch} weights + config; open with zspace.load_run"
         else:
             from zspace.exporting.onnx_export import write_onnx
 
-            files, diffs = write_onnx(run, stage, seed=run.config.seed)
+            files, diffs = write_onnx(run, target, seed=run.config.seed)
             worst = max(diffs.values())
             what = f"dynamic batch; onnxruntime matches PyTorch to {worst:.1e}"
-        publish(stage, target, files)
     if log:
         secs = time.perf_counter() - started
         log(f"exported {format} to {target} ({', '.join(files)}): {what} [{secs:.1f} s]")

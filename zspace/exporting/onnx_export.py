@@ -5,71 +5,49 @@ encoder.onnx: input ``images`` (N, C, H, W) float32 in [0, 1]; outputs ``mu`` an
 exp(logvar / 2) * eps), ``z`` for an AE. decoder.onnx: input ``z`` (N, z_dim),
 output ``images`` (N, C, H, W) in [0, 1], the sigmoid included.
 
-The graphs are plain NCHW: the wrappers below restate the forward passes without
-the channels_last layout hints the PyTorch model uses for speed (ONNX has no memory
-format; the exported values are the same). Each graph is checked with
-onnxruntime against PyTorch on a random batch before it is written.
+The graphs are plain NCHW: the model is exported from a contiguous copy (ONNX has
+no memory format; the exported values are the same). Each graph is checked with
+onnxruntime against PyTorch on a random batch once it is written.
 """
 
 from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from zspace._version import __version__
+from zspace.core.fileio import atomic_path
 from zspace.exporting.common import quiet, require
 from zspace.models.autoencoder import AutoEncoder
+from zspace.runs.bundle import model_header
+from zspace.runs.run import Run
 
 OPSET = 18  # onnxruntime >= 1.14 and most other runtimes read it
 CHECK_TOLERANCE = 1e-4
 
 
-class EncoderGraph(nn.Module):
-    """The encoder without sampling: (mu, logvar) for a VAE, z for an AE."""
+class Graph(nn.Module):
+    """One half of the model as a plain function: the encoder's heads without sampling
+    ((mu, logvar) for a VAE, z for an AE), or the decoder with the sigmoid."""
 
-    def __init__(self, model: AutoEncoder) -> None:
+    def __init__(self, model: AutoEncoder, which: str) -> None:
         super().__init__()
-        self.encoder = model.encoder
+        self.model, self.which = model, which
 
-    def forward(self, images: torch.Tensor):
-        enc = self.encoder
-        h = enc.dense(torch.flatten(enc.convs(images), 1))
-        if enc.variational:
-            return enc.mu(h), enc.logvar(h)
-        return enc.z(h)
+    def forward(self, x: torch.Tensor):
+        if self.which == "encoder":
+            return self.model.encoder.heads(x)
+        return torch.sigmoid(self.model.decoder(x))
 
 
-class DecoderGraph(nn.Module):
-    """The decoder with the sigmoid: z to images in [0, 1]."""
-
-    def __init__(self, model: AutoEncoder) -> None:
-        super().__init__()
-        self.decoder = model.decoder
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        dec = self.decoder
-        h = dec.dense(z).reshape(-1, *dec.feature_shape)
-        return torch.sigmoid(dec.deconvs(h))
-
-
-def graph_names(variational: bool) -> dict[str, list[str]]:
-    return {
-        "encoder_inputs": ["images"],
-        "encoder_outputs": ["mu", "logvar"] if variational else ["z"],
-        "decoder_inputs": ["z"],
-        "decoder_outputs": ["images"],
-    }
-
-
-def plain_model(run: Any) -> AutoEncoder:
+def plain_model(run: Run) -> AutoEncoder:
     """A CPU float32 copy in eval mode with contiguous (NCHW) weights."""
     model = copy.deepcopy(run.model).cpu().float().eval()
-    return model.to(memory_format=torch.contiguous_format)
+    return model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
 
 
 def _export(module: nn.Module, example: torch.Tensor, inputs: list[str], outputs: list[str]):
@@ -82,23 +60,11 @@ def _export(module: nn.Module, example: torch.Tensor, inputs: list[str], outputs
         None,
         input_names=inputs,
         output_names=outputs,
-        dynamic_shapes={inputs[0]: {0: batch}},
+        dynamic_shapes=({0: batch},),
         opset_version=OPSET,
         dynamo=True,
         verbose=False,
     )
-
-
-def _metadata(run: Any, which: str) -> dict[str, str]:
-    m = run.model
-    return {
-        "producer": f"zspace {__version__}",
-        "zspace.graph": which,
-        "zspace.kind": "vae" if m.variational else "ae",
-        "zspace.z_dim": str(m.cfg.z_dim),
-        "zspace.input_shape": ",".join(str(s) for s in m.input_shape),
-        "zspace.epoch": str(run.epoch),
-    }
 
 
 def check_graph(path: Path, module: nn.Module, example: torch.Tensor) -> float:
@@ -115,28 +81,29 @@ def check_graph(path: Path, module: nn.Module, example: torch.Tensor) -> float:
     return diff
 
 
-def write_onnx(run: Any, stage: Path, seed: int = 0) -> tuple[list[str], dict[str, float]]:
-    """Write encoder.onnx and decoder.onnx into ``stage``; returns the file names and the
+def write_onnx(run: Run, out: Path, seed: int = 0) -> tuple[list[str], dict[str, float]]:
+    """Write encoder.onnx and decoder.onnx into ``out``; returns the file names and the
     largest onnxruntime-vs-PyTorch difference of each on a random batch of 3."""
     require("onnx", "onnx", "--format onnx")
     require("onnxscript", "onnx", "--format onnx")
     model = plain_model(run)
-    names = graph_names(model.variational)
     gen = torch.Generator().manual_seed(seed)
     c, h, w = model.input_shape
     images = torch.rand(3, c, h, w, generator=gen)
     z = torch.randn(3, model.cfg.z_dim, generator=gen)
-    parts = (
-        ("encoder", EncoderGraph(model).eval(), images),
-        ("decoder", DecoderGraph(model).eval(), z),
-    )
+    heads = ["mu", "logvar"] if model.variational else ["z"]
+    header = {f"zspace.{k}": v for k, v in model_header(run).items() if k != "zspace"}
     diffs: dict[str, float] = {}
-    files = []
-    for which, module, example in parts:
-        program = _export(module, example, names[f"{which}_inputs"], names[f"{which}_outputs"])
-        program.model.metadata_props.update(_metadata(run, which))
-        path = stage / f"{which}.onnx"
-        quiet(program.save, str(path))
-        diffs[which] = check_graph(path, module, example)
-        files.append(path.name)
-    return files, diffs
+    for which, example, inputs, outputs in (
+        ("encoder", images, ["images"], heads),
+        ("decoder", z, ["z"], ["images"]),
+    ):
+        module = Graph(model, which).eval()
+        program = _export(module, example, inputs, outputs)
+        program.model.metadata_props.update(
+            {"producer": f"zspace {__version__}", "zspace.graph": which, **header}
+        )
+        with atomic_path(out / f"{which}.onnx") as tmp:
+            quiet(program.save, str(tmp))
+        diffs[which] = check_graph(out / f"{which}.onnx", module, example)
+    return ["encoder.onnx", "decoder.onnx"], diffs

@@ -19,7 +19,7 @@ run's data, read as training read it.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,10 +27,15 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from zspace.analysis.common import subsample
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write_bytes, atomic_write_text
+from zspace.data.dataset import class_names
 from zspace.data.preview import png_bytes
-from zspace.latents.store import Latents
+from zspace.data.tasks import make_input
+from zspace.latents.encode import encode
+from zspace.latents.store import Latents, latents_path, load_latents
+from zspace.runs.run import Run
 
 SPRITE_LIMIT = 8192  # the Projector refuses larger sprite images (WebGL texture size)
 DEFAULT_N = 10_000
@@ -90,12 +95,8 @@ def metadata_columns(lat: Latents, rows: np.ndarray, vectors: np.ndarray) -> dic
     """Column name -> cell strings for the chosen latents rows."""
     cols: dict[str, list[str]] = {}
     if lat.label is not None:
-        labels = lat.label[rows]
-        names = lat.label_names
-        if names:
-            cols["label"] = [names[k] if 0 <= k < len(names) else str(k) for k in labels]
-        else:
-            cols["label"] = [str(int(k)) for k in labels]
+        names = class_names(lat.label, lat.label_names)
+        cols["label"] = [names[k] for k in lat.label[rows]]
     if lat.attr is not None and lat.attr_names:
         for j, name in enumerate(lat.attr_names):
             cols[_cell(name)] = [str(int(v)) for v in lat.attr[rows, j]]
@@ -105,23 +106,19 @@ def metadata_columns(lat: Latents, rows: np.ndarray, vectors: np.ndarray) -> dic
     return cols
 
 
-def order_columns(columns: dict[str, list[str]], colour_by: str | None) -> list[str]:
-    names = list(columns)
-    if colour_by is None:
-        return names
-    if colour_by not in columns:
+def metadata_text(columns: dict[str, list[str]], colour_by: str | None) -> tuple[str, list[str]]:
+    """The header line and one line per point, ``colour_by`` first; and the column order.
+    (A header needs >= 2 columns: always true here, as index and radius are always there.)"""
+    order = list(columns)
+    if colour_by is not None and colour_by not in columns:
         raise ZspaceError(
-            f"--colour-by {colour_by!r}: no such column; choose from {', '.join(names)}"
+            f"--colour-by {colour_by!r}: no such column; choose from {', '.join(order)}"
         )
-    return [colour_by] + [n for n in names if n != colour_by]
-
-
-def metadata_text(columns: dict[str, list[str]], order: Sequence[str]) -> str:
-    """The header line and one line per point (a header needs >= 2 columns: always true
-    here, as index and radius are always there)."""
+    if colour_by is not None:
+        order = [colour_by] + [n for n in order if n != colour_by]
     lines = ["\t".join(_cell(n) for n in order)]
     lines += ["\t".join(_cell(columns[n][i]) for n in order) for i in range(len(columns[order[0]]))]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n", order
 
 
 def tensors_text(vectors: np.ndarray) -> str:
@@ -145,23 +142,11 @@ def config_text(name: str, layout: SpriteLayout) -> str:
     )
 
 
-def subsample_rows(total: int, n: int, seed: int) -> np.ndarray:
-    """A seeded choice of ``n`` rows (all when n is 0 or >= total), in order."""
-    if n < 0:
-        raise ZspaceError(f"--n {n}: must be >= 0 (0 = all points)")
-    if n == 0 or n >= total:
-        return np.arange(total)
-    return np.sort(np.random.default_rng(seed).choice(total, size=n, replace=False))
-
-
 # ---------------------------------------------------------------- I/O
 
 
-def latents_for(run: Any, split: str, log: Callable[[str], None] | None) -> Latents:
+def latents_for(run: Run, split: str, log: Callable[[str], None] | None) -> Latents:
     """The split's latents file, encoded first when it does not exist yet."""
-    from zspace.latents.encode import encode
-    from zspace.latents.store import latents_path, load_latents
-
     if not latents_path(run.path, split).is_file():
         if log:
             log(f"no latents for split {split!r} yet: encoding it first")
@@ -175,14 +160,12 @@ def latents_for(run: Any, split: str, log: Callable[[str], None] | None) -> Late
     return lat
 
 
-def check_fresh(run: Any, lat: Latents, rows: np.ndarray, images: np.ndarray) -> None:
+def check_fresh(run: Run, lat: Latents, rows: np.ndarray, images: np.ndarray) -> None:
     """Re-encode a few of the chosen images and refuse latents that another checkpoint
     wrote (the Projector would show old points under this epoch's name). Skipped for
     denoise, whose inputs carry seeded noise the check cannot redraw."""
     if run.config.data.task == "denoise" or not len(rows):
         return
-    from zspace.data.tasks import make_input
-
     few = rows[:16]
     x = make_input(
         run.as_batch(np.ascontiguousarray(images[lat.index[few]])), run.config.data, None
@@ -198,29 +181,24 @@ def check_fresh(run: Any, lat: Latents, rows: np.ndarray, images: np.ndarray) ->
         )
 
 
-def run_images(run: Any) -> np.ndarray:
-    """The run's images (N, H, W, C) uint8, as training read them (``Run.data``)."""
-    data, _ = run.data()
-    return data.images
-
-
 def write_projector(
-    run: Any,
-    stage: Path,
+    run: Run,
+    out: Path,
     *,
     split: str = "train",
     n: int = DEFAULT_N,
     colour_by: str | None = None,
-    seed: int | None = None,
     log: Callable[[str], None] | None = None,
 ) -> tuple[list[str], dict[str, Any]]:
-    """Write the four Projector files into ``stage``; returns their names and a summary."""
+    """Write the four Projector files into ``out``; returns their names and a summary.
+    The points are a seeded subsample of ``n`` (all when 0) of ``split``."""
+    if n < 0:
+        raise ZspaceError(f"--n {n}: must be >= 0 (0 = all points)")
     lat = latents_for(run, split, log)
-    rows = subsample_rows(len(lat), n, run.config.seed if seed is None else seed)
+    rows = subsample(len(lat), n, run.config.seed)
     vectors = (lat.mu if lat.mu is not None else lat.z)[rows].astype(np.float32)
-    columns = metadata_columns(lat, rows, vectors)
-    order = order_columns(columns, colour_by)
-    images = run_images(run)
+    metadata, order = metadata_text(metadata_columns(lat, rows, vectors), colour_by)
+    images = run.data()[0].images  # as training read them
     index = lat.index[rows]
     if len(index) and int(index.max()) >= len(images):
         raise ZspaceError(
@@ -233,10 +211,10 @@ def write_projector(
     sprite = sprite_image(np.ascontiguousarray(images[index]), layout)
     kind = "vae" if lat.variational else "ae"
     name = f"{kind} {'mu' if lat.variational else 'z'} ({split}, epoch {run.epoch})"
-    atomic_write_text(stage / "tensors.tsv", tensors_text(vectors))
-    atomic_write_text(stage / "metadata.tsv", metadata_text(columns, order))
-    atomic_write_bytes(stage / "sprite.png", png_bytes(sprite))
-    atomic_write_text(stage / "projector_config.pbtxt", config_text(name, layout))
+    atomic_write_text(out / "tensors.tsv", tensors_text(vectors))
+    atomic_write_text(out / "metadata.tsv", metadata)
+    atomic_write_bytes(out / "sprite.png", png_bytes(sprite))
+    atomic_write_text(out / "projector_config.pbtxt", config_text(name, layout))
     summary = {
         "points": int(len(rows)),
         "of": int(len(lat)),

@@ -1,7 +1,7 @@
 """TensorBoard training logs: a training callback writing event files under ``RUN/tb/``.
 
-``train.log = ["tensorboard"]`` turns it on (the flow builds the callbacks with
-``tensorboard_callbacks(cfg)``). Per epoch it writes every numeric key of the
+``train.log = ["tensorboard"]`` turns it on (the flow adds a ``TensorBoardLogger`` to
+the training callbacks). Per epoch it writes every numeric key of the
 history row under the same name as in history.jsonl (``total``, ``reco``, ``kl``,
 ``val_total``, ``lr``, ...), a grid of fixed validation images with their
 reconstructions (from mu for a VAE, so the grid changes only with the model), and
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from zspace.config import Config, to_toml
+from zspace.config import to_toml
 from zspace.exporting.common import quiet, require
 from zspace.generation.images import tile, to_uint8
 from zspace.training import Callback
@@ -36,23 +36,11 @@ GRID_COLUMNS = 8
 HIST_IMAGES = 512
 
 
-def tensorboard_callbacks(cfg: Config) -> list[TensorBoardLogger]:
-    """The TensorBoard logger when ``cfg.train.log`` names it, else nothing."""
-    names = tuple(getattr(cfg.train, "log", ()) or ())
-    return [TensorBoardLogger()] if "tensorboard" in names else []
-
-
 def _writer_class():
     require("tensorboard", "tensorboard", "train.log = ['tensorboard']")
     from torch.utils.tensorboard import SummaryWriter
 
     return SummaryWriter
-
-
-def _scalar(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
 
 
 def logged_epochs(folder: Path) -> set[int]:
@@ -71,17 +59,8 @@ def logged_epochs(folder: Path) -> set[int]:
 class TensorBoardLogger(Callback):
     """A training callback (``on_train_start``, ``on_epoch_end``, ``on_train_end``)."""
 
-    def __init__(
-        self,
-        log_dir: str | Path | None = None,
-        *,
-        grid_images: int = GRID_IMAGES,
-        hist_images: int = HIST_IMAGES,
-    ) -> None:
+    def __init__(self) -> None:
         self._writer_cls = _writer_class()  # fails now, before training, when not installed
-        self.log_dir = Path(log_dir) if log_dir is not None else None
-        self.grid_images = grid_images
-        self.hist_images = hist_images
         self.writer: SummaryWriter | None = None  # opened with the run folder (_open)
         self._active = False
         self._done: list[dict[str, Any]] = []
@@ -93,12 +72,12 @@ class TensorBoardLogger(Callback):
         self._active = bool(getattr(trainer, "is_main", True))
         if self._active:
             self._done = [dict(r) for r in trainer.history]  # epochs before this session
-            self._batch = trainer.fixed_batch(max(self.grid_images, self.hist_images))
+            self._batch = trainer.fixed_batch(max(GRID_IMAGES, HIST_IMAGES))
 
     def _open(self, trainer: Any) -> SummaryWriter:
         """Create the writer once the run folder exists (after the first checkpoint), so a
         run that fails in its first epoch leaves no folder behind."""
-        folder = self.log_dir or Path(trainer.run_dir) / LOG_DIR
+        folder = Path(trainer.run_dir) / LOG_DIR
         done = self._done
         logged = logged_epochs(folder)
         # purge_step: TensorBoard hides older events at steps >= it (a redone epoch)
@@ -132,11 +111,11 @@ class TensorBoardLogger(Callback):
     # ------------------------------------------------------------ pieces
 
     def _scalars(self, writer: SummaryWriter, row: dict[str, Any]) -> None:
-        epoch = int(row["epoch"])
-        for key, value in row.items():
-            v = _scalar(value)
-            if key != "epoch" and v is not None:
-                writer.add_scalar(key, v, epoch)
+        """Every finite number of a history row, under its key."""
+        for key, v in row.items():
+            number = isinstance(v, int | float) and not isinstance(v, bool)
+            if key != "epoch" and number and math.isfinite(v):
+                writer.add_scalar(key, float(v), int(row["epoch"]))
 
     @torch.no_grad()
     def snapshot(self, trainer: Any) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -153,7 +132,7 @@ class TensorBoardLogger(Callback):
             with torch.random.fork_rng(devices=devices):
                 torch.manual_seed(int(trainer.cfg.seed))  # the same z-draws every epoch
                 enc = model.encoder(inputs)
-                n = min(self.grid_images, len(inputs))
+                n = min(GRID_IMAGES, len(inputs))
                 code = enc.mu if enc.mu is not None else enc.z
                 recon = torch.sigmoid(model.decoder(code[:n]))
         finally:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from zspace.config import Config, apply_overrides, config_from_dict, load_config, to_dict, to_toml
+from zspace.config.parse import split_list
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write_json
 from zspace.flow.stages import Plan, is_complete, run_stages, training_state
@@ -44,20 +45,6 @@ class SweepRun:
         return [f"{k}={v}" for k, v in self.settings.items()]
 
 
-def split_values(text: str) -> list[str]:
-    """``"1e-5,0.1"`` -> ["1e-5", "0.1"]; commas inside [...] stay: "[8,16],[16,32]"."""
-    out, depth, cur = [], 0, ""
-    for ch in text:
-        if ch == "," and depth == 0:
-            out.append(cur.strip())
-            cur = ""
-            continue
-        depth += {"[": 1, "]": -1}.get(ch, 0)
-        cur += ch
-    out.append(cur.strip())
-    return [v for v in out if v]
-
-
 def parse_vary(items: Sequence[str | tuple[str, Sequence[Any]]]) -> list[tuple[str, list[str]]]:
     """``--vary KEY=V1,V2,...`` strings (or (key, values) pairs) to [(key, [texts])]."""
     out: list[tuple[str, list[str]]] = []
@@ -66,7 +53,7 @@ def parse_vary(items: Sequence[str | tuple[str, Sequence[Any]]]) -> list[tuple[s
             key, sep, text = item.partition("=")
             if not sep:
                 raise ZspaceError(f"--vary {item!r}: expected KEY=V1,V2,... e.g. model.fact=1e-5,1")
-            values = split_values(text)
+            values = split_list(text)
         else:
             key, values = item[0], [str(v) for v in item[1]]
         key = key.strip()

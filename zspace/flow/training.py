@@ -22,9 +22,9 @@ def logger_callbacks(cfg: Config) -> list[Callback]:
     out: list[Callback] = []
     for name in cfg.train.log:
         if name == "tensorboard":
-            from zspace.exporting.tensorboard import tensorboard_callbacks
+            from zspace.exporting.tensorboard import TensorBoardLogger
 
-            out.extend(tensorboard_callbacks(cfg))
+            out.append(TensorBoardLogger())
     return out
 
 

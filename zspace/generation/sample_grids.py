@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 
-from zspace.core.progress import enabled
 from zspace.core.progress import progress as progress_switch
 from zspace.generation.common import Log, counts, fits, fmt, seed_of, sharpen_list
 from zspace.generation.images import decode_u8, mean_radius, sharpened
@@ -62,7 +61,7 @@ def generate(
     seed = seed_of(run, seed)
     factors = sharpen_list(sharpen)
     entries = []
-    with progress_switch(enabled() if progress is None else progress):
+    with progress_switch(progress):
         for s in samplers_for(
             run,
             names,

@@ -4,21 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+import torch
 
 from zspace.core.checks import finite_float32
 from zspace.core.errors import ZspaceError
+from zspace.core.progress import bar
+from zspace.core.progress import progress as progress_switch
+from zspace.data.loader import BatchLoader
+from zspace.data.tasks import make_input
 from zspace.latents.store import LatentsWriter, latents_path
+from zspace.runs.run import Run, RunLike, as_run
 
 
 def encode(
-    run: Any,
+    run: RunLike,
     split: str = "train",
+    *,
     eps_scale: float | None = None,
     batch_size: int = 512,
-    log: Callable[[str], None] | None = None,
+    log: Callable[[str], None] | None = print,
+    progress: bool | None = None,
 ) -> Path:
     """Encode every image of ``split`` with the run's encoder and write the latents file.
 
@@ -29,11 +36,6 @@ def encode(
     latents go to disk batch by batch (``LatentsWriter``), so memory does not grow
     with the split.
     """
-    import torch
-
-    from zspace.core.progress import bar
-    from zspace.runs.run import as_run
-
     if batch_size < 1:
         raise ZspaceError(f"batch_size = {batch_size}: must be >= 1")
     run = as_run(run)
@@ -58,6 +60,7 @@ def encode(
         with (
             LatentsWriter(path, len(idx), d, run.variational) as out,
             torch.random.fork_rng(devices=[]),
+            progress_switch(progress),
         ):
             torch.manual_seed(cfg.seed)
             batches = _inputs(run, data.images, idx, batch_size)
@@ -82,7 +85,7 @@ def encode(
     return path
 
 
-def _inputs(run: Any, images: np.ndarray, idx: np.ndarray, batch_size: int):
+def _inputs(run: Run, images: np.ndarray, idx: np.ndarray, batch_size: int):
     """The split's model inputs in order, as float NCHW batches.
 
     Denoising draws its noise on the CPU from a generator seeded with the config's
@@ -90,11 +93,6 @@ def _inputs(run: Any, images: np.ndarray, idx: np.ndarray, batch_size: int):
     their batches come from the training loader (uint8 on the device, converted
     there; resident on a GPU when the split fits, streamed one batch ahead
     otherwise), which moves a quarter of the bytes of float batches."""
-    import torch
-
-    from zspace.data.loader import BatchLoader
-    from zspace.data.tasks import make_input
-
     cfg = run.config
     if cfg.data.task == "denoise":
         gen = torch.Generator().manual_seed(cfg.seed + 7919)

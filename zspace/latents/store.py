@@ -15,18 +15,19 @@ images is never held in memory, once or twice. Older files written by
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 import zspace.core.npz as npz
 from zspace.core.errors import ZspaceError
-from zspace.core.fileio import atomic_write
-from zspace.data.dataset import SPLITS as SPLIT_NAMES  # noqa: F401 - the one list, re-exported
+from zspace.core.fileio import atomic_write, make_dirs, read_npz
+
+if TYPE_CHECKING:
+    from zspace.runs.run import RunLike
 
 
 @dataclass(frozen=True)
@@ -60,16 +61,12 @@ def latents_path(run_dir: str | Path, split: str = "train") -> Path:
 
 
 def _as(arr: Any, dtype: Any) -> np.ndarray:
-    """``arr`` as ``dtype`` without a copy when it already is (memory maps stay maps).
-
-    Anything ``np.asanyarray`` takes: the streaming writer's placeholder Latents carry
-    mu but no logvar, and ``big`` replaces both members."""
+    """``arr`` as ``dtype`` without a copy when it already is (memory maps stay maps)."""
     arr = np.asanyarray(arr)
     return arr if arr.dtype == dtype else arr.astype(dtype)
 
 
-def _members(lat: Latents, big: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The file's members; ``big`` replaces z/mu/logvar (paths of .npy parts)."""
+def _members(lat: Latents) -> dict[str, Any]:
     arrays: dict[str, Any] = {
         "z": _as(lat.z, np.float32),
         "index": _as(lat.index, np.int64),
@@ -78,7 +75,7 @@ def _members(lat: Latents, big: dict[str, Any] | None = None) -> dict[str, Any]:
         "seed": np.array(lat.seed),
         "eps_scale": np.array(np.nan if lat.eps_scale is None else lat.eps_scale),
     }
-    if lat.mu is not None:
+    if lat.mu is not None and lat.logvar is not None:
         arrays["mu"] = _as(lat.mu, np.float32)
         arrays["logvar"] = _as(lat.logvar, np.float32)
     if lat.label is not None:
@@ -88,7 +85,6 @@ def _members(lat: Latents, big: dict[str, Any] | None = None) -> dict[str, Any]:
     if lat.attr is not None:
         arrays["attr"] = _as(lat.attr, np.int8)
         arrays["attr_names"] = np.array(lat.attr_names or (), dtype=str)
-    arrays.update(big or {})
     return arrays
 
 
@@ -107,21 +103,15 @@ class LatentsWriter:
     and also when an error ends the ``with`` block early."""
 
     def __init__(self, path: str | Path, n: int, z_dim: int, variational: bool) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.n, self.z_dim, self.variational = int(n), int(z_dim), bool(variational)
-        self.filled = 0
-        self._dir: Path | None = Path(
-            tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".parts", dir=self.path.parent)
+        self.path = make_dirs(Path(path).parent) / Path(path).name
+        self.n, self.z_dim, self.filled = int(n), int(z_dim), 0
+        self._parts = tempfile.TemporaryDirectory(
+            prefix=f".{self.path.name}.", suffix=".parts", dir=self.path.parent
         )
-        header = {
-            "descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
-            "fortran_order": False,
-            "shape": (self.n, self.z_dim),
-        }
+        header = {"descr": "<f4", "fortran_order": False, "shape": (self.n, self.z_dim)}
         self._files = {}
         for key in ("z", "mu", "logvar") if variational else ("z",):
-            fh = open(self._dir / f"{key}.npy", "wb")  # noqa: SIM115 - closed in finish/abort
+            fh = open(Path(self._parts.name) / f"{key}.npy", "wb")  # noqa: SIM115 - closed in abort
             np.lib.format.write_array_header_1_0(fh, header)
             self._files[key] = fh
 
@@ -143,16 +133,14 @@ class LatentsWriter:
         label, label_names, attr, attr_names, eps_scale, seed)."""
         if self.filled != self.n:
             raise ValueError(f"{self.filled} of {self.n} latents were added")
-        assert self._dir is not None
-        big = {}
-        for key, fh in self._files.items():
+        for fh in self._files.values():
             fh.close()
-            big[key] = self._dir / f"{key}.npy"
-        self._files = {}
-        empty = np.empty((0, self.z_dim), np.float32)
-        lat = Latents(z=empty, mu=empty if self.variational else None, **fields)
+        empty = np.empty((0, self.z_dim), np.float32)  # in place of the parts, in their order
+        vae = empty if "mu" in self._files else None
+        members = _members(Latents(z=empty, mu=vae, logvar=vae, **fields))
+        members.update({k: Path(self._parts.name) / f"{k}.npy" for k in self._files})
         try:
-            atomic_write(self.path, lambda fh: npz.write(fh, _members(lat, big)))
+            atomic_write(self.path, lambda fh: npz.write(fh, members))
         finally:
             self.abort()
         return self.path
@@ -160,10 +148,7 @@ class LatentsWriter:
     def abort(self) -> None:
         for fh in self._files.values():
             fh.close()
-        self._files = {}
-        if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-            self._dir = None
+        self._parts.cleanup()
 
     def __enter__(self) -> LatentsWriter:
         return self
@@ -172,10 +157,10 @@ class LatentsWriter:
         self.abort()
 
 
-def load_latents(run: Any, split: str = "train", *, mmap: bool = True) -> Latents:
-    """Read ``RUN/latents/<split>.npz`` (run: a folder or a Run). z, mu and logvar are
-    read-only memory maps (``mmap=False`` reads them into memory)."""
-    from zspace.runs.run import run_path
+def load_latents(run: RunLike, split: str = "train", *, mmap: bool = True) -> Latents:
+    """Read ``RUN/latents/<split>.npz``. z, mu and logvar are read-only memory maps
+    (``mmap=False`` reads them into memory)."""
+    from zspace.runs.run import run_path  # here: the analyses read latents without torch
 
     run_dir = run_path(run)
     path = latents_path(run_dir, split)
@@ -185,7 +170,7 @@ def load_latents(run: Any, split: str = "train", *, mmap: bool = True) -> Latent
             f"--split {split}` first"
         )
     redo = f"run `zspace encode {run_dir} --split {split}` again"
-    f = npz.load(path, mmap=mmap, hint=redo)
+    f = read_npz(path, redo, mmap=mmap)
     _check_latents(f, path, redo)
     get = f.get
     eps = get("eps_scale")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -79,11 +80,15 @@ class Encoder(nn.Module):
         self.eps_clip = cfg.eps_clip
         self.eps_scale = cfg.eps_scale
 
-    def forward(self, x: torch.Tensor, eps: torch.Tensor | None = None) -> EncoderOutput:
+    def heads(self, x: torch.Tensor) -> Any:
+        """The encoder without sampling: z for an AE, (mu, logvar) for a VAE."""
         h = self.dense(torch.flatten(self.convs(x), 1))
+        return (self.mu(h), self.logvar(h)) if self.variational else self.z(h)
+
+    def forward(self, x: torch.Tensor, eps: torch.Tensor | None = None) -> EncoderOutput:
         if not self.variational:
-            return EncoderOutput(self.z(h), None, None)
-        mu, logvar = self.mu(h), self.logvar(h)
+            return EncoderOutput(self.heads(x), None, None)
+        mu, logvar = self.heads(x)
         return EncoderOutput(self.sample(mu, logvar, eps), mu, logvar)
 
     def sample(
@@ -133,6 +138,13 @@ class Decoder(nn.Module):
         return self.deconvs(h.contiguous(memory_format=torch.channels_last))
 
 
+def _on_encoder(name: str) -> Any:
+    """A knob of the encoder's sampling, read and set on the whole model too."""
+    return property(
+        lambda m: getattr(m.encoder, name), lambda m, v: setattr(m.encoder, name, float(v))
+    )
+
+
 class AutoEncoder(nn.Module):
     """AE (``variational=False``) or VAE with the SPEC's knobs; input NCHW in [0, 1]."""
 
@@ -149,21 +161,8 @@ class AutoEncoder(nn.Module):
     def variational(self) -> bool:
         return self.encoder.variational
 
-    @property
-    def eps_scale(self) -> float:
-        return self.encoder.eps_scale
-
-    @eps_scale.setter
-    def eps_scale(self, value: float) -> None:
-        self.encoder.eps_scale = float(value)
-
-    @property
-    def eps_clip(self) -> float:
-        return self.encoder.eps_clip
-
-    @eps_clip.setter
-    def eps_clip(self, value: float) -> None:
-        self.encoder.eps_clip = float(value)
+    eps_scale = _on_encoder("eps_scale")
+    eps_clip = _on_encoder("eps_clip")
 
     def forward(
         self, x: torch.Tensor, eps: torch.Tensor | None = None
@@ -180,16 +179,12 @@ def init_weights(model: nn.Module, activation: str) -> None:
             if activation == "selu":
                 nn.init.kaiming_normal_(module.weight, nonlinearity="linear", mode="fan_in")
             else:
-                _glorot_uniform_(module)
+                # Keras computes fans as (in, out) * receptive field for both conv kinds;
+                # torch reads ConvTranspose2d's weight as (in, out, kh, kw) and swaps the
+                # fans, which is the same sum, so the bound agrees.
+                nn.init.xavier_uniform_(module.weight)
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
-
-
-def _glorot_uniform_(module: nn.Conv2d | nn.ConvTranspose2d | nn.Linear) -> None:
-    # Keras computes fans as (in, out) * receptive field for both conv kinds; torch's
-    # xavier_uniform_ reads ConvTranspose2d's weight as (in, out, kh, kw) and swaps the
-    # fans, which is the same sum, so the bound agrees.
-    nn.init.xavier_uniform_(module.weight)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -20,7 +20,7 @@ import torch
 
 from zspace.config import ModelConfig
 from zspace.core.resources import check_fits, device_memory, format_bytes
-from zspace.models.autoencoder import AutoEncoder
+from zspace.models.autoencoder import AutoEncoder, count_parameters
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def model_sizes(cfg: ModelConfig, input_shape: tuple[int, int, int]) -> ModelSiz
     a large model (see the module docstring)."""
     with torch.device("meta"):
         model = AutoEncoder(cfg, input_shape)
-    parameters = sum(p.numel() for p in model.parameters())
+    parameters = count_parameters(model)
     device = "meta"
     if parameters <= REAL_FORWARD_MAX_PARAMETERS:
         with torch.random.fork_rng(devices=[]):  # the caller's random stream is untouched

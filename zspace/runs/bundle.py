@@ -1,18 +1,29 @@
-"""Reading a safetensors bundle: a folder with ``model.safetensors``, config.toml, meta.json.
+"""Safetensors bundles: a folder with ``model.safetensors``, config.toml, meta.json.
 
 A bundle is what ``zspace export RUN --format safetensors`` writes: the weights of
-one checkpoint with no pickle anywhere, so it can be passed around and opened by
-``zspace.load_run`` like a run folder. Writing lives in ``zspace.exporting``; this
-module holds the read side because ``Run.load`` needs it.
+one checkpoint with no pickle anywhere (the state dict: plain tensors and a small
+string header), the resolved ``config.toml``, the run's ``meta.json`` (plus a
+``bundle`` entry saying where and from which checkpoint it came) and
+``history.jsonl``, so it can be passed around and opened by ``zspace.load_run``
+like a run folder. No optimiser state: a bundle is for using a model, not for
+resuming its training.
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
+from zspace._version import __version__
 from zspace.core.errors import ZspaceError
+from zspace.core.fileio import atomic_path, atomic_write_bytes, atomic_write_json, read_bytes
+from zspace.runs.folder import write_config
+
+if TYPE_CHECKING:
+    from zspace.runs.run import Run
 
 WEIGHTS_FILE = "model.safetensors"
 FORMAT = "zspace-bundle"
@@ -62,3 +73,44 @@ def load_weights(model: torch.nn.Module, state: dict, path: str | Path) -> None:
         raise ZspaceError(
             f"{Path(path) / WEIGHTS_FILE} does not fit the model of its config.toml: {first}"
         ) from None
+
+
+def model_header(run: Run) -> dict[str, str]:
+    """What a file written from a run says about its model (strings, for the headers of
+    safetensors and ONNX)."""
+    m = run.model
+    return {
+        "zspace": __version__,
+        "kind": "vae" if m.variational else "ae",
+        "z_dim": str(m.cfg.z_dim),
+        "input_shape": ",".join(str(s) for s in m.input_shape),
+        "epoch": str(run.epoch),
+    }
+
+
+def write_bundle(run: Run, out: Path, checkpoint: str | int = "best") -> list[str]:
+    """Write the bundle's files into ``out``; returns their names, the weights last."""
+    from safetensors.torch import save_file
+
+    # channels_last weights are not contiguous; safetensors stores plain row-major data
+    state = {k: v.detach().cpu().contiguous() for k, v in run.model.state_dict().items()}
+    write_config(out, run.config)
+    meta = {k: v for k, v in run.meta.items() if k != "bundle"}
+    meta["bundle"] = {
+        "format": FORMAT,
+        "format_version": int(FORMAT_VERSION),
+        "source_run": str(Path(run.path).resolve()),
+        "checkpoint": str(checkpoint),
+        "epoch": run.epoch,
+        "exported": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    atomic_write_json(out / "meta.json", meta)
+    files = ["config.toml", "meta.json"]
+    history = Path(run.path) / "history.jsonl"
+    if history.is_file():
+        atomic_write_bytes(out / "history.jsonl", read_bytes(history))
+        files.append("history.jsonl")
+    header = {"format": FORMAT, "format_version": FORMAT_VERSION, **model_header(run)}
+    with atomic_path(out / WEIGHTS_FILE) as tmp:
+        save_file(state, str(tmp), metadata={**header, "checkpoint": str(checkpoint)})
+    return [*files, WEIGHTS_FILE]

@@ -28,15 +28,9 @@ def epoch_path(folder: Path, epoch: int) -> Path:
 
 
 def epoch_files(folder: Path) -> dict[int, Path]:
-    """Epoch checkpoints in ``folder`` by epoch number."""
-    if not folder.is_dir():
-        return {}
-    found = {}
-    for p in folder.iterdir():
-        m = EPOCH_FILE.match(p.name)
-        if m:
-            found[int(m.group(1))] = p
-    return dict(sorted(found.items()))
+    """Epoch checkpoints in ``folder`` by epoch number, in order."""
+    found = [EPOCH_FILE.match(p.name) for p in folder.iterdir()] if folder.is_dir() else []
+    return dict(sorted((int(m[1]), folder / m[0]) for m in found if m))
 
 
 def save_checkpoint(
@@ -46,7 +40,6 @@ def save_checkpoint(
     buffer = io.BytesIO()
     torch.save({"format": FORMAT, "epoch": epoch, **state}, buffer)
     data = buffer.getvalue()
-    folder.mkdir(parents=True, exist_ok=True)
     # best before last: a crash in between resumes from the previous last.pt and
     # redoes this epoch identically, so best.pt never lags behind the state's "best"
     if keep > 0:

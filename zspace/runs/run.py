@@ -13,14 +13,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from zspace.runs.bundle import is_bundle, load_weights, read_bundle
-from zspace.runs.checkpoint import check_fits_model, load_checkpoint, resolve_checkpoint
 from zspace.config import Config
-from zspace.data import ImageData, prepare
 from zspace.core.device import pick_device
 from zspace.core.errors import ZspaceError
-from zspace.models.footprint import check_model_fits
+from zspace.data import ImageData, prepare
 from zspace.models.autoencoder import AutoEncoder
+from zspace.models.footprint import check_model_fits
+from zspace.runs.bundle import is_bundle, load_weights, read_bundle
+from zspace.runs.checkpoint import check_fits_model, load_checkpoint, resolve_checkpoint
 from zspace.runs.folder import read_config, read_history, read_meta
 
 
@@ -42,9 +42,10 @@ class Run:
         checkpoint: str | int = "best",
         device: str | torch.device | None = None,
     ) -> Run:
-        path = Path(path)
-        if not path.is_dir():
-            raise ZspaceError(f"run folder not found: {path}")
+        """Open a run folder with the model from ``best``, ``last`` or an epoch's
+        checkpoint; ``path`` may also be a safetensors bundle (``zspace export RUN
+        --format safetensors``)."""
+        path = run_path(path)
         cfg = read_config(path)
         meta = read_meta(path)
         shape = input_shape(meta, path)
@@ -86,47 +87,36 @@ class Run:
         """Images to float NCHW in [0, 1]. Accepts float NCHW in [0, 1], or uint8 images
         (0..255) as NHWC (as stored) or NCHW, converted; one image may omit N. Floats in
         0..255 and other shapes are refused with one line that shows the shape given."""
-        given = tuple(x.shape)
-        if isinstance(x, np.ndarray):
-            if x.dtype == np.uint8 or np.issubdtype(x.dtype, np.floating):
-                x = torch.from_numpy(np.ascontiguousarray(x))
-            else:
-                raise ZspaceError(
-                    f"images of dtype {x.dtype}, shape {given}: expected uint8 (0..255) or "
-                    f"floats in [0, 1]"
-                )
-        c, h, w = self.input_shape
-        if x.ndim == 3:
-            x = x[None]
-        if x.dtype == torch.uint8:
-            if x.ndim == 4 and tuple(x.shape[1:]) == (h, w, c):
-                x = x.permute(0, 3, 1, 2)
-            elif not (x.ndim == 4 and tuple(x.shape[1:]) == (c, h, w)):
-                raise ZspaceError(
-                    f"uint8 images of shape {given} do not fit this model, which expects "
-                    f"(N, H, W, C) = (N, {h}, {w}, {c}) or (N, C, H, W) = (N, {c}, {h}, {w})"
-                )
-            return x.float() / 255.0
-        if not x.is_floating_point():
+        given, (c, h, w) = tuple(x.shape), self.input_shape
+        if isinstance(x, np.ndarray) and (x.dtype == np.uint8 or x.dtype.kind == "f"):
+            x = torch.from_numpy(np.ascontiguousarray(x))
+        if not isinstance(x, torch.Tensor) or not (x.dtype == torch.uint8 or x.is_floating_point()):
             raise ZspaceError(
                 f"images of dtype {x.dtype}, shape {given}: expected uint8 (0..255) or "
                 f"floats in [0, 1]"
             )
-        if x.ndim != 4 or tuple(x.shape[1:]) != (c, h, w):
-            hint = ""
-            if x.ndim == 4 and tuple(x.shape[1:]) == (h, w, c):
-                hint = "; these look like (N, H, W, C): use x.permute(0, 3, 1, 2)"
+        x = x[None] if x.ndim == 3 else x
+        nchw = x.ndim == 4 and tuple(x.shape[1:]) == (c, h, w)
+        nhwc = x.ndim == 4 and tuple(x.shape[1:]) == (h, w, c)
+        if x.dtype == torch.uint8:
+            if not (nchw or nhwc):
+                raise ZspaceError(
+                    f"uint8 images of shape {given} do not fit this model, which expects "
+                    f"(N, H, W, C) = (N, {h}, {w}, {c}) or (N, C, H, W) = (N, {c}, {h}, {w})"
+                )
+            return (x if nchw else x.permute(0, 3, 1, 2)).float() / 255.0
+        if not nchw:
+            hint = "; these look like (N, H, W, C): use x.permute(0, 3, 1, 2)" if nhwc else ""
             raise ZspaceError(
                 f"images of shape {given} do not fit this model, which expects (N, C, H, W) "
                 f"= (N, {c}, {h}, {w}) floats in [0, 1] (or uint8 (N, H, W, C)){hint}"
             )
-        if x.numel():
-            top = float(x.max())
-            if top > 1.0 + 1e-3:
-                raise ZspaceError(
-                    f"float images of shape {given} have values up to {top:.4g}: expected "
-                    f"[0, 1]; divide by 255 (or pass them as uint8)"
-                )
+        top = float(x.max()) if x.numel() else 0.0
+        if top > 1.0 + 1e-3:
+            raise ZspaceError(
+                f"float images of shape {given} have values up to {top:.4g}: expected "
+                f"[0, 1]; divide by 255 (or pass them as uint8)"
+            )
         return x.float()
 
     @torch.no_grad()
@@ -169,11 +159,6 @@ class Run:
         ]
         return torch.cat(out) if out else torch.empty(0, *self.input_shape)
 
-    @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor | np.ndarray, batch_size: int = 512) -> torch.Tensor:
-        z, _, _ = self.encode(x, batch_size)
-        return self.decode(z, batch_size)
-
 
 RunLike = Run | str | Path  # what every stage function takes as ``run``
 
@@ -192,15 +177,7 @@ def input_shape(meta: dict[str, Any], run: Path) -> tuple[int, int, int]:
     return tuple(shape)  # type: ignore[return-value]
 
 
-def load_run(
-    path: str | Path,
-    checkpoint: str | int = "best",
-    device: str | torch.device | None = None,
-) -> Run:
-    """Open a run folder with the model from ``best``, ``last`` or an epoch's checkpoint.
-
-    ``path`` may also be a safetensors bundle (``zspace export RUN --format safetensors``)."""
-    return Run.load(path, checkpoint=checkpoint, device=device)
+load_run = Run.load  # the public name: zspace.load_run(path, checkpoint=..., device=...)
 
 
 def run_path(run: RunLike) -> Path:
@@ -214,4 +191,4 @@ def run_path(run: RunLike) -> Path:
 
 def as_run(run: RunLike) -> Run:
     """A loaded Run (``best`` checkpoint) from a Run or a run folder."""
-    return run if isinstance(run, Run) else load_run(run_path(run))
+    return run if isinstance(run, Run) else Run.load(run)

@@ -13,18 +13,15 @@ Attributes become ``attr`` (+1/-1, 0 for images without a row in the file).
 from __future__ import annotations
 
 import logging
-import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from zspace.core.errors import ZspaceError
-from zspace.core.fileio import decode_text, read_text
-from zspace.data.dataset import ImageData
-from zspace.data.readers.cached import read_cached, resolve_geometry
-from zspace.data.readers.folder import source_path
-from zspace.data.readers.imagefiles import list_images
+from zspace.data.cache import read_images
+from zspace.data.dataset import ImageData, source_path
+from zspace.data.readers.imagefiles import find_text
 
 if TYPE_CHECKING:
     from zspace.config import DataConfig
@@ -47,26 +44,13 @@ def locate_images(root: Path) -> Path:
     return root
 
 
-def find_text(name: str, root: Path, container: Path) -> tuple[str, str] | None:
+def annotation(name: str, root: Path, container: Path) -> tuple[str, str] | None:
     """(text, where) of an annotation file on disk near the images, or inside the zip."""
-    bases = []
+    bases = [container] if container.is_dir() else []
     for d in (root if root.is_dir() else root.parent, container.parent, container.parent.parent):
         if d not in bases:
             bases.append(d)
-    if container.is_dir():
-        bases.insert(0, container)
-    for base in bases:
-        for sub in ("", "Anno", "Eval"):
-            path = base / sub / name
-            if path.is_file():
-                return read_text(path, "utf-8-sig"), str(path)
-    if container.is_file() and zipfile.is_zipfile(container):
-        with zipfile.ZipFile(container) as zf:
-            members = [m for m in zf.namelist() if m.rsplit("/", 1)[-1] == name]
-            if members:
-                where = f"{container}:{members[0]}"
-                return decode_text(zf.read(members[0]), where, "utf-8-sig"), where
-    return None
+    return find_text(name, [b / sub for b in bases for sub in ("", "Anno", "Eval")], container)
 
 
 def parse_attributes(text: str, where: str) -> tuple[tuple[str, ...], dict[str, np.ndarray]]:
@@ -121,17 +105,14 @@ def parse_partition(text: str, where: str) -> dict[str, int]:
 def read_celeba(path: str, cfg: DataConfig) -> ImageData:
     root = source_path(path, "celeba")
     label = f"celeba:{path}"
-    if not root.exists():
-        raise ZspaceError(f"{label}: path not found: {root}")
     container = locate_images(root)
-    files = list_images(container, label)
-    geo = resolve_geometry(files, cfg, label, default_size=DEFAULT_SIZE)
-    cached = read_cached(files, geo, cfg, kind="celeba", label=label)
-    basenames = [n.rsplit("/", 1)[-1] for n in cached.names]
-    details = dict(cached.details)
+    images, names, details = read_images(
+        container, cfg, kind="celeba", label=label, default_size=DEFAULT_SIZE
+    )
+    basenames = [n.rsplit("/", 1)[-1] for n in names]
 
     attr = attr_names = None
-    found = find_text(ATTR_FILE, root, container)
+    found = annotation(ATTR_FILE, root, container)
     if found is not None:
         attr_names, rows = parse_attributes(*found)
         missing = np.zeros(len(attr_names), np.int8)
@@ -143,7 +124,7 @@ def read_celeba(path: str, cfg: DataConfig) -> ImageData:
             "images_without_row": len(basenames) - with_row,
         }
     partition = None
-    found = find_text(PARTITION_FILE, root, container)
+    found = annotation(PARTITION_FILE, root, container)
     if found is not None:
         table = parse_partition(*found)
         partition = np.array([table.get(b, 0) for b in basenames], np.int8)
@@ -154,7 +135,7 @@ def read_celeba(path: str, cfg: DataConfig) -> ImageData:
                 "%s: %d image(s) have no row in %s and go to train", label, absent, found[1]
             )
     return ImageData(
-        images=cached.images,
+        images=images,
         source=f"celeba:{root}",
         attr=attr,
         attr_names=attr_names,

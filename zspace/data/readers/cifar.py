@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import codecs
 import io
+import itertools
 import pickle
 import tarfile
 from pathlib import Path
@@ -24,9 +25,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from zspace.core.errors import ZspaceError
-from zspace.data.dataset import ImageData
-from zspace.data.readers.folder import source_path
-from zspace.data.readers.geometry import Geometry, fit_array, output_size
+from zspace.data.dataset import ImageData, source_path
+from zspace.data.readers.geometry import fit_array
+from zspace.data.readers.imagefiles import is_image_name
 
 if TYPE_CHECKING:
     from zspace.config import DataConfig
@@ -129,22 +130,12 @@ def read_files(root: Path, label: str) -> tuple[dict[str, bytes], str]:
 
 def _has_images(root: Path, limit: int = 2000) -> bool:
     """Whether a folder (looked at for at most ``limit`` entries) holds image files."""
-    import itertools
-
-    from zspace.data.readers.imagefiles import IMAGE_EXTENSIONS
-
-    for p in itertools.islice(root.rglob("*"), limit):
-        if p.suffix.lower() in IMAGE_EXTENSIONS:
-            return True
-    return False
+    return any(is_image_name(p.name) for p in itertools.islice(root.rglob("*"), limit))
 
 
 def read_cifar10(path: str, cfg: DataConfig) -> ImageData:
     root = source_path(path, "cifar10")
-    label = f"cifar10:{path}"
-    if not root.exists():
-        raise ZspaceError(f"{label}: path not found: {root}")
-    files, where = read_files(root, label)
+    files, where = read_files(root, f"cifar10:{path}")
     names = [n for n in (*TRAIN, TEST) if n in files]
     images, labels, codes = [], [], []
     for name in names:
@@ -160,12 +151,9 @@ def read_cifar10(path: str, cfg: DataConfig) -> ImageData:
         raw = meta.get(b"label_names") if isinstance(meta, dict) else None
         if raw and len(raw) == len(CLASSES):
             label_names = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in raw)
-    data = np.concatenate(images)
-    out_h, out_w = output_size(32, 32, cfg.image_size, cfg.crop)
-    data = fit_array(data, Geometry(out_h, out_w, 3, cfg.crop))
     has_both = TEST in names and len(names) > 1
     return ImageData(
-        images=data,
+        images=fit_array(np.concatenate(images), cfg.image_size, cfg.crop),
         source=f"cifar10:{root}",
         labels=np.concatenate(labels),
         label_names=label_names,

@@ -14,22 +14,18 @@ import multiprocessing
 import os
 import sys
 import threading
-from concurrent.futures import (
-    FIRST_COMPLETED,
-    Executor,
-    ProcessPoolExecutor,
-    ThreadPoolExecutor,
-    wait,
-)
+from collections.abc import Iterable
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
 
 from zspace.core.errors import ZspaceError
-from zspace.core.resources import check_disk, check_memory
+from zspace.core.fileio import atomic_path
+from zspace.core.progress import bar
+from zspace.core.resources import check_disk, check_memory, cpu_count
 from zspace.data.readers.geometry import Geometry, fit
 from zspace.data.readers.imagefiles import ImageFiles, Opener
 
@@ -40,13 +36,6 @@ MIN_PARALLEL = 64  # below this many images a process pool costs more than it sa
 class DecodeReport:
     kept: np.ndarray  # indices into files.names of the images in the output, in order
     failures: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
-
-
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
 
 
 def decode_to_npy(
@@ -70,30 +59,19 @@ def decode_to_npy(
     workers = workers or cpu_count()
     size = max(16, min(256, math.ceil(n / (workers * 8))))
     chunks = [(s, files.names[s : s + size]) for s in range(0, n, size)]
+    args = (files.container, files.is_zip)
     failures: list[tuple[int, str]] = []
     pool = _pool(min(workers, len(chunks))) if workers > 1 and n >= MIN_PARALLEL else None
     try:
-        if pool is None:
-            with _bar(n, label) as bar:
-                for start, names in chunks:
-                    failures += _decode_chunk(
-                        files.container, files.is_zip, names, start, geo, str(out)
-                    )
-                    bar.update(len(names))
-        else:
-            # Submitting first forks the workers before tqdm starts its monitor thread.
-            pending = {
-                pool.submit(
-                    _decode_chunk, files.container, files.is_zip, names, start, geo, str(out)
-                ): len(names)
-                for start, names in chunks
-            }
-            with _bar(n, label) as bar:
-                while pending:
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        failures += fut.result()
-                        bar.update(pending.pop(fut))
+        if pool is None:  # lazily, chunk by chunk
+            done: Iterable = ((_decode_chunk(*args, c, s, geo, str(out)), c) for s, c in chunks)
+        else:  # submitting first forks the workers before tqdm starts its monitor thread
+            pending = {pool.submit(_decode_chunk, *args, c, s, geo, str(out)): c for s, c in chunks}
+            done = ((f.result(), pending[f]) for f in as_completed(pending))
+        with bar(total=n, desc=f"decoding {label}", unit="img", leave=True) as shown:
+            for failed, names in done:
+                failures += failed
+                shown.update(len(names))
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -111,13 +89,6 @@ def decode_to_npy(
     if bad:
         _compact(out, kept)
     return DecodeReport(kept, [(files.names[i], reason) for i, reason in failures])
-
-
-def _bar(n: int, label: str) -> tqdm:
-    """The cache build's bar; it follows zspace.core.progress's switch (--no-progress)."""
-    from zspace.core.progress import bar
-
-    return bar(total=n, desc=f"decoding {label}", unit="img", leave=True)
 
 
 def _pool(workers: int) -> Executor:
@@ -161,13 +132,12 @@ def _decode_chunk(
 def _compact(path: Path, kept: np.ndarray) -> None:
     """Drop the rows of images that failed (rare: a rewrite of the kept rows)."""
     src = np.load(path, mmap_mode="r")
-    tmp = path.with_name(path.name + ".compact")
-    dst = np.lib.format.open_memmap(
-        tmp, mode="w+", dtype=np.uint8, shape=(len(kept), *src.shape[1:])
-    )
-    step = 4096
-    for s in range(0, len(kept), step):
-        dst[s : s + step] = src[kept[s : s + step]]
-    dst.flush()
-    del dst, src
-    os.replace(tmp, path)
+    with atomic_path(path, undoable=False) as tmp:
+        dst = np.lib.format.open_memmap(
+            tmp, mode="w+", dtype=np.uint8, shape=(len(kept), *src.shape[1:])
+        )
+        step = 4096
+        for s in range(0, len(kept), step):
+            dst[s : s + step] = src[kept[s : s + step]]
+        dst.flush()
+        del dst, src

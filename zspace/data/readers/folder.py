@@ -28,10 +28,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from zspace.core.errors import ZspaceError
-from zspace.core.fileio import decode_text, read_text
-from zspace.data.dataset import ImageData
-from zspace.data.readers.cached import read_cached, resolve_geometry
-from zspace.data.readers.imagefiles import list_images
+from zspace.data.cache import read_images
+from zspace.data.dataset import ImageData, source_path
+from zspace.data.readers.imagefiles import find_text
 
 if TYPE_CHECKING:
     from zspace.config import DataConfig
@@ -131,43 +130,26 @@ def read_label_csv(text: str, source: str, names: tuple[str, ...]) -> tuple[np.n
 def find_label_csv(root: Path) -> tuple[str, str] | None:
     """(text, where) of ``labels.csv`` in the folder, in the zip or beside the zip."""
     if root.is_dir():
-        path = root / CSV_NAME
-        return (read_text(path, "utf-8-sig"), str(path)) if path.is_file() else None
-    with zipfile.ZipFile(root) as zf:
-        members = [n for n in zf.namelist() if n.rsplit("/", 1)[-1] == CSV_NAME]
-        if members:
-            member = min(members, key=lambda n: n.count("/"))
-            return decode_text(zf.read(member), f"{root}:{member}", "utf-8-sig"), f"{root}:{member}"
-    beside = root.with_name(CSV_NAME)
-    return (read_text(beside, "utf-8-sig"), str(beside)) if beside.is_file() else None
-
-
-def source_path(path: str, kind: str) -> Path:
-    if not path:
-        raise ZspaceError(f"data.source '{kind}:': the path is missing")
-    return Path(path).expanduser().absolute()
+        return find_text(CSV_NAME, [root])
+    return find_text(CSV_NAME, zip_path=root) or find_text(CSV_NAME, [root.parent])
 
 
 def read_folder(path: str, cfg: DataConfig) -> ImageData:
     root = source_path(path, "folder")
-    label = f"folder:{path}"
-    files = list_images(root, label)
-    geo = resolve_geometry(files, cfg, label)
-    cached = read_cached(files, geo, cfg, kind="folder", label=label)
-    names = cached.names
+    images, names, details = read_images(root, cfg, kind="folder", label=f"folder:{path}")
     struct = infer_structure(names)
     labels, label_names = struct.labels, struct.label_names
     found = find_label_csv(root)
     if found is not None:
         labels, label_names = read_label_csv(found[0], found[1], names)
-        cached.details["labels_from"] = found[1]
+        details["labels_from"] = found[1]
     return ImageData(
-        images=cached.images,
+        images=images,
         source=f"folder:{root}",
         labels=labels,
         label_names=label_names,
         partition=struct.partition,
-        details=cached.details,
+        details=details,
     )
 
 

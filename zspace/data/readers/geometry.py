@@ -98,25 +98,22 @@ def fit(image: Image.Image, geo: Geometry) -> np.ndarray:
     return arr[..., None] if arr.ndim == 2 else arr
 
 
-def fit_array(images: np.ndarray, geo: Geometry) -> np.ndarray:
-    """The same geometry for images that are already uint8 NHWC arrays (IDX, CIFAR)."""
+def fit_array(images: np.ndarray, size: int, crop: str) -> np.ndarray:
+    """The same pipeline for images that are already uint8 NHWC arrays (IDX, CIFAR, the
+    built-in digits, in-memory images): ``crop``, then resize to ``size`` (0 keeps it)."""
     n, h, w, c = images.shape
-    left, top, right, bottom = crop_box(w, h, geo.crop)
-    images = images[:, top:bottom, left:right]
-    if images.shape[1:3] == (geo.height, geo.width):
-        return np.ascontiguousarray(images)
+    geo = Geometry(*output_size(w, h, size, crop), c, crop)
+    left, top, right, bottom = crop_box(w, h, crop)
+    if (bottom - top, right - left) == (geo.height, geo.width):
+        return np.ascontiguousarray(images[:, top:bottom, left:right])
     check_memory(
         f"{n:,} images at {geo.height}x{geo.width}x{c}",
         n * geo.height * geo.width * c,
         "use a smaller data.image_size",
     )
     out = np.empty((n, geo.height, geo.width, c), np.uint8)
-    shrink = geo.width <= right - left and geo.height <= bottom - top
-    flt = DOWN if shrink else UP
-    for i in range(n):
-        src = images[i, ..., 0] if c == 1 else images[i]
-        res = Image.fromarray(np.ascontiguousarray(src)).resize((geo.width, geo.height), flt)
-        out[i] = np.asarray(res).reshape(geo.height, geo.width, c)
+    for i, img in enumerate(images):
+        out[i] = fit(Image.fromarray(np.ascontiguousarray(img[..., 0] if c == 1 else img)), geo)
     return out
 
 

@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from zspace.core.errors import ZspaceError
-from zspace.data.dataset import ImageData
-from zspace.data.readers.folder import source_path
-from zspace.data.readers.geometry import Geometry, fit_array, output_size
+from zspace.core.fileio import read_bytes
+from zspace.data.dataset import ImageData, class_names, source_path
+from zspace.data.download import SETS
+from zspace.data.readers.geometry import fit_array
 
 if TYPE_CHECKING:
     from zspace.config import DataConfig
@@ -42,36 +43,10 @@ NAME = re.compile(
     r"^(?:(?P<prefix>.+?)[-_])?(?P<split>train|t10k|test)-(?P<what>images|labels)"
     r"[-.]idx(?P<ndim>\d)-ubyte(?P<gz>\.gz)?$"
 )
-# Class names of the well-known sets, recognised by the md5 of their published label files.
-FASHION = (
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-)
-KMNIST = ("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo")
-KNOWN_LABEL_FILES = {
-    "d53e105ee54ea40749a09fcbcd1e9432": ("mnist", None),
-    "ec29112dd5afa0611ce80d1b7f02629c": ("mnist", None),
-    "25c81989df183df01b3e8a0aad5dffbe": ("fashion-mnist", FASHION),
-    "bb300cfdad3c16e7a12a480ee83cd310": ("fashion-mnist", FASHION),
-    "e144d726b3acfaa3e44228e80efcd344": ("kmnist", KMNIST),
-    "7320c461ea6c1c855c0b718fb2a4b134": ("kmnist", KMNIST),
-}
 
 
-def read_bytes(path: Path) -> bytes:
+def gunzipped(raw: bytes, path: Path) -> bytes:
     """The file's content, gunzipped when it starts with the gzip magic."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ZspaceError(f"{path}: cannot read: {exc.strerror}") from None
     if raw[:2] != b"\x1f\x8b":
         return raw
     try:
@@ -106,7 +81,7 @@ def parse_idx(data: bytes, where: str) -> np.ndarray:
 
 
 def read_images_file(path: Path) -> np.ndarray:
-    arr = parse_idx(read_bytes(path), str(path))
+    arr = parse_idx(gunzipped(read_bytes(path), path), str(path))
     if (
         arr.dtype != np.uint8
         or arr.ndim not in (3, 4)
@@ -120,8 +95,8 @@ def read_images_file(path: Path) -> np.ndarray:
 
 
 def read_labels_file(path: Path, count: int) -> tuple[np.ndarray, tuple[str, ...] | None]:
-    data = read_bytes(path)
-    arr = parse_idx(data, str(path))
+    raw = read_bytes(path)
+    arr = parse_idx(gunzipped(raw, path), str(path))
     if arr.ndim != 1 or arr.dtype.kind not in "ui":
         raise ZspaceError(
             f"{path}: expected labels (IDX magic 2049: ubyte, N), got {arr.dtype} "
@@ -129,31 +104,35 @@ def read_labels_file(path: Path, count: int) -> tuple[np.ndarray, tuple[str, ...
         )
     if len(arr) != count:
         raise ZspaceError(f"{path}: {len(arr)} labels for {count} images")
-    raw = path.read_bytes()
-    known = KNOWN_LABEL_FILES.get(hashlib.md5(raw, usedforsecurity=False).hexdigest())
-    return arr.astype(np.int64), known[1] if known else None
+    md5 = hashlib.md5(raw, usedforsecurity=False).hexdigest()
+    known = (s.classes for s in SETS.values() for f in s.files if f.md5 == md5)
+    return arr.astype(np.int64), next(known, None)  # the class names of a published set
+
+
+def _idx_in(folder: Path) -> dict[tuple[str, str, str], Path]:
+    """(prefix, "train" | "t10k", "images" | "labels") -> file, of the IDX files in a
+    folder; with both the raw and the .gz copy present, the raw one (it reads faster)."""
+    found: dict[tuple[str, str, str], Path] = {}
+    for p in sorted(folder.iterdir(), key=lambda q: (q.suffix == ".gz", q.name)):
+        m = NAME.match(p.name)
+        if m and p.is_file():
+            split = "t10k" if m["split"] in ("t10k", "test") else "train"
+            found.setdefault((m["prefix"] or "", split, m["what"]), p)
+    return found
 
 
 def find_sets(root: Path) -> dict[str, dict[str, Path]]:
     """{"train"|"t10k": {"images": path, "labels": path}} for the IDX files in a folder."""
-    found: dict[tuple[str, str, str], list[Path]] = {}
-    prefixes = set()
-    for p in sorted(root.iterdir()):
-        m = NAME.match(p.name)
-        if m and p.is_file():
-            split = "t10k" if m["split"] in ("t10k", "test") else "train"
-            prefixes.add(m["prefix"] or "")
-            found.setdefault((m["prefix"] or "", split, m["what"]), []).append(p)
+    found = _idx_in(root)
+    prefixes = {prefix for prefix, _, _ in found}
     if len(prefixes) > 1:
         raise ZspaceError(
             f"mnist:{root}: several IDX sets in one folder ({', '.join(sorted(prefixes))}); "
             "point at one images file"
         )
     sets: dict[str, dict[str, Path]] = {}
-    for (_, split, what), paths in found.items():
-        # Both the raw and the .gz copy present: the raw one reads faster.
-        paths.sort(key=lambda q: q.suffix == ".gz")
-        sets.setdefault(split, {})[what] = paths[0]
+    for (_, split, what), path in found.items():
+        sets.setdefault(split, {})[what] = path
     return sets
 
 
@@ -161,34 +140,25 @@ def labels_beside(images: Path) -> Path | None:
     m = NAME.match(images.name)
     if not m or m["what"] != "images":
         return None
-    for candidate in sorted(images.parent.iterdir()):
-        c = NAME.match(candidate.name)
-        if c and c["what"] == "labels" and c["split"] == m["split"] and c["prefix"] == m["prefix"]:
-            return candidate
-    return None
+    split = "t10k" if m["split"] in ("t10k", "test") else "train"
+    return _idx_in(images.parent).get((m["prefix"] or "", split, "labels"))
 
 
 def read_idx_source(path: str, cfg: DataConfig) -> ImageData:
     root = source_path(path, "mnist")
-    if not root.exists():
-        raise ZspaceError(f"mnist:{path}: path not found: {root}")
     if root.is_dir():
         sets = find_sets(root)
-        if not any("images" in s for s in sets.values()):
+        parts = [
+            (split, sets[split]) for split in ("train", "t10k") if "images" in sets.get(split, {})
+        ]
+        if not parts:
             raise ZspaceError(
                 f"mnist:{path}: no IDX images file (train-images-idx3-ubyte[.gz] or "
                 f"t10k-images-idx3-ubyte[.gz]) in {root}"
             )
-        parts = [
-            (split, sets[split]) for split in ("train", "t10k") if "images" in sets.get(split, {})
-        ]
     else:
-        parts = [
-            (
-                "file",
-                {"images": root, **({"labels": beside} if (beside := labels_beside(root)) else {})},
-            )
-        ]
+        beside = labels_beside(root)
+        parts = [("file", {"images": root, **({"labels": beside} if beside else {})})]
     images, labels, names, split_codes = [], [], None, []
     have_labels = all("labels" in files for _, files in parts)
     for split, files in parts:
@@ -202,28 +172,17 @@ def read_idx_source(path: str, cfg: DataConfig) -> ImageData:
     shapes = {a.shape[1:] for a in images}
     if len(shapes) > 1:
         raise ZspaceError(f"mnist:{path}: train and t10k images differ in shape: {sorted(shapes)}")
-    data = np.concatenate(images) if len(images) > 1 else images[0]
-    n, h, w, c = data.shape
-    out_h, out_w = output_size(w, h, cfg.image_size, cfg.crop)
-    data = fit_array(data, Geometry(out_h, out_w, c, cfg.crop))
     label_arr = np.concatenate(labels) if have_labels else None
-    label_names = None
-    if label_arr is not None:
-        label_names = names or tuple(str(i) for i in range(int(label_arr.max()) + 1))
-        if names and label_arr.max() >= len(names):
-            label_names = tuple(str(i) for i in range(int(label_arr.max()) + 1))
-    partition = np.concatenate(split_codes) if len(parts) == 2 else None
-    details = {
-        "files": [str(f) for _, files in parts for f in files.values()],
-        "cache": {"state": "not used (IDX arrays are read directly)"},
-    }
     return ImageData(
-        images=data,
+        images=fit_array(np.concatenate(images), cfg.image_size, cfg.crop),
         source=f"mnist:{root}",
         labels=label_arr,
-        label_names=label_names,
-        partition=partition,
-        details=details,
+        label_names=None if label_arr is None else class_names(label_arr, names),
+        partition=np.concatenate(split_codes) if len(parts) == 2 else None,
+        details={
+            "files": [str(f) for _, files in parts for f in files.values()],
+            "cache": {"state": "not used (IDX arrays are read directly)"},
+        },
     )
 
 

@@ -8,15 +8,24 @@ folders are often read-only and CelebA's zip alone is 1.4 GB.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
+
+from PIL import Image
 
 from zspace.core.errors import ZspaceError
+from zspace.core.fileio import decode_text, read_text, sha256_of
+from zspace.data.readers.geometry import Geometry, native_channels, output_size
+
+if TYPE_CHECKING:
+    from zspace.config import DataConfig
+
+PROBE_IMAGES = 8
 
 IMAGE_EXTENSIONS = frozenset(
     {
@@ -120,10 +129,8 @@ def _list_zip(path: Path, label: str) -> ImageFiles:
 
 
 def _digest(entries: list[tuple[str, int, int]]) -> str:
-    h = hashlib.sha256()
-    for name, size, stamp in entries:
-        h.update(f"{name}\0{size}\0{stamp}\n".encode("utf-8", "surrogateescape"))
-    return h.hexdigest()
+    lines = "".join(f"{name}\0{size}\0{stamp}\n" for name, size, stamp in entries)
+    return sha256_of(lines.encode("utf-8", "surrogateescape"))
 
 
 class Opener:
@@ -146,3 +153,56 @@ class Opener:
         if self._zip is not None:
             self._zip.close()
             self._zip = None
+
+
+def resolve_geometry(
+    files: ImageFiles, cfg: DataConfig, label: str, default_size: int = 0
+) -> Geometry:
+    """The output geometry; native size and channels come from the first readable images.
+
+    ``channels = 0`` gives RGB when any of the first few images is in colour, grey
+    otherwise; ``image_size = 0`` keeps the first image's size (after the crop).
+    """
+    sizes, modes = [], []
+    opener = Opener(files.container, files.is_zip)
+    first_error = ""
+    try:
+        for name in files.names:
+            try:
+                with opener.open(name) as fh, Image.open(fh) as image:
+                    sizes.append(image.size)
+                    modes.append(image.mode)
+            except Exception as exc:  # judged again (and reported) when decoding
+                first_error = first_error or f"{name}: {type(exc).__name__}: {exc}"
+                continue
+            if len(sizes) >= PROBE_IMAGES:
+                break
+    finally:
+        opener.close()
+    if not sizes:
+        raise ZspaceError(
+            f"{label}: none of the {len(files)} image(s) could be read (e.g. {first_error})"
+        )
+    channels = cfg.channels or max(native_channels(m) for m in modes)
+    height, width = output_size(*sizes[0], cfg.image_size or default_size, cfg.crop)
+    return Geometry(height, width, channels, cfg.crop)
+
+
+def find_text(
+    name: str, folders: Iterable[Path] = (), zip_path: Path | None = None
+) -> tuple[str, str] | None:
+    """(text, where) of the text file ``name`` (annotations, labels) in the first of
+    ``folders`` that has it, else the shallowest member of that name in the zip."""
+    for folder in folders:
+        if (folder / name).is_file():
+            return read_text(folder / name, "utf-8-sig"), str(folder / name)
+    if zip_path is None or not zip_path.is_file() or not zipfile.is_zipfile(zip_path):
+        return None
+    with zipfile.ZipFile(zip_path) as zf:
+        members = [m for m in zf.namelist() if m.rsplit("/", 1)[-1] == name]
+        if not members:
+            return None
+        member = min(members, key=lambda m: m.count("/"))
+        return decode_text(
+            zf.read(member), f"{zip_path}:{member}", "utf-8-sig"
+        ), f"{zip_path}:{member}"
