@@ -85,15 +85,6 @@ def data_fingerprint(data: ImageData) -> str:
     return h.hexdigest()
 
 
-def geometry_of(data: ImageData, crop: str) -> dict[str, Any]:
-    h, w, c = data.shape
-    return {"height": h, "width": w, "channels": c, "crop": crop}
-
-
-def attributed(data: ImageData) -> int:
-    return 0 if data.attr is None else int((np.asarray(data.attr) != 0).any(axis=1).sum())
-
-
 def resolve_task(data: ImageData, task: str = "auto", log: Log = None) -> tuple[str, str]:
     """(task, why). ``auto``: classes with labels, attributes on enough attributed
     images, else the rotation fallback, logged with its reason."""
@@ -101,7 +92,7 @@ def resolve_task(data: ImageData, task: str = "auto", log: Log = None) -> tuple[
         raise ZspaceError(f"evaluator task {task!r}: choose auto, {', '.join(TASKS)}")
     n_classes = 0 if data.labels is None else len(np.unique(data.labels))
     has_labels = n_classes >= 2
-    n_attr = attributed(data)
+    n_attr = 0 if data.attr is None else int((np.asarray(data.attr) != 0).any(axis=1).sum())
     if task == "classes" and not has_labels:
         raise ZspaceError(f"evaluator task 'classes': {data.source} has no class labels")
     if task == "attributes" and n_attr < MIN_ATTRIBUTED:
@@ -288,7 +279,9 @@ def _load(slot: Slot, meta: dict, device: torch.device) -> Evaluator:
 
 
 def slot_for(data: ImageData, crop: str, task: str, cache_dir: str = "") -> Slot:
-    return Slot(cache_root(cache_dir), data.source, geometry_of(data, crop), task)
+    h, w, c = data.shape
+    geometry = {"height": h, "width": w, "channels": c, "crop": crop}
+    return Slot(cache_root(cache_dir), data.source, geometry, task)
 
 
 def open_evaluator(
