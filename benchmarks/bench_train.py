@@ -132,9 +132,7 @@ def bench_zspace(net: str, steps: int, compile_mode: str) -> float:
     images = rng.integers(0, 256, (n, spec["size"], spec["size"], spec["channels"]), np.uint8)
     data = ImageData(images=images, source="random")
     splits = {"train": np.arange(n)}
-    trainer = Trainer(
-        cfg, data, splits, Path("/tmp/zspace-bench-run"), log=lambda _m: None, progress=True
-    )
+    trainer = Trainer(cfg, data, splits, Path("/tmp/zspace-bench-run"), log=lambda _m: None)
     trainer.run_epoch(1, train=True)  # warm-up (and compilation)
     rates = []
     for epoch in range(2, 5):

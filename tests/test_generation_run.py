@@ -14,7 +14,7 @@ from zspace.cli.generation import add_parser
 from zspace.core.errors import ZspaceError
 from zspace.generation import api
 from zspace.latents.encode import encode
-from zspace.training import train
+from zspace.training import train_run as train
 
 
 @pytest.fixture(scope="module")

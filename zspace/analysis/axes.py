@@ -42,7 +42,7 @@ class AxesParams:
     max_bins: int = 2000
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, repr=False, kw_only=True)
 class AxesResult(AnalysisResult):
     name = "axes"
     n: int

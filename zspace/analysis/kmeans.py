@@ -17,7 +17,7 @@ cores scikit-learn's OpenMP loops spin-wait and run several times slower with mo
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,6 @@ from zspace.analysis.common import (
     Analysis,
     AnalysisResult,
     array_field,
-    array_metadata,
     as_points,
     positive,
     subsample,
@@ -48,14 +47,14 @@ class KmeansParams:
     seed: int = 0
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, repr=False, kw_only=True)
 class KmeansResult(AnalysisResult):
     name = "kmeans"
     n_total: int
     n: int
-    ks: list[int] = field(repr=False, metadata=array_metadata(json=True))
+    ks: list[int] = array_field(json=True)
     # mean squared distance to the nearest centre, per point
-    inertia: list[float] = field(repr=False, metadata=array_metadata(json=True))
+    inertia: list[float] = array_field(json=True)
     elbow: int | None  # None: no pronounced elbow
     best_k: int  # the k with the largest distance below the chord, pronounced or not
     strength: float

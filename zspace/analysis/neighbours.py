@@ -168,12 +168,8 @@ def finish(
     the answer is exact; otherwise (tight clusters far from the mean, where float32
     cannot tell near neighbours apart) the query is searched again in float64 against
     every reference point. Shared by the torch and the faiss search."""
-    exact = (block64[:, None, :] - ref64[cand.clamp(min=0)]).square_().sum(2)
-    exact[cand < 0] = float("inf")
-    if exclude_self:
-        exact[cand == torch.arange(start, start + len(cand))[:, None]] = float("inf")
-    best = exact.topk(k, dim=1, largest=False, sorted=True)
-    d2, idx = best.values, cand.gather(1, best.indices)
+    own = torch.arange(start, start + len(cand)) if exclude_self else None
+    d2, idx = _rerank(block64, ref64, cand, k, own)
     q_norm = block64.square().sum(1).sqrt()
     unsure = (last - bound(q_norm) <= d2[:, -1]).nonzero().flatten()
     if len(unsure):
@@ -190,8 +186,14 @@ def _float64_search(q64, ref64, k, self_rows):
     if self_rows is not None:
         d2[torch.arange(len(q64)), self_rows] = float("inf")
     m = min(k + EXTRA, ref64.shape[0] - (1 if self_rows is not None else 0))
-    cand = d2.topk(m, dim=1, largest=False, sorted=False).indices
-    exact = (q64[:, None, :] - ref64[cand]).square_().sum(2)
+    return _rerank(q64, ref64, d2.topk(m, dim=1, largest=False, sorted=False).indices, k, self_rows)
+
+
+def _rerank(q64, ref64, cand, k, self_rows):
+    """(squared distances, rows) of the k nearest candidates (-1: none) by exact
+    float64 subtraction; ``self_rows``: each query's own row, never its neighbour."""
+    exact = (q64[:, None, :] - ref64[cand.clamp(min=0)]).square_().sum(2)
+    exact[cand < 0] = float("inf")
     if self_rows is not None:
         exact[cand == self_rows[:, None]] = float("inf")
     best = exact.topk(k, dim=1, largest=False, sorted=True)

@@ -33,7 +33,7 @@ class RadiusParams:
     max_bins: int = 5000
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, repr=False, kw_only=True)
 class RadiusResult(AnalysisResult):
     name = "radius"
     n: int

@@ -39,7 +39,7 @@ class TsneParams:
     n_jobs: int = 0  # 0: OMP_NUM_THREADS when set, else all cores
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, repr=False, kw_only=True)
 class TsneResult(AnalysisResult):
     name = "tsne"
     n_total: int

@@ -41,7 +41,7 @@ class VaeParams:
     bins: int = 100
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, repr=False, kw_only=True)
 class VaeResult(AnalysisResult):
     name = "vae"
     n: int

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from zspace.analysis.registry import ANALYSES
+from zspace.analysis.runner import ANALYSES
 from zspace.cli.common import analyses, no_progress, opt, out, params, run_folder, split
 
 
@@ -53,7 +53,7 @@ def _analyze(args: argparse.Namespace) -> int:
     from zspace.analysis.api import analyze
     from zspace.analysis.runner import parse_sets
 
-    analyze(args.run, args.split, args.analyses, log=print, **parse_sets(args.params))
+    analyze(args.run, split=args.split, only=args.analyses, log=print, **parse_sets(args.params))
     return 0
 
 

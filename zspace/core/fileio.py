@@ -438,7 +438,9 @@ def write_pair(
     return atomic_write_json(path, {**record, "npz_sha256": sha256_of(data)})
 
 
-def read_pair(path: str | Path, hint: str = "") -> tuple[dict, dict[str, Any]]:
+def read_pair(
+    path: str | Path, hint: str = "", what: str = "zspace record"
+) -> tuple[dict, dict[str, Any]]:
     """(record, arrays) of a pair ``write_pair`` wrote; a missing, stale or damaged half
     is a one-line error (``hint``: what to do). A record without ``npz_sha256``
     (written before the pairs were tied) is read with its npz, if any, unchecked."""
@@ -446,7 +448,7 @@ def read_pair(path: str | Path, hint: str = "") -> tuple[dict, dict[str, Any]]:
     more = f"; {hint}" if hint else ""
     record = read_json(path, hint)
     if not isinstance(record, dict):
-        raise ZspaceError(f"{path} is not a zspace record{more}")
+        raise ZspaceError(f"{path} is not a {what}{more}")
     npz, want = path.with_suffix(".npz"), record.get("npz_sha256")
     if not npz.is_file():
         if want is not None:

@@ -32,12 +32,6 @@ def progress(on: bool | None) -> Iterator[None]:
         _SWITCH.reset(token)
 
 
-def enabled() -> bool | None:
-    """The switch: True (always show), False (never) or None (on a terminal only), for
-    loops with bars of their own (the epoch loop takes a bool)."""
-    return _SWITCH.get()
-
-
 def bar(
     iterable: Iterable | None = None,
     *,
@@ -47,7 +41,7 @@ def bar(
     **kwargs: Any,
 ) -> tqdm:
     """A tqdm bar that follows the package's switch (and disappears when done)."""
-    on = enabled()
+    on = _SWITCH.get()
     opts = {"leave": False, "mininterval": 0.5, "dynamic_ncols": True}
     return tqdm(
         iterable,

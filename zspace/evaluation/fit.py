@@ -15,7 +15,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from zspace.core.progress import enabled
 from zspace.data.loader import to_float_nchw
 from zspace.evaluation.nets import ROTATIONS, FeatureNet, rotate_batch
 from zspace.runs.checkpoint import load_checkpoint
@@ -178,9 +177,8 @@ def train_net(
         net, EvaluatorObjective(task, seed), opt, sched, loaders[0], loaders[1], folder,
         epochs=epochs, keep_checkpoints=0, device=device,
         log=(lambda s: log(f"evaluator {s}")) if log else (lambda s: None),
-        progress=enabled() is not False,  # the switch: bars unless turned off
     )  # fmt: skip
-    history = trainer.fit()
+    history = trainer.fit()  # its bars follow the switch (open_evaluator sets it)
     net.load_state_dict(load_checkpoint(Path(folder) / "checkpoints" / "best.pt")["model"])
     net.eval()
     best = min(history, key=EvaluatorObjective(task).score)["epoch"]

@@ -5,12 +5,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import undo_on_error
 from zspace.core.progress import progress as progress_switch
 from zspace.exporting.common import check_out_dir
-from zspace.runs.run import Run, RunLike, load_run
+
+if TYPE_CHECKING:
+    from zspace.runs.run import RunLike
 
 FORMATS = ("projector", "safetensors", "onnx")
 
@@ -47,6 +50,8 @@ def export(
         extra = [k for k, v in given.items() if v is not None]
         if extra:
             raise ZspaceError(f"{extra[0]} applies to --format projector only")
+    from zspace.runs.run import Run, load_run  # torch only when a run is exported
+
     if not isinstance(run, Run):
         run = load_run(run, checkpoint=checkpoint)
     target = check_out_dir(out if out is not None else default_out(run.path, format))

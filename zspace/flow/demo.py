@@ -64,7 +64,7 @@ def demo(
         log(f"== analysis {kind.upper()} ==")
         with progress_switch(None if progress else False):
             encode(run, "train", log=log)
-            analyze(run, "train", log=log, **DEMO_ANALYSIS)
+            analyze(run, split="train", log=log, **DEMO_ANALYSIS)
             default_samples(run, log=log)
             evaluate(run, REPORT_SAMPLERS, log=log, progress=progress)
         pages[kind] = report(run)

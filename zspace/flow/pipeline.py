@@ -54,7 +54,7 @@ def pipeline(
             config, run_dir=run_dir, overrides=list(overrides or []), log=log, progress=progress
         )
         encode(run, "train", log=log)
-        analyze(run, "train", only=only, log=log, **(analysis or {}))
+        analyze(run, split="train", only=only, log=log, **(analysis or {}))
         default_samples(run, log=log)
         evaluate(run, REPORT_SAMPLERS, log=log, progress=progress)
         return report(run, log)

@@ -21,8 +21,7 @@ from typing import Any
 
 from zspace.analysis.api import analyze
 from zspace.analysis.runner import (
-    DEFAULT_SET,
-    SPECS,
+    ANALYSES,
     check_names,
     make_params,
     parse_sets,
@@ -226,7 +225,7 @@ def run_stages(
         out = run_dir / "analysis" / f"{name}.json"
 
         def analyze_one(n: str = name, p: Any = params) -> Any:
-            return analyze(loaded(), "train", only=[n], log=log, **{n: p})
+            return analyze(loaded(), split="train", only=[n], log=log, **{n: p})
 
         step(f"analyze:{name}", params, out, analyze_one)
     for i, grid in enumerate(plan.grids):
@@ -254,7 +253,7 @@ def run_stages(
 def _analyses(plan: Plan, loaded: Callable[[], Any]) -> list[tuple[str, dict[str, Any]]]:
     """(name, params) in the order to run them: ``plan.only`` or every analysis that
     applies to this run, then the variants of ``plan.analysis``."""
-    names = list(plan.only) if plan.only is not None else list(DEFAULT_SET)
+    names = list(plan.only) if plan.only is not None else list(ANALYSES)
     if plan.only is None:
         names += [n for n in plan.analysis if split_name(n)[1] is not None and n not in names]
     check_names(names)
@@ -262,7 +261,7 @@ def _analyses(plan: Plan, loaded: Callable[[], Any]) -> list[tuple[str, dict[str
     return [
         (n, dict(plan.analysis.get(n, {})))
         for n in names
-        if variational or not SPECS[split_name(n)[0]].needs_vae
+        if variational or not ANALYSES[split_name(n)[0]].needs_vae
     ]
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from zspace.analysis.runner import SPECS, load_result, split_name
+from zspace.analysis.runner import ANALYSES, load_result, split_name
 from zspace.config import to_dict
 from zspace.core.display import esc
 from zspace.core.errors import ZspaceError
@@ -64,7 +64,7 @@ QUANTITIES = {
     "rates": "samples/rates.json: rates.SAMPLER or rates.uniform:LIMIT (data = the control)",
     "eval": "samples/eval.json: eval.SAMPLER[:LIMIT].METRIC (precision, recall, fd, ...)",
     "recon": "samples/reconstruction.json: recon.psnr, recon.ssim, recon.loss",
-    **{name: f"analysis/{name}.json: a number of its result" for name in SPECS},
+    **{name: f"analysis/{name}.json: a number of its result" for name in ANALYSES},
 }
 WORDS = {
     "history.total": "training loss per image (last epoch)",

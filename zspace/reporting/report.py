@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from zspace.analysis.runner import SPECS, VARIANT_SEP, load_result, variants
+from zspace.analysis.runner import ANALYSES, VARIANT_SEP, load_result, variants
 from zspace.core.display import esc, img
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write_text, read_json, read_text
@@ -23,7 +23,7 @@ NAV = {"pca": "PCA", "tsne": "t-SNE", "kmeans": "Clustering", "vae": "VAE intern
 SECTIONS = (
     ("config", "Configuration"),
     ("losses", "Losses"),
-    *((name, NAV.get(name, spec.title)) for name, spec in SPECS.items()),
+    *((name, NAV.get(name, spec.title)) for name, spec in ANALYSES.items()),
     ("samples", "Samples"),
 )
 
@@ -95,7 +95,7 @@ def losses_section(history: list[dict], colour: str) -> str:
 
 def analysis_section(run_dir: Path, name: str, colour: str, variational: bool) -> str:
     """One analysis: its result, then each saved variant ``name@label`` under its label."""
-    if SPECS[name].needs_vae and not variational:
+    if ANALYSES[name].needs_vae and not variational:
         return "<p>This run is an AE: it has no mu/logvar, so there are no VAE internals.</p>"
     labels = variants(run_dir, name)
     loaded = load_result(run_dir, name)
@@ -115,7 +115,7 @@ def _result_html(name: str, rec: dict, arr: dict, colour: str) -> str:
     parts = [key(rec)]
     for i, fig in enumerate(F.analysis_figures(name, rec, arr, colour)):
         cap = FIGURE_NOTES.get((name, i), lambda _r: "")(r)
-        parts.append(img(fig, f"{SPECS[name].title} ({i + 1})", cap))
+        parts.append(img(fig, f"{ANALYSES[name].title} ({i + 1})", cap))
     parts += EXTRAS.get(name, lambda _r: [])(r)
     return "\n".join(parts)
 
@@ -291,7 +291,7 @@ def samples_section(run_dir: Path) -> str:
 def _check_inputs(run_dir: Path) -> None:
     """Read every saved result and the samples index once before any figure is drawn, so
     a truncated or foreign file fails the command at once (and the page is not written)."""
-    for name in SPECS:
+    for name in ANALYSES:
         load_result(run_dir, name)
     index = run_dir / "samples" / "index.json"
     if index.is_file():
@@ -321,7 +321,7 @@ def build_report(run_dir: str | Path, log: Callable[[str], None] | None = None) 
         body.append(section("reference", "Reference vs this run", refs))
         nav.insert(1, ("reference", "Reference"))
     body.append(section("losses", "Losses", losses_section(history, colour)))
-    for sid, spec in SPECS.items():
+    for sid, spec in ANALYSES.items():
         body.append(section(sid, spec.title, analysis_section(run_dir, sid, colour, variational)))
     body.append(section("samples", "Samples and reconstructions", samples_section(run_dir)))
     data = (meta.get("data") or {}).get("source", "?")

@@ -1,11 +1,11 @@
-"""Training an AE or VAE into a run folder: the objective, the trainer, ``train()``.
+"""Training an AE or VAE into a run folder: the objective, the trainer, ``train_run()``.
 
 The epoch loop itself is generic (``zspace.training.loop``); this module adds what
 is particular to autoencoders: the model and optimiser built from the config, the
 reconstruction + weighted-KL objective (``total == reco + kl`` exactly in the
 history), the run folder's config.toml and meta.json, and the resume rules.
 
-Under torchrun every process runs ``train()``: each resolves the config, reads the
+Under torchrun every process runs ``train_run()``: each resolves the config, reads the
 data and checks the run folder, then they agree (one line, exit 2 on all of them
 when any failed) before rank 0 writes anything. ``train.batch_size`` is the
 global batch; the VAE's eps is drawn for it from the run's seed and sliced per
@@ -14,7 +14,6 @@ process, so a run gives the same numbers on any number of processes.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -32,9 +31,12 @@ from zspace.config import (
     to_dict,
     to_toml,
 )
+from zspace.config.parse import config_diff
+from zspace.config.validate import flatten
 from zspace.core.device import check_precision, pick_device, set_tf32
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import check_writable, make_dirs
+from zspace.core.progress import progress as progress_switch
 from zspace.data import BatchLoader, ImageData, input_shape_of, prepare
 from zspace.data.arrays import RUN_DATA, in_memory, save_arrays
 from zspace.data.loader import epoch_seed
@@ -46,7 +48,7 @@ from zspace.models.losses import fact_at_epoch, vae_loss
 from zspace.runs.checkpoint import check_fits_model, load_checkpoint, resolve_checkpoint
 from zspace.runs.folder import default_run_dir, read_config, read_history, write_config, write_meta
 from zspace.runs.run import Run
-from zspace.training.distributed import Dist, PeerFailed, quiet_log, session
+from zspace.training.distributed import Dist, PeerFailed, session
 from zspace.training.loop import Callback, EpochTrainer, Part
 from zspace.training.step import GraphedStep, check_graphs, set_capturable
 
@@ -74,7 +76,7 @@ class AutoencoderObjective:
     epochs), and is drawn for the whole global batch: every process keeps its rows."""
 
     names: tuple[str, ...] = ("reco", "kl", "kl_raw")
-    shown = ("total", "reco", "kl", "val_total", "val_reco", "val_kl")
+    shown = ("total", "reco", "kl", "val_total", "val_reco", "val_kl")  # the log line's terms
 
     def __init__(self, cfg: Config) -> None:
         self.m = cfg.model
@@ -149,20 +151,13 @@ def scaled_lr(cfg: Config) -> float:
     return t.lr * {"none": 1.0, "sqrt": ratio**0.5, "linear": ratio}[t.lr_scaling]
 
 
-def make_optimizer(model: torch.nn.Module, cfg: Config):
-    opt = torch.optim.Adam(model.parameters(), lr=scaled_lr(cfg))
-    step = cfg.train.lr_decay_every
-    sched = torch.optim.lr_scheduler.StepLR(
-        opt, step_size=step if step > 0 else 10**9, gamma=cfg.train.lr_decay_factor
-    )
-    return opt, sched
-
-
 class Trainer(EpochTrainer):
     """The model, optimiser and loaders of one run, on the generic epoch loop.
 
     Callbacks see this object: ``cfg``, ``model``, ``run_dir``, ``device``,
-    ``history``, ``opt``, ``is_main`` and ``fixed_batch(n)``."""
+    ``history``, ``opt``, ``is_main`` and ``fixed_batch(n)``; they are made (when
+    ``callbacks`` is a function of the config) and run on rank 0 only. The model and
+    batch are checked against the device's memory before anything is allocated."""
 
     model: AutoEncoder  # itself, never a wrapper (those are the loop's step_model)
 
@@ -173,9 +168,8 @@ class Trainer(EpochTrainer):
         splits: dict[str, np.ndarray],
         run_dir: Path,
         *,
-        log: Callable[[str], None] = print,
-        progress: bool = True,
-        callbacks: Iterable[Callback] = (),
+        log: Callable[[str], None] | None = None,
+        callbacks: Callbacks = (),
         before_first_save: Callable[[], None] | None = None,
         dist: Dist | None = None,
     ) -> None:
@@ -189,14 +183,20 @@ class Trainer(EpochTrainer):
                 f"train.batch_size = {bs} is the global batch, split over {world} processes: "
                 f"it must be at least {world}"
             )
+        shape, batch = input_shape_of(data), max(1, min(bs, len(splits["train"])))
+        check_model_fits(cfg.model, shape, device, batch=batch, precision=cfg.train.precision)
+        if callable(callbacks):
+            callbacks = callbacks(cfg) if dist.is_main else ()
         self.tf32 = set_tf32(device, cfg.train.tf32)
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
         torch.manual_seed(cfg.seed)
-        model = AutoEncoder(cfg.model, input_shape_of(data)).to(device)
+        model = AutoEncoder(cfg.model, shape).to(device)
         # Module.to takes memory_format (torch's _parse_to); its stub lists no such overload
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        opt, sched = make_optimizer(model, cfg)
+        opt = torch.optim.Adam(model.parameters(), lr=scaled_lr(cfg))
+        step = cfg.train.lr_decay_every if cfg.train.lr_decay_every > 0 else 10**9
+        sched = torch.optim.lr_scheduler.StepLR(opt, step, gamma=cfg.train.lr_decay_factor)
         train_loader = BatchLoader(
             data.images, splits["train"], bs, cfg.data,
             device=device, seed=cfg.seed, rank=dist.rank, world_size=world,
@@ -214,7 +214,6 @@ class Trainer(EpochTrainer):
             device=device, precision=cfg.train.precision, compile=cfg.train.compile,
             dist=dist, extra_state=lambda: {"config": to_toml(self.cfg)},
             before_first_save=before_first_save, callbacks=callbacks, log=log,
-            progress=progress,
         )  # fmt: skip
         self.cfg = cfg
         self.run_dir = Path(run_dir)
@@ -233,9 +232,6 @@ class Trainer(EpochTrainer):
         # a checkpoint of a graphed run keeps Adam's step counters on the GPU
         set_capturable(self.opt, self.graph is not None)
 
-    def format_row(self, row: dict[str, Any]) -> str:
-        return format_epoch(row, self.epochs)
-
     def fixed_batch(self, n: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
         """(inputs, targets) of the first ``n`` validation images (training images when
         there is no validation split), float NCHW on the device, the same every call."""
@@ -245,15 +241,6 @@ class Trainer(EpochTrainer):
         target = u8.permute(0, 3, 1, 2).float().div_(255.0).to(self.device)
         gen = torch.Generator(device=self.device).manual_seed(self.cfg.seed + 104729)
         return make_input(target, self.cfg.data, gen), target
-
-
-def format_epoch(row: dict[str, Any], epochs: int) -> str:
-    parts = [f"epoch {row['epoch']}/{epochs}"]
-    parts += [f"{k} {row[k]:.6g}" for k in ("total", "reco", "kl")]
-    if row.get("val_total") is not None:
-        parts += [f"{k} {row[k]:.6g}" for k in ("val_total", "val_reco", "val_kl")]
-    parts += [f"lr {row['lr']:.3g}", f"{row['seconds']:.1f}s"]
-    return "  ".join(parts)
 
 
 def _resolve_config(config: Config | str | Path | None, overrides: list[str]) -> Config:
@@ -266,7 +253,7 @@ def _resolve_config(config: Config | str | Path | None, overrides: list[str]) ->
     return load_config(config, overrides)
 
 
-def train(
+def train_run(
     config: Config | str | Path | None = None,
     *,
     run_dir: str | Path | None = None,
@@ -276,10 +263,10 @@ def train(
     labels: Any = None,
     label_names: Any = None,
     callbacks: Callbacks = (),
-    log: Callable[[str], None] = print,
-    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+    progress: bool | None = None,
 ) -> Run:
-    """Train a model and return its Run.
+    """Train a model and return its Run (``zspace.train`` adds the loggers of ``train.log``).
 
     ``config`` is a Config, a TOML path, or None for the defaults; ``overrides``
     (``section.key=value`` strings) apply on top of it. ``callbacks``: Callback
@@ -297,26 +284,24 @@ def train(
 
     Under torchrun (or inside an open process group) this is one process of a DDP
     run: every process calls it with the same arguments; rank 0 logs and writes.
+    ``progress``: show the bars (None: as the caller's switch says).
     """
     threads = torch.get_num_threads()  # train.threads holds while training, not after
     try:
         with session() as dist:
             if not dist.is_main:
-                log, progress = quiet_log, False
-            overrides = list(overrides or [])
-            if resume is not False:
-                return _resume(
-                    config, run_dir, resume, overrides, data, callbacks, log, progress, dist
-                )
-            arrays = (data, labels, label_names)
-            return _fresh(config, run_dir, overrides, arrays, callbacks, log, progress, dist)
+                log, progress = None, False
+            with progress_switch(progress):
+                args = (config, run_dir, list(overrides or []), callbacks, log, dist)
+                if resume is not False:
+                    return _resume(*args, resume, data)
+                return _fresh(*args, (data, labels, label_names))
     finally:
         torch.set_num_threads(threads)
 
 
-def _fresh(config, run_dir, overrides, arrays, callbacks, log, progress, dist: Dist) -> Run:
+def _fresh(config, run_dir, overrides, callbacks, log, dist: Dist, arrays) -> Run:
     data, labels, label_names = arrays
-    created: list[Path] = []  # the folders create_folder made (rank 0), undone on failure
 
     def setup() -> Trainer:
         cfg = _resolve_config(config, overrides)
@@ -331,10 +316,8 @@ def _fresh(config, run_dir, overrides, arrays, callbacks, log, progress, dist: D
             splits = check_data(cfg, images)
         else:
             images, splits = prepare(cfg)
-        _check_fits(cfg, images, splits)
 
-        def create_folder() -> None:
-            created.extend(p for p in (run, *run.parents) if not p.exists())
+        def create_folder() -> None:  # undone with the first checkpoint when that fails
             make_dirs(run)
             if data is not None:
                 save_arrays(run / "data", images)
@@ -342,8 +325,7 @@ def _fresh(config, run_dir, overrides, arrays, callbacks, log, progress, dist: D
             write_meta(run, _meta(cfg, images, splits, trainer))
 
         trainer = Trainer(
-            cfg, images, splits, run, log=log, progress=progress,
-            callbacks=_callbacks(callbacks, cfg) if dist.is_main else (),
+            cfg, images, splits, run, log=log, callbacks=callbacks,
             before_first_save=create_folder, dist=dist,
         )  # fmt: skip
         return trainer
@@ -355,13 +337,7 @@ def _fresh(config, run_dir, overrides, arrays, callbacks, log, progress, dist: D
         trainer.run_dir = trainer.folder = Path(dist.all_gather(str(trainer.run_dir))[0])
     if dist.is_main:
         _announce(trainer, trainer.data, trainer.splits)
-    try:
-        _fit(trainer, dist)
-    except BaseException:
-        run = trainer.run_dir
-        if dist.is_main and not (run / "checkpoints" / "last.pt").is_file():
-            _remove_unfinished(run, created)  # e.g. a full disk at the first checkpoint
-        raise
+    _fit(trainer, dist)
     return Run.load(trainer.run_dir, device=trainer.device)
 
 
@@ -381,34 +357,7 @@ def _check_new_run_dir(run: Path, probe: bool = True) -> None:
         )
 
 
-def _check_fits(cfg: Config, data: ImageData, splits: dict[str, np.ndarray]) -> None:
-    """Refuse, before anything is allocated, a model and batch the device cannot hold."""
-    device = pick_device(cfg.train.device)
-    batch = max(1, min(cfg.train.batch_size, len(splits["train"])))
-    check_model_fits(
-        cfg.model, input_shape_of(data), device, batch=batch, precision=cfg.train.precision
-    )
-
-
-def _remove_unfinished(run: Path, created: list[Path]) -> None:
-    """Undo a fresh run that failed before its first checkpoint: the files it wrote and
-    the folders it created (a folder that held other files is left alone)."""
-    for name in ("config.toml", "meta.json", "history.jsonl"):
-        (run / name).unlink(missing_ok=True)
-    for sub, written in (("checkpoints", (".pt",)), ("data", (".npy", ".json"))):
-        folder = run / sub
-        if folder.is_dir():
-            for p in folder.iterdir():
-                if p.name.endswith(".tmp") or p.suffix in written:
-                    p.unlink(missing_ok=True)
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-    for folder in created:
-        with contextlib.suppress(OSError):
-            folder.rmdir()
-
-
-def _resume(config, run_dir, resume, overrides, data, callbacks, log, progress, dist: Dist) -> Run:
+def _resume(config, run_dir, overrides, callbacks, log, dist: Dist, resume, data) -> Run:
     def setup() -> tuple[Trainer, dict[str, Any], list[dict[str, Any]]]:
         if data is not None:
             raise ZspaceError("train(data=...) starts a new run; a resumed run reads its own data")
@@ -426,7 +375,7 @@ def _resume(config, run_dir, resume, overrides, data, callbacks, log, progress, 
         trained = config_from_toml(state["config"], f"the config inside {path}")
         cfg = _resolve_config(on_disk if config is None else config, overrides)
         set_keys = {o.partition("=")[0].strip() for o in overrides}
-        for key in _config_diff(trained, cfg):
+        for key in config_diff(trained, cfg):
             if key not in RESUMABLE_CHANGES:
                 where = (
                     "from --set" if key in set_keys
@@ -434,19 +383,15 @@ def _resume(config, run_dir, resume, overrides, data, callbacks, log, progress, 
                     else "in config.toml"
                 )  # fmt: skip
                 raise ZspaceError(
-                    f"cannot resume {run} with a changed {key} ({_value(trained, key)!r} in the "
-                    f"checkpoint, {_value(cfg, key)!r} {where}): only "
+                    f"cannot resume {run} with a changed {key} ({flatten(trained)[key]!r} in the "
+                    f"checkpoint, {flatten(cfg)[key]!r} {where}): only "
                     f"{', '.join(sorted(RESUMABLE_CHANGES))} may change"
                 )
         done = int(state["epoch"])
         if done >= cfg.train.epochs:  # before restore() rewrites anything
             raise ZspaceError(f"{run} already has {done} epochs; raise train.epochs to continue")
         images, splits = prepare(cfg, run)
-        _check_fits(cfg, images, splits)
-        trainer = Trainer(
-            cfg, images, splits, run, log=log, progress=progress,
-            callbacks=_callbacks(callbacks, cfg) if dist.is_main else (), dist=dist,
-        )  # fmt: skip
+        trainer = Trainer(cfg, images, splits, run, log=log, callbacks=callbacks, dist=dist)
         # the state read above (on the CPU) is restored as is: load_state_dict copies
         # weights and optimiser state onto the model's device, so it is read once
         check_fits_model(trainer.model, state, path)
@@ -460,7 +405,7 @@ def _resume(config, run_dir, resume, overrides, data, callbacks, log, progress, 
             write_config(trainer.run_dir, trainer.cfg)
 
     dist.agreed(restore)
-    log(f"resuming {trainer.run_dir} from epoch {trainer.start_epoch}")
+    trainer.log(f"resuming {trainer.run_dir} from epoch {trainer.start_epoch}")
     _fit(trainer, dist)
     return Run.load(trainer.run_dir, device=trainer.device)
 
@@ -488,27 +433,6 @@ def _lost_peer(exc: BaseException) -> bool:
         return True
     text = str(exc)
     return any(s in text for s in ("Connection closed by peer", "Connection reset by peer"))
-
-
-def _callbacks(callbacks: Callbacks, cfg: Config) -> list[Callback]:
-    return list(callbacks(cfg) if callable(callbacks) else callbacks)
-
-
-def _value(cfg: Config, key: str) -> Any:
-    section, _, name = key.partition(".")
-    value = getattr(cfg, section)
-    return getattr(value, name) if name else value
-
-
-def _config_diff(a: Config, b: Config) -> list[str]:
-    da, db = to_dict(a), to_dict(b)
-    diffs = []
-    for section, values in da.items():
-        if isinstance(values, dict):
-            diffs += [f"{section}.{k}" for k, v in values.items() if db[section][k] != v]
-        elif db[section] != values:
-            diffs.append(section)
-    return diffs
 
 
 def _meta(cfg: Config, data: ImageData, splits, trainer: Trainer) -> dict[str, Any]:
