@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import TINY
+from conftest import copy_run as copy_shared_run
 from PIL import Image
 
 from zspace.analysis.runner import load_result
@@ -38,15 +39,13 @@ SETS = [x for o in TINY for x in ("--set", o)]
 
 
 @pytest.fixture(scope="module")
-def base_run(tmp_path_factory):
-    """One tiny trained run with latents, three analyses and a grid (built once)."""
+def base_run(tiny_runs, tmp_path_factory):
+    """A copy of the shared tiny VAE (TINY, encoded) with three analyses and a grid."""
     root = tmp_path_factory.mktemp("corpus-base")
     mp = pytest.MonkeyPatch()
     mp.setenv("ZSPACE_CACHE", str(root / "cache"))
-    run = root / "run"
+    run = copy_shared_run(tiny_runs["vae"], root / "run")
     try:
-        assert main(["train", "--run-dir", str(run), "--no-progress", *SETS]) == 0
-        assert main(["encode", str(run)]) == 0
         assert main(["analyze", str(run), "--only", "radius,axes,pca"]) == 0
         assert main(["generate", str(run), "-n", "8"]) == 0
     finally:

@@ -17,7 +17,7 @@ import urllib.request
 
 import numpy as np
 import pytest
-from conftest import ROOT, TINY
+from conftest import ROOT, copy_run
 from PIL import Image
 
 import zspace
@@ -32,11 +32,9 @@ from zspace.latents.store import load_latents
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("explore") / "vae"
-    cfg = zspace.load_config(None, [*TINY, "train.epochs=1", "model.variational=true"])
-    r = zspace.train(cfg, run_dir=folder, log=lambda s: None, progress=False)
-    zspace.encode(r)
+def run(tiny_runs, tmp_path_factory):
+    """A copy of the shared tiny VAE with PCA, t-SNE and a fitted GMM."""
+    r = zspace.load_run(copy_run(tiny_runs["vae"], tmp_path_factory.mktemp("explore") / "vae"))
     zspace.analyze(r, only="pca,tsne", tsne={"n": 300, "perplexity": 10, "n_iter": 100,
                    "n_jobs": 1}, pca={"pairs": "1-2,2-3"})  # fmt: skip
     samplers.Fitted("gmm", [1, 2], seed=r.config.seed).fitted(

@@ -13,18 +13,17 @@ from PIL import Image
 from zspace.cli.generation import add_parser
 from zspace.core.errors import ZspaceError
 from zspace.generation import api
-from zspace.latents.encode import encode
 from zspace.training import train_run as train
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    from conftest import TINY
+def run(tiny_runs, tmp_path_factory):
+    """A copy of the shared tiny VAE (trained with TINY, training split encoded)."""
+    from conftest import copy_run
 
-    folder = tmp_path_factory.mktemp("gen") / "ae"
-    r = train(None, run_dir=folder, overrides=TINY, progress=False, log=lambda s: None)
-    encode(r, "train")
-    return r
+    import zspace
+
+    return zspace.load_run(copy_run(tiny_runs["vae"], tmp_path_factory.mktemp("gen") / "ae"))
 
 
 def cli(argv):

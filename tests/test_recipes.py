@@ -324,7 +324,7 @@ def test_celeba_recipe_runs_to_its_report(shared_data_dir, tmp_path, capsys):
     assert "complete, nothing to do" in capsys.readouterr().out
 
 
-def test_mnist_recipe_runs_to_its_report(shared_data_dir, tmp_path):
+def test_mnist_recipe_runs_to_its_report(shared_data_dir, tmp_path, mnist_evaluator):
     # t-SNE is left out here (the CelebA test runs it); everything else as the recipe says
     # 16x16 as in tests/test_evaluation_mnist.py, whose evaluator the session cache keeps
     extra = ["--analyses", "radius,axes,pca,kmeans,vae", "--set", "data.image_size=16"]

@@ -257,13 +257,10 @@ def test_a_small_machine_refuses_a_small_model(tmp_path, tiny_overrides, monkeyp
     assert not (tmp_path / "run").exists()
 
 
-def test_loading_a_run_is_guarded_too(tmp_path, tiny_overrides, monkeypatch):
-    run = zspace.train(
-        load_config(None, tiny_overrides + ["train.epochs=1"]), run_dir=tmp_path / "r", **QUIET
-    )
+def test_loading_a_run_is_guarded_too(tiny_runs, monkeypatch):
     monkeypatch.setattr(resources, "available_memory", lambda: (100, "a test's limit"))
     with pytest.raises(ZspaceError, match=r"this model \(5,817 parameters"):
-        zspace.load_run(run.path)
+        zspace.load_run(tiny_runs["vae"])
 
 
 def test_the_cache_refuses_a_disk_it_cannot_fit(tmp_path, monkeypatch):
@@ -356,13 +353,12 @@ def test_usage_errors_are_one_line(capsys):
     )
 
 
-def test_analysis_results_carry_their_arrays_hash(tmp_path, tiny_overrides):
+def test_analysis_results_carry_their_arrays_hash(tmp_path, tiny_runs):
+    from conftest import copy_run
+
     from zspace.analysis.runner import load_result
 
-    run = zspace.train(
-        load_config(None, tiny_overrides + ["train.epochs=1"]), run_dir=tmp_path / "r", **QUIET
-    )
-    zspace.encode(run)
+    run = zspace.load_run(copy_run(tiny_runs["vae"], tmp_path / "r"))
     zspace.analyze(run, only=["radius"])
     record = json.loads((run.path / "analysis" / "radius.json").read_text())
     import hashlib

@@ -3,6 +3,7 @@ import pickle
 
 import pytest
 import torch
+from conftest import copy_run
 
 import zspace
 from zspace.config import load_config
@@ -152,10 +153,8 @@ def test_nan_stops_training_and_keeps_last_checkpoint(tmp_path, tiny_overrides, 
     assert len(zspace.load_run(tmp_path / "run").history) == 1
 
 
-def test_pickled_checkpoint_is_refused(tmp_path, tiny_overrides):
-    run = zspace.train(
-        load_config(None, tiny_overrides + ["train.epochs=1"]), run_dir=tmp_path / "run", **QUIET
-    )
+def test_pickled_checkpoint_is_refused(tmp_path, tiny_runs):
+    run = zspace.load_run(copy_run(tiny_runs["vae"], tmp_path / "run"))
     evil = run.path / "checkpoints" / "best.pt"
 
     evil.write_bytes(pickle.dumps({"format": 1, "model": Payload()}))  # a raw pickle
@@ -198,10 +197,8 @@ def test_bf16_tracks_fp32(tmp_path, tiny_overrides, monkeypatch):
         assert b["total"] == pytest.approx(a["total"], rel=0.03)
 
 
-def test_saved_config_reproduces_the_run(tmp_path, tiny_overrides):
-    first = zspace.train(
-        load_config(None, tiny_overrides + ["train.epochs=1"]), run_dir=tmp_path / "a", **QUIET
-    )
+def test_saved_config_reproduces_the_run(tmp_path, tiny_runs):
+    first = zspace.load_run(tiny_runs["vae"])
     again = zspace.train(first.path / "config.toml", run_dir=tmp_path / "b", **QUIET)
     assert _history_without_time(again) == _history_without_time(first)
 

@@ -21,9 +21,11 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "evaluate",
         help="score generated images in an independent evaluator's feature space",
-        description="Precision, recall, density, coverage, FD-zspace, KID, confident share "
-        "and face rate per sampler against held-out real images, with the real-vs-real "
-        "floor first; writes RUN/samples/eval.json. See docs/evaluation.md.",
+        description="FD-zspace (the headline), vouched precision (the fidelity), precision, "
+        "recall, density, coverage, KID, extent, confident share and face rate per sampler "
+        "against held-out real images, with the real-vs-real floor first and a flag on every "
+        "row not to be read at face value; writes RUN/samples/eval.json. See "
+        "docs/evaluation.md.",
     )
     common.run_folder(p)
     common.sampler_options(p, "normal,gauss,gmm")
@@ -72,11 +74,15 @@ def data_config(args: argparse.Namespace):
 
 
 def cmd_evaluator(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from zspace.data import load_data
+    from zspace.data.arrays import resolve_run_source
     from zspace.evaluation.evaluator import evaluator_info, open_evaluator
 
     cfg = data_config(args)
-    data = load_data(cfg.data)
+    run_dir = Path(args.data) if (Path(args.data) / "config.toml").is_file() else None
+    data = load_data(replace(cfg.data, source=resolve_run_source(cfg.data.source, run_dir)))
     where = {"crop": cfg.data.crop, "cache_dir": cfg.data.cache_dir, "task": args.task}
     if args.evaluator_command == "info":
         print(json.dumps(evaluator_info(data, **where), indent=2))
@@ -87,7 +93,8 @@ def cmd_evaluator(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from zspace.evaluation.api import FD_NAME, evaluate
+    from zspace.evaluation.api import evaluate
+    from zspace.evaluation.reading import METRICS, ranked
 
     if args.k is not None and args.k < 1:
         raise ZspaceError(f"-k {args.k}: must be >= 1")
@@ -113,14 +120,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     ev = res["evaluator"]
     print(
         f"evaluator {ev['fingerprint']} ({ev['kind']}, held-out accuracy {ev['accuracy']:.3f}, "
-        f"reference {ev['reference_size']} images); n = {res['n']}, k = {res['k']}"
+        f"reference {ev['reference_size']} images); n = {res['n']}, k = {res['k']}; sorted by "
+        f"the headline, {METRICS[res['headline']['metric']]}"
     )
-    names = ["precision", "recall", "density", "coverage", "fd", "kid"]
-    names += [m for m in ("confident_share", "face_rate") if m in res["results"][0]["metrics"]]
-    head = ["sampler"] + [FD_NAME if m == "fd" else m for m in names]
-    print("  ".join(f"{h:>16}" for h in head))
-    for r in res["results"]:
+    names = [m for m in METRICS if m in res["results"][0]["metrics"]]
+    print("  ".join(f"{h:>16}" for h in ["sampler", *(METRICS[m] for m in names)]))
+    flagged = []
+    for r in ranked(res["results"], res["headline"]):
         label = r["sampler"] + (f" {r['params']['limit']:g}" if "limit" in r["params"] else "")
         cells = [f"{r['metrics'][m]:.4g}+-{r['spread'][m]:.2g}" for m in names]
-        print("  ".join(f"{c:>16}" for c in [label, *cells]))
+        print("  ".join(f"{c:>16}" for c in [label + " !" * bool(r["flags"]), *cells]))
+        flagged += [f"! {label}: {f}" for f in r["flags"]]
+    if flagged:
+        print("\n".join(flagged))
     return 0

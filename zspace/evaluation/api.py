@@ -4,7 +4,8 @@ For each sampler (and uniform limit) ``n`` random z-points are decoded and turne
 into uint8 images exactly as the grids show them; the evaluator embeds them and
 they are scored against the reference half A. The first row, sampler ``real``,
 scores ``n`` held-out real images of reference half B the same way: the
-real-vs-real floor that finite samples reach at best. Written to
+real-vs-real floor that finite samples reach at best. Every row carries its flags;
+eval.json names its headline and fidelity (``zspace.evaluation.reading``). Written to
 ``RUN/samples/eval.json``.
 """
 
@@ -20,9 +21,9 @@ import numpy as np
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write_json
 from zspace.core.progress import progress as progress_switch
-from zspace.data import prepare
 from zspace.evaluation import faces, metrics
 from zspace.evaluation.evaluator import Evaluator, Log, open_evaluator
+from zspace.evaluation.reading import FD_NAME, FIDELITY, HEADLINE, METRICS, row_flags
 from zspace.generation.common import counts, pick, seed_of
 from zspace.generation.images import decode_u8, mean_radius
 from zspace.generation.index import samples_dir
@@ -31,8 +32,7 @@ from zspace.runs.run import RunLike, as_run
 
 DEFAULT_SAMPLERS = ("normal", "gauss", "gmm")
 ORACLES = ("auto", "faces", "none")
-FD_NAME = "FD-zspace"
-SAME_SETTINGS = ("k", "n", "seed", "rounds", "oracle")
+SAME_SETTINGS = ("k", "n", "seed", "rounds", "oracle", "headline", "fidelity")
 
 
 def use_faces(oracle: str, source: str, log: Log) -> bool:
@@ -74,7 +74,7 @@ def score_images(
         out["labels"] = metrics.label_histogram(probs, multilabel=ev.multilabel)
     if face_oracle:
         s.update(metrics.share(faces.detect_faces(images), "face_rate", rounds=rounds, seed=seed))
-    return {"metrics": s.metrics, "spread": s.spread, **out}
+    return {"metrics": s.metrics, "spread": s.spread, "capture": s.capture, **out}
 
 
 def evaluate(
@@ -93,18 +93,19 @@ def evaluate(
     log: Log = print,
     progress: bool | None = None,
 ) -> dict[str, Any]:
-    """Precision, recall, density, coverage, FD-zspace and KID (with spreads), the
-    classifier's confident share and label histogram, and the face rate (CelebA or
-    ``oracle="faces"``) of each sampler's decoded images, after the real-vs-real
-    floor (row ``real``). Builds the data set's evaluator when it is missing or
-    stale (logged). Writes samples/eval.json and returns this call's rows."""
+    """FD-zspace (the headline), vouched precision (the fidelity), precision, recall,
+    density, coverage, KID and extent (with spreads), the capture counts, the
+    classifier's confident share and label histogram, the face rate (CelebA or
+    ``oracle="faces"``) and the flags of each sampler's decoded images, after the
+    real-vs-real floor (row ``real``). Builds the data set's evaluator when it is
+    missing or stale (logged). Writes samples/eval.json and returns this call's rows."""
     run = as_run(run)
     names = parse_samplers(sampler)
     counts(n=n, k=k, rounds=rounds)
     if rounds < 2:
         raise ZspaceError(f"rounds = {rounds}: a spread needs at least 2")
     seed = seed_of(run, seed)
-    data, _ = prepare(run.config)
+    data, _ = run.data()  # a run trained on arrays reads its own saved images
     face_oracle = use_faces(oracle, data.source, log)
     dcfg = run.config.data
     with progress_switch(progress):  # the bars of a build
@@ -122,10 +123,14 @@ def evaluate(
             f"half B has {len(ev.index_b)} real images for the real-vs-real floor"
         )
     results: list[dict[str, Any]] = []
+    rates = _latent_rates(run)
 
     def record(name: str, params: dict[str, Any], images: np.ndarray, started: float) -> None:
         row: dict[str, Any] = {"sampler": name, "params": {**params, "n": len(images)}}
         row.update(score_images(ev, images, k=k, rounds=rounds, seed=seed, face_oracle=face_oracle))
+        if (rate := rates.get(_row_key(row))) is not None:
+            row["latent_rate"] = rate
+        row["flags"] = row_flags(row, results[0] if results else row, len(ev.reference))
         row["seconds"] = round(time.perf_counter() - started, 3)
         results.append(row)
         if log:
@@ -151,6 +156,8 @@ def evaluate(
         "rounds": rounds,
         "oracle": "faces" if face_oracle else None,
         "fd_name": FD_NAME,
+        "headline": HEADLINE,
+        "fidelity": FIDELITY,
         "results": results,
     }
     atomic_write_json(samples_dir(run) / "eval.json", _merged(run, out))
@@ -180,6 +187,16 @@ def _row_key(row: dict[str, Any]) -> tuple[str, Any]:
     return row["sampler"], (row.get("params") or {}).get("limit")
 
 
+def _latent_rates(run: Any) -> dict[tuple[str, Any], float]:
+    """rates.json's rate per row key (its control ``data`` as ``real``); {} without it."""
+    try:
+        rows = json.loads((samples_dir(run) / "rates.json").read_text())["results"]
+        keys = [("real", None) if r["sampler"] == "data" else _row_key(r) for r in rows]
+        return {key: float(r["rate"]) for key, r in zip(keys, rows, strict=True)}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
 def _shown(params: dict[str, Any]) -> str:
     return ", ".join(
         f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
@@ -190,10 +207,5 @@ def _shown(params: dict[str, Any]) -> str:
 
 def _summary(row: dict[str, Any]) -> str:
     m = row["metrics"]
-    parts = [f"{name} {m[name]:.3f}" for name in ("precision", "recall", "density", "coverage")]
-    parts.append(f"{FD_NAME} {m['fd']:.3g}")
-    parts.append(f"KID {m['kid']:.3g}")
-    for name in ("confident_share", "face_rate"):
-        if name in m:
-            parts.append(f"{name.replace('_', ' ')} {m[name]:.3f}")
-    return ", ".join(parts)
+    parts = ", ".join(f"{label} {m[key]:.4g}" for key, label in METRICS.items() if key in m)
+    return parts + "".join(f"\n  FLAG: {f}" for f in row["flags"])

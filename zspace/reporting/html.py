@@ -45,6 +45,8 @@ h3{color:#23395d;margin:1.2em 0 .2em;font-size:1.05em}
 details{margin:.6em 0} summary{cursor:pointer;color:#23395d}
 .swatch{display:inline-block;width:1.6em;height:.9em;border-radius:2px;vertical-align:middle}
 .params{color:#555} ul.key{padding-left:2em}
+ul.flag{color:#8b1a1a;background:#fdecea;border-left:4px solid #c5221f;list-style:none;
+padding:.3em .8em;margin:.4em 0;max-width:46em}
 """
 
 

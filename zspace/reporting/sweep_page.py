@@ -22,22 +22,14 @@ from zspace.analysis.runner import load_result
 from zspace.core.display import esc, img
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write_text
+from zspace.evaluation.reading import FIDELITY, HEADLINE, METRICS
 from zspace.reporting import figures as F
+from zspace.reporting.evaluation import FLAG, flag_list, row_key
 from zspace.reporting.html import page, section, table
 from zspace.reporting.references import _history, _json, measure, num, parse_reference
 
 SWEEP_FILE = "sweep.json"
 PAGE_FILE = "sweep.html"
-EVAL_METRICS = (
-    "precision",
-    "recall",
-    "density",
-    "coverage",
-    "fd",
-    "kid",
-    "confident_share",
-    "face_rate",
-)
 LOWER_IS_BETTER = {"fd", "kid"}
 SECTIONS = (
     ("runs", "Runs"),
@@ -58,11 +50,6 @@ CSS = """
 
 
 # ---------------------------------------------------------------- reading the runs
-
-
-def _label(row: dict[str, Any]) -> str:
-    lim = (row.get("params") or {}).get("limit")
-    return row["sampler"] + (f" {lim:g}" if isinstance(lim, (int, float)) else "")
 
 
 def collect(run_dir: Path) -> dict[str, Any]:
@@ -88,8 +75,11 @@ def collect(run_dir: Path) -> dict[str, Any]:
     out["z_dim"] = out["z_dim"] or v.get("z_dim")
     ev = _json(run_dir / "samples" / "eval.json")
     rates = _json(run_dir / "samples" / "rates.json")
-    out["eval"] = {_label(x): x.get("metrics", {}) for x in (ev or {}).get("results", [])}
-    out["rates"] = {_label(x): x.get("rate") for x in (rates or {}).get("results", [])}
+    judged = [(row_key(x["sampler"], x.get("params")), x) for x in (ev or {}).get("results", [])]
+    out["eval"] = {label: x.get("metrics", {}) for label, x in judged}
+    out["flagged"] = [(label, x) for label, x in judged if x.get("flags")]
+    rates_rows = (rates or {}).get("results", [])
+    out["rates"] = {row_key(x["sampler"], x.get("params")): x.get("rate") for x in rates_rows}
     out["thumb"], out["thumb_caption"] = _thumbnail(run_dir)
     out["report"] = (run_dir / "report.html").is_file()
     return out
@@ -217,7 +207,7 @@ def _gen_section(sweep: dict, data: dict) -> str:
         samplers = sorted({s for n in with_eval for s in data[n]["eval"]}, key=_sampler_order)
         metrics = [
             m
-            for m in EVAL_METRICS
+            for m in METRICS
             if any(m in data[n]["eval"].get(s, {}) for n in with_eval for s in samplers)
         ]
         figs = []
@@ -236,15 +226,18 @@ def _gen_section(sweep: dict, data: dict) -> str:
                         colour_base=j,
                     )
                 word = " (lower is better)" if m in LOWER_IS_BETTER else ""
-                ax.set_title(f"{m}{word}")
+                ax.set_title(f"{METRICS[m]}{word}")
                 _legend(ax)
             figs.append(img(fig, f"evaluation metrics {start // 4 + 1}"))
         note = (
             f"<p>From samples/eval.json (<code>zspace evaluate</code>) of {len(with_eval)} of "
             f"{len(data)} runs: each sampler's decoded images against held-out real images in "
-            "the evaluator's feature space; <b>real</b> is the real-vs-real floor.</p>"
+            "the evaluator's feature space; <b>real</b> is the real-vs-real floor. "
+            f"{METRICS[HEADLINE['metric']]} is the headline, {METRICS[FIDELITY['metric']]} the "
+            "fidelity (docs/evaluation.md).</p>"
         )
-        return note + "".join(figs)
+        flags = flag_list([(f"{n}: {s}", r) for n in with_eval for s, r in data[n]["flagged"]])
+        return note + "".join(figs) + flags
     with_rates = [n for n, d in data.items() if d["rates"]]
     if not with_rates:
         return (
@@ -290,7 +283,9 @@ def _grids_section(sweep: dict, data: dict) -> str:
         words = f"rate {rate:.3f}" if rate is not None else ""
         if d["eval"].get("normal"):
             m = d["eval"]["normal"]
-            words = ", ".join(f"{k} {m[k]:.2f}" for k in ("precision", "recall") if k in m)
+            shown = (HEADLINE["metric"], FIDELITY["metric"])
+            words = ", ".join(f"{METRICS[k]} {num(m[k])}" for k in shown if k in m)
+            words += f" {FLAG}" * any(s == "normal" for s, _ in d["flagged"])
         cap = f"{esc(r['name'])}<br>{esc(words)}"
         if d["thumb"] is None:
             cells.append(

@@ -14,6 +14,8 @@ process, so a run gives the same numbers on any number of processes.
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -151,6 +153,9 @@ def scaled_lr(cfg: Config) -> float:
     return t.lr * {"none": 1.0, "sqrt": ratio**0.5, "linear": ratio}[t.lr_scaling]
 
 
+_KILLED_AFTER: list[int] = []  # epochs written while ZSPACE_TEST_KILL_AFTER_EPOCHS is set
+
+
 class Trainer(EpochTrainer):
     """The model, optimiser and loaders of one run, on the generic epoch loop.
 
@@ -231,6 +236,16 @@ class Trainer(EpochTrainer):
         super().restore(state, history)
         # a checkpoint of a graphed run keeps Adam's step counters on the GPU
         set_capturable(self.opt, self.graph is not None)
+
+    def save_epoch(self, row: dict[str, Any]) -> None:
+        super().save_epoch(row)
+        # Test hook: ZSPACE_TEST_KILL_AFTER_EPOCHS=N makes the process SIGKILL itself (no
+        # clean-up, as kill -9) once it wrote its N-th epoch, counted over its runs: crash
+        # tests (tests/test_sweep.py, tests/test_distributed.py) stop there, never polling.
+        if at := os.environ.get("ZSPACE_TEST_KILL_AFTER_EPOCHS"):
+            _KILLED_AFTER.append(row["epoch"])
+            if len(_KILLED_AFTER) == int(at):
+                os.kill(os.getpid(), signal.SIGKILL)
 
     def fixed_batch(self, n: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
         """(inputs, targets) of the first ``n`` validation images (training images when
