@@ -33,7 +33,9 @@ def run(tiny_runs, tmp_path_factory):
     """A copy of the shared tiny VAE with a fitted GMM."""
     folder = tmp_path_factory.mktemp("explore-page") / "vae"
     r = zspace.load_run(copy_run(tiny_runs["vae"], folder))
-    samplers.fitted(r.path, "gmm", load_latents(r).z, components=[1, 2], seed=r.config.seed)
+    samplers.Fitted("gmm", [1, 2], seed=r.config.seed).fitted(
+        r.path / "samplers", load_latents(r).z
+    )
     return r
 
 

@@ -99,7 +99,7 @@ def test_reconstructions_metrics_and_image_file(run, tmp_path):
 
 
 def test_image_file_is_centre_cropped_and_resized_like_the_data(run, tmp_path):
-    from zspace.generation.recon import load_image_file
+    from zspace.generation.images import load_image_file
 
     assert run.config.data.crop == "center"
     tall = np.full((40, 30), 255, np.uint8)
@@ -115,7 +115,7 @@ def test_image_file_is_centre_cropped_and_resized_like_the_data(run, tmp_path):
 def test_denoise_grids_show_the_noisy_input_first(tmp_path):
     from conftest import TINY
 
-    from zspace.generation.recon import reconstruct_rows
+    from zspace.generation.reconstructions import reconstruct_rows
 
     run = train(
         None,
@@ -233,8 +233,8 @@ def test_fits_use_the_run_seed_and_warn_at_the_range_edge(run, monkeypatch):
     logged = []
     api.generate(run, "gmm", n=4, components=[1, 2], seed=0, refit=True, log=logged.append)
     calls = []
-    real = samplers.fit_gmm
-    monkeypatch.setattr(samplers, "fit_gmm", lambda *a, **k: calls.append(k) or real(*a, **k))
+    real = samplers.Fitted.fit
+    monkeypatch.setattr(samplers.Fitted, "fit", lambda *a, **k: calls.append(k) or real(*a, **k))
     api.generate(run, "gmm", n=4, components=[1, 2], seed=7)  # another drawing seed
     assert calls == []  # the saved fit is reused, not refitted under seed 7
     meta = json.loads((run.path / "samplers" / "gmm.json").read_text())

@@ -52,6 +52,14 @@ def test_undo_on_error_commits_and_cleans_its_backups(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt"]
 
 
+def test_an_undone_update_json_leaves_neither_its_file_nor_its_lock(tmp_path):
+    with pytest.raises(ZspaceError, match="later"):
+        with fileio.undo_on_error():
+            fileio.update_json(tmp_path / "samples" / "index.json", lambda old: [old])
+            raise ZspaceError("later")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_shared_files_stay_out_of_the_journal(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         with fileio.undo_on_error():

@@ -58,7 +58,6 @@ def add_parser(subparsers) -> None:
 def cmd_generate(args: argparse.Namespace) -> int:
     from zspace.core.checks import positive
     from zspace.generation import api
-    from zspace.generation.recon import load_image_file
 
     run = api.as_run(args.run)
     # Everything that can be checked without computing is checked before the first grid
@@ -67,7 +66,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     for name in ("count", "cols", "subsample", "rate_count", "recon_count"):
         positive(f"--{name.replace('_', '-')}", getattr(args, name))
     for path in args.image:
-        load_image_file(path, run)
+        api.load_image_file(path, run)
     kind, _, k = (args.traverse or "").partition(":")
     if args.traverse and (kind not in ("axis", "pca") or not k.lstrip("-").isdigit()):
         raise ZspaceError(f"--traverse {args.traverse!r}: expected axis:K or pca:K")

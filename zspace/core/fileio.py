@@ -483,8 +483,11 @@ def update_json(path: str | Path, change: Callable[[Any], Any]) -> Any:
     entries of samples/index.json): ``change(old)`` (None when the file is missing,
     truncated or foreign) returns the new content, written atomically while a lock
     beside the file is held, so two writers at once both keep their rows."""
-    path = Path(path)
-    with locked(path.with_name(f".{path.name}.lock")):
+    path, journal = Path(path), _JOURNAL.get()
+    lock = make_dirs(path.parent).joinpath(f".{path.name}.lock")
+    if journal is not None and not lock.exists():
+        journal.files.setdefault(lock, None)  # an undone command leaves no lock behind
+    with locked(lock):
         try:
             old = read_json(path) if path.is_file() else None
         except ZspaceError:

@@ -13,22 +13,22 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write_json
+from zspace.core.progress import progress as progress_switch
 from zspace.evaluation import faces, metrics
-from zspace.evaluation.evaluator import Evaluator, open_evaluator
+from zspace.evaluation.evaluator import Evaluator, Log, open_evaluator
 from zspace.evaluation.reading import FD_NAME, FIDELITY, HEADLINE, METRICS, row_flags
-from zspace.generation import grids, samplers
-from zspace.generation.api import decode_u8, parse_samplers, sampler_draw, samples_dir
-from zspace.generation.common import counts, pick, seed_of, train_latents
-from zspace.runs.run import as_run
-
-Log = Callable[[str], None] | None
+from zspace.generation.common import counts, pick, seed_of
+from zspace.generation.images import decode_u8, mean_radius
+from zspace.generation.index import samples_dir
+from zspace.generation.samplers import DEFAULT_SUBSAMPLE, parse_samplers, samplers_for
+from zspace.runs.run import RunLike, as_run
 
 DEFAULT_SAMPLERS = ("normal", "gauss", "gmm")
 ORACLES = ("auto", "faces", "none")
@@ -78,7 +78,7 @@ def score_images(
 
 
 def evaluate(
-    run: Any,
+    run: RunLike,
     sampler: str | Sequence[str] = DEFAULT_SAMPLERS,
     *,
     n: int = 1000,
@@ -86,12 +86,12 @@ def evaluate(
     seed: int | None = None,
     limits: Sequence[float] | None = None,
     components: int | Sequence[int] | None = None,
-    subsample: int = samplers.DEFAULT_SUBSAMPLE,
+    subsample: int = DEFAULT_SUBSAMPLE,
     oracle: str = "auto",
     task: str = "auto",
     rounds: int = metrics.DEFAULT_ROUNDS,
-    log: Log = None,
-    progress: bool = True,
+    log: Log = print,
+    progress: bool | None = None,
 ) -> dict[str, Any]:
     """FD-zspace (the headline), vouched precision (the fidelity), precision, recall,
     density, coverage, KID and extent (with spreads), the capture counts, the
@@ -108,10 +108,10 @@ def evaluate(
     data, _ = run.data()  # a run trained on arrays reads its own saved images
     face_oracle = use_faces(oracle, data.source, log)
     dcfg = run.config.data
-    ev = open_evaluator(
-        data, crop=dcfg.crop, cache_dir=dcfg.cache_dir, task=task, device=run.device,
-        log=log, progress=progress,
-    )  # fmt: skip
+    with progress_switch(progress):  # the bars of a build
+        ev = open_evaluator(
+            data, crop=dcfg.crop, cache_dir=dcfg.cache_dir, task=task, device=run.device, log=log
+        )
     n_eval = min(n, len(ev.index_b))
     if n_eval <= k:
         raise ZspaceError(
@@ -139,18 +139,15 @@ def evaluate(
     started = time.perf_counter()
     real = np.ascontiguousarray(data.images[pick(ev.index_b, n_eval, seed + 1)])
     record("real", {"images": "held-out real images (evaluator reference half B)"}, real, started)
-    lims = [samplers.check_limit(x) for x in (limits or samplers.REFERENCE_LIMITS)]
-    z_train = train_latents(run).z if {"gauss", "gmm"} & set(names) else None
-    for name in names:
-        for lim in lims if name == "uniform" else [None]:
+    started = time.perf_counter()  # a row's seconds include its fit
+    with progress_switch(progress):  # and of fits
+        for s in samplers_for(
+            run, names, limits=limits, components=components, subsample=subsample, log=log
+        ):
+            z = s.sample(n_eval, np.random.default_rng(seed))
+            params = {**s.params, "mean_radius": mean_radius(z)}
+            record(s.name, params, decode_u8(run, z), started)
             started = time.perf_counter()
-            draw, params = sampler_draw(
-                run, name, limit=lim, components=components, subsample=subsample, log=log,
-                latents=z_train,
-            )  # fmt: skip
-            z = draw(n_eval, np.random.default_rng(seed))
-            params = {**params, "mean_radius": grids.mean_radius(z)}
-            record(name, params, decode_u8(run, z), started)
     out = {
         "evaluator": ev.summary(),
         "k": k,
