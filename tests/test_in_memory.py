@@ -61,10 +61,31 @@ def test_float_tensors_are_scaled_and_match_uint8(tmp_path):
     assert a.history[0]["total"] == b.history[0]["total"]
 
 
+def test_every_layout_reads_to_the_same_images():
+    """train(data=...) and run.encode share one rule (data.arrays.image_layout): uint8
+    NHW, NHWC, NCHW, read-only included, and floats NCHW, NHW give the same images."""
+    import warnings
+
+    from zspace.data.arrays import as_image_data
+
+    x, _ = _images(n=4)
+    frozen = np.frombuffer(x.tobytes(), np.uint8).reshape(x.shape)
+    floats = x.astype(np.float32) / 255
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no torch "not writable" warning, no layout tie
+        for given in (x, x[..., None], x[:, None], frozen, floats, floats[:, None]):
+            assert np.array_equal(as_image_data(given).images, x[..., None])
+        assert np.array_equal(as_image_data(torch.from_numpy(x[:, None])).images, x[..., None])
+    rgb = np.arange(4 * 27, dtype=np.uint8).reshape(4, 3, 3, 3)  # NHWC or NCHW: a tie
+    with pytest.warns(UserWarning, match=r"\(4, 3, 3, 3\) .* read as \(N, H, W, C\), as stored"):
+        assert np.array_equal(as_image_data(rgb).images, rgb)
+
+
 @pytest.mark.parametrize(
     "data, labels, message",
     [
-        (np.zeros((10, 16, 16, 2), np.uint8), None, r"uint8 images must be \(N, H, W\)"),
+        (np.zeros((10, 16, 16, 2), np.uint8), None, r"uint8 .* \(10, 16, 16, 2\): expected \(N, H"),
+        (np.zeros((10, 16, 16, 1), np.float32), None, r"\(N, H, W, C\): use x.permute"),
         (
             np.full((10, 1, 16, 16), 3.0, np.float32),
             None,

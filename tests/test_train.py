@@ -47,7 +47,7 @@ def test_run_folder_history_and_api(tmp_path, tiny_overrides):
     assert float(images.min()) >= 0.0 and float(images.max()) <= 1.0
     loaded = zspace.load_run(run.path, checkpoint="last")
     assert not loaded.model.training and loaded.epoch == 2
-    expects = r"shape \(2, 3, 16, 16\) do not fit this model, which expects \(N, C, H, W\)"
+    expects = r"shape \(2, 3, 16, 16\): expected .* this model takes \(C, H, W\) = \(1, 16, 16\)"
     with pytest.raises(ZspaceError, match=expects):
         loaded.encode(torch.rand(2, 3, 16, 16))
     with pytest.raises(ZspaceError, match="not empty"):

@@ -17,6 +17,7 @@ from zspace.config import Config
 from zspace.core.device import pick_device
 from zspace.core.errors import ZspaceError
 from zspace.data import ImageData, prepare
+from zspace.data.arrays import image_layout, to_nchw
 from zspace.models.autoencoder import AutoEncoder
 from zspace.models.footprint import check_model_fits
 from zspace.runs.bundle import is_bundle, load_weights, read_bundle
@@ -84,33 +85,21 @@ class Run:
         return self.model.input_shape
 
     def as_batch(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
-        """Images to float NCHW in [0, 1]. Accepts float NCHW in [0, 1], or uint8 images
-        (0..255) as NHWC (as stored) or NCHW, converted; one image may omit N. Floats in
-        0..255 and other shapes are refused with one line that shows the shape given."""
-        given, (c, h, w) = tuple(x.shape), self.input_shape
+        """Images to float NCHW in [0, 1], laid out as ``zspace.data.arrays.image_layout``
+        says (uint8 NHWC, NCHW or NHW; floats in [0, 1] NCHW or NHW; one image may omit N).
+        Floats in 0..255 and other shapes are refused with one line that shows the shape."""
+        given = tuple(x.shape)
         if isinstance(x, np.ndarray) and (x.dtype == np.uint8 or x.dtype.kind == "f"):
-            x = torch.from_numpy(np.ascontiguousarray(x))
+            copy = not x.flags.writeable  # torch warns on read-only arrays (np.frombuffer)
+            x = torch.from_numpy(np.array(x, order="C") if copy else np.ascontiguousarray(x))
         if not isinstance(x, torch.Tensor) or not (x.dtype == torch.uint8 or x.is_floating_point()):
             raise ZspaceError(
                 f"images of dtype {x.dtype}, shape {given}: expected uint8 (0..255) or "
                 f"floats in [0, 1]"
             )
-        x = x[None] if x.ndim == 3 else x
-        nchw = x.ndim == 4 and tuple(x.shape[1:]) == (c, h, w)
-        nhwc = x.ndim == 4 and tuple(x.shape[1:]) == (h, w, c)
+        x = to_nchw(x, image_layout(given, x.dtype == torch.uint8, self.input_shape))
         if x.dtype == torch.uint8:
-            if not (nchw or nhwc):
-                raise ZspaceError(
-                    f"uint8 images of shape {given} do not fit this model, which expects "
-                    f"(N, H, W, C) = (N, {h}, {w}, {c}) or (N, C, H, W) = (N, {c}, {h}, {w})"
-                )
-            return (x if nchw else x.permute(0, 3, 1, 2)).float() / 255.0
-        if not nchw:
-            hint = "; these look like (N, H, W, C): use x.permute(0, 3, 1, 2)" if nhwc else ""
-            raise ZspaceError(
-                f"images of shape {given} do not fit this model, which expects (N, C, H, W) "
-                f"= (N, {c}, {h}, {w}) floats in [0, 1] (or uint8 (N, H, W, C)){hint}"
-            )
+            return x.float() / 255.0
         top = float(x.max()) if x.numel() else 0.0
         if top > 1.0 + 1e-3:
             raise ZspaceError(
