@@ -10,8 +10,8 @@ that layout, or one ``.npy`` file of uint8 images) is also a source users can na
 
 from __future__ import annotations
 
-from dataclasses import replace
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
