@@ -113,3 +113,22 @@ def test_labels_without_data_and_data_on_resume_are_refused(tmp_path):
         zspace.train(
             run_dir=tmp_path / "r", resume=True, data=np.zeros((4, 16, 16), np.uint8), **QUIET
         )
+
+
+def test_class_names_reach_meta_latents_and_the_projector(tmp_path):
+    import json
+
+    from zspace.latents.store import load_latents
+
+    x, labels = _images()
+    cfg = load_config(None, [*SMALL, "data.class_names=top,middle,bottom"])
+    run = zspace.train(cfg, run_dir=tmp_path / "run", data=x, labels=labels, **QUIET)
+    names = ["top", "middle", "bottom"]
+    assert json.loads((run.path / "meta.json").read_text())["data"]["label_names"] == names
+    zspace.encode(run, log=None)
+    assert load_latents(run).label_names == tuple(names)
+    out = zspace.export(run, "projector", log=None)
+    rows = (out / "metadata.tsv").read_text().splitlines()[1:]
+    assert {r.split("\t")[0] for r in rows} == set(names)
+    with pytest.raises(ZspaceError, match=r"^label_names: 2 class names for labels 0..2$"):
+        zspace.train(cfg, run_dir=tmp_path / "r2", data=x, labels=labels, label_names="ab", **QUIET)

@@ -19,7 +19,7 @@ import numpy as np
 
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write, atomic_write_json, read_json
-from zspace.data.dataset import ImageData, class_names, conform
+from zspace.data.dataset import ImageData, class_file, class_names, conform
 from zspace.data.readers.geometry import fit_array
 
 if TYPE_CHECKING:
@@ -110,9 +110,7 @@ def as_image_data(
         if not np.issubdtype(lab.dtype, np.integer) or (len(lab) and lab.min() < 0):
             raise ZspaceError("labels: expected non-negative integers (class indices)")
         lab = lab.astype(np.int64)
-        names = class_names(lab, label_names)
-        if label_names is not None and len(label_names) < len(names):
-            raise ZspaceError(f"label_names: {len(label_names)} names for {len(names)} classes")
+        names = class_names(lab, label_names, "label_names" if source == RUN_DATA else source)
     return ImageData(images=np.ascontiguousarray(x), source=source, labels=lab, label_names=names)
 
 
@@ -138,6 +136,7 @@ def read_npy(path: str, cfg: DataConfig) -> ImageData:
             names = read_json(root / NAMES)
             if not isinstance(names, list):
                 raise ZspaceError(f"npy:{path}: {root / NAMES} is not a list of class names")
+        names = names or class_file(root)
     return fit(as_image_data(images, labels, names, source=f"npy:{path}"), cfg)
 
 
