@@ -285,6 +285,13 @@ def test_cli_verb(run, capsys):
         cli([str(run.path / "missing")])
     assert cli([str(run.path), "--no-grids", "--recon", "--recon-n", "3"]) == 0
     assert "3 valid images" in capsys.readouterr().out
+    from zspace.cli.main import main  # the zspace parser: negative numbers are values
+
+    traverse = ["--no-grids", "--traverse", "pca:1", "--strengths", "-3,0,3", "-n", "2"]
+    assert main(["generate", str(run.path), *traverse]) == 0
+    assert "at -3, 0, 3 x its std" in capsys.readouterr().out
+    assert main(["generate", str(run.path), "--sampler", "uniform", "--limits", "-1,2"]) == 2
+    assert "uniform limit -1: must be a finite number > 0" in capsys.readouterr().err
 
 
 def test_results_read_like_dicts_and_show_in_a_notebook(run):
