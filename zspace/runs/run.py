@@ -6,6 +6,7 @@ notebooks and the later stages (encode, generate) need nothing else.
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from zspace.runs.checkpoint import check_fits_model, load_checkpoint, resolve_ch
 from zspace.runs.folder import read_config, read_history, read_meta
 
 
-@dataclass
+@dataclass(repr=False)
 class Run:
     path: Path
     config: Config
@@ -33,7 +34,8 @@ class Run:
     model: AutoEncoder
     device: torch.device
     epoch: int
-    _data: Any = field(default=None, repr=False, compare=False)
+    checkpoint: str | int = "best"
+    _data: Any = field(default=None, compare=False)
 
     @classmethod
     def load(
@@ -63,7 +65,39 @@ class Run:
             model.load_state_dict(state["model"])
             epoch = int(state["epoch"])
         model.eval()
-        return cls(path, cfg, meta, model, dev, epoch)
+        return cls(path, cfg, meta, model, dev, epoch, checkpoint)
+
+    def __repr__(self) -> str:
+        """One line: ``Run('runs/x', vae z=16, epoch 12/12, best)``."""
+        which = "" if isinstance(self.checkpoint, int) else f", {self.checkpoint}"
+        kind = f"{'vae' if self.variational else 'ae'} z={self.model.cfg.z_dim}"
+        epochs = f"epoch {self.epoch}/{self.config.train.epochs}"
+        return f"Run({str(self.path)!r}, {kind}, {epochs}{which})"
+
+    def summary(self) -> str:
+        """What the run is: model, data, training so far, folder (``repr`` is one line)."""
+        m, data, rows = self.config.model, self.meta.get("data", {}), self.history
+        names = data.get("label_names") or []
+        splits = ", ".join(f"{k} {v}" for k, v in self.meta.get("splits", {}).items())
+        key = "val_total" if rows and rows[-1].get("val_total") is not None else "total"
+        best = min(rows, key=lambda r: r[key], default=None)
+        lines = [
+            repr(self),
+            f"  model     {'VAE' if m.variational else 'AE'}, z_dim {m.z_dim}, input "
+            f"{'x'.join(map(str, self.input_shape))}, filters {list(m.encoder_filters)}, "
+            f"{sum(p.numel() for p in self.model.parameters()):,} parameters, fact {m.fact:g}",
+            f"  data      {self.config.data.source}, {data.get('count', '?')} images ({splits}), "
+            f"{len(names)} classes" + (f": {', '.join(names[:10])}" if names else "")
+            + (", ..." if len(names) > 10 else ""),
+            f"  training  {len(rows)} of {self.config.train.epochs} epochs in the history; "
+            f"this model: epoch {self.epoch} ({self.checkpoint}), on {self.device}",
+        ]
+        if best is not None:
+            lines[-1] += f"; best {key} {best[key]:.6g} at epoch {best['epoch']}"
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{html.escape(self.summary())}</pre>"
 
     def data(self) -> tuple[ImageData, dict[str, np.ndarray]]:
         """The run's images and splits as training saw them (read once, then kept)."""
