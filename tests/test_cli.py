@@ -62,6 +62,43 @@ def test_train_and_resume_from_cli(tmp_path, capsys, tiny_overrides):
     assert "expected an epoch number" in capsys.readouterr().err
 
 
+def test_ctrl_c_says_which_epoch_is_saved_and_how_to_go_on(tmp_path, capsys, monkeypatch):
+    from conftest import TINY
+
+    from zspace.training.loop import EpochTrainer
+
+    real = EpochTrainer.run_epoch
+
+    def stop_in(epoch_to_stop):
+        def run_epoch(self, epoch, *, train):
+            if epoch == epoch_to_stop:
+                raise KeyboardInterrupt
+            return real(self, epoch, train=train)
+
+        monkeypatch.setattr(EpochTrainer, "run_epoch", run_epoch)
+
+    run = tmp_path / "run"
+    argv = ["train", "--out", str(run), "--no-progress", *(x for o in TINY for x in ("--set", o))]
+    stop_in(1)
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert err == (
+        f"zspace: interrupted in epoch 1 of 2, before the first checkpoint: the run folder "
+        f"{run} is gone (nothing to resume)\n"
+    )
+    assert not run.exists()
+    stop_in(2)
+    assert main(argv) == 130
+    assert capsys.readouterr().err == (
+        f"zspace: interrupted in epoch 2 of 2; epoch 1 is saved: continue with zspace train "
+        f"--out {run} --resume\n"
+    )
+    monkeypatch.undo()
+    assert main(["train", "--out", str(run), "--resume", "--no-progress"]) == 0  # as it says
+    rows = (run / "history.jsonl").read_text().splitlines()
+    assert [json.loads(row)["epoch"] for row in rows] == [1, 2]
+
+
 def test_demo_trains_both_models(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path), "--epochs", "1", "--no-progress"]) == 0
     out = capsys.readouterr().out

@@ -105,9 +105,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"{where}{exc.strerror or exc}")
     except MemoryError:
         return _fail("out of memory; try a smaller model, image size or batch size")
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # training says which epoch is saved
         if rank() == 0:
-            print("zspace: interrupted", file=sys.stderr)
+            print(" ".join(("zspace: interrupted", *map(str, exc.args))), file=sys.stderr)
         return 130
     except RuntimeError as exc:
         torch = sys.modules.get("torch")

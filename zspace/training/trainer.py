@@ -413,6 +413,18 @@ def _resume(config, run_dir, overrides, callbacks, log, dist: Dist, resume, data
 def _fit(trainer: Trainer, dist: Dist) -> None:
     try:
         trainer.fit()
+    except KeyboardInterrupt:  # Ctrl-C: say what is kept and how to go on (cli.main prints it)
+        run, epochs = trainer.run_dir, f"of {trainer.epochs}"
+        if trainer.saved:
+            raise KeyboardInterrupt(
+                f"in epoch {trainer.epoch} {epochs}; epoch {trainer.saved} is saved: continue "
+                f"with zspace train --out {run} --resume"
+            ) from None
+        kept = f"nothing was saved in {run}" if run.is_dir() else f"the run folder {run} is gone"
+        raise KeyboardInterrupt(
+            f"in epoch {trainer.epoch} {epochs}, before the first checkpoint: {kept} (nothing "
+            "to resume)"
+        ) from None
     except RuntimeError as exc:
         # another process died between agreement points (killed, a crash): gloo/NCCL
         # report the lost connection here; say so in one line instead of a traceback
