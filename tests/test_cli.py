@@ -99,6 +99,24 @@ def test_ctrl_c_says_which_epoch_is_saved_and_how_to_go_on(tmp_path, capsys, mon
     assert [json.loads(row)["epoch"] for row in rows] == [1, 2]
 
 
+def test_progress_bars_stay_out_of_logs(tmp_path, capsys):
+    """stderr that is not a terminal (a log, CI) gets no bar, the training loop's included,
+    unless a caller asks for bars (core.progress.progress(True))."""
+    from conftest import TINY
+
+    import zspace
+    from zspace.core.progress import progress
+
+    sets = [x for o in [*TINY, "train.epochs=1"] for x in ("--set", o)]
+    assert main(["train", "--out", str(tmp_path / "a"), *sets]) == 0
+    assert main(["encode", str(tmp_path / "a")]) == 0
+    out, err = capsys.readouterr()
+    assert "epoch 1/1" in out and err == ""
+    with progress(True):
+        zspace.train(None, run_dir=tmp_path / "b", overrides=[*TINY, "train.epochs=1"], log=None)
+    assert "epoch 1/1" in capsys.readouterr().err  # the bar, asked for
+
+
 def test_demo_trains_both_models(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path), "--epochs", "1", "--no-progress"]) == 0
     out = capsys.readouterr().out

@@ -55,6 +55,23 @@ def test_config_cli_prints_defaults_and_a_runs_changes(tmp_path, capsys):
     assert "--set applies to a config FILE" in capsys.readouterr().err
 
 
+def test_config_comments_keep_one_column_after_long_values(tmp_path, capsys):
+    cfg = tmp_path / "long.toml"
+    source = "mnist:/a/long/path/to/a/data/set/that/goes/on/and/on"
+    cfg.write_text(
+        f'[data]\nsource = "{source}"\n[model]\nencoder_filters = [32, 64, 128, 256]\n'
+        "encoder_strides = [1, 2, 2, 2]\n"
+    )
+    assert main(["config", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert len({line.index("#") for line in out.splitlines() if "#" in line}) == 1
+    assert re.search(rf'^source = "{source}"\n +# default: "builtin:digits"$', out, re.M)
+    assert re.search(
+        r"^encoder_filters = \[32, 64, 128, 256\] +# default: \[32, 64, 128\]$", out, re.M
+    )
+    assert config_from_dict(tomllib.loads(out)) == load_config(cfg)
+
+
 SET = re.compile(r"--set\s+\"?([a-z_]+)\.([a-z_]+)=(\[[^\]]*\]|[^\s\"\\`]+)")
 
 

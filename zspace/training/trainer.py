@@ -284,14 +284,14 @@ def train_run(
 
     Under torchrun (or inside an open process group) this is one process of a DDP
     run: every process calls it with the same arguments; rank 0 logs and writes.
-    ``progress``: show the bars (None: as the caller's switch says).
+    ``progress=False`` hides the bars; otherwise they follow the caller's switch (by
+    default on a terminal only, never in a log: the CLI and the flow pass True).
     """
     threads = torch.get_num_threads()  # train.threads holds while training, not after
     try:
         with session() as dist:
-            if not dist.is_main:
-                log, progress = None, False
-            with progress_switch(progress):
+            log = log if dist.is_main else None
+            with progress_switch(None if progress is not False and dist.is_main else False):
                 args = (config, run_dir, list(overrides or []), callbacks, log, dist)
                 if resume is not False:
                     return _resume(*args, resume, data)
