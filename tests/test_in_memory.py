@@ -115,16 +115,21 @@ def test_labels_without_data_and_data_on_resume_are_refused(tmp_path):
         )
 
 
-def test_class_names_reach_meta_latents_and_the_projector(tmp_path):
+def test_class_names_and_duplicates_reach_meta_latents_and_the_projector(tmp_path):
     import json
 
     from zspace.latents.store import load_latents
 
     x, labels = _images()
+    x[50:] = 0  # ten blank images: 9 copies of one, all near-constant
     cfg = load_config(None, [*SMALL, "data.class_names=top,middle,bottom"])
     run = zspace.train(cfg, run_dir=tmp_path / "run", data=x, labels=labels, **QUIET)
     names = ["top", "middle", "bottom"]
-    assert json.loads((run.path / "meta.json").read_text())["data"]["label_names"] == names
+    meta = json.loads((run.path / "meta.json").read_text())["data"]
+    assert meta["label_names"] == names
+    _, counts = np.unique(x.reshape(60, -1), axis=0, return_counts=True)
+    assert meta["duplicates"]["copies"] == int((counts - 1).sum()) >= 9
+    assert meta["near_constant"]["count"] == 10 and meta["near_constant"]["examples"][0] == 50
     zspace.encode(run, log=None)
     assert load_latents(run).label_names == tuple(names)
     out = zspace.export(run, "projector", log=None)

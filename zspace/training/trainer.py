@@ -41,6 +41,7 @@ from zspace.data import BatchLoader, ImageData, input_shape_of, prepare
 from zspace.data.arrays import RUN_DATA, in_memory, save_arrays
 from zspace.data.loader import epoch_seed
 from zspace.data.prepare import check_data
+from zspace.data.quality import image_checks
 from zspace.data.tasks import make_input
 from zspace.models.autoencoder import AutoEncoder, summary
 from zspace.models.footprint import check_model_fits
@@ -451,7 +452,7 @@ def _meta(cfg: Config, data: ImageData, splits, trainer: Trainer) -> dict[str, A
     return {
         "kind": "vae" if cfg.model.variational else "ae",
         "input_shape": list(input_shape_of(data)),
-        "data": data.describe(),
+        "data": {**data.describe(), **image_checks(data.images)},  # the report's data section
         "splits": {k: int(len(v)) for k, v in splits.items()},
         "device": str(trainer.device),
         "processes": trainer.world,
