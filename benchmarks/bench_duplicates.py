@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -52,9 +53,9 @@ def main() -> None:
     for shape in ((32, 32, 3), (64, 64, 3)):
         x = planted(args.n, shape)
         flat = x.reshape(len(x), -1)
-        ours, found = best_of(args.repeats, lambda: image_checks(x))
-        floor, _ = best_of(args.repeats, lambda: flat.max(axis=1))
-        unique, (_, counts) = best_of(1, lambda: np.unique(flat, axis=0, return_counts=True))
+        ours, found = best_of(args.repeats, partial(image_checks, x))
+        floor, _ = best_of(args.repeats, partial(flat.max, axis=1))
+        unique, (_, counts) = best_of(1, partial(np.unique, flat, axis=0, return_counts=True))
         assert found["duplicates"]["copies"] == int((counts - 1).sum()) == 129 + 4 + 5
         print(
             f"{args.n:,} x {shape} ({x.nbytes / 1e9:.2f} GB): image_checks {ours:.2f} s, "
@@ -67,7 +68,7 @@ def main() -> None:
             print(f"{folder}: missing, skipped")
             continue
         data = load_data(load_config(None, [f'data.source="{folder}"']).data)
-        ours, found = best_of(args.repeats, lambda: image_checks(data.images))
+        ours, found = best_of(args.repeats, partial(image_checks, data.images))
         print(f"{data.source}: {data.count:,} x {data.shape}: {ours:.2f} s; {found}")
 
 
