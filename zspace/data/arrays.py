@@ -88,10 +88,7 @@ def as_image_data(
     x = _numpy(images, "data")
     if x.dtype != np.uint8 and not np.issubdtype(x.dtype, np.floating):
         raise ZspaceError(f"data: images of dtype {x.dtype}; expected uint8 or float")
-    try:
-        x = to_nchw(x, image_layout(x.shape, x.dtype == np.uint8)).transpose(0, 2, 3, 1)
-    except ZspaceError as exc:
-        raise ZspaceError(f"data: {exc}") from None
+    x = to_nchw(x, image_layout(x.shape, x.dtype == np.uint8)).transpose(0, 2, 3, 1)
     if x.dtype != np.uint8:
         if not np.isfinite(x).all():
             raise ZspaceError("data: the images hold NaN or inf values")

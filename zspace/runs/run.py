@@ -131,16 +131,16 @@ class Run:
                 f"images of dtype {x.dtype}, shape {given}: expected uint8 (0..255) or "
                 f"floats in [0, 1]"
             )
-        x = to_nchw(x, image_layout(given, x.dtype == torch.uint8, self.input_shape))
-        if x.dtype == torch.uint8:
-            return x.float() / 255.0
-        top = float(x.max()) if x.numel() else 0.0
+        batch: torch.Tensor = to_nchw(x, image_layout(given, x.dtype == torch.uint8, self.input_shape))
+        if batch.dtype == torch.uint8:
+            return batch.float() / 255.0
+        top = float(batch.max()) if batch.numel() else 0.0
         if top > 1.0 + 1e-3:
             raise ZspaceError(
                 f"float images of shape {given} have values up to {top:.4g}: expected "
                 f"[0, 1]; divide by 255 (or pass them as uint8)"
             )
-        return x.float()
+        return batch.float()
 
     @torch.no_grad()
     def encode(

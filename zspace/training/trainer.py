@@ -39,7 +39,7 @@ from zspace.core.fileio import check_writable, make_dirs
 from zspace.core.progress import progress as progress_switch
 from zspace.data import BatchLoader, ImageData, input_shape_of, prepare
 from zspace.data.arrays import RUN_DATA, in_memory, save_arrays
-from zspace.data.loader import epoch_seed
+from zspace.data.loader import epoch_seed, to_float_nchw
 from zspace.data.prepare import check_data
 from zspace.data.quality import image_checks
 from zspace.data.tasks import make_input
@@ -239,7 +239,7 @@ class Trainer(EpochTrainer):
         split = "valid" if len(self.splits.get("valid", ())) else "train"
         rows = np.sort(np.asarray(self.splits[split]))[:n]
         u8 = torch.from_numpy(np.ascontiguousarray(self.data.images[rows]))
-        target = u8.permute(0, 3, 1, 2).float().div_(255.0).to(self.device)
+        target = to_float_nchw(u8).to(self.device)
         gen = torch.Generator(device=self.device).manual_seed(self.cfg.seed + 104729)
         return make_input(target, self.cfg.data, gen), target
 
