@@ -4,6 +4,7 @@ rate and the CLI verb."""
 import argparse
 import json
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -283,6 +284,13 @@ def test_cli_verb(run, capsys):
         cli([str(run.path / "missing")])
     assert cli([str(run.path), "--no-grids", "--recon", "--recon-n", "3"]) == 0
     assert "3 valid images" in capsys.readouterr().out
+    from zspace.cli.main import main  # the zspace parser: negative numbers are values
+
+    traverse = ["--no-grids", "--traverse", "pca:1", "--strengths", "-3,0,3", "-n", "2"]
+    assert main(["generate", str(run.path), *traverse]) == 0
+    assert "at -3, 0, 3 x its std" in capsys.readouterr().out
+    assert main(["generate", str(run.path), "--sampler", "uniform", "--limits", "-1,2"]) == 2
+    assert "uniform limit -1: must be a finite number > 0" in capsys.readouterr().err
 
 
 def test_results_read_like_dicts_and_show_in_a_notebook(run):
@@ -342,9 +350,15 @@ def test_encode_converts_uint8_and_refuses_0_255_floats(run):
     torch.testing.assert_close(code(u8), z_float)  # uint8 NHWC, as stored
     torch.testing.assert_close(code(torch.from_numpy(u8).permute(0, 3, 1, 2)), z_float)
     torch.testing.assert_close(code(u8[0]), z_float[:1])  # one image without N
+    grey = u8[..., 0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # read-only arrays: no torch "not writable" warning
+        frozen = np.frombuffer(grey.tobytes(), np.uint8).reshape(grey.shape)
+        for same in (grey, frozen, grey.astype(np.float32) / 255, grey[:, None]):
+            torch.testing.assert_close(code(same), z_float)  # (N, H, W) as train(data=) takes
     with pytest.raises(ZspaceError, match=r"shape \(3, 1, 16, 16\) have values up to 2\d\d"):
         run.encode(floats * 255)  # floats in 0..255: refused, not silently saturated
-    with pytest.raises(ZspaceError, match=r"images of shape \(3, 16, 16, 1\) .*permute"):
+    with pytest.raises(ZspaceError, match=r"images of shape \(3, 16, 16, 1\): .*permute"):
         run.encode(floats.permute(0, 2, 3, 1))  # float NHWC: the shape as given, and a hint
     with pytest.raises(ZspaceError, match=r"uint8 images of shape \(3, 32, 32, 1\)"):
         run.encode(np.zeros((3, 32, 32, 1), np.uint8))

@@ -1,3 +1,4 @@
+import html
 import json
 import pickle
 
@@ -48,7 +49,19 @@ def test_run_folder_history_and_api(tmp_path, tiny_overrides):
     assert float(images.min()) >= 0.0 and float(images.max()) <= 1.0
     loaded = zspace.load_run(run.path, checkpoint="last")
     assert not loaded.model.training and loaded.epoch == 2
-    expects = r"shape \(2, 3, 16, 16\) do not fit this model, which expects \(N, C, H, W\)"
+    assert repr(loaded) == f"Run({str(run.path)!r}, vae z=4, epoch 2/2, last)"
+    assert (
+        repr(zspace.load_run(run.path, checkpoint=1))
+        == f"Run({str(run.path)!r}, vae z=4, epoch 1/2)"
+    )
+    best = min(rows, key=lambda r: r["val_total"])
+    summary = loaded.summary().splitlines()
+    assert summary[0] == repr(loaded) and len(summary) == 4
+    assert "VAE, z_dim 4, input 1x16x16, filters [8, 16]" in summary[1]
+    assert "1797 images (train 1617, valid 180), 10 classes: 0, 1, 2" in summary[2]
+    assert f"best val_total {best['val_total']:.6g} at epoch {best['epoch']}" in summary[3]
+    assert loaded._repr_html_() == "<pre>" + html.escape(loaded.summary()) + "</pre>"
+    expects = r"shape \(2, 3, 16, 16\): expected .* this model takes \(C, H, W\) = \(1, 16, 16\)"
     with pytest.raises(ZspaceError, match=expects):
         loaded.encode(torch.rand(2, 3, 16, 16))
     with pytest.raises(ZspaceError, match="not empty"):

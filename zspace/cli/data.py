@@ -72,6 +72,7 @@ def build_config(args: argparse.Namespace) -> Config:
 def describe(data: ImageData, cfg: Config) -> dict:
     """The facts ``data info`` shows, JSON-friendly."""
     from zspace.data.dataset import split_indices
+    from zspace.data.quality import image_checks
     from zspace.data.sources import READERS, parse_source
 
     kind, _ = parse_source(cfg.data.source)
@@ -91,6 +92,7 @@ def describe(data: ImageData, cfg: Config) -> dict:
         if data.labels is None
         else [int((data.labels == i).sum()) for i in range(len(data.label_names or ()))],
         "attr_names": list(data.attr_names) if data.attr_names else None,
+        **image_checks(data.images),
         "cache": data.details.get("cache", {"state": "not used"}),
         "skipped": data.details.get("skipped", 0),
         "skipped_examples": data.details.get("skipped_examples", []),
@@ -130,6 +132,15 @@ def format_info(info: dict) -> str:
         else:
             text += f"attributes for all {info['count']} images"
         lines.append(("attributes", text))
+    dup, blank = info["duplicates"], info["near_constant"]
+    text = f"{dup['copies']} exact copies of {_count(dup['images'], 'image')} ("
+    text += (
+        f"{dup['largest_size']} identical: images {_indices(dup['largest'], dup['largest_size'])})"
+    )
+    lines.append(("duplicates", text if dup["copies"] else "none"))
+    text = f"{_count(blank['count'], 'image')} with pixel std <= {blank['std_at_most']:g} of 255 "
+    text += f"(images {_indices(blank['examples'], blank['count'])})"
+    lines.append(("near-constant", text if blank["count"] else "none"))
     splits = ", ".join(f"{k} {v}" for k, v in info["splits"].items())
     origin = (
         "the source's partition" if info["split_from"] == "source" else "seeded data.valid_fraction"
@@ -149,6 +160,14 @@ def format_info(info: dict) -> str:
         lines.append(("skipped", f"{info['skipped']} unreadable file(s), e.g. {name}: {reason}"))
     width = max(len(k) for k, _ in lines)
     return "\n".join(f"{k.ljust(width)}  {v}" for k, v in lines)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _indices(shown: list[int], of: int) -> str:
+    return ", ".join(map(str, shown)) + (", ..." if of > len(shown) else "")
 
 
 def _mb(n: int) -> str:

@@ -25,7 +25,8 @@ def add_parser(sub) -> None:
     no_progress(p)
     p.set_defaults(func=_demo)
 
-    p = sub.add_parser("pipeline", help="train -> encode -> analyze -> report in one command")
+    what = "train -> encode -> analyze -> generate -> evaluate -> report in one command"
+    p = sub.add_parser("pipeline", help=what)
     config_options(p)
     out(p, "--run-dir", _RUN_OUT)
     analyses(p, "run these analyses only (default all)", "--only")

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from zspace._version import __version__
 from zspace.cli import (
@@ -33,10 +34,17 @@ from zspace.cli.common import rank
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import ENVIRONMENT_ERRNOS, undo_on_error
 
+NEGATIVE = re.compile(r"-\.?\d")  # -3, -0.5, -.5, -3,0,3, -1e-4: a value, not an option
+
 
 class Parser(argparse.ArgumentParser):
     """argparse with the error contract: one line ``zspace: error: ...``, exit 2 (argparse's
-    usage block is left out; ``--help`` shows it)."""
+    usage block is left out; ``--help`` shows it), and negative numbers as values:
+    ``--strengths -3,0,3`` (argparse takes ``-3,0,3`` for an option; no zspace option
+    starts with a digit)."""
+
+    def _parse_optional(self, arg_string: str) -> Any:
+        return None if NEGATIVE.match(arg_string) else super()._parse_optional(arg_string)
 
     def error(self, message: str) -> NoReturn:
         where = self.prog.removeprefix("zspace").strip()
@@ -97,9 +105,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"{where}{exc.strerror or exc}")
     except MemoryError:
         return _fail("out of memory; try a smaller model, image size or batch size")
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # training says which epoch is saved
         if rank() == 0:
-            print("zspace: interrupted", file=sys.stderr)
+            print(" ".join(("zspace: interrupted", *map(str, exc.args))), file=sys.stderr)
         return 130
     except RuntimeError as exc:
         torch = sys.modules.get("torch")

@@ -35,6 +35,7 @@ COMMENTS: dict[str, str] = {
     "model.eps_clip": "VAE: clamp eps to [-eps_clip, eps_clip] (0 = off)",
     "model.eps_scale": "VAE: z = mu + eps_scale * sigma * eps",
     "data.source": "KIND:PATH (builtin, mnist, cifar10, celeba, folder, npy)",
+    "data.class_names": "[] = the source's (classes.txt, CIFAR-10, sub-folders), else 0, 1, ...",
     "data.image_size": "0 = the source's own size (digits: 32)",
     "data.channels": "0 = the source's own; 1 or 3 converts",
     "data.crop": '"center" square crop before resizing, or "none" (squash)',

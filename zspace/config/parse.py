@@ -231,7 +231,8 @@ def toml_value(value: Any) -> str:
 
 def to_toml(cfg: Config, notes: Mapping[str, str] | None = None) -> str:
     """Serialise a Config; the output parses back to an equal Config. ``notes``: a
-    comment for a key's line, in one column (``zspace config`` shows them)."""
+    comment for a key's line, in one column (``zspace config`` shows them); a line too
+    long for the column has its comment below it, in the column."""
     rows, section = [], ""
     for key, value in flatten(cfg).items():
         name, _, leaf = key.rpartition(".")
@@ -239,5 +240,9 @@ def to_toml(cfg: Config, notes: Mapping[str, str] | None = None) -> str:
             rows += [("", ""), (f"[{name}]", "")]
             section = name
         rows.append((f"{leaf} = {toml_value(value)}", (notes or {}).get(key, "")))
-    pad = min(36, max(len(line) for line, _ in rows) + 1)
-    return "".join(f"{line.ljust(pad)}# {note}\n" if note else f"{line}\n" for line, note in rows)
+    pad = min(48, max(len(line) for line, note in rows if note or not notes) + 1)
+    wrap = {line: "\n" + " " * pad for line, _ in rows if len(line) >= pad}
+    return "".join(
+        f"{line}{wrap.get(line, ' ' * (pad - len(line)))}# {note}\n" if note else f"{line}\n"
+        for line, note in rows
+    )

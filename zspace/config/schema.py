@@ -55,6 +55,7 @@ class DataConfig:
     """
 
     source: str = "builtin:digits"
+    class_names: tuple[str, ...] = ()
     image_size: int = 0
     channels: int = 0
     crop: str = "center"

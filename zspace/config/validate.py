@@ -72,6 +72,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "model.eps_scale": _at_least(0),
     "data.image_size": _at_least(0, " (0 = native)"),
     "data.channels": ((lambda v: v in (0, 1, 3)), "must be 1, 3 or 0 (= native)"),
+    "data.class_names": ((lambda v: bool(v.strip())), "a class name must not be empty"),
     "data.noise_sigma": _at_least(0),
     "data.drop_fraction": _FRACTION,
     "data.valid_fraction": _FRACTION,

@@ -45,7 +45,7 @@ def export(
     """
     if format not in FORMATS:
         raise ZspaceError(f"--format {format!r}: expected one of {', '.join(FORMATS)}")
-    given = {"--split": split, "--n": n, "--colour-by": colour_by}
+    given = {"--split": split, "--count": n, "--colour-by": colour_by}
     if format != "projector":
         extra = [k for k, v in given.items() if v is not None]
         if extra:

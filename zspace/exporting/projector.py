@@ -64,7 +64,9 @@ def sprite_layout(n: int, image_size: int, limit: int = SPRITE_LIMIT) -> SpriteL
     columns = math.ceil(math.sqrt(n))
     tile = min(image_size, limit // columns)
     if tile < 1:
-        raise ZspaceError(f"projector: {n:,} thumbnails do not fit a {limit} px sprite; lower --n")
+        raise ZspaceError(
+            f"projector: {n:,} thumbnails do not fit a {limit} px sprite; lower --count"
+        )
     return SpriteLayout(columns, math.ceil(n / columns), tile)
 
 
@@ -193,7 +195,7 @@ def write_projector(
     """Write the four Projector files into ``out``; returns their names and a summary.
     The points are a seeded subsample of ``n`` (all when 0) of ``split``."""
     if n < 0:
-        raise ZspaceError(f"--n {n}: must be >= 0 (0 = all points)")
+        raise ZspaceError(f"--count {n}: must be >= 0 (0 = all points)")
     lat = latents_for(run, split, log)
     rows = subsample(len(lat), n, run.config.seed)
     vectors = (lat.mu if lat.mu is not None else lat.z)[rows].astype(np.float32)

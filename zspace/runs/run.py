@@ -6,6 +6,7 @@ notebooks and the later stages (encode, generate) need nothing else.
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from zspace.config import Config
 from zspace.core.device import pick_device
 from zspace.core.errors import ZspaceError
 from zspace.data import ImageData, prepare
+from zspace.data.arrays import image_layout, to_nchw
 from zspace.models.autoencoder import AutoEncoder
 from zspace.models.footprint import check_model_fits
 from zspace.runs.bundle import is_bundle, load_weights, read_bundle
@@ -24,7 +26,7 @@ from zspace.runs.checkpoint import check_fits_model, load_checkpoint, resolve_ch
 from zspace.runs.folder import read_config, read_history, read_meta
 
 
-@dataclass
+@dataclass(repr=False)
 class Run:
     path: Path
     config: Config
@@ -32,7 +34,8 @@ class Run:
     model: AutoEncoder
     device: torch.device
     epoch: int
-    _data: Any = field(default=None, repr=False, compare=False)
+    checkpoint: str | int = "best"
+    _data: Any = field(default=None, compare=False)
 
     @classmethod
     def load(
@@ -62,7 +65,39 @@ class Run:
             model.load_state_dict(state["model"])
             epoch = int(state["epoch"])
         model.eval()
-        return cls(path, cfg, meta, model, dev, epoch)
+        return cls(path, cfg, meta, model, dev, epoch, checkpoint)
+
+    def __repr__(self) -> str:
+        """One line: ``Run('runs/x', vae z=16, epoch 12/12, best)``."""
+        which = "" if isinstance(self.checkpoint, int) else f", {self.checkpoint}"
+        kind = f"{'vae' if self.variational else 'ae'} z={self.model.cfg.z_dim}"
+        epochs = f"epoch {self.epoch}/{self.config.train.epochs}"
+        return f"Run({str(self.path)!r}, {kind}, {epochs}{which})"
+
+    def summary(self) -> str:
+        """What the run is: model, data, training so far, folder (``repr`` is one line)."""
+        m, data, rows = self.config.model, self.meta.get("data", {}), self.history
+        names = data.get("label_names") or []
+        splits = ", ".join(f"{k} {v}" for k, v in self.meta.get("splits", {}).items())
+        key = "val_total" if rows and rows[-1].get("val_total") is not None else "total"
+        best = min(rows, key=lambda r: r[key], default=None)
+        lines = [
+            repr(self),
+            f"  model     {'VAE' if m.variational else 'AE'}, z_dim {m.z_dim}, input "
+            f"{'x'.join(map(str, self.input_shape))}, filters {list(m.encoder_filters)}, "
+            f"{sum(p.numel() for p in self.model.parameters()):,} parameters, fact {m.fact:g}",
+            f"  data      {self.config.data.source}, {data.get('count', '?')} images ({splits}), "
+            f"{len(names)} classes" + (f": {', '.join(names[:10])}" if names else "")
+            + (", ..." if len(names) > 10 else ""),
+            f"  training  {len(rows)} of {self.config.train.epochs} epochs in the history; "
+            f"this model: epoch {self.epoch} ({self.checkpoint}), on {self.device}",
+        ]
+        if best is not None:
+            lines[-1] += f"; best {key} {best[key]:.6g} at epoch {best['epoch']}"
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{html.escape(self.summary())}</pre>"
 
     def data(self) -> tuple[ImageData, dict[str, np.ndarray]]:
         """The run's images and splits as training saw them (read once, then kept)."""
@@ -84,40 +119,28 @@ class Run:
         return self.model.input_shape
 
     def as_batch(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
-        """Images to float NCHW in [0, 1]. Accepts float NCHW in [0, 1], or uint8 images
-        (0..255) as NHWC (as stored) or NCHW, converted; one image may omit N. Floats in
-        0..255 and other shapes are refused with one line that shows the shape given."""
-        given, (c, h, w) = tuple(x.shape), self.input_shape
+        """Images to float NCHW in [0, 1], laid out as ``zspace.data.arrays.image_layout``
+        says (uint8 NHWC, NCHW or NHW; floats in [0, 1] NCHW or NHW; one image may omit N).
+        Floats in 0..255 and other shapes are refused with one line that shows the shape."""
+        given = tuple(x.shape)
         if isinstance(x, np.ndarray) and (x.dtype == np.uint8 or x.dtype.kind == "f"):
-            x = torch.from_numpy(np.ascontiguousarray(x))
+            copy = not x.flags.writeable  # torch warns on read-only arrays (np.frombuffer)
+            x = torch.from_numpy(np.array(x, order="C") if copy else np.ascontiguousarray(x))
         if not isinstance(x, torch.Tensor) or not (x.dtype == torch.uint8 or x.is_floating_point()):
             raise ZspaceError(
                 f"images of dtype {x.dtype}, shape {given}: expected uint8 (0..255) or "
                 f"floats in [0, 1]"
             )
-        x = x[None] if x.ndim == 3 else x
-        nchw = x.ndim == 4 and tuple(x.shape[1:]) == (c, h, w)
-        nhwc = x.ndim == 4 and tuple(x.shape[1:]) == (h, w, c)
-        if x.dtype == torch.uint8:
-            if not (nchw or nhwc):
-                raise ZspaceError(
-                    f"uint8 images of shape {given} do not fit this model, which expects "
-                    f"(N, H, W, C) = (N, {h}, {w}, {c}) or (N, C, H, W) = (N, {c}, {h}, {w})"
-                )
-            return (x if nchw else x.permute(0, 3, 1, 2)).float() / 255.0
-        if not nchw:
-            hint = "; these look like (N, H, W, C): use x.permute(0, 3, 1, 2)" if nhwc else ""
-            raise ZspaceError(
-                f"images of shape {given} do not fit this model, which expects (N, C, H, W) "
-                f"= (N, {c}, {h}, {w}) floats in [0, 1] (or uint8 (N, H, W, C)){hint}"
-            )
-        top = float(x.max()) if x.numel() else 0.0
+        batch: torch.Tensor = to_nchw(x, image_layout(given, x.dtype == torch.uint8, self.input_shape))
+        if batch.dtype == torch.uint8:
+            return batch.float() / 255.0
+        top = float(batch.max()) if batch.numel() else 0.0
         if top > 1.0 + 1e-3:
             raise ZspaceError(
                 f"float images of shape {given} have values up to {top:.4g}: expected "
                 f"[0, 1]; divide by 255 (or pass them as uint8)"
             )
-        return x.float()
+        return batch.float()
 
     @torch.no_grad()
     def encode(

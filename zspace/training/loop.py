@@ -204,8 +204,7 @@ class EpochTrainer:
         self.log = log or quiet_log
         self.history: list[dict[str, Any]] = []
         self.best = math.inf
-        self.start_epoch = 0
-        self.epoch = 0
+        self.start_epoch = self.epoch = self.saved = 0  # saved: the last checkpoint's epoch
         self.dist = dist if dist is not None else Dist.current()
         self.is_main = self.dist.is_main
         self.world = self.dist.world_size if self.dist.enabled else 1
@@ -260,7 +259,7 @@ class EpochTrainer:
         # else: a run resumed on more processes; this rank keeps its fresh stream
         if self.scaler is not None and "scaler" in state:
             self.scaler.load_state_dict(state["scaler"])
-        self.start_epoch = self.epoch = int(state["epoch"])
+        self.start_epoch = self.epoch = self.saved = int(state["epoch"])
         rows = state.get("history")
         if rows is None:
             rows = [r for r in (history or []) if r["epoch"] <= self.start_epoch]
@@ -476,6 +475,7 @@ class EpochTrainer:
             save_checkpoint(
                 self.checkpoint_dir, self.state(), epoch=epoch, keep=self.keep, is_best=is_best
             )
+        self.saved = epoch
         write_history(self.folder, self.history)
         self.log(self.format_row(row))
 

@@ -41,8 +41,9 @@ from zspace.core.fileio import check_writable, make_dirs
 from zspace.core.progress import progress as progress_switch
 from zspace.data import BatchLoader, ImageData, input_shape_of, prepare
 from zspace.data.arrays import RUN_DATA, in_memory, save_arrays
-from zspace.data.loader import epoch_seed
+from zspace.data.loader import epoch_seed, to_float_nchw
 from zspace.data.prepare import check_data
+from zspace.data.quality import image_checks
 from zspace.data.tasks import make_input
 from zspace.models.autoencoder import AutoEncoder, summary
 from zspace.models.footprint import check_model_fits
@@ -253,7 +254,7 @@ class Trainer(EpochTrainer):
         split = "valid" if len(self.splits.get("valid", ())) else "train"
         rows = np.sort(np.asarray(self.splits[split]))[:n]
         u8 = torch.from_numpy(np.ascontiguousarray(self.data.images[rows]))
-        target = u8.permute(0, 3, 1, 2).float().div_(255.0).to(self.device)
+        target = to_float_nchw(u8).to(self.device)
         gen = torch.Generator(device=self.device).manual_seed(self.cfg.seed + 104729)
         return make_input(target, self.cfg.data, gen), target
 
@@ -299,14 +300,14 @@ def train_run(
 
     Under torchrun (or inside an open process group) this is one process of a DDP
     run: every process calls it with the same arguments; rank 0 logs and writes.
-    ``progress``: show the bars (None: as the caller's switch says).
+    ``progress=False`` hides the bars; otherwise they follow the caller's switch (by
+    default on a terminal only, never in a log: the CLI and the flow pass True).
     """
     threads = torch.get_num_threads()  # train.threads holds while training, not after
     try:
         with session() as dist:
-            if not dist.is_main:
-                log, progress = None, False
-            with progress_switch(progress):
+            log = log if dist.is_main else None
+            with progress_switch(None if progress is not False and dist.is_main else False):
                 args = (config, run_dir, list(overrides or []), callbacks, log, dist)
                 if resume is not False:
                     return _resume(*args, resume, data)
@@ -428,6 +429,18 @@ def _resume(config, run_dir, overrides, callbacks, log, dist: Dist, resume, data
 def _fit(trainer: Trainer, dist: Dist) -> None:
     try:
         trainer.fit()
+    except KeyboardInterrupt:  # Ctrl-C: say what is kept and how to go on (cli.main prints it)
+        run, epochs = trainer.run_dir, f"of {trainer.epochs}"
+        if trainer.saved:
+            raise KeyboardInterrupt(
+                f"in epoch {trainer.epoch} {epochs}; epoch {trainer.saved} is saved: continue "
+                f"with zspace train --out {run} --resume"
+            ) from None
+        kept = f"nothing was saved in {run}" if run.is_dir() else f"the run folder {run} is gone"
+        raise KeyboardInterrupt(
+            f"in epoch {trainer.epoch} {epochs}, before the first checkpoint: {kept} (nothing "
+            "to resume)"
+        ) from None
     except RuntimeError as exc:
         # another process died between agreement points (killed, a crash): gloo/NCCL
         # report the lost connection here; say so in one line instead of a traceback
@@ -454,7 +467,7 @@ def _meta(cfg: Config, data: ImageData, splits, trainer: Trainer) -> dict[str, A
     return {
         "kind": "vae" if cfg.model.variational else "ae",
         "input_shape": list(input_shape_of(data)),
-        "data": data.describe(),
+        "data": {**data.describe(), **image_checks(data.images)},  # the report's data section
         "splits": {k: int(len(v)) for k, v in splits.items()},
         "device": str(trainer.device),
         "processes": trainer.world,
