@@ -19,6 +19,7 @@ import os
 import shutil
 import signal
 import struct
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,13 +27,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import TINY
+from conftest import ROOT, TINY
 from PIL import Image
 
 from zspace.analysis.runner import load_result
 from zspace.cli.main import main
 from zspace.core import fileio
 from zspace.runs.checkpoint import load_checkpoint
+from zspace.runs.folder import LOCK_FILE, read_config, read_history
+from zspace.training import Callback, train_run
 
 SETS = [x for o in TINY for x in ("--set", o)]
 
@@ -77,9 +80,14 @@ def snapshot(root: Path) -> dict[str, tuple]:
     return out
 
 
-def assert_user_error(argv: list[str], work: Path, capsys, message: str) -> str:
-    """Exit 2, one line ``zspace: error: ...`` holding ``message``, nothing touched."""
+def assert_user_error(
+    argv: list[str], work: Path, capsys, message: str, cleared: tuple[Path, ...] = ()
+) -> str:
+    """Exit 2, one line ``zspace: error: ...`` holding ``message``, nothing touched
+    (but ``cleared``: a dead writer's lock file, which the next writer removes)."""
     before = snapshot(work)
+    for p in cleared:
+        del before[str(p.relative_to(work))]
     try:
         code = main(argv)
     except SystemExit as exc:  # argparse's usage errors exit from parse_args
@@ -645,10 +653,11 @@ def test_training_killed_at_its_first_checkpoint_is_explained(work, capsys):
     run = work / "run"
     killed_at("epoch-0001.pt", ["train", "--run-dir", str(run), "--no-progress", *SETS])
     assert not (run / "checkpoints" / "last.pt").exists()
+    dead = int((run / LOCK_FILE).read_text())  # the killed writer's lock file, not its lock
+    assert not fileio._alive(dead)
     capsys.readouterr()
-    assert_user_error(
-        ["train", "--run-dir", str(run), "--resume"], work, capsys, "has no finished epoch"
-    )
+    argv = ["train", "--run-dir", str(run), "--resume"]
+    assert_user_error(argv, work, capsys, "has no finished epoch", cleared=(run / LOCK_FILE,))
     assert_user_error(
         ["train", "--run-dir", str(run), "--no-progress", *SETS],
         work,
@@ -667,3 +676,80 @@ def test_a_folder_with_a_symlink_loop_is_listed_once(work, capsys):
     os.symlink(root, root / "a" / "back")
     assert main(["data", "info", f"folder:{root}", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["count"] == 6
+
+
+# ---------------------------------------------------------------- one writer per run folder
+
+
+def hold(run: Path, signals: Path, *sets: str, resume: bool = False) -> subprocess.Popen:
+    """Start ``lock_holder.py`` training (or resuming) ``run`` in another process and
+    return once it holds the folder; it trains on when ``signals / "go"`` exists."""
+    ready = signals / "ready"
+    argv = [sys.executable, str(ROOT / "tests" / "lock_holder.py"), str(run), str(ready)]
+    argv += [str(signals / "go"), *(["--resume"] if resume else []), *sets]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 180
+    while not ready.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"the holder did not start: {proc.communicate()[1]}")
+        time.sleep(0.02)
+    return proc
+
+
+def test_a_second_trainer_is_refused_while_another_process_trains(work, capsys, tmp_path_factory):
+    """The other process first: it trains seed 1; this one (seed 2) is refused naming
+    it and writes nothing; the folder ends up holding seed 1's run whole."""
+    run, signals = work / "run", tmp_path_factory.mktemp("signals")
+    proc = hold(run, signals, *TINY, "seed=1")
+    argv = ["train", "--out", str(run), "--no-progress", *SETS, "--set", "seed=2"]
+    assert_user_error(argv, work, capsys, f"run folder {run} is in use: process {proc.pid} is")
+    (signals / "go").touch()
+    assert proc.wait(timeout=300) == 0, proc.stderr.read()
+    proc.stderr.close()
+    assert read_config(run).seed == 1 and len(read_history(run)) == 2
+    assert "seed = 1" in load_checkpoint(run / "checkpoints" / "last.pt")["config"]
+    assert not (run / LOCK_FILE).exists()
+
+
+def test_a_training_process_refuses_a_second_trainer(work):
+    """This process first: while it trains, a `zspace train` of the same folder in
+    another process exits 2 with one line naming this process; nothing of it lands."""
+    run, seen = work / "run", {}
+
+    class SecondTrainer(Callback):
+        def on_train_start(self, trainer) -> None:
+            argv = [sys.executable, "-m", "zspace", "train", "--out", str(run), "--no-progress"]
+            argv += [*SETS, "--set", "seed=2"]
+            seen["done"] = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+
+    train_run(None, run_dir=run, overrides=[*TINY, "seed=1"], callbacks=[SecondTrainer()])
+    done = seen["done"]
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(f"zspace: error: run folder {run} is in use: process {os.getpid()}")
+    assert read_config(run).seed == 1 and len(read_history(run)) == 2
+    assert not (run / LOCK_FILE).exists()
+
+
+def test_a_killed_trainers_lock_is_recovered(base_run, work, capsys, tmp_path_factory):
+    """A resume holds the folder: a second resume is refused; kill -9 the first, and
+    the next resume takes the folder over and finishes the run."""
+    run, signals = copy_run(base_run, work), tmp_path_factory.mktemp("signals")
+    proc = hold(run, signals, "train.epochs=3", resume=True)
+    assert (run / LOCK_FILE).read_text().strip() == str(proc.pid)
+    argv = ["train", "--out", str(run), "--resume", "--set", "train.epochs=3", "--no-progress"]
+    assert_user_error(argv, work, capsys, f"process {proc.pid} is training it")
+    proc.kill()
+    proc.wait(timeout=60)
+    proc.stderr.close()
+    assert (run / LOCK_FILE).is_file()  # the dead holder's file stays; its lock does not
+    assert main(argv) == 0
+    assert len(read_history(run)) == 3 and not (run / LOCK_FILE).exists()
+
+
+def test_a_dead_writers_lock_alone_is_an_empty_folder(work):
+    run = work / "new"
+    run.mkdir()
+    (run / LOCK_FILE).write_text("999999999\n")  # left by a writer killed in epoch 1
+    assert main(_train(work)) == 0
+    assert not (run / LOCK_FILE).exists() and len(read_history(run)) == 2

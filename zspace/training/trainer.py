@@ -15,6 +15,7 @@ process, so a run gives the same numbers on any number of processes.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,15 @@ from zspace.models.autoencoder import AutoEncoder, summary
 from zspace.models.footprint import check_model_fits
 from zspace.models.losses import fact_at_epoch, vae_loss
 from zspace.runs.checkpoint import check_fits_model, load_checkpoint, resolve_checkpoint
-from zspace.runs.folder import default_run_dir, read_config, read_history, write_config, write_meta
+from zspace.runs.folder import (
+    LOCK_FILE,
+    default_run_dir,
+    read_config,
+    read_history,
+    write_config,
+    write_meta,
+    writer_lock,
+)
 from zspace.runs.run import Run
 from zspace.training.distributed import Dist, PeerFailed, session
 from zspace.training.loop import Callback, EpochTrainer, Part
@@ -282,17 +291,21 @@ def train_run(
     (``RUN/data/``) and the saved config's source is ``run:data``, so every later
     stage reads the run exactly as a file-backed one.
 
+    The run folder is held (``runs.folder.writer_lock``) from the checks to the end:
+    a second train or resume of it meanwhile is refused, naming this process.
+
     Under torchrun (or inside an open process group) this is one process of a DDP
-    run: every process calls it with the same arguments; rank 0 logs and writes.
+    run: every process calls it with the same arguments; rank 0 logs, writes and
+    holds the folder.
     ``progress``: show the bars (None: as the caller's switch says).
     """
     threads = torch.get_num_threads()  # train.threads holds while training, not after
     try:
-        with session() as dist:
+        with session() as dist, ExitStack() as hold:
             if not dist.is_main:
                 log, progress = None, False
             with progress_switch(progress):
-                args = (config, run_dir, list(overrides or []), callbacks, log, dist)
+                args = (config, run_dir, list(overrides or []), callbacks, log, dist, hold)
                 if resume is not False:
                     return _resume(*args, resume, data)
                 return _fresh(*args, (data, labels, label_names))
@@ -300,7 +313,7 @@ def train_run(
         torch.set_num_threads(threads)
 
 
-def _fresh(config, run_dir, overrides, callbacks, log, dist: Dist, arrays) -> Run:
+def _fresh(config, run_dir, overrides, callbacks, log, dist: Dist, hold, arrays) -> Run:
     data, labels, label_names = arrays
 
     def setup() -> Trainer:
@@ -310,7 +323,10 @@ def _fresh(config, run_dir, overrides, callbacks, log, dist: Dist, arrays) -> Ru
         elif labels is not None or label_names is not None:
             raise ZspaceError("train(labels=...) needs data=...: the labels of in-memory images")
         run = Path(run_dir) if run_dir is not None else default_run_dir(cfg.model.variational)
-        _check_new_run_dir(run, probe=dist.is_main)  # only rank 0 writes, so only it probes
+        if dist.is_main:  # only rank 0 writes, so only it probes and holds the folder
+            check_writable(run, "--run-dir", folder=True)
+            hold.enter_context(writer_lock(run))
+        _check_new_run_dir(run)
         if data is not None:
             images = in_memory(data, labels, label_names, cfg.data)
             splits = check_data(cfg, images)
@@ -341,12 +357,9 @@ def _fresh(config, run_dir, overrides, callbacks, log, dist: Dist, arrays) -> Ru
     return Run.load(trainer.run_dir, device=trainer.device)
 
 
-def _check_new_run_dir(run: Path, probe: bool = True) -> None:
-    """A fresh run's folder: absent or empty, and creatable (``probe``), checked before
-    any work."""
-    if probe:
-        check_writable(run, "--run-dir", folder=True)
-    if run.is_dir() and any(run.iterdir()):
+def _check_new_run_dir(run: Path) -> None:
+    """A fresh run's folder: absent or empty (a dead writer's lock aside)."""
+    if run.is_dir() and any(p.name != LOCK_FILE for p in run.iterdir()):
         if (run / "config.toml").is_file() and not (run / "checkpoints" / "last.pt").is_file():
             raise ZspaceError(
                 f"run folder {run} holds a run that stopped before its first checkpoint; "
@@ -357,7 +370,7 @@ def _check_new_run_dir(run: Path, probe: bool = True) -> None:
         )
 
 
-def _resume(config, run_dir, overrides, callbacks, log, dist: Dist, resume, data) -> Run:
+def _resume(config, run_dir, overrides, callbacks, log, dist: Dist, hold, resume, data) -> Run:
     def setup() -> tuple[Trainer, dict[str, Any], list[dict[str, Any]]]:
         if data is not None:
             raise ZspaceError("train(data=...) starts a new run; a resumed run reads its own data")
@@ -366,6 +379,8 @@ def _resume(config, run_dir, overrides, callbacks, log, dist: Dist, resume, data
         run = Path(run_dir)
         if not run.is_dir():
             raise ZspaceError(f"--resume: run folder not found: {run}")
+        if dist.is_main:
+            hold.enter_context(writer_lock(run))
         on_disk = read_config(run)
         which = "last" if resume is True else resume
         path = resolve_checkpoint(run / "checkpoints", which)
