@@ -45,6 +45,8 @@ def as_image_data(
     """uint8 NHWC images (N, H, W[, C]) as they are, or float NCHW (N, C, H, W) in [0, 1]
     scaled to uint8 (rounded); optional integer labels (N,) and their class names."""
     x = _numpy(images, "data")
+    if x.ndim and len(x) < 2:  # before any reduction over the images
+        raise ZspaceError(f"data: {len(x)} image(s); training needs at least 2")
     if x.dtype == np.uint8:
         if x.ndim == 3:
             x = x[..., None]
@@ -68,8 +70,6 @@ def as_image_data(
         x = np.rint(np.moveaxis(x, 1, 3) * 255.0).astype(np.uint8)
     else:
         raise ZspaceError(f"data: images of dtype {x.dtype}; expected uint8 or float")
-    if len(x) < 2:
-        raise ZspaceError(f"data: {len(x)} image(s); training needs at least 2")
     lab = names = None
     if labels is not None:
         lab = _numpy(labels, "labels")

@@ -31,15 +31,15 @@ def writer_lock(run: Path) -> Iterator[None]:
     """One writer of a run's model at a time (train, resume): a second one, in any
     process, is refused in one line naming the holder's pid. The lock is a ``flock``
     on ``RUN/.writer.lock``, so a killed holder's lock is free again; the file goes
-    when released, and a folder the lock created goes too while it is still empty (a
-    refused or failed fresh run leaves nothing). Held again by its holder, it nests.
+    when released, and the folders the lock created go too while they are still empty
+    (a refused or failed fresh run leaves nothing). Held again by its holder, it nests.
     Commands that add results (encode, analyze, generate, evaluate, report) never take
     it: their shared files go through ``core.fileio.update_json``."""
     key = Path(run).absolute()
     if key in _HELD:
         yield
         return
-    created = not run.exists()
+    created = [p for p in (run, *run.parents) if not p.exists()]  # innermost first
     busy = (
         f"run folder {run} is in use: process {{pid}} is training it (one train or resume "
         "per folder at a time); wait for it to finish or choose another --out"
@@ -52,9 +52,9 @@ def writer_lock(run: Path) -> Iterator[None]:
             finally:
                 _HELD.discard(key)
     finally:
-        if created:
+        for folder in created:
             with contextlib.suppress(OSError):
-                run.rmdir()  # only when empty
+                folder.rmdir()  # only when empty
 
 
 def default_run_dir(variational: bool, root: str | Path = "runs") -> Path:

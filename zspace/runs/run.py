@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from zspace.config import Config
+from zspace.core.checks import PATH, check_type
 from zspace.core.device import pick_device
 from zspace.core.errors import ZspaceError
 from zspace.data import ImageData, prepare
@@ -45,7 +46,10 @@ class Run:
         """Open a run folder with the model from ``best``, ``last`` or an epoch's
         checkpoint; ``path`` may also be a safetensors bundle (``zspace export RUN
         --format safetensors``)."""
+        check_type("path", path, (Run, *PATH), "a run folder or bundle (str or Path)")
         path = run_path(path)
+        check_type("checkpoint", checkpoint, (str, int), "best, last or an epoch number")
+        check_type("device", device, (str, torch.device, type(None)), "a device name or None")
         cfg = read_config(path)
         meta = read_meta(path)
         shape = input_shape(meta, path)
@@ -183,6 +187,7 @@ load_run = Run.load  # the public name: zspace.load_run(path, checkpoint=..., de
 def run_path(run: RunLike) -> Path:
     """The folder of a Run or a path, checked to exist: the one way every stage turns
     "a run or a path" into a folder."""
+    check_type("run", run, (Run, *PATH), "a Run or a run folder (str or Path)")
     path = Path(run.path if isinstance(run, Run) else run)
     if not path.is_dir():
         raise ZspaceError(f"run folder not found: {path}")
@@ -191,4 +196,4 @@ def run_path(run: RunLike) -> Path:
 
 def as_run(run: RunLike) -> Run:
     """A loaded Run (``best`` checkpoint) from a Run or a run folder."""
-    return run if isinstance(run, Run) else Run.load(run)
+    return run if isinstance(run, Run) else Run.load(run_path(run))

@@ -34,6 +34,7 @@ from zspace.config import (
 )
 from zspace.config.parse import config_diff
 from zspace.config.validate import flatten
+from zspace.core.checks import PATH, check_hooks, check_type
 from zspace.core.device import check_precision, pick_device, set_tf32
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import check_writable, make_dirs
@@ -254,11 +255,10 @@ class Trainer(EpochTrainer):
 
 def _resolve_config(config: Config | str | Path | None, overrides: list[str]) -> Config:
     """One rule for fresh and resumed runs: ``overrides`` apply on top of ``config``
-    (a Config, a TOML path, or None for the defaults)."""
+    (a Config, a TOML path, or None for the defaults); a Config built by hand is
+    checked as a file would be."""
     if isinstance(config, Config):
-        return (
-            config_from_dict(apply_overrides(to_dict(config), overrides)) if overrides else config
-        )
+        return config_from_dict(apply_overrides(to_dict(config), overrides))
     return load_config(config, overrides)
 
 
@@ -299,6 +299,13 @@ def train_run(
     holds the folder.
     ``progress``: show the bars (None: as the caller's switch says).
     """
+    check_type("config", config, (Config, *PATH, type(None)), "a Config, a TOML file or None")
+    check_type("run_dir", run_dir, (*PATH, type(None)), "a folder (str or Path) or None")
+    check_type("resume", resume, (bool, int, str), "False, True, an epoch or 'best'/'last'")
+    check_type("overrides", overrides, (list, tuple, type(None)), "a list of strings", each=str)
+    if not (callable(callbacks) or isinstance(callbacks, list | tuple)):
+        raise TypeError(f"callbacks = {callbacks!r}: expected a list of Callbacks or a function")
+    check_hooks(log, progress)
     threads = torch.get_num_threads()  # train.threads holds while training, not after
     try:
         with session() as dist, ExitStack() as hold:
@@ -371,7 +378,7 @@ def _check_new_run_dir(run: Path) -> None:
 
 
 def _resume(config, run_dir, overrides, callbacks, log, dist: Dist, hold, resume, data) -> Run:
-    def setup() -> tuple[Trainer, dict[str, Any], list[dict[str, Any]]]:
+    def setup() -> tuple[Trainer, dict[str, Any], list[dict[str, Any]], Path]:
         if data is not None:
             raise ZspaceError("train(data=...) starts a new run; a resumed run reads its own data")
         if run_dir is None:
@@ -410,12 +417,16 @@ def _resume(config, run_dir, overrides, callbacks, log, dist: Dist, hold, resume
         # the state read above (on the CPU) is restored as is: load_state_dict copies
         # weights and optimiser state onto the model's device, so it is read once
         check_fits_model(trainer.model, state, path)
-        return trainer, state, read_history(run)
+        return trainer, state, read_history(run), path
 
-    trainer, state, history = dist.agreed(setup)
+    trainer, state, history, path = dist.agreed(setup)
 
     def restore() -> None:
-        trainer.restore(state, history)  # every process; rank 0 rewrites the history
+        try:  # every process; rank 0 rewrites the history once all of it is read
+            trainer.restore(state, history)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as exc:
+            what = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
+            raise ZspaceError(f"checkpoint {path} cannot be resumed: damaged ({what})") from None
         if dist.is_main:
             write_config(trainer.run_dir, trainer.cfg)
 
