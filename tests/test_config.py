@@ -160,3 +160,23 @@ def test_config_diff_names_the_keys_that_differ():
     b = load_config(None, ["model.z_dim=3", "train.lr=1e-3"])
     assert config_diff(a, b) == ["seed", "model.z_dim", "train.lr"]
     assert config_diff(a, a) == []
+
+
+def test_values_that_read_the_same_are_one_value():
+    """A sweep's values compared as the run gets them, not as text (issue 29)."""
+    from zspace.config.parse import distinct_values
+
+    assert distinct_values("model.fact", ["1", "2.5", 1e-5]) == [1.0, 2.5, 1e-5]
+    assert distinct_values("seed", ["1", "2"]) == [1, 2]
+    for key, values, message in [
+        ("model.fact", ["1", "1.0"], "model.fact: 1 and 1.0 are the same value (1.0)"),
+        ("model.fact", ["0.5", "5e-1"], "model.fact: 0.5 and 5e-1 are the same value"),
+        ("model.encoder_kernels", ["5", "[5]"], "5 and [5] are the same value ((5,))"),
+        ("model.variational", ["yes", "true"], "yes and true are the same value (True)"),
+        ("train.device", ["cpu", '"cpu"'], "cpu and \"cpu\" are the same value ('cpu')"),
+        ("model.fact", ["1", "x"], "config: model.fact = 'x': expected a number"),
+        ("model.fcat", ["1", "2"], "unknown key 'model.fcat' (did you mean 'model.fact'?)"),
+        ("sed", ["1", "2"], "unknown key 'sed' (did you mean 'seed'?)"),
+    ]:
+        with pytest.raises(ZspaceError, match=re.escape(message)):
+            distinct_values(key, values)

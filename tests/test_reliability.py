@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -133,6 +134,90 @@ def test_atomic_path_publishes_whole_or_not_at_all(tmp_path):
         raise KeyboardInterrupt
     assert np.load(target).tolist() == [7, 7, 7]  # the old file, and no temporary
     assert [p.name for p in target.parent.iterdir()] == ["data.npy"]
+
+
+# ---------------------------------------------------------------- locks and shared files
+
+
+def _add_rows(path: Path, who: int, rows: int) -> None:
+    for i in range(rows):
+        fileio.update_json(path, lambda old, i=i: [*(old or []), [who, i]])
+
+
+def _write_pairs(path: Path, who: int, rows: int) -> None:
+    for i in range(rows):
+        fileio.write_pair(path, {"who": who, "i": i}, {"x": np.full(50, who * 1000 + i)})
+
+
+def _read_pairs(path: Path, who: int, rows: int) -> None:
+    """Read the pair until the writers are done (``who`` of them); any refusal fails."""
+    done = os.path.join(os.path.dirname(os.path.dirname(path)), "writers.done")
+    while not os.path.exists(done) or len(open(done).read()) < who:
+        if path.exists():
+            record, arrays = fileio.read_pair(path)
+            assert (arrays["x"] == record["who"] * 1000 + record["i"]).all()
+
+
+def _in_processes(target, path, n: int = 4, rows: int = 25, reader=None) -> None:
+    """``target(path, who, rows)`` in ``n`` forked processes at once (real processes:
+    flock is between open files, so threads of one process would not show a race),
+    and ``reader(path, n, rows)`` beside them until they are all done."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=target, args=(path, w, rows)) for w in range(n)]
+    if reader is not None:
+        procs.append(ctx.Process(target=reader, args=(path, n, rows)))
+    for p in procs:
+        p.start()
+    for p in procs[:n]:
+        p.join(60)
+        assert p.exitcode == 0
+        with open(path.parent.parent / "writers.done", "a") as fh:
+            fh.write("x")
+    for p in procs[n:]:
+        p.join(60)
+        assert p.exitcode == 0
+
+
+def test_update_json_keeps_every_writers_rows(tmp_path):
+    path = tmp_path / "samples" / "eval.json"
+    _in_processes(_add_rows, path)
+    rows = json.loads(path.read_text())
+    assert sorted(map(tuple, rows)) == [(w, i) for w in range(4) for i in range(25)]
+    assert sorted(p.name for p in path.parent.iterdir()) == ["eval.json"]  # no lock file left
+
+
+def test_pairs_written_at_once_stay_pairs(tmp_path):
+    path = tmp_path / "analysis" / "radius.json"
+    _in_processes(_write_pairs, path, reader=_read_pairs)
+    record, arrays = fileio.read_pair(path)  # the npz is the one its json names
+    assert (arrays["x"] == record["who"] * 1000 + record["i"]).all()
+    assert sorted(p.name for p in path.parent.iterdir()) == ["radius.json", "radius.npz"]
+
+
+def test_a_held_lock_refuses_naming_its_holder_and_a_removed_one_is_retaken(tmp_path):
+    path = tmp_path / "run" / ".writer.lock"
+    with fileio.locked(path, remove=True):
+        assert path.read_text() == f"{os.getpid()}\n"
+        with pytest.raises(ZspaceError, match=f"^held by {os.getpid()}$"):
+            with fileio.locked(path, busy="held by {pid}"):
+                pass
+    assert not path.exists()
+    # a waiter that opened the file before its holder removed it locks the new one
+    real_stat, calls = os.stat, []
+
+    def stat(p, *a, **k):
+        if p == path and not calls:
+            calls.append(p)
+            path.unlink()  # as if the last holder removed it between open and flock
+        return real_stat(p, *a, **k)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fileio.os, "stat", stat)
+        with fileio.locked(path, busy="held by {pid}", remove=True):
+            assert calls and path.read_text() == f"{os.getpid()}\n"
+    assert not path.exists()
 
 
 def test_progress_none_keeps_the_enclosing_switch():

@@ -12,6 +12,7 @@ from typing import Any
 
 from zspace.analysis.common import AnalysisResult
 from zspace.analysis.runner import ANALYSES, check_names, make_params, save_result, split_name
+from zspace.core.checks import check_hooks, check_type
 from zspace.core.errors import ZspaceError
 from zspace.latents.store import load_latents
 from zspace.runs.run import RunLike, run_path
@@ -33,6 +34,9 @@ def analyze(
     "perplexity": 10})``. Progress bars follow the caller's switch (``zspace.core.progress``;
     the keywords here are the analyses'). Returns {name: result object}.
     """
+    check_type("split", split, str, "a split name (train, valid, test)")
+    check_type("only", only, (str, list, tuple, type(None)), "analysis names or None", each=str)
+    check_hooks(log)
     if isinstance(only, str):
         only = [s for s in only.split(",") if s]
     for name, value in params.items():

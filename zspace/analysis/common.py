@@ -147,6 +147,11 @@ def subsample(n: int, size: int | None, seed: int) -> np.ndarray:
     return np.sort(rng.choice(n, size=size, replace=False))
 
 
+def library_seed(seed: int) -> int:
+    """A seed as scikit-learn and openTSNE take it (0 .. 2**32-1); configs allow 64 bits."""
+    return seed % 2**32
+
+
 def jsonable(value: Any) -> Any:
     """Plain Python numbers/lists for json.dumps (NumPy scalars and arrays included)."""
     if isinstance(value, dict):

@@ -27,6 +27,7 @@ from zspace.analysis.common import (
     AnalysisResult,
     array_field,
     as_points,
+    library_seed,
     positive,
     subsample,
     with_params,
@@ -45,6 +46,15 @@ class KmeansParams:
     min_strength: float = 0.7
     threads: int = 1
     seed: int = 0
+
+    def __post_init__(self) -> None:  # what needs no data is checked before any work
+        if self.k_min < 1 or self.k_step < 1 or self.k_max < self.k_min:
+            raise ZspaceError(
+                "kmeans: need 1 <= k_min <= k_max and k_step >= 1 "
+                f"(got {self.k_min}, {self.k_max}, {self.k_step})"
+            )
+        for name in ("sample", "batch_size", "n_init"):
+            positive(f"kmeans.{name}", getattr(self, name))
 
 
 @dataclass(frozen=True, repr=False, kw_only=True)
@@ -101,13 +111,6 @@ def kmeans_analysis(
     from threadpoolctl import threadpool_limits
 
     z = as_points(z)
-    if p.k_min < 1 or p.k_step < 1 or p.k_max < p.k_min:
-        raise ZspaceError(
-            "kmeans: need 1 <= k_min <= k_max and k_step >= 1 "
-            f"(got {p.k_min}, {p.k_max}, {p.k_step})"
-        )
-    positive("kmeans.batch_size", p.batch_size)
-    positive("kmeans.n_init", p.n_init)
     idx = subsample(len(z), p.sample, p.seed)
     x = np.ascontiguousarray(z[idx], dtype=np.float32)
     ks = list(range(p.k_min, p.k_max + 1, p.k_step))
@@ -123,7 +126,7 @@ def kmeans_analysis(
                 n_clusters=k,
                 batch_size=p.batch_size,
                 n_init=p.n_init,
-                random_state=p.seed,
+                random_state=library_seed(p.seed),
                 max_no_improvement=10,
             ).fit(x)
             inertia.append(float(km.inertia_) / len(x))

@@ -49,6 +49,11 @@ class PcaParams:
     gap: float = 4.0
     seed: int = 0
 
+    def __post_init__(self) -> None:  # what needs no data is checked before any work
+        positive("pca.max_points", self.max_points)
+        positive("pca.gap", self.gap)
+        _check_zooms(self.zoom_mode, self.zooms)
+
 
 @dataclass(frozen=True, repr=False, kw_only=True)
 class PcaResult(AnalysisResult):
@@ -199,7 +204,6 @@ def pca_analysis(
     gap = p.gap
     z = as_points(z)
     d = z.shape[1]
-    positive("pca.gap", gap)
     zooms = _check_zooms(p.zoom_mode, p.zooms)
     pairs = _pairs(p.pairs, DEFAULT_PCA_PAIRS, d, 1, "pairs")
     axis_pairs = _pairs(p.axis_pairs, DEFAULT_AXIS_PAIRS, d, 0, "axis_pairs")

@@ -14,13 +14,13 @@ import math
 import re
 import sys
 import types
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from zspace.config.schema import SECTIONS, Config
 from zspace.config.validate import did_you_mean, flatten, resolve, validate
-from zspace.core.checks import FLOAT32_MAX
+from zspace.core.checks import FLOAT32_MAX, PATH, check_type
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import read_text
 
@@ -158,6 +158,9 @@ def assignment(item: str, what: str, form: str) -> tuple[str, str, str]:
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply ``section.key=value`` strings (``--set``) to a nested dict (returns a new dict)."""
+    check_type(
+        "overrides", overrides, (list, tuple), "a list of SECTION.KEY=VALUE strings", each=str
+    )
     out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
     for item in overrides:
         section, key, text = assignment(item, "config override", "section.key=value")
@@ -199,6 +202,7 @@ def config_from_toml(text: str, where: str = "config") -> Config:
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
     """Load a TOML file (or the defaults when ``path`` is None) and apply ``--set`` overrides."""
+    check_type("path", path, (*PATH, type(None)), "a TOML file (str or Path) or None")
     raw = read_toml(path) if path is not None else {}
     return config_from_dict(apply_overrides(raw, overrides or []))
 
@@ -211,6 +215,25 @@ def config_diff(a: Config, b: Config) -> list[str]:
     """The keys (``seed``, ``model.z_dim``, ...) whose values differ between two configs."""
     fa, fb = flatten(a), flatten(b)
     return [k for k in fa if fa[k] != fb[k]]
+
+
+def distinct_values(key: str, values: Sequence[Any]) -> list[Any]:
+    """The values of config key ``key`` (``section.key`` or ``seed``; texts as ``--set``
+    reads them, or typed values) as the run will get them, in order. Two that read the
+    same (``1`` and ``1.0``, ``0.5`` and ``5e-1``, ``5`` and ``[5]`` for a list) are
+    refused in one line: a sweep would train one run twice."""
+    section, _, leaf = key.rpartition(".")
+    hints = get_type_hints(SECTIONS[section]) if section in SECTIONS else {"seed": int}
+    if leaf not in hints or (section and section not in SECTIONS):
+        known = [*flatten(Config())] if section else ["seed"]
+        raise ZspaceError(f"config: unknown key '{key}'{did_you_mean(key, known)}")
+    seen: dict[Any, Any] = {}
+    for v in values:
+        value = coerce(f"config: {key}", parse_value(v) if isinstance(v, str) else v, hints[leaf])
+        if value in seen:
+            raise ZspaceError(f"{key}: {seen[value]} and {v} are the same value ({value!r})")
+        seen[value] = v
+    return list(seen)
 
 
 def toml_value(value: Any) -> str:

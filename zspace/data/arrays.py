@@ -86,6 +86,8 @@ def as_image_data(
     """Images in a layout of ``image_layout`` (uint8 kept, floats in [0, 1] scaled to
     uint8, rounded) as uint8 NHWC; optional integer labels (N,) and their class names."""
     x = _numpy(images, "data")
+    if x.ndim and len(x) < 2:  # before any reduction over the images
+        raise ZspaceError(f"data: {len(x)} image(s); training needs at least 2")
     if x.dtype != np.uint8 and not np.issubdtype(x.dtype, np.floating):
         raise ZspaceError(f"data: images of dtype {x.dtype}; expected uint8 or float")
     x = to_nchw(x, image_layout(x.shape, x.dtype == np.uint8)).transpose(0, 2, 3, 1)
@@ -97,8 +99,6 @@ def as_image_data(
             hint = " (uint8-like values: pass a uint8 array or divide by 255)" if hi > 1.5 else ""
             raise ZspaceError(f"data: float images must lie in [0, 1]; got {lo:g}..{hi:g}{hint}")
         x = np.rint(x * 255.0).astype(np.uint8)
-    if len(x) < 2:
-        raise ZspaceError(f"data: {len(x)} image(s); training needs at least 2")
     lab = names = None
     if labels is not None:
         lab = _numpy(labels, "labels")

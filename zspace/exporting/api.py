@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from zspace.core.checks import PATH, check_hooks, check_type
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import undo_on_error
 from zspace.core.progress import progress as progress_switch
@@ -43,6 +44,11 @@ def export(
     decoder.onnx. ``split``, ``n`` and ``colour_by`` apply to the projector only.
     All or nothing: when a file cannot be written, those written before are undone.
     """
+    check_type("out", out, (*PATH, type(None)), "a folder (str or Path) or None")
+    for name, value in (("split", split), ("colour_by", colour_by)):
+        check_type(name, value, (str, type(None)), "a name or None")
+    check_type("n", n, (int, type(None)), "an integer or None")
+    check_hooks(log, progress)
     if format not in FORMATS:
         raise ZspaceError(f"--format {format!r}: expected one of {', '.join(FORMATS)}")
     given = {"--split": split, "--count": n, "--colour-by": colour_by}

@@ -77,6 +77,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise _corrupt(path, exc) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT or "model" not in state:
         raise ZspaceError(f"checkpoint {path} is not a zspace checkpoint (format {FORMAT})")
+    epoch = state.get("epoch")
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
+        raise ZspaceError(f"checkpoint {path} is damaged: its epoch {epoch!r} is not a count")
     return state
 
 

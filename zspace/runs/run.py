@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from zspace.config import Config
+from zspace.core.checks import PATH, check_type
 from zspace.core.device import pick_device
 from zspace.core.errors import ZspaceError
 from zspace.data import ImageData, prepare
@@ -48,7 +49,10 @@ class Run:
         """Open a run folder with the model from ``best``, ``last`` or an epoch's
         checkpoint; ``path`` may also be a safetensors bundle (``zspace export RUN
         --format safetensors``)."""
+        check_type("path", path, (Run, *PATH), "a run folder or bundle (str or Path)")
         path = run_path(path)
+        check_type("checkpoint", checkpoint, (str, int), "best, last or an epoch number")
+        check_type("device", device, (str, torch.device, type(None)), "a device name or None")
         cfg = read_config(path)
         meta = read_meta(path)
         shape = input_shape(meta, path)
@@ -87,7 +91,8 @@ class Run:
             f"{'x'.join(map(str, self.input_shape))}, filters {list(m.encoder_filters)}, "
             f"{sum(p.numel() for p in self.model.parameters()):,} parameters, fact {m.fact:g}",
             f"  data      {self.config.data.source}, {data.get('count', '?')} images ({splits}), "
-            f"{len(names)} classes" + (f": {', '.join(names[:10])}" if names else "")
+            f"{len(names)} classes"
+            + (f": {', '.join(names[:10])}" if names else "")
             + (", ..." if len(names) > 10 else ""),
             f"  training  {len(rows)} of {self.config.train.epochs} epochs in the history; "
             f"this model: epoch {self.epoch} ({self.checkpoint}), on {self.device}",
@@ -131,7 +136,9 @@ class Run:
                 f"images of dtype {x.dtype}, shape {given}: expected uint8 (0..255) or "
                 f"floats in [0, 1]"
             )
-        batch: torch.Tensor = to_nchw(x, image_layout(given, x.dtype == torch.uint8, self.input_shape))
+        batch: torch.Tensor = to_nchw(
+            x, image_layout(given, x.dtype == torch.uint8, self.input_shape)
+        )
         if batch.dtype == torch.uint8:
             return batch.float() / 255.0
         top = float(batch.max()) if batch.numel() else 0.0
@@ -206,6 +213,7 @@ load_run = Run.load  # the public name: zspace.load_run(path, checkpoint=..., de
 def run_path(run: RunLike) -> Path:
     """The folder of a Run or a path, checked to exist: the one way every stage turns
     "a run or a path" into a folder."""
+    check_type("run", run, (Run, *PATH), "a Run or a run folder (str or Path)")
     path = Path(run.path if isinstance(run, Run) else run)
     if not path.is_dir():
         raise ZspaceError(f"run folder not found: {path}")
@@ -214,4 +222,4 @@ def run_path(run: RunLike) -> Path:
 
 def as_run(run: RunLike) -> Run:
     """A loaded Run (``best`` checkpoint) from a Run or a run folder."""
-    return run if isinstance(run, Run) else Run.load(run)
+    return run if isinstance(run, Run) else Run.load(run_path(run))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from zspace.config import (
 )
 from zspace.config.parse import config_diff
 from zspace.config.validate import flatten
+from zspace.core.checks import PATH, check_hooks, check_type
 from zspace.core.device import check_precision, pick_device, set_tf32
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import check_writable, make_dirs
@@ -49,7 +51,15 @@ from zspace.models.autoencoder import AutoEncoder, summary
 from zspace.models.footprint import check_model_fits
 from zspace.models.losses import fact_at_epoch, vae_loss
 from zspace.runs.checkpoint import check_fits_model, load_checkpoint, resolve_checkpoint
-from zspace.runs.folder import default_run_dir, read_config, read_history, write_config, write_meta
+from zspace.runs.folder import (
+    LOCK_FILE,
+    default_run_dir,
+    read_config,
+    read_history,
+    write_config,
+    write_meta,
+    writer_lock,
+)
 from zspace.runs.run import Run
 from zspace.training.distributed import Dist, PeerFailed, session
 from zspace.training.loop import Callback, EpochTrainer, Part
@@ -261,11 +271,11 @@ class Trainer(EpochTrainer):
 
 def resolve_config(config: Config | str | Path | None, overrides: list[str]) -> Config:
     """One rule for fresh and resumed runs: ``overrides`` apply on top of ``config``
-    (a Config, a TOML path, or None for the defaults)."""
+    (a Config, a TOML path, or None for the defaults); a Config built by hand is
+    checked as a file would be."""
+    check_type("config", config, (Config, *PATH, type(None)), "a Config, a TOML file or None")
     if isinstance(config, Config):
-        return (
-            config_from_dict(apply_overrides(to_dict(config), overrides)) if overrides else config
-        )
+        return config_from_dict(apply_overrides(to_dict(config), overrides))
     return load_config(config, overrides)
 
 
@@ -298,17 +308,28 @@ def train_run(
     (``RUN/data/``) and the saved config's source is ``run:data``, so every later
     stage reads the run exactly as a file-backed one.
 
+    The run folder is held (``runs.folder.writer_lock``) from the checks to the end:
+    a second train or resume of it meanwhile is refused, naming this process.
+
     Under torchrun (or inside an open process group) this is one process of a DDP
-    run: every process calls it with the same arguments; rank 0 logs and writes.
-    ``progress=False`` hides the bars; otherwise they follow the caller's switch (by
-    default on a terminal only, never in a log: the CLI and the flow pass True).
+    run: every process calls it with the same arguments; rank 0 logs, writes and
+    holds the folder. ``progress=False`` hides the bars; otherwise they follow the
+    caller's switch (by default on a terminal only, never in a log: the CLI and the
+    flow pass True).
     """
+    check_type("config", config, (Config, *PATH, type(None)), "a Config, a TOML file or None")
+    check_type("run_dir", run_dir, (*PATH, type(None)), "a folder (str or Path) or None")
+    check_type("resume", resume, (bool, int, str), "False, True, an epoch or 'best'/'last'")
+    check_type("overrides", overrides, (list, tuple, type(None)), "a list of strings", each=str)
+    if not (callable(callbacks) or isinstance(callbacks, list | tuple)):
+        raise TypeError(f"callbacks = {callbacks!r}: expected a list of Callbacks or a function")
+    check_hooks(log, progress)
     threads = torch.get_num_threads()  # train.threads holds while training, not after
     try:
-        with session() as dist:
+        with session() as dist, ExitStack() as hold:
             log = log if dist.is_main else None
             with progress_switch(None if progress is not False and dist.is_main else False):
-                args = (config, run_dir, list(overrides or []), callbacks, log, dist)
+                args = (config, run_dir, list(overrides or []), callbacks, log, dist, hold)
                 if resume is not False:
                     return _resume(*args, resume, data)
                 return _fresh(*args, (data, labels, label_names))
@@ -316,7 +337,7 @@ def train_run(
         torch.set_num_threads(threads)
 
 
-def _fresh(config, run_dir, overrides, callbacks, log, dist: Dist, arrays) -> Run:
+def _fresh(config, run_dir, overrides, callbacks, log, dist: Dist, hold, arrays) -> Run:
     data, labels, label_names = arrays
 
     def setup() -> Trainer:
@@ -326,7 +347,10 @@ def _fresh(config, run_dir, overrides, callbacks, log, dist: Dist, arrays) -> Ru
         elif labels is not None or label_names is not None:
             raise ZspaceError("train(labels=...) needs data=...: the labels of in-memory images")
         run = Path(run_dir) if run_dir is not None else default_run_dir(cfg.model.variational)
-        _check_new_run_dir(run, probe=dist.is_main)  # only rank 0 writes, so only it probes
+        if dist.is_main:  # only rank 0 writes, so only it probes and holds the folder
+            check_writable(run, "--run-dir", folder=True)
+            hold.enter_context(writer_lock(run))
+        _check_new_run_dir(run)
         if data is not None:
             images = in_memory(data, labels, label_names, cfg.data)
             splits = check_data(cfg, images)
@@ -357,12 +381,9 @@ def _fresh(config, run_dir, overrides, callbacks, log, dist: Dist, arrays) -> Ru
     return Run.load(trainer.run_dir, device=trainer.device)
 
 
-def _check_new_run_dir(run: Path, probe: bool = True) -> None:
-    """A fresh run's folder: absent or empty, and creatable (``probe``), checked before
-    any work."""
-    if probe:
-        check_writable(run, "--run-dir", folder=True)
-    if run.is_dir() and any(run.iterdir()):
+def _check_new_run_dir(run: Path) -> None:
+    """A fresh run's folder: absent or empty (a dead writer's lock aside)."""
+    if run.is_dir() and any(p.name != LOCK_FILE for p in run.iterdir()):
         if (run / "config.toml").is_file() and not (run / "checkpoints" / "last.pt").is_file():
             raise ZspaceError(
                 f"run folder {run} holds a run that stopped before its first checkpoint; "
@@ -373,8 +394,8 @@ def _check_new_run_dir(run: Path, probe: bool = True) -> None:
         )
 
 
-def _resume(config, run_dir, overrides, callbacks, log, dist: Dist, resume, data) -> Run:
-    def setup() -> tuple[Trainer, dict[str, Any], list[dict[str, Any]]]:
+def _resume(config, run_dir, overrides, callbacks, log, dist: Dist, hold, resume, data) -> Run:
+    def setup() -> tuple[Trainer, dict[str, Any], list[dict[str, Any]], Path]:
         if data is not None:
             raise ZspaceError("train(data=...) starts a new run; a resumed run reads its own data")
         if run_dir is None:
@@ -382,6 +403,8 @@ def _resume(config, run_dir, overrides, callbacks, log, dist: Dist, resume, data
         run = Path(run_dir)
         if not run.is_dir():
             raise ZspaceError(f"--resume: run folder not found: {run}")
+        if dist.is_main:
+            hold.enter_context(writer_lock(run))
         on_disk = read_config(run)
         which = "last" if resume is True else resume
         path = resolve_checkpoint(run / "checkpoints", which)
@@ -411,12 +434,16 @@ def _resume(config, run_dir, overrides, callbacks, log, dist: Dist, resume, data
         # the state read above (on the CPU) is restored as is: load_state_dict copies
         # weights and optimiser state onto the model's device, so it is read once
         check_fits_model(trainer.model, state, path)
-        return trainer, state, read_history(run)
+        return trainer, state, read_history(run), path
 
-    trainer, state, history = dist.agreed(setup)
+    trainer, state, history, path = dist.agreed(setup)
 
     def restore() -> None:
-        trainer.restore(state, history)  # every process; rank 0 rewrites the history
+        try:  # every process; rank 0 rewrites the history once all of it is read
+            trainer.restore(state, history)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as exc:
+            what = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
+            raise ZspaceError(f"checkpoint {path} cannot be resumed: damaged ({what})") from None
         if dist.is_main:
             write_config(trainer.run_dir, trainer.cfg)
 

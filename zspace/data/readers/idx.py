@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import re
 import struct
 import zlib
@@ -68,7 +69,7 @@ def parse_idx(data: bytes, where: str) -> np.ndarray:
         raise ZspaceError(f"{where}: truncated IDX header")
     dims = struct.unpack(f">{ndim}I", data[4:header])
     dtype = TYPES[code]
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(dims) * dtype.itemsize  # Python ints: a forged header cannot wrap
     have = len(data) - header
     if have < expected:
         raise ZspaceError(
@@ -91,6 +92,8 @@ def read_images_file(path: Path) -> np.ndarray:
             f"{path}: expected images (IDX magic 2051: ubyte, N x H x W), got "
             f"{arr.dtype} with shape {arr.shape}"
         )
+    if not len(arr):
+        raise ZspaceError(f"{path}: no images (its header says 0)")
     return arr if arr.ndim == 4 else arr[..., None]
 
 
