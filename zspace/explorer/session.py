@@ -82,7 +82,7 @@ class Session:
         self.path = Path(self.run.path)
         self.split = split
         self.lat: Latents = load_latents(self.run, split)
-        d = self.run.model.cfg.z_dim
+        d = self.run.z_dim
         if self.lat.z_dim != d or len(self.lat) < 2:
             raise ZspaceError(
                 f"latents/{split}.npz has {len(self.lat)} points of d = {self.lat.z_dim} but "

@@ -154,10 +154,10 @@ def latents_for(run: Run, split: str, log: Callable[[str], None] | None) -> Late
             log(f"no latents for split {split!r} yet: encoding it first")
         encode(run, split, log=log)
     lat = load_latents(run, split)
-    if lat.z_dim != run.model.cfg.z_dim:
+    if lat.z_dim != run.z_dim:
         raise ZspaceError(
             f"latents of split {split!r} have d = {lat.z_dim} but the model has z_dim "
-            f"{run.model.cfg.z_dim}; run `zspace encode {run.path} --split {split}` again"
+            f"{run.z_dim}; run `zspace encode {run.path} --split {split}` again"
         )
     return lat
 
@@ -208,7 +208,7 @@ def write_projector(
             f"run `zspace encode {run.path} --split {split}` again"
         )
     check_fresh(run, lat, rows, images)
-    _, h, w = run.model.input_shape
+    _, h, w = run.input_shape
     layout = sprite_layout(len(rows), max(h, w))
     sprite = sprite_image(np.ascontiguousarray(images[index]), layout)
     kind = "vae" if lat.variational else "ae"

@@ -55,7 +55,7 @@ def fits(run: Any, n: int, what: str) -> None:
     """Refuse decoding ``n`` images that cannot fit in memory, before drawing a point
     (``what`` names the count, e.g. ``n = 64``)."""
     c, h, w = run.input_shape
-    per_image = 4 * (run.model.cfg.z_dim + 2 * c * h * w)  # z, the float image, its copy
+    per_image = 4 * (run.z_dim + 2 * c * h * w)  # z, the float image, its copy
     what = f"{what}: decoding {n:,} images of {h}x{w}x{c}"
     check_memory(what, n * per_image, "use a smaller count")
 

@@ -285,7 +285,7 @@ def samplers_for(
     ``Fitted.fitted``). Fits use the run's config seed, not the drawing seed, so grids
     with other seeds reuse the saved fit instead of refitting (and overwriting) it.
     ``latents``: the encoded training z when the caller has them (else read once)."""
-    d = run.model.cfg.z_dim
+    d = run.z_dim
     lims = [check_limit(x) for x in (limits or REFERENCE_LIMITS)]
     if latents is None and {"gauss", "gmm"} & set(names):
         latents = load_latents(run).z

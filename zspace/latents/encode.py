@@ -58,7 +58,7 @@ def encode(
             raise ZspaceError(f"--eps-scale {eps_scale}: must be >= 0")
         if run.variational:
             run.model.eps_scale = float(eps_scale)
-    d = run.model.cfg.z_dim
+    d = run.z_dim
     path = latents_path(run.path, split)
     try:
         with (

@@ -22,6 +22,7 @@ from zspace.data import ImageData, prepare
 from zspace.data.arrays import image_layout, to_nchw
 from zspace.models.autoencoder import AutoEncoder
 from zspace.models.footprint import check_model_fits
+from zspace.models.interface import latent_dim
 from zspace.runs.bundle import is_bundle, load_weights, read_bundle
 from zspace.runs.checkpoint import check_fits_model, load_checkpoint, resolve_checkpoint
 from zspace.runs.folder import read_config, read_history, read_meta
@@ -74,7 +75,7 @@ class Run:
     def __repr__(self) -> str:
         """One line: ``Run('runs/x', vae z=16, epoch 12/12, best)``."""
         which = "" if isinstance(self.checkpoint, int) else f", {self.checkpoint}"
-        kind = f"{'vae' if self.variational else 'ae'} z={self.model.cfg.z_dim}"
+        kind = f"{'vae' if self.variational else 'ae'} z={self.z_dim}"
         epochs = f"epoch {self.epoch}/{self.config.train.epochs}"
         return f"Run({str(self.path)!r}, {kind}, {epochs}{which})"
 
@@ -123,6 +124,16 @@ class Run:
         """(C, H, W) the model expects."""
         return self.model.input_shape
 
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        """The latent's own shape: (D,) for a vector, (C, H, W) for a map."""
+        return tuple(self.model.latent_shape)
+
+    @property
+    def z_dim(self) -> int:
+        """D, the length of the flattened latent (what ``encode`` returns per image)."""
+        return latent_dim(self.model)
+
     def as_batch(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
         """Images to float NCHW in [0, 1], laid out as ``zspace.data.arrays.image_layout``
         says (uint8 NHWC, NCHW or NHW; floats in [0, 1] NCHW or NHW; one image may omit N).
@@ -160,14 +171,12 @@ class Run:
         x = self.as_batch(x)
         zs, mus, lvs = [], [], []
         for start in range(0, len(x), batch_size):
-            batch = x[start : start + batch_size].to(self.device)
-            batch = batch.contiguous(memory_format=torch.channels_last)
-            out = self.model.encoder(batch)
-            zs.append(out.z.float().cpu())
-            if out.mu is not None:
-                mus.append(out.mu.float().cpu())
-                lvs.append(out.logvar.float().cpu())
-        z = torch.cat(zs) if zs else torch.empty(0, self.model.cfg.z_dim)
+            out = self.model.encode(x[start : start + batch_size].to(self.device))
+            zs.append(out.z.float().flatten(1).cpu())
+            if out.mu is not None and out.logvar is not None:
+                mus.append(out.mu.float().flatten(1).cpu())
+                lvs.append(out.logvar.float().flatten(1).cpu())
+        z = torch.cat(zs) if zs else torch.empty(0, self.z_dim)
         if not self.variational:
             return z, None, None
         return z, torch.cat(mus), torch.cat(lvs)
@@ -178,13 +187,17 @@ class Run:
         if isinstance(z, np.ndarray) and not z.flags.writeable:  # memory-mapped latents
             z = np.array(z, dtype=np.float32)
         z = torch.as_tensor(z, dtype=torch.float32)
-        if z.ndim != 2 or z.shape[1] != self.model.cfg.z_dim:
+        shape = self.latent_shape
+        if z.ndim == 2 and z.shape[1] == self.z_dim:
+            z = z.view(len(z), *shape)
+        elif tuple(z.shape[1:]) != shape:
             raise ZspaceError(
                 f"z of shape {tuple(z.shape)} does not fit this model: expected (N, "
-                f"{self.model.cfg.z_dim})"
+                f"{self.z_dim})"
+                + (f" or (N, {', '.join(map(str, shape))})" if len(shape) > 1 else "")
             )
         out = [
-            torch.sigmoid(self.model.decoder(z[s : s + batch_size].to(self.device))).float().cpu()
+            self.model.decode(z[s : s + batch_size].to(self.device)).float().cpu()
             for s in range(0, len(z), batch_size)
         ]
         return torch.cat(out) if out else torch.empty(0, *self.input_shape)

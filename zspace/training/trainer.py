@@ -175,6 +175,8 @@ class Trainer(EpochTrainer):
     ``callbacks`` is a function of the config) and run on rank 0 only. The model and
     batch are checked against the device's memory before anything is allocated."""
 
+    folder_existed = True  # False: a fresh run's folder, removed when nothing was saved
+
     model: AutoEncoder  # itself, never a wrapper (those are the loop's step_model)
 
     def __init__(
@@ -347,6 +349,7 @@ def _fresh(config, run_dir, overrides, callbacks, log, dist: Dist, hold, arrays)
         elif labels is not None or label_names is not None:
             raise ZspaceError("train(labels=...) needs data=...: the labels of in-memory images")
         run = Path(run_dir) if run_dir is not None else default_run_dir(cfg.model.variational)
+        existed = run.is_dir()  # a folder the lock creates goes with it (nothing saved)
         if dist.is_main:  # only rank 0 writes, so only it probes and holds the folder
             check_writable(run, "--run-dir", folder=True)
             hold.enter_context(writer_lock(run))
@@ -368,6 +371,7 @@ def _fresh(config, run_dir, overrides, callbacks, log, dist: Dist, hold, arrays)
             cfg, images, splits, run, log=log, callbacks=callbacks,
             before_first_save=create_folder, dist=dist,
         )  # fmt: skip
+        trainer.folder_existed = existed
         return trainer
 
     # every process has checked the config, the data and the folder before rank 0
@@ -463,7 +467,8 @@ def _fit(trainer: Trainer, dist: Dist) -> None:
                 f"in epoch {trainer.epoch} {epochs}; epoch {trainer.saved} is saved: continue "
                 f"with zspace train --out {run} --resume"
             ) from None
-        kept = f"nothing was saved in {run}" if run.is_dir() else f"the run folder {run} is gone"
+        gone = not trainer.folder_existed  # the writer lock removes the folder it made
+        kept = f"the run folder {run} is gone" if gone else f"nothing was saved in {run}"
         raise KeyboardInterrupt(
             f"in epoch {trainer.epoch} {epochs}, before the first checkpoint: {kept} (nothing "
             "to resume)"
