@@ -64,8 +64,8 @@ def adapt(obj: Any) -> Adapted:
         if (found := adapter(obj)) is not None:
             return found
     raise ZspaceError(
-        f"cannot wrap a {type(obj).__name__}: expected a torch.nn.Module with encode() and "
-        "decode(), or an (encoder, decoder) pair of modules or functions"
+        f"cannot wrap an object of type {type(obj).__name__}: expected a torch.nn.Module with "
+        "encode() and decode(), or an (encoder, decoder) pair of modules or functions"
     )
 
 
