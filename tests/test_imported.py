@@ -297,3 +297,18 @@ def test_wrap_refuses_what_a_later_process_could_not_rebuild(tmp_path, tiny_runs
     # zspace's own runs keep their origin: zspace, and a copy of one is no imported run
     run = zspace.load_run(copy_run(tiny_runs["ae"], tmp_path / "own"))
     assert run.origin is None and "origin" not in run.meta
+
+
+def test_the_docs_example_runs_as_written(tmp_path):
+    """docs/models.md's model file and its wrap call, pasted as they are."""
+    import re
+
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "models.md").read_text(), re.S)
+    assert blocks[0].startswith("# models/mine.py")
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "mine.py").write_text(blocks[0])
+    out = fresh(blocks[1], tmp_path)
+    assert out.strip().endswith("Run('runs/mine', vae z=8, imported)")
+    assert zspace.load_run(tmp_path / "runs" / "mine").origin["factory"] == (
+        f"{(tmp_path / 'models' / 'mine.py').resolve()}:build"
+    )

@@ -162,15 +162,27 @@ def probe(obj: Any, batch: torch.Tensor) -> WrappedModel:
     adapted = adapt(obj)
     adapted.net.eval()
     batch = batch.to(device_of(adapted.net))
-    mu, logvar = heads(adapted.encode(adapted.net, batch))
+    mu, logvar = heads(_call(adapted.encode, adapted.net, batch, "encoder"))
     if mu.ndim < 2 or len(mu) != len(batch):
         raise ZspaceError(
             f"the encoder returned {_what(mu)} for {len(batch)} images: expected (N, *latent_shape)"
         )
     c, h, w = batch.shape[1:]
     model = WrappedModel(adapted, (c, h, w), tuple(mu.shape[1:]), logvar is not None)
-    check_images(model.decode(mu), tuple(batch.shape))
+    check_images(_call(adapted.decode, adapted.net, mu, "decoder"), tuple(batch.shape))
     return model
+
+
+def _call(half: Callable, net: nn.Module, x: torch.Tensor, name: str) -> Any:
+    """The user's encoder or decoder on ``x``; what it raises is said in one line."""
+    try:
+        return half(net, x)
+    except Exception as exc:  # the user's code: its failure is theirs, named
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise ZspaceError(
+            f"the {name} raised {type(exc).__name__} on a batch of shape {tuple(x.shape)}"
+            f"{' from the data' if name == 'encoder' else ''}: {first}"
+        ) from None
 
 
 def check_images(out: Any, shape: tuple[int, ...]) -> None:

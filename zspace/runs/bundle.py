@@ -91,7 +91,7 @@ def load_weights(
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
-        first = " ".join(str(exc).strip().splitlines()[:2])
+        first = " ".join(line.strip() for line in str(exc).strip().splitlines()[:2])
         raise ZspaceError(f"{file} does not fit the model of {what}: {first}") from None
 
 
