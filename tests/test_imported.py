@@ -44,7 +44,8 @@ MODELS = textwrap.dedent(
         def __init__(self, d=4, size=16, squash=True):
             super().__init__()
             self.size = size
-            self.body = nn.Sequential(nn.Linear(d, size * size), nn.Sigmoid() if squash else nn.Identity())
+            last = nn.Sigmoid() if squash else nn.Identity()
+            self.body = nn.Sequential(nn.Linear(d, size * size), last)
 
         def forward(self, z):
             return self.body(z).view(len(z), 1, self.size, self.size)
@@ -116,7 +117,8 @@ def test_cli_import_then_every_stage_in_fresh_processes(models, tmp_path, digits
     done = cli(tmp_path, "import", "--factory", f"{models}:ae", "--data", "builtin:digits",
                *DATA, "--run-dir", str(run))  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert sorted(p.name for p in run.iterdir()) == ["config.toml", "meta.json", "model.safetensors"]
+    files = sorted(p.name for p in run.iterdir())
+    assert files == ["config.toml", "meta.json", "model.safetensors"]
     origin = json.loads((run / "meta.json").read_text())["origin"]
     assert origin == {
         "kind": "factory", "factory": f"{models}:ae", "weights": "model.safetensors",
