@@ -143,7 +143,7 @@ def test_cli_import_then_every_stage_in_fresh_processes(models, tmp_path, digits
     assert recon["loss_kind"] == "bce" and 0 < recon["loss"] < 256 * 5  # from [0, 1] images
     page = (run / "report.html").read_text()
     assert f"factory {models}:ae" in page and "imported: no training history" in page
-    assert "latent shape (4,)" in page and f"{origin['parameters']:,}" in page
+    assert "latent shape (4,) (d = 4)" in page and f"{origin['parameters']:,}" in page
 
 
 def test_wrap_in_python_then_every_stage_and_the_explorer(models, tmp_path, digits_evaluator):
