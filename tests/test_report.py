@@ -176,7 +176,8 @@ def test_report_in_headless_chromium(runs, tmp_path):
         # 8 analysis figures + 3 sampler grids + 1 reconstruction grid
         pages = [(runs["vae"] / "report.html", [sid for sid, _ in SECTIONS], 12)]
         pages.append((zspace.compare([runs["ae"], runs["vae"]], tmp_path / "c"),
-                      ["runs", "losses", "radius", "kmeans", "vae", "generation"], 6))  # fmt: skip
+                      ["runs", "losses", "latent", "radius", "kmeans", "vae", "generation"],
+                      10))  # fmt: skip
         for page, sections, images in pages:
             driver.get(page.resolve().as_uri())
             ids = driver.execute_script(
