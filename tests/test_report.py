@@ -122,7 +122,7 @@ def test_compare_page(runs, tmp_path):
     # 3 overlays, each run's PCA spectrum and t-SNE map (captioned with its d), the VAE's
     # normal, gauss and gmm grids; the AE has no samples yet
     assert text.count("data:image/png;base64,") == 10
-    assert text.count("<figcaption>ae: t-SNE map, d = 4</figcaption>") == 1
+    assert text.count("<figcaption>t-SNE map of ae, d = 4</figcaption>") == 1
     assert '<td class="l">zspace</td>' in text.split('<section id="runs">')[1]
     generation = text.split('<section id="generation">')[1]
     assert '<th class="l">sampler</th><th>ae</th><th>vae</th>' in generation

@@ -128,9 +128,9 @@ def latent_html(names: Sequence[str], dirs: Sequence[Path]) -> str:
         for i, (n, d) in enumerate(zip(names, dirs, strict=True)):
             if (got := load_result(d, name)) is not None:
                 shape = latent_shape(d)
-                what = f"{n}: {title}, d = {math.prod(shape)}"
+                what = f"{title} of {n}, d = {math.prod(shape)}"
                 what += f" {shape}" if len(shape) > 1 else ""
-                cells.append(img(draw(*got, F.run_colour(i)), f"{title} of {n}", what))
+                cells.append(img(draw(*got, F.run_colour(i)), what, what))
         if cells:
             parts.append(f'<h3>{title}</h3><div class="row">{"".join(cells)}</div>')
     return "\n".join(parts) or '<p class="missing">No run has a pca or tsne analysis.</p>'
