@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from zspace.core.errors import ZspaceError
+from zspace.core.errors import ZspaceError, first_line
 from zspace.models.interface import EncoderOutput
 
 METHODS = ("encode", "decode")
@@ -110,16 +110,8 @@ class WrappedModel(nn.Module):
         self.net = adapted.net
         self._encode, self._decode = adapted.encode, adapted.decode
         self.input_shape: tuple[int, int, int] = input_shape
-        self._latent_shape, self._variational = tuple(latent_shape), bool(variational)
+        self.latent_shape, self.variational = tuple(latent_shape), bool(variational)
         self.eps_scale = 1.0
-
-    @property
-    def latent_shape(self) -> tuple[int, ...]:
-        return self._latent_shape
-
-    @property
-    def variational(self) -> bool:
-        return self._variational
 
     def heads(self, x: torch.Tensor) -> Any:
         """The encoder as the user wrote it: z, or (mu, logvar); no sampling."""
@@ -127,12 +119,12 @@ class WrappedModel(nn.Module):
 
     def encode(self, x: torch.Tensor) -> EncoderOutput:
         mu, logvar = heads(self.heads(x))
-        if tuple(mu.shape[1:]) != self._latent_shape or (logvar is not None) != self.variational:
+        if tuple(mu.shape[1:]) != self.latent_shape or (logvar is not None) != self.variational:
             kind = "(mu, logvar)" if logvar is not None else "z"
             raise ZspaceError(
                 f"the encoder now returns {kind} of shape {tuple(mu.shape[1:])}; this run "
                 f"recorded {'(mu, logvar)' if self.variational else 'z'} of shape "
-                f"{self._latent_shape} at import: import the model again"
+                f"{self.latent_shape} at import: import the model again"
             )
         if logvar is None:
             return EncoderOutput(mu, None, None)
@@ -140,8 +132,7 @@ class WrappedModel(nn.Module):
         return EncoderOutput(z, mu, logvar)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self._decode(self.net, z)
-        return out
+        return self._decode(self.net, z)
 
 
 def weights_of(model: nn.Module) -> nn.Module:
@@ -178,10 +169,9 @@ def _call(half: Callable, net: nn.Module, x: torch.Tensor, name: str) -> Any:
     try:
         return half(net, x)
     except Exception as exc:  # the user's code: its failure is theirs, named
-        first = (str(exc).strip().splitlines() or [""])[0]
         raise ZspaceError(
             f"the {name} raised {type(exc).__name__} on a batch of shape {tuple(x.shape)}"
-            f"{' from the data' if name == 'encoder' else ''}: {first}"
+            f"{' from the data' if name == 'encoder' else ''}: {first_line(exc)}"
         ) from None
 
 
