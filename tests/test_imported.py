@@ -66,8 +66,17 @@ MODELS = textwrap.dedent(
             return torch.sigmoid(self.up(z))
 
 
+    class ListDecoder(Decoder):
+        def forward(self, z):  # a detour through Python lists: fine for zspace, no ONNX graph
+            return torch.tensor(super().forward(z).tolist())
+
+
     def ae():
         return Encoder(), Decoder()
+
+
+    def untraceable():
+        return Encoder(), ListDecoder()
 
 
     def vae():
@@ -314,3 +323,25 @@ def test_the_docs_example_runs_as_written(tmp_path):
     assert zspace.load_run(tmp_path / "runs" / "mine").origin["factory"] == (
         f"{(tmp_path / 'models' / 'mine.py').resolve()}:build"
     )
+
+
+def test_onnx_exports_an_imported_model_that_traces_and_refuses_one_that_does_not(
+    models, tmp_path, capsys
+):
+    pytest.importorskip("onnxscript")
+    pytest.importorskip("onnxruntime")
+    from zspace.runs.imported import build
+
+    images = (np.random.default_rng(0).random((40, 16, 16)) * 255).astype(np.uint8)
+    for name in ("ae", "untraceable"):
+        spec = f"{models}:{name}"
+        zspace.wrap(build(spec), data=images, run_dir=tmp_path / name, factory=spec, log=None)
+    assert main(["export", str(tmp_path / "ae"), "--format", "onnx"]) == 0
+    assert {p.name for p in (tmp_path / "ae" / "export" / "onnx").iterdir()} >= {
+        "encoder.onnx", "decoder.onnx"
+    }  # fmt: skip
+    capsys.readouterr()
+    assert main(["export", str(tmp_path / "untraceable"), "--format", "onnx"]) == 2
+    line = one_error_line(capsys)
+    assert "the decoder of this imported model (factory " in line and "does not export" in line
+    assert not (tmp_path / "untraceable" / "export").exists()
