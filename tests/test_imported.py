@@ -48,7 +48,7 @@ MODELS = textwrap.dedent(
             self.body = nn.Sequential(nn.Linear(d, size * size), last)
 
         def forward(self, z):
-            return self.body(z).view(len(z), 1, self.size, self.size)
+            return self.body(z).view(z.shape[0], 1, self.size, self.size)
 
 
     class MapAE(nn.Module):
@@ -66,9 +66,10 @@ MODELS = textwrap.dedent(
             return torch.sigmoid(self.up(z))
 
 
-    class ListDecoder(Decoder):
-        def forward(self, z):  # a detour through Python lists: fine for zspace, no ONNX graph
-            return torch.tensor(super().forward(z).tolist())
+    class BranchDecoder(Decoder):
+        def forward(self, z):  # a branch on the data: fine for zspace, no ONNX graph
+            images = super().forward(z)
+            return images if float(images.max()) <= 1 else images.clamp(0, 1)
 
 
     def ae():
@@ -76,7 +77,7 @@ MODELS = textwrap.dedent(
 
 
     def untraceable():
-        return Encoder(), ListDecoder()
+        return Encoder(), BranchDecoder()
 
 
     def vae():
