@@ -111,8 +111,8 @@ class Fitted(Sampler):
     maximum likelihood (arrays mean, cov), or ``gmm``, a mixture fitted on a seeded
     subsample, of the component count with the lowest BIC on it (arrays weights,
     means, covariances); the default counts (``components=None``) double on while BIC
-    picks the largest, up to ``MAX_COMPONENTS``. The Cholesky factors are taken once per fit, so a draw is a
-    matmul per component (the explorer draws per click).
+    picks the largest, up to ``MAX_COMPONENTS``. The Cholesky factors are taken once
+    per fit, so a draw is a matmul per component (the explorer draws per click).
 
     The mixture's EM runs in float32: scikit-learn keeps the input's dtype, and its
     cost is d x d matmuls and Cholesky factors per component and iteration, which
