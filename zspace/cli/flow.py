@@ -199,11 +199,11 @@ def _sweep(args: argparse.Namespace) -> int:
         "page_only": args.page,
         "progress": not args.no_progress,
     }
-    if args.command == "sweep":
+    if args.command == "sweep":  # each logs the page it wrote
         plan = plan_from(args.params, args.analyses)
-        path = sweep(args.config, args.vary, args.out, plan=plan, **shared)
+        sweep(args.config, args.vary, args.out, plan=plan, **shared)
     else:
-        path = run_recipe(
+        run_recipe(
             args.name,
             args.data,
             params=args.params,
@@ -212,6 +212,4 @@ def _sweep(args: argparse.Namespace) -> int:
             analyses=args.analyses,
             **shared,
         )
-    if not args.list:
-        print(f"page: {path}")
     return 0

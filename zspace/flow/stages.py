@@ -215,7 +215,7 @@ def run_stages(
     flow = read_flow(run_dir)
     page = run_dir / "report.html"
     if flow.get("complete") == _plan_key(run_dir, cfg, plan) and page.is_file():
-        say(log)(f"{run_dir}: complete, nothing to do")
+        say(log)(f"{run_dir}: complete, nothing to do; report: {page}")
         return page
     stages: dict[str, str] = flow.setdefault("stages", {})
     tkey = _train_key(run_dir, cfg)
