@@ -42,7 +42,7 @@ def decimals(rows: Sequence[dict[str, Any]]) -> dict[str, int | None]:
     """A metric's decimals where a spread is 0: those of its other spreads at 2
     significant digits (its values' at 4 when no spread is above 0)."""
     got = [(r.get("metrics") or {}, r.get("spread") or {}) for r in rows]
-    return {k: places((s.get(k) for _, s in got), 2) or places(m.get(k) for m, _ in got)
+    return {k: places((s.get(k) for _, s in got), 2, zeros=True) or places(m.get(k) for m, _ in got)
             for k in METRICS}  # fmt: skip
 
 

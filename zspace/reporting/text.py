@@ -44,17 +44,18 @@ def num(x: Any, digits: int = 4) -> str:
     return f"{mant}e{int(exp)}" if e else mant
 
 
-def places(values: Iterable[Any], digits: int = 4) -> int | None:
+def places(values: Iterable[Any], digits: int = 4, *, zeros: bool = False) -> int | None:
     """Decimals for numbers shown together: the most any fractional one needs at
-    ``digits`` significant digits (trailing zeros dropped), so they line up; None
-    (``num`` each) when none is fractional or one would need more than 6."""
+    ``digits`` significant digits (trailing zeros dropped unless ``zeros``), so they
+    line up; None (``num`` each) when none is fractional or one would need more than 6."""
     most = 0
     for v in values:
         if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
             continue
         if not float(v).is_integer():
             d = max(0, digits - 1 - math.floor(math.log10(abs(v))))
-            most = max(most, len(f"{abs(v):.{d}f}".rstrip("0").partition(".")[2]))
+            text = f"{abs(v):.{d}f}"
+            most = max(most, len((text if zeros else text.rstrip("0")).partition(".")[2]))
     return most if 0 < most <= 6 else None
 
 
@@ -62,7 +63,7 @@ def pm(value: float, spread: float | None, decimals: int | None = None) -> str:
     """``value ± spread`` (a line breaks after the ± only) to the decimals that show
     the spread to 2 significant digits; ``decimals`` where the spread is 0 or None
     (``num`` if None as well)."""
-    decimals = places([spread], 2) or decimals
+    decimals = places([spread], 2, zeros=True) or decimals
     if decimals is None:
         return num(value) + ("" if spread is None else f"\u00a0± {num(spread, 2)}")
     text = f"{value:,.{decimals}f}"
