@@ -46,7 +46,9 @@ GRIDS: dict[str, Any] = {"sampler": list(REPORT_SAMPLERS)}
 RECON: dict[str, Any] = {"n": 16}
 RATES: dict[str, Any] = {"sampler": list(REPORT_SAMPLERS), "n": 1000}  # and the evaluation's
 # the generation and evaluation options a plan takes (``with_options``): the stages each reaches
-OPTIONS = dict.fromkeys(("sampler", "components", "limits", "seed"), ("grids", "rates", "evaluate"))
+OPTIONS: dict[str, tuple[str, ...]] = dict.fromkeys(
+    ("sampler", "components", "limits", "seed"), ("grids", "rates", "evaluate")
+)
 OPTIONS |= {"n": ("rates", "evaluate")}  # a grid keeps its size
 OPTIONS |= dict.fromkeys(("k", "rounds", "oracle", "task"), ("evaluate",))
 # what a run folder may hold when training was killed before its first checkpoint

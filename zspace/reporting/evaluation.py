@@ -195,7 +195,7 @@ def compare_html(names: Sequence[str], dirs: Sequence[Path]) -> str:
         by_run[n] = {row_key(r["sampler"], r.get("params")): r for r in ev["results"]}
         keys += [k for k in by_run[n] if k not in keys]
     rows = [r for ev in by_run.values() for r in ev.values()]
-    metrics, d = _shown_metrics({**judged[0][1], "results": rows}), decimals(rows)
+    metrics, dec = _shown_metrics({**judged[0][1], "results": rows}), decimals(rows)
     for key in keys:
         present = [n for n, _ in judged if key in by_run[n]]
         head = ["metric", *(f"{n}{marks[n]}" + f" {FLAG}" * bool(by_run[n][key].get("flags"))
@@ -205,7 +205,7 @@ def compare_html(names: Sequence[str], dirs: Sequence[Path]) -> str:
             comparable = [n in present and not marks[n] and key != "real" for n, _ in judged]
             got = [by_run[n][key]["metrics"].get(k) if c else None
                    for (n, _), c in zip(judged, comparable, strict=True)]  # fmt: skip
-            cells = [_cell(by_run[n][key], k, d) if n in present else "-" for n, _ in judged]
+            cells = [_cell(by_run[n][key], k, dec) if n in present else "-" for n, _ in judged]
             tops = best(got, k)
             body.append([label, *(_bold(c) if t else c for c, t in zip(cells, tops, strict=True))])
         title = f"{key} (real-vs-real floor)" if key == "real" else key
