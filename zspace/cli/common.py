@@ -147,9 +147,12 @@ def evaluation_options(p: Parser) -> None:
     opt(p, "--task", None, TASK + " (default auto)", metavar="KIND")
 
 
-def evaluation_given(args: argparse.Namespace) -> dict[str, Any]:
-    """The evaluation options given on the command line (the others keep their defaults)."""
-    names = ("k", "rounds", "oracle", "task")
+# what evaluate and pipeline hand on as given: sampler_options and evaluation_options
+SAMPLING = ("sampler", "seed", "limits", "components", "k", "rounds", "oracle", "task")
+
+
+def given(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+    """The options of ``names`` given on the command line (the others keep their defaults)."""
     return {n: getattr(args, n) for n in names if getattr(args, n) is not None}
 
 

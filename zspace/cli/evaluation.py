@@ -90,16 +90,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.k is not None and args.k < 1:
         raise ZspaceError(f"-k {args.k}: must be >= 1")
     res = evaluate(
-        args.run,
-        args.sampler,
-        n=args.count,
-        seed=args.seed,
-        limits=args.limits,
-        components=args.components,
-        log=print,
-        progress=not args.no_progress,
-        **common.evaluation_given(args),
-    )
+        args.run, n=args.count, log=print, progress=not args.no_progress,
+        **common.given(args, *common.SAMPLING),
+    )  # fmt: skip
     if args.json:
         print(json.dumps(res["results"], indent=2))
         return 0

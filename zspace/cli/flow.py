@@ -4,20 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from zspace.cli.common import (
-    analyses,
-    config_options,
-    count,
-    evaluation_given,
-    evaluation_options,
-    flag,
-    no_progress,
-    opt,
-    out,
-    params,
-    rank,
-    sampler_options,
-)
+from zspace.cli import common
+from zspace.cli.common import analyses, config_options, flag, no_progress, opt, out, params, rank
 from zspace.core.errors import ZspaceError
 
 _RUN_OUT = "run folder (default runs/<time>-<ae|vae>)"
@@ -44,9 +32,9 @@ def add_parser(sub) -> None:
     out(p, "--run-dir", _RUN_OUT)
     analyses(p, "run these analyses only (default all)", "--only")
     params(p, "--analysis-set")
-    sampler_options(p, "normal,gauss,gmm")
-    count(p, None, "images per sampler for the rates and the evaluation (default 1000)")
-    evaluation_options(p)
+    common.sampler_options(p, "normal,gauss,gmm")
+    common.count(p, None, "images per sampler for the rates and the evaluation (default 1000)")
+    common.evaluation_options(p)
     no_progress(p)
     p.set_defaults(func=_pipeline)
 
@@ -137,12 +125,8 @@ def _pipeline(args: argparse.Namespace) -> int:
         analysis=parse_sets(args.params),
         only=args.analyses,
         progress=not args.no_progress,
-        sampler=args.sampler,
-        seed=args.seed,
-        limits=args.limits,
-        components=args.components,
         n=args.count,
-        **evaluation_given(args),
+        **common.given(args, *common.SAMPLING),
     )
     return 0
 

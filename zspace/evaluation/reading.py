@@ -26,6 +26,14 @@ HIGHER_IS_BETTER |= dict.fromkeys(("vouched_precision", "precision", "recall", "
 HIGHER_IS_BETTER |= {"confident_share": True, "face_rate": True}
 HEADLINE: dict[str, Any] = {"metric": "fd", "higher_is_better": HIGHER_IS_BETTER["fd"]}
 FIDELITY: dict[str, Any] = {"metric": "vouched_precision", "higher_is_better": True}
+
+
+def arrow(metric: str) -> str:
+    """`` ↑`` after a metric's name where higher is better, `` ↓`` where lower."""
+    higher = HIGHER_IS_BETTER.get(metric)
+    return "" if higher is None else " ↑" if higher else " ↓"
+
+
 METRICS = {  # eval.json key -> the name tables show, in their order: the headline first
     "fd": FD_NAME,
     "vouched_precision": "vouched precision",

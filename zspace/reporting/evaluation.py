@@ -17,7 +17,7 @@ from typing import Any
 from zspace.core.display import esc
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import read_json
-from zspace.evaluation.reading import HIGHER_IS_BETTER, METRICS, ranked
+from zspace.evaluation.reading import HIGHER_IS_BETTER, METRICS, arrow, ranked
 from zspace.reporting.html import Html, table
 from zspace.reporting.text import num, places, pm
 
@@ -77,8 +77,7 @@ def _shown_metrics(ev: dict[str, Any]) -> list[tuple[str, str]]:
     and named so."""
     have = {k for r in ev["results"] for k in r.get("metrics", {})}
     roles = {(ev.get(role) or {}).get("metric"): role for role in ("headline", "fidelity")}
-    arrow = {True: " ↑", False: " ↓", None: ""}
-    return [(k, label + arrow[HIGHER_IS_BETTER.get(k)] + (f" ({roles[k]})" if k in roles else ""))
+    return [(k, label + arrow(k) + (f" ({roles[k]})" if k in roles else ""))
             for k, label in METRICS.items() if k in have]  # fmt: skip
 
 
@@ -202,12 +201,11 @@ def compare_html(names: Sequence[str], dirs: Sequence[Path]) -> str:
                             if n in present else n for n, _ in judged)]  # fmt: skip
         body = []
         for k, label in metrics:  # the best of the comparable runs in bold (not the floors)
-            comparable = [n in present and not marks[n] and key != "real" for n, _ in judged]
-            got = [by_run[n][key]["metrics"].get(k) if c else None
-                   for (n, _), c in zip(judged, comparable, strict=True)]  # fmt: skip
+            ok = [n in present and not marks[n] and key != "real" for n, _ in judged]
+            got = best([by_run[n][key]["metrics"].get(k) if c else None
+                        for (n, _), c in zip(judged, ok, strict=True)], k)  # fmt: skip
             cells = [_cell(by_run[n][key], k, dec) if n in present else "-" for n, _ in judged]
-            tops = best(got, k)
-            body.append([label, *(_bold(c) if t else c for c, t in zip(cells, tops, strict=True))])
+            body.append([label, *(_bold(c) if t else c for c, t in zip(cells, got, strict=True))])
         title = f"{key} (real-vs-real floor)" if key == "real" else key
         flags = flag_list([(n, by_run[n][key]) for n in present])
         parts.append(f"<h4>{esc(title)}</h4>" + table(head, body) + flags)

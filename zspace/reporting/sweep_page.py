@@ -23,7 +23,7 @@ from zspace.core.display import esc, img
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write_text, read_json
 from zspace.data.preview import png_bytes
-from zspace.evaluation.reading import FIDELITY, HEADLINE, HIGHER_IS_BETTER, METRICS
+from zspace.evaluation.reading import FIDELITY, HEADLINE, METRICS, arrow
 from zspace.reporting.evaluation import FLAG, flag_list, row_key
 from zspace.reporting.html import Html, optional_json, page, section, table
 from zspace.reporting.references import (
@@ -209,7 +209,7 @@ def _gen_section(sweep: dict, data: dict) -> str:
         have = {m for d in judged.values() for s in samplers for m in d["eval"].get(s) or {}}
         shown = [
             Panel(
-                label + BETTER[HIGHER_IS_BETTER.get(m)],
+                label + arrow(m),
                 "",
                 [(s, ("eval", s, m), "--s" if s == "real" else "-o") for s in samplers],
             )
@@ -224,7 +224,8 @@ def _gen_section(sweep: dict, data: dict) -> str:
             (
                 f"<p>From samples/eval.json (<code>zspace evaluate</code>) of {len(judged)} of "
                 f"{len(data)} runs: each sampler's decoded images against held-out real images in "
-                "the evaluator's feature space; <b>real</b> is the real-vs-real floor. "
+                "the evaluator's feature space; <b>real</b> is the real-vs-real floor; ↑ higher, "
+                "↓ lower is better. "
                 f"{METRICS[HEADLINE['metric']]} is the headline, {METRICS[FIDELITY['metric']]} the "
                 "fidelity (docs/evaluation.md).</p>"
             )
@@ -256,9 +257,6 @@ def _name(run: dict[str, Any]) -> Html:
     return Html(esc(run["name"]), "nw")
 
 
-BETTER = {True: " (higher is better)", False: " (lower is better)", None: ""}
-
-
 def _sampler_order(s: str) -> tuple[int, str]:
     first = {"real": 0, "data": 0, "normal": 1, "gauss": 2, "gmm": 3}
     return first.get(s.split()[0], 4), s
@@ -274,8 +272,8 @@ def _grids_section(sweep: dict, data: dict) -> str:
             shown = (HEADLINE["metric"], FIDELITY["metric"])
             said = ", ".join(f"{METRICS[k]} {num(m[k])}" for k in shown if k in m)
             said += f" {FLAG}" * any(s == "normal" for s, _ in d["flagged"])
-        cap = f'<figcaption><span class="nw">{_name(r)}</span><br>{esc(said)}</figcaption></figure>'
-
+        cap = f'<figcaption><span class="nw">{esc(r["name"])}</span><br>{esc(said)}</figcaption>'
+        cap += "</figure>"
         if d["thumb"] is None:
             cells.append(f'<figure><p class="missing">no N(0, I) grid yet</p>{cap}')
         else:
