@@ -24,11 +24,10 @@ from zspace.config import Config, to_toml
 from zspace.config.parse import config_diff
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write_json, digest, read_json
-from zspace.evaluation.api import evaluate, use_faces
-from zspace.evaluation.evaluator import check_task
+from zspace.evaluation.api import check_options, evaluate
 from zspace.flow.training import Log, say, train
 from zspace.generation.api import generate, meaningful_rates, reconstructions
-from zspace.generation.common import counts, seed_of
+from zspace.generation.common import seed_of
 from zspace.generation.samplers import Fitted, check_limit, parse_samplers
 from zspace.latents.encode import encode
 from zspace.latents.store import latents_path
@@ -104,10 +103,8 @@ def with_options(plan: Plan, **options: Any) -> Plan:
         given["components"] = Fitted("gmm", given["components"]).settings["components"]
     for limit in given.get("limits", ()):
         check_limit(limit)
-    counts(**{k: given[k] for k in ("n", "k", "rounds") if k in given})
     seed_of(None, given.get("seed", 0))
-    check_task(given.get("task", "auto"))
-    use_faces(given.get("oracle", "none"), "", None)
+    check_options(**{k: given[k] for k in ("n", "k", "rounds", "oracle", "task") if k in given})
 
     def update(stage: dict[str, Any] | None, name: str) -> dict[str, Any] | None:
         mine = {k: v for k, v in given.items() if name in OPTIONS[k]}
