@@ -433,6 +433,12 @@ def case_encode_eps_scale_nan(work, run):
     return argv, "--eps-scale = nan: must be a finite number"
 
 
+def case_evaluate_not_encoded(work, run):
+    r = copy_run(run, work)
+    shutil.rmtree(r / "latents")  # fails before the evaluator is opened or anything scored
+    return ["evaluate", str(r), "-n", "50"], "no latents for split 'train'"
+
+
 def case_npy_labels_hold_objects(work, run):
     folder = work / "arrays"
     folder.mkdir()
@@ -759,6 +765,28 @@ def test_a_dead_writers_lock_alone_is_an_empty_folder(work):
     (run / LOCK_FILE).write_text("999999999\n")  # left by a writer killed in epoch 1
     assert main(_train(work)) == 0
     assert not (run / LOCK_FILE).exists() and len(read_history(run)) == 2
+
+
+def test_two_evaluates_at_once_keep_both_rows(base_run, work, digits_evaluator, monkeypatch):
+    """Two evaluate calls on one run, their read-modify-write of eval.json slowed so
+    they overlap: both rows stay (the lock beside eval.json puts one after the other)."""
+    import threading
+
+    from zspace.evaluation import api
+
+    run = copy_run(base_run, work)
+    real, update, both = api._merged, api.update_json, threading.Barrier(2, timeout=120)
+    monkeypatch.setattr(api, "_merged", lambda old, out: (time.sleep(0.3), real(old, out))[1])
+    monkeypatch.setattr(api, "update_json", lambda *a: (both.wait(), update(*a))[1])
+    args = {"n": 40, "k": 3, "rounds": 2, "log": None, "progress": False}
+    calls = [threading.Thread(target=zspace.evaluate, args=(run, s), kwargs=args)
+             for s in ("normal", "gauss")]  # fmt: skip
+    for t in calls:
+        t.start()
+    for t in calls:
+        t.join()
+    rows = json.loads((run / "samples" / "eval.json").read_text())["results"]
+    assert sorted(r["sampler"] for r in rows) == ["gauss", "normal", "real"]
 
 
 # ---------------------------------------------------------------- the Python API misused

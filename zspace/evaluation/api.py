@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from zspace.core.errors import ZspaceError
-from zspace.core.fileio import atomic_write_json
+from zspace.core.fileio import update_json
 from zspace.core.progress import progress as progress_switch
 from zspace.evaluation import faces, metrics
 from zspace.evaluation.evaluator import Evaluator, Log, open_evaluator
@@ -28,6 +28,7 @@ from zspace.generation.common import counts, pick, seed_of
 from zspace.generation.images import decode_u8, mean_radius
 from zspace.generation.index import samples_dir
 from zspace.generation.samplers import DEFAULT_SUBSAMPLE, parse_samplers, samplers_for
+from zspace.latents.store import load_latents
 from zspace.runs.run import RunLike, as_run
 
 DEFAULT_SAMPLERS = ("normal", "gauss", "gmm")
@@ -105,6 +106,8 @@ def evaluate(
     if rounds < 2:
         raise ZspaceError(f"rounds = {rounds}: a spread needs at least 2")
     seed = seed_of(run, seed)
+    # the fitted samplers' latents before anything is scored: an un-encoded run fails here
+    latents = load_latents(run).z if {"gauss", "gmm"} & set(names) else None
     data, _ = run.data()  # a run trained on arrays reads its own saved images
     face_oracle = use_faces(oracle, data.source, log)
     dcfg = run.config.data
@@ -142,8 +145,9 @@ def evaluate(
     started = time.perf_counter()  # a row's seconds include its fit
     with progress_switch(progress):  # and of fits
         for s in samplers_for(
-            run, names, limits=limits, components=components, subsample=subsample, log=log
-        ):
+            run, names, limits=limits, components=components, subsample=subsample, log=log,
+            latents=latents,
+        ):  # fmt: skip
             z = s.sample(n_eval, np.random.default_rng(seed))
             params = {**s.params, "mean_radius": mean_radius(z)}
             record(s.name, params, decode_u8(run, z), started)
@@ -160,16 +164,15 @@ def evaluate(
         "fidelity": FIDELITY,
         "results": results,
     }
-    atomic_write_json(samples_dir(run) / "eval.json", _merged(run, out))
+    update_json(samples_dir(run) / "eval.json", lambda old: _merged(old, out))
     return out
 
 
-def _merged(run: Any, out: dict[str, Any]) -> dict[str, Any]:
-    """Earlier rows of other samplers stay when they were scored by the same evaluator
-    with the same settings; the real row is always this call's, and first."""
-    path = samples_dir(run) / "eval.json"
+def _merged(old: Any, out: dict[str, Any]) -> dict[str, Any]:
+    """Earlier rows (``old``: eval.json's content) of other samplers stay when they were
+    scored by the same evaluator with the same settings; the real row is always this
+    call's, and first."""
     try:
-        old = json.loads(path.read_text()) if path.is_file() else None
         if not (
             isinstance(old, dict)
             and old["evaluator"]["fingerprint"] == out["evaluator"]["fingerprint"]
@@ -179,7 +182,7 @@ def _merged(run: Any, out: dict[str, Any]) -> dict[str, Any]:
         keys = {_row_key(r) for r in out["results"]}
         kept = [r for r in old["results"] if r["sampler"] != "real" and _row_key(r) not in keys]
         return {**out, "results": out["results"][:1] + kept + out["results"][1:]}
-    except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+    except (KeyError, TypeError, AttributeError):
         return out
 
 
