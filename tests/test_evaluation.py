@@ -402,7 +402,8 @@ def test_a_wait_on_another_build_says_so(tmp_path, monkeypatch):
         E.open_evaluator(data, cache_dir=str(tmp_path), log=logs.append, progress=False)
     thread.join()
     waits = [x for x in logs if x.startswith("evaluator: waiting for process")]
-    assert waits[0] == f"evaluator: waiting for process {os.getpid()}, which builds {slot.folder} (0 s so far)"
+    first = f"evaluator: waiting for process {os.getpid()}, which builds {slot.folder} (0 s so far)"
+    assert waits[0] == first
     assert len(waits) >= 3, waits  # 0, 0.2, 0.4, 0.6 s
 
 

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -495,3 +496,55 @@ def test_a_run_whose_images_are_gone_still_explores(run, tmp_path):
     p = json.loads(api.handle("/api/point", "i=0").body)
     assert p["original"] is None and from_data_url(p["reconstruction"]).shape == (16, 16)
     assert api.handle("/api/decode", "z=0,0,0,0").status == 200
+
+
+def test_protocol_edges_405_with_allow_and_two_hosts(server):
+    host = f"127.0.0.1:{server.port}"
+    for method in ("POST", "TRACE", "CONNECT", "PROPFIND", "FOO"):
+        conn = http.client.HTTPConnection(server.host, server.port, timeout=20)
+        conn.putrequest(method, "/api/info", skip_host=True, skip_accept_encoding=True)
+        conn.putheader("Host", host)
+        conn.endheaders()
+        r = conn.getresponse()
+        assert (r.status, r.getheader("Allow")) == (405, "GET, HEAD"), method
+        assert r.read() == f"{method} is not allowed: GET only\n".encode()
+        conn.close()
+    status, body = raw(server, "/api/info", host=host, extra={"Host": host})
+    assert (status, body) == (400, b"more than one Host header\n")
+
+
+def test_a_burst_beyond_the_connections_served_gets_503_at_once(run):
+    """MAX_CONNECTIONS idle keep-alive connections hold every handler; a burst of 200
+    concurrent requests is then answered 503 (Retry-After) within seconds, none left
+    waiting; once the idle ones close, requests are served again."""
+    from zspace.explorer.server import MAX_CONNECTIONS
+
+    with zspace.explore(run, log=None) as handle:
+        address, host = (handle.host, handle.port), f"127.0.0.1:{handle.port}"
+        request = f"GET /api/info HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+        idle = [socket.create_connection(address, timeout=20) for _ in range(MAX_CONNECTIONS)]
+        deadline = time.monotonic() + 10
+        while handle._server.served < MAX_CONNECTIONS and time.monotonic() < deadline:
+            time.sleep(0.01)
+        answers, start = [], threading.Barrier(200, timeout=30)
+
+        def one() -> None:
+            start.wait()
+            with socket.create_connection(address, timeout=20) as s:
+                s.sendall(request)
+                answers.append((s.recv(4096).split(b"\r\n")[0], time.monotonic()))
+
+        began = time.monotonic()
+        burst = [threading.Thread(target=one) for _ in range(200)]
+        for t in burst:
+            t.start()
+        for t in burst:
+            t.join(timeout=60)
+        assert len(answers) == 200
+        assert {line for line, _ in answers} == {b"HTTP/1.1 503 Service Unavailable"}
+        assert max(t for _, t in answers) - began < 10
+        for s in idle:
+            s.close()
+        while handle._server.served and time.monotonic() < deadline + 10:
+            time.sleep(0.01)
+        assert get(handle, "/api/info")[0] == 200

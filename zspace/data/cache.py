@@ -83,6 +83,7 @@ def building(
             f"{what} {root}: cannot create it ({exc.strerror}); "
             "set data.cache_dir or $ZSPACE_CACHE to a writable folder"
         ) from None
+
     def waiting(pid: str, seconds: float) -> None:
         if log:
             log(f"{what}: waiting for process {pid}, which builds {root} ({seconds:.0f} s so far)")
