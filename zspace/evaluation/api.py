@@ -23,8 +23,9 @@ from zspace.core.fileio import update_json
 from zspace.core.progress import progress as progress_switch
 from zspace.evaluation import faces, metrics
 from zspace.evaluation.evaluator import Evaluator, Log, open_evaluator
+from zspace.evaluation.nets import TASKS
 from zspace.evaluation.reading import FD_NAME, FIDELITY, HEADLINE, METRICS, row_flags
-from zspace.generation.common import counts, pick, seed_of
+from zspace.generation.common import check_args, pick, seed_of
 from zspace.generation.images import decode_u8, mean_radius
 from zspace.generation.index import samples_dir
 from zspace.generation.samplers import DEFAULT_SUBSAMPLE, parse_samplers, samplers_for
@@ -36,11 +37,18 @@ ORACLES = ("auto", "faces", "none")
 SAME_SETTINGS = ("k", "n", "seed", "rounds", "oracle", "headline", "fidelity")
 
 
+def check_settings(**given: Any) -> None:
+    """``evaluate``'s settings checked without a run: its first step, and a plan's
+    before its first run trains."""
+    check_args(**given)
+    for name, choices in (("oracle", ORACLES), ("task", ("auto", *TASKS))):
+        if given.get(name, "auto") not in choices:
+            raise ZspaceError(f"{name} {given[name]!r}: choose one of {', '.join(choices)}")
+
+
 def use_faces(oracle: str, source: str, log: Log) -> bool:
     """The face oracle: asked for (``faces``: OpenCV must be there), automatic on
     CelebA (skipped, with a logged line, without OpenCV), or off."""
-    if oracle not in ORACLES:
-        raise ZspaceError(f"oracle {oracle!r}: choose one of {', '.join(ORACLES)}")
     if oracle == "none":
         return False
     if oracle == "faces":
@@ -100,11 +108,10 @@ def evaluate(
     ``oracle="faces"``) and the flags of each sampler's decoded images, after the
     real-vs-real floor (row ``real``). Builds the data set's evaluator when it is
     missing or stale (logged). Writes samples/eval.json and returns this call's rows."""
+    check_settings(sampler=sampler, n=n, k=k, seed=seed, limits=limits, components=components,
+                   subsample=subsample, oracle=oracle, task=task, rounds=rounds)  # fmt: skip
     run = as_run(run)
     names = parse_samplers(sampler)
-    counts(n=n, k=k, rounds=rounds)
-    if rounds < 2:
-        raise ZspaceError(f"rounds = {rounds}: a spread needs at least 2")
     seed = seed_of(run, seed)
     # the fitted samplers' latents before anything is scored: an un-encoded run fails here
     latents = load_latents(run).z if {"gauss", "gmm"} & set(names) else None

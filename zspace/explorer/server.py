@@ -31,6 +31,7 @@ from importlib.resources import files
 from typing import Any
 from urllib.parse import urlsplit
 
+from zspace.core.checks import check_type
 from zspace.core.errors import ZspaceError
 from zspace.explorer.api import Api, Response, error_response
 from zspace.explorer.session import MAX_POINTS, Session
@@ -354,8 +355,12 @@ def explore(
     ``port=0`` picks a free port (see ``.url``). ``threads`` sets torch's intra-op
     threads for the process (default: leave them). Needs ``zspace encode RUN`` first;
     uses saved analyses (PCA pairs, t-SNE) and sampler fits when present."""
+    check_type("port", port, int, "an integer (0 picks a free one)")
+    check_type("host", host, str, "an address such as 127.0.0.1")
+    check_type("max_points", max_points, int, "an integer")
+    check_type("threads", threads, (int, type(None)), "an integer or None")
     log = log or (lambda s: None)
-    if not 0 <= int(port) <= 65535:
+    if not 0 <= port <= 65535:
         raise ZspaceError(f"port {port}: must be 0..65535 (0 picks a free one)")
     if threads is not None:
         if threads < 1:
