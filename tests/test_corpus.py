@@ -22,6 +22,7 @@ import struct
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -391,6 +392,54 @@ def case_generate_image_truncated(work, run):
     (work / "cut.png").write_bytes(buf.getvalue()[:80])
     argv = ["generate", str(copy_run(run, work)), "--image", str(work / "cut.png")]
     return argv, "cut.png does not decode as an image"
+
+
+def _png_header(path: Path, side: int) -> Path:
+    """A PNG whose header claims side x side grey pixels (a few bytes: no pixel data)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    head = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", head) + chunk(b"IEND", b""))
+    return path
+
+
+def case_generate_image_bomb(work, run):
+    argv = [
+        "generate",
+        str(copy_run(run, work)),
+        "--image",
+        str(_png_header(work / "b.png", 10**5)),
+    ]
+    return argv, "b.png does not decode as an image: Image size (10000000000 pixels) exceeds"
+
+
+def case_generate_image_bomb_warning_size(work, run):
+    # above PIL's warning size, below its error size: refused too, and in one line
+    argv = [
+        "generate",
+        str(copy_run(run, work)),
+        "--image",
+        str(_png_header(work / "b.png", 12000)),
+    ]
+    return argv, "b.png does not decode as an image: Image size (144000000 pixels) exceeds"
+
+
+def case_train_on_an_idx_without_images(work, run):
+    folder = work / "idx"
+    folder.mkdir()
+    header = b"\0\0\x08\x03" + struct.pack(">III", 0, 28, 28)
+    (folder / "train-images-idx3-ubyte").write_bytes(header)
+    argv = ["train", "--out", str(work / "new"), "--set", f'data.source="mnist:{folder}"']
+    return argv, "train-images-idx3-ubyte: no images (its header says 0)"
+
+
+def case_old_spelling_before_an_error(work, run):
+    # --set is analyze's older spelling of --param: silent, so the error stays one line
+    return ["analyze", str(copy_run(run, work)), "--set", "radius.bin_width=x"], "bin_width"
 
 
 def case_generate_late_failure_is_undone(work, run):
