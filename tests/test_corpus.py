@@ -261,12 +261,16 @@ def case_preview_out_is_folder(work, run):
     return argv, "grids is a folder; give a file name"
 
 
-def case_idx_without_images(work, run):
-    folder = work / "idx"
-    folder.mkdir()
+def _empty_idx(work) -> Path:
+    """A folder with an IDX images file whose header says it holds 0 images."""
+    (work / "idx").mkdir()
     header = b"\0\0\x08\x03" + struct.pack(">III", 0, 28, 28)
-    (folder / "train-images-idx3-ubyte").write_bytes(header)
-    return ["data", "info", f"mnist:{folder}"], "no images"
+    (work / "idx" / "train-images-idx3-ubyte").write_bytes(header)
+    return work / "idx"
+
+
+def case_idx_without_images(work, run):
+    return ["data", "info", f"mnist:{_empty_idx(work)}"], "no images"
 
 
 def case_idx_truncated(work, run):
@@ -429,11 +433,7 @@ def case_generate_image_bomb_warning_size(work, run):
 
 
 def case_train_on_an_idx_without_images(work, run):
-    folder = work / "idx"
-    folder.mkdir()
-    header = b"\0\0\x08\x03" + struct.pack(">III", 0, 28, 28)
-    (folder / "train-images-idx3-ubyte").write_bytes(header)
-    argv = ["train", "--out", str(work / "new"), "--set", f'data.source="mnist:{folder}"']
+    argv = ["train", "--out", str(work / "new"), "--set", f'data.source="mnist:{_empty_idx(work)}"']
     return argv, "train-images-idx3-ubyte: no images (its header says 0)"
 
 
@@ -532,34 +532,30 @@ def case_recipe_timing_a_number(work, run):
     return argv, "[recipe]: [timing] must be a table, not 9"
 
 
-def case_recipe_unknown_section(work, run):
-    argv = _recipe(work, ("[setup]", "[setpu]"))
-    return argv, "unknown key(s) setpu (did you mean 'setup'?)"
-
-
-def case_recipe_grid_unknown_setting(work, run):
-    argv = _recipe(work, ('"normal,gauss,gmm"\nn = 64', '"normal,gauss,gmm"\nnn = 64'))
-    return argv, "generate.grids #1: unknown setting 'nn' (did you mean 'n'?)"
-
-
-def case_recipe_grid_count_text(work, run):
-    argv = _recipe(work, ('"normal,gauss,gmm"\nn = 64', '"normal,gauss,gmm"\nn = "many"'))
-    return argv, "generate.grids #1: n = 'many': expected an integer"
-
-
-def case_recipe_evaluate_bad_oracle(work, run):
-    argv = _recipe(work, ('gmm"]\nn = 1000', 'gmm"]\noracle = "eyes"'))
-    return argv, "evaluate: oracle 'eyes': choose one of auto, faces, none"
-
-
-def case_recipe_reference_typo(work, run):
-    argv = _recipe(work, ('quantity = "history.reco"', 'quantity = "history.recoo"'))
-    return argv, "unknown quantity 'history.recoo' (did you mean 'reco'?)"
-
-
-def case_recipe_analysis_parameter(work, run):
-    argv = _recipe(work, ("k_step = 2", "k_step = 0"))
-    return argv, "recipe mnist-vae: kmeans: need 1 <= k_min <= k_max and k_step >= 1"
+# recipe cases: (text swapped in the shipped mnist-vae recipe, words of the error)
+RECIPE_SWAPS = {
+    "unknown_section": (("[setup]", "[setpu]"), "unknown key(s) setpu (did you mean 'setup'?)"),
+    "grid_unknown_setting": (
+        ('"normal,gauss,gmm"\nn = 64', '"normal,gauss,gmm"\nnn = 64'),
+        "generate.grids #1: unknown setting 'nn' (did you mean 'n'?)",
+    ),
+    "grid_count_text": (
+        ('"normal,gauss,gmm"\nn = 64', '"normal,gauss,gmm"\nn = "many"'),
+        "generate.grids #1: n = 'many': expected an integer",
+    ),
+    "evaluate_bad_oracle": (
+        ('gmm"]\nn = 1000', 'gmm"]\noracle = "eyes"'),
+        "evaluate: oracle 'eyes': choose one of auto, faces, none",
+    ),
+    "reference_typo": (
+        ('quantity = "history.reco"', 'quantity = "history.recoo"'),
+        "unknown quantity 'history.recoo' (did you mean 'reco'?)",
+    ),
+    "analysis_parameter": (
+        ("k_step = 2", "k_step = 0"),
+        "recipe mnist-vae: kmeans: need 1 <= k_min <= k_max and k_step >= 1",
+    ),
+}
 
 
 def case_npy_labels_hold_objects(work, run):
@@ -589,6 +585,12 @@ def case_argparse_bad_int(work, run):
 
 
 CASES = {name[5:]: fn for name, fn in sorted(globals().items()) if name.startswith("case_")}
+CASES.update(
+    {
+        f"recipe_{name}": (lambda swap, words: lambda work, run: (_recipe(work, swap), words))(*c)
+        for name, c in RECIPE_SWAPS.items()
+    }
+)
 
 
 @pytest.mark.parametrize("name", list(CASES))

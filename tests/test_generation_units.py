@@ -111,7 +111,8 @@ def test_a_damaged_fit_is_refitted_with_a_logged_line(tmp_path, two_blobs):
         (folder / "gauss.json").write_text(json.dumps(record))
         logs.clear()
         again = samplers.Fitted("gauss").fitted(folder, two_blobs, log=logs.append)
-        assert logs[0].startswith(f"gauss: refitting {folder / 'gauss.json'}: ") and words in logs[0]
+        assert logs[0].startswith(f"gauss: refitting {folder / 'gauss.json'}: ")
+        assert words in logs[0]
         np.testing.assert_array_equal(again.arrays["mean"], fit.arrays["mean"])
     logs.clear()
     assert samplers.Fitted("gauss").load(folder, logs.append) is not None and not logs

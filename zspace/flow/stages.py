@@ -77,6 +77,7 @@ class Plan:
                 raise ZspaceError(f"analysis {name}: expected a table of parameters")
             make_params(name, self.analysis.get(name))
         check_type("grids", self.grids, (list, tuple), "a list of generate settings")
+        calls: list[tuple[str, Callable[..., Any], Callable[..., None], Any]]
         calls = [(f"generate.grids #{i + 1}", generate, check_args, g)
                  for i, g in enumerate(self.grids)]  # fmt: skip
         calls += [("generate.recon", reconstructions, check_args, self.recon),
@@ -105,7 +106,8 @@ def plan_from(
     """The default plan with analysis parameters (``{name: {key: value}}`` or the CLI's
     ``NAME.KEY=VALUE``) and an optional subset of analyses (names or variants)."""
     sets = params if isinstance(params, Mapping) else parse_sets(params)
-    return Plan(analysis=dict(sets), only=None if only is None else tuple(only))
+    analysis = {name: dict(p) if isinstance(p, Mapping) else p for name, p in sets.items()}
+    return Plan(analysis=analysis, only=None if only is None else tuple(only))
 
 
 def key(*parts: Any) -> str:

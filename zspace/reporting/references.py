@@ -255,7 +255,7 @@ def check_quantity(q: str, where: str = "quantity") -> None:
     elif base in ("history", "recon"):
         names = HISTORY if base == "history" else RECON
     else:
-        result = next(c for c in AnalysisResult.__subclasses__() if c.name == base)
+        result: Any = next(c for c in AnalysisResult.__subclasses__() if c.name == base)
         names = [f.name for f in fields(result) if str(f.type).split(" |")[0] in ("int", "float")]
         names += DERIVED.get(base, [])
         rest = "share:LO:HI" if base == "radius" and rest.startswith("share:") else rest
