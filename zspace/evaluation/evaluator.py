@@ -23,16 +23,10 @@ content fingerprint and ``EVALUATOR_VERSION``. A changed data set or version mak
 it stale: it is rebuilt in place, and the reason is logged. Builders hold the data
 cache's builders' lock (zspace.data.cache.building), so two processes never build one
 evaluator at once; a waiting one logs that it waits and reuses the fresh result.
-meta.json lists the sha256 of every file of the build folder and seals its own
-content: a changed, missing or extra file, an edited meta.json or reference arrays
-that do not fit the net and the data rebuild the entry, with the reason logged.
-Weights are a zspace checkpoint (loaded with ``weights_only=True``); reference
-features are a plain ``.npz`` read without pickle.
-
-Identity: the fingerprint is the digest of what defines an evaluator (source,
-geometry, task, data content, version, split seed), not of its weights: two builds
-of one definition differ only in float rounding (the thread count, the device), so
-runs scored by either compare (docs/evaluation.md, *Cache*).
+meta.json lists the sha256 of every build file and seals itself: anything changed
+rebuilds the entry (logged). Weights load with ``weights_only=True``, reference
+features without pickle. The fingerprint names what defines the evaluator, not its
+weights (their float rounding differs with the thread count: docs/evaluation.md).
 """
 
 from __future__ import annotations

@@ -62,10 +62,11 @@ ENTRY_KEYS = {
     "where",
 }
 
+HISTORY = ["total", "reco", "kl", "kl_raw", "val_total", "val_reco", "val_kl", "kl_share",
+           "val_kl_share", "epochs", "fact", "lr", "seconds"]  # fmt: skip
 # quantity prefix -> what it reads (the rest of the name is documented in docs/recipes.md)
 QUANTITIES = {
-    "history": "last epoch of history.jsonl: total, reco, kl, kl_raw, val_total, val_reco, "
-    "val_kl, kl_share (kl / total), val_kl_share, epochs",
+    "history": f"last epoch of history.jsonl: {', '.join(HISTORY)} (kl_share = kl / total)",
     "rates": "samples/rates.json: rates.SAMPLER or rates.uniform:LIMIT (data = the control)",
     "eval": "samples/eval.json: eval.SAMPLER[:LIMIT].METRIC (precision, recall, fd, ...)",
     "recon": "samples/reconstruction.json: recon.psnr, recon.ssim, recon.loss",
@@ -226,8 +227,6 @@ def _number(v: Any, where: str) -> float:
     return float(v)
 
 
-HISTORY = ["total", "reco", "kl", "kl_raw", "val_total", "val_reco", "val_kl", "kl_share",
-           "val_kl_share", "epochs", "fact", "lr", "seconds"]  # fmt: skip
 RECON = ["psnr", "ssim", "loss"]
 DERIVED = {  # quantities ``measure`` computes from an analysis result
     "radius": ["gap", "share:LO:HI"],
