@@ -22,8 +22,7 @@ from zspace.core.errors import ZspaceError
 from zspace.core.fileio import update_json
 from zspace.core.progress import progress as progress_switch
 from zspace.evaluation import faces, metrics
-from zspace.evaluation.evaluator import Evaluator, Log, open_evaluator
-from zspace.evaluation.nets import TASKS
+from zspace.evaluation.evaluator import Evaluator, Log, check_task, open_evaluator
 from zspace.evaluation.reading import FD_NAME, FIDELITY, HEADLINE, METRICS, row_flags
 from zspace.generation.common import check_args, pick, seed_of
 from zspace.generation.images import decode_u8, mean_radius
@@ -37,13 +36,13 @@ ORACLES = ("auto", "faces", "none")
 SAME_SETTINGS = ("k", "n", "seed", "rounds", "oracle", "headline", "fidelity")
 
 
-def check_settings(**given: Any) -> None:
+def check_options(**given: Any) -> None:
     """``evaluate``'s settings checked without a run: its first step, and a plan's
-    before its first run trains."""
+    (pipeline, sweep, recipe) before its first run trains."""
     check_args(**given)
-    for name, choices in (("oracle", ORACLES), ("task", ("auto", *TASKS))):
-        if given.get(name, "auto") not in choices:
-            raise ZspaceError(f"{name} {given[name]!r}: choose one of {', '.join(choices)}")
+    check_task(given.get("task", "auto"))
+    if given.get("oracle", "auto") not in ORACLES:
+        raise ZspaceError(f"oracle {given['oracle']!r}: choose one of {', '.join(ORACLES)}")
 
 
 def use_faces(oracle: str, source: str, log: Log) -> bool:
@@ -108,8 +107,8 @@ def evaluate(
     ``oracle="faces"``) and the flags of each sampler's decoded images, after the
     real-vs-real floor (row ``real``). Builds the data set's evaluator when it is
     missing or stale (logged). Writes samples/eval.json and returns this call's rows."""
-    check_settings(sampler=sampler, n=n, k=k, seed=seed, limits=limits, components=components,
-                   subsample=subsample, oracle=oracle, task=task, rounds=rounds)  # fmt: skip
+    check_options(sampler=sampler, n=n, k=k, seed=seed, limits=limits, components=components,
+                  subsample=subsample, oracle=oracle, task=task, rounds=rounds)  # fmt: skip
     run = as_run(run)
     names = parse_samplers(sampler)
     seed = seed_of(run, seed)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import inspect
 import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -27,10 +27,11 @@ from zspace.config.validate import did_you_mean
 from zspace.core.checks import check_type
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write_json, digest, read_json
-from zspace.evaluation.api import check_settings, evaluate
+from zspace.evaluation.api import check_options, evaluate
 from zspace.flow.training import Log, say, train
 from zspace.generation.api import generate, meaningful_rates, reconstructions
 from zspace.generation.common import check_args
+from zspace.generation.samplers import Fitted, parse_samplers
 from zspace.latents.encode import encode
 from zspace.latents.store import latents_path
 from zspace.reporting.api import report
@@ -46,6 +47,12 @@ REPORT_SAMPLERS = ("normal", "gauss", "gmm")
 GRIDS: dict[str, Any] = {"sampler": list(REPORT_SAMPLERS)}
 RECON: dict[str, Any] = {"n": 16}
 RATES: dict[str, Any] = {"sampler": list(REPORT_SAMPLERS), "n": 1000}  # and the evaluation's
+# the generation and evaluation options a plan takes (``with_options``): the stages each reaches
+OPTIONS: dict[str, tuple[str, ...]] = dict.fromkeys(
+    ("sampler", "components", "limits", "seed"), ("grids", "rates", "evaluate")
+)
+OPTIONS |= {"n": ("rates", "evaluate")}  # a grid keeps its size
+OPTIONS |= dict.fromkeys(("k", "rounds", "oracle", "task"), ("evaluate",))
 # what a run folder may hold when training was killed before its first checkpoint
 NOT_SETTINGS = ("run", "log", "progress")  # a stage's arguments that are not its settings
 FIRST_EPOCH_LEFTOVERS = {"config.toml", "meta.json", "history.jsonl", "checkpoints", "tb", "data"}
@@ -82,7 +89,7 @@ class Plan:
                  for i, g in enumerate(self.grids)]  # fmt: skip
         calls += [("generate.recon", reconstructions, check_args, self.recon),
                   ("generate.rates", meaningful_rates, check_args, self.rates),
-                  ("evaluate", evaluate, check_settings, self.evaluate)]  # fmt: skip
+                  ("evaluate", evaluate, check_options, self.evaluate)]  # fmt: skip
         for where, fn, check, settings in calls:
             if settings is None:
                 continue
@@ -108,6 +115,28 @@ def plan_from(
     sets = params if isinstance(params, Mapping) else parse_sets(params)
     analysis = {name: dict(p) if isinstance(p, Mapping) else p for name, p in sets.items()}
     return Plan(analysis=analysis, only=None if only is None else tuple(only))
+
+
+def with_options(plan: Plan, **options: Any) -> Plan:
+    """``plan`` with generation and evaluation options (``OPTIONS``: sampler,
+    components, limits, seed, n = images per sampler of the rates and the evaluation,
+    k, rounds, oracle, task) on every stage that takes them; None keeps the plan's.
+    Every value is checked by the new Plan, before any training."""
+    given = {k: v for k, v in options.items() if v is not None}
+    if unknown := [k for k in given if k not in OPTIONS]:
+        raise ZspaceError(f"unknown option {unknown[0]!r}; choose from {', '.join(OPTIONS)}")
+    if "sampler" in given:  # as a list, so the default plan's keys stay the same
+        given["sampler"] = parse_samplers(given["sampler"])
+    if "components" in given:
+        given["components"] = Fitted("gmm", given["components"]).settings["components"]
+
+    def update(stage: dict[str, Any] | None, name: str) -> dict[str, Any] | None:
+        mine = {k: v for k, v in given.items() if name in OPTIONS[k]}
+        return None if stage is None else {**stage, **mine}
+
+    grids = tuple(update(g, "grids") or {} for g in plan.grids)
+    return replace(plan, grids=grids, rates=update(plan.rates, "rates"),
+                   evaluate=update(plan.evaluate, "evaluate"))  # fmt: skip
 
 
 def key(*parts: Any) -> str:
@@ -209,7 +238,7 @@ def run_stages(
     flow = read_flow(run_dir)
     page = run_dir / "report.html"
     if flow.get("complete") == _plan_key(run_dir, cfg, plan) and page.is_file():
-        say(log)(f"{run_dir}: complete, nothing to do")
+        say(log)(f"{run_dir}: complete, nothing to do; report: {page}")
         return page
     stages: dict[str, str] = flow.setdefault("stages", {})
     tkey = _train_key(run_dir, cfg)
