@@ -412,7 +412,7 @@ def test_two_builds_of_one_evaluator_have_one_fingerprint(tmp_path):
     float rounding, other weights) keeps the fingerprint."""
     import torch
 
-    data = shape_data(200, seed=8)
+    data = shape_data(60, seed=8)
     one = E.open_evaluator(data, cache_dir=str(tmp_path), progress=False)
     torch.set_num_threads(2)
     two = E.open_evaluator(data, cache_dir=str(tmp_path), rebuild=True, progress=False)
