@@ -22,6 +22,7 @@ import struct
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -260,12 +261,16 @@ def case_preview_out_is_folder(work, run):
     return argv, "grids is a folder; give a file name"
 
 
-def case_idx_without_images(work, run):
-    folder = work / "idx"
-    folder.mkdir()
+def _empty_idx(work) -> Path:
+    """A folder with an IDX images file whose header says it holds 0 images."""
+    (work / "idx").mkdir()
     header = b"\0\0\x08\x03" + struct.pack(">III", 0, 28, 28)
-    (folder / "train-images-idx3-ubyte").write_bytes(header)
-    return ["data", "info", f"mnist:{folder}"], "no images"
+    (work / "idx" / "train-images-idx3-ubyte").write_bytes(header)
+    return work / "idx"
+
+
+def case_idx_without_images(work, run):
+    return ["data", "info", f"mnist:{_empty_idx(work)}"], "no images"
 
 
 def case_idx_truncated(work, run):
@@ -393,6 +398,50 @@ def case_generate_image_truncated(work, run):
     return argv, "cut.png does not decode as an image"
 
 
+def _png_header(path: Path, side: int) -> Path:
+    """A PNG whose header claims side x side grey pixels (a few bytes: no pixel data)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    head = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", head) + chunk(b"IEND", b""))
+    return path
+
+
+def case_generate_image_bomb(work, run):
+    argv = [
+        "generate",
+        str(copy_run(run, work)),
+        "--image",
+        str(_png_header(work / "b.png", 10**5)),
+    ]
+    return argv, "b.png does not decode as an image: Image size (10000000000 pixels) exceeds"
+
+
+def case_generate_image_bomb_warning_size(work, run):
+    # above PIL's warning size, below its error size: refused too, and in one line
+    argv = [
+        "generate",
+        str(copy_run(run, work)),
+        "--image",
+        str(_png_header(work / "b.png", 12000)),
+    ]
+    return argv, "b.png does not decode as an image: Image size (144000000 pixels) exceeds"
+
+
+def case_train_on_an_idx_without_images(work, run):
+    argv = ["train", "--out", str(work / "new"), "--set", f'data.source="mnist:{_empty_idx(work)}"']
+    return argv, "train-images-idx3-ubyte: no images (its header says 0)"
+
+
+def case_old_spelling_before_an_error(work, run):
+    # --set is analyze's older spelling of --param: silent, so the error stays one line
+    return ["analyze", str(copy_run(run, work)), "--set", "radius.bin_width=x"], "bin_width"
+
+
 def case_generate_late_failure_is_undone(work, run):
     # the grids are written before the attribute fails: the command must undo them
     argv = ["generate", str(copy_run(run, work)), "--sampler", "normal,gauss", "--attribute", "x"]
@@ -433,6 +482,82 @@ def case_encode_eps_scale_nan(work, run):
     return argv, "--eps-scale = nan: must be a finite number"
 
 
+def case_evaluate_not_encoded(work, run):
+    r = copy_run(run, work)
+    shutil.rmtree(r / "latents")  # fails before the evaluator is opened or anything scored
+    return ["evaluate", str(r), "-n", "50"], "no latents for split 'train'"
+
+
+def _recipe(work, *swaps: tuple[str, str], raw: bytes | None = None) -> list[str]:
+    """``zspace recipe run`` of the shipped mnist-vae recipe with text swapped: the one
+    schema check refuses it before anything (data, training) runs."""
+    from zspace.flow.recipes import recipe_dir
+
+    text = (recipe_dir() / "mnist-vae.toml").read_text()
+    for old, new in swaps:
+        assert old in text
+        text = text.replace(old, new, 1)
+    (work / "mnist-vae.toml").write_bytes(raw if raw is not None else text.encode())
+    return ["recipe", "run", str(work / "mnist-vae.toml"), "--data", str(work)]
+
+
+GRID = '[[generate.grids]]\nsampler = "normal,gauss,gmm"\nn = 64'
+
+
+def case_recipe_not_utf8(work, run):
+    return _recipe(work, raw=b"[recipe]\nname = '\xff\xfe'\n"), "mnist-vae.toml is not UTF-8 text"
+
+
+def case_recipe_grids_a_number(work, run):
+    uniform = '[[generate.grids]]\nsampler = "uniform"\nlimits = [1.0, 2.0, 3.0]\nn = 64\n'
+    argv = _recipe(work, (GRID, "[generate]\ngrids = 5"), (uniform, ""))
+    return argv, "[[grids]] must be a list of tables, not 5"
+
+
+def case_recipe_recon_a_string(work, run):
+    argv = _recipe(work, ("[generate.recon]\nn = 16", '[generate]\nrecon = "16"'))
+    return argv, "[generate]: [recon] must be a table, not '16'"
+
+
+def case_recipe_evaluate_a_number(work, run):
+    table = '[evaluate]\nsampler = ["normal", "gauss", "gmm"]\nn = 1000'
+    argv = _recipe(work, (table, ""), ("# The MNIST VAE", "evaluate = 3\n#"))
+    return argv, "[evaluate] must be a table, not 3"
+
+
+def case_recipe_timing_a_number(work, run):
+    argv = _recipe(
+        work, ("[recipe.timing]\n", "[recipe.timingx]\n"), ('posts = "', 'timing = 9\nposts = "')
+    )
+    return argv, "[recipe]: [timing] must be a table, not 9"
+
+
+# recipe cases: (text swapped in the shipped mnist-vae recipe, words of the error)
+RECIPE_SWAPS = {
+    "unknown_section": (("[setup]", "[setpu]"), "unknown key(s) setpu (did you mean 'setup'?)"),
+    "grid_unknown_setting": (
+        ('"normal,gauss,gmm"\nn = 64', '"normal,gauss,gmm"\nnn = 64'),
+        "generate.grids #1: unknown setting 'nn' (did you mean 'n'?)",
+    ),
+    "grid_count_text": (
+        ('"normal,gauss,gmm"\nn = 64', '"normal,gauss,gmm"\nn = "many"'),
+        "generate.grids #1: n = 'many': expected an integer",
+    ),
+    "evaluate_bad_oracle": (
+        ('gmm"]\nn = 1000', 'gmm"]\noracle = "eyes"'),
+        "evaluate: oracle 'eyes': choose one of auto, faces, none",
+    ),
+    "reference_typo": (
+        ('quantity = "history.reco"', 'quantity = "history.recoo"'),
+        "unknown quantity 'history.recoo' (did you mean 'reco'?)",
+    ),
+    "analysis_parameter": (
+        ("k_step = 2", "k_step = 0"),
+        "recipe mnist-vae: kmeans: need 1 <= k_min <= k_max and k_step >= 1",
+    ),
+}
+
+
 def case_npy_labels_hold_objects(work, run):
     folder = work / "arrays"
     folder.mkdir()
@@ -460,6 +585,12 @@ def case_argparse_bad_int(work, run):
 
 
 CASES = {name[5:]: fn for name, fn in sorted(globals().items()) if name.startswith("case_")}
+CASES.update(
+    {
+        f"recipe_{name}": (lambda swap, words: lambda work, run: (_recipe(work, swap), words))(*c)
+        for name, c in RECIPE_SWAPS.items()
+    }
+)
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -761,11 +892,29 @@ def test_a_dead_writers_lock_alone_is_an_empty_folder(work):
     assert not (run / LOCK_FILE).exists() and len(read_history(run)) == 2
 
 
+def test_two_evaluates_at_once_keep_both_rows(base_run, work, digits_evaluator, monkeypatch):
+    """Two evaluate calls on one run, their read-modify-write of eval.json slowed so
+    they overlap: both rows stay (the lock beside eval.json puts one after the other)."""
+    import threading
+
+    from zspace.evaluation import api
+
+    run = copy_run(base_run, work)
+    real, update, both = api._merged, api.update_json, threading.Barrier(2, timeout=120)
+    monkeypatch.setattr(api, "_merged", lambda old, out: (time.sleep(0.3), real(old, out))[1])
+    monkeypatch.setattr(api, "update_json", lambda *a: (both.wait(), update(*a))[1])
+    args = {"n": 40, "k": 3, "rounds": 2, "log": None, "progress": False}
+    calls = [threading.Thread(target=zspace.evaluate, args=(run, s), kwargs=args)
+             for s in ("normal", "gauss")]  # fmt: skip
+    for t in calls:
+        t.start()
+    for t in calls:
+        t.join()
+    rows = json.loads((run / "samples" / "eval.json").read_text())["results"]
+    assert sorted(r["sampler"] for r in rows) == ["gauss", "normal", "real"]
+
+
 # ---------------------------------------------------------------- the Python API misused
-
-
-def _round2(folder: str, what: str):
-    return pytest.mark.xfail(strict=True, reason=f"issue 29 round 2 ({folder}): {what}")
 
 
 _PAIR = (torch.nn.Flatten(), torch.nn.Identity())  # an (encoder, decoder) pair to wrap
@@ -788,11 +937,10 @@ MISUSE = [
         lambda run, out: zspace.train(None, data=np.zeros((0, 1, 16, 16), np.float32)),
         "data: 0 image(s); training needs at least 2",
     ),
-    pytest.param(
+    (
         "train",
         lambda run, out: zspace.train(None, callbacks=5),
         "callbacks = 5",
-        marks=_round2("flow/training.py", "train() lists its callbacks before train_run checks"),
     ),
     ("encode", lambda run, out: zspace.encode(42), "run = 42: expected a Run or a run folder"),
     ("encode", lambda run, out: zspace.encode(run, split=0), "split = 0: expected a split name"),
@@ -801,71 +949,61 @@ MISUSE = [
     ("analyze", lambda run, out: zspace.analyze(run, only=[1]), "only = [1]: expected analysis"),
     ("analyze", lambda run, out: zspace.analyze(run, radius={"bin_width": "x"}), "bin_width = 'x'"),
     ("generate", lambda run, out: zspace.generate(42), "run = 42: expected a Run or a run folder"),
-    pytest.param(
+    (
         "generate",
         lambda run, out: zspace.generate(run, n="8"),
         "n = '8'",
-        marks=_round2("generation/api.py", "n, cols, seed, sampler, ... unchecked"),
     ),
     ("evaluate", lambda run, out: zspace.evaluate(42), "run = 42: expected a Run or a run folder"),
-    pytest.param(
+    (
         "evaluate",
         lambda run, out: zspace.evaluate(run, n="8"),
         "n = '8'",
-        marks=_round2("evaluation/api.py", "n, k, rounds, sampler, ... unchecked"),
     ),
     ("report", lambda run, out: zspace.report(42), "run = 42: expected a Run or a run folder"),
-    pytest.param(
+    (
         "report",
         lambda run, out: zspace.report(run, log=5),
         "log = 5",
-        marks=_round2("reporting/api.py", "log unchecked"),
     ),
-    pytest.param(
+    (
         "compare",
         lambda run, out: zspace.compare([run, run], 42),
         "out = 42",
-        marks=_round2("reporting/api.py", "runs and out unchecked"),
     ),
     ("pipeline", lambda run, out: zspace.pipeline(42), "config = 42: expected a Config"),
-    pytest.param(
+    (
         "pipeline",
         lambda run, out: zspace.pipeline(None, "seed=1", run_dir=out),
         "overrides = 'seed=1'",
-        marks=_round2("flow/pipeline.py", "overrides iterated as characters"),
     ),
-    pytest.param(
+    (
         "demo",
         lambda run, out: zspace.demo(out=42),
         "out = 42",
-        marks=_round2("flow/demo.py", "out and epochs unchecked"),
     ),
     ("export", lambda run, out: zspace.export(run, out=42), "out = 42: expected a folder"),
     ("export", lambda run, out: zspace.export(run, n="10"), "n = '10': expected an integer"),
     ("explore", lambda run, out: zspace.explore(42), "run = 42: expected a Run or a run folder"),
-    pytest.param(
+    (
         "explore",
         lambda run, out: zspace.explore(run, port="80"),
         "port = '80'",
-        marks=_round2("explorer/server.py", "port, host, max_points, threads unchecked"),
     ),
-    pytest.param(
+    (
         "run_recipe",
         lambda run, out: zspace.run_recipe(42),
         "name = 42",
-        marks=_round2("flow/recipes.py", "name, data, overrides, params unchecked"),
     ),
-    pytest.param(
+    (
         "load_recipe",
         lambda run, out: zspace.load_recipe(42),
         "name = 42",
-        marks=_round2("flow/recipes.py", "name unchecked"),
     ),
-    pytest.param(
+    (
         "sweep",
         lambda run, out: zspace.sweep(None, [("model.fact", 5)], out),
-        "vary",
-        marks=_round2("flow/sweeps.py", "vary's values not a list: 'int' object is not iterable"),
+        "vary item ('model.fact', 5): expected",
     ),
     ("sweep", lambda run, out: zspace.sweep(None, ["model.fact=1,2"], out, overrides="x"), "overr"),
     ("wrap", lambda run, out: zspace.wrap(42, data="builtin:digits", run_dir=out), "type int"),

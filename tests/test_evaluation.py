@@ -285,3 +285,135 @@ def test_evaluator_cli_info_and_errors(tmp_path, capsys):
     args = ["evaluator", "train", "builtin:digits", "--size", "16", "--task", "attributes"]
     assert main([*args, "--cache-dir", cache]) == 2
     assert "carry attributes" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- a cache entry checked
+
+
+def _reseal(meta_path, build):
+    """Make meta.json agree with the build folder's files again (a consistent forgery:
+    only the content checks can catch what it hides)."""
+    from zspace.core.fileio import digest, sha256_of
+
+    meta = json.loads(meta_path.read_text())
+    meta["files"] = {p.name: sha256_of(p) for p in sorted(build.iterdir())}
+    meta.pop("sealed")
+    meta["sealed"] = digest(meta)
+    meta_path.write_text(json.dumps(meta))
+
+
+def _npz(path, **changes):
+    arrays = dict(np.load(path))
+    arrays.update(changes)
+    np.savez(path, **arrays)
+
+
+TAMPERS = {  # name -> (tamper(build folder, meta.json), words of the logged reason)
+    "weights": (lambda b, m: (b / "weights.pt").write_bytes(b"0" * 50), "weights.pt does not"),
+    "features zeroed": (
+        lambda b, m: _npz(b / "reference.npz", features_a=np.zeros((3, 4), np.float32)),
+        "reference.npz does not match its meta.json",
+    ),
+    "truncated npz": (
+        lambda b, m: (b / "reference.npz").write_bytes((b / "reference.npz").read_bytes()[:99]),
+        "reference.npz does not match",
+    ),
+    "missing file": (lambda b, m: (b / "reference.npz").unlink(), "its meta.json lists"),
+    "extra file": (lambda b, m: (b / "notes.txt").write_text("x"), "'notes.txt'"),
+    "meta edited": (
+        lambda b, m: m.write_text(json.dumps({**json.loads(m.read_text()), "accuracy": 1.0})),
+        "its meta.json was changed after it was written",
+    ),
+    "object array, resealed": (
+        lambda b, m: (np.savez(b / "reference.npz", features_a=np.array([{}], dtype=object),
+                               allow_pickle=True), _reseal(m, b)),
+        "reference.npz holds object arrays",
+    ),
+    "features of another shape, resealed": (
+        lambda b, m: (_npz(b / "reference.npz", features_a=np.zeros((3, 4), np.float32)),
+                      _reseal(m, b)),
+        "reference.npz does not fit its net and data",
+    ),
+    "index outside the data, resealed": (
+        lambda b, m: (_npz(b / "reference.npz", index_b=np.array([0, 10_000])), _reseal(m, b)),
+        "reference.npz does not fit its net and data",
+    ),
+}  # fmt: skip
+
+
+def test_every_file_of_a_cache_entry_is_checked(tmp_path):
+    """Each tamper of an entry's files is found before anything is reused (a
+    ``build=False`` open names the reason); one of them is then rebuilt, logged."""
+    import shutil
+
+    data = shape_data(200, seed=6)
+    ev = E.open_evaluator(data, cache_dir=str(tmp_path / "c"), progress=False)
+    pristine = shutil.copytree(ev.folder, tmp_path / "pristine")
+    for name, (tamper, words) in TAMPERS.items():
+        shutil.rmtree(ev.folder)
+        shutil.copytree(pristine, ev.folder)
+        tamper(ev.folder / ev.meta["build"], ev.folder / "meta.json")
+        with pytest.raises(ZspaceError, match="no usable evaluator") as info:
+            E.open_evaluator(data, cache_dir=str(tmp_path / "c"), build=False)
+        assert words in str(info.value), name
+    logs = []
+    again = E.open_evaluator(data, cache_dir=str(tmp_path / "c"), log=logs.append, progress=False)
+    assert again.state == "rebuilt" and again.fingerprint == ev.fingerprint
+    assert any(x.startswith(f"evaluator: rebuilding {ev.folder}: evaluator ") for x in logs), logs
+    assert np.array_equal(again.index_b, ev.index_b) and again.reference.shape == (40, 64)
+
+
+def test_a_refused_build_leaves_no_cache_folder(tmp_path, capsys):
+    with pytest.raises(ZspaceError, match="at least 40 images; the data set has 30"):
+        E.open_evaluator(shape_data(30), cache_dir=str(tmp_path), progress=False)
+    wide = ImageData(np.zeros((50, 8, 16, 1), np.uint8), "test:wide")
+    with pytest.raises(ZspaceError, match="rotation features need square images"):
+        E.open_evaluator(wide, cache_dir=str(tmp_path), progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_wait_on_another_build_says_so(tmp_path, monkeypatch):
+    """While another holder has the builders' lock, the waiting process logs that it
+    waits, on which process and folder, with the time waited, again every WAIT_REPORT."""
+    import os
+    import time
+
+    from zspace.core import fileio
+
+    monkeypatch.setattr(fileio, "WAIT_REPORT", 0.2)
+    data = shape_data(100, seed=7)
+    slot = E.slot_for(data, "center", "classes", str(tmp_path))
+    held = threading.Event()
+
+    def holder():
+        with fileio.locked(slot.lock_path):
+            held.set()
+            time.sleep(0.7)
+
+    def stop(*args, **kwargs):
+        raise ZspaceError("stopped after the wait")
+
+    monkeypatch.setattr(E, "_build", stop)
+    thread = threading.Thread(target=holder)
+    thread.start()
+    held.wait()
+    logs = []
+    with pytest.raises(ZspaceError, match="stopped after the wait"):
+        E.open_evaluator(data, cache_dir=str(tmp_path), log=logs.append, progress=False)
+    thread.join()
+    waits = [x for x in logs if x.startswith("evaluator: waiting for process")]
+    first = f"evaluator: waiting for process {os.getpid()}, which builds {slot.folder} (0 s so far)"
+    assert waits[0] == first
+    assert len(waits) >= 3, waits  # 0, 0.2, 0.4, 0.6 s
+
+
+def test_two_builds_of_one_evaluator_have_one_fingerprint(tmp_path):
+    """Identity is what defines the evaluator: a rebuild on another thread count (other
+    float rounding, other weights) keeps the fingerprint."""
+    import torch
+
+    data = shape_data(60, seed=8)
+    one = E.open_evaluator(data, cache_dir=str(tmp_path), progress=False)
+    torch.set_num_threads(2)
+    two = E.open_evaluator(data, cache_dir=str(tmp_path), rebuild=True, progress=False)
+    assert two.state == "rebuilt" and two.fingerprint == one.fingerprint

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -495,3 +496,65 @@ def test_a_run_whose_images_are_gone_still_explores(run, tmp_path):
     p = json.loads(api.handle("/api/point", "i=0").body)
     assert p["original"] is None and from_data_url(p["reconstruction"]).shape == (16, 16)
     assert api.handle("/api/decode", "z=0,0,0,0").status == 200
+
+
+def test_protocol_edges_405_with_allow_and_two_hosts(server):
+    host = f"127.0.0.1:{server.port}"
+    for method in ("POST", "TRACE", "CONNECT", "PROPFIND", "FOO"):
+        conn = http.client.HTTPConnection(server.host, server.port, timeout=20)
+        conn.putrequest(method, "/api/info", skip_host=True, skip_accept_encoding=True)
+        conn.putheader("Host", host)
+        conn.endheaders()
+        r = conn.getresponse()
+        assert (r.status, r.getheader("Allow")) == (405, "GET, HEAD"), method
+        assert r.read() == f"{method} is not allowed: GET only\n".encode()
+        conn.close()
+    status, body = raw(server, "/api/info", host=host, extra={"Host": host})
+    assert (status, body) == (400, b"more than one Host header\n")
+
+
+def _burst(address: tuple[str, int], request: bytes, n: int = 200) -> tuple[set[bytes], float]:
+    """n requests on n connections at once: their status lines and the last answer's
+    delay (every connection must be answered)."""
+    answers, start = [], threading.Barrier(n, timeout=30)
+
+    def one() -> None:
+        start.wait()
+        with socket.create_connection(address, timeout=20) as s:
+            s.sendall(request)
+            answers.append((s.recv(4096).split(b"\r\n")[0], time.monotonic()))
+
+    began = time.monotonic()
+    burst = [threading.Thread(target=one) for _ in range(n)]
+    for t in burst:
+        t.start()
+    for t in burst:
+        t.join(timeout=60)
+    assert len(answers) == n
+    return {line for line, _ in answers}, max(t for _, t in answers) - began
+
+
+def test_a_burst_of_connections_is_answered_at_once(run):
+    """200 concurrent requests all get an answer within seconds (200, or 503 beyond
+    the MAX_CONNECTIONS served); with MAX_CONNECTIONS idle keep-alive connections
+    holding every handler, all 200 get 503 (Retry-After); once the idle ones close,
+    requests are served again."""
+    from zspace.explorer.server import MAX_CONNECTIONS
+
+    with zspace.explore(run, log=None) as handle:
+        address, host = (handle.host, handle.port), f"127.0.0.1:{handle.port}"
+        request = f"GET /api/info HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+        statuses, delay = _burst(address, request)
+        assert b"HTTP/1.1 200 OK" in statuses and delay < 10
+        assert statuses <= {b"HTTP/1.1 200 OK", b"HTTP/1.1 503 Service Unavailable"}
+        idle = [socket.create_connection(address, timeout=20) for _ in range(MAX_CONNECTIONS)]
+        deadline = time.monotonic() + 10
+        while handle._server.served < MAX_CONNECTIONS and time.monotonic() < deadline:
+            time.sleep(0.01)
+        statuses, delay = _burst(address, request)
+        assert statuses == {b"HTTP/1.1 503 Service Unavailable"} and delay < 10
+        for s in idle:
+            s.close()
+        while handle._server.served and time.monotonic() < deadline + 10:
+            time.sleep(0.01)
+        assert get(handle, "/api/info")[0] == 200

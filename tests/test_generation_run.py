@@ -214,7 +214,7 @@ def test_rates_are_written_per_sampler_and_limit(run):
 
 
 def test_bad_counts_and_seeds_are_one_line_errors(run):
-    with pytest.raises(ZspaceError, match="seed -1: must be >= 0"):
+    with pytest.raises(ZspaceError, match="seed = -1: must be >= 0"):
         api.generate(run, "normal", n=4, seed=-1)
     with pytest.raises(ZspaceError, match="cols = 0: must be >= 1"):
         api.reconstructions(run, cols=0)

@@ -115,6 +115,30 @@ def test_fits_are_saved_as_arrays_and_reused(tmp_path, two_blobs):
     assert changed.info["latents"]["n"] == 1000  # other latents: refitted
 
 
+def test_a_damaged_fit_is_refitted_with_a_logged_line(tmp_path, two_blobs):
+    """An object array (or an npz that lacks one of the fit's arrays) in the saved fit:
+    fitted again, and the log says so and why; the new fit replaces the file."""
+    from zspace.core.fileio import sha256_of
+
+    folder, logs = tmp_path / "samplers", []
+    fit = samplers.Fitted("gauss").fitted(folder, two_blobs)
+    for arrays, words in (
+        ({"mean": np.array([{}], dtype=object), "cov": fit.arrays["cov"]}, "object arrays"),
+        ({"mean": fit.arrays["mean"]}, "its arrays do not fit (KeyError('cov'))"),
+    ):
+        np.savez(folder / "gauss.npz", **arrays, allow_pickle=True)
+        record = json.loads((folder / "gauss.json").read_text())  # a consistent pair
+        record["npz_sha256"] = sha256_of(folder / "gauss.npz")
+        (folder / "gauss.json").write_text(json.dumps(record))
+        logs.clear()
+        again = samplers.Fitted("gauss").fitted(folder, two_blobs, log=logs.append)
+        assert logs[0].startswith(f"gauss: refitting {folder / 'gauss.json'}: ")
+        assert words in logs[0]
+        np.testing.assert_array_equal(again.arrays["mean"], fit.arrays["mean"])
+    logs.clear()
+    assert samplers.Fitted("gauss").load(folder, logs.append) is not None and not logs
+
+
 def test_rate_held_out_data_high_far_points_low():
     rng = np.random.default_rng(0)
     data = rng.standard_normal((12_000, 8))

@@ -38,7 +38,7 @@ def test_options_reach_the_stages_that_take_them():
         ({"k": -1}, "k = -1: must be >= 1"),
         ({"rounds": 1}, "rounds = 1: a spread needs at least 2"),
         ({"limits": [1, -2]}, "uniform limit -2: must be a finite number > 0"),
-        ({"seed": -3}, "seed -3: must be >= 0"),
+        ({"seed": -3}, "seed = -3: must be >= 0"),
         ({"task": "colour"}, "evaluator task 'colour'"),
         ({"oracle": "eyes"}, "oracle 'eyes'"),
         ({"sampels": "gmm"}, "unknown option 'sampels'"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -171,15 +172,18 @@ def test_split_and_parse_values():
     [
         (["model.fact"], "expected KEY=V1,V2"),
         (["model.fact=1"], "two or more values"),
-        (["model.fact=1,1"], "listed twice"),
-        (["fact=1,2"], "section.key"),
+        (["model.fact=1,1"], "model.fact: 1 and 1 are the same value"),
+        (["model.fact=1,1.0"], "model.fact: 1 and 1.0 are the same value"),
+        (["model.fact=0.5,5e-1"], "model.fact: 0.5 and 5e-1 are the same value"),
+        ([("model.fact", 5)], "vary item ('model.fact', 5): expected 'KEY=V1,V2'"),
+        (["fact=1,2"], "unknown key 'fact' (did you mean 'model.fact'?)"),
         (["model.fact=1,2", "model.fact=3,4"], "given twice"),
         (["model.z_dim=4,-1"], "model.z_dim=-1"),
         (["model.nope=1,2"], "unknown key 'model.nope'"),
     ],
 )
 def test_bad_sweeps_fail_before_any_folder(vary, message, tmp_path):
-    with pytest.raises(ZspaceError, match=message):
+    with pytest.raises((ZspaceError, TypeError), match=re.escape(message)):
         zspace.sweep(None, vary, tmp_path / "s", overrides=TINY, log=lambda s: None)
     assert not (tmp_path / "s").exists()
 
@@ -326,3 +330,37 @@ def test_a_folder_is_resumed_restarted_or_refused_never_overwritten(done, tmp_pa
     (run / "history.jsonl").write_text(rows[0] + "\n")
     assert stages.training_state(run, cfg) == ("done", 2)
     assert len((run / "history.jsonl").read_text().splitlines()) == 2
+
+
+@pytest.mark.parametrize(
+    "settings, words",
+    [
+        ({"analysis": {"radius": {"bin_width": "x"}}}, "radius.bin_width"),
+        ({"analysis": {"radius": 5}}, "analysis radius: expected a table of parameters"),
+        ({"only": ("radiu",)}, "unknown analysis 'radiu'"),
+        ({"grids": ({"n": 0},)}, "generate.grids #1: n = 0: must be >= 1"),
+        ({"grids": ({"samplr": "gmm"},)}, "unknown setting 'samplr' (did you mean 'sampler'?)"),
+        ({"grids": 5}, "grids = 5: expected a list of generate settings"),
+        ({"recon": {"n": 16, "sharpen": -1}}, "generate.recon: sharpen = -1: must be >= 0"),
+        ({"rates": {"quantile": 1.5}}, "generate.rates: quantile = 1.5: must lie in (0, 1)"),
+        ({"rates": {"limits": [1, "x"]}}, "limits = [1, 'x']: expected a number or a list"),
+        ({"evaluate": {"rounds": 1}}, "evaluate: rounds = 1: a spread needs at least 2"),
+        ({"evaluate": {"task": "colour"}}, "evaluate: evaluator task 'colour': choose auto"),
+        ({"evaluate": {"sampler": "gmm,bogus"}}, "evaluate: unknown sampler 'bogus'"),
+        ({"evaluate": 3}, "evaluate: expected a table of settings, got 3"),
+    ],
+)
+def test_every_stage_setting_is_checked_when_the_plan_is_made(settings, words):
+    """A sweep's (or pipeline's, recipe's) plan refuses a bad setting of any stage
+    when it is made, so nothing trains before the error."""
+    from zspace.flow.stages import Plan
+
+    with pytest.raises((ZspaceError, TypeError), match=re.escape(words)):
+        Plan(**settings)
+
+
+def test_a_bad_analysis_parameter_trains_nothing(tmp_path, capsys):
+    argv = ["sweep", "--out", str(tmp_path / "s"), "--vary", *VARY, *ARGS]
+    assert main([*argv, "--param", "radius.bin_width=x"]) == 2
+    assert "radius.bin_width" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()

@@ -76,8 +76,8 @@ def _explore(args: argparse.Namespace) -> int:
         log=lambda s: print(s, file=sys.stderr, flush=True),
         log_requests=args.log_requests,
     )
-    print(f"zspace explore: {handle.url}  (Ctrl-C stops)", flush=True)
-    try:
+    try:  # a Ctrl-C right after the URL line (a busy machine) stops it as well
+        print(f"zspace explore: {handle.url}  (Ctrl-C stops)", flush=True)
         handle.wait()
     except KeyboardInterrupt:
         pass

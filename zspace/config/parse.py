@@ -225,7 +225,7 @@ def distinct_values(key: str, values: Sequence[Any]) -> list[Any]:
     section, _, leaf = key.rpartition(".")
     hints = get_type_hints(SECTIONS[section]) if section in SECTIONS else {"seed": int}
     if leaf not in hints or (section and section not in SECTIONS):
-        known = [*flatten(Config())] if section else ["seed"]
+        known = [*flatten(Config())]
         raise ZspaceError(f"config: unknown key '{key}'{did_you_mean(key, known)}")
     seen: dict[Any, Any] = {}
     for v in values:

@@ -90,7 +90,10 @@ RULES["model.decoder_strides"] = RULES["model.encoder_strides"]
 
 
 def did_you_mean(name: str, choices: list[str]) -> str:
+    """`` (did you mean 'X'?)`` for the closest choice, or one whose last dotted part
+    is ``name`` (``fact`` -> ``model.fact``); else ""."""
     close = difflib.get_close_matches(name, choices, n=1)
+    close = close or [c for c in choices if c.rpartition(".")[2] == name][:1]
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 

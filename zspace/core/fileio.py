@@ -463,14 +463,25 @@ def read_pair(
     return record, read_npz(npz, hint, data)
 
 
+WAIT_REPORT = 30.0  # seconds between two "still waiting" lines of ``locked``
+
+
 @contextlib.contextmanager
-def locked(path: str | Path, *, busy: str = "", remove: bool = False) -> Iterator[None]:
+def locked(
+    path: str | Path,
+    *,
+    busy: str = "",
+    remove: bool = False,
+    waiting: Callable[[str, float], None] | None = None,
+) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``path`` (created if missing) for the block: a
     lock the kernel releases when its holder dies, so a kill never leaves it held.
     The holder's pid is written into the file. ``busy``: do not wait; when another
     process holds the lock, raise ``ZspaceError(busy.format(pid=HOLDER))``.
     ``remove``: delete the file on release (a lock inside a folder that must be left
-    as found); whoever locked the deleted file meanwhile takes the new one instead."""
+    as found); whoever locked the deleted file meanwhile takes the new one instead.
+    ``waiting(holder pid, seconds waited)``: called when the lock is busy, then every
+    ``WAIT_REPORT`` seconds until it is free (a wait that says so)."""
     try:
         import fcntl
     except ImportError:  # Windows: unique temporaries + atomic renames still keep files whole
@@ -485,12 +496,20 @@ def locked(path: str | Path, *, busy: str = "", remove: bool = False) -> Iterato
             continue
         except OSError as exc:
             raise os_error("lock", path, exc) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (fcntl.LOCK_NB if busy else 0))
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            raise ZspaceError(busy.format(pid=holder)) from None
+        started, told = time.monotonic(), -WAIT_REPORT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (fcntl.LOCK_NB if busy or waiting else 0))
+                break
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+                if busy or waiting is None:
+                    os.close(fd)
+                    raise ZspaceError(busy.format(pid=holder)) from None
+                if (waited := time.monotonic() - started) - told >= WAIT_REPORT:
+                    waiting(holder, waited)
+                    told = waited
+                time.sleep(0.1)
         with contextlib.suppress(FileNotFoundError):
             if os.stat(path).st_ino == os.fstat(fd).st_ino:
                 break

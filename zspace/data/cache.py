@@ -70,9 +70,12 @@ def cache_root(cache_dir: str = "") -> Path:
 
 
 @contextlib.contextmanager
-def building(root: Path, lock: Path, what: str = "data.cache_dir") -> Iterator[None]:
+def building(
+    root: Path, lock: Path, what: str = "data.cache_dir", log: Callable[[str], None] | None = None
+) -> Iterator[None]:
     """Hold the builders' lock of an entry in the cache folder ``root`` (created first; a
-    one-line error says which settings move it), so no two processes build one entry."""
+    one-line error says which settings move it), so no two processes build one entry.
+    ``log``: told that (and how long) this process waits on another one's build."""
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -80,7 +83,12 @@ def building(root: Path, lock: Path, what: str = "data.cache_dir") -> Iterator[N
             f"{what} {root}: cannot create it ({exc.strerror}); "
             "set data.cache_dir or $ZSPACE_CACHE to a writable folder"
         ) from None
-    with locked(lock):
+
+    def waiting(pid: str, seconds: float) -> None:
+        if log:
+            log(f"{what}: waiting for process {pid}, which builds {root} ({seconds:.0f} s so far)")
+
+    with locked(lock, waiting=waiting):
         yield
 
 

@@ -19,15 +19,16 @@ from typing import Any
 import numpy as np
 
 from zspace.core.errors import ZspaceError
-from zspace.core.fileio import atomic_write_json
+from zspace.core.fileio import update_json
 from zspace.core.progress import progress as progress_switch
 from zspace.evaluation import faces, metrics
 from zspace.evaluation.evaluator import Evaluator, Log, check_task, open_evaluator
 from zspace.evaluation.reading import FD_NAME, FIDELITY, HEADLINE, METRICS, row_flags
-from zspace.generation.common import counts, pick, seed_of
+from zspace.generation.common import check_args, pick, seed_of
 from zspace.generation.images import decode_u8, mean_radius
 from zspace.generation.index import samples_dir
 from zspace.generation.samplers import DEFAULT_SUBSAMPLE, parse_samplers, samplers_for
+from zspace.latents.store import load_latents
 from zspace.runs.run import RunLike, as_run
 
 DEFAULT_SAMPLERS = ("normal", "gauss", "gmm")
@@ -35,22 +36,18 @@ ORACLES = ("auto", "faces", "none")
 SAME_SETTINGS = ("k", "n", "seed", "rounds", "oracle", "headline", "fidelity")
 
 
-def check_options(
-    n: int = 1, k: int = 1, rounds: int = 2, oracle: str = "none", task: str = "auto"
-) -> None:
-    """``evaluate``'s options checked without a run (the pipeline's, before training)."""
-    counts(n=n, k=k, rounds=rounds)
-    if rounds < 2:
-        raise ZspaceError(f"rounds = {rounds}: a spread needs at least 2")
-    check_task(task)
-    use_faces(oracle, "", None)
+def check_options(**given: Any) -> None:
+    """``evaluate``'s settings checked without a run: its first step, and a plan's
+    (pipeline, sweep, recipe) before its first run trains."""
+    check_args(**given)
+    check_task(given.get("task", "auto"))
+    if given.get("oracle", "auto") not in ORACLES:
+        raise ZspaceError(f"oracle {given['oracle']!r}: choose one of {', '.join(ORACLES)}")
 
 
 def use_faces(oracle: str, source: str, log: Log) -> bool:
     """The face oracle: asked for (``faces``: OpenCV must be there), automatic on
     CelebA (skipped, with a logged line, without OpenCV), or off."""
-    if oracle not in ORACLES:
-        raise ZspaceError(f"oracle {oracle!r}: choose one of {', '.join(ORACLES)}")
     if oracle == "none":
         return False
     if oracle == "faces":
@@ -110,10 +107,13 @@ def evaluate(
     ``oracle="faces"``) and the flags of each sampler's decoded images, after the
     real-vs-real floor (row ``real``). Builds the data set's evaluator when it is
     missing or stale (logged). Writes samples/eval.json and returns this call's rows."""
+    check_options(sampler=sampler, n=n, k=k, seed=seed, limits=limits, components=components,
+                  subsample=subsample, oracle=oracle, task=task, rounds=rounds)  # fmt: skip
     run = as_run(run)
     names = parse_samplers(sampler)
-    check_options(n=n, k=k, rounds=rounds, task=task)
     seed = seed_of(run, seed)
+    # the fitted samplers' latents before anything is scored: an un-encoded run fails here
+    latents = load_latents(run).z if {"gauss", "gmm"} & set(names) else None
     data, _ = run.data()  # a run trained on arrays reads its own saved images
     face_oracle = use_faces(oracle, data.source, log)
     dcfg = run.config.data
@@ -151,8 +151,9 @@ def evaluate(
     started = time.perf_counter()  # a row's seconds include its fit
     with progress_switch(progress):  # and of fits
         for s in samplers_for(
-            run, names, limits=limits, components=components, subsample=subsample, log=log
-        ):
+            run, names, limits=limits, components=components, subsample=subsample, log=log,
+            latents=latents,
+        ):  # fmt: skip
             z = s.sample(n_eval, np.random.default_rng(seed))
             params = {**s.params, "mean_radius": mean_radius(z)}
             record(s.name, params, decode_u8(run, z), started)
@@ -169,16 +170,15 @@ def evaluate(
         "fidelity": FIDELITY,
         "results": results,
     }
-    atomic_write_json(samples_dir(run) / "eval.json", _merged(run, out))
+    update_json(samples_dir(run) / "eval.json", lambda old: _merged(old, out))
     return out
 
 
-def _merged(run: Any, out: dict[str, Any]) -> dict[str, Any]:
-    """Earlier rows of other samplers stay when they were scored by the same evaluator
-    with the same settings; the real row is always this call's, and first."""
-    path = samples_dir(run) / "eval.json"
+def _merged(old: Any, out: dict[str, Any]) -> dict[str, Any]:
+    """Earlier rows (``old``: eval.json's content) of other samplers stay when they were
+    scored by the same evaluator with the same settings; the real row is always this
+    call's, and first."""
     try:
-        old = json.loads(path.read_text()) if path.is_file() else None
         if not (
             isinstance(old, dict)
             and old["evaluator"]["fingerprint"] == out["evaluator"]["fingerprint"]
@@ -188,7 +188,7 @@ def _merged(run: Any, out: dict[str, Any]) -> dict[str, Any]:
         keys = {_row_key(r) for r in out["results"]}
         kept = [r for r in old["results"] if r["sampler"] != "real" and _row_key(r) not in keys]
         return {**out, "results": out["results"][:1] + kept + out["results"][1:]}
-    except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+    except (KeyError, TypeError, AttributeError):
         return out
 
 

@@ -22,9 +22,11 @@ zspace.data.cache.cache_root), one folder per source, geometry and task; its
 content fingerprint and ``EVALUATOR_VERSION``. A changed data set or version makes
 it stale: it is rebuilt in place, and the reason is logged. Builders hold the data
 cache's builders' lock (zspace.data.cache.building), so two processes never build one
-evaluator at once; a waiting one reuses the fresh result. Weights are a zspace
-checkpoint (loaded with ``weights_only=True``, its sha256 checked against the meta);
-reference features are a plain ``.npz`` read without pickle.
+evaluator at once; a waiting one logs that it waits and reuses the fresh result.
+meta.json lists the sha256 of every build file and seals itself: anything changed
+rebuilds the entry (logged). Weights load with ``weights_only=True``, reference
+features without pickle. The fingerprint names what defines the evaluator, not its
+weights (their float rounding differs with the thread count: docs/evaluation.md).
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ from zspace.evaluation.fit import Log, batch_terms, train_net
 from zspace.evaluation.nets import ROTATIONS, TASKS, FeatureNet
 from zspace.runs.checkpoint import load_checkpoint
 
-EVALUATOR_VERSION = 6  # raise it whenever the net, its training or the split changes
+EVALUATOR_VERSION = 7  # raise it whenever the net, its training or the split changes
 SPLIT_SEED = 0
 REFERENCE_FRACTION = 0.3
 REFERENCE_CAP = 10_000
@@ -154,6 +156,14 @@ class Slot:
     @property
     def lock_path(self) -> Path:
         return self.root / "evaluators" / f"{self.stem}.lock"
+
+
+def buildable(data: ImageData, task: str) -> dict[str, np.ndarray]:
+    """The split of ``data``, or the one-line reason no evaluator of ``task`` builds."""
+    h, w, _ = data.shape
+    if task == "rotation" and h != w:
+        raise ZspaceError(f"rotation features need square images; {data.source} gives {h}x{w}")
+    return split(data.count)
 
 
 def split(n: int, seed: int = SPLIT_SEED) -> dict[str, np.ndarray]:
@@ -260,25 +270,46 @@ def probe(slot: Slot, fingerprint: str) -> tuple[str, dict | None, str]:
         return "stale", meta, f"evaluator version {old}, this zspace builds {EVALUATOR_VERSION}"
     if meta.get("data", {}).get("fingerprint") != fingerprint:
         return "stale", meta, "the data changed since it was built (another content fingerprint)"
-    build = slot.folder / str(meta.get("build"))
-    if not (build / "weights.pt").is_file() or not (build / "reference.npz").is_file():
-        return "broken", meta, "files named in its meta.json are missing"
+    if meta.get("sealed") != digest({k: v for k, v in meta.items() if k != "sealed"}):
+        return "broken", meta, "its meta.json was changed after it was written"
+    try:
+        _verified(slot, meta)
+    except ZspaceError as exc:
+        return "broken", meta, str(exc)
     return "fresh", meta, ""
 
 
-def _load(slot: Slot, meta: dict, device: torch.device) -> Evaluator:
+def _verified(slot: Slot, meta: dict) -> Path:
+    """The build folder, every file of it checked against the sha256 meta.json lists."""
+    build = slot.folder / str(meta.get("build"))
+    listed = meta.get("files") or {}
+    found = sorted(p.name for p in build.iterdir()) if build.is_dir() else []
+    if found != sorted(listed):
+        raise ZspaceError(f"evaluator {build} holds {found}, its meta.json lists {sorted(listed)}")
+    for name, want in listed.items():
+        if sha256_of(build / name) != want:
+            raise ZspaceError(f"evaluator {build / name} does not match its meta.json (sha256)")
+    return build
+
+
+def _load(slot: Slot, meta: dict, count: int, device: torch.device) -> Evaluator:
+    """The evaluator of a fresh slot (its files verified by ``probe``), its reference
+    arrays checked against the net and the data's ``count`` images."""
     build = slot.folder / meta["build"]
-    weights = build / "weights.pt"
-    if sha256_of(weights) != meta.get("weights_sha256"):
-        raise ZspaceError(f"evaluator {weights} does not match its meta.json (sha256)")
     try:
         net = FeatureNet(**meta["net"])
-        net.load_state_dict(load_checkpoint(weights, map_location="cpu")["model"])
+        net.load_state_dict(load_checkpoint(build / "weights.pt", map_location="cpu")["model"])
         arrays = read_npz(build / "reference.npz")
         ref, ia, ib = arrays["features_a"], arrays["index_a"], arrays["index_b"]
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ZspaceError(f"evaluator {weights} does not load: {first}") from None
+        raise ZspaceError(f"evaluator {build} does not load: {first}") from None
+    fits = ref.dtype.kind == "f" and ref.shape[1:] == (net.feature_dim,) and len(ref) == len(ia)
+    for index in (ia, ib):
+        fits = fits and index.ndim == 1 and index.dtype.kind in "iu" and len(index) > 0
+        fits = fits and 0 <= index.min() and index.max() < count
+    if not fits:
+        raise ZspaceError(f"evaluator {build / 'reference.npz'} does not fit its net and data")
     net.to(device).eval()
     return Evaluator(net, meta, slot.folder, ref, ia, ib)
 
@@ -313,7 +344,7 @@ def open_evaluator(
         if state != "fresh" or meta is None or rebuild:
             return state, None, reason
         try:
-            return state, _load(slot, meta, device), ""
+            return state, _load(slot, meta, data.count, device), ""
         except ZspaceError as exc:
             return "broken", None, str(exc)
 
@@ -327,7 +358,8 @@ def open_evaluator(
             f"no usable evaluator for {data.source} ({reason or 'broken'}); "
             f"build it with `zspace evaluator train`"
         )
-    with building(slot.folder, slot.lock_path, "evaluator cache"):
+    buildable(data, task)  # a refused build leaves no folder behind
+    with building(slot.folder, slot.lock_path, "evaluator", log):
         state, ev, reason = opened()  # another process may have built it meanwhile
         if ev is not None:
             if log:
@@ -402,9 +434,7 @@ def _build(
     """Train and save an evaluator (a build folder, then meta.json: the commit record)
     and return it as loaded, without reading back what it wrote."""
     h, w, c = data.shape
-    if task == "rotation" and h != w:
-        raise ZspaceError(f"rotation features need square images; {data.source} gives {h}x{w}")
-    parts = split(data.count)
+    parts = buildable(data, task)
     targets, outputs = _targets(data, task)
     rows = np.sort(np.concatenate(list(parts.values())))
     images = np.ascontiguousarray(data.images[rows])  # only the rows used, in memory
@@ -439,11 +469,10 @@ def _build(
         shutil.rmtree(build, ignore_errors=True)
         raise
     seconds = time.perf_counter() - started
-    weights_sha = sha256_of(weights)
-    ident = {"key": slot.key, "data": fingerprint, "version": EVALUATOR_VERSION}
+    ident = {"key": slot.key, "data": fingerprint, "version": EVALUATOR_VERSION, "seed": SPLIT_SEED}
     meta = {
         "version": EVALUATOR_VERSION,
-        "fingerprint": sha256_of((json.dumps(ident, sort_keys=True) + weights_sha).encode())[:16],
+        "fingerprint": digest(ident)[:16],  # what defines it, not its float rounding
         "task": task,
         "why": why,
         "accuracy": accuracy,
@@ -464,9 +493,10 @@ def _build(
         "train_seconds": round(seconds, 2),
         "device": str(device),
         "build": build.name,
-        "weights_sha256": weights_sha,
+        "files": {p.name: sha256_of(p) for p in sorted(build.iterdir())},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+    meta["sealed"] = digest(meta)
     atomic_write_json(slot.meta_path, meta)  # the commit record
     for old in slot.folder.glob("build-*"):
         if old.name != build.name:

@@ -13,12 +13,15 @@ server is small enough to hold to these rules, each tested:
 - files served are read when the server starts, from fixed names in the package:
   a request's path is only a key into that table, never a file system path;
 - every error is a status with one line of text; a bug's traceback goes to the log
-  (the terminal), never to the browser.
+  (the terminal), never to the browser;
+- at most ``MAX_CONNECTIONS`` connections are served at once; the others get 503
+  at once instead of waiting in the backlog or piling up threads.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import queue
 import socket
 import threading
 import traceback
@@ -28,6 +31,7 @@ from importlib.resources import files
 from typing import Any
 from urllib.parse import urlsplit
 
+from zspace.core.checks import check_type
 from zspace.core.errors import ZspaceError
 from zspace.explorer.api import Api, Response, error_response
 from zspace.explorer.session import MAX_POINTS, Session
@@ -81,8 +85,17 @@ def _ip_literal(host_header: str) -> bool:
         return False
 
 
+MAX_CONNECTIONS = 32  # connections served at once; a browser opens at most 6
+BUSY = (  # the answer to a connection beyond them, sent without reading its request
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Retry-After: 1\r\nConnection: close\r\nContent-Length: 46\r\n\r\n"
+    b"busy: too many connections; retry in a second\n"
+)
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 256  # listen backlog: a burst waits in it, not in SYN retries
 
     def __init__(
         self,
@@ -100,6 +113,9 @@ class _Server(ThreadingHTTPServer):
         self.log_requests = log_requests
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
+        self.served = 0  # connections with a handler thread
+        self.refused: queue.SimpleQueue[socket.socket | None] = queue.SimpleQueue()
+        threading.Thread(target=self._refuse, daemon=True, name="zspace-explore-503").start()
         super().__init__(address, _Handler)
         host, port = address[0], self.server_address[1]
         self.hosts = allowed_hosts(host, port)
@@ -113,6 +129,39 @@ class _Server(ThreadingHTTPServer):
         if header in self.hosts:
             return True
         return self.any_ip and header.endswith(f":{self.port}") and _ip_literal(header)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """A handler thread for at most MAX_CONNECTIONS connections; the others are
+        answered 503 at once by one thread, so a burst neither waits nor piles up."""
+        with self.connections_lock:
+            full = self.served >= MAX_CONNECTIONS
+            self.served += not full
+        if full:
+            self.refused.put(request)
+        else:
+            super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self.connections_lock:
+                self.served -= 1
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.refused.put(None)  # ends _refuse
+
+    def _refuse(self) -> None:
+        while (conn := self.refused.get()) is not None:
+            try:
+                conn.settimeout(0.5)
+                conn.recv(65536)  # its request, so closing sends no reset before the answer
+                conn.sendall(BUSY)
+                conn.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            conn.close()
 
     def close_connections(self) -> None:
         with self.connections_lock:
@@ -151,9 +200,16 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve(body=False)
 
     def _not_allowed(self) -> None:
-        self._send(error_response(405, f"{self.command} is not allowed: the explorer is GET only"))
+        self.close_connection = True  # its body, if any, is not read
+        refused = error_response(405, f"{self.command[:20]} is not allowed: GET only")
+        refused.headers["Allow"] = "GET, HEAD"
+        self._send(refused)
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_allowed
+    def __getattr__(self, name: str) -> Any:
+        """Every method but GET and HEAD (http.server looks up ``do_<METHOD>``)."""
+        if name.startswith("do_"):
+            return self._not_allowed
+        raise AttributeError(name)
 
     def _serve(self, body: bool) -> None:
         try:
@@ -170,6 +226,8 @@ class _Handler(BaseHTTPRequestHandler):
                 pass
 
     def _respond(self) -> Response:
+        if len(self.headers.get_all("Host") or ()) > 1:
+            return error_response(400, "more than one Host header")
         if not self.server.host_ok(self.headers.get("Host")):
             host = (self.headers.get("Host") or "")[:80]
             return error_response(403, f"Host {host!r} refused: use the URL the explorer printed")
@@ -297,8 +355,12 @@ def explore(
     ``port=0`` picks a free port (see ``.url``). ``threads`` sets torch's intra-op
     threads for the process (default: leave them). Needs ``zspace encode RUN`` first;
     uses saved analyses (PCA pairs, t-SNE) and sampler fits when present."""
+    check_type("port", port, int, "an integer (0 picks a free one)")
+    check_type("host", host, str, "an address such as 127.0.0.1")
+    check_type("max_points", max_points, int, "an integer")
+    check_type("threads", threads, (int, type(None)), "an integer or None")
     log = log or (lambda s: None)
-    if not 0 <= int(port) <= 65535:
+    if not 0 <= port <= 65535:
         raise ZspaceError(f"port {port}: must be 0..65535 (0 picks a free one)")
     if threads is not None:
         if threads < 1:

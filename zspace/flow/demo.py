@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from zspace.config import load_config
+from zspace.core.checks import PATH, check_hooks, check_type
 from zspace.core.progress import progress as switch
 from zspace.flow.stages import plan_from, run_stages
 from zspace.flow.training import Log, say
@@ -48,6 +49,9 @@ def demo(
 ) -> dict[str, Run]:
     """Train, analyse and report the demo AE and VAE into ``out/ae`` and ``out/vae``,
     then ``out/compare.html``; returns both runs."""
+    check_type("out", out, PATH, "a folder (str or Path)")
+    check_type("epochs", epochs, (int, type(None)), "an integer or None")
+    check_hooks(log, progress)
     out, log = Path(out), say(log)
     extra = [f"train.epochs={epochs}"] if epochs else []
     pages = {}

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from zspace.config import Config
+from zspace.core.checks import PATH, check_hooks, check_type
 from zspace.core.progress import progress as switch
 from zspace.flow.stages import GRIDS, RATES, RECON, plan_from, run_stages, with_options
 from zspace.flow.training import Log
@@ -51,7 +52,9 @@ def pipeline(
     (``sampler``, ``components``, ``limits``, ``seed``, ``n`` images per sampler of the
     rates and the evaluation, ``k``, ``rounds``, ``oracle``, ``task``). Called again on
     the same folder, it resumes or skips what is done."""
-    cfg = resolve_config(config, list(overrides or []))
+    check_type("run_dir", run_dir, (*PATH, type(None)), "a folder (str or Path) or None")
+    check_hooks(log, progress)
+    cfg = resolve_config(config, overrides)
     folder = Path(run_dir) if run_dir is not None else default_run_dir(cfg.model.variational)
     plan = plan_from(analysis or {}, None if only is None else list(only))
     plan = with_options(plan, **options)

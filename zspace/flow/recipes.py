@@ -27,16 +27,16 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from zspace.analysis.runner import check_names, make_params, parse_sets, split_name
+from zspace.analysis.runner import check_names, parse_sets, split_name
 from zspace.config import Config, apply_overrides, config_from_dict, to_dict
-from zspace.config.parse import loads_toml, toml_value
+from zspace.config.parse import loads_toml
+from zspace.core.checks import PATH, check_hooks, check_type
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import read_text
 from zspace.core.progress import progress as switch
 from zspace.flow.stages import Plan, run_stages
-from zspace.flow.sweeps import sweep
+from zspace.flow.sweeps import parse_vary, plan_runs, run_config, sweep
 from zspace.flow.training import Log, say
-from zspace.generation.samplers import check_sampler
 from zspace.reporting.references import Reference, check_keys, check_quantity, parse_reference
 
 DATA_KINDS = ("celeba", "mnist", "builtin")
@@ -56,12 +56,6 @@ WHERE = {
 }
 TOP = {"recipe", "config", "analysis", "generate", "evaluate", "setup", "reference", "sweep"}
 GENERATE_KEYS = {"grids", "recon", "rates"}
-GRID_KEYS = {"sampler", "n", "cols", "seed", "limits", "sharpen", "components", "subsample"}
-RECON_KEYS = {"n", "split", "cols", "seed", "sharpen"}
-RATE_KEYS = {"sampler", "n", "limits", "seed", "reference_size", "quantile", "components"}
-RATE_KEYS |= {"subsample"}
-EVAL_KEYS = {"sampler", "n", "k", "seed", "limits", "components", "subsample", "oracle", "task"}
-EVAL_KEYS |= {"rounds"}
 # --quick: sizes for a smoke test of a recipe (the report says it ran quick)
 QUICK_ANALYSIS = {
     "tsne": {"n": 500, "n_iter": 100},
@@ -141,6 +135,7 @@ def list_recipes() -> list[Recipe]:
 
 def load_recipe(name: str | Path) -> Recipe:
     """A shipped recipe by name, or a recipe file of your own by path."""
+    check_type("name", name, PATH, "a recipe name or a .toml file (str or Path)")
     path = Path(name)
     if path.suffix != ".toml":
         path = recipe_dir() / f"{name}.toml"
@@ -158,13 +153,33 @@ def load_recipe(name: str | Path) -> Recipe:
 def _table(raw: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
     v = raw.get(key, {})
     if not isinstance(v, Mapping):
-        raise ZspaceError(f"{where}: [{key}] must be a table")
+        raise ZspaceError(f"{where}: [{key}] must be a table, not {v!r:.40}")
     return dict(v)
 
 
+def _tables(raw: Mapping[str, Any], key: str, where: str) -> list[dict[str, Any]]:
+    v = raw.get(key, [])
+    if not isinstance(v, list) or not all(isinstance(t, Mapping) for t in v):
+        raise ZspaceError(f"{where}: [[{key}]] must be a list of tables, not {v!r:.40}")
+    return [dict(t) for t in v]
+
+
 def parse_recipe(raw: Mapping[str, Any], text: str, stem: str) -> Recipe:
-    """Check every section of a recipe (config, analyses, generation, references)."""
+    """The one schema check of a recipe, before anything runs: the type of every
+    section, known keys (with a did-you-mean), the config, analysis, generation and
+    evaluation settings as a run gets them (``flow.stages.Plan``), and the reference
+    quantities a run can produce."""
     where = f"recipe {stem}"
+    try:
+        recipe = _parse(raw, text, stem, where)
+        plan_for(recipe)  # every setting of the stages after training
+    except ZspaceError as exc:
+        msg = str(exc)
+        raise ZspaceError(msg if msg.startswith(where) else f"{where}: {msg}") from None
+    return recipe
+
+
+def _parse(raw: Mapping[str, Any], text: str, stem: str, where: str) -> Recipe:
     check_keys(raw, TOP, where)
     head = _table(raw, "recipe", where)
     for key in ("name", "title", "summary", "data", "posts"):
@@ -174,7 +189,7 @@ def parse_recipe(raw: Mapping[str, Any], text: str, stem: str) -> Recipe:
         raise ZspaceError(f"{where}: [recipe].name is {head['name']!r}, the file says {stem!r}")
     if head["data"] not in DATA_KINDS:
         raise ZspaceError(f"{where}: [recipe].data must be one of {', '.join(DATA_KINDS)}")
-    timing = dict(head.get("timing", {}))
+    timing = _table(head, "timing", f"{where} [recipe]")
     config = _table(raw, "config", where)
     src = (config.get("data") or {}).get("source", "")
     if head["data"] != "builtin" and "{data}" not in src:
@@ -186,37 +201,23 @@ def parse_recipe(raw: Mapping[str, Any], text: str, stem: str) -> Recipe:
         if not isinstance(only, list) or not all(isinstance(n, str) for n in only):
             raise ZspaceError(f"{where}: analysis.only must be a list of analysis names")
         check_names(only)
-    check_names(analysis)
-    for name, params in analysis.items():
-        if not isinstance(params, Mapping):
-            raise ZspaceError(f"{where}: [analysis.{name}] must be a table")
-        make_params(name, params, cfg.seed)
+    for name in check_names(analysis):
+        _table(analysis, name, f"{where} [analysis]")
     gen = _table(raw, "generate", where)
     check_keys(gen, GENERATE_KEYS, f"{where} [generate]")
-    grids = gen.get("grids", [])
-    if not isinstance(grids, list):
-        raise ZspaceError(f"{where}: [[generate.grids]] must be a list of tables")
-    for i, g in enumerate(grids):
-        check_keys(g, GRID_KEYS, f"{where} generate.grids #{i + 1}")
-        _samplers(g.get("sampler", "normal"), f"{where} generate.grids #{i + 1}")
-    if "recon" in gen:
-        check_keys(gen["recon"], RECON_KEYS, f"{where} [generate.recon]")
-    if "rates" in gen:
-        check_keys(gen["rates"], RATE_KEYS, f"{where} [generate.rates]")
-        _samplers(gen["rates"].get("sampler", "normal"), f"{where} [generate.rates]")
-    evaluate = raw.get("evaluate")
-    if evaluate is not None:
-        check_keys(evaluate, EVAL_KEYS, f"{where} [evaluate]")
+    gen["grids"] = _tables(gen, "grids", f"{where} [generate]")
+    for key in ("recon", "rates"):
+        if key in gen:
+            gen[key] = _table(gen, key, f"{where} [generate]")
+    evaluate = _table(raw, "evaluate", where) if "evaluate" in raw else None
     setup = _table(raw, "setup", where)
-    refs = raw.get("reference", [])
-    if not isinstance(refs, list):
-        raise ZspaceError(f"{where}: [[reference]] must be a list of tables")
+    refs = _tables(raw, "reference", where)
     references = tuple(
         parse_reference(r, f"{where} reference #{i + 1}") for i, r in enumerate(refs)
     )
     vary, trends = None, ()
     if "sweep" in raw:
-        vary, trends = _sweep(_table(raw, "sweep", where), config, where)
+        vary, trends = _sweep(_table(raw, "sweep", where), cfg, where)
     for r in references:
         for key in r.where:
             if vary is None or key not in vary:
@@ -231,7 +232,7 @@ def parse_recipe(raw: Mapping[str, Any], text: str, stem: str) -> Recipe:
         config=config,
         analysis=analysis,
         generate=gen,
-        evaluate=dict(evaluate) if evaluate is not None else None,
+        evaluate=evaluate,
         setup=setup,
         references=references,
         timing=timing,
@@ -242,16 +243,7 @@ def parse_recipe(raw: Mapping[str, Any], text: str, stem: str) -> Recipe:
     )
 
 
-def _samplers(value: Any, where: str) -> None:
-    names = value.split(",") if isinstance(value, str) else list(value)
-    for n in names:
-        try:
-            check_sampler(str(n).strip())
-        except ZspaceError as exc:
-            raise ZspaceError(f"{where}: {exc}") from None
-
-
-def _sweep(table: dict[str, Any], config: dict[str, Any], where: str):
+def _sweep(table: dict[str, Any], cfg: Config, where: str):
     check_keys(table, {"vary", "trend"}, f"{where} [sweep]")
     vary = table.get("vary")
     if not isinstance(vary, Mapping) or not vary:
@@ -259,10 +251,11 @@ def _sweep(table: dict[str, Any], config: dict[str, Any], where: str):
     for key, values in vary.items():
         if not isinstance(values, list) or len(values) < 2:
             raise ZspaceError(f"{where}: sweep.vary.{key} needs a list of two or more values")
-        for v in values:  # each value must make a valid config
-            config_from_dict(_fill(apply_overrides(config, [f"{key}={toml_value(v)}"]), "D"))
+    # each value must make a valid config, and no two the same run (sweeps.parse_vary)
+    for r in plan_runs(parse_vary([(k, v) for k, v in vary.items()])):
+        run_config(cfg, r)
     trends = []
-    for i, t in enumerate(table.get("trend", [])):
+    for i, t in enumerate(_tables(table, "trend", f"{where} [sweep]")):
         w = f"{where} sweep.trend #{i + 1}"
         check_keys(t, {"quantity", "direction", "min_rank_correlation", "quote", "source"}, w)
         check_quantity(str(t.get("quantity", "")), w)
@@ -311,8 +304,6 @@ def plan_for(
             targets += [n for n in analysis if split_name(n)[0] == name and n != name]
         for t in targets:
             analysis.setdefault(t, {}).update(given)
-    for name, p in analysis.items():
-        make_params(name, p)  # a bad --param fails before training
     gen = recipe.generate
     grids = tuple(dict(g) for g in gen.get("grids", ()))
     recon = dict(gen["recon"]) if "recon" in gen else None
@@ -374,6 +365,10 @@ def run_recipe(
     ``analyses`` replaces the recipe's analyses; ``jobs``, ``only``, ``list_only``
     and ``page_only`` are the sweep's (``zspace sweep``). Returns the report (or the
     sweep page)."""
+    check_type("data", data, (*PATH, type(None)), "the data set's path or None")
+    for what, items in (("overrides", overrides), ("params", params)):
+        check_type(what, items, (list, tuple), "a list of strings", each=str)
+    check_hooks(log, progress)
     recipe = load_recipe(name)
     if not recipe.is_sweep and (only is not None or list_only or page_only or jobs != 1):
         raise ZspaceError(
@@ -387,10 +382,9 @@ def run_recipe(
     plan = plan_for(recipe, params, quick=quick, only=analyses)
     if recipe.is_sweep:
         assert recipe.vary is not None
-        vary = [(k, [toml_value(v) for v in vals]) for k, vals in recipe.vary.items()]
         return sweep(
             cfg,
-            vary,
+            list(recipe.vary.items()),
             out,
             plan=plan,
             jobs=jobs,

@@ -11,6 +11,7 @@ finished by calling again. Recipes and sweeps run their runs through this.
 
 from __future__ import annotations
 
+import inspect
 import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -22,13 +23,15 @@ from zspace.analysis.api import analyze
 from zspace.analysis.runner import ANALYSES, check_names, make_params, parse_sets, split_name
 from zspace.config import Config, to_toml
 from zspace.config.parse import config_diff
+from zspace.config.validate import did_you_mean
+from zspace.core.checks import check_type
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write_json, digest, read_json
 from zspace.evaluation.api import check_options, evaluate
 from zspace.flow.training import Log, say, train
 from zspace.generation.api import generate, meaningful_rates, reconstructions
-from zspace.generation.common import seed_of
-from zspace.generation.samplers import Fitted, check_limit, parse_samplers
+from zspace.generation.common import check_args
+from zspace.generation.samplers import Fitted, parse_samplers
 from zspace.latents.encode import encode
 from zspace.latents.store import latents_path
 from zspace.reporting.api import report
@@ -51,6 +54,7 @@ OPTIONS: dict[str, tuple[str, ...]] = dict.fromkeys(
 OPTIONS |= {"n": ("rates", "evaluate")}  # a grid keeps its size
 OPTIONS |= dict.fromkeys(("k", "rounds", "oracle", "task"), ("evaluate",))
 # what a run folder may hold when training was killed before its first checkpoint
+NOT_SETTINGS = ("run", "log", "progress")  # a stage's arguments that are not its settings
 FIRST_EPOCH_LEFTOVERS = {"config.toml", "meta.json", "history.jsonl", "checkpoints", "tb", "data"}
 
 
@@ -73,6 +77,34 @@ class Plan:
     evaluate: dict[str, Any] | None = field(default_factory=lambda: dict(RATES))
     record: dict[str, Any] | None = None
 
+    def __post_init__(self) -> None:
+        """Every setting checked here, before the first run trains (a sweep's last too)."""
+        for name in check_names([*self.analysis, *(self.only or ())]):
+            if not isinstance(self.analysis.get(name, {}), Mapping):
+                raise ZspaceError(f"analysis {name}: expected a table of parameters")
+            make_params(name, self.analysis.get(name))
+        check_type("grids", self.grids, (list, tuple), "a list of generate settings")
+        calls: list[tuple[str, Callable[..., Any], Callable[..., None], Any]]
+        calls = [(f"generate.grids #{i + 1}", generate, check_args, g)
+                 for i, g in enumerate(self.grids)]  # fmt: skip
+        calls += [("generate.recon", reconstructions, check_args, self.recon),
+                  ("generate.rates", meaningful_rates, check_args, self.rates),
+                  ("evaluate", evaluate, check_options, self.evaluate)]  # fmt: skip
+        for where, fn, check, settings in calls:
+            if settings is None:
+                continue
+            if not isinstance(settings, Mapping):
+                raise ZspaceError(f"{where}: expected a table of settings, got {settings!r:.40}")
+            known = [p for p in inspect.signature(fn).parameters if p not in NOT_SETTINGS]
+            for k in settings:
+                if k not in known:
+                    hint = f"{did_you_mean(str(k), known)}; known: {', '.join(known)}"
+                    raise ZspaceError(f"{where}: unknown setting {k!r}{hint}")
+            try:
+                check(**settings)
+            except (ZspaceError, TypeError) as exc:
+                raise ZspaceError(f"{where}: {exc}") from None
+
 
 def plan_from(
     params: Sequence[str] | Mapping[str, Mapping[str, Any]] = (),
@@ -81,19 +113,15 @@ def plan_from(
     """The default plan with analysis parameters (``{name: {key: value}}`` or the CLI's
     ``NAME.KEY=VALUE``) and an optional subset of analyses (names or variants)."""
     sets = params if isinstance(params, Mapping) else parse_sets(params)
-    for name in check_names(sets):
-        if not isinstance(sets[name], Mapping):
-            raise ZspaceError(f"analysis {name}: expected a dict of parameters")
-        make_params(name, sets[name])  # a bad value fails before any training
-    analysis = {k: dict(v) for k, v in sets.items()}
-    return Plan(analysis=analysis, only=None if only is None else tuple(check_names(only)))
+    analysis = {name: dict(p) if isinstance(p, Mapping) else p for name, p in sets.items()}
+    return Plan(analysis=analysis, only=None if only is None else tuple(only))
 
 
 def with_options(plan: Plan, **options: Any) -> Plan:
     """``plan`` with generation and evaluation options (``OPTIONS``: sampler,
     components, limits, seed, n = images per sampler of the rates and the evaluation,
     k, rounds, oracle, task) on every stage that takes them; None keeps the plan's.
-    Every value is checked here, before any training."""
+    Every value is checked by the new Plan, before any training."""
     given = {k: v for k, v in options.items() if v is not None}
     if unknown := [k for k in given if k not in OPTIONS]:
         raise ZspaceError(f"unknown option {unknown[0]!r}; choose from {', '.join(OPTIONS)}")
@@ -101,10 +129,6 @@ def with_options(plan: Plan, **options: Any) -> Plan:
         given["sampler"] = parse_samplers(given["sampler"])
     if "components" in given:
         given["components"] = Fitted("gmm", given["components"]).settings["components"]
-    for limit in given.get("limits", ()):
-        check_limit(limit)
-    seed_of(None, given.get("seed", 0))
-    check_options(**{k: given[k] for k in ("n", "k", "rounds", "oracle", "task") if k in given})
 
     def update(stage: dict[str, Any] | None, name: str) -> dict[str, Any] | None:
         mine = {k: v for k, v in given.items() if name in OPTIONS[k]}

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from zspace.config import Config, apply_overrides, config_from_dict, to_dict, to_toml
-from zspace.config.parse import split_list
+from zspace.config.parse import distinct_values, split_list, toml_value
+from zspace.core.checks import check_type
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write_json
 from zspace.core.progress import progress as switch
@@ -49,7 +50,9 @@ class SweepRun:
 
 
 def parse_vary(items: Sequence[str | tuple[str, Sequence[Any]]]) -> list[tuple[str, list[str]]]:
-    """``--vary KEY=V1,V2,...`` strings (or (key, values) pairs) to [(key, [texts])]."""
+    """``--vary KEY=V1,V2,...`` strings (or (key, values) pairs) to [(key, [texts])];
+    values are compared as the run gets them (``1`` and ``1.0`` are one value)."""
+    check_type("vary", items, (list, tuple), "a list of 'KEY=V1,V2' or (key, values)")
     out: list[tuple[str, list[str]]] = []
     for item in items:
         if isinstance(item, str):
@@ -57,15 +60,19 @@ def parse_vary(items: Sequence[str | tuple[str, Sequence[Any]]]) -> list[tuple[s
             if not sep:
                 raise ZspaceError(f"--vary {item!r}: expected KEY=V1,V2,... e.g. model.fact=1e-5,1")
             values = split_list(text)
+        elif (
+            isinstance(item, list | tuple) and len(item) == 2 and isinstance(item[1], list | tuple)
+        ):
+            key, values = (
+                str(item[0]),
+                [v if isinstance(v, str) else toml_value(v) for v in item[1]],
+            )
         else:
-            key, values = item[0], [str(v) for v in item[1]]
+            raise TypeError(f"vary item {item!r:.60}: expected 'KEY=V1,V2' or (key, [values])")
         key = key.strip()
-        if key.count(".") != 1:
-            raise ZspaceError(f"--vary {key!r}: expected section.key, e.g. model.fact")
         if len(values) < 2:
             raise ZspaceError(f"--vary {key}: give two or more values, separated by commas")
-        if len(set(values)) < len(values):
-            raise ZspaceError(f"--vary {key}: a value is listed twice")
+        distinct_values(key, values)  # a known key; no two values the same run
         if key in {k for k, _ in out}:
             raise ZspaceError(f"--vary {key} is given twice")
         out.append((key, values))
@@ -131,7 +138,7 @@ def sweep(
     out, plan, log = Path(out), plan or Plan(), say(log)
     if jobs < 1:
         raise ZspaceError(f"--jobs {jobs}: must be >= 1")
-    base = resolve_config(config, list(overrides))
+    base = resolve_config(config, overrides)
     pairs = parse_vary(vary)
     runs = plan_runs(pairs)
     cfgs = [run_config(base, r) for r in runs]  # every value checked before any training

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from zspace.config import Config
+from zspace.core.checks import check_type
 from zspace.runs.run import Run
 from zspace.training import Callback, train_run
 
@@ -49,6 +50,7 @@ def train(
 ) -> Run:
     """Train a model and return its Run (see ``zspace.training.train_run``), with
     the loggers of ``train.log`` added to ``callbacks``."""
+    check_type("callbacks", callbacks, (list, tuple), "a list of Callbacks")
     extra = list(callbacks)
 
     def wired(cfg: Config) -> list[Any]:

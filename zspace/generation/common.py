@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 
 from zspace.analysis.common import subsample
-from zspace.core.checks import finite_float32, positive
+from zspace.core.checks import check_type, finite_float32, positive
 from zspace.core.errors import ZspaceError
 from zspace.core.resources import check_memory
+from zspace.generation.samplers import check_limit, parse_samplers
 
 Log = Callable[[str], None] | None
 
@@ -28,10 +29,46 @@ def seed_of(run: Any, seed: int | None) -> int:
     return seed
 
 
-def counts(**values: int) -> None:
-    """Each count must be >= 1."""
-    for name, value in values.items():
-        positive(name, int(value))
+COUNTS = {"n", "cols", "k", "count", "reference_size", "subsample", "strengths"}
+INT = (int, np.integer)
+
+
+def check_args(**given: Any) -> None:
+    """Types and ranges of the settings generation and evaluation share, checked before
+    any work and without a run: each function calls it first, and a pipeline, recipe or
+    sweep before its first run trains (``flow.stages.Plan``). Counts must be >= 1
+    (``subsample = 0`` too: a fit on no point is no fit; all points: a large count)."""
+    for name, v in given.items():
+        if name in COUNTS or name == "rounds":
+            check_type(name, v, INT, "an integer")
+            positive(name, v)
+            if name == "rounds" and v < 2:
+                raise ZspaceError(f"rounds = {v}: a spread needs at least 2")
+        elif v is None:
+            continue
+        elif name == "seed":
+            check_type(name, v, INT, "an integer or None")
+            positive(name, v, allow_zero=True)
+        elif name == "sampler":
+            check_type(name, v, (str, list, tuple), "a sampler name or a list of them")
+            parse_samplers(v)
+        elif name in ("limits", "components", "sharpen"):
+            items = v if isinstance(v, list | tuple) else [v]
+            number = INT if name == "components" else (*INT, float)
+            check_type(name, items, (list, tuple), "a number or a list of numbers", each=number)
+            for x in items:
+                if name == "limits":
+                    check_limit(x)
+                else:
+                    positive(name, x, allow_zero=name == "sharpen")
+        elif name == "quantile":
+            check_type(name, v, (*INT, float), "a number in (0, 1)")
+            if not 0 < v < 1:
+                raise ZspaceError(f"quantile = {v}: must lie in (0, 1)")
+        elif name in ("split", "oracle", "task"):
+            check_type(name, v, str, "a name")
+        elif name in ("refit", "metrics"):
+            check_type(name, v, bool, "True or False")
 
 
 def fmt(x: float) -> str:

@@ -11,6 +11,7 @@ of ``zspace.reporting.text``).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -73,10 +74,13 @@ def load_image_file(path: str | Path, run: Any) -> np.ndarray:
     if not path.is_file():
         raise ZspaceError(f"image file not found: {path}")
     c, h, w = run.input_shape
+    bomb = (Image.DecompressionBombError, Image.DecompressionBombWarning)
     try:
-        with Image.open(path) as img:
-            return fit(img, Geometry(h, w, c, run.config.data.crop))
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        with warnings.catch_warnings():  # a bomb's warning is its refusal, not a 2nd line
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                return fit(img, Geometry(h, w, c, run.config.data.crop))
+    except (UnidentifiedImageError, OSError, ValueError, *bomb) as exc:
         raise ZspaceError(f"{path} does not decode as an image: {exc}") from None
 
 

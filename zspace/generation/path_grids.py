@@ -14,7 +14,7 @@ from zspace.core.errors import ZspaceError
 from zspace.generation import paths
 from zspace.generation.common import (
     Log,
-    counts,
+    check_args,
     fits,
     fmt,
     pick,
@@ -183,7 +183,7 @@ def attribute(
 
 def _strengths(run: Any, count: int, strengths: Sequence[float]) -> list[float]:
     """Checked strengths, and refused when count x strengths images cannot be decoded."""
-    counts(count=count, strengths=len(strengths))
+    check_args(count=count, strengths=len(strengths))
     checked = [finite_float32("strength", s) for s in strengths]
     fits(run, count * len(checked), f"count = {count:,} x {len(checked)} strengths")
     return checked

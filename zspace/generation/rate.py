@@ -32,7 +32,7 @@ from zspace.analysis.neighbours import knn
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import digest, update_json
 from zspace.data import held_out_split
-from zspace.generation.common import Log, counts, fits, pick, seed_of
+from zspace.generation.common import Log, check_args, fits, pick, seed_of
 from zspace.generation.images import code, mean_radius
 from zspace.generation.index import samples_dir
 from zspace.generation.results import Rates
@@ -123,9 +123,10 @@ def meaningful_rates(
     """Share of decoded-and-re-encoded random points that land within the data, per
     sampler (and per uniform limit), with the data itself as a control; written to
     samples/rates.json (entries for the same sampler and parameters are replaced)."""
+    check_args(sampler=sampler, n=n, limits=limits, seed=seed, reference_size=reference_size,
+               quantile=quantile, components=components, subsample=subsample)  # fmt: skip
     run = as_run(run)
     names = parse_samplers(sampler)
-    counts(n=n)
     fits(run, n, f"n = {n:,}")
     seed = seed_of(run, seed)
     lat = load_latents(run)

@@ -16,7 +16,7 @@ import torch
 
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write_json
-from zspace.generation.common import Log, counts, pick, seed_of, split_index
+from zspace.generation.common import Log, check_args, pick, seed_of, split_index
 from zspace.generation.images import (
     load_image_file,
     model_input,
@@ -104,7 +104,7 @@ def reconstructions(
     files; the split's mean loss, PSNR and SSIM (written to samples/reconstruction.json)."""
     run = as_run(run)
     seed = seed_of(run, seed)
-    counts(n=n, cols=cols)
+    check_args(n=n, cols=cols, split=split, seed=seed, sharpen=sharpen, metrics=metrics)
     own = np.stack([load_image_file(p, run) for p in images]) if images else None  # first:
     split, data, index = split_index(run, split)  # a bad file must fail before any grid
     imgs = np.ascontiguousarray(data.images[pick(index, n, seed)])

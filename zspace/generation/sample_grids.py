@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from zspace.core.progress import progress as progress_switch
-from zspace.generation.common import Log, counts, fits, fmt, seed_of, sharpen_list
+from zspace.generation.common import Log, check_args, fits, fmt, seed_of, sharpen_list
 from zspace.generation.images import decode_u8, mean_radius, sharpened
 from zspace.generation.index import publish
 from zspace.generation.naming import sample_file
@@ -54,9 +54,10 @@ def generate(
 ) -> SampleImages:
     """Decode ``n`` random z-points per sampler (and per uniform limit and sharpening
     factor) into captioned PNG grids under samples/; returns the index entries."""
+    check_args(sampler=sampler, n=n, cols=cols, seed=seed, limits=limits, sharpen=sharpen,
+               components=components, subsample=subsample, refit=refit)  # fmt: skip
     run = as_run(run)
     names = parse_samplers(sampler)
-    counts(n=n, cols=cols)
     fits(run, n, f"n = {n:,}")
     seed = seed_of(run, seed)
     factors = sharpen_list(sharpen)

@@ -252,14 +252,18 @@ class Fitted(Sampler):
         record = {"kind": self.name, **self.info}
         return write_pair(Path(folder) / f"{self.name}.json", record, self.arrays, compress=False)
 
-    def load(self, folder: str | Path) -> Fitted | None:
+    def load(self, folder: str | Path, log: Log = None) -> Fitted | None:
         """The fit saved in ``folder``; None when it is missing, stale (its json does
-        not name its npz), damaged or foreign: then it is fitted again."""
+        not name its npz), damaged or foreign (logged: it is fitted again)."""
         names = ("weights", "means", "covariances") if self.name == "gmm" else ("mean", "cov")
+        path = Path(folder) / f"{self.name}.json"
         try:
-            info, arrays = read_pair(Path(folder) / f"{self.name}.json")
+            info, arrays = read_pair(path)
             return Fitted(self.name)._set({k: arrays[k] for k in names}, info)
-        except (ZspaceError, KeyError):
+        except (ZspaceError, KeyError, ValueError, IndexError) as exc:
+            if log and path.is_file():
+                why = exc if isinstance(exc, ZspaceError) else f"its arrays do not fit ({exc!r})"
+                log(f"{self.name}: refitting {path}: {why}")
             return None
 
     def fitted(
@@ -268,7 +272,7 @@ class Fitted(Sampler):
         """The fit saved in ``folder`` when it matches ``z`` and these settings, else
         this sampler fitted to ``z`` and saved (its warning, if any, logged once)."""
         key = self.key(z)
-        old = None if refit else self.load(folder)
+        old = None if refit else self.load(folder, log)
         if old is not None and all(old.info.get(k) == v for k, v in key.items()):
             return old
         self.fit(z).save(folder)

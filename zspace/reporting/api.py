@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from zspace.core.checks import PATH, check_hooks, check_type
 from zspace.runs.run import RunLike, run_path
 
 
@@ -16,6 +17,7 @@ def report(run: RunLike, *, log: Callable[[str], None] | None = print) -> Path:
     """Write ``RUN/report.html`` (self-contained) from the saved results; returns its path."""
     from zspace.reporting.report import build_report
 
+    check_hooks(log)
     return build_report(run_path(run), log)
 
 
@@ -25,4 +27,7 @@ def compare(
     """Write ``out/compare.html`` with the runs side by side; returns its path."""
     from zspace.reporting.compare import build_compare
 
+    check_type("runs", runs, (list, tuple), "a list of Runs or run folders")
+    check_type("out", out, PATH, "a folder (str or Path)")
+    check_hooks(log)
     return build_compare([run_path(r) for r in runs], out, log)

@@ -19,17 +19,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from zspace.analysis.common import AnalysisResult
 from zspace.analysis.runner import ANALYSES, load_result, split_name
 from zspace.config import to_dict
+from zspace.config.validate import did_you_mean
 from zspace.core.display import esc
 from zspace.core.errors import ZspaceError
 from zspace.evaluation.reading import METRICS
+from zspace.generation.samplers import SAMPLERS
 from zspace.reporting.html import Html, optional_json, table
 from zspace.reporting.text import num
 from zspace.runs.folder import read_config, read_history, read_meta
@@ -59,10 +62,11 @@ ENTRY_KEYS = {
     "where",
 }
 
+HISTORY = ["total", "reco", "kl", "kl_raw", "val_total", "val_reco", "val_kl", "kl_share",
+           "val_kl_share", "epochs", "fact", "lr", "seconds"]  # fmt: skip
 # quantity prefix -> what it reads (the rest of the name is documented in docs/recipes.md)
 QUANTITIES = {
-    "history": "last epoch of history.jsonl: total, reco, kl, kl_raw, val_total, val_reco, "
-    "val_kl, kl_share (kl / total), val_kl_share, epochs",
+    "history": f"last epoch of history.jsonl: {', '.join(HISTORY)} (kl_share = kl / total)",
     "rates": "samples/rates.json: rates.SAMPLER or rates.uniform:LIMIT (data = the control)",
     "eval": "samples/eval.json: eval.SAMPLER[:LIMIT].METRIC (precision, recall, fd, ...)",
     "recon": "samples/reconstruction.json: recon.psnr, recon.ssim, recon.loss",
@@ -208,10 +212,12 @@ def parse_reference(raw: Mapping[str, Any], where: str) -> Reference:
 
 def check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
     """A table of a recipe (or of its references) holds only keys it knows."""
-    unknown = sorted(set(table) - allowed)
+    unknown = sorted(map(str, set(table) - allowed))
     if unknown:
+        hint = did_you_mean(unknown[0], sorted(allowed))
         raise ZspaceError(
-            f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
+            f"{where}: unknown key(s) {', '.join(unknown)}{hint}; allowed: "
+            f"{', '.join(sorted(allowed))}"
         )
 
 
@@ -221,12 +227,41 @@ def _number(v: Any, where: str) -> float:
     return float(v)
 
 
+RECON = ["psnr", "ssim", "loss"]
+DERIVED = {  # quantities ``measure`` computes from an analysis result
+    "radius": ["gap", "share:LO:HI"],
+    "axes": ["flagged", "off_centre", "broad"],
+    "vae": ["diff_above_share", "active_share"],
+}
+
+
 def check_quantity(q: str, where: str = "quantity") -> None:
+    """A quantity ``measure`` can read from a run: a known source, then a name that
+    source holds (a history column, a sampler and metric, a number of the result)."""
     head, dot, rest = q.partition(".")
     base = split_name(head)[0]
     if base not in QUANTITIES or not dot or not rest:
         raise ZspaceError(
             f"{where}: unknown quantity {q!r}; it starts with one of {', '.join(QUANTITIES)}"
+        )
+    if base in ("rates", "eval"):
+        spec, _, metric = rest.rpartition(".") if base == "eval" else (rest, "", "")
+        if spec.partition(":")[0] not in (*SAMPLERS, "data" if base == "rates" else "real"):
+            raise ZspaceError(f"{where}: {q!r} names no sampler; samplers: {', '.join(SAMPLERS)}")
+        if base == "rates":
+            return
+        names, rest = list(METRICS), metric
+    elif base in ("history", "recon"):
+        names = HISTORY if base == "history" else RECON
+    else:
+        result: Any = next(c for c in AnalysisResult.__subclasses__() if c.name == base)
+        names = [f.name for f in fields(result) if str(f.type).split(" |")[0] in ("int", "float")]
+        names += DERIVED.get(base, [])
+        rest = "share:LO:HI" if base == "radius" and rest.startswith("share:") else rest
+    if rest not in names:
+        raise ZspaceError(
+            f"{where}: unknown quantity {q!r}{did_you_mean(rest, names)}; after {head}. "
+            f"comes one of {', '.join(names)}"
         )
 
 

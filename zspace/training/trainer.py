@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -272,11 +272,13 @@ class Trainer(EpochTrainer):
         return make_input(target, self.cfg.data, gen), target
 
 
-def resolve_config(config: Config | str | Path | None, overrides: list[str]) -> Config:
+def resolve_config(config: Config | str | Path | None, overrides: Sequence[str] | None) -> Config:
     """One rule for fresh and resumed runs: ``overrides`` apply on top of ``config``
     (a Config, a TOML path, or None for the defaults); a Config built by hand is
     checked as a file would be."""
     check_type("config", config, (Config, *PATH, type(None)), "a Config, a TOML file or None")
+    check_type("overrides", overrides, (list, tuple, type(None)), "a list of strings", each=str)
+    overrides = list(overrides or [])
     if isinstance(config, Config):
         return config_from_dict(apply_overrides(to_dict(config), overrides))
     return load_config(config, overrides)
