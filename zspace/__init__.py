@@ -37,6 +37,7 @@ PUBLIC: dict[str, str] = {
     "run_recipe": "zspace.flow.recipes",
     "load_recipe": "zspace.flow.recipes",
     "sweep": "zspace.flow.sweeps",
+    "wrap": "zspace.runs.wrap",
 }
 
 if TYPE_CHECKING:  # for editors and type checkers; at run time the names load lazily
@@ -55,6 +56,7 @@ if TYPE_CHECKING:  # for editors and type checkers; at run time the names load l
     from zspace.latents.encode import encode  # noqa: F401
     from zspace.reporting.api import compare, report  # noqa: F401
     from zspace.runs.run import Run, load_run  # noqa: F401
+    from zspace.runs.wrap import wrap  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

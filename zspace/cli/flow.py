@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import argparse
 
-from zspace.cli.common import analyses, config_options, flag, no_progress, opt, out, params, rank
+from zspace.cli.common import (
+    analyses,
+    config_options,
+    data_options,
+    data_overrides,
+    flag,
+    no_progress,
+    opt,
+    out,
+    params,
+    rank,
+)
 from zspace.core.errors import ZspaceError
 
 _RUN_OUT = "run folder (default runs/<time>-<ae|vae>)"
@@ -18,6 +29,21 @@ def add_parser(sub) -> None:
     opt(p, "--resume", None, what, nargs="?", const="last", metavar="EPOCH")
     no_progress(p)
     p.set_defaults(func=_train)
+
+    p = sub.add_parser(
+        "import",
+        help="make a run folder of your own model (docs/models.md)",
+        description="FACTORY (MODULE:FUNCTION or path/file.py:FUNCTION) is called without "
+        "arguments and returns an nn.Module with encode/decode or an (encoder, decoder) pair.",
+    )
+    opt(p, "--factory", None, "code that builds the model", required=True, metavar="FACTORY")
+    opt(p, "--weights", None, "a .safetensors file to load into it", metavar="FILE")
+    opt(p, "--data", None, "the data source (as data.source)", required=True, metavar="SOURCE")
+    out(p, "--run-dir", "the new run folder (required)")
+    config_options(p, file=False)
+    data_options(p, task=False)
+    no_progress(p)
+    p.set_defaults(func=_import)
 
     p = sub.add_parser("demo", help="train a small AE and VAE on the built-in digits")
     out(p, "", "folder for the demo runs", default="runs/demo")
@@ -98,6 +124,21 @@ def _train(args: argparse.Namespace) -> int:
     )
     if rank() == 0:
         print(f"run folder: {run.path}")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from zspace.runs.imported import build
+    from zspace.runs.wrap import wrap
+
+    if args.out is None:
+        raise ZspaceError("import needs --out RUN: the new run folder")
+    model = build(args.factory)
+    run = wrap(
+        model, data=args.data, run_dir=args.out, factory=args.factory, weights=args.weights,
+        overrides=data_overrides(args), progress=not args.no_progress,
+    )  # fmt: skip
+    print(f"run folder: {run.path}")
     return 0
 
 

@@ -2,8 +2,9 @@
 
 encoder.onnx: input ``images`` (N, C, H, W) float32 in [0, 1]; outputs ``mu`` and
 ``logvar`` for a VAE (the sampling step stays with the caller: z = mu +
-exp(logvar / 2) * eps), ``z`` for an AE. decoder.onnx: input ``z`` (N, z_dim),
-output ``images`` (N, C, H, W) in [0, 1], the sigmoid included.
+exp(logvar / 2) * eps), ``z`` for an AE. decoder.onnx: input ``z`` (N, *latent_shape),
+output ``images`` (N, C, H, W) in [0, 1], the sigmoid included. An imported model
+exports when torch.export can trace its code; otherwise the export is refused in one line.
 
 The graphs are plain NCHW: the model is exported from a contiguous copy (ONNX has
 no memory format; the exported values are the same). Each graph is checked with
@@ -21,10 +22,13 @@ from torch import nn
 
 from zspace._version import __version__
 from zspace.core.checks import require
+from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_path
 from zspace.exporting.common import quiet
 from zspace.models.autoencoder import AutoEncoder
+from zspace.models.wrapped import WrappedModel
 from zspace.runs.bundle import model_header
+from zspace.runs.folder import origin_text
 from zspace.runs.run import Run
 
 OPSET = 18  # onnxruntime >= 1.14 and most other runtimes read it
@@ -33,19 +37,17 @@ CHECK_TOLERANCE = 1e-4
 
 class Graph(nn.Module):
     """One half of the model as a plain function: the encoder's heads without sampling
-    ((mu, logvar) for a VAE, z for an AE), or the decoder with the sigmoid."""
+    ((mu, logvar) for a VAE, z for an AE), or the decoder (images in [0, 1])."""
 
-    def __init__(self, model: AutoEncoder, which: str) -> None:
+    def __init__(self, model: AutoEncoder | WrappedModel, which: str) -> None:
         super().__init__()
         self.model, self.which = model, which
 
     def forward(self, x: torch.Tensor):
-        if self.which == "encoder":
-            return self.model.encoder.heads(x)
-        return torch.sigmoid(self.model.decoder(x))
+        return self.model.heads(x) if self.which == "encoder" else self.model.decode(x)
 
 
-def plain_model(run: Run) -> AutoEncoder:
+def plain_model(run: Run) -> AutoEncoder | WrappedModel:
     """A CPU float32 copy in eval mode with contiguous (NCHW) weights."""
     model = copy.deepcopy(run.model).cpu().float().eval()
     return model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
@@ -91,7 +93,7 @@ def write_onnx(run: Run, out: Path, seed: int = 0) -> tuple[list[str], dict[str,
     gen = torch.Generator().manual_seed(seed)
     c, h, w = model.input_shape
     images = torch.rand(3, c, h, w, generator=gen)
-    z = torch.randn(3, model.cfg.z_dim, generator=gen)
+    z = torch.randn(3, *model.latent_shape, generator=gen)
     heads = ["mu", "logvar"] if model.variational else ["z"]
     header = {f"zspace.{k}": v for k, v in model_header(run).items() if k != "zspace"}
     diffs: dict[str, float] = {}
@@ -100,7 +102,16 @@ def write_onnx(run: Run, out: Path, seed: int = 0) -> tuple[list[str], dict[str,
         ("decoder", z, ["z"], ["images"]),
     ):
         module = Graph(model, which).eval()
-        program = _export(module, example, inputs, outputs)
+        try:
+            program = _export(module, example, inputs, outputs)
+        except Exception as exc:  # torch.export refuses much of arbitrary user code
+            if run.origin is None:
+                raise
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ZspaceError(
+                f"--format onnx: the {which} of this imported model ({origin_text(run.meta)}) "
+                f"does not export to ONNX ({first}); --format projector and safetensors work"
+            ) from None
         program.model.metadata_props.update(
             {"producer": f"zspace {__version__}", "zspace.graph": which, **header}
         )

@@ -27,6 +27,7 @@ from zspace.generation.images import (
 from zspace.generation.index import entry, samples_dir, update_index
 from zspace.generation.naming import sample_file
 from zspace.generation.results import Reconstructions, SampleImage, SampleImages
+from zspace.models.autoencoder import AutoEncoder
 from zspace.runs.run import RunLike, as_run
 
 
@@ -65,11 +66,15 @@ def recon_metrics(
         target = run.as_batch(images_u8[s : s + batch_size])
         x = model_input(run, target, seed + s)
         with torch.no_grad():
-            out = run.model.encoder(x.to(run.device))
+            out = run.model.encode(x.to(run.device))
             code = out.mu if out.mu is not None else out.z
-            logits = run.model.decoder(code).float().cpu()
-        loss_sum += float(reconstruction_loss(logits, target, m.loss, m.per_pixel)) * len(target)
-        recon = torch.sigmoid(logits).numpy().transpose(0, 2, 3, 1).astype(np.float64)
+            own = isinstance(run.model, AutoEncoder)  # the loss from logits, as in training;
+            pixels = (run.model.decoder if own else run.model.decode)(code).float().cpu()
+        # an imported model gives images: the same loss from them (docs/models.md)
+        loss = reconstruction_loss(pixels, target, m.loss, m.per_pixel, images=not own)
+        loss_sum += float(loss) * len(target)
+        recon = (torch.sigmoid(pixels) if own else pixels).numpy().transpose(0, 2, 3, 1)
+        recon = recon.astype(np.float64)
         orig = target.numpy().transpose(0, 2, 3, 1).astype(np.float64)
         small = min(orig.shape[1:3]) < 7
         for a, b in zip(orig, recon, strict=True):

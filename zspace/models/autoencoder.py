@@ -164,6 +164,10 @@ class AutoEncoder(nn.Module):
     eps_scale = _on_encoder("eps_scale")
     eps_clip = _on_encoder("eps_clip")
 
+    def heads(self, x: torch.Tensor) -> Any:
+        """The encoder without sampling: z for an AE, (mu, logvar) for a VAE."""
+        return self.encoder.heads(x)
+
     def encode(self, x: torch.Tensor) -> EncoderOutput:
         return self.encoder(x.contiguous(memory_format=torch.channels_last))
 

@@ -6,6 +6,7 @@ Each run keeps one colour (tab10 by its position) on every figure of the page.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -46,7 +47,13 @@ def build_compare(
     runs: Sequence[str | Path], out: str | Path, log: Callable[[str], None] | None = None
 ) -> Path:
     """Write ``out/compare.html`` for the given run folders; returns its path."""
-    from zspace.runs.folder import read_config, read_history, read_meta
+    from zspace.runs.folder import (
+        latent_shape,
+        origin_of,
+        origin_text,
+        read_history,
+        read_meta,
+    )
 
     dirs = [Path(r) for r in runs]
     if len(dirs) < 2:
@@ -59,9 +66,12 @@ def build_compare(
     hists = [read_history(d) for d in dirs]
     legend = []
     for i, (n, d, h) in enumerate(zip(names, dirs, hists, strict=True)):
-        kind, z_dim = str(read_meta(d).get("kind", "?")).upper(), read_config(d).model.z_dim
-        legend.append([n, swatch(F.run_colour(i)), kind, str(d), z_dim, len(h)])
-    runs_table = table(["run", "colour", "kind", "folder", "z_dim", "epochs"], legend, left=4)
+        meta, shape = read_meta(d), latent_shape(d)
+        origin, epochs = origin_text(meta), len(h) if origin_of(meta) is None else "imported"
+        kind, dim = str(meta.get("kind", "?")).upper(), f"{math.prod(shape)} {shape}"
+        legend.append([n, swatch(F.run_colour(i)), kind, origin, str(d), dim, epochs])
+    head = ["run", "colour", "kind", "origin", "folder", "d (latent shape)", "epochs"]
+    runs_table = table(head, legend, left=6)
     body = [section("runs", "Runs and their colours", runs_table)]
     last = [h[-1] if h else {} for h in hists]
     loss = "<p>Losses per image in the last epoch:</p>" + table(

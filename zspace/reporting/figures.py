@@ -11,6 +11,7 @@ shared style of ``zspace.reporting.style`` (fonts, grid, ticks, legends).
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Callable, Sequence
 
 import matplotlib
@@ -78,11 +79,12 @@ def loss_curves(history: Sequence[dict], colour: str = "C0", title: str = "") ->
     return fig
 
 
-def _radius(ax, rec: dict, arr: dict, colour: str, label: str) -> None:
-    """A run's radius density (share of points per unit R) as stairs."""
+def _radius(ax, rec: dict, arr: dict, colour: str, label: str, scale: float = 1.0) -> None:
+    """A run's radius density (share of points per unit R) as stairs; ``scale`` divides
+    R (and multiplies the density, so the area stays 1)."""
     r = rec["result"]
-    dens = arr["counts"] / (max(1, r["n"]) * r["bin_width"])
-    ax.stairs(dens, arr["edges"], color=colour, lw=1.5, label=label)
+    dens = arr["counts"] / (max(1, r["n"]) * r["bin_width"]) * scale
+    ax.stairs(dens, np.asarray(arr["edges"]) / scale, color=colour, lw=1.5, label=label)
     ax.set_xlabel("radius R = ||z|| (latent units)")
     ax.set_ylabel("share of points per unit R")
 
@@ -341,13 +343,19 @@ def vae_figure(rec: dict, arr: dict, colour: str = "C1") -> Figure:
 
 @styled
 def overlay_radius(items: Sequence[tuple[str, dict, dict]]) -> Figure:
-    """Radius densities of several runs in one plot; items are (name, record, arrays)."""
+    """Radius densities of several runs in one plot, as R / sqrt(d) so runs of different
+    d share one axis; 1 is where N(0, I) peaks (the report's sqrt(z_dim) line). Items
+    are (name, record, arrays)."""
     fig, ax = figure(size=(9, 3.6))
     for i, (name, rec, arr) in enumerate(items):
         r = rec["result"]
-        label = f"{name}: peak {r['peak']:.3g}, sqrt(z_dim) {r['expected']:.3g}"
-        _radius(ax, rec, arr, run_colour(i), label)
-    ax.set_title("Radius distributions of the compared runs")
+        root = math.sqrt(r["z_dim"])
+        label = f"{name} (d = {r['z_dim']}): peak R / sqrt(d) = {r['peak'] / root:.3g}"
+        _radius(ax, rec, arr, run_colour(i), label, root)
+    ax.axvline(1.0, color="k", ls="--", lw=1, label="1 = sqrt(d)\n(where N(0, I) peaks)")
+    ax.set_xlabel("R / sqrt(d) (radius over the square root of the latent dimension)")
+    ax.set_ylabel("share of points per unit R / sqrt(d)")
+    ax.set_title("Radius distributions of the compared runs, scaled by sqrt(d)")
     legend_outside(ax)
     return fig
 

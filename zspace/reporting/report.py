@@ -15,6 +15,7 @@ from zspace.reporting.evaluation import BAD, beside_grid, eval_table, read_eval
 from zspace.reporting.html import key, missing, page, section, table
 from zspace.reporting.references import references_html
 from zspace.reporting.text import num
+from zspace.runs.folder import NO_HISTORY, origin_of, origin_text
 
 # short navigation labels; an analysis without one shows its registry title
 NAV = {"pca": "PCA", "tsne": "t-SNE", "kmeans": "Clustering", "vae": "VAE internals"}
@@ -43,13 +44,21 @@ def config_section(run_dir: Path, meta: dict) -> str:
                  + " x ".join(str(s) for s in data.get("shape", [])) + " (H x W x C)"],
         ["splits", splits],
     ]  # fmt: skip
-    if cfg is not None:
+    origin = origin_of(meta)
+    if origin is not None:  # an imported model: its config.toml has a data section only
+        rows += [
+            ["origin", origin_text(meta)],
+            ["model", f"latent shape {tuple(origin.get('latent_shape') or ())}, "
+                      f"{num(origin.get('parameters'))} parameters"],
+        ]  # fmt: skip
+    elif cfg is not None:
         m, d, t = cfg.model, cfg.data, cfg.train
         task = d.task
         if d.task == "denoise":
             task += f" (noise_sigma {d.noise_sigma:g}, drop_fraction {d.drop_fraction:g})"
         rows += [
             ["task", task],
+            ["origin", "zspace"],
             ["model", f"z_dim {m.z_dim}; encoder filters {list(m.encoder_filters)}, "
                       f"strides {list(m.encoder_strides)}"
                       + (f"; fact {m.fact:g}" if m.variational else "")],
@@ -66,7 +75,9 @@ def config_section(run_dir: Path, meta: dict) -> str:
     )
 
 
-def losses_section(history: list[dict], colour: str) -> str:
+def losses_section(history: list[dict], colour: str, imported: bool = False) -> str:
+    if imported:
+        return f'<p class="key">{NO_HISTORY}.</p>'
     if not history:
         return '<p class="missing">No epochs in history.jsonl yet.</p>'
     last = history[-1]
@@ -318,13 +329,16 @@ def build_report(run_dir: str | Path, log: Callable[[str], None] | None = None) 
     if refs is not None:
         body.append(section("reference", "Reference vs this run", refs))
         nav.insert(1, ("reference", "Reference"))
-    body.append(section("losses", "Losses", losses_section(history, colour)))
+    imported = origin_of(meta) is not None
+    body.append(section("losses", "Losses", losses_section(history, colour, imported)))
     for sid, spec in ANALYSES.items():
         body.append(section(sid, spec.title, analysis_section(run_dir, sid, colour, variational)))
     body.append(section("samples", "Samples and reconstructions", samples_section(run_dir)))
     data = (meta.get("data") or {}).get("source", "?")
     sub = (
-        f"{kind.upper()} on {data}, {len(history)} epochs; report written "
+        f"{kind.upper()} on {data}, "
+        + ("imported" if imported else f"{len(history)} epochs")
+        + "; report written "
         f"{time.strftime('%Y-%m-%d %H:%M:%S')} by zspace"
     )
     text = page(f"zspace report: {run_dir.name}", sub, nav, "\n".join(body))

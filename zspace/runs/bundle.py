@@ -20,6 +20,7 @@ import torch
 from zspace._version import __version__
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_path, atomic_write_bytes, atomic_write_json, read_bytes
+from zspace.models.wrapped import weights_of
 from zspace.runs.folder import write_config
 
 if TYPE_CHECKING:
@@ -36,28 +37,44 @@ def is_bundle(path: str | Path) -> bool:
     return (path / WEIGHTS_FILE).is_file() and not (path / "checkpoints").is_dir()
 
 
+def read_safetensors(file: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """(tensors on the CPU, header metadata) of a safetensors file; one line when unreadable."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(file), framework="pt", device="cpu") as fh:
+            return {k: fh.get_tensor(k) for k in fh.keys()}, fh.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ZspaceError(f"{file} is unreadable or corrupt: {first}") from None
+
+
+def write_safetensors(file: Path, state: dict[str, torch.Tensor], header: dict[str, str]) -> None:
+    """Atomically; tensors copied to plain row-major CPU data (channels_last weights are
+    not contiguous; tied weights would share memory, which safetensors refuses)."""
+    from safetensors.torch import save_file
+
+    plain = {
+        k: v.detach().cpu().clone(memory_format=torch.contiguous_format) for k, v in state.items()
+    }
+    with atomic_path(file) as tmp:
+        save_file(plain, str(tmp), metadata=header)
+
+
 def read_bundle(path: str | Path, checkpoint: str | int = "best") -> tuple[dict, int]:
     """(state dict on the CPU, epoch) of a bundle; ``checkpoint`` must name what it holds.
 
     A bundle holds one set of weights; asking for another epoch is an error rather
     than a silent substitute.
     """
-    from safetensors import SafetensorError, safe_open
-
     file = Path(path) / WEIGHTS_FILE
-    try:
-        with safe_open(str(file), framework="pt", device="cpu") as fh:
-            info = fh.metadata() or {}
-            state = {k: fh.get_tensor(k) for k in fh.keys()}
-    except (SafetensorError, OSError, ValueError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ZspaceError(f"{file} is unreadable or corrupt: {first}") from None
+    state, info = read_safetensors(file)
     if info.get("format") != FORMAT:
         raise ZspaceError(f"{file} is not a zspace bundle (no format={FORMAT!r} in its header)")
-    epoch = info.get("epoch", "0")
-    if not epoch.isdigit():
-        raise ZspaceError(f"{file} is damaged: its header's epoch {epoch!r} is not a count")
-    epoch = int(epoch)
+    text = info.get("epoch", "0")
+    if not text.isdigit():
+        raise ZspaceError(f"{file} is damaged: its header's epoch {text!r} is not a count")
+    epoch = int(text)
     held = info.get("checkpoint", "best")
     if str(checkpoint) not in ("best", held, str(epoch)):
         raise ZspaceError(
@@ -67,15 +84,15 @@ def read_bundle(path: str | Path, checkpoint: str | int = "best") -> tuple[dict,
     return state, epoch
 
 
-def load_weights(model: torch.nn.Module, state: dict, path: str | Path) -> None:
-    """Load a bundle's state dict, naming the bundle when it does not fit the config."""
+def load_weights(
+    model: torch.nn.Module, state: dict, file: str | Path, what: str = "its config.toml"
+) -> None:
+    """Load a state dict, naming the file and the model when it does not fit."""
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise ZspaceError(
-            f"{Path(path) / WEIGHTS_FILE} does not fit the model of its config.toml: {first}"
-        ) from None
+        first = " ".join(str(exc).strip().splitlines()[:2])
+        raise ZspaceError(f"{file} does not fit the model of {what}: {first}") from None
 
 
 def model_header(run: Run) -> dict[str, str]:
@@ -85,7 +102,7 @@ def model_header(run: Run) -> dict[str, str]:
     return {
         "zspace": __version__,
         "kind": "vae" if m.variational else "ae",
-        "z_dim": str(m.cfg.z_dim),
+        "z_dim": str(run.z_dim),
         "input_shape": ",".join(str(s) for s in m.input_shape),
         "epoch": str(run.epoch),
     }
@@ -93,10 +110,6 @@ def model_header(run: Run) -> dict[str, str]:
 
 def write_bundle(run: Run, out: Path, checkpoint: str | int = "best") -> list[str]:
     """Write the bundle's files into ``out``; returns their names, the weights last."""
-    from safetensors.torch import save_file
-
-    # channels_last weights are not contiguous; safetensors stores plain row-major data
-    state = {k: v.detach().cpu().contiguous() for k, v in run.model.state_dict().items()}
     write_config(out, run.config)
     meta = {k: v for k, v in run.meta.items() if k != "bundle"}
     meta["bundle"] = {
@@ -114,6 +127,6 @@ def write_bundle(run: Run, out: Path, checkpoint: str | int = "best") -> list[st
         atomic_write_bytes(out / "history.jsonl", read_bytes(history))
         files.append("history.jsonl")
     header = {"format": FORMAT, "format_version": FORMAT_VERSION, **model_header(run)}
-    with atomic_path(out / WEIGHTS_FILE) as tmp:
-        save_file(state, str(tmp), metadata={**header, "checkpoint": str(checkpoint)})
+    state = weights_of(run.model).state_dict()
+    write_safetensors(out / WEIGHTS_FILE, state, {**header, "checkpoint": str(checkpoint)})
     return [*files, WEIGHTS_FILE]

@@ -9,11 +9,14 @@ import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zspace.config import Config, config_from_dict, read_toml, to_toml
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write_json, atomic_write_text, locked, read_json, read_text
+
+if TYPE_CHECKING:
+    from zspace.data import ImageData
 
 META_FORMAT = 1
 HISTORY_KEYS = (
@@ -67,6 +70,32 @@ def default_run_dir(variational: bool, root: str | Path = "runs") -> Path:
     return path
 
 
+def check_new_run_dir(run: Path) -> None:
+    """A new run's folder (train, import): absent or empty (a dead writer's lock aside)."""
+    if run.is_dir() and any(p.name != LOCK_FILE for p in run.iterdir()):
+        if (run / "config.toml").is_file() and not (run / "checkpoints" / "last.pt").is_file():
+            raise ZspaceError(
+                f"run folder {run} holds a run that stopped before its first checkpoint; "
+                "delete it or pick another --run-dir"
+            )
+        raise ZspaceError(
+            f"run folder {run} is not empty; pick another --run-dir or resume it with --resume"
+        )
+
+
+def data_meta(variational: bool, data: ImageData, splits: dict[str, Any]) -> dict[str, Any]:
+    """What meta.json says of a new run's model kind and data (the report's data section)."""
+    from zspace.data import input_shape_of
+    from zspace.data.quality import image_checks
+
+    return {
+        "kind": "vae" if variational else "ae",
+        "input_shape": list(input_shape_of(data)),
+        "data": {**data.describe(), **image_checks(data.images)},
+        "splits": {k: int(len(v)) for k, v in splits.items()},
+    }
+
+
 def write_config(run: Path, cfg: Config) -> None:
     atomic_write_text(run / "config.toml", to_toml(cfg))
 
@@ -102,6 +131,27 @@ def read_meta(run: Path) -> dict[str, Any]:
         found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
         raise ZspaceError(f"{path}: unsupported run format {found!r}")
     return meta
+
+
+def origin_of(meta: dict[str, Any]) -> dict[str, Any] | None:
+    """The origin record of an imported run; None for zspace's own."""
+    origin = meta.get("origin")
+    return origin if isinstance(origin, dict) and origin.get("kind") != "zspace" else None
+
+
+NO_HISTORY = "imported: no training history"
+
+
+def origin_text(meta: dict[str, Any]) -> str:
+    """``zspace``, or ``factory MODULE:FUNCTION`` (what the report and compare show)."""
+    origin = origin_of(meta)
+    return "zspace" if origin is None else f"factory {origin.get('factory', '?')}"
+
+
+def latent_shape(run: Path) -> tuple[int, ...]:
+    """The latent's own shape from the folder's files, without building the model."""
+    origin = origin_of(read_meta(run))
+    return tuple(origin["latent_shape"]) if origin else (read_config(run).model.z_dim,)
 
 
 def read_history(run: Path) -> list[dict[str, Any]]:

@@ -20,12 +20,21 @@ from zspace.core.device import pick_device
 from zspace.core.errors import ZspaceError
 from zspace.data import ImageData, prepare
 from zspace.data.arrays import image_layout, to_nchw
-from zspace.models.autoencoder import AutoEncoder
+from zspace.models.autoencoder import AutoEncoder, count_parameters
 from zspace.models.footprint import check_model_fits
 from zspace.models.interface import latent_dim
-from zspace.runs.bundle import is_bundle, load_weights, read_bundle
+from zspace.models.wrapped import WrappedModel
+from zspace.runs.bundle import WEIGHTS_FILE, is_bundle, load_weights, read_bundle
 from zspace.runs.checkpoint import check_fits_model, load_checkpoint, resolve_checkpoint
-from zspace.runs.folder import read_config, read_history, read_meta
+from zspace.runs.folder import (
+    NO_HISTORY,
+    origin_of,
+    origin_text,
+    read_config,
+    read_history,
+    read_meta,
+)
+from zspace.runs.imported import load_imported
 
 
 @dataclass(repr=False)
@@ -33,7 +42,7 @@ class Run:
     path: Path
     config: Config
     meta: dict[str, Any]
-    model: AutoEncoder
+    model: AutoEncoder | WrappedModel
     device: torch.device
     epoch: int
     checkpoint: str | int = "best"
@@ -58,11 +67,17 @@ class Run:
         meta = read_meta(path)
         shape = input_shape(meta, path)
         dev = device if isinstance(device, torch.device) else pick_device(device or "auto")
+        model: AutoEncoder | WrappedModel
+        if origin_of(meta) is not None:  # a model the user brought: no checkpoints
+            if checkpoint not in ("best", "last"):
+                raise ZspaceError(f"{path} is an imported model: no checkpoint {checkpoint!r}")
+            model = load_imported(path, meta, shape).to(dev)
+            return cls(path, cfg, meta, model, dev, 0, checkpoint)
         check_model_fits(cfg.model, shape, dev, batch=1, training=False)
         model = AutoEncoder(cfg.model, shape).to(dev)
         if is_bundle(path):  # exported weights (safetensors), no checkpoints/
             weights, epoch = read_bundle(path, checkpoint)
-            load_weights(model, weights, path)
+            load_weights(model, weights, path / WEIGHTS_FILE)
         else:
             file = resolve_checkpoint(path / "checkpoints", checkpoint)
             state = load_checkpoint(file, dev)
@@ -76,6 +91,8 @@ class Run:
         """One line: ``Run('runs/x', vae z=16, epoch 12/12, best)``."""
         which = "" if isinstance(self.checkpoint, int) else f", {self.checkpoint}"
         kind = f"{'vae' if self.variational else 'ae'} z={self.z_dim}"
+        if self.origin is not None:
+            return f"Run({str(self.path)!r}, {kind}, imported)"
         epochs = f"epoch {self.epoch}/{self.config.train.epochs}"
         return f"Run({str(self.path)!r}, {kind}, {epochs}{which})"
 
@@ -86,17 +103,24 @@ class Run:
         splits = ", ".join(f"{k} {v}" for k, v in self.meta.get("splits", {}).items())
         key = "val_total" if rows and rows[-1].get("val_total") is not None else "total"
         best = min(rows, key=lambda r: r[key], default=None)
+        model = (
+            f"filters {list(m.encoder_filters)}, fact {m.fact:g}"
+            if self.origin is None
+            else f"latent shape {self.latent_shape}, {origin_text(self.meta)}"
+        )
         lines = [
             repr(self),
-            f"  model     {'VAE' if m.variational else 'AE'}, z_dim {m.z_dim}, input "
-            f"{'x'.join(map(str, self.input_shape))}, filters {list(m.encoder_filters)}, "
-            f"{sum(p.numel() for p in self.model.parameters()):,} parameters, fact {m.fact:g}",
+            f"  model     {'VAE' if self.variational else 'AE'}, z_dim {self.z_dim}, input "
+            f"{'x'.join(map(str, self.input_shape))}, {model}, "
+            f"{count_parameters(self.model):,} parameters",
             f"  data      {self.config.data.source}, {data.get('count', '?')} images ({splits}), "
             f"{len(names)} classes"
             + (f": {', '.join(names[:10])}" if names else "")
             + (", ..." if len(names) > 10 else ""),
             f"  training  {len(rows)} of {self.config.train.epochs} epochs in the history; "
-            f"this model: epoch {self.epoch} ({self.checkpoint}), on {self.device}",
+            f"this model: epoch {self.epoch} ({self.checkpoint}), on {self.device}"
+            if self.origin is None
+            else f"  training  {NO_HISTORY}; on {self.device}",
         ]
         if best is not None:
             lines[-1] += f"; best {key} {best[key]:.6g} at epoch {best['epoch']}"
@@ -108,12 +132,17 @@ class Run:
     def data(self) -> tuple[ImageData, dict[str, np.ndarray]]:
         """The run's images and splits as training saw them (read once, then kept)."""
         if self._data is None:
-            self._data = prepare(self.config, self.path)
+            self._data = prepare(self.config, self.path, geometry=self.origin is None)
         return self._data
 
     @property
     def history(self) -> list[dict[str, Any]]:
         return read_history(self.path)
+
+    @property
+    def origin(self) -> dict[str, Any] | None:
+        """Where an imported model comes from (meta.json's origin); None for zspace's own."""
+        return origin_of(self.meta)
 
     @property
     def variational(self) -> bool:

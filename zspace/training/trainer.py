@@ -18,7 +18,6 @@ import os
 import signal
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -42,20 +41,22 @@ from zspace.core.errors import ZspaceError
 from zspace.core.fileio import check_writable, make_dirs
 from zspace.core.progress import progress as progress_switch
 from zspace.data import BatchLoader, ImageData, input_shape_of, prepare
-from zspace.data.arrays import RUN_DATA, in_memory, save_arrays
+from zspace.data.arrays import save_arrays
 from zspace.data.loader import epoch_seed, to_float_nchw
-from zspace.data.prepare import check_data
-from zspace.data.quality import image_checks
+from zspace.data.prepare import new_run_data
 from zspace.data.tasks import make_input
 from zspace.models.autoencoder import AutoEncoder, summary
 from zspace.models.footprint import check_model_fits
 from zspace.models.losses import fact_at_epoch, vae_loss
 from zspace.runs.checkpoint import check_fits_model, load_checkpoint, resolve_checkpoint
 from zspace.runs.folder import (
-    LOCK_FILE,
+    check_new_run_dir,
+    data_meta,
     default_run_dir,
+    origin_of,
     read_config,
     read_history,
+    read_meta,
     write_config,
     write_meta,
     writer_lock,
@@ -344,21 +345,13 @@ def _fresh(config, run_dir, overrides, callbacks, log, dist: Dist, hold, arrays)
 
     def setup() -> Trainer:
         cfg = resolve_config(config, overrides)
-        if data is not None:
-            cfg = replace(cfg, data=replace(cfg.data, source=RUN_DATA))
-        elif labels is not None or label_names is not None:
-            raise ZspaceError("train(labels=...) needs data=...: the labels of in-memory images")
         run = Path(run_dir) if run_dir is not None else default_run_dir(cfg.model.variational)
         existed = run.is_dir()  # a folder the lock creates goes with it (nothing saved)
         if dist.is_main:  # only rank 0 writes, so only it probes and holds the folder
             check_writable(run, "--run-dir", folder=True)
             hold.enter_context(writer_lock(run))
-        _check_new_run_dir(run)
-        if data is not None:
-            images = in_memory(data, labels, label_names, cfg.data)
-            splits = check_data(cfg, images)
-        else:
-            images, splits = prepare(cfg)
+        check_new_run_dir(run)
+        cfg, images, splits = new_run_data(cfg, data, labels, label_names)
 
         def create_folder() -> None:  # undone with the first checkpoint when that fails
             make_dirs(run)
@@ -385,19 +378,6 @@ def _fresh(config, run_dir, overrides, callbacks, log, dist: Dist, hold, arrays)
     return Run.load(trainer.run_dir, device=trainer.device)
 
 
-def _check_new_run_dir(run: Path) -> None:
-    """A fresh run's folder: absent or empty (a dead writer's lock aside)."""
-    if run.is_dir() and any(p.name != LOCK_FILE for p in run.iterdir()):
-        if (run / "config.toml").is_file() and not (run / "checkpoints" / "last.pt").is_file():
-            raise ZspaceError(
-                f"run folder {run} holds a run that stopped before its first checkpoint; "
-                "delete it or pick another --run-dir"
-            )
-        raise ZspaceError(
-            f"run folder {run} is not empty; pick another --run-dir or resume it with --resume"
-        )
-
-
 def _resume(config, run_dir, overrides, callbacks, log, dist: Dist, hold, resume, data) -> Run:
     def setup() -> tuple[Trainer, dict[str, Any], list[dict[str, Any]], Path]:
         if data is not None:
@@ -409,6 +389,11 @@ def _resume(config, run_dir, overrides, callbacks, log, dist: Dist, hold, resume
             raise ZspaceError(f"--resume: run folder not found: {run}")
         if dist.is_main:
             hold.enter_context(writer_lock(run))
+        if (origin := origin_of(read_meta(run))) is not None:
+            raise ZspaceError(
+                f"--resume: {run} is an imported model (factory {origin.get('factory')}); "
+                "zspace did not train it, so there is nothing to resume"
+            )
         on_disk = read_config(run)
         which = "last" if resume is True else resume
         path = resolve_checkpoint(run / "checkpoints", which)
@@ -497,10 +482,7 @@ def _lost_peer(exc: BaseException) -> bool:
 
 def _meta(cfg: Config, data: ImageData, splits, trainer: Trainer) -> dict[str, Any]:
     return {
-        "kind": "vae" if cfg.model.variational else "ae",
-        "input_shape": list(input_shape_of(data)),
-        "data": {**data.describe(), **image_checks(data.images)},  # the report's data section
-        "splits": {k: int(len(v)) for k, v in splits.items()},
+        **data_meta(cfg.model.variational, data, splits),
         "device": str(trainer.device),
         "processes": trainer.world,
     }

@@ -1,0 +1,188 @@
+"""A model a user brings, behind the one model interface (``zspace.models.interface``).
+
+``adapt`` turns what ``zspace.wrap`` accepts into an ``Adapted``: the ``nn.Module``
+that holds the weights and two functions of it, ``encode(net, x)`` and
+``decode(net, z)``. The adapters are tried in order (``ADAPTERS``), so a model family
+that needs its own (pythae, diffusers) goes before the generic ones. The functions
+take the net as an argument, so a copy of the model (``.to()``, ``deepcopy``) uses
+its own weights.
+
+The encoder's output says what the model is: a tensor makes an AE, a pair
+``(mu, logvar)`` a variational model, whose ``z = mu + exp(logvar / 2) * eps *
+eps_scale``. ``probe`` reads the latent shape from one encode of a real batch and
+checks the decoder gives that batch's shape back, in [0, 1].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import torch
+from torch import nn
+
+from zspace.core.errors import ZspaceError
+from zspace.models.interface import EncoderOutput
+
+METHODS = ("encode", "decode")
+
+
+class Adapted(NamedTuple):
+    net: nn.Module  # holds the weights: its state_dict is what the run folder saves
+    encode: Callable[[Any, torch.Tensor], Any]  # a tensor, (mu, logvar), EncoderOutput
+    decode: Callable[[Any, torch.Tensor], torch.Tensor]  # images in [0, 1]
+
+
+class Pair(nn.Module):
+    """An (encoder, decoder) pair as one module: weights under ``encoder.``/``decoder.``
+    (plain functions hold none)."""
+
+    def __init__(self, encoder: Callable, decoder: Callable) -> None:
+        super().__init__()
+        self.encoder, self.decoder = encoder, decoder
+
+
+def _pair(obj: Any) -> Adapted | None:
+    if isinstance(obj, tuple | list) and len(obj) == 2 and all(map(callable, obj)):
+        return Adapted(Pair(*obj), lambda n, x: n.encoder(x), lambda n, z: n.decoder(z))
+    return None
+
+
+def _methods(obj: Any) -> Adapted | None:
+    if isinstance(obj, nn.Module) and all(callable(getattr(obj, f, None)) for f in METHODS):
+        return Adapted(obj, lambda n, x: n.encode(x), lambda n, z: n.decode(z))
+    return None
+
+
+# tried in order; the first that recognises the object adapts it (part 2 of issue 24
+# puts the pythae and diffusers adapters before these generic ones)
+ADAPTERS: list[Callable[[Any], Adapted | None]] = [_pair, _methods]
+
+
+def adapt(obj: Any) -> Adapted:
+    for adapter in ADAPTERS:
+        if (found := adapter(obj)) is not None:
+            return found
+    raise ZspaceError(
+        f"cannot wrap a {type(obj).__name__}: expected a torch.nn.Module with encode() and "
+        "decode(), or an (encoder, decoder) pair of modules or functions"
+    )
+
+
+def _what(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {tuple(value.shape)}"
+    if isinstance(value, tuple | list):
+        return f"a {type(value).__name__} of {len(value)}: " + ", ".join(map(_what, value))
+    return f"a {type(value).__name__}"
+
+
+def heads(out: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(z, None) for an AE's output, (mu, logvar) for a variational one's."""
+    if isinstance(out, EncoderOutput):
+        return (out.z, None) if out.mu is None else (out.mu, out.logvar)
+    if isinstance(out, torch.Tensor):
+        return out, None
+    if (
+        isinstance(out, tuple | list)
+        and len(out) == 2
+        and all(isinstance(t, torch.Tensor) for t in out)
+        and out[0].shape == out[1].shape
+    ):
+        return out[0], out[1]
+    raise ZspaceError(
+        f"the encoder returned {_what(out)}: expected a tensor (an AE) or (mu, logvar) of "
+        "one shape (a variational model)"
+    )
+
+
+class WrappedModel(nn.Module):
+    """The interface over an ``Adapted`` model; ``net`` holds its weights."""
+
+    def __init__(
+        self,
+        adapted: Adapted,
+        input_shape: tuple[int, int, int],
+        latent_shape: tuple[int, ...],
+        variational: bool,
+    ) -> None:
+        super().__init__()
+        self.net = adapted.net
+        self._encode, self._decode = adapted.encode, adapted.decode
+        self.input_shape: tuple[int, int, int] = input_shape
+        self._latent_shape, self._variational = tuple(latent_shape), bool(variational)
+        self.eps_scale = 1.0
+
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        return self._latent_shape
+
+    @property
+    def variational(self) -> bool:
+        return self._variational
+
+    def heads(self, x: torch.Tensor) -> Any:
+        """The encoder as the user wrote it: z, or (mu, logvar); no sampling."""
+        return self._encode(self.net, x)
+
+    def encode(self, x: torch.Tensor) -> EncoderOutput:
+        mu, logvar = heads(self.heads(x))
+        if tuple(mu.shape[1:]) != self._latent_shape or (logvar is not None) != self.variational:
+            kind = "(mu, logvar)" if logvar is not None else "z"
+            raise ZspaceError(
+                f"the encoder now returns {kind} of shape {tuple(mu.shape[1:])}; this run "
+                f"recorded {'(mu, logvar)' if self.variational else 'z'} of shape "
+                f"{self._latent_shape} at import: import the model again"
+            )
+        if logvar is None:
+            return EncoderOutput(mu, None, None)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu) * self.eps_scale
+        return EncoderOutput(z, mu, logvar)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self._decode(self.net, z)
+        return out
+
+
+def weights_of(model: nn.Module) -> nn.Module:
+    """The module whose state_dict is the model's weights file: a wrapped model's own
+    net (the keys its author knows), zspace's model as a whole."""
+    return model.net if isinstance(model, WrappedModel) else model
+
+
+def device_of(net: nn.Module) -> torch.device:
+    return next((p.device for p in net.parameters()), torch.device("cpu"))
+
+
+@torch.no_grad()
+def probe(obj: Any, batch: torch.Tensor) -> WrappedModel:
+    """Wrap ``obj`` after one encode and decode of ``batch`` (N, C, H, W) in [0, 1]:
+    the latent's shape and kind come from the encoder; the decoder must give the
+    batch's shape back, in [0, 1]."""
+    adapted = adapt(obj)
+    adapted.net.eval()
+    batch = batch.to(device_of(adapted.net))
+    mu, logvar = heads(adapted.encode(adapted.net, batch))
+    if mu.ndim < 2 or len(mu) != len(batch):
+        raise ZspaceError(
+            f"the encoder returned {_what(mu)} for {len(batch)} images: expected (N, *latent_shape)"
+        )
+    c, h, w = batch.shape[1:]
+    model = WrappedModel(adapted, (c, h, w), tuple(mu.shape[1:]), logvar is not None)
+    check_images(model.decode(mu), tuple(batch.shape))
+    return model
+
+
+def check_images(out: Any, shape: tuple[int, ...]) -> None:
+    """A decoder's output: a tensor of ``shape`` (N, C, H, W) with values in [0, 1]."""
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != shape:
+        raise ZspaceError(
+            f"the decoder returned {_what(out)}: expected images of shape {shape} (N, C, H, "
+            "W) like the data, values in [0, 1]"
+        )
+    lo, hi = float(out.min()), float(out.max())
+    if not (lo >= -1e-4 and hi <= 1 + 1e-4):  # also NaN
+        raise ZspaceError(
+            f"the decoder returned values in [{lo:.4g}, {hi:.4g}]: expected images in [0, 1] "
+            "(apply a sigmoid to logits, or (x + 1) / 2 to [-1, 1])"
+        )

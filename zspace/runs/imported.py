@@ -1,0 +1,82 @@
+"""Imported runs: a model the user brought, rebuilt from the code its run names.
+
+meta.json's ``origin`` says where the model comes from::
+
+    {"kind": "factory", "factory": "models/mine.py:build" or "package.module:Class",
+     "weights": "model.safetensors", "latent_shape": [16], "variational": true,
+     "parameters": 12345}
+
+The factory is called without arguments and returns what ``zspace.wrap`` accepts
+(``zspace.models.wrapped.adapt``); the run's own safetensors weights are then loaded
+into it, so every stage sees the weights saved at import even when the factory does
+not seed. A module is imported from the working folder or ``PYTHONPATH``; a file path
+(``models/mine.py:build``) is recorded absolute.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from zspace.core.errors import ZspaceError
+from zspace.models.wrapped import WrappedModel, adapt
+from zspace.runs.bundle import WEIGHTS_FILE, load_weights, read_safetensors
+from zspace.runs.folder import origin_of
+
+
+def _failed(spec: str, exc: BaseException) -> ZspaceError:
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return ZspaceError(f"factory {spec!r}: {type(exc).__name__}: {first}".rstrip(": "))
+
+
+def factory_spec(spec: str) -> str:
+    """``module:function`` as given; a file path's part made absolute (later commands
+    run from any folder)."""
+    where, sep, name = spec.rpartition(":")
+    if not sep or not where or not name:
+        raise ZspaceError(f"factory {spec!r}: expected MODULE:FUNCTION or path/to/file.py:FUNCTION")
+    if where.endswith(".py"):
+        if not Path(where).is_file():
+            raise ZspaceError(f"factory {spec!r}: file not found: {where}")
+        return f"{Path(where).resolve()}:{name}"
+    return spec
+
+
+def build(spec: str) -> Any:
+    """Import the factory ``spec`` names and call it without arguments."""
+    where, _, name = factory_spec(spec).rpartition(":")
+    try:
+        if where.endswith(".py"):  # a file: its folder is importable too (its siblings)
+            if str(Path(where).parent) not in sys.path:
+                sys.path.insert(0, str(Path(where).parent))
+            module_name = f"zspace_factory_{Path(where).stem}"
+            loader = importlib.util.spec_from_file_location(module_name, where)
+            module = importlib.util.module_from_spec(loader)  # type: ignore[arg-type]
+            sys.modules[module_name] = module
+            loader.loader.exec_module(module)  # type: ignore[union-attr]
+        else:  # the working folder is importable too, as for ``python -m``
+            if os.getcwd() not in sys.path:
+                sys.path.insert(0, os.getcwd())
+            module = importlib.import_module(where)
+        factory: Any = module
+        for part in name.split("."):
+            factory = getattr(factory, part)
+        return factory()
+    except Exception as exc:  # the user's code: any failure is theirs, said in one line
+        raise _failed(spec, exc) from None
+
+
+def load_imported(run: Path, meta: dict[str, Any], shape: tuple[int, int, int]) -> WrappedModel:
+    """The model of an imported run on the CPU, in eval mode, with the run's weights."""
+    origin = origin_of(meta) or {}
+    spec, latent = origin.get("factory"), origin.get("latent_shape")
+    if not isinstance(spec, str) or not isinstance(latent, list):
+        raise ZspaceError(f"{run / 'meta.json'}: origin {origin!r} names no factory")
+    model = WrappedModel(adapt(build(spec)), shape, tuple(latent), bool(origin.get("variational")))
+    file = run / str(origin.get("weights", WEIGHTS_FILE))
+    load_weights(model.net, read_safetensors(file)[0], file, f"factory {spec}")
+    return model.eval()
