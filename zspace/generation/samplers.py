@@ -268,7 +268,9 @@ class Fitted(Sampler):
     def load(self, folder: str | Path) -> Fitted | None:
         """The fit saved in ``folder``; None when it is missing, stale (its json does
         not name its npz), damaged or foreign: then it is fitted again."""
-        names = ("weights", "means", "covariances") if self.name == "gmm" else ("mean", "cov")
+        names: tuple[str, ...] = (
+            ("weights", "means", "covariances") if self.name == "gmm" else ("mean", "cov")
+        )
         try:
             info, arrays = read_pair(Path(folder) / f"{self.name}.json")
             names += tuple(k for k in SPACE if k in arrays)
