@@ -153,7 +153,7 @@ BASE = {
     "train": [], "pipeline": [], "recipe run": ["NAME"], "sweep": ["--out", "S"],
     "analyze": ["RUN"], "data info": [], "data preview": [], "data download": ["mnist"],
     "generate": ["RUN"], "evaluate": ["RUN"], "export": ["RUN", "--format", "projector"],
-    "explore": ["RUN"],
+    "explore": ["RUN"], "import": ["--factory", "F", "--data", "D"],
 }  # fmt: skip
 
 

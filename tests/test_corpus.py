@@ -768,6 +768,8 @@ def _round2(folder: str, what: str):
     return pytest.mark.xfail(strict=True, reason=f"issue 29 round 2 ({folder}): {what}")
 
 
+_PAIR = (torch.nn.Flatten(), torch.nn.Identity())  # an (encoder, decoder) pair to wrap
+
 # (public name, call on the base run and a scratch folder, words of the error)
 MISUSE = [
     ("Config", lambda run, out: zspace.Config(model=42), "model = 42: expected a ModelConfig"),
@@ -866,6 +868,15 @@ MISUSE = [
         marks=_round2("flow/sweeps.py", "vary's values not a list: 'int' object is not iterable"),
     ),
     ("sweep", lambda run, out: zspace.sweep(None, ["model.fact=1,2"], out, overrides="x"), "overr"),
+    ("wrap", lambda run, out: zspace.wrap(42, data="builtin:digits", run_dir=out), "type int"),
+    ("wrap", lambda run, out: zspace.wrap(_PAIR, data="x", run_dir=42), "run_dir = 42: expected"),
+    ("wrap", lambda run, out: zspace.wrap(_PAIR, data="x", run_dir=out, factory=5), "factory = 5"),
+    ("wrap", lambda run, out: zspace.wrap(_PAIR, data="x", run_dir=out), "needs factory="),
+    (
+        "wrap",
+        lambda run, out: zspace.wrap(_PAIR, data="x", run_dir=out, overrides=["model.z_dim=3"]),
+        "overrides ['model.z_dim=3'] set more than data.* and seed",
+    ),
 ]
 
 

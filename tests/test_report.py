@@ -117,10 +117,13 @@ def test_report_shows_the_rates_table(tmp_path):
 def test_compare_page(runs, tmp_path):
     path = zspace.compare([runs["ae"], runs["vae"]], tmp_path / "cmp")
     text = path.read_text()
-    for sid in ("runs", "losses", "radius", "kmeans", "vae", "generation"):
+    for sid in ("runs", "losses", "latent", "radius", "kmeans", "vae", "generation"):
         assert f'<section id="{sid}">' in text
-    # 3 overlays + the VAE's normal, gauss and gmm grids; the AE has no samples yet
-    assert text.count("data:image/png;base64,") == 6
+    # 3 overlays, each run's PCA spectrum and t-SNE map (captioned with its d), the VAE's
+    # normal, gauss and gmm grids; the AE has no samples yet
+    assert text.count("data:image/png;base64,") == 10
+    assert text.count("<figcaption>t-SNE map of ae, d = 4</figcaption>") == 1
+    assert '<td class="l">zspace</td>' in text.split('<section id="runs">')[1]
     generation = text.split('<section id="generation">')[1]
     assert '<th class="l">sampler</th><th>ae</th><th>vae</th>' in generation
     assert '<tr><td class="l">gauss</td><td>-</td><td>' in generation  # AE: no rate, a dash
@@ -173,7 +176,8 @@ def test_report_in_headless_chromium(runs, tmp_path):
         # 8 analysis figures + 3 sampler grids + 1 reconstruction grid
         pages = [(runs["vae"] / "report.html", [sid for sid, _ in SECTIONS], 12)]
         pages.append((zspace.compare([runs["ae"], runs["vae"]], tmp_path / "c"),
-                      ["runs", "losses", "radius", "kmeans", "vae", "generation"], 6))  # fmt: skip
+                      ["runs", "losses", "latent", "radius", "kmeans", "vae", "generation"],
+                      10))  # fmt: skip
         for page, sections, images in pages:
             driver.get(page.resolve().as_uri())
             ids = driver.execute_script(

@@ -5,3 +5,9 @@ class ZspaceError(Exception):
     (the error is printed once, by rank 0)."""
 
     quiet: bool = False
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none): what
+    a one-line error quotes of a library's or the user's code's failure."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

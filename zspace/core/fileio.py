@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from zspace.core.errors import ZspaceError
+from zspace.core.errors import ZspaceError, first_line
 
 LEGACY_TMP_AGE = 600.0  # seconds: temporaries without a pid (older versions) count as stale
 _IN_FLIGHT: set[str] = set()  # temporaries and backups this process still needs
@@ -362,15 +362,14 @@ def read_npz(
                             arr = np.lib.format.read_array(member, allow_pickle=False)
                     out[info.filename[: -len(".npy")]] = arr
     except ValueError as exc:
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        text = first_line(exc)
         if "pickle" in text.lower() or "object" in text.lower():
             raise ZspaceError(
                 f"{path} holds object arrays (pickled Python objects); refused{more}"
             ) from None
         raise ZspaceError(f"{path} is truncated or corrupt ({text}){more}") from None
     except (zipfile.BadZipFile, EOFError, OSError, zlib.error, KeyError, struct.error) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ZspaceError(f"{path} is truncated or corrupt ({reason}){more}") from None
+        raise ZspaceError(f"{path} is truncated or corrupt ({first_line(exc)}){more}") from None
     return out
 
 

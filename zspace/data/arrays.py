@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from zspace.core.errors import ZspaceError
+from zspace.core.errors import ZspaceError, first_line
 from zspace.core.fileio import atomic_write, atomic_write_json, read_json
 from zspace.data.dataset import ImageData, class_file, class_names, conform
 from zspace.data.readers.geometry import fit_array
@@ -141,8 +141,9 @@ def _load_npy(file: Path, source: str, mmap: bool = False) -> np.ndarray:
     try:
         return np.load(file, mmap_mode="r" if mmap else None, allow_pickle=False)
     except (ValueError, OSError) as exc:  # truncated, foreign, or pickled objects
-        first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise ZspaceError(f"{source}: {file} is not a readable .npy file ({first})") from None
+        raise ZspaceError(
+            f"{source}: {file} is not a readable .npy file ({first_line(exc)})"
+        ) from None
 
 
 def fit(data: ImageData, cfg: DataConfig) -> ImageData:

@@ -22,7 +22,7 @@ from torch import nn
 
 from zspace._version import __version__
 from zspace.core.checks import require
-from zspace.core.errors import ZspaceError
+from zspace.core.errors import ZspaceError, first_line
 from zspace.core.fileio import atomic_path
 from zspace.exporting.common import quiet
 from zspace.models.autoencoder import AutoEncoder
@@ -107,10 +107,9 @@ def write_onnx(run: Run, out: Path, seed: int = 0) -> tuple[list[str], dict[str,
         except Exception as exc:  # torch.export refuses much of arbitrary user code
             if run.origin is None:
                 raise
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ZspaceError(
-                f"--format onnx: the {which} of this imported model ({origin_text(run.meta)}) "
-                f"does not export to ONNX ({first}); --format projector and safetensors work"
+                f"--format onnx: the {which} of this imported model ({origin_text(run.meta)}) does "
+                f"not export to ONNX ({first_line(exc)}); projector and safetensors work"
             ) from None
         program.model.metadata_props.update(
             {"producer": f"zspace {__version__}", "zspace.graph": which, **header}

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from zspace.core.errors import ZspaceError
+from zspace.core.errors import ZspaceError, first_line
 from zspace.models.adapters import diffusers, pythae
 from zspace.models.interface import Adapted, EncoderOutput
 
@@ -70,8 +70,8 @@ def adapt(obj: Any) -> Adapted:
         if (found := adapter(obj)) is not None:
             return found
     raise ZspaceError(
-        f"cannot wrap a {type(obj).__name__}: expected a torch.nn.Module with encode() and "
-        "decode(), or an (encoder, decoder) pair of modules or functions"
+        f"cannot wrap an object of type {type(obj).__name__}: expected a torch.nn.Module with "
+        "encode() and decode(), or an (encoder, decoder) pair of modules or functions"
     )
 
 
@@ -116,16 +116,8 @@ class WrappedModel(nn.Module):
         self.net = adapted.net
         self._encode, self._decode = adapted.encode, adapted.decode
         self.input_shape: tuple[int, int, int] = input_shape
-        self._latent_shape, self._variational = tuple(latent_shape), bool(variational)
+        self.latent_shape, self.variational = tuple(latent_shape), bool(variational)
         self.eps_scale = 1.0
-
-    @property
-    def latent_shape(self) -> tuple[int, ...]:
-        return self._latent_shape
-
-    @property
-    def variational(self) -> bool:
-        return self._variational
 
     def heads(self, x: torch.Tensor) -> Any:
         """The encoder as the user wrote it: z, or (mu, logvar); no sampling."""
@@ -133,12 +125,12 @@ class WrappedModel(nn.Module):
 
     def encode(self, x: torch.Tensor) -> EncoderOutput:
         mu, logvar = heads(self.heads(x))
-        if tuple(mu.shape[1:]) != self._latent_shape or (logvar is not None) != self.variational:
+        if tuple(mu.shape[1:]) != self.latent_shape or (logvar is not None) != self.variational:
             kind = "(mu, logvar)" if logvar is not None else "z"
             raise ZspaceError(
                 f"the encoder now returns {kind} of shape {tuple(mu.shape[1:])}; this run "
                 f"recorded {'(mu, logvar)' if self.variational else 'z'} of shape "
-                f"{self._latent_shape} at import: import the model again"
+                f"{self.latent_shape} at import: import the model again"
             )
         if logvar is None:
             return EncoderOutput(mu, None, None)
@@ -146,8 +138,7 @@ class WrappedModel(nn.Module):
         return EncoderOutput(z, mu, logvar)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self._decode(self.net, z)
-        return out
+        return self._decode(self.net, z)
 
 
 def weights_of(model: nn.Module) -> nn.Module:
@@ -168,15 +159,26 @@ def probe(obj: Any, batch: torch.Tensor) -> WrappedModel:
     adapted = adapt(obj)
     adapted.net.eval()
     batch = batch.to(device_of(adapted.net))
-    mu, logvar = heads(adapted.encode(adapted.net, batch))
+    mu, logvar = heads(_call(adapted.encode, adapted.net, batch, "encoder"))
     if mu.ndim < 2 or len(mu) != len(batch):
         raise ZspaceError(
             f"the encoder returned {_what(mu)} for {len(batch)} images: expected (N, *latent_shape)"
         )
     c, h, w = batch.shape[1:]
     model = WrappedModel(adapted, (c, h, w), tuple(mu.shape[1:]), logvar is not None)
-    check_images(model.decode(mu), tuple(batch.shape))
+    check_images(_call(adapted.decode, adapted.net, mu, "decoder"), tuple(batch.shape))
     return model
+
+
+def _call(half: Callable, net: nn.Module, x: torch.Tensor, name: str) -> Any:
+    """The user's encoder or decoder on ``x``; what it raises is said in one line."""
+    try:
+        return half(net, x)
+    except Exception as exc:  # the user's code: its failure is theirs, named
+        raise ZspaceError(
+            f"the {name} raised {type(exc).__name__} on a batch of shape {tuple(x.shape)}"
+            f"{' from the data' if name == 'encoder' else ''}: {first_line(exc)}"
+        ) from None
 
 
 def check_images(out: Any, shape: tuple[int, ...]) -> None:

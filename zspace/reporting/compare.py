@@ -27,7 +27,11 @@ VAE |= {"diff_max": "max |z-mu|", "radius_abs_mean": "mean |R(z)-R(mu)|"}
 VAE |= {"radius_rel_mean": "mean relative"}
 OVERLAYS = {"radius": ("Radius distributions", F.overlay_radius)}
 OVERLAYS |= {"kmeans": ("KMeans inertia curves", F.overlay_inertia)}
-NAV = [("runs", "Runs"), ("losses", "Losses"), ("radius", "Radius"), ("kmeans", "KMeans")]
+# each run's latent space in one figure, side by side (the runs may differ in d)
+MAPS = {"pca": ("PCA spectrum", lambda r, a, c: F.pca_spectrum_figure(r, a, c))}
+MAPS |= {"tsne": ("t-SNE map", F.tsne_figure)}
+NAV = [("runs", "Runs"), ("losses", "Losses"), ("latent", "Latent spaces"), ("radius", "Radius")]
+NAV += [("kmeans", "KMeans")]
 NAV += [("vae", "VAE internals"), ("generation", "Generation")]
 
 
@@ -84,6 +88,7 @@ def build_compare(
     if any(hists):
         loss = img(F.overlay_losses(list(zip(names, hists, strict=True))), "loss curves") + loss
     body.append(section("losses", "Losses", loss))
+    body.append(section("latent", "Latent spaces side by side", latent_html(names, dirs)))
     for name, (title, overlay) in OVERLAYS.items():
         got = {n: load_result(d, name) for n, d in zip(names, dirs, strict=True)}
         items = [(n, *g) for n, g in got.items() if g is not None]
@@ -111,6 +116,24 @@ def build_compare(
     if log:
         log(f"comparison: {path}")
     return path
+
+
+def latent_html(names: Sequence[str], dirs: Sequence[Path]) -> str:
+    """Each run's PCA spectrum and t-SNE map in a row, captioned with its dimension."""
+    from zspace.runs.folder import latent_shape
+
+    parts = []
+    for name, (title, draw) in MAPS.items():
+        cells = []
+        for i, (n, d) in enumerate(zip(names, dirs, strict=True)):
+            if (got := load_result(d, name)) is not None:
+                shape = latent_shape(d)
+                what = f"{title} of {n}, d = {math.prod(shape)}"
+                what += f" {shape}" if len(shape) > 1 else ""
+                cells.append(img(draw(*got, F.run_colour(i)), what, what))
+        if cells:
+            parts.append(f'<h3>{title}</h3><div class="row">{"".join(cells)}</div>')
+    return "\n".join(parts) or '<p class="missing">No run has a pca or tsne analysis.</p>'
 
 
 def generation_html(names: Sequence[str], dirs: Sequence[Path]) -> str:

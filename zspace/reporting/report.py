@@ -46,10 +46,11 @@ def config_section(run_dir: Path, meta: dict) -> str:
         ["splits", splits],
     ]  # fmt: skip
     origin = origin_of(meta)
+    shape = (origin or {}).get("latent_shape") or []
     if origin is not None:  # an imported model: its config.toml has a data section only
         rows += [
             ["origin", origin_text(meta)],
-            ["model", f"latent shape {tuple(origin.get('latent_shape') or ())}, "
+            ["model", f"latent shape {tuple(shape)} (d = {math.prod(shape)}), "
                       f"{num(origin.get('parameters'))} parameters"],
         ]  # fmt: skip
     elif cfg is not None:

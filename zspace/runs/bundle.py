@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from zspace._version import __version__
-from zspace.core.errors import ZspaceError
+from zspace.core.errors import ZspaceError, first_line
 from zspace.core.fileio import atomic_path, atomic_write_bytes, atomic_write_json, read_bytes
 from zspace.models.wrapped import weights_of
 from zspace.runs.folder import write_config
@@ -45,8 +45,7 @@ def read_safetensors(file: str | Path) -> tuple[dict[str, torch.Tensor], dict[st
         with safe_open(str(file), framework="pt", device="cpu") as fh:
             return {k: fh.get_tensor(k) for k in fh.keys()}, fh.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ZspaceError(f"{file} is unreadable or corrupt: {first}") from None
+        raise ZspaceError(f"{file} is unreadable or corrupt: {first_line(exc)}") from None
 
 
 def write_safetensors(file: Path, state: dict[str, torch.Tensor], header: dict[str, str]) -> None:
@@ -91,7 +90,7 @@ def load_weights(
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
-        first = " ".join(str(exc).strip().splitlines()[:2])
+        first = " ".join(line.strip() for line in str(exc).strip().splitlines()[:2])
         raise ZspaceError(f"{file} does not fit the model of {what}: {first}") from None
 
 

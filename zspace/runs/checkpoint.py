@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from zspace.core.errors import ZspaceError
+from zspace.core.errors import ZspaceError, first_line
 from zspace.core.fileio import atomic_write_bytes, make_dirs
 
 FORMAT = 1
@@ -84,9 +84,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 
 def _corrupt(path: Path, exc: BaseException) -> ZspaceError:
-    text = str(exc).strip()
-    first = text.splitlines()[0] if text else type(exc).__name__
-    return ZspaceError(f"checkpoint {path} is unreadable or corrupt: {first}")
+    return ZspaceError(f"checkpoint {path} is unreadable or corrupt: {first_line(exc)}")
 
 
 def resolve_checkpoint(folder: Path, which: str | int) -> Path:

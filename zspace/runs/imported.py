@@ -22,16 +22,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from zspace.core.errors import ZspaceError
+from zspace.core.errors import ZspaceError, first_line
 from zspace.models.wrapped import FAMILIES, WrappedModel, adapt
 from zspace.runs.bundle import WEIGHTS_FILE, load_weights, read_safetensors
 from zspace.runs.folder import origin_of, origin_text
 from zspace.runs.model_folders import rebuild
-
-
-def _failed(spec: str, exc: BaseException) -> ZspaceError:
-    first = (str(exc).strip().splitlines() or [""])[0]
-    return ZspaceError(f"factory {spec!r}: {type(exc).__name__}: {first}".rstrip(": "))
 
 
 def factory_spec(spec: str) -> str:
@@ -68,7 +63,7 @@ def build(spec: str) -> Any:
             factory = getattr(factory, part)
         return factory()
     except Exception as exc:  # the user's code: any failure is theirs, said in one line
-        raise _failed(spec, exc) from None
+        raise ZspaceError(f"factory {spec!r}: {type(exc).__name__}: {first_line(exc)}") from None
 
 
 def load_imported(run: Path, meta: dict[str, Any], shape: tuple[int, int, int]) -> WrappedModel:

@@ -28,7 +28,7 @@ from weakref import WeakKeyDictionary
 import torch
 
 from zspace.core.checks import require
-from zspace.core.errors import ZspaceError
+from zspace.core.errors import ZspaceError, first_line
 from zspace.core.fileio import atomic_path, read_json, sha256_of
 from zspace.models.adapters import diffusers, pythae
 from zspace.runs.bundle import load_weights
@@ -36,10 +36,6 @@ from zspace.runs.bundle import load_weights
 PICKLES = "pythae"  # the run's subfolder for the trusted pickles
 # a pythae model read from a folder -> its trusted pickles (part -> (file, sha256))
 _TRUSTED: WeakKeyDictionary[Any, dict[str, tuple[Path, str]]] = WeakKeyDictionary()
-
-
-def _first_line(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}".rstrip(": ")
 
 
 def _folder(path: str | Path, flag: str, needs: str, what: str) -> Path:
@@ -73,7 +69,7 @@ def load_pythae(path: str | Path, *, allow_pickle: bool = False) -> Any:
         weights = state["model_state_dict"]
     except Exception as exc:  # missing, damaged, or more than tensors (refused unread)
         raise ZspaceError(
-            f"{folder / 'model.pt'}: no pythae state dict: {_first_line(exc)}"
+            f"{folder / 'model.pt'}: no pythae state dict: {first_line(exc)}"
         ) from None
     load_weights(model, weights, folder / "model.pt", f"pythae {type(model).__name__}")
     _TRUSTED[model] = trusted
@@ -86,7 +82,7 @@ def _unpickle(file: Path) -> Any:
         with file.open("rb") as fh:
             return unpickler(fh).load()
     except Exception as exc:  # the pickle's code, or a missing module it names
-        raise ZspaceError(f"{file}: cannot unpickle it: {_first_line(exc)}") from None
+        raise ZspaceError(f"{file}: cannot unpickle it: {first_line(exc)}") from None
 
 
 def load_diffusers(path: str | Path) -> Any:
@@ -112,7 +108,7 @@ def load_diffusers(path: str | Path) -> Any:
             variant=variant, output_loading_info=True,
         )  # fmt: skip
     except Exception as exc:  # a config or weights file this diffusers cannot read
-        raise ZspaceError(f"--diffusers {folder}: {_first_line(exc)}") from None
+        raise ZspaceError(f"--diffusers {folder}: {first_line(exc)}") from None
     finally:
         library.logging.set_verbosity(level)
     missing = [*info.get("missing_keys", []), *info.get("mismatched_keys", [])]
@@ -137,9 +133,7 @@ def keep_origin(model: Any, family: Any, run: Path) -> dict[str, Any]:
             try:
                 model.save(tmp)
             except Exception as exc:
-                raise ZspaceError(
-                    f"pythae's save of the model failed: {_first_line(exc)}"
-                ) from None
+                raise ZspaceError(f"pythae's save of the model failed: {first_line(exc)}") from None
             trusted = {p: (Path(tmp) / f"{p}.pkl", "") for p in parts}
         for part, (file, _) in trusted.items():
             with atomic_path(run / PICKLES / f"{part}.pkl") as out:

@@ -69,6 +69,11 @@ def wrap(
     check_type("weights", weights, (*PATH, type(None)), "a .safetensors file or None")
     check_type("overrides", overrides, (list, tuple, type(None)), "a list of strings", each=str)
     check_hooks(log, progress)
+    if bad := [o for o in overrides or [] if not o.strip().startswith(("data.", "seed"))]:
+        raise ZspaceError(
+            f"wrap: overrides {bad} set more than data.* and seed (the model is yours)"
+        )
+    adapted = adapt(model)
     arrays = None if isinstance(data, (str, Path)) else data
     source = [] if arrays is not None else [f"data.source={toml_value(str(data))}"]
     cfg = load_config(None, [*source, *(overrides or [])])
@@ -77,7 +82,7 @@ def wrap(
         spec = factory_spec(factory) if factory is not None else class_factory(model)
     what = f"factory {spec}" if family is None else family.describe(family.origin(model))
     if weights is not None:
-        load_weights(adapt(model).net, read_safetensors(weights)[0], weights, what)
+        load_weights(adapted.net, read_safetensors(weights)[0], weights, what)
     run = Path(run_dir)
     check_writable(run, "--out", folder=True)
     with writer_lock(run), undo_on_error(), progress_switch(progress):
@@ -125,7 +130,7 @@ def class_factory(model: Any) -> str:
     cls = type(model)
     if not isinstance(model, torch.nn.Module) or isinstance(model, WrappedModel):
         raise ZspaceError(
-            f"wrap: a {cls.__name__} needs factory='module:function' (or "
+            f"wrap: an object of type {cls.__name__} needs factory='module:function' (or "
             "'path/file.py:function') naming code that builds it, so later commands can "
             "rebuild the model"
         )

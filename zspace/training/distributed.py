@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import torch
 import torch.distributed as torch_dist
 
-from zspace.core.errors import ZspaceError
+from zspace.core.errors import ZspaceError, first_line
 
 T = TypeVar("T")
 
@@ -191,7 +191,7 @@ def session() -> Iterator[Dist]:
     try:
         torch_dist.init_process_group(backend=backend)
     except (RuntimeError, ValueError) as exc:  # rendezvous failed: address, port, timeout
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         raise ZspaceError(
             f"cannot open the process group ({backend}, rank {os.environ['RANK']} of "
             f"{os.environ['WORLD_SIZE']} at {os.environ['MASTER_ADDR']}:"

@@ -37,7 +37,7 @@ from zspace.config.parse import config_diff
 from zspace.config.validate import flatten
 from zspace.core.checks import PATH, check_hooks, check_type
 from zspace.core.device import check_precision, pick_device, set_tf32
-from zspace.core.errors import ZspaceError
+from zspace.core.errors import ZspaceError, first_line
 from zspace.core.fileio import check_writable, make_dirs
 from zspace.core.progress import progress as progress_switch
 from zspace.data import BatchLoader, ImageData, input_shape_of, prepare
@@ -431,7 +431,7 @@ def _resume(config, run_dir, overrides, callbacks, log, dist: Dist, hold, resume
         try:  # every process; rank 0 rewrites the history once all of it is read
             trainer.restore(state, history)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as exc:
-            what = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
+            what = f"{type(exc).__name__}: {first_line(exc)}"
             raise ZspaceError(f"checkpoint {path} cannot be resumed: damaged ({what})") from None
         if dist.is_main:
             write_config(trainer.run_dir, trainer.cfg)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from zspace.core.checks import require
-from zspace.core.errors import ZspaceError
+from zspace.core.errors import ZspaceError, first_line
 from zspace.models.interface import Adapted
 
 SUPPORTED = "AutoencoderKL"
@@ -60,9 +60,8 @@ def build(record: dict[str, Any]) -> Any:
     try:
         return autoencoder.from_config(record.get("config") or {})
     except Exception as exc:  # a config this diffusers cannot build
-        first = (str(exc).strip().splitlines() or [""])[0]
         raise ZspaceError(
-            f"diffusers {SUPPORTED}: cannot build it from its config: {first}"
+            f"diffusers {SUPPORTED}: cannot build it from its config: {first_line(exc)}"
         ) from None
 
 

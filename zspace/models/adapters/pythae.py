@@ -20,7 +20,7 @@ from typing import Any
 from torch import nn
 
 from zspace.core.checks import require
-from zspace.core.errors import ZspaceError
+from zspace.core.errors import ZspaceError, first_line
 from zspace.models.interface import Adapted
 
 AE_LIKE = ("AE", "RAE_L2", "RAE_GP", "WAE_MMD")
@@ -103,8 +103,9 @@ def build(record: dict[str, Any], networks: dict[str, nn.Module]) -> Any:
     try:
         return getattr(models, model)(getattr(models, name).from_dict(config), **networks)
     except Exception as exc:  # pydantic's validation, a network that does not fit
-        first = (str(exc).strip().splitlines() or [""])[0]
-        raise ZspaceError(f"pythae {model}: cannot build it from its config: {first}") from None
+        raise ZspaceError(
+            f"pythae {model}: cannot build it from its config: {first_line(exc)}"
+        ) from None
 
 
 def describe(record: dict[str, Any]) -> str:

@@ -1,0 +1,316 @@
+"""Bring your own autoencoder (issue 24): ``zspace.wrap`` and ``zspace import`` make an
+ordinary run folder of a plain encoder/decoder pair defined here, and every stage works
+on it in fresh processes; the error contract holds for what can go wrong at import."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import ROOT, copy_run
+
+import zspace
+from zspace.cli.main import main
+from zspace.core.errors import ZspaceError
+
+# A user's models, as they would write them: nothing of zspace in them. The factories do
+# not seed, so only the weights saved at import make later processes see the same model.
+MODELS = textwrap.dedent(
+    """
+    import torch
+    from torch import nn
+
+
+    class Encoder(nn.Module):
+        def __init__(self, d=4, variational=False):
+            super().__init__()
+            self.body = nn.Sequential(nn.Flatten(), nn.Linear(256, 32), nn.Tanh())
+            self.mu = nn.Linear(32, d)
+            self.logvar = nn.Linear(32, d) if variational else None
+
+        def forward(self, x):
+            h = self.body(x)
+            return self.mu(h) if self.logvar is None else (self.mu(h), self.logvar(h) - 2)
+
+
+    class Decoder(nn.Module):
+        def __init__(self, d=4, size=16, squash=True):
+            super().__init__()
+            self.size = size
+            last = nn.Sigmoid() if squash else nn.Identity()
+            self.body = nn.Sequential(nn.Linear(d, size * size), last)
+
+        def forward(self, z):
+            return self.body(z).view(len(z), 1, self.size, self.size)
+
+
+    class MapAE(nn.Module):
+        '''encode/decode methods and a latent map of shape (2, 4, 4).'''
+
+        def __init__(self):
+            super().__init__()
+            self.down = nn.Conv2d(1, 2, 4, stride=4)
+            self.up = nn.ConvTranspose2d(2, 1, 4, stride=4)
+
+        def encode(self, x):
+            return self.down(x)
+
+        def decode(self, z):
+            return torch.sigmoid(self.up(z))
+
+
+    def ae():
+        return Encoder(), Decoder()
+
+
+    def vae():
+        return Encoder(variational=True), Decoder()
+
+
+    def small_images():
+        return Encoder(), Decoder(size=8)
+
+
+    def logits():
+        return Encoder(), Decoder(squash=False)
+    """
+)
+DATA = ["--set", "data.image_size=16"]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("user") / "mine.py"
+    path.write_text(MODELS)
+    return path
+
+
+def fresh(code: str, cwd: Path, **env: str) -> str:
+    """Run Python ``code`` in a new process (zspace as installed here); its stdout."""
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=cwd, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def cli(cwd: Path, *argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "zspace", *argv], cwd=cwd, capture_output=True, text=True,
+        timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+
+
+def test_cli_import_then_every_stage_in_fresh_processes(models, tmp_path, digits_evaluator):
+    """An AE pair by factory file path: import, then encode, analyze, generate, evaluate
+    and report, each a new `zspace` process that rebuilds the model from its origin."""
+    run = tmp_path / "runs" / "ae"
+    done = cli(tmp_path, "import", "--factory", f"{models}:ae", "--data", "builtin:digits",
+               *DATA, "--run-dir", str(run))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    files = sorted(p.name for p in run.iterdir())
+    assert files == ["config.toml", "meta.json", "model.safetensors"]
+    origin = json.loads((run / "meta.json").read_text())["origin"]
+    assert origin == {
+        "kind": "factory", "factory": f"{models}:ae", "weights": "model.safetensors",
+        "latent_shape": [4], "variational": False, "parameters": 256 * 32 + 32 + 32 * 4 + 4
+        + 4 * 256 + 256,
+    }  # fmt: skip
+    for argv in (
+        ["encode", str(run)],
+        ["analyze", str(run), "--analyses", "radius,pca,kmeans"],
+        ["generate", str(run), "--sampler", "normal", "--count", "8", "--recon"],
+        ["evaluate", str(run), "--sampler", "normal", "--count", "64", "--rounds", "2"],
+        ["report", str(run)],
+    ):
+        done = cli(tmp_path, *argv)
+        assert done.returncode == 0, (argv, done.stderr[-2000:])
+    lat = np.load(run / "latents" / "train.npz")
+    assert lat["z"].shape[1] == 4 and "mu" not in lat.files
+    assert json.loads((run / "analysis" / "radius.json").read_text())["result"]["z_dim"] == 4
+    rows = json.loads((run / "samples" / "eval.json").read_text())["results"]
+    assert [r["sampler"] for r in rows] == ["real", "normal"]
+    recon = json.loads((run / "samples" / "reconstruction.json").read_text())["metrics"]
+    assert recon["loss_kind"] == "bce" and 0 < recon["loss"] < 256 * 5  # from [0, 1] images
+    page = (run / "report.html").read_text()
+    assert f"factory {models}:ae" in page and "imported: no training history" in page
+    assert "latent shape (4,) (d = 4)" in page and f"{origin['parameters']:,}" in page
+
+
+def test_wrap_in_python_then_every_stage_and_the_explorer(models, tmp_path, digits_evaluator):
+    """A variational pair through zspace.wrap in one process; encode, analyze, generate,
+    evaluate and report in another; then the explorer's decode endpoint here, whose
+    images are the model's own (the weights saved at import, not a fresh init)."""
+    run = tmp_path / "vae"
+    fresh(
+        f"""
+        import sys, numpy as np, torch, zspace
+        sys.path.insert(0, {str(models.parent)!r})
+        import mine
+        model = mine.vae()
+        r = zspace.wrap(model, data="builtin:digits", run_dir={str(run)!r},
+                        factory={f"{models}:vae"!r}, overrides=["data.image_size=16"])
+        assert r.variational and r.latent_shape == (4,) and r.epoch == 0
+        with torch.no_grad():
+            np.save("want.npy", model[1](torch.linspace(-1, 1, 8).view(2, 4)).numpy())
+        """,
+        tmp_path,
+    )
+    fresh(
+        f"""
+        import zspace
+        from zspace.generation.reconstructions import reconstructions
+        run = {str(run)!r}
+        zspace.encode(run)
+        zspace.analyze(run, only="radius,vae,pca")
+        zspace.generate(run, sampler="normal", n=8)
+        reconstructions(run, n=8)
+        zspace.evaluate(run, sampler="normal", n=64, rounds=2)
+        zspace.report(run)
+        """,
+        tmp_path,
+    )
+    loaded = zspace.load_run(run)
+    assert repr(loaded) == f"Run({str(run)!r}, vae z=4, imported)"
+    z = torch.linspace(-1, 1, 8).view(2, 4)
+    np.testing.assert_allclose(loaded.decode(z).numpy(), np.load(tmp_path / "want.npy"), atol=1e-6)
+    lat = np.load(run / "latents" / "train.npz")
+    assert lat["mu"].shape == lat["logvar"].shape == lat["z"].shape and lat["z"].shape[1] == 4
+    vae = json.loads((run / "analysis" / "vae.json").read_text())["result"]
+    assert vae["logvar_max"] < 0  # the encoder's logvar - 2 went through as logvar
+    assert "imported: no training history" in (run / "report.html").read_text()
+    from test_explore_api import get, png_array, zq
+
+    with zspace.explore(loaded) as server:
+        status, headers, body = get(server, f"/api/decode?z={zq(z[0])}")
+    assert status == 200 and headers["Content-Type"] == "image/png"
+    want = (np.clip(loaded.decode(z[:1]).numpy()[0, 0], 0, 1) * 255).round()
+    assert np.abs(png_array(body).astype(float) - want).max() <= 1
+
+
+def test_a_module_class_with_a_latent_map_rebuilds_from_its_class(models, tmp_path):
+    """No factory: a module class importable by module.qualname is recorded as
+    ``module:Class``; the latent's own shape is kept, analyses see it flattened."""
+    run = tmp_path / "map"
+    fresh(
+        f"""
+        import numpy as np, zspace, mine
+        images = (np.random.default_rng(0).random((60, 16, 16)) * 255).astype(np.uint8)
+        zspace.wrap(mine.MapAE(), data=images, run_dir={str(run)!r}, log=None)
+        """,
+        tmp_path,
+        PYTHONPATH=f"{ROOT}{os.pathsep}{models.parent}",
+    )
+    origin = json.loads((run / "meta.json").read_text())["origin"]
+    assert origin["factory"] == "mine:MapAE" and origin["latent_shape"] == [2, 4, 4]
+    assert (run / "data" / "images.npy").is_file()  # arrays kept as zspace.train keeps them
+    fresh(
+        f"""
+        import numpy as np, torch, zspace
+        r = zspace.load_run({str(run)!r})
+        assert r.latent_shape == (2, 4, 4) and r.z_dim == 32 and not r.variational
+        z, mu, _ = r.encode(np.zeros((3, 16, 16), np.uint8))
+        assert z.shape == (3, 32) and mu is None
+        flat, shaped = r.decode(z), r.decode(z.view(3, 2, 4, 4))
+        assert flat.shape == (3, 1, 16, 16) and torch.equal(flat, shaped)
+        zspace.encode(r, log=None)
+        """,
+        tmp_path,
+        PYTHONPATH=f"{ROOT}{os.pathsep}{models.parent}",
+    )
+
+
+def one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("zspace: error: "), err
+    return lines[0]
+
+
+@pytest.fixture
+def bad_weights(tmp_path) -> Path:
+    from safetensors.torch import save_file
+
+    file = tmp_path / "other.safetensors"
+    save_file({"encoder.mu.weight": torch.zeros(3, 32)}, str(file))
+    return file
+
+
+@pytest.mark.parametrize(
+    "factory, extra, words",
+    [
+        ("nosuchmodule:build", [], "factory 'nosuchmodule:build': ModuleNotFoundError"),
+        ("{models}:nothing", [], "AttributeError"),
+        ("missing/file.py:build", [], "file not found: missing/file.py"),
+        ("{models}:ae", ["--weights", "{bad}"], "does not fit the model of factory"),
+        ("{models}:small_images", [], "the decoder returned a tensor of shape (8, 1, 8, 8)"),
+        ("{models}:logits", [], "expected images in [0, 1]"),
+    ],
+)
+def test_import_errors_are_one_line_and_leave_nothing(
+    factory, extra, words, models, bad_weights, tmp_path, capsys
+):
+    run = tmp_path / "new" / "run"
+    fill = {"models": models, "bad": bad_weights}
+    argv = ["import", "--factory", factory.format(**fill), *(e.format(**fill) for e in extra)]
+    code = main([*argv, "--data", "builtin:digits", *DATA, "--run-dir", str(run)])
+    line = one_error_line(capsys)
+    assert code == 2 and words in line
+    assert not (tmp_path / "new").exists()
+
+
+def test_resume_of_an_imported_run_is_refused(models, tmp_path, capsys):
+    run = tmp_path / "run"
+    argv = ["import", "--factory", f"{models}:vae", "--data", "builtin:digits", *DATA]
+    assert main([*argv, "--out", str(run)]) == 0
+    capsys.readouterr()
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in run.iterdir())
+    assert main(["train", "--out", str(run), "--resume"]) == 2
+    assert "is an imported model" in one_error_line(capsys)
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in run.iterdir()) == before
+
+
+def test_wrap_refuses_what_a_later_process_could_not_rebuild(tmp_path, tiny_runs):
+    from torch import nn
+
+    class Local(nn.Module):
+        def encode(self, x):
+            return x.flatten(1)
+
+        def decode(self, z):
+            return z.view(-1, 1, 16, 16)
+
+    with pytest.raises(ZspaceError, match="cannot import it; pass factory="):
+        zspace.wrap(Local(), data="builtin:digits", run_dir=tmp_path / "a")
+    with pytest.raises(ZspaceError, match="needs factory='module:function'"):
+        zspace.wrap((nn.Flatten(), nn.Identity()), data="builtin:digits", run_dir=tmp_path / "b")
+    with pytest.raises(ZspaceError, match="cannot wrap an object of type int"):
+        zspace.wrap(42, data="builtin:digits", run_dir=tmp_path / "c")
+    assert list(tmp_path.iterdir()) == []
+    # zspace's own runs keep their origin: zspace, and a copy of one is no imported run
+    run = zspace.load_run(copy_run(tiny_runs["ae"], tmp_path / "own"))
+    assert run.origin is None and "origin" not in run.meta
+
+
+def test_the_docs_example_runs_as_written(tmp_path):
+    """docs/models.md's model file and its wrap call, pasted as they are."""
+    import re
+
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "models.md").read_text(), re.S)
+    assert blocks[0].startswith("# models/mine.py")
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "mine.py").write_text(blocks[0])
+    out = fresh(blocks[1], tmp_path)
+    assert out.strip().endswith("Run('runs/mine', vae z=8, imported)")
+    assert zspace.load_run(tmp_path / "runs" / "mine").origin["factory"] == (
+        f"{(tmp_path / 'models' / 'mine.py').resolve()}:build"
+    )
