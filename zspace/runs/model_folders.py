@@ -58,7 +58,7 @@ def load_pythae(path: str | Path, *, allow_pickle: bool = False) -> Any:
     if parts and not allow_pickle:
         names = " and ".join(f"{p}.pkl" for p in parts)
         raise ZspaceError(
-            f"--pythae {folder}: its custom {' and '.join(parts)} are pickles ({names}), which "
+            f"--pythae {folder}: its custom networks are pickles ({names}), which "
             "run code when loaded; zspace never unpickles on its own: pass --allow-pickle "
             "(allow_pickle=True) if you trust this folder"
         )
