@@ -240,6 +240,14 @@ def test_trusted_pickles_are_kept_with_their_sha256_and_checked_on_load(images, 
     kept.write_bytes(kept.read_bytes() + b"\0")  # changed after import: never unpickled
     with pytest.raises(ZspaceError, match="not the pickle trusted at import"):
         zspace.load_run(run.path)
+    # a model in memory: pythae's own save pickles its custom network into the run
+    direct = zspace.wrap(model, data="builtin:digits", run_dir=tmp_path / "direct",
+                         overrides=DIGITS, log=quiet)  # fmt: skip
+    assert (tmp_path / "direct" / "pythae" / "encoder.pkl").is_file()
+    with torch.no_grad():
+        torch.testing.assert_close(
+            zspace.load_run(direct.path).encode(x)[1], model.encoder(x)["embedding"]
+        )
 
 
 def test_unsupported_families_are_refused_in_one_line(tmp_path):
