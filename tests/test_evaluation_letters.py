@@ -85,8 +85,8 @@ def test_the_report_shows_the_headline_first_and_the_flags(letters_run):
     page = (run / "report.html").read_text()
     table = page[page.index('<table id="eval-table">') :]
     head = table[: table.index("</tr>")]
-    assert head.index("FD-zspace (headline)") < head.index("vouched precision (fidelity)")
-    assert head.index("vouched precision") < head.index("<th>precision</th>")
+    assert head.index("FD-zspace ↓ (headline)") < head.index("vouched precision ↑ (fidelity)")
+    assert head.index("vouched precision") < head.index("<th>precision ↑</th>")
     body = table[: table.index("</table>")]
     assert body.index(">real<") < body.index(">gmm<") < body.index(">normal ⚑<")
     assert '<ul class="flag"><li>⚑ <b>normal</b>: precision' in page
@@ -119,7 +119,7 @@ def test_compare_marks_and_explains_flagged_rows(letters_run, tmp_path):
     part = part[: part.index("<h4>", 5)]
     heads = re.findall(r"<th>([^<]*)</th>", part[: part.index("</tr>")])
     assert heads[0].endswith("run ⚑") and heads[1].endswith("other")  # the runs, in order
-    assert part.index("FD-zspace (headline)") < part.index("vouched precision (fidelity)")
+    assert part.index("FD-zspace ↓ (headline)") < part.index("vouched precision ↑ (fidelity)")
     flags = re.findall(r"<li>⚑ <b>([^<]*)</b>: ([^<]*)</li>", part)
     assert [(name, text[:9]) for name, text in flags] == [(heads[0][:-2], "precision"),
                                                           (heads[0][:-2], "300 of 30")]  # fmt: skip

@@ -75,6 +75,27 @@ def test_gmm_bic_picks_two_blobs_and_samples_their_weights(two_blobs):
     np.testing.assert_array_equal(draw, fit.sample(4000, np.random.default_rng(0)))
 
 
+def test_the_default_gmm_search_doubles_while_bic_picks_the_largest_count(monkeypatch):
+    """24 separated clusters: 1-16 ends at its largest count, so the default search
+    tries 32 (chosen) and 64 (worse) and stops; a list given is searched as given; the
+    cap ends the search with the warning."""
+    rng = np.random.default_rng(0)
+    centres = np.stack(np.meshgrid(np.arange(6), np.arange(4)), -1).reshape(-1, 2) * 10.0
+    z = (centres[:, None] + rng.normal(0, 1, (24, 40, 2))).reshape(-1, 2)
+    auto = samplers.Fitted("gmm", seed=0).fit(z)
+    assert list(auto.info["bic"]) == ["1", "2", "4", "8", "16", "32", "64"]
+    assert auto.info["n_components"] == 32 and auto.info["warning"] is None
+    given = samplers.Fitted("gmm", samplers.DEFAULT_COMPONENTS, seed=0).fit(z)
+    assert list(given.info["bic"]) == ["1", "2", "4", "8", "16"]
+    assert "BIC chose 16 components" in given.info["warning"]
+    assert "--components 16,32,64" in given.info["warning"]
+    two = samplers.Fitted("gmm", seed=0).fit(z[:80])  # two clusters: no search past 16
+    assert list(two.info["bic"]) == ["1", "2", "4", "8", "16"] and two.info["n_components"] == 2
+    monkeypatch.setattr(samplers, "MAX_COMPONENTS", 32)
+    capped = samplers.Fitted("gmm", seed=0).fit(z)
+    assert list(capped.info["bic"])[-1] == "32" and "BIC chose 32" in capped.info["warning"]
+
+
 def test_fits_are_saved_as_arrays_and_reused(tmp_path, two_blobs):
     fit = samplers.Fitted("gmm", [2], sample_size=800, seed=1).fitted(
         tmp_path / "samplers", two_blobs

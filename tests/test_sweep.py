@@ -80,8 +80,17 @@ def test_the_page_loads_every_image_in_headless_chromium(done, tmp_path):
         # losses, radius, logvar, active units, the generation figures + 3 thumbnails
         assert generation >= 1 and len(sizes) == 4 + generation + 3, sizes
         assert all(c and w > 0 for c, w in sizes), sizes
-        thumbs = driver.execute_script("return document.querySelectorAll('.thumbs img').length")
-        assert thumbs == 3
+        thumbs = driver.execute_script(
+            "return Array.from(document.querySelectorAll('.thumbs img'))"
+            ".map(i => [i.naturalWidth, i.getBoundingClientRect().width])"
+        )
+        assert thumbs == [[360, 360]] * 3  # large enough to see what the runs decode to
+        names = driver.execute_script(
+            "return Array.from(document.querySelectorAll('#numbers td.nw, #runs td.nw'))"
+            ".map(td => [td.textContent, getComputedStyle(td).whiteSpace])"
+        )
+        assert sorted(names) == sorted([[n, "nowrap"] for n in ["model.fact=1e-5", "model.fact=0.1",
+                                        "model.fact=1"]] * 2)  # fmt: skip
         assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []
     finally:
         driver.quit()
@@ -186,6 +195,8 @@ def test_cli_errors_are_one_line(capsys, tmp_path):
     # --page alone: the page of what is there (nothing yet), no training
     assert main(["sweep", "--out", str(tmp_path / "s"), "--vary", *VARY, "--page", *ARGS]) == 0
     assert "0 of 3 runs finished" in (tmp_path / "s" / "sweep.html").read_text()
+    printed = capsys.readouterr().out
+    assert printed.count("sweep.html") == 1, printed  # the page named once
     assert not (tmp_path / "s" / "model.fact=1").exists()
 
 

@@ -127,8 +127,33 @@ def sampler_options(p: Parser, default: str) -> None:
     opt(p, "--seed", None, "default: the run's config seed", type=int)
     what = "uniform limits, e.g. 0.5,1,2 (default 0.5,1,1.5,2,2.5,3,3.5,5,8)"
     opt(p, "--limits", None, what, type=numbers(float))
-    what = "GMM components: N, a list or LO-HI (BIC picks; default 1,2,4,8,16)"
+    what = "GMM components: N, a list or LO-HI (BIC picks; default 1,2,4,8,16, doubled on "
+    what += "while BIC picks the largest, up to 64)"
     opt(p, "--components", None, what, type=numbers(int))
+
+
+TASK = (
+    "evaluator kind: auto (classes with labels, attributes with >= 2000 attributed images, "
+    "else rotation), classes, attributes or rotation"
+)
+
+
+def evaluation_options(p: Parser) -> None:
+    """What evaluate and pipeline share besides the samplers (None: evaluate's default)."""
+    opt(p, "-k", None, "k-NN radius (default 5)", type=int)
+    opt(p, "--rounds", None, "bootstrap rounds (default 50)", type=int)
+    what = "face detector: auto (CelebA), faces (any data), none (default auto)"
+    opt(p, "--oracle", None, what, choices=("auto", "faces", "none"))
+    opt(p, "--task", None, TASK + " (default auto)", metavar="KIND")
+
+
+# what evaluate and pipeline hand on as given: sampler_options and evaluation_options
+SAMPLING = ("sampler", "seed", "limits", "components", "k", "rounds", "oracle", "task")
+
+
+def given(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+    """The options of ``names`` given on the command line (the others keep their defaults)."""
+    return {n: getattr(args, n) for n in names if getattr(args, n) is not None}
 
 
 def rank() -> int:

@@ -10,11 +10,6 @@ from zspace.cli import common
 from zspace.cli.common import opt
 from zspace.core.errors import ZspaceError
 
-_TASK = (
-    "evaluator kind: auto (classes with labels, attributes with >= 2000 attributed images, "
-    "else rotation), classes, attributes or rotation"
-)
-
 
 def add_parser(subparsers) -> None:
     """Register ``evaluate`` and ``evaluator`` on the top-level subparsers."""
@@ -30,12 +25,8 @@ def add_parser(subparsers) -> None:
     common.run_folder(p)
     common.sampler_options(p, "normal,gauss,gmm")
     common.count(p, 1000, "images per sampler")
-    opt(p, "-k", None, "k-NN radius (default 5)", type=int)
-    opt(p, "--rounds", None, "bootstrap rounds (default 50)", type=int)
-    what = "face detector: auto (CelebA), faces (any data), none"
-    opt(p, "--oracle", "auto", what, choices=("auto", "faces", "none"))
+    common.evaluation_options(p)
     common.flag(p, "--json", "print eval.json's rows as JSON")
-    opt(p, "--task", "auto", _TASK, metavar="KIND")
     common.no_progress(p)
     p.set_defaults(func=cmd_evaluate)
 
@@ -54,7 +45,7 @@ def add_parser(subparsers) -> None:
         s.add_argument("data", help="KIND:PATH, a config TOML or a run folder")
         common.config_options(s, file=False)
         common.data_options(s, task=False)
-        opt(s, "--task", "auto", _TASK, metavar="KIND")
+        opt(s, "--task", "auto", common.TASK, metavar="KIND")
         if name == "train":
             common.flag(s, "--force", "rebuild even when fresh")
             common.no_progress(s)
@@ -98,22 +89,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     if args.k is not None and args.k < 1:
         raise ZspaceError(f"-k {args.k}: must be >= 1")
-    given = {
-        name: getattr(args, name) for name in ("k", "rounds") if getattr(args, name) is not None
-    }
     res = evaluate(
-        args.run,
-        args.sampler,
-        n=args.count,
-        seed=args.seed,
-        limits=args.limits,
-        components=args.components,
-        oracle=args.oracle,
-        task=args.task,
-        log=print,
-        progress=not args.no_progress,
-        **given,
-    )
+        args.run, n=args.count, log=print, progress=not args.no_progress,
+        **common.given(args, *common.SAMPLING),
+    )  # fmt: skip
     if args.json:
         print(json.dumps(res["results"], indent=2))
         return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from zspace.cli import common
 from zspace.cli.common import (
     analyses,
     config_options,
@@ -64,6 +65,9 @@ def add_parser(sub) -> None:
     out(p, "--run-dir", _RUN_OUT)
     analyses(p, "run these analyses only (default all)", "--only")
     params(p, "--analysis-set")
+    common.sampler_options(p, "normal,gauss,gmm")
+    common.count(p, None, "images per sampler for the rates and the evaluation (default 1000)")
+    common.evaluation_options(p)
     no_progress(p)
     p.set_defaults(func=_pipeline)
 
@@ -175,6 +179,8 @@ def _pipeline(args: argparse.Namespace) -> int:
         analysis=parse_sets(args.params),
         only=args.analyses,
         progress=not args.no_progress,
+        n=args.count,
+        **common.given(args, *common.SAMPLING),
     )
     return 0
 
@@ -231,11 +237,11 @@ def _sweep(args: argparse.Namespace) -> int:
         "page_only": args.page,
         "progress": not args.no_progress,
     }
-    if args.command == "sweep":
+    if args.command == "sweep":  # each logs the page it wrote
         plan = plan_from(args.params, args.analyses)
-        path = sweep(args.config, args.vary, args.out, plan=plan, **shared)
+        sweep(args.config, args.vary, args.out, plan=plan, **shared)
     else:
-        path = run_recipe(
+        run_recipe(
             args.name,
             args.data,
             params=args.params,
@@ -244,6 +250,4 @@ def _sweep(args: argparse.Namespace) -> int:
             analyses=args.analyses,
             **shared,
         )
-    if not args.list:
-        print(f"page: {path}")
     return 0

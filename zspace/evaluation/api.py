@@ -22,7 +22,7 @@ from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write_json
 from zspace.core.progress import progress as progress_switch
 from zspace.evaluation import faces, metrics
-from zspace.evaluation.evaluator import Evaluator, Log, open_evaluator
+from zspace.evaluation.evaluator import Evaluator, Log, check_task, open_evaluator
 from zspace.evaluation.reading import FD_NAME, FIDELITY, HEADLINE, METRICS, row_flags
 from zspace.generation.common import counts, pick, seed_of
 from zspace.generation.images import decode_u8, mean_radius
@@ -33,6 +33,17 @@ from zspace.runs.run import RunLike, as_run
 DEFAULT_SAMPLERS = ("normal", "gauss", "gmm")
 ORACLES = ("auto", "faces", "none")
 SAME_SETTINGS = ("k", "n", "seed", "rounds", "oracle", "headline", "fidelity")
+
+
+def check_options(
+    n: int = 1, k: int = 1, rounds: int = 2, oracle: str = "none", task: str = "auto"
+) -> None:
+    """``evaluate``'s options checked without a run (the pipeline's, before training)."""
+    counts(n=n, k=k, rounds=rounds)
+    if rounds < 2:
+        raise ZspaceError(f"rounds = {rounds}: a spread needs at least 2")
+    check_task(task)
+    use_faces(oracle, "", None)
 
 
 def use_faces(oracle: str, source: str, log: Log) -> bool:
@@ -101,9 +112,7 @@ def evaluate(
     missing or stale (logged). Writes samples/eval.json and returns this call's rows."""
     run = as_run(run)
     names = parse_samplers(sampler)
-    counts(n=n, k=k, rounds=rounds)
-    if rounds < 2:
-        raise ZspaceError(f"rounds = {rounds}: a spread needs at least 2")
+    check_options(n=n, k=k, rounds=rounds, task=task)
     seed = seed_of(run, seed)
     data, _ = run.data()  # a run trained on arrays reads its own saved images
     face_oracle = use_faces(oracle, data.source, log)

@@ -85,11 +85,16 @@ def data_fingerprint(data: ImageData) -> str:
     return h.hexdigest()
 
 
+def check_task(task: str) -> str:
+    if task not in ("auto", *TASKS):
+        raise ZspaceError(f"evaluator task {task!r}: choose auto, {', '.join(TASKS)}")
+    return task
+
+
 def resolve_task(data: ImageData, task: str = "auto", log: Log = None) -> tuple[str, str]:
     """(task, why). ``auto``: classes with labels, attributes on enough attributed
     images, else the rotation fallback, logged with its reason."""
-    if task not in ("auto", *TASKS):
-        raise ZspaceError(f"evaluator task {task!r}: choose auto, {', '.join(TASKS)}")
+    check_task(task)
     n_classes = 0 if data.labels is None else len(np.unique(data.labels))
     has_labels = n_classes >= 2
     n_attr = 0 if data.attr is None else int((np.asarray(data.attr) != 0).any(axis=1).sum())

@@ -19,8 +19,21 @@ from collections.abc import Sequence
 from typing import Any
 
 FD_NAME = "FD-zspace"
-HEADLINE: dict[str, Any] = {"metric": "fd", "higher_is_better": False}
+# which side is better, per metric; density and extent have none (their target is the
+# real-vs-real floor: above it is no better)
+HIGHER_IS_BETTER = {"fd": False, "kid": False}
+HIGHER_IS_BETTER |= dict.fromkeys(("vouched_precision", "precision", "recall", "coverage"), True)
+HIGHER_IS_BETTER |= {"confident_share": True, "face_rate": True}
+HEADLINE: dict[str, Any] = {"metric": "fd", "higher_is_better": HIGHER_IS_BETTER["fd"]}
 FIDELITY: dict[str, Any] = {"metric": "vouched_precision", "higher_is_better": True}
+
+
+def arrow(metric: str) -> str:
+    """`` ↑`` after a metric's name where higher is better, `` ↓`` where lower."""
+    higher = HIGHER_IS_BETTER.get(metric)
+    return "" if higher is None else " ↑" if higher else " ↓"
+
+
 METRICS = {  # eval.json key -> the name tables show, in their order: the headline first
     "fd": FD_NAME,
     "vouched_precision": "vouched precision",

@@ -20,7 +20,11 @@ def check_out_dir(out: str | Path) -> Path:
 
 
 def quiet(fn: Callable, *args, **kwargs):
-    """Call ``fn`` with library warnings and info logs silenced (exporters are chatty)."""
+    """Call ``fn`` with library warnings, info logs and stderr prints silenced (exporters
+    are chatty: torch.export prints the partial graph of a model it fails on; the failure
+    itself still raises)."""
+    import contextlib
+    import io
     import logging
     import warnings
 
@@ -30,7 +34,7 @@ def quiet(fn: Callable, *args, **kwargs):
     try:
         for lg in loggers:
             lg.setLevel(logging.ERROR)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
             warnings.simplefilter("ignore")
             return fn(*args, **kwargs)
     finally:

@@ -15,7 +15,7 @@ from typing import Any
 
 from zspace.config import Config
 from zspace.core.progress import progress as switch
-from zspace.flow.stages import GRIDS, RATES, RECON, plan_from, run_stages
+from zspace.flow.stages import GRIDS, RATES, RECON, plan_from, run_stages, with_options
 from zspace.flow.training import Log
 from zspace.generation.api import generate, meaningful_rates, reconstructions
 from zspace.runs.folder import default_run_dir
@@ -43,12 +43,17 @@ def pipeline(
     only: Iterable[str] | None = None,
     progress: bool | None = None,
     log: Log = print,
+    **options: Any,
 ) -> Path:
     """train -> encode -> analyze -> generate (grids, reconstructions, rates) -> evaluate
     -> report into ``run_dir`` (default runs/<time>-<ae|vae>); returns report.html.
-    Called again on the same folder, it resumes or skips what is done."""
+    ``options``: the generation and evaluation settings of ``generate`` and ``evaluate``
+    (``sampler``, ``components``, ``limits``, ``seed``, ``n`` images per sampler of the
+    rates and the evaluation, ``k``, ``rounds``, ``oracle``, ``task``). Called again on
+    the same folder, it resumes or skips what is done."""
     cfg = resolve_config(config, list(overrides or []))
     folder = Path(run_dir) if run_dir is not None else default_run_dir(cfg.model.variational)
     plan = plan_from(analysis or {}, None if only is None else list(only))
+    plan = with_options(plan, **options)
     with switch(progress):
         return run_stages(cfg, folder, plan, log=log)

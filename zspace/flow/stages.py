@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -24,9 +24,11 @@ from zspace.config import Config, to_toml
 from zspace.config.parse import config_diff
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write_json, digest, read_json
-from zspace.evaluation.api import evaluate
+from zspace.evaluation.api import check_options, evaluate
 from zspace.flow.training import Log, say, train
 from zspace.generation.api import generate, meaningful_rates, reconstructions
+from zspace.generation.common import seed_of
+from zspace.generation.samplers import Fitted, check_limit, parse_samplers
 from zspace.latents.encode import encode
 from zspace.latents.store import latents_path
 from zspace.reporting.api import report
@@ -42,6 +44,12 @@ REPORT_SAMPLERS = ("normal", "gauss", "gmm")
 GRIDS: dict[str, Any] = {"sampler": list(REPORT_SAMPLERS)}
 RECON: dict[str, Any] = {"n": 16}
 RATES: dict[str, Any] = {"sampler": list(REPORT_SAMPLERS), "n": 1000}  # and the evaluation's
+# the generation and evaluation options a plan takes (``with_options``): the stages each reaches
+OPTIONS: dict[str, tuple[str, ...]] = dict.fromkeys(
+    ("sampler", "components", "limits", "seed"), ("grids", "rates", "evaluate")
+)
+OPTIONS |= {"n": ("rates", "evaluate")}  # a grid keeps its size
+OPTIONS |= dict.fromkeys(("k", "rounds", "oracle", "task"), ("evaluate",))
 # what a run folder may hold when training was killed before its first checkpoint
 FIRST_EPOCH_LEFTOVERS = {"config.toml", "meta.json", "history.jsonl", "checkpoints", "tb", "data"}
 
@@ -79,6 +87,32 @@ def plan_from(
         make_params(name, sets[name])  # a bad value fails before any training
     analysis = {k: dict(v) for k, v in sets.items()}
     return Plan(analysis=analysis, only=None if only is None else tuple(check_names(only)))
+
+
+def with_options(plan: Plan, **options: Any) -> Plan:
+    """``plan`` with generation and evaluation options (``OPTIONS``: sampler,
+    components, limits, seed, n = images per sampler of the rates and the evaluation,
+    k, rounds, oracle, task) on every stage that takes them; None keeps the plan's.
+    Every value is checked here, before any training."""
+    given = {k: v for k, v in options.items() if v is not None}
+    if unknown := [k for k in given if k not in OPTIONS]:
+        raise ZspaceError(f"unknown option {unknown[0]!r}; choose from {', '.join(OPTIONS)}")
+    if "sampler" in given:  # as a list, so the default plan's keys stay the same
+        given["sampler"] = parse_samplers(given["sampler"])
+    if "components" in given:
+        given["components"] = Fitted("gmm", given["components"]).settings["components"]
+    for limit in given.get("limits", ()):
+        check_limit(limit)
+    seed_of(None, given.get("seed", 0))
+    check_options(**{k: given[k] for k in ("n", "k", "rounds", "oracle", "task") if k in given})
+
+    def update(stage: dict[str, Any] | None, name: str) -> dict[str, Any] | None:
+        mine = {k: v for k, v in given.items() if name in OPTIONS[k]}
+        return None if stage is None else {**stage, **mine}
+
+    grids = tuple(update(g, "grids") or {} for g in plan.grids)
+    return replace(plan, grids=grids, rates=update(plan.rates, "rates"),
+                   evaluate=update(plan.evaluate, "evaluate"))  # fmt: skip
 
 
 def key(*parts: Any) -> str:
@@ -180,7 +214,7 @@ def run_stages(
     flow = read_flow(run_dir)
     page = run_dir / "report.html"
     if flow.get("complete") == _plan_key(run_dir, cfg, plan) and page.is_file():
-        say(log)(f"{run_dir}: complete, nothing to do")
+        say(log)(f"{run_dir}: complete, nothing to do; report: {page}")
         return page
     stages: dict[str, str] = flow.setdefault("stages", {})
     tkey = _train_key(run_dir, cfg)

@@ -174,8 +174,9 @@ def sweep(
                 + "; ".join(f"{n}: {e}" for n, e in failed)
             )
         if only is not None:
-            log(f"run {only} done; build the page from the finished runs with --page")
-            return out / runs[only].name / "report.html"
+            report = out / runs[only].name / "report.html"
+            log(f"run {only} done ({report}); build the page from the finished runs with --page")
+            return report
     return build_sweep_page(out, log)
 
 

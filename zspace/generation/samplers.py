@@ -38,6 +38,7 @@ SAMPLERS = ("normal", "uniform", "gauss", "gmm")
 REFERENCE_LIMITS = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 5.0, 8.0)
 DEFAULT_SUBSAMPLE = 20_000
 DEFAULT_COMPONENTS = (1, 2, 4, 8, 16)
+MAX_COMPONENTS = 64  # the default search doubles past 16 while BIC picks the largest, up to this
 REG_COVAR = 1e-5
 HIGH_D = 256  # above it, gauss and gmm are fitted in principal-component space
 PCA_DIMS = 64  # that space's dimension (fewer when there are fewer points): the
@@ -117,8 +118,9 @@ class Fitted(Sampler):
     """Gaussians with full covariances fitted to encoded latents: ``gauss``, one by
     maximum likelihood (arrays mean, cov), or ``gmm``, a mixture fitted on a seeded
     subsample, of the component count with the lowest BIC on it (arrays weights,
-    means, covariances). The Cholesky factors are taken once per fit, so a draw is a
-    matmul per component (the explorer draws per click).
+    means, covariances); the default counts (``components=None``) double on while BIC
+    picks the largest, up to ``MAX_COMPONENTS``. The Cholesky factors are taken once
+    per fit, so a draw is a matmul per component (the explorer draws per click).
 
     The mixture's EM runs in float32: scikit-learn keeps the input's dtype, and its
     cost is d x d matmuls and Cholesky factors per component and iteration, which
@@ -142,6 +144,7 @@ class Fitted(Sampler):
         if not comps or min(comps) < 1:
             raise ZspaceError(f"GMM components {comps}: need counts >= 1")
         gmm = {"components": comps, "subsample_size": sample_size, "seed": seed}
+        gmm |= {"grow_to": MAX_COMPONENTS} if components is None else {}
         self.settings: dict[str, Any] = gmm if name == "gmm" else {}
 
     def key(self, z: np.ndarray) -> dict[str, Any]:
@@ -173,16 +176,21 @@ class Fitted(Sampler):
         t0 = time.perf_counter()
         bic: dict[int, float] = {}
         best: tuple[int, Any] | None = None  # (count, its fitted mixture)
-        for k in bar(counts, desc=f"GMM fits on {len(x):,} points", unit="fit"):
-            gm = self._fit_one(x, k, seed)
-            bic[k] = float(gm.bic(x.astype(gm.means_.dtype)))
-            if best is None or bic[k] < bic[best[0]]:
-                best = (k, gm)
-        assert best is not None  # counts is not empty
+        while counts:
+            for k in bar(counts, desc=f"GMM fits on {len(x):,} points", unit="fit"):
+                gm = self._fit_one(x, k, seed)
+                bic[k] = float(gm.bic(x.astype(gm.means_.dtype)))
+                if best is None or bic[k] < bic[best[0]]:
+                    best = (k, gm)
+            nxt = 2 * max(bic)  # the default search goes on while the largest count wins
+            grow = best is not None and best[0] == max(bic)
+            grow &= nxt <= self.settings.get("grow_to", 0) and len(x) >= 2 * nxt
+            counts = [nxt] if grow else []
+        assert best is not None  # counts was not empty
         k, gm = best
-        edge = len(counts) > 1 and k == max(counts)
+        edge = len(bic) > 1 and k == max(bic)
         more = f"BIC chose {k} components, the largest count tried; try more "
-        more += f"(e.g. --components {k}-{2 * k})"
+        more += f"(e.g. --components {k},{2 * k},{4 * k})"
         info = {
             "n_components": k,
             "bic": {str(c): v for c, v in bic.items()},

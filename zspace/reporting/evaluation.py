@@ -4,7 +4,8 @@ sampler's metrics beside its grid, and the runs side by side on the compare page
 Only what eval.json holds is shown (nothing is recomputed), the latent
 meaningful-point rate it took from rates.json included. The headline comes first,
 is coloured and orders the rows (the floor first); a flagged row is marked ⚑ and
-its flags are spelled out under its table.
+its flags are spelled out under its table. A metric has one number format on the
+page (``text.pm``, ``decimals``), and the best value of a metric with a better side is bold.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from typing import Any
 from zspace.core.display import esc
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import read_json
-from zspace.evaluation.reading import METRICS, ranked
+from zspace.evaluation.reading import HIGHER_IS_BETTER, METRICS, arrow, ranked
 from zspace.reporting.html import Html, table
-from zspace.reporting.text import num
+from zspace.reporting.text import num, places, pm
 
 FLAG = "⚑"
 BAD = (ZspaceError, KeyError, TypeError, ValueError, AttributeError)
@@ -37,12 +38,31 @@ def row_key(sampler: str, params: dict[str, Any] | None) -> str:
     return sampler + (f" limit={float(limit):g}" if limit is not None else "")
 
 
-def _cell(row: dict[str, Any], name: str) -> str:
+def decimals(rows: Sequence[dict[str, Any]]) -> dict[str, int | None]:
+    """A metric's decimals where a spread is 0: those of its other spreads at 2
+    significant digits (its values' at 4 when no spread is above 0)."""
+    got = [(r.get("metrics") or {}, r.get("spread") or {}) for r in rows]
+    return {k: places((s.get(k) for _, s in got), 2, zeros=True) or places(m.get(k) for m, _ in got)
+            for k in METRICS}  # fmt: skip
+
+
+def _cell(row: dict[str, Any], name: str, d: dict[str, int | None]) -> str:
     m, s = row.get("metrics", {}), row.get("spread", {})
-    if name not in m:
-        return "-"
-    spread = s.get(name)
-    return num(float(m[name])) + (f" ± {num(spread, 2)}" if spread is not None else "")
+    return pm(float(m[name]), s.get(name), d.get(name)) if name in m else "-"
+
+
+def best(values: Sequence[float | None], metric: str) -> list[bool]:
+    """Which of ``values`` are the best of ``metric`` (ties all); none when the metric
+    has no better side (``HIGHER_IS_BETTER``) or the values do not differ."""
+    higher, got = HIGHER_IS_BETTER.get(metric), [v for v in values if v is not None]
+    if higher is None or len(set(got)) < 2:
+        return [False] * len(values)
+    top = max(got) if higher else min(got)
+    return [v == top for v in values]
+
+
+def _bold(cell: Any) -> Html:
+    return Html(cell if isinstance(cell, Html) else esc(cell), "best")
 
 
 def flag_list(flagged: Sequence[tuple[str, dict[str, Any]]]) -> str:
@@ -57,14 +77,14 @@ def _shown_metrics(ev: dict[str, Any]) -> list[tuple[str, str]]:
     and named so."""
     have = {k for r in ev["results"] for k in r.get("metrics", {})}
     roles = {(ev.get(role) or {}).get("metric"): role for role in ("headline", "fidelity")}
-    return [(k, label + (f" ({roles[k]})" if k in roles else "")) for k, label in METRICS.items()
-            if k in have]  # fmt: skip
+    return [(k, label + arrow(k) + (f" ({roles[k]})" if k in roles else ""))
+            for k, label in METRICS.items() if k in have]  # fmt: skip
 
 
 def describe_evaluator(ev: dict[str, Any]) -> str:
     e = ev["evaluator"]
     acc = e.get("accuracy")
-    acc_txt = f", held-out accuracy {acc:.3f}" if isinstance(acc, int | float) else ""
+    acc_txt = f", held-out accuracy {num(acc)}" if isinstance(acc, int | float) else ""
     return (
         f"evaluator {e['fingerprint']} ({e['kind']}{acc_txt}; {e['reference_size']} reference "
         f"images, {e.get('feature_dim', '?')}-d features)"
@@ -78,26 +98,33 @@ def eval_table(run_dir: Path) -> str:
         ev = read_eval(run_dir)
         if ev is None:
             return ""
-        metrics = _shown_metrics(ev)
+        metrics, d = _shown_metrics(ev), decimals(ev["results"])
         results = ranked(ev["results"], ev.get("headline") or {})
         samplers = [r for r in results if r["sampler"] != "real"]
         rows, flagged = [], []
         for r in results:
             key, mark = row_key(r["sampler"], r.get("params")), f" {FLAG}" * bool(r.get("flags"))
-            cells: list[str] = [_cell(r, k) for k, _ in metrics]
+            cells: list[str] = [_cell(r, k, d) for k, _ in metrics]
             if r in samplers and len(samplers) > 1 and metrics[0][1].endswith("(headline)"):
                 hue = 120 * (1 - samplers.index(r) / (len(samplers) - 1))  # green best, red worst
                 cells[0] = Html(f'<span style="background:hsl({hue:.0f},60%,85%)">{esc(cells[0])}'
                                 "</span>")  # fmt: skip
             latent = r.get("latent_rate")
-            rows.append([key + mark, *cells, "-" if latent is None else f"{num(latent)}{mark}"])
+            label = Html(esc(key + mark), "nw")
+            rows.append([label, *cells, "-" if latent is None else f"{num(latent)}{mark}"])
             flagged.append((key, r))
+        at = [i for i, r in enumerate(results) if r in samplers]
+        for j, (k, _) in enumerate(metrics, start=1):
+            for i, top in zip(at, best([results[i]["metrics"].get(k) for i in at], k), strict=True):
+                rows[i][j] = _bold(rows[i][j]) if top else rows[i][j]
         head = (
             f"<p>Judged in the feature space of an independent {describe_evaluator(ev)}: "
             f"{ev['n']} images per sampler against held-out real images, k = {ev['k']}, "
             f"± a bootstrap spread. Row <b>real</b> is the real-vs-real floor (held-out real "
             f"images scored the same way): finite samples reach no better. The samplers are "
-            f"ordered by the headline, the first column. "
+            f"ordered by the headline, the first column; bold is the best sampler of a "
+            f"column with a better side (↑ higher, ↓ lower is better; density and extent "
+            f"have none: read them against the floor). "
             f"{esc(ev.get('fd_name', 'FD-zspace'))} is not comparable with Inception FID. "
             f"{FLAG} marks a row whose numbers are not to be read at face value (the reason "
             f"under the table). The last column is the latent meaningful-point rate of "
@@ -121,8 +148,8 @@ def beside_grid(run_dir: Path, entry: dict[str, Any], ev: dict[str, Any] | None)
         rows = {row_key(r["sampler"], r.get("params")): r for r in ev["results"]}
         if key not in rows or "real" not in rows:
             return ""
-        mine, real = rows[key], rows["real"]
-        body = [[label, _cell(mine, k), _cell(real, k)] for k, label in _shown_metrics(ev)]
+        mine, real, d = rows[key], rows["real"], decimals(ev["results"])
+        body = [[label, _cell(mine, k, d), _cell(real, k, d)] for k, label in _shown_metrics(ev)]
         html = table(["metric", key + f" {FLAG}" * bool(mine.get("flags")), "real floor"], body)
     except BAD:
         return ""
@@ -167,15 +194,18 @@ def compare_html(names: Sequence[str], dirs: Sequence[Path]) -> str:
         by_run[n] = {row_key(r["sampler"], r.get("params")): r for r in ev["results"]}
         keys += [k for k in by_run[n] if k not in keys]
     rows = [r for ev in by_run.values() for r in ev.values()]
-    metrics = _shown_metrics({**judged[0][1], "results": rows})
+    metrics, dec = _shown_metrics({**judged[0][1], "results": rows}), decimals(rows)
     for key in keys:
         present = [n for n, _ in judged if key in by_run[n]]
         head = ["metric", *(f"{n}{marks[n]}" + f" {FLAG}" * bool(by_run[n][key].get("flags"))
                             if n in present else n for n, _ in judged)]  # fmt: skip
-        body = [
-            [label, *(_cell(by_run[n][key], k) if n in present else "-" for n, _ in judged)]
-            for k, label in metrics
-        ]
+        body = []
+        for k, label in metrics:  # the best of the comparable runs in bold (not the floors)
+            ok = [n in present and not marks[n] and key != "real" for n, _ in judged]
+            got = best([by_run[n][key]["metrics"].get(k) if c else None
+                        for (n, _), c in zip(judged, ok, strict=True)], k)  # fmt: skip
+            cells = [_cell(by_run[n][key], k, dec) if n in present else "-" for n, _ in judged]
+            body.append([label, *(_bold(c) if t else c for c, t in zip(cells, got, strict=True))])
         title = f"{key} (real-vs-real floor)" if key == "real" else key
         flags = flag_list([(n, by_run[n][key]) for n in present])
         parts.append(f"<h4>{esc(title)}</h4>" + table(head, body) + flags)

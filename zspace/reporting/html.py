@@ -14,7 +14,7 @@ from typing import Any
 from zspace.core.display import esc
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import read_json
-from zspace.reporting.text import num, used_parameters
+from zspace.reporting.text import num, places, used_parameters
 
 
 class Html(str):
@@ -67,9 +67,10 @@ details{margin:.6em 0} summary{cursor:pointer;color:#23395d}
 .swatch{display:inline-block;width:1.6em;height:.9em;border-radius:2px;vertical-align:middle}
 .params{color:#555} ul.key{padding-left:2em} td small{color:#555} td{vertical-align:top}
 td.ok{background:#e6f4ea;color:#17602a;font-weight:600} td.na{color:#777}
-td.bad{background:#fdecea;color:#8a1c1c;font-weight:600}
+td.bad{background:#fdecea;color:#8a1c1c;font-weight:600} td.best{font-weight:700}
+.nw{white-space:nowrap}
 .thumbs{display:flex;flex-wrap:wrap;gap:.8em;align-items:flex-start}
-.thumbs figure{margin:0;flex:0 0 auto;width:200px} .thumbs img{width:200px;margin:0}
+.thumbs figure{margin:0;flex:0 0 auto;width:360px} .thumbs img{width:360px;margin:0}
 .thumbs figcaption{font-size:.8em}
 ul.flag{color:#8b1a1a;background:#fdecea;border-left:4px solid #c5221f;list-style:none;
 padding:.3em .8em;margin:.4em 0;max-width:46em}
@@ -78,8 +79,8 @@ padding:.3em .8em;margin:.4em 0;max-width:46em}
 
 def table(head: list[str], rows: list[list[Any]], left: int = 1, css: str = "") -> str:
     """A table (of class ``css``) whose first ``left`` columns are text; a column of
-    numbers shows them all with the same decimals (``column``)."""
-    places = [column(r[i] for r in rows if i < len(r)) for i in range(len(head))]
+    numbers shows them all with the same decimals (``text.places``)."""
+    decimals = [places(r[i] for r in rows if i < len(r)) for i in range(len(head))]
 
     def cell(tag: str, i: int, v: Any) -> str:
         css = " ".join(c for c in ("l" if i < left else "", getattr(v, "css", "")) if c)
@@ -87,7 +88,7 @@ def table(head: list[str], rows: list[list[Any]], left: int = 1, css: str = "") 
         if isinstance(v, Html):
             text = str(v)
         elif v is None or (isinstance(v, int | float) and not isinstance(v, bool)):
-            d = places[i] if i < len(places) and v is not None and math.isfinite(v) else None
+            d = decimals[i] if i < len(decimals) and v is not None and math.isfinite(v) else None
             text = esc(num(v) if d is None else f"{v:,.{d}f}")
         else:
             text = esc(v)
@@ -99,22 +100,6 @@ def table(head: list[str], rows: list[list[Any]], left: int = 1, css: str = "") 
     )
     cls = f' class="{css}"' if css else ""
     return f"<table{cls}><tr>{h}</tr>{body}</table>"
-
-
-def column(values) -> int | None:
-    """Decimals for a column of numbers: the most any of them needs at 4 significant
-    digits, so the whole column lines up; None (``num`` per cell) when it holds no
-    fractional number or a number that needs an exponent."""
-    places = 0
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            continue
-        if isinstance(v, float) and math.isfinite(v) and not v.is_integer():
-            text = f"{abs(v):.4g}"
-            if "e" in text:
-                return None
-            places = max(places, len(text.partition(".")[2]))
-    return places or None
 
 
 def section(sid: str, title: str, body: str) -> str:

@@ -29,6 +29,7 @@ from zspace.analysis.runner import ANALYSES, load_result, split_name
 from zspace.config import to_dict
 from zspace.core.display import esc
 from zspace.core.errors import ZspaceError
+from zspace.evaluation.reading import METRICS
 from zspace.reporting.html import Html, optional_json, table
 from zspace.reporting.text import num
 from zspace.runs.folder import read_config, read_history, read_meta
@@ -417,10 +418,19 @@ def verdict_cell(verdict: str) -> Html:
     return Html(esc(verdict), VERDICT_STYLE.get(verdict, ""))
 
 
+def words(quantity: str) -> str:
+    """What a quantity is, in the pages' names (``WORDS``; an evaluation metric by the
+    evaluation tables' name, ``reading.METRICS``)."""
+    head, _, rest = quantity.partition(".")
+    sampler, _, metric = rest.rpartition(".")
+    if head == "eval" and metric in METRICS:
+        return f"{METRICS[metric]} of {sampler.replace(':', ' limit=')}"
+    return WORDS.get(quantity, "")
+
+
 def reference_row(ref: Reference, value: float | None) -> list[Any]:
     """A reference's row (``REFERENCE_HEAD``): the quantity, its number with the
     tolerance, its source, this run's number and the verdict."""
-    words = esc(WORDS.get(ref.quantity, ""))
     shown = esc(ref.shown())
     if ref.tolerance_note:
         shown += f"<br><small>tolerance: {esc(ref.tolerance_note)}</small>"
@@ -428,7 +438,7 @@ def reference_row(ref: Reference, value: float | None) -> list[Any]:
         shown += f"<br><small>zspace's reading of words: {esc(ref.reading)}</small>"
     quote = f"&ldquo;{esc(ref.quote)}&rdquo;<br>" if ref.quote else ""
     return [
-        Html(f"{words}<br><small><code>{esc(ref.quantity)}</code></small>"),
+        Html(f"{esc(words(ref.quantity))}<br><small><code>{esc(ref.quantity)}</code></small>"),
         Html(shown),
         Html(f"{quote}<small>{esc(ref.source)}; {esc(ref.conditions)}</small>"),
         num(value),

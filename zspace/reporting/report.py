@@ -172,10 +172,10 @@ FIGURE_NOTES = {("pca", 1): _windows_note, ("pca", 2): _windows_note}
 
 def _axes_extras(r: dict) -> list[str]:
     rule = (
-        f"Rule: an axis is off-centre when |median - {r['centre_median']:.3g}| > "
-        f"max({r['centre_k']:g} x {r['centre_spread']:.3g}, {r['centre_floor']:g} x "
-        f"{r['width_median']:.3g}) and broad when its width (IQR/1.349) exceeds "
-        f"{r['width_ratio']:g} x {r['width_median']:.3g}."
+        f"Rule: an axis is off-centre when |median - {num(r['centre_median'])}| > "
+        f"max({r['centre_k']:g} x {num(r['centre_spread'])}, {r['centre_floor']:g} x "
+        f"{num(r['width_median'])}) and broad when its width (IQR/1.349) exceeds "
+        f"{r['width_ratio']:g} x {num(r['width_median'])}."
     )
     parts = [f"<p>{esc(rule)}</p>"]
     if r["flagged"]:

@@ -23,7 +23,7 @@ from zspace.core.display import esc, img
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write_text, read_json
 from zspace.data.preview import png_bytes
-from zspace.evaluation.reading import FIDELITY, HEADLINE, METRICS
+from zspace.evaluation.reading import FIDELITY, HEADLINE, METRICS, arrow
 from zspace.reporting.evaluation import FLAG, flag_list, row_key
 from zspace.reporting.html import Html, optional_json, page, section, table
 from zspace.reporting.references import (
@@ -32,6 +32,7 @@ from zspace.reporting.references import (
     parse_reference,
     reference_row,
     verdict_cell,
+    words,
 )
 from zspace.reporting.style import figure, styled
 from zspace.reporting.text import num
@@ -39,7 +40,6 @@ from zspace.runs.folder import read_history
 
 SWEEP_FILE = "sweep.json"
 PAGE_FILE = "sweep.html"
-LOWER_IS_BETTER = {"fd", "kid"}
 SECTIONS = (
     ("runs", "Runs"),
     ("losses", "Losses"),
@@ -50,7 +50,7 @@ SECTIONS = (
     ("grids", "N(0, I) grids"),
     ("numbers", "Numbers"),
 )
-THUMB_WIDTH = 320
+THUMB_WIDTH = 360  # as shown (html.CSS .thumbs): tiles of a 8-wide grid 40 px each
 
 
 # ---------------------------------------------------------------- reading the runs
@@ -193,7 +193,7 @@ def _runs_section(out: Path, sweep: dict, data: dict) -> str:
     rows = []
     for r in sweep["runs"]:
         d, name = data[r["name"]], esc(r["name"])
-        link = Html(f'<a href="{name}/report.html">{name}</a>' if d["report"] else name)
+        link = Html(f'<a href="{name}/report.html">{name}</a>' if d["report"] else name, "nw")
         rows.append([r["index"], link, d["epochs"], "yes" if d["report"] else "not yet"])
     return (
         f"<p>{len(sweep['runs'])} runs varying {esc(', '.join(sweep['keys']))} "
@@ -209,7 +209,7 @@ def _gen_section(sweep: dict, data: dict) -> str:
         have = {m for d in judged.values() for s in samplers for m in d["eval"].get(s) or {}}
         shown = [
             Panel(
-                label + (" (lower is better)" if m in LOWER_IS_BETTER else ""),
+                label + arrow(m),
                 "",
                 [(s, ("eval", s, m), "--s" if s == "real" else "-o") for s in samplers],
             )
@@ -224,7 +224,8 @@ def _gen_section(sweep: dict, data: dict) -> str:
             (
                 f"<p>From samples/eval.json (<code>zspace evaluate</code>) of {len(judged)} of "
                 f"{len(data)} runs: each sampler's decoded images against held-out real images in "
-                "the evaluator's feature space; <b>real</b> is the real-vs-real floor. "
+                "the evaluator's feature space; <b>real</b> is the real-vs-real floor; ↑ higher, "
+                "↓ lower is better. "
                 f"{METRICS[HEADLINE['metric']]} is the headline, {METRICS[FIDELITY['metric']]} the "
                 "fidelity (docs/evaluation.md).</p>"
             )
@@ -251,6 +252,11 @@ def _gen_section(sweep: dict, data: dict) -> str:
     ) + img(panels(sweep, data, [rates]), "meaningful-point rates")
 
 
+def _name(run: dict[str, Any]) -> Html:
+    """A run's name in a table cell that does not wrap it (``model.fact=1e-4``)."""
+    return Html(esc(run["name"]), "nw")
+
+
 def _sampler_order(s: str) -> tuple[int, str]:
     first = {"real": 0, "data": 0, "normal": 1, "gauss": 2, "gmm": 3}
     return first.get(s.split()[0], 4), s
@@ -261,12 +267,13 @@ def _grids_section(sweep: dict, data: dict) -> str:
     for r in sweep["runs"]:
         d = data[r["name"]]
         rate, m = d["rates"].get("normal"), d["eval"].get("normal")
-        words = f"rate {rate:.3f}" if rate is not None else ""
+        said = f"rate {num(rate)}" if rate is not None else ""
         if m:
             shown = (HEADLINE["metric"], FIDELITY["metric"])
-            words = ", ".join(f"{METRICS[k]} {num(m[k])}" for k in shown if k in m)
-            words += f" {FLAG}" * any(s == "normal" for s, _ in d["flagged"])
-        cap = f"<figcaption>{esc(r['name'])}<br>{esc(words)}</figcaption></figure>"
+            said = ", ".join(f"{METRICS[k]} {num(m[k])}" for k in shown if k in m)
+            said += f" {FLAG}" * any(s == "normal" for s, _ in d["flagged"])
+        cap = f'<figcaption><span class="nw">{esc(r["name"])}</span><br>{esc(said)}</figcaption>'
+        cap += "</figure>"
         if d["thumb"] is None:
             cells.append(f'<figure><p class="missing">no N(0, I) grid yet</p>{cap}')
         else:
@@ -288,7 +295,7 @@ def _numbers_section(sweep: dict, data: dict) -> str:
     rates = sorted({s for d in data.values() for s in d["rates"]}, key=_sampler_order)
     rows = [
         [
-            r["name"],
+            _name(r),
             *(data[r["name"]][k] for k in NUMBERS.values()),
             *(data[r["name"]]["rates"].get(s) for s in rates),
         ]
@@ -332,7 +339,10 @@ def _trends_section(out: Path, sweep: dict) -> str:
         expected = f"{esc(t['direction'])} as {esc(sweep['keys'][0])} grows<br><small>{quote}"
         rows.append(
             [
-                Html(f"<code>{esc(t['quantity'])}</code> {esc(t['series'])}"),
+                Html(
+                    f"{esc(words(t['quantity']))}<br><small><code>{esc(t['quantity'])}</code> "
+                    f"{esc(t['series'])}</small>"
+                ),
                 Html(f"{expected}{esc(t.get('source', ''))}</small>"),
                 ", ".join(num(y) for _, y in t["points"]),
                 "" if t["rho"] is None else f"{t['rho']:+.2f}",
@@ -352,7 +362,7 @@ def _reference_section(out: Path, sweep: dict) -> str:
     for i, raw in enumerate(sweep.get("references") or []):
         ref = parse_reference(raw, f"{SWEEP_FILE} reference #{i + 1}")
         rows += [
-            [r["name"], *reference_row(ref, measure(out / r["name"], ref.quantity))]
+            [_name(r), *reference_row(ref, measure(out / r["name"], ref.quantity))]
             for r in sweep["runs"]
             if ref.applies(r["settings"])
         ]

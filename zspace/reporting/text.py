@@ -3,7 +3,8 @@
 - ``num``: every number on a page, in one format (4 significant digits, 2 for a
   ± spread, thousands separators from 1,000 on, ``1e-5`` rather than ``1e-05``,
   ``—`` where none was measured); a table's column of numbers shares its decimals
-  (``html.table``).
+  (``places``, ``html.table``); ``value ± spread`` is rounded where the spread's
+  second significant digit is (``pm``; a zero spread takes its column's decimals).
 - ``used_parameters``: an analysis's parameters as they were used, read from its
   result where the result knows better (``n=9,000 of 20,000 asked``, ``r_max=12.5
   (auto)``), never ``None``.
@@ -14,6 +15,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any
 
 # parameter name -> the result field that holds the value actually used
@@ -40,6 +42,32 @@ def num(x: Any, digits: int = 4) -> str:
         return f"{x:,.0f}"
     mant, e, exp = f"{x:.{digits}g}".partition("e")
     return f"{mant}e{int(exp)}" if e else mant
+
+
+def places(values: Iterable[Any], digits: int = 4, *, zeros: bool = False) -> int | None:
+    """Decimals for numbers shown together: the most any fractional one needs at
+    ``digits`` significant digits (trailing zeros dropped unless ``zeros``), so they
+    line up; None (``num`` each) when none is fractional or one would need more than 6."""
+    most = 0
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            continue
+        if not float(v).is_integer():
+            d = max(0, digits - 1 - math.floor(math.log10(abs(v))))
+            text = f"{abs(v):.{d}f}"
+            most = max(most, len((text if zeros else text.rstrip("0")).partition(".")[2]))
+    return most if 0 < most <= 6 else None
+
+
+def pm(value: float, spread: float | None, decimals: int | None = None) -> str:
+    """``value ± spread`` (a line breaks after the ± only) to the decimals that show
+    the spread to 2 significant digits; ``decimals`` where the spread is 0 or None
+    (``num`` if None as well)."""
+    decimals = places([spread], 2, zeros=True) or decimals
+    if decimals is None:
+        return num(value) + ("" if spread is None else f"\u00a0± {num(spread, 2)}")
+    text = f"{value:,.{decimals}f}"
+    return text if spread is None else f"{text}\u00a0± {spread:,.{decimals}f}"
 
 
 def value_text(v: Any) -> str:

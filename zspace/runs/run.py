@@ -103,16 +103,16 @@ class Run:
         splits = ", ".join(f"{k} {v}" for k, v in self.meta.get("splits", {}).items())
         key = "val_total" if rows and rows[-1].get("val_total") is not None else "total"
         best = min(rows, key=lambda r: r[key], default=None)
+        params = f"{count_parameters(self.model):,} parameters"
         model = (
-            f"filters {list(m.encoder_filters)}, fact {m.fact:g}"
+            f"filters {list(m.encoder_filters)}, {params}, fact {m.fact:g}"
             if self.origin is None
-            else f"latent shape {self.latent_shape}, {origin_text(self.meta)}"
+            else f"latent shape {self.latent_shape}, {params}, {origin_text(self.meta)}"
         )
         lines = [
             repr(self),
             f"  model     {'VAE' if self.variational else 'AE'}, z_dim {self.z_dim}, input "
-            f"{'x'.join(map(str, self.input_shape))}, {model}, "
-            f"{count_parameters(self.model):,} parameters",
+            f"{'x'.join(map(str, self.input_shape))}, {model}",
             f"  data      {self.config.data.source}, {data.get('count', '?')} images ({splits}), "
             f"{len(names)} classes"
             + (f": {', '.join(names[:10])}" if names else "")
