@@ -139,6 +139,50 @@ def test_a_damaged_fit_is_refitted_with_a_logged_line(tmp_path, two_blobs):
     assert samplers.Fitted("gauss").load(folder, logs.append) is not None and not logs
 
 
+def spatial_latents(n, d=512, rank=6, seed=0):
+    """Latents of a map: a few strong directions plus per-axis noise of varying size."""
+    rng = np.random.default_rng(seed)
+    basis = np.linalg.qr(rng.standard_normal((d, rank)))[0].T * np.arange(8, 8 - rank, -1)[:, None]
+    noise = np.linspace(0.05, 0.4, d)
+    return (
+        2.0 + rng.standard_normal((n, rank)) @ basis + rng.standard_normal((n, d)) * noise
+    ), noise
+
+
+def test_high_d_gauss_fits_in_pca_space_and_keeps_the_covariance(tmp_path):
+    z, noise = spatial_latents(3000)
+    logs = []
+    fit = samplers.Fitted("gauss").fitted(tmp_path, z.astype(np.float32), log=logs.append)
+    assert fit.info["space"] == "pca" and fit.info["pca_dims"] == samplers.PCA_DIMS
+    assert fit.arrays["cov"].shape == (64, 64) and fit.d == 512
+    assert logs == [f"gauss: fitted {samplers.pca_note(fit.params, 512)}"]
+    assert "leading 64 principal components of D = 512" in logs[0]
+    draw = fit.sample(20_000, np.random.default_rng(0))
+    assert draw.shape == (20_000, 512)
+    cov, got = np.cov(z, rowvar=False), np.cov(draw, rowvar=False)
+    assert np.linalg.norm(got - cov) / np.linalg.norm(cov) < 0.05
+    # the axes outside the leading components keep their own spread, not a shared one
+    np.testing.assert_allclose(np.sqrt(np.diag(got))[-50:], np.sqrt(np.diag(cov))[-50:], rtol=0.05)
+    np.testing.assert_allclose(draw.mean(0), z.mean(0), atol=0.05)
+    again = samplers.Fitted("gauss").load(tmp_path)  # arrays, read back
+    np.testing.assert_array_equal(
+        again.sample(5, np.random.default_rng(1)), fit.sample(5, np.random.default_rng(1))
+    )
+
+
+def test_high_d_gmm_finds_two_blobs_in_pca_space():
+    # two kinds of image: a quarter of the points shifted along axis 0, with other axes
+    z = np.concatenate([spatial_latents(900, 400, seed=1)[0], spatial_latents(300, 400, seed=2)[0]])
+    z[900:, 0] += 30.0
+    fit = samplers.Fitted("gmm", [1, 2, 3], sample_size=1200, seed=0).fit(z)
+    assert fit.info["space"] == "pca" and fit.info["n_components"] == 2
+    assert fit.means.shape == (2, samplers.PCA_DIMS) and fit.d == 400
+    draw = fit.sample(4000, np.random.default_rng(0))
+    assert abs((draw[:, 0] > 17).mean() - 0.25) < 0.04
+    low = samplers.Fitted("gauss").fit(z[:, : samplers.HIGH_D])
+    assert "space" not in low.info and low.arrays["cov"].shape == (256, 256)  # full, as before
+
+
 def test_rate_held_out_data_high_far_points_low():
     rng = np.random.default_rng(0)
     data = rng.standard_normal((12_000, 8))

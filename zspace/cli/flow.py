@@ -35,9 +35,16 @@ def add_parser(sub) -> None:
         "import",
         help="make a run folder of your own model (docs/models.md)",
         description="FACTORY (MODULE:FUNCTION or path/file.py:FUNCTION) is called without "
-        "arguments and returns an nn.Module with encode/decode or an (encoder, decoder) pair.",
+        "arguments and returns an nn.Module with encode/decode or an (encoder, decoder) pair; "
+        "--pythae and --diffusers read a saved model folder (nothing is downloaded).",
     )
-    opt(p, "--factory", None, "code that builds the model", required=True, metavar="FACTORY")
+    model = p.add_mutually_exclusive_group(required=True)
+    model.add_argument("--factory", metavar="FACTORY", help="code that builds the model")
+    model.add_argument("--pythae", metavar="DIR", help="a folder pythae's model.save() wrote")
+    model.add_argument(
+        "--diffusers", metavar="DIR", help="an AutoencoderKL folder (save_pretrained)"
+    )
+    flag(p, "--allow-pickle", "--pythae: unpickle its custom networks (runs their code)")
     opt(p, "--weights", None, "a .safetensors file to load into it", metavar="FILE")
     opt(p, "--data", None, "the data source (as data.source)", required=True, metavar="SOURCE")
     out(p, "--run-dir", "the new run folder (required)")
@@ -133,11 +140,17 @@ def _train(args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace) -> int:
     from zspace.runs.imported import build
+    from zspace.runs.model_folders import load_diffusers, load_pythae
     from zspace.runs.wrap import wrap
 
     if args.out is None:
         raise ZspaceError("import needs --out RUN: the new run folder")
-    model = build(args.factory)
+    if args.pythae is not None:
+        model = load_pythae(args.pythae, allow_pickle=args.allow_pickle)
+    elif args.diffusers is not None:
+        model = load_diffusers(args.diffusers)
+    else:
+        model = build(args.factory)
     run = wrap(
         model, data=args.data, run_dir=args.out, factory=args.factory, weights=args.weights,
         overrides=data_overrides(args), progress=not args.no_progress,

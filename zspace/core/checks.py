@@ -3,9 +3,11 @@ types of the public functions' arguments."""
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
 import reprlib
+from types import ModuleType
 from typing import Any
 
 from zspace.core.errors import ZspaceError
@@ -62,3 +64,14 @@ def finite_float32(name: str, value: float) -> float:
     if not ok:
         raise ZspaceError(f"{name} = {value!r}: must be a finite number within float32's range")
     return float(value)
+
+
+def require(module: str, extra: str, what: str) -> ModuleType:
+    """Import an optional dependency or raise the one-line error naming its extra."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        name = exc.name or module
+        raise ZspaceError(
+            f"{what} needs the {name.split('.')[0]} package: pip install 'zspace[{extra}]'"
+        ) from None

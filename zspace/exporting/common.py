@@ -1,24 +1,11 @@
-"""What every export format shares: optional imports, the output folder, quiet libraries."""
+"""What every export format shares: the output folder, quiet libraries."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 
 from zspace.core.errors import ZspaceError
-
-
-def require(module: str, extra: str, what: str) -> ModuleType:
-    """Import an optional dependency or raise the one-line error naming its extra."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        name = exc.name or module
-        raise ZspaceError(
-            f"{what} needs the {name.split('.')[0]} package: pip install 'zspace[{extra}]'"
-        ) from None
 
 
 def check_out_dir(out: str | Path) -> Path:

@@ -21,9 +21,10 @@ import torch
 from torch import nn
 
 from zspace._version import __version__
+from zspace.core.checks import require
 from zspace.core.errors import ZspaceError, first_line
 from zspace.core.fileio import atomic_path
-from zspace.exporting.common import quiet, require
+from zspace.exporting.common import quiet
 from zspace.models.autoencoder import AutoEncoder
 from zspace.models.wrapped import WrappedModel
 from zspace.runs.bundle import model_header

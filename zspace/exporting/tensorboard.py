@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from zspace.config import to_toml
-from zspace.exporting.common import quiet, require
+from zspace.core.checks import require
+from zspace.exporting.common import quiet
 from zspace.generation.images import tile, to_uint8
 from zspace.training import Callback
 

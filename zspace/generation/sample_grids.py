@@ -13,7 +13,7 @@ from zspace.generation.images import decode_u8, mean_radius, sharpened
 from zspace.generation.index import publish
 from zspace.generation.naming import sample_file
 from zspace.generation.results import SampleImages
-from zspace.generation.samplers import DEFAULT_SUBSAMPLE, parse_samplers, samplers_for
+from zspace.generation.samplers import DEFAULT_SUBSAMPLE, parse_samplers, pca_note, samplers_for
 from zspace.runs.run import RunLike, as_run
 
 
@@ -33,6 +33,7 @@ def grid_caption(name: str, p: dict[str, Any], d: int, radius: float) -> str:
         "mixture fitted to "
         f"{p.get('subsample', 0):,} of {p.get('fitted_on', 0):,} training latents",
     }[name]
+    where += f" {pca_note(p, d)}" if "pca_dims" in p else ""
     sharp = f", sharpened x{fmt(p['sharpen'])}" if p.get("sharpen") is not None else ""
     return f"{p['n']} points from {where}, seed {p['seed']}{sharp}; mean radius |z| {radius:.2f}"
 

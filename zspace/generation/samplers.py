@@ -9,9 +9,13 @@ explorer all draw through it.
 An AE's encoded data do not fill N(0, I), so decoding standard-normal points shows
 little; a Gaussian (full covariance) or a Gaussian mixture fitted to the encoded
 training latents puts the random points where the data are, which lets an AE
-generate at all. Fits are saved in the run as arrays (``RUN/samplers/<name>.npz``
-with a ``.json`` beside it, tied by the npz's sha256: ``core.fileio.write_pair``),
-never as pickles, and reused while the latents and settings are unchanged.
+generate at all. Above ``HIGH_D`` dimensions (a spatial latent map: 2 x 16 x 16 is
+512) a full covariance has more numbers than the points can pin down and costs d^3 per
+EM step, so both fit in the leading ``PCA_DIMS`` principal components and add the rest
+of the variance back as an independent Gaussian per axis (``info["space"]``). Fits are
+saved in the run as arrays (``RUN/samplers/<name>.npz`` with a ``.json`` beside it,
+tied by the npz's sha256: ``core.fileio.write_pair``), never as pickles, and reused
+while the latents and settings are unchanged.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from zspace.analysis.common import subsample
-from zspace.analysis.pca import covariance
+from zspace.analysis.pca import covariance, principal_axes
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import read_pair, write_pair
 from zspace.latents.store import load_latents
@@ -36,6 +40,10 @@ DEFAULT_SUBSAMPLE = 20_000
 DEFAULT_COMPONENTS = (1, 2, 4, 8, 16)
 MAX_COMPONENTS = 64  # the default search doubles past 16 while BIC picks the largest, up to this
 REG_COVAR = 1e-5
+HIGH_D = 256  # above it, gauss and gmm are fitted in principal-component space
+PCA_DIMS = 64  # that space's dimension (fewer when there are fewer points): the
+# mixture's BIC still pays for a component there on a few thousand points
+SPACE = ("center", "basis", "residual_std")  # the arrays of a fit in that space
 
 Log = Callable[[str], None] | None
 
@@ -145,16 +153,18 @@ class Fitted(Sampler):
 
     def fit(self, z: np.ndarray) -> Fitted:
         z = np.asarray(z)
-        if self.name == "gmm":
-            return self._set(*self._mixture(z), self.key(z))
         if z.ndim != 2 or len(z) < 2:
             raise ZspaceError(
                 f"need at least 2 latent points of shape (N, d) to fit; got {z.shape}"
             )
-        mean, cov = covariance(z)  # the package's one covariance, chunked in float64
-        n = len(z)
-        arrays = {"mean": mean, "cov": cov * ((n - 1) / n)}  # maximum likelihood: / n
-        return self._set(arrays, {"n": n, "d": z.shape[1]}, self.key(z))
+        space, y, where = pca_space(z)
+        if self.name == "gmm":
+            arrays, info = self._mixture(y)
+        else:
+            mean, cov = covariance(y)  # the package's one covariance, chunked in float64
+            n = len(y)  # maximum likelihood: / n
+            arrays, info = {"mean": mean, "cov": cov * ((n - 1) / n)}, {"n": n, "d": z.shape[1]}
+        return self._set({**space, **arrays}, info, where, self.key(z))
 
     def _mixture(self, z: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         from zspace.core.progress import bar
@@ -226,8 +236,12 @@ class Fitted(Sampler):
         self.means = np.asarray(arrays["means"] if weights is not None else arrays["mean"][None])
         covs = arrays["covariances"] if weights is not None else arrays["cov"][None]
         self.factors = [_cholesky(c).T for c in covs]
-        self.d = self.means.shape[1]
+        self.d = len(arrays["center"]) if "center" in arrays else self.means.shape[1]
         self.params = {"fitted_on": int(self.info.get("latents", {}).get("n", 0))}
+        if "center" in arrays:  # said in the grid's caption and the rate/evaluation rows
+            self.params.update(
+                pca_dims=self.info.get("pca_dims"), explained=self.info.get("explained")
+            )
         if weights is not None:
             info = self.info
             self.params.update(
@@ -246,6 +260,13 @@ class Fitted(Sampler):
             rows = comp == j
             if rows.any():
                 out[rows] = self.means[j] + eps[rows] @ self.factors[j]
+        if "center" in self.arrays:  # back from principal-component space, plus the rest
+            a = self.arrays
+            out = (
+                a["center"]
+                + out @ a["basis"]
+                + rng.standard_normal((n, self.d)) * a["residual_std"]
+            )
         return out.astype(np.float32)
 
     def save(self, folder: str | Path) -> Path:
@@ -255,10 +276,13 @@ class Fitted(Sampler):
     def load(self, folder: str | Path, log: Log = None) -> Fitted | None:
         """The fit saved in ``folder``; None when it is missing, stale (its json does
         not name its npz), damaged or foreign (logged: it is fitted again)."""
-        names = ("weights", "means", "covariances") if self.name == "gmm" else ("mean", "cov")
+        names: tuple[str, ...] = (
+            ("weights", "means", "covariances") if self.name == "gmm" else ("mean", "cov")
+        )
         path = Path(folder) / f"{self.name}.json"
         try:
             info, arrays = read_pair(path)
+            names += tuple(k for k in SPACE if k in arrays)
             return Fitted(self.name)._set({k: arrays[k] for k in names}, info)
         except (ZspaceError, KeyError, ValueError, IndexError) as exc:
             if log and path.is_file():
@@ -278,7 +302,36 @@ class Fitted(Sampler):
         self.fit(z).save(folder)
         if self.info.get("warning") and log:
             log(f"warning: {self.name}: {self.info['warning']}")
+        if self.info.get("space") == "pca" and log:
+            log(f"{self.name}: fitted {pca_note(self.params, self.d)}")
         return self
+
+
+def pca_space(z: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, Any]]:
+    """(arrays, points, info) to fit in: z itself up to ``HIGH_D`` dimensions; above,
+    z's coordinates in its leading principal components (``PCA_DIMS``, at most N - 1),
+    with the mean, that basis and each axis' remaining standard deviation to map draws
+    back."""
+    n, d = z.shape
+    if d <= HIGH_D:
+        return {}, z, {}
+    mean, variances, components = principal_axes(z)
+    k = min(PCA_DIMS, n - 1)
+    basis = components[:k]
+    rest = (variances[k:, None] * components[k:] ** 2).sum(0) * ((n - 1) / n)
+    y = (np.asarray(z, np.float32) - mean.astype(np.float32)) @ basis.T.astype(np.float32)
+    share = float(variances[:k].sum() / max(variances.sum(), 1e-300))
+    space = {"center": mean, "basis": basis, "residual_std": np.sqrt(rest)}
+    return space, y, {"space": "pca", "pca_dims": k, "explained": round(share, 6)}
+
+
+def pca_note(params: dict[str, Any], d: int) -> str:
+    """How a fit in principal-component space was made, for the log and the captions."""
+    return (
+        f"in the leading {params['pca_dims']} principal components of D = {d} "
+        f"({100 * params['explained']:.1f} % of the variance), the rest as an independent "
+        "Gaussian per axis"
+    )
 
 
 def samplers_for(

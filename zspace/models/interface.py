@@ -20,8 +20,9 @@ between devices, so analyses and samplers work on (N, D) vectors whatever the sh
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import torch
 
@@ -48,6 +49,14 @@ class LatentModel(Protocol):
     def encode(self, x: torch.Tensor) -> EncoderOutput: ...
 
     def decode(self, z: torch.Tensor) -> torch.Tensor: ...
+
+
+class Adapted(NamedTuple):
+    """A model another interface made, as ``zspace.models.wrapped`` adapts it."""
+
+    net: torch.nn.Module  # holds the weights: its state_dict is what the run folder saves
+    encode: Callable[[Any, torch.Tensor], Any]  # a tensor, (mu, logvar), EncoderOutput
+    decode: Callable[[Any, torch.Tensor], torch.Tensor]  # images in [0, 1]
 
 
 def latent_dim(model: LatentModel) -> int:

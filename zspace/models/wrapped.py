@@ -16,21 +16,17 @@ checks the decoder gives that batch's shape back, in [0, 1].
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from types import ModuleType
+from typing import Any
 
 import torch
 from torch import nn
 
 from zspace.core.errors import ZspaceError, first_line
-from zspace.models.interface import EncoderOutput
+from zspace.models.adapters import diffusers, pythae
+from zspace.models.interface import Adapted, EncoderOutput
 
 METHODS = ("encode", "decode")
-
-
-class Adapted(NamedTuple):
-    net: nn.Module  # holds the weights: its state_dict is what the run folder saves
-    encode: Callable[[Any, torch.Tensor], Any]  # a tensor, (mu, logvar), EncoderOutput
-    decode: Callable[[Any, torch.Tensor], torch.Tensor]  # images in [0, 1]
 
 
 class Pair(nn.Module):
@@ -54,9 +50,19 @@ def _methods(obj: Any) -> Adapted | None:
     return None
 
 
-# tried in order; the first that recognises the object adapts it (part 2 of issue 24
-# puts the pythae and diffusers adapters before these generic ones)
-ADAPTERS: list[Callable[[Any], Adapted | None]] = [_pair, _methods]
+# the model families of other libraries, by the origin kind their runs record
+FAMILIES: dict[str, ModuleType] = {"pythae": pythae, "diffusers": diffusers}
+# tried in order; the first that recognises the object adapts it: the families first
+ADAPTERS: list[Callable[[Any], Adapted | None]] = [
+    *(f.adapt for f in FAMILIES.values()),
+    _pair,
+    _methods,
+]
+
+
+def family_of(obj: Any) -> ModuleType | None:
+    """The adapter module of a model another library made (pythae, diffusers), else None."""
+    return next((f for f in FAMILIES.values() if f.family(obj) is not None), None)
 
 
 def adapt(obj: Any) -> Adapted:

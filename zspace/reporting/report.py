@@ -16,7 +16,7 @@ from zspace.reporting.evaluation import BAD, beside_grid, eval_table, read_eval
 from zspace.reporting.html import key, missing, page, section, table
 from zspace.reporting.references import references_html
 from zspace.reporting.text import num
-from zspace.runs.folder import NO_HISTORY, origin_of, origin_text
+from zspace.runs.folder import NO_HISTORY, latent_shape, origin_of, origin_text
 
 # short navigation labels; an analysis without one shows its registry title
 NAV = {"pca": "PCA", "tsne": "t-SNE", "kmeans": "Clustering", "vae": "VAE internals"}
@@ -104,7 +104,21 @@ def losses_section(history: list[dict], colour: str, imported: bool = False) -> 
     )
 
 
-def analysis_section(run_dir: Path, name: str, colour: str, variational: bool) -> str:
+def dimension_note(shape: tuple[int, ...]) -> str:
+    """Which dimension the radius and axes sections use: the latent, flattened."""
+    d = math.prod(shape)
+    if len(shape) == 1:
+        return f"D = {d}: the latent vector, one axis per component."
+    pixels = math.prod(shape[1:])
+    return (
+        f"D = {' x '.join(map(str, shape))} = {d}: the latent map flattened channel-first, "
+        f"one axis per value (axis j is channel j // {pixels}, position j % {pixels})."
+    )
+
+
+def analysis_section(
+    run_dir: Path, name: str, colour: str, variational: bool, shape: tuple[int, ...] = ()
+) -> str:
     """One analysis: its result, then each saved variant ``name@label`` under its label."""
     if ANALYSES[name].needs_vae and not variational:
         return "<p>This run is an AE: it has no mu/logvar, so there are no VAE internals.</p>"
@@ -113,6 +127,8 @@ def analysis_section(run_dir: Path, name: str, colour: str, variational: bool) -
     if loaded is None and not labels:
         return missing(run_dir, name)
     parts = [] if loaded is None else [_result_html(name, *loaded, colour)]
+    if shape and name in ("radius", "axes"):
+        parts.insert(0, f"<p>{esc(dimension_note(shape))}</p>")
     for label in labels:
         got = load_result(run_dir, f"{name}{VARIANT_SEP}{label}")
         if got is not None:
@@ -333,8 +349,10 @@ def build_report(run_dir: str | Path, log: Callable[[str], None] | None = None) 
         nav.insert(1, ("reference", "Reference"))
     imported = origin_of(meta) is not None
     body.append(section("losses", "Losses", losses_section(history, colour, imported)))
+    shape = latent_shape(run_dir)
     for sid, spec in ANALYSES.items():
-        body.append(section(sid, spec.title, analysis_section(run_dir, sid, colour, variational)))
+        html = analysis_section(run_dir, sid, colour, variational, shape)
+        body.append(section(sid, spec.title, html))
     body.append(section("samples", "Samples and reconstructions", samples_section(run_dir)))
     data = (meta.get("data") or {}).get("source", "?")
     sub = (

@@ -143,9 +143,15 @@ NO_HISTORY = "imported: no training history"
 
 
 def origin_text(meta: dict[str, Any]) -> str:
-    """``zspace``, or ``factory MODULE:FUNCTION`` (what the report and compare show)."""
+    """``zspace``, ``factory MODULE:FUNCTION``, ``pythae VAE``, ``diffusers AutoencoderKL
+    (scaling_factor ...)``: what the report and compare show."""
+    from zspace.models.wrapped import FAMILIES
+
     origin = origin_of(meta)
-    return "zspace" if origin is None else f"factory {origin.get('factory', '?')}"
+    if origin is None:
+        return "zspace"
+    family = FAMILIES.get(str(origin.get("kind")))
+    return f"factory {origin.get('factory', '?')}" if family is None else family.describe(origin)
 
 
 def latent_shape(run: Path) -> tuple[int, ...]:

@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from zspace.core.errors import ZspaceError, first_line
-from zspace.models.wrapped import WrappedModel, adapt
+from zspace.models.wrapped import FAMILIES, WrappedModel, adapt
 from zspace.runs.bundle import WEIGHTS_FILE, load_weights, read_safetensors
-from zspace.runs.folder import origin_of
+from zspace.runs.folder import origin_of, origin_text
+from zspace.runs.model_folders import rebuild
 
 
 def factory_spec(spec: str) -> str:
@@ -69,9 +70,11 @@ def load_imported(run: Path, meta: dict[str, Any], shape: tuple[int, int, int]) 
     """The model of an imported run on the CPU, in eval mode, with the run's weights."""
     origin = origin_of(meta) or {}
     spec, latent = origin.get("factory"), origin.get("latent_shape")
-    if not isinstance(spec, str) or not isinstance(latent, list):
+    family = FAMILIES.get(str(origin.get("kind")))
+    if (family is None and not isinstance(spec, str)) or not isinstance(latent, list):
         raise ZspaceError(f"{run / 'meta.json'}: origin {origin!r} names no factory")
-    model = WrappedModel(adapt(build(spec)), shape, tuple(latent), bool(origin.get("variational")))
+    obj = build(str(spec)) if family is None else rebuild(origin, run)
+    model = WrappedModel(adapt(obj), shape, tuple(latent), bool(origin.get("variational")))
     file = run / str(origin.get("weights", WEIGHTS_FILE))
-    load_weights(model.net, read_safetensors(file)[0], file, f"factory {spec}")
+    load_weights(model.net, read_safetensors(file)[0], file, origin_text(meta))
     return model.eval()

@@ -27,10 +27,11 @@ from zspace.data.arrays import save_arrays
 from zspace.data.loader import to_float_nchw
 from zspace.data.prepare import new_run_data
 from zspace.models.autoencoder import count_parameters
-from zspace.models.wrapped import WrappedModel, adapt, probe, weights_of
+from zspace.models.wrapped import WrappedModel, adapt, family_of, probe, weights_of
 from zspace.runs.bundle import WEIGHTS_FILE, load_weights, read_safetensors, write_safetensors
 from zspace.runs.folder import check_new_run_dir, data_meta, write_config, write_meta, writer_lock
 from zspace.runs.imported import build, factory_spec
+from zspace.runs.model_folders import keep_origin, rebuild
 from zspace.runs.run import Run
 
 PROBE_IMAGES = 8  # one real batch: the latent's shape, the decoder's shape and range
@@ -76,9 +77,12 @@ def wrap(
     arrays = None if isinstance(data, (str, Path)) else data
     source = [] if arrays is not None else [f"data.source={toml_value(str(data))}"]
     cfg = load_config(None, [*source, *(overrides or [])])
-    spec = factory_spec(factory) if factory is not None else class_factory(model)
+    family = family_of(model)  # pythae, diffusers: rebuilt from the config the run records
+    if family is None:
+        spec = factory_spec(factory) if factory is not None else class_factory(model)
+    what = f"factory {spec}" if family is None else family.describe(family.origin(model))
     if weights is not None:
-        load_weights(adapted.net, read_safetensors(weights)[0], weights, f"factory {spec}")
+        load_weights(adapted.net, read_safetensors(weights)[0], weights, what)
     run = Path(run_dir)
     check_writable(run, "--out", folder=True)
     with writer_lock(run), undo_on_error(), progress_switch(progress):
@@ -87,23 +91,27 @@ def wrap(
         first = torch.from_numpy(images.images[splits["train"][:PROBE_IMAGES]])
         wrapped = probe(model, to_float_nchw(first))
         state = weights_of(wrapped).state_dict()
-        try:  # the model later commands load the weights into
-            rebuilt = adapt(build(spec)).net
-        except ZspaceError as exc:
-            if factory is not None:
-                raise
-            raise ZspaceError(f"wrap: {exc}; pass factory='module:function' instead") from None
-        load_weights(rebuilt, state, f"the weights of {type(model).__name__}", f"factory {spec}")
+        if family is not None:  # the model later commands load the weights into
+            record = keep_origin(model, family, run)
+            rebuilt = rebuild(record, run)
+        else:
+            record = {"kind": "factory", "factory": spec}
+            try:
+                rebuilt = adapt(build(spec)).net
+            except ZspaceError as exc:
+                if factory is not None:
+                    raise
+                raise ZspaceError(f"wrap: {exc}; pass factory='module:function' instead") from None
+        load_weights(rebuilt, state, f"the weights of {type(model).__name__}", what)
         d = int(torch.Size(wrapped.latent_shape).numel())
         cfg = replace(cfg, model=replace(cfg.model, z_dim=d, variational=wrapped.variational))
         make_dirs(run)
         if arrays is not None:
             save_arrays(run / "data", images)
         write_config(run, cfg)
-        write_safetensors(run / WEIGHTS_FILE, state, {"zspace.factory": spec})
+        write_safetensors(run / WEIGHTS_FILE, state, {"zspace.origin": what})
         origin = {
-            "kind": "factory",
-            "factory": spec,
+            **record,
             "weights": WEIGHTS_FILE,
             "latent_shape": list(wrapped.latent_shape),
             "variational": wrapped.variational,
@@ -113,7 +121,7 @@ def wrap(
         loaded = Run.load(run)
     if log:
         kind = "variational" if wrapped.variational else "deterministic"
-        log(f"imported {spec} ({kind}, latent shape {wrapped.latent_shape}) -> {run}")
+        log(f"imported {what}: {kind}, latent shape {wrapped.latent_shape} -> {run}")
     return loaded
 
 
