@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from machine import cpu_name
-from zspace.models.autoencoder.losses import vae_loss
+from zspace.models.losses import vae_loss
 
 from zspace.config import load_config
 from zspace.data import ImageData

@@ -1,0 +1,100 @@
+"""The CPU formulations of zspace/models/autoencoder.py compute what the plain layers
+compute: the transposed convolution's adjoint backward, the heads as one convolution
+over the feature map, and glibc keeping freed memory (docs/performance.md)."""
+
+import platform
+import resource
+
+import pytest
+import torch
+from test_models import build
+from torch import nn
+
+from zspace.models import autoencoder
+from zspace.models.autoencoder import ConvTranspose2d, keep_freed_memory
+
+
+@pytest.mark.parametrize(
+    "kernel, stride, padding, output_padding, size",
+    [(3, 2, 1, 1, 7), (3, 2, 1, 0, 6), (5, 2, 2, 1, 5), (4, 2, 2, 1, 6), (3, 1, 1, 0, 5)],
+)
+def test_transposed_conv_gradients_equal_the_plain_layer(
+    kernel, stride, padding, output_padding, size
+):
+    torch.manual_seed(0)
+    plain = nn.ConvTranspose2d(4, 3, kernel, stride, padding, output_padding).double()
+    ours = ConvTranspose2d(4, 3, kernel, stride, padding, output_padding).double()
+    ours.load_state_dict(plain.state_dict())
+    x = torch.randn(2, 4, size, size, dtype=torch.float64, requires_grad=True)
+    grad = torch.randn_like(plain(x))
+    results = []
+    for layer in (plain, ours):
+        x.grad = None
+        layer.zero_grad()
+        out = layer(x)
+        out.backward(grad)
+        results.append((out, x.grad, layer.weight.grad, layer.bias.grad))
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_transposed_conv_passes_gradcheck():
+    layer = ConvTranspose2d(2, 3, 3, 2, 1, 1).double()
+    x = torch.randn(1, 2, 3, 3, dtype=torch.float64, requires_grad=True)
+    w, b = layer.weight.detach().requires_grad_(), layer.bias.detach().requires_grad_()
+    apply = autoencoder._TransposedConv.apply
+    assert torch.autograd.gradcheck(lambda *a: apply(*a, (2, 2), (1, 1), (1, 1)), (x, w, b))
+
+
+@pytest.mark.parametrize("variational", [False, True])
+def test_model_outputs_and_gradients_equal_the_plain_layers(monkeypatch, variational):
+    """The whole reference-shaped net, float32 as trained: the CPU path against the plain
+    layers (what a GPU, export and torch.compile run)."""
+    torch.manual_seed(0)
+    model = build(32, 3, [2, 2, 2], variational=variational).to(memory_format=torch.channels_last)
+    x = torch.rand(4, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    eps = torch.randn(4, 6)
+
+    def run():
+        model.zero_grad()
+        logits, enc = model(x, eps)
+        loss = nn.functional.binary_cross_entropy_with_logits(logits, x) + enc.z.square().mean()
+        loss.backward()
+        heads = (enc.mu, enc.logvar) if variational else (enc.z,)
+        return [logits, *heads] + [p.grad.clone() for p in model.parameters()]
+
+    ours = run()
+    monkeypatch.setattr(autoencoder, "_on_cpu", lambda _x: False)
+    plain = run()
+    assert len(ours) == len(plain) == 2 + variational + len(list(model.parameters()))
+    for a, b in zip(ours, plain, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_heads_take_the_plain_path_with_a_dense_layer_and_agree_without_one(monkeypatch):
+    torch.manual_seed(0)
+    x = torch.rand(3, 1, 28, 28)
+    dense = build(28, 1, [1, 2, 2], "model.enc_dense=16")
+    mu, logvar = dense.encoder.heads(x)
+    assert mu.shape == logvar.shape == (3, 6)
+    model = build(28, 1, [1, 2, 2])
+    with torch.no_grad():
+        ours = model.encoder.heads(x)
+        monkeypatch.setattr(autoencoder, "_on_cpu", lambda _x: False)
+        plain = model.encoder.heads(x)
+    for a, b in zip(ours, plain, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif(
+    platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc only"
+)
+def test_freed_memory_is_reused_without_page_faults():
+    assert keep_freed_memory() is True
+    size = 64 << 20  # bytes: above glibc's largest mmap threshold (32 MiB)
+    faults = []
+    for _ in range(3):  # allocated, touched and freed: the first may find no free block
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        torch.ones(size // 4)
+        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    assert min(faults) < size // 4096 // 10  # a fresh mapping faults on each of its pages
