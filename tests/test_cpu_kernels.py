@@ -11,7 +11,8 @@ from test_models import build
 from torch import nn
 
 from zspace.models import autoencoder
-from zspace.models.autoencoder import ConvTranspose2d, keep_freed_memory
+from zspace.models.autoencoder import AutoEncoder, ConvTranspose2d, keep_freed_memory, summary
+from zspace.models.footprint import model_sizes
 
 
 @pytest.mark.parametrize(
@@ -76,19 +77,31 @@ def test_model_outputs_and_gradients_equal_the_plain_layers(monkeypatch, variati
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
-def test_heads_take_the_plain_path_with_a_dense_layer_and_agree_without_one(monkeypatch):
+def test_heads_and_fused_encoding_agree_with_the_plain_layers(monkeypatch):
     torch.manual_seed(0)
     x = torch.rand(3, 1, 28, 28)
-    dense = build(28, 1, [1, 2, 2], "model.enc_dense=16")
+    dense = build(28, 1, [1, 2, 2], "model.enc_dense=16")  # heads after a dense layer
     mu, logvar = dense.encoder.heads(x)
     assert mu.shape == logvar.shape == (3, 6)
-    model = build(28, 1, [1, 2, 2])
+    model = build(28, 1, [1, 2, 2], variational=False)
     with torch.no_grad():
-        ours = model.encoder.heads(x)
+        ours, fused = model.encoder.heads(x), model.encoder.heads(x, fused=True)
         monkeypatch.setattr(autoencoder, "_on_cpu", lambda _x: False)
         plain = model.encoder.heads(x)
-    for a, b in zip(ours, plain, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(ours, plain, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(fused, ours, rtol=1e-6, atol=1e-7)
+    monkeypatch.undo()
+    z = model.encoder.heads(x, fused=True)  # with gradients: the plain, differentiable path
+    z.sum().backward()
+    assert model.encoder.convs[0][0].weight.grad is not None
+
+
+def test_module_hooks_see_every_layer_and_the_footprint_is_unchanged(monkeypatch):
+    cfg = build(32, 3, [2, 2, 2]).cfg
+    assert "encoder.mu (Linear)" in summary(AutoEncoder(cfg, (3, 32, 32)))
+    ours = model_sizes(cfg, (3, 32, 32))
+    monkeypatch.setattr(autoencoder, "_on_cpu", lambda _x: False)
+    assert model_sizes(cfg, (3, 32, 32)) == ours
 
 
 @pytest.mark.skipif(

@@ -132,7 +132,7 @@ class Run:
         for start in range(0, len(x), batch_size):
             batch = x[start : start + batch_size].to(self.device)
             batch = batch.contiguous(memory_format=torch.channels_last)
-            out = self.model.encoder(batch)
+            out = self.model.encoder(batch, fused=True)
             zs.append(out.z.float().cpu())
             if out.mu is not None:
                 mus.append(out.mu.float().cpu())
