@@ -5,11 +5,11 @@ in one session on one machine, baseline and zspace alternating round by round.
     python benchmarks/bench_train.py --net celeba96 mnist28 --tf-python /tmp/tfref/bin/python
 
 Per net and round, in one process:
-  * ``baseline``: the model as plain torch layers (what main ran before issue 30:
+  * ``baseline``: the model as plain torch layers (what zspace ran before issue 30:
     nn.ConvTranspose2d's own backward, the heads as matrix products, activations out of
     place) with glibc's default allocator (freed blocks over 32 MiB unmapped, the heap
     trimmed above 64 MiB: the steady state of its dynamic thresholds);
-  * ``zspace``: the model as zspace runs it on the CPU (zspace/models/autoencoder.py);
+  * ``zspace``: the model as zspace runs it on the CPU (zspace/models/cpu.py);
 each through zspace's own training loop (Trainer.run_epoch on a random uint8 set:
 batches, loss terms, progress bar, NaN check) and through ``Run.encode`` (batch 512,
 uint8 NHWC images in, latents out); then the TF reference (``train_keras.py
@@ -39,7 +39,7 @@ from torch import nn
 
 from zspace.config import load_config
 from zspace.data import ImageData
-from zspace.models import autoencoder
+from zspace.models import autoencoder, cpu
 from zspace.runs.run import Run
 from zspace.training import Trainer
 
@@ -51,7 +51,7 @@ NETS = {
 }
 BATCH = 128
 INFER_BATCH = 512
-ON_CPU = autoencoder._on_cpu
+ON_CPU = cpu.on_cpu
 
 
 def mm_peak(n: int = 2048, repeats: int = 10) -> float:
@@ -101,7 +101,7 @@ def config_for(net: str, compile_mode: str = "off"):
 def set_mode(mode: str, models: list[nn.Module]) -> None:
     """Switch the process between the baseline and zspace's CPU path (see the docstring)."""
     zspace = mode == "zspace"
-    autoencoder._on_cpu = ON_CPU if zspace else (lambda _x: False)
+    cpu.on_cpu = ON_CPU if zspace else (lambda _x: False)
     for model in models:
         for m in model.modules():
             if isinstance(m, (nn.LeakyReLU, nn.ReLU)):

@@ -1,4 +1,4 @@
-"""The CPU formulations of zspace/models/autoencoder.py compute what the plain layers
+"""The CPU formulations of zspace/models/cpu.py compute what the plain layers
 compute: the transposed convolution's adjoint backward, the heads as one convolution
 over the feature map, and glibc keeping freed memory (docs/performance.md)."""
 
@@ -10,8 +10,8 @@ import torch
 from test_models import build
 from torch import nn
 
-from zspace.models import autoencoder
-from zspace.models.autoencoder import AutoEncoder, ConvTranspose2d, keep_freed_memory, summary
+from zspace.models import cpu
+from zspace.models.autoencoder import AutoEncoder, summary
 from zspace.models.footprint import model_sizes
 
 
@@ -24,7 +24,7 @@ def test_transposed_conv_gradients_equal_the_plain_layer(
 ):
     torch.manual_seed(0)
     plain = nn.ConvTranspose2d(4, 3, kernel, stride, padding, output_padding).double()
-    ours = ConvTranspose2d(4, 3, kernel, stride, padding, output_padding).double()
+    ours = cpu.ConvTranspose2d(4, 3, kernel, stride, padding, output_padding).double()
     ours.load_state_dict(plain.state_dict())
     x = torch.randn(2, 4, size, size, dtype=torch.float64, requires_grad=True)
     grad = torch.randn_like(plain(x))
@@ -42,19 +42,21 @@ def test_transposed_conv_gradients_equal_the_plain_layer(
 
 
 def test_transposed_conv_passes_gradcheck():
-    layer = ConvTranspose2d(2, 3, 3, 2, 1, 1).double()
+    layer = cpu.ConvTranspose2d(2, 3, 3, 2, 1, 1).double()
     x = torch.randn(1, 2, 3, 3, dtype=torch.float64, requires_grad=True)
     w, b = layer.weight.detach().requires_grad_(), layer.bias.detach().requires_grad_()
-    apply = autoencoder._TransposedConv.apply
+    apply = cpu._TransposedConv.apply
     assert torch.autograd.gradcheck(lambda *a: apply(*a, (2, 2), (1, 1), (1, 1)), (x, w, b))
 
 
 @pytest.mark.parametrize("variational", [False, True])
-def test_model_outputs_and_gradients_equal_the_plain_layers(monkeypatch, variational):
-    """The whole reference-shaped net, float32 as trained: the CPU path against the plain
-    layers (what a GPU, export and torch.compile run) and activations not in place."""
+@pytest.mark.parametrize("filters", ["[8,16,24]", "[2,4,8]"])  # thin: sub-pixel layers inside
+def test_model_outputs_and_gradients_equal_the_plain_layers(monkeypatch, variational, filters):
+    """A reference-shaped net, float32 as trained: the CPU path against the plain layers
+    (what a GPU, export and torch.compile run) and activations not in place."""
     torch.manual_seed(0)
-    model = build(32, 3, [2, 2, 2], variational=variational).to(memory_format=torch.channels_last)
+    model = build(32, 3, [2, 2, 2], f"model.encoder_filters={filters}", variational=variational)
+    model = model.to(memory_format=torch.channels_last)
     x = torch.rand(4, 3, 32, 32).contiguous(memory_format=torch.channels_last)
     eps = torch.randn(4, 6)
 
@@ -67,7 +69,7 @@ def test_model_outputs_and_gradients_equal_the_plain_layers(monkeypatch, variati
         return [logits, *heads] + [p.grad.clone() for p in model.parameters()]
 
     ours = run()
-    monkeypatch.setattr(autoencoder, "_on_cpu", lambda _x: False)
+    monkeypatch.setattr(cpu, "on_cpu", lambda _x: False)
     for m in model.modules():
         if isinstance(m, nn.LeakyReLU):
             m.inplace = False
@@ -86,7 +88,7 @@ def test_heads_and_fused_encoding_agree_with_the_plain_layers(monkeypatch):
     model = build(28, 1, [1, 2, 2], variational=False)
     with torch.no_grad():
         ours, fused = model.encoder.heads(x), model.encoder.heads(x, fused=True)
-        monkeypatch.setattr(autoencoder, "_on_cpu", lambda _x: False)
+        monkeypatch.setattr(cpu, "on_cpu", lambda _x: False)
         plain = model.encoder.heads(x)
     torch.testing.assert_close(ours, plain, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(fused, ours, rtol=1e-6, atol=1e-7)
@@ -100,7 +102,7 @@ def test_module_hooks_see_every_layer_and_the_footprint_is_unchanged(monkeypatch
     cfg = build(32, 3, [2, 2, 2]).cfg
     assert "encoder.mu (Linear)" in summary(AutoEncoder(cfg, (3, 32, 32)))
     ours = model_sizes(cfg, (3, 32, 32))
-    monkeypatch.setattr(autoencoder, "_on_cpu", lambda _x: False)
+    monkeypatch.setattr(cpu, "on_cpu", lambda _x: False)
     assert model_sizes(cfg, (3, 32, 32)) == ours
 
 
@@ -108,7 +110,7 @@ def test_module_hooks_see_every_layer_and_the_footprint_is_unchanged(monkeypatch
     platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc only"
 )
 def test_freed_memory_is_reused_without_page_faults():
-    assert keep_freed_memory() is True
+    assert cpu.keep_freed_memory() is True
     size = 64 << 20  # bytes: above glibc's largest mmap threshold (32 MiB)
     faults = []
     for _ in range(3):  # allocated, touched and freed: the first may find no free block

@@ -4,120 +4,21 @@ The encoder is a stack of 'same'-padded convolutions, flattened into a dense hea
 (one for an AE, ``mu`` and ``logvar`` for a VAE). The decoder mirrors it: a dense
 layer back to the last feature map, then transposed convolutions; the last one
 outputs the image channels. The model returns logits: the BCE loss is computed
-from logits (stable), and ``decode`` applies the sigmoid for images.
-
-On the CPU three things change how, never what, is computed (docs/performance.md):
-glibc keeps freed memory (``keep_freed_memory``), the heads run as one convolution
-over the last feature map, and transposed convolutions take their gradients from
-the convolution they are the adjoint of. Parameters and checkpoints are unchanged.
+from logits (stable), and ``decode`` applies the sigmoid for images. On the CPU the
+layers run as ``zspace.models.cpu`` formulates them.
 """
 
 from __future__ import annotations
 
-import ctypes
-import functools
 import math
-import platform
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from zspace.config import ModelConfig, decoder_filters
-
-
-@functools.cache
-def keep_freed_memory() -> bool:
-    """Let glibc keep up to 1 GiB of freed memory for the next allocation instead of
-    returning it (munmap, heap trimming): otherwise every large activation is a fresh
-    mapping whose pages fault and are zeroed on first touch, 20 % of a CPU training
-    step and 45 % of encoder inference. What TF's and jemalloc's allocators do; once
-    per process, glibc only (True when applied)."""
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return False
-    mallopt = ctypes.CDLL(None).mallopt  # M_MMAP_MAX = -4, M_TRIM_THRESHOLD = -1
-    return bool(mallopt(-4, 0)) and bool(mallopt(-1, 1 << 30))
-
-
-def _on_cpu(x: torch.Tensor) -> bool:
-    """Where the CPU formulations run: eager CPU tensors (not export, not compile)."""
-    return x.device.type == "cpu" and not torch.compiler.is_compiling()
-
-
-class _TransposedConv(torch.autograd.Function):
-    """conv_transpose2d with the backward of the convolution it is the adjoint of: the
-    input gradient is conv2d(grad, w), the weight gradient that convolution's with
-    input and output swapped (what TF's Conv2DTranspose does). The same numbers, and
-    oneDNN runs them 1.1-1.6x faster than its transposed backward."""
-
-    @staticmethod
-    def forward(ctx: Any, x, weight, bias, stride, padding, output_padding):  # type: ignore[override]
-        ctx.save_for_backward(x, weight)
-        ctx.geometry = stride, padding, bias is not None
-        return _transposed(x, weight, bias, stride, padding, output_padding)
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor):  # type: ignore[override]
-        x, weight = ctx.saved_tensors
-        stride, padding, has_bias = ctx.geometry
-        dx = F.conv2d(grad, weight, None, stride, padding) if ctx.needs_input_grad[0] else None
-        dw = torch.ops.aten.convolution_backward(
-            x, grad, weight, None, stride, padding, (1, 1), False, (0, 0), 1, (False, True, False)
-        )[1]
-        return dx, dw, grad.sum((0, 2, 3)) if has_bias else None, None, None, None
-
-
-def _transposed(x, weight, bias, stride, padding, output_padding) -> torch.Tensor:
-    """conv_transpose2d; a thin one (<= 4 output channels, square stride 2+: the image
-    layer) as a sub-pixel convolution: a stride-1 transposed convolution to s*s times
-    the channels, then a pixel shuffle, which oneDNN runs 1.6x faster."""
-    (s, s2), (cin, cout, k, k2), (p, p2), (op, op2) = stride, weight.shape, padding, output_padding
-    if cout > 4 or s == 1 or (s, k, p, op) != (s2, k2, p2, op2):
-        return F.conv_transpose2d(x, weight, bias, stride, padding, output_padding)
-    lead = (-p) % s  # zero taps so that the kernel splits into s x s phases of kb x kb
-    w = F.pad(weight, (lead, (-(k + lead)) % s) * 2)
-    kb = w.shape[-1] // s
-    w = w.reshape(cin, cout, kb, s, kb, s).permute(0, 3, 5, 1, 2, 4)
-    w = w.reshape(cin, s * s * cout, kb, kb).contiguous(memory_format=torch.channels_last)
-    y = F.conv_transpose2d(x, w, None if bias is None else bias.repeat(s * s))
-    n, _, hb, wb = y.shape
-    ho, wo = ((d - 1) * s - 2 * p + k + op for d in x.shape[-2:])
-    first = (p + lead) // s
-    y = y.permute(0, 2, 3, 1).reshape(n, hb, wb, s, s, cout)
-    y = y[:, first : first - (-ho // s), first : first - (-wo // s)].permute(0, 1, 3, 2, 4, 5)
-    return y.reshape(n, y.shape[1] * s, y.shape[3] * s, cout)[:, :ho, :wo].permute(0, 3, 1, 2)
-
-
-
-class ConvTranspose2d(nn.ConvTranspose2d):
-    """nn.ConvTranspose2d (same parameters) with ``_TransposedConv``'s backward on the CPU."""
-
-    def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
-        if not _on_cpu(x) or output_size is not None:
-            return super().forward(x, output_size)
-        args = self.stride, self.padding, self.output_padding
-        if not torch.is_grad_enabled():
-            return _transposed(x, self.weight, self.bias, *args)
-        return _TransposedConv.apply(x, self.weight, self.bias, *args)
-
-
-# inductor's fused convolution + pointwise op of oneDNN (None where torch lacks it)
-FUSED = getattr(torch.ops.mkldnn, "_convolution_pointwise", None)
-
-
-class Linear(nn.Linear):
-    """nn.Linear (same parameters) that also takes the unflattened feature map, as the
-    heads do: on the CPU as a convolution whose kernel covers the whole map, which
-    oneDNN runs 2x faster than the matrix product, with no flattening copy."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim == 2:
-            return super().forward(x)
-        if not _on_cpu(x):
-            return super().forward(torch.flatten(x, 1))
-        return F.conv2d(x, self.weight.view(-1, *x.shape[1:]), self.bias).flatten(1)
+from zspace.models import cpu
 
 
 @dataclass(frozen=True)
@@ -175,35 +76,22 @@ class Encoder(nn.Module):
             self.dense = nn.Identity()
         self.variational = cfg.variational
         if cfg.variational:
-            self.mu = Linear(flat, cfg.z_dim)
-            self.logvar = Linear(flat, cfg.z_dim)
+            self.mu = cpu.Linear(flat, cfg.z_dim)
+            self.logvar = cpu.Linear(flat, cfg.z_dim)
         else:
-            self.z = Linear(flat, cfg.z_dim)
+            self.z = cpu.Linear(flat, cfg.z_dim)
         self.eps_clip = cfg.eps_clip
         self.eps_scale = cfg.eps_scale
 
     def heads(self, x: torch.Tensor, fused: bool = False) -> Any:
-        """The encoder without sampling: z for an AE, (mu, logvar) for a VAE.
-        ``fused`` (inference on the CPU: ``Run.encode``) runs each convolution and its
-        LeakyReLU as one oneDNN call, the activation a post-op as TF fuses it: one pass
-        less over each activation, the same numbers (those layers' hooks do not fire)."""
-        fused = fused and FUSED is not None and not torch.is_grad_enabled() and _on_cpu(x)
-        h = self._fused(x) if fused else self.convs(x)
+        """The encoder without sampling: z for an AE, (mu, logvar) for a VAE; ``fused``:
+        ``cpu.fused_convs`` where it applies (no gradients, on the CPU: Run.encode)."""
+        fused = fused and not torch.is_grad_enabled() and cpu.on_cpu(x)
+        h = cpu.fused_convs(self.convs, x) if fused else self.convs(x)
         if not isinstance(self.dense, nn.Identity):
             h = self.dense(torch.flatten(h, 1))
         out = [self.mu(h), self.logvar(h)] if self.variational else [self.z(h)]
         return tuple(out) if self.variational else out[0]
-
-    def _fused(self, h: torch.Tensor) -> torch.Tensor:
-        for block in self.convs:
-            conv, *rest = block
-            if len(rest) == 1 and isinstance(rest[0], nn.LeakyReLU):
-                geometry = conv.padding, conv.stride, conv.dilation, conv.groups
-                slope = [rest[0].negative_slope]
-                h = FUSED(h, conv.weight, conv.bias, *geometry, "leaky_relu", slope, "")
-            else:
-                h = block(h)
-        return h
 
     def forward(
         self, x: torch.Tensor, eps: torch.Tensor | None = None, fused: bool = False
@@ -245,7 +133,7 @@ class Decoder(nn.Module):
             zip(filters, cfg.decoder_kernels, cfg.decoder_strides, strict=True)
         ):
             # padding k//2 with output_padding s-1 maps H to H*s: Keras's 'same'.
-            deconv = ConvTranspose2d(
+            deconv = cpu.ConvTranspose2d(
                 channels, f, kernel, stride=stride, padding=kernel // 2, output_padding=stride - 1
             )
             layers.append(deconv if i == last else _block(deconv, f, cfg))
@@ -275,7 +163,7 @@ class AutoEncoder(nn.Module):
         self.cfg = cfg
         channels, height, width = input_shape
         self.input_shape = (channels, height, width)
-        keep_freed_memory()
+        cpu.keep_freed_memory()
         self.encoder = Encoder(cfg, input_shape)
         self.decoder = Decoder(cfg, self.encoder.feature_shape, input_shape[0])
         init_weights(self, cfg.activation)
