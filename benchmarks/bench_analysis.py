@@ -42,7 +42,7 @@ def main() -> None:
     ap.add_argument("--skip-sklearn", action="store_true", help="no scikit-learn TSNE run")
     args = ap.parse_args()
 
-    from zspace.analysis.runner import run_analyses
+    from zspace.analysis.api import analyze
     from zspace.analysis.tsne import TsneParams, tsne_analysis
     from zspace.latents.store import Latents, latents_path, save_latents
 
@@ -59,7 +59,7 @@ def main() -> None:
     def log(line: str) -> None:
         print(line, flush=True)
 
-    results = run_analyses(root, log=log)
+    results = analyze(root, log=log)
     total = time.perf_counter() - started
     print(f"default analyze: {total:.1f} s wall, peak RSS {max_rss_gib():.2f} GiB")
     times["kmeans"] = results["kmeans"].seconds

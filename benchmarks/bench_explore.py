@@ -42,7 +42,7 @@ from machine import cpu_name
 
 import zspace
 from zspace.explorer.session import png_bytes
-from zspace.generation.grids import to_uint8
+from zspace.generation.images import to_uint8
 from zspace.latents.store import Latents, latents_path, load_latents, save_latents
 
 ROOT = Path(__file__).resolve().parents[1]

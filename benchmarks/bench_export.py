@@ -111,7 +111,7 @@ def bench_tensorboard(root: Path, epochs: int, rounds: int) -> None:
     the same code with or without it), beside the epoch time and the interleaved wall
     time of training with and without ``train.log``."""
     from zspace.exporting.tensorboard import TensorBoardLogger
-    from zspace.training import train
+    from zspace.training import train_run as train
 
     class Timed(TensorBoardLogger):
         spent: list[float] = []

@@ -56,7 +56,6 @@ def bench(net: str, device: str, name: str, steps: int, folder: Path) -> dict:
         return {"refused": str(exc)}
     if name == "fp32+tf32" and not trainer.tf32:
         return {"refused": "no TF32 on this device"}
-    trainer.progress = False
     cuda = trainer.device.type == "cuda"
     if cuda:
         torch.cuda.reset_peak_memory_stats(trainer.device)

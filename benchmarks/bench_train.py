@@ -129,7 +129,7 @@ class Bench:
         data = ImageData(images=self.images, source="random")
         self.trainer = Trainer(
             cfg, data, {"train": np.arange(self.n)}, Path("/tmp/zspace-bench-run"),
-            log=lambda _m: None, progress=True,
+            log=lambda _m: None,
         )  # fmt: skip
         model = autoencoder.AutoEncoder(cfg.model, (spec["channels"], spec["size"], spec["size"]))
         model.load_state_dict(self.trainer.model.state_dict())

@@ -196,10 +196,7 @@ class Bench:
         n = steps * batch
         cfg = self.config(batch, precision, compile_mode, graphs)
         data = ImageData(images=self.images(n), source="synthetic")
-        trainer = Trainer(
-            cfg, data, {"train": np.arange(n)}, self.tmp / "run", log=lambda _m: None,
-            progress=False,
-        )  # fmt: skip
+        trainer = Trainer(cfg, data, {"train": np.arange(n)}, self.tmp / "run", log=lambda _m: None)
         setting = self.train_setting(batch, precision, compile_mode, graphs)
         if not trainer.train_loader.resident:
             return Row("train", setting, note="skipped: the synthetic set is not resident")

@@ -23,7 +23,7 @@ from machine import cpu_name
 from zspace.generation import api
 from zspace.latents.encode import encode
 from zspace.runs.run import load_run
-from zspace.training import train
+from zspace.training import train_run as train
 
 BASE = [
     "model.z_dim=16",

@@ -1,13 +1,56 @@
+"""Shared test set-up: markers, the session cache, and the fixtures every module may use.
+
+Shared fixtures (built once per pytest process, i.e. once per xdist worker; prefer them
+to training or building your own):
+
+- ``tiny_runs``: ``{"ae": Path, "vae": Path}``, two runs trained with ``TINY`` (16x16
+  built-in digits, z_dim 4, 2 epochs; the AE with ``model.variational=false``), their
+  training split encoded (``latents/train.npz``). READ-ONLY: a test that writes into a
+  run (analyses, samples, a corrupted checkpoint) works on ``copy_run(src, dest)``;
+  the session checks at its end that nobody wrote into them.
+- ``digits_evaluator``: the evaluator of the built-in digits at 16x16 (the data of
+  ``TINY`` runs), in the session cache, so ``zspace.evaluate`` on any ``TINY`` run
+  reuses it instead of training its own feature net.
+- ``mnist_evaluator``: the same for MNIST t10k at 16x16 (../shared/data; skips when
+  absent).
+- ``shared_data_dir``: ../shared/data (or ``$ZSPACE_TEST_DATA``); skips when absent.
+
+Crash tests stop a training at a known point with ``ZSPACE_TEST_KILL_AFTER_EPOCHS=N`` in
+the environment of the process (zspace/training/trainer.py: it SIGKILLs itself after
+writing its N-th epoch), never by polling files and killing.
+
+The session cache (``$ZSPACE_CACHE``: decoded data sets, evaluators) is one temporary
+folder shared by every xdist worker: both caches build under a file lock and commit
+atomically, so a second process waits for the first one's build and reuses it.
+"""
+
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# One thread per test process (and the processes tests start inherit it): the suite
+# runs on 2 cores beside other work, two xdist workers at a time, and OpenMP threads
+# spin-waiting for a busy core made torch 10-20x slower there (an evaluator build on
+# the digits: 13-17 s on one thread, 150-290 s on two, measured beside other jobs).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+
+# The longest modules, longest first: under xdist (make test: --dist loadscope, a module
+# whole on one worker) they start first and the short ones fill the end.
+LONG_FIRST = ("test_sweep.py", "test_recipes.py", "test_cli.py", "test_report.py",
+              "test_examples.py", "test_evaluation_mnist.py", "test_export.py")  # fmt: skip
+
 
 def pytest_collection_modifyitems(config, items):
-    """Tests marked ``cuda`` skip on machines without a CUDA GPU."""
+    """The long modules first (``LONG_FIRST``); tests marked ``cuda`` skip on machines
+    without a CUDA GPU."""
+    rank = {name: i for i, name in enumerate(LONG_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: order kept
     marked = [item for item in items if item.get_closest_marker("cuda")]
     if not marked:
         return
@@ -62,14 +105,71 @@ def tiny_overrides() -> list[str]:
 @pytest.fixture(scope="session", autouse=True)
 def _cache_in_tmp(tmp_path_factory):
     """Caches the tests build (evaluators, decoded data) go to a temporary folder, never
-    into the user's ~/.cache (tests that need another root set their own)."""
+    into the user's ~/.cache (tests that need another root set their own); under xdist
+    one folder for all workers (the base temp folder's parent is theirs in common)."""
+    base = tmp_path_factory.getbasetemp()
+    cache = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "zspace-cache"
+    cache.mkdir(exist_ok=True)
     old = os.environ.get("ZSPACE_CACHE")
-    os.environ["ZSPACE_CACHE"] = str(tmp_path_factory.mktemp("zspace-cache"))
+    os.environ["ZSPACE_CACHE"] = str(cache)
     yield
     if old is None:
         os.environ.pop("ZSPACE_CACHE", None)
     else:
         os.environ["ZSPACE_CACHE"] = old
+
+
+def copy_run(src: Path, dest: Path, ignore: tuple[str, ...] = ()) -> Path:
+    """A writable copy of a (shared) run folder, leaving out the ``ignore`` patterns."""
+    return Path(shutil.copytree(src, dest, ignore=shutil.ignore_patterns(*ignore)))
+
+
+def _stamps(root: Path) -> dict[str, tuple[int, int]]:
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*")}
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tmp_path_factory) -> dict[str, Path]:
+    """The shared tiny AE and VAE (see the module docstring): read-only."""
+    import zspace
+
+    root = tmp_path_factory.mktemp("tiny-runs")
+    out = {}
+    for kind in ("ae", "vae"):
+        extra = f"model.variational={str(kind == 'vae').lower()}"
+        cfg = zspace.load_config(None, [*TINY, extra])
+        run = zspace.train(cfg, run_dir=root / kind, log=lambda s: None, progress=False)
+        zspace.encode(run)
+        out[kind] = run.path
+    before = _stamps(root)
+    yield out
+    changed = sorted(set(before.items()) ^ set(_stamps(root).items()))
+    assert not changed, f"a test wrote into the shared tiny_runs (use copy_run): {changed[:3]}"
+
+
+def _evaluator(overrides: list[str]):
+    """The evaluator ``zspace.evaluate`` opens for a run trained with ``overrides``."""
+    from zspace.config import load_config
+    from zspace.data.sources import load_data
+    from zspace.evaluation.evaluator import open_evaluator
+
+    cfg = load_config(None, overrides).data
+    return open_evaluator(load_data(cfg), crop=cfg.crop, progress=False)
+
+
+@pytest.fixture(scope="session")
+def digits_evaluator():
+    """The built-in digits' evaluator at 16x16 in the session cache (see the docstring)."""
+    return _evaluator(TINY)
+
+
+@pytest.fixture(scope="session")
+def mnist_evaluator():
+    """MNIST t10k's evaluator at 16x16 in the session cache; skips without the data."""
+    mnist = shared_data() / "mnist"
+    if not (mnist / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"test data absent: {mnist}")
+    return _evaluator([*TINY, f'data.source="mnist:{mnist}"'])
 
 
 CHROMIUM = Path("/usr/bin/chromium")

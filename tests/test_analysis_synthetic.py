@@ -24,7 +24,7 @@ def test_radius_of_standard_normal_256(gauss256):
     assert r.expected == 16
     assert r.half_lo < 16 < r.half_hi and r.half_hi - r.half_lo < 1.2
     assert r.counts.sum() == len(gauss256) and r.outside == 0
-    assert r.to_json()["peak"] == r.peak
+    assert r.to_dict()["peak"] == r.peak
 
 
 def test_radius_bad_bin_width(gauss256):

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from zspace.config import (
@@ -121,3 +123,60 @@ def test_decoder_must_end_in_image_channels():
     cfg = load_config(None, ["model.decoder_filters=[64, 32, 1]"])
     with pytest.raises(ZspaceError, match="must output the 3 image channel"):
         check_geometry(cfg, 32, 3)
+
+
+def test_one_value_grammar_for_config_keys_and_analysis_parameters():
+    from zspace.config.parse import coerce
+
+    pairs = tuple[tuple[int, int], ...] | None
+    assert coerce("k", "1-2,1-18", pairs) == ((1, 2), (1, 18))  # --param's shorthand
+    assert coerce("k", "[[1,2],[3,4]]", pairs) == ((1, 2), (3, 4))  # TOML, as --set reads it
+    assert coerce("k", "1:2", pairs) == ((1, 2),)
+    assert coerce("k", "none", pairs) is None
+    assert coerce("k", "-10,-5", tuple[float, ...]) == (-10.0, -5.0)
+    assert coerce("k", "[8,16]", tuple[int, ...]) == coerce("k", "8, 16", tuple[int, ...])
+    assert coerce("k", "5e3", int) == 5000 and coerce("k", "1e-4", float) == 1e-4
+    assert coerce("k", "yes", bool) is True and coerce("k", "false", bool) is False
+    assert coerce("k", '"a b"', str) == '"a b"'  # a string field keeps its text
+    cfg = load_config(None, ["model.encoder_filters=16,32,64", "model.variational=no"])
+    assert cfg.model.encoder_filters == (16, 32, 64) and cfg.model.variational is False
+    for value, hint, message in [
+        ("1-2-3", pairs, "k = [1, 2, 3]: expected a pair such as 1-2"),
+        ("3.5", int, "k = 3.5: expected an integer"),
+        ("maybe", bool, "k = 'maybe': expected true or false"),
+        ("nan", float, "k = nan: must be a finite number"),
+        ("1e39", float, "outside the range of float32"),
+        ("3000000000", int, "k = 3000000000: too large (at most 2,147,483,647)"),
+    ]:
+        with pytest.raises(ZspaceError, match=re.escape(message)):
+            coerce("k", value, hint)
+    assert coerce("kmeans.seed", "3000000000", int) == 3_000_000_000  # seeds are 64-bit
+
+
+def test_config_diff_names_the_keys_that_differ():
+    from zspace.config.parse import config_diff
+
+    a = load_config(None, ["seed=1"])
+    b = load_config(None, ["model.z_dim=3", "train.lr=1e-3"])
+    assert config_diff(a, b) == ["seed", "model.z_dim", "train.lr"]
+    assert config_diff(a, a) == []
+
+
+def test_values_that_read_the_same_are_one_value():
+    """A sweep's values compared as the run gets them, not as text (issue 29)."""
+    from zspace.config.parse import distinct_values
+
+    assert distinct_values("model.fact", ["1", "2.5", 1e-5]) == [1.0, 2.5, 1e-5]
+    assert distinct_values("seed", ["1", "2"]) == [1, 2]
+    for key, values, message in [
+        ("model.fact", ["1", "1.0"], "model.fact: 1 and 1.0 are the same value (1.0)"),
+        ("model.fact", ["0.5", "5e-1"], "model.fact: 0.5 and 5e-1 are the same value"),
+        ("model.encoder_kernels", ["5", "[5]"], "5 and [5] are the same value ((5,))"),
+        ("model.variational", ["yes", "true"], "yes and true are the same value (True)"),
+        ("train.device", ["cpu", '"cpu"'], "cpu and \"cpu\" are the same value ('cpu')"),
+        ("model.fact", ["1", "x"], "config: model.fact = 'x': expected a number"),
+        ("model.fcat", ["1", "2"], "unknown key 'model.fcat' (did you mean 'model.fact'?)"),
+        ("sed", ["1", "2"], "unknown key 'sed' (did you mean 'seed'?)"),
+    ]:
+        with pytest.raises(ZspaceError, match=re.escape(message)):
+            distinct_values(key, values)

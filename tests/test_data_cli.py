@@ -36,15 +36,18 @@ def test_info_text(pets, tmp_path, capsys):
     out = capsys.readouterr().out.splitlines()
     data_file = next((tmp_path / "cache").glob("*.npy"))
     assert out == [
-        f"source  folder:{pets}",
-        "reader  folder: any folder (recursive) or zip of images; sub-folders are class labels",
-        "images  5 of 16x16x3 uint8 (0.0 MB)",
-        "labels  2 classes: cat 2, dog 3",
-        "splits  train 4, valid 1 (seeded data.valid_fraction)",
-        "task    reconstruct",
-        out[6],
+        f"source         folder:{pets}",
+        "reader         folder: any folder (recursive) or zip of images; sub-folders are class "
+        "labels",
+        "images         5 of 16x16x3 uint8 (0.0 MB)",
+        "labels         2 classes: cat 2, dog 3",
+        "duplicates     2 exact copies of 1 image (3 identical: images 2, 3, 4)",  # the blue dogs
+        "near-constant  5 images with pixel std <= 4 of 255 (images 0, 1, 2, 3, 4)",  # one colour
+        "splits         train 4, valid 1 (seeded data.valid_fraction)",
+        "task           reconstruct",
+        out[8],
     ]
-    assert out[6].startswith(f"cache   built: {data_file} (0.0 MB, decoded in ")
+    assert out[8].startswith(f"cache          built: {data_file} (0.0 MB, decoded in ")
 
 
 def test_info_json_and_conveniences(pets, capsys):
@@ -52,6 +55,31 @@ def test_info_json_and_conveniences(pets, capsys):
     info = json.loads(capsys.readouterr().out)
     assert info["shape"] == [8, 8, 1] and info["count"] == 5
     assert info["label_counts"] == [2, 3] and info["cache"]["state"] == "built"
+    assert info["duplicates"] == {"copies": 2, "images": 1, "largest": [2, 3, 4], "largest_size": 3}
+    assert info["near_constant"]["count"] == 5 and info["near_constant"]["std_at_most"] == 4
+
+
+def test_image_checks_count_exact_copies_and_blank_images_only(monkeypatch):
+    """Planted copies and blank images are counted; near-copies (one pixel off), a dot on
+    black and a colliding hash do not fool it."""
+    from zspace.data import quality
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (400, 16, 16, 3), dtype=np.uint8)
+    x[10:139] = x[5]  # 129 copies of image 5
+    x[200:203] = x[199]  # 3 copies of image 199
+    x[300] = x[301]
+    x[300, 0, 0, 0] ^= 1  # one bit off: not a copy
+    x[310:312] = np.clip(128 + rng.normal(0, 1, (2, 16, 16, 3)), 0, 255)  # grey with noise
+    x[320] = 0
+    x[320, 7:9, 7:9] = 255  # a dot on black: content
+    found = quality.image_checks(np.lib.stride_tricks.as_strided(x))  # a read-only view
+    assert found["duplicates"] == {
+        "copies": 132, "images": 2, "largest": [5, 10, 11, 12, 13], "largest_size": 130,
+    }  # fmt: skip
+    assert found["near_constant"] == {"count": 2, "examples": [310, 311], "std_at_most": 4.0}
+    monkeypatch.setattr(quality, "hash", lambda _: 0, raising=False)  # every row collides
+    assert quality.image_checks(x)["duplicates"]["copies"] == 0  # row 0 has no copy: none claimed
 
 
 def test_preview_png(pets, tmp_path, capsys):

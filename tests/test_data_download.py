@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import http.server
-import os
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import shared_data
 
 from zspace.core.errors import ZspaceError
 from zspace.data.download import CELEBA_MESSAGE, Remote, download, fetch
 
-TEST_DATA = Path(
-    os.environ.get(
-        "ZSPACE_TEST_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-    )
-)
+TEST_DATA = shared_data()
 
 
 class Server:
@@ -136,7 +131,9 @@ def test_complete_part_and_present_file(server, tmp_path):
     assert len(server.log) == 1  # already there and verified: no request
 
 
-@pytest.mark.skipif(not (TEST_DATA / "mnist").is_dir(), reason="shared test data absent")
+@pytest.mark.skipif(
+    not (TEST_DATA / "mnist").is_dir(), reason=f"test data absent: {TEST_DATA / 'mnist'}"
+)
 def test_mnist_test_files_with_the_published_md5s(server, tmp_path, monkeypatch):
     for p in (TEST_DATA / "mnist").iterdir():
         server.files[f"/mnist/{p.name}"] = p.read_bytes()

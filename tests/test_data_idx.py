@@ -158,3 +158,30 @@ def test_several_sets_in_one_folder(tmp_path):
         r"emnist-letters\)",
     ):
         load_data(data_config(f"mnist:{d}", tmp_path))
+
+
+def test_class_names_from_classes_txt_and_the_config(mnist_dir, tmp_path):
+    """classes.txt beside the files names the classes; data.class_names renames them;
+    a count that misses a class is one line naming the file or the key."""
+    letters = "abcdefghij"
+    (mnist_dir / "classes.txt").write_text("\n".join(letters) + "\n\n")  # blank lines skipped
+    assert load_data(data_config(f"mnist:{mnist_dir}", tmp_path)).label_names == tuple(letters)
+    one = data_config(f"mnist:{mnist_dir / 't10k-images-idx3-ubyte.gz'}", tmp_path)
+    assert load_data(one).label_names == tuple(letters)  # beside a single images file too
+    named = data_config(
+        f"mnist:{mnist_dir}", tmp_path, f"data.class_names={','.join('ABCDEFGHIJ')}"
+    )
+    assert load_data(named).label_names == tuple("ABCDEFGHIJ")
+    short = data_config(f"mnist:{mnist_dir}", tmp_path, "data.class_names=A,B")
+    with pytest.raises(
+        ZspaceError, match=r"^data.class_names: 2 names for the 10 classes of mnist:"
+    ):
+        load_data(short)
+    (mnist_dir / "classes.txt").write_text("a\nb\n")
+    with pytest.raises(ZspaceError, match=r"classes.txt: 2 class names for labels 0..9$"):
+        load_data(data_config(f"mnist:{mnist_dir}", tmp_path))
+    unlabelled = tmp_path / "bare"
+    unlabelled.mkdir()
+    write(unlabelled / "t10k-images-idx3-ubyte", images(3), gz=False)
+    with pytest.raises(ZspaceError, match=r"2 names for the 0 classes of mnist:.*bare$"):
+        load_data(data_config(f"mnist:{unlabelled}", tmp_path, "data.class_names=A,B"))

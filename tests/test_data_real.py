@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import shared_data
 
 from zspace.config import load_config
 from zspace.data import load_data, split_indices
 
-TEST_DATA = Path(
-    os.environ.get(
-        "ZSPACE_TEST_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-    )
-).resolve()
+TEST_DATA = shared_data().resolve()
 MNIST = TEST_DATA / "mnist"
 CELEBA_ZIP = TEST_DATA / "celeba-558" / "img_align_celeba.zip"
 CIFAR = TEST_DATA / "cifar10-jpg"

@@ -226,20 +226,22 @@ def test_ae_with_batch_norm_on_two_processes_equals_one(tmp_path, tiny_overrides
     assert torch.equal(a["encoder.convs.0.1.num_batches_tracked"], torch.tensor(2 * 15))
 
 
+def _killed_after(epochs, rank, rank_only=None):
+    """The trainer's test hook in this child: SIGKILL itself after writing ``epochs``."""
+    if rank_only is None or rank == rank_only:
+        os.environ["ZSPACE_TEST_KILL_AFTER_EPOCHS"] = str(epochs)
+
+
 def test_killed_ddp_run_resumes_the_same_history(tmp_path, tiny_overrides):
-    """SIGKILL both processes after epoch 2 (mid-epoch 3 or so), resume under DDP:
+    """SIGKILL both processes once epoch 2 is written (the trainer's test hook), resume:
     history and weights equal an uninterrupted DDP run bit for bit, dropout included
     (rank 1's RNG stream is in the checkpoint)."""
     cfg = tiny_overrides + ["model.dropout=0.1", "train.batch_size=256"]
     killed = tmp_path / "killed"
-    job = launch(_argv(killed, cfg + ["train.epochs=100"]), tmp_path / "launch1")
-    deadline = time.monotonic() + 120
-    history = killed / "history.jsonl"
-    while time.monotonic() < deadline and job.alive():
-        if history.exists() and len(history.read_text().splitlines()) >= 2:
-            break
-        time.sleep(0.05)
-    job.kill()
+    job = launch(_argv(killed, cfg + ["train.epochs=100"]), tmp_path / "launch1",
+                 prepare=functools.partial(_killed_after, 2))  # fmt: skip
+    ranks = job.wait()
+    assert [r.code for r in ranks] == [-9, -9], ranks[0].err + ranks[1].err
     k = int(load_checkpoint(killed / "checkpoints" / "last.pt")["epoch"])
     assert 2 <= k < 100
     before = _rows(killed)[:k]
@@ -272,14 +274,12 @@ def test_a_one_process_run_resumes_on_two_and_back(tmp_path, tiny_overrides):
 
 
 def test_a_killed_peer_ends_the_others_with_one_line(tmp_path, tiny_overrides):
-    """A process that dies between agreement points cannot say why; the survivor
-    says it lost contact, once, instead of a gloo traceback, and exits."""
+    """A process that dies between agreement points (rank 1, killed by the trainer's
+    test hook after epoch 1) cannot say why; the survivor says it lost contact, once,
+    instead of a gloo traceback, and exits."""
     run_dir = tmp_path / "run"
-    job = launch(_argv(run_dir, tiny_overrides + ["train.epochs=100"]), tmp_path / "launch")
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (run_dir / "history.jsonl").exists():
-        time.sleep(0.05)
-    os.kill(job.procs[1].pid, 9)
+    job = launch(_argv(run_dir, tiny_overrides + ["train.epochs=100"]), tmp_path / "launch",
+                 prepare=functools.partial(_killed_after, 1, rank_only=1))  # fmt: skip
     ranks = job.wait(timeout=120)
     assert ranks[0].code == 2 and ranks[1].code == -9
     assert ranks[0].err.splitlines() == [

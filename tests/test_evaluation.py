@@ -14,6 +14,7 @@ from zspace.data import ImageData
 from zspace.evaluation import evaluator as E
 from zspace.evaluation.api import score_images
 from zspace.evaluation.faces import available, detect_faces
+from zspace.evaluation.reading import row_flags
 
 SIZE = 16
 
@@ -119,7 +120,7 @@ def test_metrics_agree_with_what_the_images_are(built):
     fm, fs = floor["metrics"], floor["spread"]
     assert fm["density"] == pytest.approx(1.0, abs=0.25)
     assert fm["coverage"] == pytest.approx(1 - 2**-5, abs=0.05)
-    for name in ("precision", "recall", "density", "coverage", "fd", "kid"):
+    for name in ("precision", "vouched_precision", "recall", "density", "coverage", "fd", "kid"):
         both = np.hypot(fs[name], fresh["spread"][name])
         assert abs(fresh["metrics"][name] - fm[name]) <= 3 * both + 1e-9, name
     for junk in (noise, grey):
@@ -128,6 +129,11 @@ def test_metrics_agree_with_what_the_images_are(built):
         assert junk["metrics"]["confident_share"] < fm["confident_share"] / 2
     assert one["metrics"]["recall"] <= 0.02 and one["metrics"]["coverage"] <= 0.05
     assert copies["metrics"]["precision"] >= 0.9 and copies["metrics"]["coverage"] <= 0.1
+    # copies crowd into a few balls: vouched precision reads that as low fidelity (a known
+    # limit, docs/evaluation.md), and both flags fire
+    assert copies["metrics"]["vouched_precision"] < 0.5
+    flags = row_flags({**copies, "params": {"n": n}}, floor, len(ev.reference))
+    assert len(flags) == 2 and "two thirds in" in flags[1]
     assert sum(floor["labels"]) == n and min(floor["labels"]) > 0.2 * n  # all three shapes
     assert sum(x > 0 for x in one["labels"]) == 1  # one image, one class
 

@@ -10,6 +10,7 @@ import pytest
 from zspace.analysis.neighbours import knn, kth_distances, within_balls
 from zspace.core.errors import ZspaceError
 from zspace.evaluation import metrics as M
+from zspace.evaluation.reading import row_flags
 
 
 def test_knn_matches_brute_force_with_indices_and_self_exclusion():
@@ -120,7 +121,7 @@ def test_spreads_track_the_real_variability():
         s = M.prdc(reference, rng.standard_normal((400, 8)), 5, rounds=30, seed=i)
         values.append(s.metrics)
         spreads.append(s.spread)
-    for name in ("precision", "recall", "density", "coverage"):
+    for name in ("precision", "vouched_precision", "recall", "density", "coverage"):
         true = np.std([v[name] for v in values], ddof=1)
         est = np.mean([s[name] for s in spreads])
         assert 0.4 * true < est < 2.5 * true, (name, true, est)
@@ -154,3 +155,94 @@ def test_shares_confidence_and_histograms():
         M.prdc(np.zeros((5, 2)), np.zeros((9, 2)), 5)
     with pytest.raises(ZspaceError, match="do not match"):
         M.prdc(np.zeros((9, 2)), np.zeros((9, 3)), 1)
+
+
+def _row(reference, points, name="x"):
+    s = M.prdc(reference, points, 5, rounds=20)
+    s.update(M.distribution_scores(reference, points, rounds=20))
+    return {"sampler": name, "params": {"n": len(points)}, "metrics": s.metrics,
+            "spread": s.spread, "capture": s.capture}  # fmt: skip
+
+
+def test_a_tight_cluster_beside_a_few_isolated_reference_points():
+    """Issue 23 in feature space: the letters' grey mush sat in the wide balls of six odd
+    reference images. Ball-union precision calls the cluster real (1.0, above the
+    floor); vouched precision, the capture counts and the flags do not."""
+    rng = np.random.default_rng(6)
+    d = 8
+    odd = 20.0 * np.eye(d)[0] + 6.0 * np.eye(d)[1:7]  # six points 8.5 apart, far from the rest
+    reference = np.vstack([rng.standard_normal((994, d)), odd])
+    floor = _row(reference, rng.standard_normal((500, d)), "real")
+    mush = _row(reference, odd.mean(0) + 0.05 * rng.standard_normal((500, d)))
+    fm, mm = floor["metrics"], mush["metrics"]
+    assert kth_distances(reference, 5)[-6:] == pytest.approx([6 * 2**0.5] * 6)  # wide balls
+    assert mm["precision"] == 1.0 > fm["precision"] and mm["density"] > fm["density"]
+    assert fm["vouched_precision"] == fm["precision"]  # no real ball is over-used at the floor
+    assert mm["vouched_precision"] == 6 * 3 / 500  # six balls, each vouching for 3 = ceil(5 / 2)
+    assert mm["extent"] < 0.1 < 0.8 < fm["extent"]
+    assert mush["capture"] == {"inside": 500, "held_by": 6, "most_held_by": 1}
+    assert floor["capture"]["held_by"] == round(fm["coverage"] * 1000)
+    assert floor["capture"]["most_held_by"] > 40
+    flags = row_flags(mush, floor, len(reference))
+    assert len(flags) == 2
+    assert flags[0].startswith("precision 1 and density 1.2 reach 90 % of the real floor's")
+    assert "coverage is 0.69 % of the floor's" in flags[0]
+    assert flags[1].startswith("500 of 500 images fall in the balls of 6 of 1,000 reference")
+    assert row_flags(floor, floor, len(reference)) == []
+    fresh = _row(reference, rng.standard_normal((500, d)))
+    assert row_flags(fresh, floor, len(reference)) == []
+
+
+def test_vouched_precision_and_capture_by_hand():
+    from scipy.sparse import csr_matrix
+
+    # fakes 0-3 all in ball 0 only, fake 4 in balls 0 and 1, fake 5 in no ball
+    held = np.zeros((6, 3), bool)
+    held[:5, 0] = True
+    held[4, 1] = True
+    assert M.vouched(csr_matrix(held), 1) == pytest.approx(2 / 6)  # ball 0 -> one, ball 1 -> 4
+    assert M.vouched(csr_matrix(held), 2) == pytest.approx(3 / 6)
+    assert M.vouched(csr_matrix(held), 9) == pytest.approx(5 / 6)  # = precision
+    # two thirds of 6 = 4 points: ball 0 alone holds 5
+    assert M.capture(held) == {"inside": 5, "held_by": 2, "most_held_by": 1}
+    held[:3] = False  # 3 of 6 inside: fewer than two thirds
+    assert M.capture(held)["most_held_by"] is None
+
+
+def _flag_rows(**m):
+    floor = {"metrics": {"precision": 0.9, "density": 1.0, "recall": 0.9, "coverage": 0.9},
+             "capture": {"most_held_by": 60}, "params": {"n": 100}, "latent_rate": 0.9}  # fmt: skip
+    capture = {"inside": 90, "held_by": 50, "most_held_by": 20, **m.get("capture", {})}
+    row = {"metrics": {**floor["metrics"], **m.get("metrics", {})}, "params": {"n": 100},
+           "capture": capture}  # fmt: skip
+    if "latent_rate" in m:
+        row["latent_rate"] = m["latent_rate"]
+    return row_flags(row, floor, 1000)
+
+
+def test_flag_thresholds_on_both_sides():
+    """Fidelity at >= 90 % of the floor with recall or coverage < 10 % of the floor's;
+    two thirds of the images in <= 3 balls (and <= a fifth of the floor's count)."""
+    low = {"density": 0.5, "coverage": 0.089}  # coverage 9.9 % of the floor's
+    assert _flag_rows(metrics={"precision": 0.811, **low})  # 90.1 % of the floor's 0.9
+    assert not _flag_rows(metrics={"precision": 0.809, **low})
+    assert not _flag_rows(metrics={"precision": 0.95, "density": 0.5, "coverage": 0.0905})
+    assert _flag_rows(metrics={"precision": 0.5, "density": 0.91, "recall": 0.05})
+    assert not _flag_rows(metrics={"precision": 0.5, "density": 0.2, "recall": 0.05},
+                          latent_rate=0.8)  # fmt: skip
+    only_rate = _flag_rows(metrics={"precision": 0.5, **low}, latent_rate=0.82)
+    assert len(only_rate) == 1 and only_rate[0].startswith("latent rate 0.82 reaches 90 %")
+    assert _flag_rows(capture={"most_held_by": 3}) and not _flag_rows(capture={"most_held_by": 4})
+    assert not _flag_rows()  # the floor's own numbers
+
+
+def test_ranked_puts_the_floor_first_then_the_best_headline():
+    from zspace.evaluation.reading import HEADLINE, ranked
+
+    rows = [{"sampler": s, "metrics": {"fd": v}} for s, v in
+            (("real", 0.3), ("normal", 90.0), ("gmm", 10.0), ("gauss", 40.0))]  # fmt: skip
+    rows.append({"sampler": "old", "metrics": {}})
+    assert [r["sampler"] for r in ranked(rows, HEADLINE)] == ["real", "gmm", "gauss", "normal",
+                                                            "old"]  # fmt: skip
+    up = ranked(rows, {"metric": "fd", "higher_is_better": True})
+    assert [r["sampler"] for r in up][:2] == ["real", "normal"]

@@ -11,7 +11,7 @@ from zspace.cli.main import main
 
 
 @pytest.fixture(scope="module")
-def mnist_run(tmp_path_factory):
+def mnist_run(tmp_path_factory, mnist_evaluator):
     from conftest import shared_data
 
     mnist = shared_data() / "mnist"
@@ -59,11 +59,15 @@ def test_evaluate_ranks_gmm_above_normal(mnist_run, capsys):
     # the floor; coverage is below 1 - 2^-k because 300 generated images meet 1,500 real ones
     assert real["precision"] > 0.8 and real["coverage"] > 0.45
     assert set(rows["normal"]["spread"]) == set(normal)
+    assert gmm["vouched_precision"] > normal["vouched_precision"]
+    assert all(r["flags"] == [] for r in ev["results"])  # precision 0 for mush: nothing to flag
     # the second call reuses the cached evaluator (logged) and keeps the real row first
     assert main(["evaluate", str(mnist_run), "--sampler", "normal", "-n", "300",
                  "--no-progress"]) == 0  # fmt: skip
     out = capsys.readouterr().out
-    rows_printed = [line.split()[0] for line in out.splitlines()[-2:]]
+    rows_printed = [
+        w[0] for w in map(str.split, out.splitlines()) if w[:1] in (["real"], ["normal"])
+    ]
     assert "evaluator: reused" in out and rows_printed == ["real", "normal"]
     again = json.loads((mnist_run / "samples" / "eval.json").read_text())
     assert [r["sampler"] for r in again["results"]] == ["real", "gmm", "normal"]
@@ -91,10 +95,10 @@ def test_report_shows_the_table_beside_the_grids(mnist_run, tmp_path):
             "return Array.from(document.querySelectorAll('#eval-table tr td:first-child'))"
             ".map(td => td.textContent)"
         )
-        assert first == ["real", "normal", "gmm"]
+        assert first == ["real", "gmm", "normal"]  # the floor, then by the headline
         placed = driver.execute_script(
             """return Array.from(document.querySelectorAll('table.eval-beside')).map(t => {
-                 const img = t.parentElement.querySelector('img');
+                 const img = t.closest('.graded').querySelector('img');
                  const a = img.getBoundingClientRect(), b = t.getBoundingClientRect();
                  return [t.dataset.sampler, img.naturalWidth > 0, b.left >= a.right - 1,
                          b.top < a.bottom && a.top < b.bottom, t.rows.length];

@@ -17,29 +17,29 @@ import urllib.request
 
 import numpy as np
 import pytest
-from conftest import ROOT, TINY
+from conftest import ROOT, copy_run
 from PIL import Image
 
 import zspace
+from zspace.analysis.neighbours import NeighbourIndex
 from zspace.analysis.runner import load_result
 from zspace.core.errors import ZspaceError
 from zspace.data.prepare import prepare
 from zspace.explorer import api as explorer_api
 from zspace.explorer.server import allowed_hosts, is_loopback, load_static
-from zspace.explorer.session import FastDraw, NearestIndex
 from zspace.generation import samplers
 from zspace.latents.store import load_latents
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("explore") / "vae"
-    cfg = zspace.load_config(None, [*TINY, "train.epochs=1", "model.variational=true"])
-    r = zspace.train(cfg, run_dir=folder, log=lambda s: None, progress=False)
-    zspace.encode(r)
+def run(tiny_runs, tmp_path_factory):
+    """A copy of the shared tiny VAE with PCA, t-SNE and a fitted GMM."""
+    r = zspace.load_run(copy_run(tiny_runs["vae"], tmp_path_factory.mktemp("explore") / "vae"))
     zspace.analyze(r, only="pca,tsne", tsne={"n": 300, "perplexity": 10, "n_iter": 100,
                    "n_jobs": 1}, pca={"pairs": "1-2,2-3"})  # fmt: skip
-    samplers.fitted(r.path, "gmm", load_latents(r).z, components=[1, 2], seed=r.config.seed)
+    samplers.Fitted("gmm", [1, 2], seed=r.config.seed).fitted(
+        r.path / "samplers", load_latents(r).z
+    )
     return r
 
 
@@ -136,20 +136,23 @@ def test_nearest_index_is_exact():
     rng = np.random.default_rng(0)
     ref = rng.normal(size=(3000, 16)).astype(np.float32) * 5 + 40  # far from the origin
     q = rng.normal(size=(50, 16)).astype(np.float32) * 5 + 40
-    rows, dist = NearestIndex(ref).query(q)
+    dist, rows = (a[:, 0] for a in NeighbourIndex(ref).query(q))
     full = np.linalg.norm(q[:, None, :].astype(np.float64) - ref[None].astype(np.float64), axis=2)
     assert np.array_equal(rows, full.argmin(axis=1))
     assert np.allclose(dist, full.min(axis=1), rtol=1e-12)
 
 
-def test_fast_draws_equal_the_fits_own_samples():
+def test_saved_fits_draw_what_they_drew_when_fitted(tmp_path):
+    """The explorer draws from the fits `zspace generate` saved: the same points."""
     rng = np.random.default_rng(0)
     z = np.concatenate([rng.normal(size=(300, 6)), rng.normal(size=(300, 6)) * 0.3 + 4])
     z[:, 5] = 0.0  # a dead axis: the ridge rule must match too
-    for fit in (samplers.fit_gauss(z), samplers.fit_gmm(z, 2, seed=0)):
-        fast = FastDraw(fit)
+    for fit in (samplers.Fitted("gauss").fit(z), samplers.Fitted("gmm", 2, seed=0).fit(z)):
+        fit.save(tmp_path)
+        loaded = fit.load(tmp_path)
+        assert loaded is not None
         for seed in (0, 5):
-            a = fast.sample(40, np.random.default_rng(seed))
+            a = loaded.sample(40, np.random.default_rng(seed))
             assert np.array_equal(a, fit.sample(40, np.random.default_rng(seed)))
 
 

@@ -8,7 +8,7 @@ import io
 
 import numpy as np
 import pytest
-from conftest import TINY, needs_chromium
+from conftest import copy_run, needs_chromium
 from PIL import Image
 
 import zspace
@@ -29,12 +29,13 @@ return c.toDataURL('image/png');
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(tiny_runs, tmp_path_factory):
+    """A copy of the shared tiny VAE with a fitted GMM."""
     folder = tmp_path_factory.mktemp("explore-page") / "vae"
-    cfg = zspace.load_config(None, [*TINY, "train.epochs=1", "model.variational=true"])
-    r = zspace.train(cfg, run_dir=folder, log=lambda s: None, progress=False)
-    zspace.encode(r)
-    samplers.fitted(r.path, "gmm", load_latents(r).z, components=[1, 2], seed=r.config.seed)
+    r = zspace.load_run(copy_run(tiny_runs["vae"], folder))
+    samplers.Fitted("gmm", [1, 2], seed=r.config.seed).fitted(
+        r.path / "samplers", load_latents(r).z
+    )
     return r
 
 

@@ -132,7 +132,7 @@ def test_sprite_layout_stays_within_the_limit():
     lay = sprite_layout(162_770, 96)  # all of CelebA's training split
     assert lay.columns * lay.rows >= 162_770 and max(lay.size) <= SPRITE_LIMIT
     assert lay.tile == SPRITE_LIMIT // 404
-    with pytest.raises(zspace.ZspaceError, match="lower --n"):
+    with pytest.raises(zspace.ZspaceError, match="lower --count"):
         sprite_layout(8193**2, 28)
 
 
@@ -140,7 +140,7 @@ def test_projector_errors_leave_nothing_behind(runs, tmp_path):
     out = tmp_path / "p"
     with pytest.raises(zspace.ZspaceError, match=r"no such column; choose from label, index"):
         zspace.export(runs["vae"], "projector", out, colour_by="smile")
-    with pytest.raises(zspace.ZspaceError, match="--n -1: must be >= 0"):
+    with pytest.raises(zspace.ZspaceError, match="--count -1: must be >= 0"):
         zspace.export(runs["vae"], "projector", out, n=-1)
     with pytest.raises(zspace.ZspaceError, match="split 'test' does not exist"):
         zspace.export(runs["vae"], "projector", out, split="test")

@@ -10,7 +10,7 @@ from zspace.data import load_data
 from zspace.generation import api
 from zspace.latents.encode import encode
 from zspace.latents.store import load_latents
-from zspace.training import train
+from zspace.training import train_run as train
 
 
 @pytest.fixture(scope="module")

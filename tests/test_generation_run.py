@@ -4,6 +4,7 @@ rate and the CLI verb."""
 import argparse
 import json
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -13,18 +14,17 @@ from PIL import Image
 from zspace.cli.generation import add_parser
 from zspace.core.errors import ZspaceError
 from zspace.generation import api
-from zspace.latents.encode import encode
-from zspace.training import train
+from zspace.training import train_run as train
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    from conftest import TINY
+def run(tiny_runs, tmp_path_factory):
+    """A copy of the shared tiny VAE (trained with TINY, training split encoded)."""
+    from conftest import copy_run
 
-    folder = tmp_path_factory.mktemp("gen") / "ae"
-    r = train(None, run_dir=folder, overrides=TINY, progress=False, log=lambda s: None)
-    encode(r, "train")
-    return r
+    import zspace
+
+    return zspace.load_run(copy_run(tiny_runs["vae"], tmp_path_factory.mktemp("gen") / "ae"))
 
 
 def cli(argv):
@@ -100,7 +100,7 @@ def test_reconstructions_metrics_and_image_file(run, tmp_path):
 
 
 def test_image_file_is_centre_cropped_and_resized_like_the_data(run, tmp_path):
-    from zspace.generation.recon import load_image_file
+    from zspace.generation.images import load_image_file
 
     assert run.config.data.crop == "center"
     tall = np.full((40, 30), 255, np.uint8)
@@ -116,7 +116,7 @@ def test_image_file_is_centre_cropped_and_resized_like_the_data(run, tmp_path):
 def test_denoise_grids_show_the_noisy_input_first(tmp_path):
     from conftest import TINY
 
-    from zspace.generation.recon import reconstruct_rows
+    from zspace.generation.reconstructions import reconstruct_rows
 
     run = train(
         None,
@@ -234,8 +234,8 @@ def test_fits_use_the_run_seed_and_warn_at_the_range_edge(run, monkeypatch):
     logged = []
     api.generate(run, "gmm", n=4, components=[1, 2], seed=0, refit=True, log=logged.append)
     calls = []
-    real = samplers.fit_gmm
-    monkeypatch.setattr(samplers, "fit_gmm", lambda *a, **k: calls.append(k) or real(*a, **k))
+    real = samplers.Fitted.fit
+    monkeypatch.setattr(samplers.Fitted, "fit", lambda *a, **k: calls.append(k) or real(*a, **k))
     api.generate(run, "gmm", n=4, components=[1, 2], seed=7)  # another drawing seed
     assert calls == []  # the saved fit is reused, not refitted under seed 7
     meta = json.loads((run.path / "samplers" / "gmm.json").read_text())
@@ -284,6 +284,13 @@ def test_cli_verb(run, capsys):
         cli([str(run.path / "missing")])
     assert cli([str(run.path), "--no-grids", "--recon", "--recon-n", "3"]) == 0
     assert "3 valid images" in capsys.readouterr().out
+    from zspace.cli.main import main  # the zspace parser: negative numbers are values
+
+    traverse = ["--no-grids", "--traverse", "pca:1", "--strengths", "-3,0,3", "-n", "2"]
+    assert main(["generate", str(run.path), *traverse]) == 0
+    assert "at -3, 0, 3 x its std" in capsys.readouterr().out
+    assert main(["generate", str(run.path), "--sampler", "uniform", "--limits", "-1,2"]) == 2
+    assert "uniform limit -1: must be a finite number > 0" in capsys.readouterr().err
 
 
 def test_results_read_like_dicts_and_show_in_a_notebook(run):
@@ -343,9 +350,15 @@ def test_encode_converts_uint8_and_refuses_0_255_floats(run):
     torch.testing.assert_close(code(u8), z_float)  # uint8 NHWC, as stored
     torch.testing.assert_close(code(torch.from_numpy(u8).permute(0, 3, 1, 2)), z_float)
     torch.testing.assert_close(code(u8[0]), z_float[:1])  # one image without N
+    grey = u8[..., 0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # read-only arrays: no torch "not writable" warning
+        frozen = np.frombuffer(grey.tobytes(), np.uint8).reshape(grey.shape)
+        for same in (grey, frozen, grey.astype(np.float32) / 255, grey[:, None]):
+            torch.testing.assert_close(code(same), z_float)  # (N, H, W) as train(data=) takes
     with pytest.raises(ZspaceError, match=r"shape \(3, 1, 16, 16\) have values up to 2\d\d"):
         run.encode(floats * 255)  # floats in 0..255: refused, not silently saturated
-    with pytest.raises(ZspaceError, match=r"images of shape \(3, 16, 16, 1\) .*permute"):
+    with pytest.raises(ZspaceError, match=r"images of shape \(3, 16, 16, 1\): .*permute"):
         run.encode(floats.permute(0, 2, 3, 1))  # float NHWC: the shape as given, and a hint
     with pytest.raises(ZspaceError, match=r"uint8 images of shape \(3, 32, 32, 1\)"):
         run.encode(np.zeros((3, 32, 32, 1), np.uint8))

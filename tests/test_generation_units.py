@@ -1,4 +1,4 @@
-"""Generation pieces on synthetic arrays: samplers, fits, the rate, paths, grids."""
+"""Generation pieces on synthetic arrays: samplers, fits, the rate, paths, images."""
 
 import io
 import json
@@ -8,17 +8,17 @@ import pytest
 from PIL import Image
 
 from zspace.core.errors import ZspaceError
-from zspace.generation import grids, paths, samplers
+from zspace.generation import images, paths, samplers
 from zspace.generation.rate import build_reference, nearest_distances
 
 
 def test_normal_and_uniform_shapes_and_seeds():
-    a = samplers.sample_normal(5, 7, np.random.default_rng(3))
-    b = samplers.sample_normal(5, 7, np.random.default_rng(3))
+    a = samplers.Sampler(7).sample(5, np.random.default_rng(3))
+    b = samplers.Sampler(7).sample(5, np.random.default_rng(3))
     assert a.shape == (5, 7) and a.dtype == np.float32
     np.testing.assert_array_equal(a, b)
     for limit in samplers.REFERENCE_LIMITS:
-        u = samplers.sample_uniform(4000, 16, limit, np.random.default_rng(0))
+        u = samplers.Sampler(16, limit).sample(4000, np.random.default_rng(0))
         assert u.shape == (4000, 16)
         assert np.abs(u).max() <= limit
         assert np.abs(u).max() > 0.99 * limit  # the whole box is used
@@ -27,7 +27,7 @@ def test_normal_and_uniform_shapes_and_seeds():
 @pytest.mark.parametrize("limit", [0, -1, float("nan")])
 def test_uniform_limit_must_be_positive(limit):
     with pytest.raises(ZspaceError, match="must be a finite number > 0"):
-        samplers.sample_uniform(3, 2, limit, np.random.default_rng(0))
+        samplers.Sampler(2, limit).sample(3, np.random.default_rng(0))
 
 
 def test_unknown_sampler_lists_the_choices():
@@ -41,9 +41,9 @@ def test_fitted_gauss_recovers_mean_and_covariance():
     a = rng.standard_normal((4, 4))
     cov = a @ a.T + 0.5 * np.eye(4)
     z = rng.multivariate_normal(mean, cov, size=40_000).astype(np.float32)
-    fit = samplers.fit_gauss(z)
-    np.testing.assert_allclose(fit.mean, mean, atol=0.05)
-    np.testing.assert_allclose(fit.cov, cov, atol=0.1 * np.abs(cov).max())
+    fit = samplers.Fitted("gauss").fit(z)
+    np.testing.assert_allclose(fit.arrays["mean"], mean, atol=0.05)
+    np.testing.assert_allclose(fit.arrays["cov"], cov, atol=0.1 * np.abs(cov).max())
     draw = fit.sample(40_000, np.random.default_rng(2))
     np.testing.assert_allclose(draw.mean(0), mean, atol=0.05)
     np.testing.assert_allclose(np.cov(draw, rowvar=False), cov, atol=0.1 * np.abs(cov).max())
@@ -52,7 +52,7 @@ def test_fitted_gauss_recovers_mean_and_covariance():
 def test_gauss_sampling_survives_a_dead_axis():
     z = np.random.default_rng(0).standard_normal((500, 3))
     z[:, 1] = 0.0  # an axis the encoder never uses: singular covariance
-    out = samplers.fit_gauss(z).sample(10, np.random.default_rng(0))
+    out = samplers.Fitted("gauss").fit(z).sample(10, np.random.default_rng(0))
     assert np.isfinite(out).all() and np.abs(out[:, 1]).max() < 1e-3
 
 
@@ -63,10 +63,10 @@ def two_blobs():
 
 
 def test_gmm_bic_picks_two_blobs_and_samples_their_weights(two_blobs):
-    fit = samplers.fit_gmm(two_blobs, [1, 2, 3], sample_size=600, seed=0)
+    fit = samplers.Fitted("gmm", [1, 2, 3], sample_size=600, seed=0).fit(two_blobs)
     assert fit.info["n_components"] == 2 and fit.info["subsample"] == 600
     assert fit.info["warning"] is None  # 2 lies inside the range tried
-    edge = samplers.fit_gmm(two_blobs, [1, 2], sample_size=600, seed=0)
+    edge = samplers.Fitted("gmm", [1, 2], sample_size=600, seed=0).fit(two_blobs)
     assert "BIC chose 2 components, the largest count tried" in edge.info["warning"]
     assert set(fit.info["bic"]) == {"1", "2", "3"}
     draw = fit.sample(4000, np.random.default_rng(0))
@@ -76,16 +76,20 @@ def test_gmm_bic_picks_two_blobs_and_samples_their_weights(two_blobs):
 
 
 def test_fits_are_saved_as_arrays_and_reused(tmp_path, two_blobs):
-    fit = samplers.fitted(tmp_path, "gmm", two_blobs, components=[2], sample_size=800, seed=1)
+    fit = samplers.Fitted("gmm", [2], sample_size=800, seed=1).fitted(
+        tmp_path / "samplers", two_blobs
+    )
     npz, meta = tmp_path / "samplers" / "gmm.npz", tmp_path / "samplers" / "gmm.json"
     with np.load(npz, allow_pickle=False) as f:  # plain arrays, no pickles
         assert set(f.files) == {"weights", "means", "covariances"}
     assert json.loads(meta.read_text())["n_components"] == 2
-    again = samplers.fitted(tmp_path, "gmm", two_blobs, components=[2], sample_size=800, seed=1)
+    again = samplers.Fitted("gmm", [2], sample_size=800, seed=1).fitted(
+        tmp_path / "samplers", two_blobs
+    )
     np.testing.assert_array_equal(again.means, fit.means)
     assert again.info["seconds"] == fit.info["seconds"]  # read back, not refitted
-    changed = samplers.fitted(
-        tmp_path, "gmm", two_blobs[:1000], components=[2], sample_size=800, seed=1
+    changed = samplers.Fitted("gmm", [2], sample_size=800, seed=1).fitted(
+        tmp_path / "samplers", two_blobs[:1000]
     )
     assert changed.info["latents"]["n"] == 1000  # other latents: refitted
 
@@ -151,7 +155,7 @@ def test_gmm_failure_is_one_line(monkeypatch, two_blobs):
         match=r"^GMM with 2 components could not be fitted: "
         r"Fitting the mixture model failed [^\n]*covariance$",
     ):
-        samplers.fit_gmm(two_blobs, 2, seed=0)
+        samplers.Fitted("gmm", 2, seed=0).fit(two_blobs)
 
 
 def test_lerp_and_slerp():
@@ -195,10 +199,10 @@ def test_pca_direction_axis_and_attribute_vector():
 
 def test_grid_png_is_deterministic_and_carries_no_caption(tmp_path):
     imgs = (np.random.default_rng(0).random((6, 1, 10, 10))).astype(np.float32)
-    u8 = grids.to_uint8(imgs)
+    u8 = images.to_uint8(imgs)
     assert u8.shape == (6, 10, 10, 1) and u8.dtype == np.uint8
-    p1 = grids.write_grid(tmp_path / "a.png", [u8], 3)
-    p2 = grids.write_grid(tmp_path / "b.png", [u8], 3)
+    p1 = images.write_grid(tmp_path / "a.png", [u8], 3)
+    p2 = images.write_grid(tmp_path / "b.png", [u8], 3)
     assert p1.read_bytes() == p2.read_bytes()
     img = np.asarray(Image.open(io.BytesIO(p1.read_bytes())))
     cell = 10 * 6  # enlarged to >= 56 px
@@ -207,12 +211,12 @@ def test_grid_png_is_deterministic_and_carries_no_caption(tmp_path):
 
 
 def test_sharpen_factor_one_is_identity_and_others_change():
-    imgs = grids.to_uint8(np.random.default_rng(1).random((2, 3, 16, 16)))
-    assert grids.sharpen(imgs, 1) is imgs
-    assert not np.array_equal(grids.sharpen(imgs, 7), imgs)
-    assert grids.sharpen(imgs, 0).std() < imgs.std()  # 0 = blurred
+    imgs = images.to_uint8(np.random.default_rng(1).random((2, 3, 16, 16)))
+    assert images.sharpened(imgs, 1) is imgs
+    assert not np.array_equal(images.sharpened(imgs, 7), imgs)
+    assert images.sharpened(imgs, 0).std() < imgs.std()  # 0 = blurred
     with pytest.raises(ZspaceError):
-        grids.sharpen(imgs, -1)
+        images.sharpened(imgs, -1)
 
 
 def test_file_names_follow_one_rule():

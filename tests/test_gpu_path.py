@@ -50,7 +50,7 @@ def _trainer(tmp_path, overrides, n=1000, size=16):
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (n, size, size, 1), np.uint8)
     data = ImageData(images=images, source="random")
-    return Trainer(cfg, data, {"train": np.arange(n)}, tmp_path / "run", **QUIET)
+    return Trainer(cfg, data, {"train": np.arange(n)}, tmp_path / "run", log=QUIET["log"])
 
 
 def test_the_loop_reads_the_device_only_at_its_sync_points(tmp_path):

@@ -61,10 +61,31 @@ def test_float_tensors_are_scaled_and_match_uint8(tmp_path):
     assert a.history[0]["total"] == b.history[0]["total"]
 
 
+def test_every_layout_reads_to_the_same_images():
+    """train(data=...) and run.encode share one rule (data.arrays.image_layout): uint8
+    NHW, NHWC, NCHW, read-only included, and floats NCHW, NHW give the same images."""
+    import warnings
+
+    from zspace.data.arrays import as_image_data
+
+    x, _ = _images(n=4)
+    frozen = np.frombuffer(x.tobytes(), np.uint8).reshape(x.shape)
+    floats = x.astype(np.float32) / 255
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no torch "not writable" warning, no layout tie
+        for given in (x, x[..., None], x[:, None], frozen, floats, floats[:, None]):
+            assert np.array_equal(as_image_data(given).images, x[..., None])
+        assert np.array_equal(as_image_data(torch.from_numpy(x[:, None])).images, x[..., None])
+    rgb = np.arange(4 * 27, dtype=np.uint8).reshape(4, 3, 3, 3)  # NHWC or NCHW: a tie
+    with pytest.warns(UserWarning, match=r"\(4, 3, 3, 3\) .* read as \(N, H, W, C\), as stored"):
+        assert np.array_equal(as_image_data(rgb).images, rgb)
+
+
 @pytest.mark.parametrize(
     "data, labels, message",
     [
-        (np.zeros((10, 16, 16, 2), np.uint8), None, r"uint8 images must be \(N, H, W\)"),
+        (np.zeros((10, 16, 16, 2), np.uint8), None, r"uint8 .* \(10, 16, 16, 2\): expected \(N, H"),
+        (np.zeros((10, 16, 16, 1), np.float32), None, r"\(N, H, W, C\): use x.permute"),
         (
             np.full((10, 1, 16, 16), 3.0, np.float32),
             None,
@@ -92,3 +113,27 @@ def test_labels_without_data_and_data_on_resume_are_refused(tmp_path):
         zspace.train(
             run_dir=tmp_path / "r", resume=True, data=np.zeros((4, 16, 16), np.uint8), **QUIET
         )
+
+
+def test_class_names_and_duplicates_reach_meta_latents_and_the_projector(tmp_path):
+    import json
+
+    from zspace.latents.store import load_latents
+
+    x, labels = _images()
+    x[50:] = 0  # ten blank images: 9 copies of one, all near-constant
+    cfg = load_config(None, [*SMALL, "data.class_names=top,middle,bottom"])
+    run = zspace.train(cfg, run_dir=tmp_path / "run", data=x, labels=labels, **QUIET)
+    names = ["top", "middle", "bottom"]
+    meta = json.loads((run.path / "meta.json").read_text())["data"]
+    assert meta["label_names"] == names
+    _, counts = np.unique(x.reshape(60, -1), axis=0, return_counts=True)
+    assert meta["duplicates"]["copies"] == int((counts - 1).sum()) >= 9
+    assert meta["near_constant"]["count"] == 10 and meta["near_constant"]["examples"][0] == 50
+    zspace.encode(run, log=None)
+    assert load_latents(run).label_names == tuple(names)
+    out = zspace.export(run, "projector", log=None)
+    rows = (out / "metadata.tsv").read_text().splitlines()[1:]
+    assert {r.split("\t")[0] for r in rows} == set(names)
+    with pytest.raises(ZspaceError, match=r"^label_names: 2 class names for labels 0..2$"):
+        zspace.train(cfg, run_dir=tmp_path / "r2", data=x, labels=labels, label_names="ab", **QUIET)

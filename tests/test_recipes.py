@@ -27,10 +27,10 @@ from zspace.flow.recipes import (
 from zspace.reporting.references import (
     Reference,
     measure,
-    num,
     parse_reference,
     setup_differences,
 )
+from zspace.reporting.text import num
 
 EXPECTED = {
     "celeba-ae",
@@ -122,7 +122,8 @@ def test_reference_verdicts_use_the_tolerance():
     assert math.isclose(lo, -15.07) and math.isclose(hi, -12.33)
     assert Reference.to_json(r)["tolerance"] == 0.5
     assert parse_reference(r.to_json(), "again") == r  # what recipe.json stores reads back
-    assert num(4515.2) == "4,515" and num(6.124e-5) == "6.12e-05" and num(None) == "—"
+    # the pages' one number format (reporting.text.num)
+    assert num(4515.2) == "4,515" and num(6.124e-5) == "6.124e-5" and num(None) == "—"
 
 
 @pytest.mark.parametrize(
@@ -324,7 +325,7 @@ def test_celeba_recipe_runs_to_its_report(shared_data_dir, tmp_path, capsys):
     assert "complete, nothing to do" in capsys.readouterr().out
 
 
-def test_mnist_recipe_runs_to_its_report(shared_data_dir, tmp_path):
+def test_mnist_recipe_runs_to_its_report(shared_data_dir, tmp_path, mnist_evaluator):
     # t-SNE is left out here (the CelebA test runs it); everything else as the recipe says
     # 16x16 as in tests/test_evaluation_mnist.py, whose evaluator the session cache keeps
     extra = ["--analyses", "radius,axes,pca,kmeans,vae", "--set", "data.image_size=16"]

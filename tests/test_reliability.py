@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -50,6 +51,14 @@ def test_undo_on_error_commits_and_cleans_its_backups(tmp_path):
             fileio.atomic_write_text(tmp_path / "b.txt", "3")
     assert (tmp_path / "a.txt").read_text() == "2" and (tmp_path / "b.txt").read_text() == "3"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt"]
+
+
+def test_an_undone_update_json_leaves_neither_its_file_nor_its_lock(tmp_path):
+    with pytest.raises(ZspaceError, match="later"):
+        with fileio.undo_on_error():
+            fileio.update_json(tmp_path / "samples" / "index.json", lambda old: [old])
+            raise ZspaceError("later")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_shared_files_stay_out_of_the_journal(tmp_path):
@@ -125,6 +134,90 @@ def test_atomic_path_publishes_whole_or_not_at_all(tmp_path):
         raise KeyboardInterrupt
     assert np.load(target).tolist() == [7, 7, 7]  # the old file, and no temporary
     assert [p.name for p in target.parent.iterdir()] == ["data.npy"]
+
+
+# ---------------------------------------------------------------- locks and shared files
+
+
+def _add_rows(path: Path, who: int, rows: int) -> None:
+    for i in range(rows):
+        fileio.update_json(path, lambda old, i=i: [*(old or []), [who, i]])
+
+
+def _write_pairs(path: Path, who: int, rows: int) -> None:
+    for i in range(rows):
+        fileio.write_pair(path, {"who": who, "i": i}, {"x": np.full(50, who * 1000 + i)})
+
+
+def _read_pairs(path: Path, who: int, rows: int) -> None:
+    """Read the pair until the writers are done (``who`` of them); any refusal fails."""
+    done = os.path.join(os.path.dirname(os.path.dirname(path)), "writers.done")
+    while not os.path.exists(done) or len(open(done).read()) < who:
+        if path.exists():
+            record, arrays = fileio.read_pair(path)
+            assert (arrays["x"] == record["who"] * 1000 + record["i"]).all()
+
+
+def _in_processes(target, path, n: int = 4, rows: int = 25, reader=None) -> None:
+    """``target(path, who, rows)`` in ``n`` forked processes at once (real processes:
+    flock is between open files, so threads of one process would not show a race),
+    and ``reader(path, n, rows)`` beside them until they are all done."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=target, args=(path, w, rows)) for w in range(n)]
+    if reader is not None:
+        procs.append(ctx.Process(target=reader, args=(path, n, rows)))
+    for p in procs:
+        p.start()
+    for p in procs[:n]:
+        p.join(60)
+        assert p.exitcode == 0
+        with open(path.parent.parent / "writers.done", "a") as fh:
+            fh.write("x")
+    for p in procs[n:]:
+        p.join(60)
+        assert p.exitcode == 0
+
+
+def test_update_json_keeps_every_writers_rows(tmp_path):
+    path = tmp_path / "samples" / "eval.json"
+    _in_processes(_add_rows, path)
+    rows = json.loads(path.read_text())
+    assert sorted(map(tuple, rows)) == [(w, i) for w in range(4) for i in range(25)]
+    assert sorted(p.name for p in path.parent.iterdir()) == ["eval.json"]  # no lock file left
+
+
+def test_pairs_written_at_once_stay_pairs(tmp_path):
+    path = tmp_path / "analysis" / "radius.json"
+    _in_processes(_write_pairs, path, reader=_read_pairs)
+    record, arrays = fileio.read_pair(path)  # the npz is the one its json names
+    assert (arrays["x"] == record["who"] * 1000 + record["i"]).all()
+    assert sorted(p.name for p in path.parent.iterdir()) == ["radius.json", "radius.npz"]
+
+
+def test_a_held_lock_refuses_naming_its_holder_and_a_removed_one_is_retaken(tmp_path):
+    path = tmp_path / "run" / ".writer.lock"
+    with fileio.locked(path, remove=True):
+        assert path.read_text() == f"{os.getpid()}\n"
+        with pytest.raises(ZspaceError, match=f"^held by {os.getpid()}$"):
+            with fileio.locked(path, busy="held by {pid}"):
+                pass
+    assert not path.exists()
+    # a waiter that opened the file before its holder removed it locks the new one
+    real_stat, calls = os.stat, []
+
+    def stat(p, *a, **k):
+        if p == path and not calls:
+            calls.append(p)
+            path.unlink()  # as if the last holder removed it between open and flock
+        return real_stat(p, *a, **k)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fileio.os, "stat", stat)
+        with fileio.locked(path, busy="held by {pid}", remove=True):
+            assert calls and path.read_text() == f"{os.getpid()}\n"
+    assert not path.exists()
 
 
 def test_progress_none_keeps_the_enclosing_switch():
@@ -249,13 +342,10 @@ def test_a_small_machine_refuses_a_small_model(tmp_path, tiny_overrides, monkeyp
     assert not (tmp_path / "run").exists()
 
 
-def test_loading_a_run_is_guarded_too(tmp_path, tiny_overrides, monkeypatch):
-    run = zspace.train(
-        load_config(None, tiny_overrides + ["train.epochs=1"]), run_dir=tmp_path / "r", **QUIET
-    )
+def test_loading_a_run_is_guarded_too(tiny_runs, monkeypatch):
     monkeypatch.setattr(resources, "available_memory", lambda: (100, "a test's limit"))
     with pytest.raises(ZspaceError, match=r"this model \(5,817 parameters"):
-        zspace.load_run(run.path)
+        zspace.load_run(tiny_runs["vae"])
 
 
 def test_the_cache_refuses_a_disk_it_cannot_fit(tmp_path, monkeypatch):
@@ -321,18 +411,18 @@ def _boom(exc):
     ],
 )
 def test_environment_failures_are_one_line(exc, words, monkeypatch, capsys):
-    import zspace.cli.main as cli
+    import zspace.cli.flow as cli
 
-    monkeypatch.setattr(cli, "_cmd_demo", _boom(exc))
+    monkeypatch.setattr(cli, "_demo", _boom(exc))
     assert main(["demo"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("zspace: error: ") and err.count("\n") == 1 and words in err
 
 
 def test_a_bug_stays_a_traceback(monkeypatch):
-    import zspace.cli.main as cli
+    import zspace.cli.flow as cli
 
-    monkeypatch.setattr(cli, "_cmd_demo", _boom(FileNotFoundError(errno.ENOENT, "gone", "/x")))
+    monkeypatch.setattr(cli, "_demo", _boom(FileNotFoundError(errno.ENOENT, "gone", "/x")))
     with pytest.raises(FileNotFoundError):
         main(["demo"])
 
@@ -348,13 +438,12 @@ def test_usage_errors_are_one_line(capsys):
     )
 
 
-def test_analysis_results_carry_their_arrays_hash(tmp_path, tiny_overrides):
+def test_analysis_results_carry_their_arrays_hash(tmp_path, tiny_runs):
+    from conftest import copy_run
+
     from zspace.analysis.runner import load_result
 
-    run = zspace.train(
-        load_config(None, tiny_overrides + ["train.epochs=1"]), run_dir=tmp_path / "r", **QUIET
-    )
-    zspace.encode(run)
+    run = zspace.load_run(copy_run(tiny_runs["vae"], tmp_path / "r"))
     zspace.analyze(run, only=["radius"])
     record = json.loads((run.path / "analysis" / "radius.json").read_text())
     import hashlib

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY, needs_chromium
+from conftest import TINY, copy_run, needs_chromium
 
 import zspace
 from zspace.cli.main import main
@@ -25,16 +25,14 @@ FAST = {
 }
 
 
-@pytest.fixture(scope="session")
-def runs(tmp_path_factory) -> dict[str, Path]:
+@pytest.fixture(scope="module")
+def runs(tiny_runs, tmp_path_factory) -> dict[str, Path]:
+    """Copies of the shared tiny AE and VAE with every analysis; the VAE also with the
+    default samples and its report."""
     root = tmp_path_factory.mktemp("runs")
-    out = {}
-    for kind, extra in (("ae", "model.variational=false"), ("vae", "model.variational=true")):
-        cfg = zspace.load_config(None, [*TINY, extra, "train.epochs=1"])
-        run = zspace.train(cfg, run_dir=root / kind, log=lambda s: None, progress=False)
-        zspace.encode(run)
+    out = {kind: copy_run(tiny_runs[kind], root / kind) for kind in ("ae", "vae")}
+    for run in out.values():
         zspace.analyze(run, **FAST)
-        out[kind] = run.path
     default_samples(out["vae"], n_rate=200)
     zspace.report(out["vae"])
     return out
@@ -219,7 +217,7 @@ def test_report_in_headless_chromium(runs, tmp_path):
         driver.quit()
 
 
-def test_pipeline_ends_with_samples_and_rates_in_the_report(tmp_path):
+def test_pipeline_ends_with_samples_and_rates_in_the_report(tmp_path, digits_evaluator):
     page = zspace.pipeline(
         None,
         [*TINY, "train.epochs=1"],

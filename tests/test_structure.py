@@ -108,8 +108,8 @@ def test_results_display_in_a_notebook():
     assert isinstance(res.figure(), Figure)
     html = res._repr_html_()
     assert '<img src="data:image/png;base64,' in html and "radius peaks" in html
-    assert set(res.arrays()) == {"counts", "edges"} and "counts" not in res.to_json()
-    assert radius_distribution(z, bin_width=0.25).to_json() == res.to_json()
+    assert set(res.arrays()) == {"counts", "edges"} and "counts" not in res.to_dict()
+    assert radius_distribution(z, bin_width=0.25).to_dict() == res.to_dict()
 
 
 def test_reporting_never_switches_the_matplotlib_backend(tmp_path):

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +18,10 @@ from conftest import ROOT, TINY, needs_chromium
 import zspace
 from zspace.analysis.runner import load_result, variants
 from zspace.cli.main import main
+from zspace.config.parse import split_list
 from zspace.core.errors import ZspaceError
 from zspace.flow import stages
-from zspace.flow.sweeps import parse_vary, plan_runs, split_values
+from zspace.flow.sweeps import parse_vary, plan_runs
 from zspace.reporting.sweep_page import SECTIONS, axis_values, spearman, trend_rows
 
 VARY = ["model.fact=1e-5,0.1,1"]
@@ -38,7 +38,7 @@ def _sweep(out, log=lambda s: None, **kw):
 
 
 @pytest.fixture(scope="module")
-def done(tmp_path_factory) -> Path:
+def done(tmp_path_factory, digits_evaluator) -> Path:
     out = tmp_path_factory.mktemp("sweep")
     _sweep(out)
     return out
@@ -110,25 +110,15 @@ def test_list_shows_each_run_and_its_status(done, capsys):
     ]
 
 
-def test_an_interrupted_sweep_is_finished_by_the_next_call(tmp_path):
+def test_an_interrupted_sweep_is_finished_by_the_next_call(tmp_path, digits_evaluator):
     out = tmp_path / "sweep"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # killed (SIGKILL, the trainer's test hook) once the first run's 4 epochs and the
+    # second run's first epoch are written whole
+    env = {**os.environ, "ZSPACE_TEST_KILL_AFTER_EPOCHS": "5"}
     cmd = [sys.executable, "-m", "zspace", "sweep", "--out", str(out), "--vary", *VARY,
            *ARGS, "--set", "train.epochs=4"]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
-    # the first run done and the second one's first epoch written whole: its history is
-    # the last write of an epoch (epoch file, best, last, then history.jsonl)
-    history = out / "model.fact=0.1" / "history.jsonl"
-    try:
-        deadline = time.monotonic() + 600
-        while not (history.is_file() and history.read_text().strip()):
-            assert proc.poll() is None, proc.stderr.read().decode()
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    killed = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
     first = out / "model.fact=1e-5"
     kept = {p: p.stat().st_mtime_ns for p in first.rglob("*") if p.is_file()}
     assert (first / "report.html").is_file()
@@ -154,8 +144,8 @@ def test_an_interrupted_sweep_is_finished_by_the_next_call(tmp_path):
 
 
 def test_split_and_parse_values():
-    assert split_values("1e-5, 0.1,1") == ["1e-5", "0.1", "1"]
-    assert split_values("[8, 16],[16,32]") == ["[8, 16]", "[16,32]"]
+    assert split_list("1e-5, 0.1,1") == ["1e-5", "0.1", "1"]
+    assert split_list("[8, 16],[16,32]") == ["[8, 16]", "[16,32]"]
     assert parse_vary(["model.fact=1,2", ("model.z_dim", [4, 8])]) == [
         ("model.fact", ["1", "2"]), ("model.z_dim", ["4", "8"])]  # fmt: skip
     runs = plan_runs(parse_vary(["model.fact=1,2", "model.z_dim=4,8"]))
@@ -281,16 +271,20 @@ def test_the_page_shows_evaluation_metrics_when_the_runs_have_them(done, tmp_pat
     shutil.copytree(done, out)
     for i, v in enumerate(("1e-5", "0.1", "1")):
         rows = [
-            {"sampler": s, "params": {}, "metrics": {"precision": p, "recall": 0.5, "fd": 10.0 - i}}
+            {"sampler": s, "params": {}, "flags": ["mush"] * (s == "normal" and i == 0),
+             "metrics": {"precision": p, "vouched_precision": p / 2, "recall": 0.5, "fd": 10.0 - i}}
             for s, p in (("real", 0.9), ("normal", 0.1 * (i + 1)), ("gmm", 0.7))
-        ]
+        ]  # fmt: skip
         (out / f"model.fact={v}" / "samples" / "eval.json").write_text(
             json.dumps({"results": rows})
         )
     text = build_sweep_page(out).read_text()
     assert "From samples/eval.json" in text and "rate of samples/rates.json" not in text
     assert collect(out / "model.fact=1")["eval"]["normal"]["precision"] == pytest.approx(0.3)
-    assert "precision 0.30, recall 0.50" in text  # the thumbnail's caption
+    # the thumbnails' captions: the headline and the fidelity, flagged rows marked
+    assert "FD-zspace 8, vouched precision 0.15<" in text
+    assert "FD-zspace 10, vouched precision 0.05 ⚑<" in text
+    assert '<ul class="flag"><li>⚑ <b>model.fact=1e-5: normal</b>: mush</li></ul>' in text
 
 
 def test_a_folder_is_resumed_restarted_or_refused_never_overwritten(done, tmp_path):

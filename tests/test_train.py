@@ -1,8 +1,10 @@
+import html
 import json
 import pickle
 
 import pytest
 import torch
+from conftest import copy_run
 
 import zspace
 from zspace.config import load_config
@@ -47,7 +49,19 @@ def test_run_folder_history_and_api(tmp_path, tiny_overrides):
     assert float(images.min()) >= 0.0 and float(images.max()) <= 1.0
     loaded = zspace.load_run(run.path, checkpoint="last")
     assert not loaded.model.training and loaded.epoch == 2
-    expects = r"shape \(2, 3, 16, 16\) do not fit this model, which expects \(N, C, H, W\)"
+    assert repr(loaded) == f"Run({str(run.path)!r}, vae z=4, epoch 2/2, last)"
+    assert (
+        repr(zspace.load_run(run.path, checkpoint=1))
+        == f"Run({str(run.path)!r}, vae z=4, epoch 1/2)"
+    )
+    best = min(rows, key=lambda r: r["val_total"])
+    summary = loaded.summary().splitlines()
+    assert summary[0] == repr(loaded) and len(summary) == 4
+    assert "VAE, z_dim 4, input 1x16x16, filters [8, 16]" in summary[1]
+    assert "1797 images (train 1617, valid 180), 10 classes: 0, 1, 2" in summary[2]
+    assert f"best val_total {best['val_total']:.6g} at epoch {best['epoch']}" in summary[3]
+    assert loaded._repr_html_() == "<pre>" + html.escape(loaded.summary()) + "</pre>"
+    expects = r"shape \(2, 3, 16, 16\): expected .* this model takes \(C, H, W\) = \(1, 16, 16\)"
     with pytest.raises(ZspaceError, match=expects):
         loaded.encode(torch.rand(2, 3, 16, 16))
     with pytest.raises(ZspaceError, match="not empty"):
@@ -152,10 +166,8 @@ def test_nan_stops_training_and_keeps_last_checkpoint(tmp_path, tiny_overrides, 
     assert len(zspace.load_run(tmp_path / "run").history) == 1
 
 
-def test_pickled_checkpoint_is_refused(tmp_path, tiny_overrides):
-    run = zspace.train(
-        load_config(None, tiny_overrides + ["train.epochs=1"]), run_dir=tmp_path / "run", **QUIET
-    )
+def test_pickled_checkpoint_is_refused(tmp_path, tiny_runs):
+    run = zspace.load_run(copy_run(tiny_runs["vae"], tmp_path / "run"))
     evil = run.path / "checkpoints" / "best.pt"
 
     evil.write_bytes(pickle.dumps({"format": 1, "model": Payload()}))  # a raw pickle
@@ -198,10 +210,8 @@ def test_bf16_tracks_fp32(tmp_path, tiny_overrides, monkeypatch):
         assert b["total"] == pytest.approx(a["total"], rel=0.03)
 
 
-def test_saved_config_reproduces_the_run(tmp_path, tiny_overrides):
-    first = zspace.train(
-        load_config(None, tiny_overrides + ["train.epochs=1"]), run_dir=tmp_path / "a", **QUIET
-    )
+def test_saved_config_reproduces_the_run(tmp_path, tiny_runs):
+    first = zspace.load_run(tiny_runs["vae"])
     again = zspace.train(first.path / "config.toml", run_dir=tmp_path / "b", **QUIET)
     assert _history_without_time(again) == _history_without_time(first)
 

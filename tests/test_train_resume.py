@@ -92,7 +92,7 @@ def test_a_crash_in_any_write_of_an_epoch_still_resumes(
     from zspace.core import fileio
 
     real_write = fileio.atomic_write_bytes
-    real_history = loop_module.write_history_file
+    real_history = loop_module.write_history
     calls = {"n": 0}
 
     def write_bytes(path, data):
@@ -117,7 +117,7 @@ def test_a_crash_in_any_write_of_an_epoch_still_resumes(
 
     monkeypatch.setattr(ckpt, "atomic_write_bytes", write_bytes)
     monkeypatch.setattr(loop_module, "save_checkpoint", save)
-    monkeypatch.setattr(loop_module, "write_history_file", history)
+    monkeypatch.setattr(loop_module, "write_history", history)
     calls["epoch"] = 0
     run = tmp_path / "run"
     with pytest.raises(Killed):

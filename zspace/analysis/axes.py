@@ -41,8 +41,13 @@ class AxesParams:
     width_ratio: float = 2.0
     max_bins: int = 2000
 
+    def __post_init__(self) -> None:  # what needs no data is checked before any work
+        for name in ("bin_width", "centre_k", "width_ratio", "max_bins"):
+            positive(f"axes.{name}", getattr(self, name))
+        positive("axes.centre_floor", self.centre_floor, allow_zero=True)
 
-@dataclass(frozen=True, repr=False)
+
+@dataclass(frozen=True, repr=False, kw_only=True)
 class AxesResult(AnalysisResult):
     name = "axes"
     n: int
@@ -166,14 +171,6 @@ def axes_analysis(
 ) -> AxesResult:
     """Density of every axis and the axes whose centre or width stands out."""
     p = with_params(AxesParams, params, overrides)
-    for name, v in (
-        ("axes.bin_width", p.bin_width),
-        ("axes.centre_k", p.centre_k),
-        ("axes.width_ratio", p.width_ratio),
-    ):
-        positive(name, v)
-    if p.centre_floor < 0:
-        raise ZspaceError(f"axes.centre_floor = {p.centre_floor}: must be >= 0")
     z = as_points(z)
     q = axis_quantiles(z, (0.001, 0.25, 0.5, 0.75, 0.999))  # one pass for both steps
     centres, widths = _stats(q[1:4])

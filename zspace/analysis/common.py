@@ -2,10 +2,11 @@
 
 An analysis is one module holding a frozen ``*Params`` dataclass, a pure function
 ``f(arrays, params=None, **overrides) -> *Result`` and an ``ANALYSIS`` entry
-(name, title, params class, how to compute it from a run's Latents); the registry
-lists the entries. A result dataclass marks its array fields once
-(``array_field``); ``to_json`` and ``arrays`` derive from that, so the JSON file
-and the npz beside it never disagree about which field goes where.
+(name, title, params class, how to compute it from a run's Latents); the runner
+lists the entries. A result dataclass (``kw_only``, so fields with and without
+defaults mix) marks its array fields once (``array_field``); ``to_dict`` and
+``arrays`` derive from that, so the JSON file and the npz beside it never disagree
+about which field goes where.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -21,6 +22,7 @@ import zspace.core.npz as npz
 from zspace.core.checks import positive  # noqa: F401 - the shared check, used by the analyses
 from zspace.core.display import esc, img, renderer
 from zspace.core.errors import ZspaceError
+from zspace.core.results import Result
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -36,43 +38,32 @@ def with_params(cls: type[P], params: P | None, overrides: dict[str, Any]) -> P:
     return replace(base, **overrides) if overrides else base  # type: ignore[type-var]
 
 
-def array_metadata(*, json: bool = False) -> dict[str, bool]:
-    """The metadata that marks an array field (what ``array_field`` attaches)."""
-    return {"array": True, "json": json}
+def array_field(
+    *, json: bool = False, memory: bool = False, default: Any = dataclasses.MISSING
+) -> Any:
+    """A result field saved in the npz (and also in the JSON with ``json=True``);
+    ``memory=True``: kept in memory only (neither file), e.g. PCA components."""
+    return field(repr=False, default=default, metadata={"array": not memory, "json": json})
 
 
-def array_field(*, json: bool = False, default: Any = dataclasses.MISSING) -> Any:
-    """A result field saved in the npz (and also in the JSON with ``json=True``).
+class AnalysisResult(Result):
+    """Behaviour of every analysis result dataclass (declare them ``repr=False,
+    kw_only=True``): dict access and ``to_dict`` over the JSON fields, the npz arrays,
+    a one-line repr, and inline display in a notebook (``_repr_html_``, ``figure()``)
+    drawn by the reporting stage."""
 
-    Type checkers take any field made here for one with a default; a field without
-    one that precedes fields without defaults is declared
-    ``field(repr=False, metadata=array_metadata(...))`` instead (the same field)."""
-    return field(repr=False, default=default, metadata=array_metadata(json=json))
-
-
-def memory_field() -> Any:
-    """A result field kept in memory only (neither JSON nor npz), e.g. PCA components."""
-    return field(repr=False, metadata={"memory": True})
-
-
-class AnalysisResult:
-    """Behaviour of every analysis result dataclass (declare them ``repr=False``):
-    file layout from the field markers, a one-line repr, and inline display in a
-    notebook (``_repr_html_``, ``figure()``) drawn by the reporting stage."""
-
-    name: str = ""  # the analysis's registry name, set by each result class
+    name: ClassVar[str] = ""  # the analysis's registry name, set by each result class
 
     if TYPE_CHECKING:
 
         def summary(self) -> str: ...  # every result class defines its own
 
-    def to_json(self) -> dict:
-        keep = [
-            f.name
-            for f in fields(self)  # type: ignore[arg-type]
-            if not f.metadata.get("memory") and (not f.metadata.get("array") or f.metadata["json"])
-        ]
-        return jsonable({k: getattr(self, k) for k in keep})
+    def _keys(self) -> list[str]:
+        return [f.name for f in fields(self) if f.metadata.get("json", True)]  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form of the result (what ``analysis/<name>.json`` holds under "result")."""
+        return jsonable({k: getattr(self, k) for k in self._keys()})
 
     def arrays(self) -> dict[str, np.ndarray]:
         out = {}
@@ -154,6 +145,11 @@ def subsample(n: int, size: int | None, seed: int) -> np.ndarray:
         return np.arange(n)
     rng = np.random.default_rng(seed)
     return np.sort(rng.choice(n, size=size, replace=False))
+
+
+def library_seed(seed: int) -> int:
+    """A seed as scikit-learn and openTSNE take it (0 .. 2**32-1); configs allow 64 bits."""
+    return seed % 2**32
 
 
 def jsonable(value: Any) -> Any:

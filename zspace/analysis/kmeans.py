@@ -17,7 +17,7 @@ cores scikit-learn's OpenMP loops spin-wait and run several times slower with mo
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,8 +26,8 @@ from zspace.analysis.common import (
     Analysis,
     AnalysisResult,
     array_field,
-    array_metadata,
     as_points,
+    library_seed,
     positive,
     subsample,
     with_params,
@@ -47,15 +47,24 @@ class KmeansParams:
     threads: int = 1
     seed: int = 0
 
+    def __post_init__(self) -> None:  # what needs no data is checked before any work
+        if self.k_min < 1 or self.k_step < 1 or self.k_max < self.k_min:
+            raise ZspaceError(
+                "kmeans: need 1 <= k_min <= k_max and k_step >= 1 "
+                f"(got {self.k_min}, {self.k_max}, {self.k_step})"
+            )
+        for name in ("sample", "batch_size", "n_init"):
+            positive(f"kmeans.{name}", getattr(self, name))
 
-@dataclass(frozen=True, repr=False)
+
+@dataclass(frozen=True, repr=False, kw_only=True)
 class KmeansResult(AnalysisResult):
     name = "kmeans"
     n_total: int
     n: int
-    ks: list[int] = field(repr=False, metadata=array_metadata(json=True))
+    ks: list[int] = array_field(json=True)
     # mean squared distance to the nearest centre, per point
-    inertia: list[float] = field(repr=False, metadata=array_metadata(json=True))
+    inertia: list[float] = array_field(json=True)
     elbow: int | None  # None: no pronounced elbow
     best_k: int  # the k with the largest distance below the chord, pronounced or not
     strength: float
@@ -102,13 +111,6 @@ def kmeans_analysis(
     from threadpoolctl import threadpool_limits
 
     z = as_points(z)
-    if p.k_min < 1 or p.k_step < 1 or p.k_max < p.k_min:
-        raise ZspaceError(
-            "kmeans: need 1 <= k_min <= k_max and k_step >= 1 "
-            f"(got {p.k_min}, {p.k_max}, {p.k_step})"
-        )
-    positive("kmeans.batch_size", p.batch_size)
-    positive("kmeans.n_init", p.n_init)
     idx = subsample(len(z), p.sample, p.seed)
     x = np.ascontiguousarray(z[idx], dtype=np.float32)
     ks = list(range(p.k_min, p.k_max + 1, p.k_step))
@@ -124,7 +126,7 @@ def kmeans_analysis(
                 n_clusters=k,
                 batch_size=p.batch_size,
                 n_init=p.n_init,
-                random_state=p.seed,
+                random_state=library_seed(p.seed),
                 max_no_improvement=10,
             ).fit(x)
             inertia.append(float(km.inertia_) / len(x))

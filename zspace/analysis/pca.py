@@ -14,7 +14,7 @@ scale; ``zoom_mode="absolute"`` keeps the reference's fixed windows (25, 2.5, 0.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,9 +23,7 @@ from zspace.analysis.common import (
     Analysis,
     AnalysisResult,
     array_field,
-    array_metadata,
     as_points,
-    memory_field,
     positive,
     row_chunks,
     subsample,
@@ -41,21 +39,6 @@ REFERENCE_ZOOMS = (25.0, 2.5, 0.25)  # the reference's absolute windows (CelebA,
 EXTENT_QUANTILE = 0.99
 
 
-def cloud_extent(points: np.ndarray, centre: np.ndarray) -> float:
-    """The robust extent of a 2-D cloud: the 99th percentile of the distance (max norm)
-    of its points from ``centre``, so a few outliers cannot stretch the windows."""
-    dist = np.abs(np.asarray(points, np.float64) - centre).max(axis=1)
-    return float(np.quantile(dist, EXTENT_QUANTILE)) if len(dist) else 0.0
-
-
-def window_sizes(extent: float, zooms: Iterable[float], mode: str) -> list[float]:
-    """Half-widths of the zoom windows: ``zooms`` times the extent (relative) or as
-    given (absolute). A cloud of extent 0 (all points equal) gets windows of 1."""
-    if mode == "absolute":
-        return [float(h) for h in zooms]
-    return [float(f) * (extent if extent > 0 else 1.0) for f in zooms]
-
-
 @dataclass(frozen=True)
 class PcaParams:
     pairs: tuple[tuple[int, int], ...] | None = None  # None: defaults that fit z_dim
@@ -66,14 +49,19 @@ class PcaParams:
     gap: float = 4.0
     seed: int = 0
 
+    def __post_init__(self) -> None:  # what needs no data is checked before any work
+        positive("pca.max_points", self.max_points)
+        positive("pca.gap", self.gap)
+        _check_zooms(self.zoom_mode, self.zooms)
 
-@dataclass(frozen=True, repr=False)
+
+@dataclass(frozen=True, repr=False, kw_only=True)
 class PcaResult(AnalysisResult):
     name = "pca"
     n: int
     z_dim: int
     # explained-variance ratio per component
-    explained: list[float] = field(repr=False, metadata=array_metadata(json=True))
+    explained: list[float] = array_field(json=True)
     cumulative: list[float]
     n90: int  # components for 90 % / 99 % of the variance
     n99: int
@@ -96,7 +84,7 @@ class PcaResult(AnalysisResult):
     n_shown: int
     proj_pca: np.ndarray = array_field()  # (pairs, n_shown, 2) float32
     proj_axes: np.ndarray = array_field()
-    components: np.ndarray = memory_field()  # (d, d) rows = principal directions
+    components: np.ndarray = array_field(memory=True)  # (d, d) rows = principal directions
 
     def summary(self) -> str:
         lead = ", ".join(f"{100 * e:.1f} %" for e in self.explained[:3])
@@ -144,11 +132,24 @@ def principal_axes(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return mean, vals, comps
 
 
-def _check_pairs(
-    pairs: Iterable[Sequence[int]], limit: int, base: int, what: str
+def _pairs(
+    given: Iterable[Sequence[int]] | None,
+    defaults: Sequence[tuple[int, int]],
+    limit: int,
+    base: int,
+    what: str,
 ) -> list[tuple[int, int]]:
+    """The ``given`` pairs of ``base``-based indices below ``limit + base``, checked; or,
+    when none are given, the reference's pairs where they fit, else the leading ones
+    (small z_dim)."""
+    if given is None:
+        fit = [p for p in defaults if max(p) < limit + base]
+        if len(fit) < len(defaults):
+            small = ((base, base + 1), (base, base + 2), (base + 1, base + 2))
+            fit = [p for p in small if max(p) < limit + base]
+        return fit or [(base, base)]
     out: list[tuple[int, int]] = []
-    for p in pairs:
+    for p in given:
         if len(p) != 2:
             raise ZspaceError(f"pca.{what}: {p} is not a pair")
         a, b = int(p[0]), int(p[1])
@@ -159,25 +160,20 @@ def _check_pairs(
     return out
 
 
-def _default_pairs(
-    defaults: Sequence[tuple[int, int]], limit: int, base: int
-) -> list[tuple[int, int]]:
-    """The reference's pairs where they fit, else the leading ones (small z_dim)."""
-    fit = [p for p in defaults if max(p) < limit + base]
-    if len(fit) < len(defaults):
-        small = ((base, base + 1), (base, base + 2), (base + 1, base + 2))
-        fit = [p for p in small if max(p) < limit + base]
-    return fit or [(base, base)]
-
-
 def _windows(
     proj: np.ndarray, zooms: Iterable[float], mode: str
 ) -> tuple[list[float], float, list[float], list[int]]:
-    """(centre, extent, half-widths, points inside each window) of one projection."""
+    """(centre, extent, half-widths, points inside each window) of one projection.
+
+    The extent is robust: the 99th percentile of the points' distance (max norm) from
+    the centre, so a few outliers cannot stretch the windows. Half-widths are ``zooms``
+    times the extent (relative) or as given (absolute); a cloud of extent 0 (all
+    points equal) gets relative windows of 1."""
     centre = np.median(proj, axis=0)
     dist = np.abs(proj - centre).max(axis=1)
-    extent = cloud_extent(proj, centre)
-    sizes = window_sizes(extent, zooms, mode)
+    extent = float(np.quantile(dist, EXTENT_QUANTILE)) if len(dist) else 0.0
+    unit = 1.0 if mode == "absolute" else (extent if extent > 0 else 1.0)
+    sizes = [float(h) * unit for h in zooms]
     return centre.tolist(), extent, sizes, [int((dist <= h).sum()) for h in sizes]
 
 
@@ -208,18 +204,9 @@ def pca_analysis(
     gap = p.gap
     z = as_points(z)
     d = z.shape[1]
-    positive("pca.gap", gap)
     zooms = _check_zooms(p.zoom_mode, p.zooms)
-    pairs = (
-        _default_pairs(DEFAULT_PCA_PAIRS, d, 1)
-        if p.pairs is None
-        else _check_pairs(p.pairs, d, 1, "pairs")
-    )
-    axis_pairs = (
-        _default_pairs(DEFAULT_AXIS_PAIRS, d, 0)
-        if p.axis_pairs is None
-        else _check_pairs(p.axis_pairs, d, 0, "axis_pairs")
-    )
+    pairs = _pairs(p.pairs, DEFAULT_PCA_PAIRS, d, 1, "pairs")
+    axis_pairs = _pairs(p.axis_pairs, DEFAULT_AXIS_PAIRS, d, 0, "axis_pairs")
     mean, vals, vecs = principal_axes(z)  # vecs: rows
     total = vals.sum()
     ratio = vals / total if total > 0 else np.zeros_like(vals)
@@ -242,18 +229,13 @@ def pca_analysis(
             full[s : s + len(rows)] = centred @ comp.T
         for full, (a, b) in zip(fulls[len(pairs) :], axis_pairs, strict=True):
             full[s : s + len(rows)] = rows[:, [a, b]]
-    centres, extents, windows, counts, shown = [], [], [], [], []
-    for full in fulls:
-        c, extent, sizes, n_in = _windows(full, zooms, p.zoom_mode)
-        centres.append(c)
-        extents.append(extent)
-        windows.append(sizes)
-        counts.append(n_in)
-        shown.append(full[idx].astype(np.float32))
+    # per cloud: (centre, extent, half-widths, points inside each window)
+    stats = [_windows(f, zooms, p.zoom_mode) for f in fulls]
+    centres, extents, windows, counts = (
+        map(list, zip(*stats, strict=True)) if stats else ([], [], [], [])
+    )
+    shown = np.array([f[idx] for f in fulls], np.float32).reshape(len(fulls), len(idx), 2)
     k = len(pairs)
-    c_pca, c_axes = centres[:k], centres[k:]
-    counts_pca, counts_axes = counts[:k], counts[k:]
-    proj_pca, proj_axes = shown[:k], shown[k:]
     return PcaResult(
         n=len(z),
         z_dim=d,
@@ -269,17 +251,17 @@ def pca_analysis(
         axis_pairs=[list(p) for p in axis_pairs],
         zoom_mode=p.zoom_mode,
         zooms=zooms,
-        centre_pca=c_pca,
-        centre_axes=c_axes,
+        centre_pca=centres[:k],
+        centre_axes=centres[k:],
         extent_pca=extents[:k],
         extent_axes=extents[k:],
         windows_pca=windows[:k],
         windows_axes=windows[k:],
-        counts_pca=counts_pca,
-        counts_axes=counts_axes,
+        counts_pca=counts[:k],
+        counts_axes=counts[k:],
         n_shown=len(idx),
-        proj_pca=np.array(proj_pca, dtype=np.float32).reshape(len(pairs), len(idx), 2),
-        proj_axes=np.array(proj_axes, dtype=np.float32).reshape(len(axis_pairs), len(idx), 2),
+        proj_pca=shown[:k],
+        proj_axes=shown[k:],
         components=vecs.astype(np.float32),
     )
 

@@ -32,8 +32,18 @@ class RadiusParams:
     r_max: float | None = None  # None: just above the largest radius
     max_bins: int = 5000
 
+    def __post_init__(self) -> None:  # what needs no data is checked before any work
+        positive("radius.bin_width", self.bin_width)
+        positive("radius.max_bins", self.max_bins)
+        _check_range(self.r_min, self.r_max)
 
-@dataclass(frozen=True, repr=False)
+
+def _check_range(r_min: float, r_max: float | None) -> None:
+    if r_max is not None and r_max <= r_min:
+        raise ZspaceError(f"radius.r_max = {r_max} must be above radius.r_min = {r_min}")
+
+
+@dataclass(frozen=True, repr=False, kw_only=True)
 class RadiusResult(AnalysisResult):
     name = "radius"
     n: int
@@ -94,15 +104,13 @@ def radius_distribution(
     """Histogram of ||z|| with its peak, mean, spread and densest half-shell."""
     p = with_params(RadiusParams, params, overrides)
     bin_width, r_min, r_max, max_bins = p.bin_width, p.r_min, p.r_max, p.max_bins
-    positive("radius.bin_width", bin_width)
     z = as_points(z)
     r = radii(z)
     rs = np.sort(r)
     top = float(rs[-1])
     if r_max is None:
         r_max = r_min + bin_width * (math.floor((top - r_min) / bin_width) + 1)
-    if r_max <= r_min:
-        raise ZspaceError(f"radius.r_max = {r_max} must be above radius.r_min = {r_min}")
+    _check_range(r_min, r_max)
     nbins = int(math.ceil((r_max - r_min) / bin_width - 1e-9))
     if nbins > max_bins:
         raise ZspaceError(

@@ -14,35 +14,34 @@ splits at the first dot).
 
 from __future__ import annotations
 
-import hashlib
-import io
 import re
-import time
-import types
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Any, get_type_hints
 
 import numpy as np
 
-from zspace.analysis.common import Analysis, jsonable
-from zspace.analysis.registry import ANALYSES
+from zspace.analysis import axes, kmeans, pca, radius, tsne, vae_internals
+from zspace.analysis.common import Analysis, AnalysisResult, jsonable
+from zspace.config.parse import assignment, coerce
 from zspace.core.errors import ZspaceError
-from zspace.core.fileio import (
-    atomic_write_bytes,
-    atomic_write_json,
-    read_bytes,
-    read_json,
-    read_npz,
-)
-from zspace.latents.store import Latents, load_latents
+from zspace.core.fileio import read_pair, write_pair
 
 ANALYSIS_FORMAT = 1
-
-
-SPECS: dict[str, Analysis] = ANALYSES  # name -> entry (.params, .title, .compute)
-DEFAULT_SET = tuple(ANALYSES)
+ANALYSES: dict[str, Analysis] = {
+    a.name: a
+    for a in (
+        radius.ANALYSIS,
+        axes.ANALYSIS,
+        pca.ANALYSIS,
+        tsne.ANALYSIS,
+        kmeans.ANALYSIS,
+        vae_internals.ANALYSIS,
+    )
+}
+"""The analyses ``zspace analyze`` knows, in report order. Adding one: its module
+(Params, pure function, result, ``ANALYSIS`` entry) plus one line here."""
 VARIANT_SEP = "@"
 _LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+-]*")
 
@@ -56,98 +55,38 @@ def split_name(name: str) -> tuple[str, str | None]:
 def variants(run_dir: str | Path, name: str) -> list[str]:
     """Labels of the saved variants of analysis ``name`` (sorted), e.g. ["p10-e16"]."""
     prefix = f"{name}{VARIANT_SEP}"
-    found = analysis_dir(run_dir).glob(f"{prefix}*.json")
+    found = (Path(run_dir) / "analysis").glob(f"{prefix}*.json")
     return sorted(p.stem[len(prefix) :] for p in found if _LABEL.fullmatch(p.stem[len(prefix) :]))
 
 
-def analysis_dir(run_dir: str | Path) -> Path:
-    return Path(run_dir) / "analysis"
-
-
 # ---------------------------------------------------------------- parameters
-
-
-def _parse_pairs(text: str) -> tuple[tuple[int, int], ...]:
-    pairs = []
-    for part in text.replace(" ", "").split(","):
-        if not part:
-            continue
-        bits = part.replace(":", "-").split("-")
-        if len(bits) != 2 or not all(b.isdigit() for b in bits):
-            raise ValueError(part)
-        pairs.append((int(bits[0]), int(bits[1])))
-    return tuple(pairs)
-
-
-def _convert(hint: Any, value: Any) -> Any:
-    """A CLI string (or a Python value) to the field's type, by its real type hint."""
-    args = [a for a in get_args(hint) if a is not type(None)]
-    if get_origin(hint) in (Union, types.UnionType):  # X | None
-        if value is None or str(value).lower() in ("none", "auto", ""):
-            return None
-        return _convert(args[0], value)
-    if get_origin(hint) is tuple:
-        inner = args[0]
-        if get_origin(inner) is tuple:  # pairs
-            if isinstance(value, str):
-                return _parse_pairs(value)
-            return tuple(tuple(int(v) for v in p) for p in value)
-        if isinstance(value, str):
-            value = [v for v in value.replace(" ", "").split(",") if v]
-        return tuple(_convert(inner, v) for v in value)
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text not in ("true", "false", "1", "0", "yes", "no"):
-            raise ValueError(value)
-        return text in ("true", "1", "yes")
-    if hint is int:
-        f = float(value)
-        if f != int(f):
-            raise ValueError(value)
-        return int(f)
-    if hint is float:
-        return float(value)
-    return str(value)
+# ``--param NAME.KEY=VALUE`` values are read by the config's value grammar
+# (zspace.config.parse.coerce), by the field's type.
 
 
 def make_params(name: str, given: Mapping[str, Any] | None, seed: int = 0):
     """The params dataclass of ``name`` (or a variant ``name@label``) with ``given``
     applied (unknown keys are errors)."""
-    cls = SPECS[split_name(name)[0]].params
+    cls = ANALYSES[split_name(name)[0]].params
     hints = get_type_hints(cls)
-    values: dict[str, Any] = {}
-    if "seed" in hints:
-        values["seed"] = seed
+    values: dict[str, Any] = {"seed": seed} if "seed" in hints else {}
     for key, value in (given or {}).items():
         if key not in hints:
             raise ZspaceError(f"unknown parameter {name}.{key}; {name} takes: {', '.join(hints)}")
-        try:
-            values[key] = _convert(hints[key], value)
-        except (TypeError, ValueError):
-            raise ZspaceError(
-                f"{name}.{key} = {value!r}: expected {_hint_name(hints[key])}"
-            ) from None
+        values[key] = coerce(f"{name}.{key}", value, hints[key])
     return replace(cls(), **values)
-
-
-def _hint_name(hint: Any) -> str:
-    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 
 def parse_sets(items: Iterable[str]) -> dict[str, dict[str, str]]:
     """CLI ``NAME.KEY=VALUE`` strings to {name: {key: value}}."""
     out: dict[str, dict[str, str]] = {}
     for item in items:
-        head, sep, value = item.partition("=")
-        name, dot, key = head.strip().partition(".")
-        if not sep or not dot or not key:
-            raise ZspaceError(
-                f"--set {item!r}: expected NAME.KEY=VALUE, e.g. radius.bin_width=0.05"
-            )
+        form = "NAME.KEY=VALUE, e.g. radius.bin_width=0.05"
+        name, key, value = assignment(item, "analysis parameter", form)
+        if not key:
+            raise ZspaceError(f"analysis parameter {item!r}: expected {form}")
         check_names([name])
-        out.setdefault(name, {})[key.strip()] = value.strip()
+        out.setdefault(name, {})[key] = value
     return out
 
 
@@ -156,8 +95,8 @@ def check_names(names: Iterable[str]) -> list[str]:
     names = list(names)
     for n in names:
         base, label = split_name(n)
-        if base not in SPECS:
-            raise ZspaceError(f"unknown analysis {base!r}; choose from {', '.join(SPECS)}")
+        if base not in ANALYSES:
+            raise ZspaceError(f"unknown analysis {base!r}; choose from {', '.join(ANALYSES)}")
         if label is not None and not _LABEL.fullmatch(label):
             raise ZspaceError(
                 f"analysis variant {n!r}: the label after '@' must be letters, digits, "
@@ -166,109 +105,46 @@ def check_names(names: Iterable[str]) -> list[str]:
     return names
 
 
-# ---------------------------------------------------------------- running
+# ---------------------------------------------------------------- files
 
 
-def compute(name: str, lat: Latents, params) -> Any:
-    """One analysis (or variant) on in-memory latents (no files)."""
-    entry = SPECS.get(split_name(name)[0])
-    if entry is None:
-        raise ZspaceError(f"unknown analysis {name!r}; choose from {', '.join(SPECS)}")
-    if entry.needs_vae and not lat.variational:
-        raise ZspaceError(f"the {name} analysis needs a VAE run (these latents have no mu/logvar)")
-    return entry.compute(lat, params)
+def save_result(
+    run_dir: Path, name: str, split: str, params: Any, result: AnalysisResult, seconds: float
+) -> Path:
+    """``analysis/<name>.json`` (parameters, numbers, a summary in words) and the npz
+    of the arrays its figure needs, tied by the npz's sha256 (``write_pair``)."""
+    import time
 
-
-def save_result(run_dir: Path, name: str, split: str, params, result, seconds: float) -> Path:
-    out = analysis_dir(run_dir)
     base, label = split_name(name)
     record = {
         "format": ANALYSIS_FORMAT,
         "analysis": base,
         "variant": label,
-        "title": SPECS[base].title,
+        "title": ANALYSES[base].title,
         "split": split,
         "params": jsonable(asdict(params)),
         "seconds": round(seconds, 3),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "summary": result.summary(),
-        "result": result.to_json(),
+        "result": result.to_dict(),
     }
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **result.arrays())
-    data = buf.getvalue()
-    # The json, written last, names the npz it belongs to by its sha256: a crash between
-    # the two writes leaves a pair that load_result refuses, never new arrays drawn
-    # with old numbers (issue 18).
-    record["npz_sha256"] = hashlib.sha256(data).hexdigest()
-    atomic_write_bytes(out / f"{name}.npz", data)
-    return atomic_write_json(out / f"{name}.json", record)
-
-
-def run_analyses(
-    run_dir: str | Path,
-    split: str = "train",
-    only: Iterable[str] | None = None,
-    params: dict[str, dict[str, Any]] | None = None,
-    log: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
-    """Load the latents once, run the selected analyses, save each; returns the results.
-
-    Without ``only``: every analysis, plus each variant ``NAME@LABEL`` named in
-    ``params``."""
-    run_dir = Path(run_dir)
-    lat = load_latents(run_dir, split)
-    explicit = only is not None
-    params = params or {}
-    check_names(params)
-    extra = [n for n in params if split_name(n)[1] is not None]
-    names = check_names(only if only is not None else [*DEFAULT_SET, *extra])
-    if not lat.variational:
-        for n in names:
-            if explicit and SPECS[split_name(n)[0]].needs_vae:
-                raise ZspaceError(f"the {n} analysis needs a VAE run; {run_dir} is an AE")
-        names = [n for n in names if not SPECS[split_name(n)[0]].needs_vae]
-    prepared = {n: make_params(n, params.get(n), lat.seed) for n in names}
-    results = {}
-    for name in names:
-        started = time.perf_counter()
-        result = compute(name, lat, prepared[name])
-        secs = time.perf_counter() - started
-        path = save_result(run_dir, name, split, prepared[name], result, secs)
-        if log:
-            log(f"{name:7s} {secs:7.1f} s  {result.summary()}")
-            log(f"        -> {path}")
-        results[name] = result
-    return results
+    return write_pair(Path(run_dir) / "analysis" / f"{name}.json", record, result.arrays())
 
 
 def load_result(run_dir: str | Path, name: str) -> tuple[dict, dict[str, np.ndarray]] | None:
     """(json record, arrays) of a saved analysis or variant (``NAME@LABEL``), or None
-    when it was not run."""
-    base = analysis_dir(run_dir)
-    j = base / f"{name}.json"
-    if not j.is_file():
+    when it was not run. Results saved before the pair carried ``npz_sha256`` load too."""
+    path = Path(run_dir) / "analysis" / f"{name}.json"
+    if not path.is_file():
         return None
     redo = f"rerun `zspace analyze {run_dir} --only {name}`"
-    record = read_json(j, redo)
+    record, arrays = read_pair(path, redo, what=f"zspace {name} result")
     if (
-        not isinstance(record, dict)
-        or record.get("format") != ANALYSIS_FORMAT
-        or record.get("analysis") != name.partition("@")[0]  # a variant: NAME@LABEL
+        record.get("format") != ANALYSIS_FORMAT
+        or record.get("analysis") != split_name(name)[0]
         or not isinstance(record.get("result"), dict)
     ):
-        raise ZspaceError(f"{j} is not a zspace {name} result (format {ANALYSIS_FORMAT}); {redo}")
-    arrays: dict[str, np.ndarray] = {}
-    npz = base / f"{name}.npz"
-    want = record.get("npz_sha256")  # absent in results saved before issue 18
-    if want is not None and not npz.is_file():
-        raise ZspaceError(f"{npz} is missing (its json names it); {redo}")
-    if npz.is_file():
-        data = read_bytes(npz)
-        if want is not None and hashlib.sha256(data).hexdigest() != want:
-            raise ZspaceError(
-                f"{npz} does not belong to {j.name} (a save was interrupted between the "
-                f"two files); {redo}"
-            )
-        arrays = read_npz(npz, redo, data)
+        raise ZspaceError(
+            f"{path} is not a zspace {name} result (format {ANALYSIS_FORMAT}); {redo}"
+        )
     return record, arrays

@@ -16,6 +16,7 @@ from zspace.analysis.common import (
     AnalysisResult,
     array_field,
     as_points,
+    library_seed,
     positive,
     subsample,
     with_params,
@@ -38,8 +39,14 @@ class TsneParams:
     seed: int = 0
     n_jobs: int = 0  # 0: OMP_NUM_THREADS when set, else all cores
 
+    def __post_init__(self) -> None:  # what needs no data is checked before any work
+        for name in ("n", "perplexity", "early_exaggeration", "n_iter"):
+            positive(f"tsne.{name}", getattr(self, name))
+        positive("tsne.pca_components", self.pca_components, allow_zero=True)
+        positive("tsne.n_jobs", self.n_jobs, allow_zero=True)
 
-@dataclass(frozen=True, repr=False)
+
+@dataclass(frozen=True, repr=False, kw_only=True)
 class TsneResult(AnalysisResult):
     name = "tsne"
     n_total: int
@@ -99,10 +106,6 @@ def tsne_analysis(
     from openTSNE import TSNE
 
     z = as_points(z)
-    positive("tsne.perplexity", p.perplexity)
-    positive("tsne.early_exaggeration", p.early_exaggeration)
-    positive("tsne.n", p.n)
-    positive("tsne.n_iter", p.n_iter)
     if not 0 <= p.pca_components <= z.shape[1]:
         raise ZspaceError(f"tsne.pca_components = {p.pca_components}: must be 0..{z.shape[1]}")
     idx = subsample(len(z), p.n, p.seed)
@@ -128,7 +131,7 @@ def tsne_analysis(
         early_exaggeration=p.early_exaggeration,
         n_iter=p.n_iter,
         n_jobs=p.n_jobs if p.n_jobs > 0 else default_jobs(),
-        random_state=p.seed,
+        random_state=library_seed(p.seed),
         initialization="pca",
         verbose=False,
         callbacks=tick,

@@ -40,8 +40,12 @@ class VaeParams:
     active_threshold: float = 0.01
     bins: int = 100
 
+    def __post_init__(self) -> None:  # what needs no data is checked before any work
+        for name in ("diff_threshold", "active_threshold", "bins"):
+            positive(f"vae.{name}", getattr(self, name))
 
-@dataclass(frozen=True, repr=False)
+
+@dataclass(frozen=True, repr=False, kw_only=True)
 class VaeResult(AnalysisResult):
     name = "vae"
     n: int
@@ -98,9 +102,6 @@ def vae_internals(
         raise ZspaceError(
             f"vae: z {z.shape}, mu {mu.shape} and logvar {logvar.shape} must have one shape"
         )
-    positive("vae.diff_threshold", p.diff_threshold)
-    positive("vae.bins", p.bins)
-    positive("vae.active_threshold", p.active_threshold)
     th = [float(t) for t in p.logvar_thresholds]
     # one chunked pass over logvar and z - mu, one more for the logvar histogram:
     # no (N, d) temporary, so memory-mapped latents of millions of points fit
@@ -120,7 +121,7 @@ def vae_internals(
     rz, rm = radii(z), radii(mu)
     absd = np.abs(rz - rm)
     rel = absd / np.maximum(rm, 1e-30)
-    hi = lv_max if lv_max > lv_min else lv_min + 1.0
+    hi = lv_max if lv_max > lv_min else lv_min + max(1.0, abs(lv_min) * 1e-3)  # float32 steps
     lv_counts = np.zeros(p.bins, dtype=np.int64)
     mu_mean, mu_sq = mu_sum / len(z), np.zeros(z.shape[1])
     for _, (lv, ms) in row_chunks(logvar, mu):  # the histogram and mu's variance (two-pass)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from zspace.cli import common
 
 
 def add_parser(sub) -> None:
@@ -19,10 +20,7 @@ def add_parser(sub) -> None:
     what.add_argument("--defaults", action="store_true", help="the defaults, with comments")
     what.add_argument("--show", metavar="RUN", help="a run folder's resolved configuration")
     what.add_argument("file", nargs="?", help="a TOML config file to resolve and check")
-    p.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-        help="with FILE: override one config value (repeatable)",
-    )  # fmt: skip
+    common.config_options(p, file=False)
     p.set_defaults(func=_config)
 
 
@@ -36,15 +34,10 @@ def _config(args: argparse.Namespace) -> int:
     if args.defaults:
         print(annotated_toml(defaults()), end="")
     elif args.show:
-        from zspace.runs.folder import read_config
+        from zspace.runs.folder import read_config  # torch: only for a run
+        from zspace.runs.run import run_path
 
-        print(annotated_toml(read_config(_run(args.show)), against=defaults()), end="")
+        print(annotated_toml(read_config(run_path(args.show)), against=defaults()), end="")
     else:
         print(annotated_toml(load_config(args.file, args.overrides), against=defaults()), end="")
     return 0
-
-
-def _run(path: str) -> Path:
-    from zspace.runs.run import run_path
-
-    return run_path(path)

@@ -10,11 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from zspace.cli.common import deprecated_alias
-from zspace.config import Config, load_config
-from zspace.data.dataset import ImageData, split_indices
-from zspace.data.sources import READERS, load_data, parse_source
+from zspace.cli import common
+from zspace.cli.common import count, flag, opt, out, split
+
+if TYPE_CHECKING:
+    from zspace.config import Config
+    from zspace.data.dataset import ImageData
 
 LABEL_LIST_MAX = 20
 
@@ -26,88 +29,52 @@ def add_parser(subparsers) -> None:
         help="inspect, preview and download data sets",
         description="Inspect, preview and download data sets (see docs/data.md).",
     )
-    sub = parser.add_subparsers(dest="data_command", metavar="{info,preview,download}")
-    sub.required = True
+    sub = parser.add_subparsers(
+        dest="data_command", metavar="{info,preview,download}", required=True
+    )
 
     info = sub.add_parser("info", help="count, shape, labels, splits and cache state of a source")
     _source_arguments(info)
-    info.add_argument("--json", action="store_true", help="print the facts as JSON")
+    flag(info, "--json", "print the facts as JSON")
     info.set_defaults(func=cmd_info)
 
     preview = sub.add_parser("preview", help="write a PNG grid of samples after geometry and task")
     _source_arguments(preview)
-    preview.add_argument("--out", "-o", help="PNG file (default: preview-<kind>.png)")
-    preview.add_argument("--count", type=int, default=64, help="images to show (default 64)")
-    preview.add_argument("--cols", type=int, default=8, help="images per row (default 8)")
-    preview.add_argument(
-        "--columns",
-        type=int,
-        dest="cols",
-        action=deprecated_alias("--cols"),
-        help=argparse.SUPPRESS,
-    )
-    preview.add_argument("--split", default="train", help="train, valid or test (default train)")
+    out(preview, "-o", "PNG file (default: preview-<kind>.png)", metavar="FILE")
+    count(preview, 64, "images to show")
+    opt(preview, "--cols --columns", 8, "images per row")
+    split(preview)
     preview.set_defaults(func=cmd_preview)
 
     download = sub.add_parser("download", help="fetch MNIST, Fashion-MNIST, KMNIST or CIFAR-10")
     download.add_argument("name", help="mnist, fashion-mnist, kmnist or cifar10 (celeba: see)")
-    download.add_argument("--dir", default="data", help="parent folder (default ./data)")
-    download.add_argument(
-        "--only",
-        choices=("all", "train", "test"),
-        default="all",
-        help="only the train or the test files of an IDX set",
-    )
-    download.add_argument(
-        "--mirror",
-        action="append",
-        metavar="URL",
-        dest="mirrors",
-        help="base URL to use instead of the publisher's (repeatable)",
-    )
+    out(download, "--dir", "parent folder", default="data")
+    what = "only the train or the test files of an IDX set"
+    opt(download, "--files --only", "all", what, choices=("all", "train", "test"))
+    what = "base URL to use instead of the publisher's (repeatable)"
+    opt(download, "--mirror", None, what, action="append", metavar="URL", dest="mirrors")
     download.set_defaults(func=cmd_download)
 
 
 def _source_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", nargs="?", help="KIND:PATH or a path (default: the config's)")
-    p.add_argument("--config", "-c", dest="data_config", metavar="FILE", help="TOML config")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        dest="data_overrides",
-        metavar="SECTION.KEY=VALUE",
-        help="override a config value (repeatable)",
-    )
-    p.add_argument("--size", type=int, help="same as --set data.image_size=N")
-    p.add_argument("--channels", type=int, choices=(0, 1, 3), help="data.channels")
-    p.add_argument(
-        "--task",
-        choices=("reconstruct", "denoise", "recolor"),
-        help="data.task; denoise needs --set data.noise_sigma=S (e.g. 0.1) and/or "
-        "--set data.drop_fraction=F (e.g. 0.05)",
-    )
-    p.add_argument("--cache-dir", help="data.cache_dir")
+    common.config_options(p)
+    common.data_options(p)
 
 
 def build_config(args: argparse.Namespace) -> Config:
-    """The Config from ``--config``, the positional source and the conveniences, then ``--set``."""
-    overrides = []
-    if args.source:
-        overrides.append(f"data.source={json.dumps(args.source)}")
-    if args.size is not None:
-        overrides.append(f"data.image_size={args.size}")
-    if args.channels is not None:
-        overrides.append(f"data.channels={args.channels}")
-    if args.task is not None:
-        overrides.append(f"data.task={json.dumps(args.task)}")
-    if args.cache_dir:
-        overrides.append(f"data.cache_dir={json.dumps(args.cache_dir)}")
-    return load_config(args.data_config, overrides + list(args.data_overrides))
+    """The Config from ``--config``, the positional source and the shortcuts, then ``--set``."""
+    from zspace.config import load_config
+
+    return load_config(args.config, common.data_overrides(args, args.source))
 
 
 def describe(data: ImageData, cfg: Config) -> dict:
     """The facts ``data info`` shows, JSON-friendly."""
+    from zspace.data.dataset import split_indices
+    from zspace.data.quality import image_checks
+    from zspace.data.sources import READERS, parse_source
+
     kind, _ = parse_source(cfg.data.source)
     splits = split_indices(data, cfg.data.valid_fraction, cfg.seed)
     info = {
@@ -121,15 +88,15 @@ def describe(data: ImageData, cfg: Config) -> dict:
         "split_from": "source" if data.partition is not None else "data.valid_fraction",
         "task": cfg.data.task,
         "label_names": list(data.label_names) if data.label_names else None,
-        "label_counts": None,
+        "label_counts": None
+        if data.labels is None
+        else [int((data.labels == i).sum()) for i in range(len(data.label_names or ()))],
         "attr_names": list(data.attr_names) if data.attr_names else None,
+        **image_checks(data.images),
         "cache": data.details.get("cache", {"state": "not used"}),
         "skipped": data.details.get("skipped", 0),
         "skipped_examples": data.details.get("skipped_examples", []),
     }
-    if data.labels is not None:
-        counts = [int((data.labels == i).sum()) for i in range(len(data.label_names or ()))]
-        info["label_counts"] = counts
     if data.attr is not None:
         with_row = int((data.attr != 0).any(axis=1).sum())
         info["attr_rows"] = {"with": with_row, "without": data.count - with_row}
@@ -165,6 +132,15 @@ def format_info(info: dict) -> str:
         else:
             text += f"attributes for all {info['count']} images"
         lines.append(("attributes", text))
+    dup, blank = info["duplicates"], info["near_constant"]
+    text = f"{dup['copies']} exact copies of {_count(dup['images'], 'image')} ("
+    text += (
+        f"{dup['largest_size']} identical: images {_indices(dup['largest'], dup['largest_size'])})"
+    )
+    lines.append(("duplicates", text if dup["copies"] else "none"))
+    text = f"{_count(blank['count'], 'image')} with pixel std <= {blank['std_at_most']:g} of 255 "
+    text += f"(images {_indices(blank['examples'], blank['count'])})"
+    lines.append(("near-constant", text if blank["count"] else "none"))
     splits = ", ".join(f"{k} {v}" for k, v in info["splits"].items())
     origin = (
         "the source's partition" if info["split_from"] == "source" else "seeded data.valid_fraction"
@@ -186,11 +162,21 @@ def format_info(info: dict) -> str:
     return "\n".join(f"{k.ljust(width)}  {v}" for k, v in lines)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _indices(shown: list[int], of: int) -> str:
+    return ", ".join(map(str, shown)) + (", ..." if of > len(shown) else "")
+
+
 def _mb(n: int) -> str:
     return f"{n / 1e6:.1f} MB"
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    from zspace.data.sources import load_data
+
     cfg = build_config(args)
     info = describe(load_data(cfg.data), cfg)
     print(json.dumps(info, indent=1) if args.json else format_info(info))
@@ -201,6 +187,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
     from zspace.core.checks import positive
     from zspace.core.fileio import check_writable
     from zspace.data.preview import preview
+    from zspace.data.sources import load_data, parse_source
 
     positive("--count", args.count)
     positive("--cols", args.cols)
@@ -220,7 +207,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 def cmd_download(args: argparse.Namespace) -> int:
     from zspace.data.download import download
 
-    dataset, folder = download(args.name, Path(args.dir), only=args.only, mirrors=args.mirrors)
+    dataset, folder = download(args.name, Path(args.out), only=args.files, mirrors=args.mirrors)
     print(f"{dataset.name}: verified in {folder}")
     print(f"licence: {dataset.licence}")
     print(f"use it with: --set data.source={dataset.kind}:{folder}")

@@ -1,40 +1,39 @@
-"""CLI verbs of the flow: ``zspace recipe list|show|run`` and ``zspace sweep``."""
+"""CLI verbs of the flow: train, demo, pipeline, ``recipe list|show|run`` and sweep."""
 
 from __future__ import annotations
 
 import argparse
 
+from zspace.cli.common import analyses, config_options, flag, no_progress, opt, out, params, rank
 from zspace.core.errors import ZspaceError
 
-
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override one config value (repeatable)",
-    )
-    p.add_argument(
-        "--param",
-        dest="params",
-        action="append",
-        default=[],
-        metavar="NAME.KEY=VALUE",
-        help="analysis parameter, e.g. tsne.n=5000 (NAME also reaches its variants NAME@...)",
-    )
-    p.add_argument("--jobs", type=int, default=1, help="sweep runs at once (default 1)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-
-
-def _sweep_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--only", type=int, metavar="I", help="run only run I (0-based, --list order)")
-    p.add_argument("--list", action="store_true", help="list the runs with their status")
-    p.add_argument("--page", action="store_true", help="only build DIR/sweep.html")
+_RUN_OUT = "run folder (default runs/<time>-<ae|vae>)"
 
 
 def add_parser(sub) -> None:
+    p = sub.add_parser("train", help="train an AE or VAE into a run folder")
+    config_options(p)
+    out(p, "--run-dir", _RUN_OUT)
+    what = "continue the run in --out from its last checkpoint or from EPOCH"
+    opt(p, "--resume", None, what, nargs="?", const="last", metavar="EPOCH")
+    no_progress(p)
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("demo", help="train a small AE and VAE on the built-in digits")
+    out(p, "", "folder for the demo runs", default="runs/demo")
+    opt(p, "--epochs", None, "epochs per model (default 12)", type=int)
+    no_progress(p)
+    p.set_defaults(func=_demo)
+
+    what = "train -> encode -> analyze -> generate -> evaluate -> report in one command"
+    p = sub.add_parser("pipeline", help=what)
+    config_options(p)
+    out(p, "--run-dir", _RUN_OUT)
+    analyses(p, "run these analyses only (default all)", "--only")
+    params(p, "--analysis-set")
+    no_progress(p)
+    p.set_defaults(func=_pipeline)
+
     p = sub.add_parser(
         "recipe",
         help="the reference's experiments, bundled: list, show, run",
@@ -49,46 +48,81 @@ def add_parser(sub) -> None:
     q.set_defaults(func=_show)
     q = rsub.add_parser("run", help="train -> encode -> analyze -> generate -> evaluate -> report")
     q.add_argument("name", help="a recipe name (zspace recipe list) or a recipe .toml file")
-    q.add_argument("--data", help="the data set the recipe needs (a path)")
-    q.add_argument("--run-dir", help="run folder, or the sweep's folder (default runs/NAME)")
-    q.add_argument("--analyses", metavar="A,B", help="run these analyses (and their variants) only")
-    q.add_argument(
-        "--quick",
-        action="store_true",
-        help="shrink analyses and generation for a smoke test (said in the report)",
-    )
+    opt(q, "--data", None, "the data set the recipe needs (a path)")
+    out(q, "--run-dir", "run folder, or the sweep's folder (default runs/NAME)")
+    flag(q, "--quick", "shrink analyses and generation for a smoke test (said in the report)")
+    config_options(q, file=False)
     _sweep_options(q)
-    _common(q)
-    q.set_defaults(func=_run)
+    q.set_defaults(func=_sweep)
 
     p = sub.add_parser(
         "sweep",
         help="one run per value of a config key; DIR/sweep.html shows the transition",
         description="Runs live in DIR/<key>=<value>/ (both keys for a grid). Complete runs "
-        "are skipped, an interrupted one resumes. --only I with --list spreads a sweep over "
-        "a cluster's job array (docs/recipes.md).",
+        "are skipped, an interrupted one resumes. --index I with --list spreads a sweep "
+        "over a cluster's job array (docs/recipes.md).",
     )
-    p.add_argument("--config", help="base TOML config (defaults when omitted)")
-    p.add_argument(
-        "--vary",
-        action="append",
-        default=[],
-        metavar="KEY=V1,V2,...",
-        help="a config key and its values (repeat for a grid of two or more keys)",
-    )
-    p.add_argument("--out", required=True, help="the sweep's folder")
+    config_options(p)
+    what = "a config key and its values (repeat for a grid of two or more keys)"
+    opt(p, "--vary", [], what, action="append", metavar="KEY=V1,V2,...")
+    out(p, "", "the sweep's folder", required=True)
     _sweep_options(p)
-    p.add_argument(
-        "--analyses",
-        metavar="A,B",
-        help="analyses per run (default all; the page needs radius,vae)",
-    )
-    _common(p)
     p.set_defaults(func=_sweep)
 
 
-def _names(text: str | None) -> list[str] | None:
-    return None if text is None else [a.strip() for a in text.split(",") if a.strip()]
+def _sweep_options(p: argparse.ArgumentParser) -> None:
+    """What recipe run and sweep share: the analyses and the runs of a sweep."""
+    analyses(p, "run these analyses (and their variants) only")
+    params(p)
+    opt(p, "--jobs", 1, "sweep runs at once")
+    opt(p, "--index --only", None, "run only run I (0-based, --list order)", type=int, metavar="I")
+    flag(p, "--list", "list the runs with their status")
+    flag(p, "--page", "only build DIR/sweep.html")
+    no_progress(p)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from zspace.flow.training import train
+
+    resume: bool | str = args.resume is not None
+    if args.resume not in (None, "last"):
+        if not args.resume.isdigit():
+            raise ZspaceError(f"--resume {args.resume!r}: expected an epoch number")
+        resume = args.resume
+    run = train(
+        args.config,
+        run_dir=args.out,
+        resume=resume,
+        overrides=args.overrides,
+        progress=not args.no_progress,
+    )
+    if rank() == 0:
+        print(f"run folder: {run.path}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from zspace.flow.demo import demo
+
+    if args.epochs is not None and args.epochs < 1:
+        raise ZspaceError(f"--epochs {args.epochs}: must be >= 1")
+    demo(args.out, epochs=args.epochs, progress=not args.no_progress)
+    return 0
+
+
+def _pipeline(args: argparse.Namespace) -> int:
+    from zspace.analysis.runner import parse_sets
+    from zspace.flow.pipeline import pipeline
+
+    pipeline(
+        args.config,
+        args.overrides,
+        args.out,
+        analysis=parse_sets(args.params),
+        only=args.analyses,
+        progress=not args.no_progress,
+    )
+    return 0
 
 
 def _time(seconds: float | None) -> str:
@@ -96,9 +130,7 @@ def _time(seconds: float | None) -> str:
         return "?"
     if seconds < 90:
         return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -131,47 +163,33 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
-    from zspace.flow.recipes import run_recipe
-
-    path = run_recipe(
-        args.name,
-        args.data,
-        overrides=args.overrides,
-        params=args.params,
-        run_dir=args.run_dir,
-        quick=args.quick,
-        analyses=_names(args.analyses),
-        jobs=args.jobs,
-        only=args.only,
-        list_only=args.list,
-        page_only=args.page,
-        progress=not args.no_progress,
-    )
-    if not args.list:
-        print(f"page: {path}")
-    return 0
-
-
 def _sweep(args: argparse.Namespace) -> int:
+    """``recipe run`` and ``sweep``: a recipe's run or sweep, or any config's sweep."""
+    from zspace.flow.recipes import run_recipe
     from zspace.flow.stages import plan_from
     from zspace.flow.sweeps import sweep
 
-    if not args.vary:
-        raise ZspaceError("sweep: give at least one --vary KEY=V1,V2,...")
-    only = _names(args.analyses)
-    path = sweep(
-        args.config,
-        args.vary,
-        args.out,
-        overrides=args.overrides,
-        plan=plan_from(args.params, only),
-        jobs=args.jobs,
-        only=args.only,
-        list_only=args.list,
-        page_only=args.page,
-        progress=not args.no_progress,
-    )
+    shared = {
+        "overrides": args.overrides,
+        "jobs": args.jobs,
+        "only": args.index,
+        "list_only": args.list,
+        "page_only": args.page,
+        "progress": not args.no_progress,
+    }
+    if args.command == "sweep":
+        plan = plan_from(args.params, args.analyses)
+        path = sweep(args.config, args.vary, args.out, plan=plan, **shared)
+    else:
+        path = run_recipe(
+            args.name,
+            args.data,
+            params=args.params,
+            run_dir=args.out,
+            quick=args.quick,
+            analyses=args.analyses,
+            **shared,
+        )
     if not args.list:
         print(f"page: {path}")
     return 0

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from zspace._version import __version__
 from zspace.cli import (
@@ -24,77 +25,26 @@ from zspace.cli import (
     config,
     data,
     evaluation,
-    explorer,
     exporting,
     flow,
     generation,
     perceptron,
 )
+from zspace.cli.common import rank
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import ENVIRONMENT_ERRNOS, undo_on_error
 
-
-def _add_train(sub) -> None:
-    p = sub.add_parser("train", help="train an AE or VAE into a run folder")
-    p.add_argument("--config", help="TOML file (defaults when omitted)")
-    p.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-        help="override one config value (repeatable)",
-    )  # fmt: skip
-    p.add_argument("--run-dir", help="run folder (default runs/<time>-<ae|vae>)")
-    p.add_argument(
-        "--resume", nargs="?", const="last", default=None, metavar="EPOCH",
-        help="continue --run-dir from its last checkpoint or from EPOCH",
-    )  # fmt: skip
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_train)
-
-
-def _cmd_train(args: argparse.Namespace) -> int:
-    from zspace.flow.training import train
-
-    resume: bool | str = False
-    if args.resume is not None:
-        resume = True if args.resume == "last" else args.resume
-        if resume is not True and not str(resume).isdigit():
-            raise ZspaceError(f"--resume {args.resume!r}: expected an epoch number")
-    run = train(
-        args.config, run_dir=args.run_dir, resume=resume, overrides=args.overrides,
-        progress=not args.no_progress,
-    )  # fmt: skip
-    if _rank() == 0:
-        print(f"run folder: {run.path}")
-    return 0
-
-
-def _rank() -> int:
-    """This process's rank under torchrun (0 otherwise): only rank 0 prints."""
-    try:
-        return int(os.environ.get("RANK", "0"))
-    except ValueError:
-        return 0
-
-
-def _add_demo(sub) -> None:
-    p = sub.add_parser("demo", help="train a small AE and VAE on the built-in digits")
-    p.add_argument("--out", default="runs/demo", help="folder for the demo runs")
-    p.add_argument("--epochs", type=int, help="epochs per model (default 12)")
-    p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=_cmd_demo)
-
-
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from zspace.flow.demo import demo
-
-    if args.epochs is not None and args.epochs < 1:
-        raise ZspaceError(f"--epochs {args.epochs}: must be >= 1")
-    demo(args.out, epochs=args.epochs, progress=not args.no_progress)
-    return 0
+NEGATIVE = re.compile(r"-\.?\d")  # -3, -0.5, -.5, -3,0,3, -1e-4: a value, not an option
 
 
 class Parser(argparse.ArgumentParser):
     """argparse with the error contract: one line ``zspace: error: ...``, exit 2 (argparse's
-    usage block is left out; ``--help`` shows it)."""
+    usage block is left out; ``--help`` shows it), and negative numbers as values:
+    ``--strengths -3,0,3`` (argparse takes ``-3,0,3`` for an option; no zspace option
+    starts with a digit)."""
+
+    def _parse_optional(self, arg_string: str) -> Any:
+        return None if NEGATIVE.match(arg_string) else super()._parse_optional(arg_string)
 
     def error(self, message: str) -> NoReturn:
         where = self.prog.removeprefix("zspace").strip()
@@ -112,6 +62,9 @@ UNDOABLE = frozenset(
 )
 
 
+VERBS = (flow, config, data, analysis, generation, evaluation, perceptron, exporting)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="zspace",
@@ -119,11 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"zspace {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _add_train(sub)
-    _add_demo(sub)
-    for verbs in (config, data, analysis, generation, evaluation, perceptron, exporting, explorer):
+    for verbs in VERBS:
         verbs.add_parser(sub)
-    flow.add_parser(sub)
     return parser
 
 
@@ -139,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"only 'zspace train' runs under torchrun (WORLD_SIZE={world}); "
                 f"run 'zspace {args.command}' as one process"
             )
-            error.quiet = _rank() != 0  # every process refuses; one says so
+            error.quiet = rank() != 0  # every process refuses; one says so
             raise error
         with progress(False if getattr(args, "no_progress", False) else None):
             if args.command in UNDOABLE and getattr(args, "data_command", None) != "download":
@@ -155,9 +105,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"{where}{exc.strerror or exc}")
     except MemoryError:
         return _fail("out of memory; try a smaller model, image size or batch size")
-    except KeyboardInterrupt:
-        if _rank() == 0:
-            print("zspace: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # training says which epoch is saved
+        if rank() == 0:
+            print(" ".join(("zspace: interrupted", *map(str, exc.args))), file=sys.stderr)
         return 130
     except RuntimeError as exc:
         torch = sys.modules.get("torch")

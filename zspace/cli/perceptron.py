@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from zspace.cli.common import flag, opt, out
 from zspace.perceptron.scaling import SCALINGS, check_scaling_name
 
 
@@ -19,44 +20,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "prints the result tables and writes figures plus an HTML page."
         ),
     )
-    p.add_argument(
-        "--scaling",
-        required=True,
-        metavar="NAME",
-        help="one of: " + ", ".join(SCALINGS),
-    )
-    p.add_argument(
-        "--start",
-        nargs=2,
-        type=float,
-        default=(-0.2, 0.25),
-        metavar=("W1", "W2"),
-        help="start weights (default: -0.2 0.25)",
-    )
-    p.add_argument("--eta", type=float, default=0.2, help="learning rate (default: 0.2)")
-    p.add_argument("--steps", type=int, default=2500, help="descent steps (default: 2500)")
-    p.add_argument(
-        "--decrease",
-        type=float,
-        default=0.0,
-        help="learning-rate decrease: step j uses eta / (1 + decrease*j) (default: 0)",
-    )
-    p.add_argument(
+    opt(p, "--scaling", None, "one of: " + ", ".join(SCALINGS), required=True, metavar="NAME")
+    what = "start weights (default: -0.2 0.25)"
+    opt(p, "--start", (-0.2, 0.25), what, nargs=2, type=float, metavar=("W1", "W2"))
+    opt(p, "--eta", 0.2, "learning rate")
+    opt(p, "--steps", 2500, "descent steps")
+    opt(p, "--decrease", 0.0, "learning-rate decrease: step j uses eta / (1 + decrease*j)")
+    what = "weight axis arange(START, STOP, STEP) for w1 and w2 (default: -5.5 5.5 0.002)"
+    opt(
+        p,
         "--mesh",
+        (-5.5, 5.5, 0.002),
+        what,
         nargs=3,
         type=float,
-        default=(-5.5, 5.5, 0.002),
         metavar=("START", "STOP", "STEP"),
-        help="weight axis arange(START, STOP, STEP) for w1 and w2 (default: -5.5 5.5 0.002)",
     )
-    p.add_argument("--no-mesh", action="store_true", help="skip the cost surface")
-    p.add_argument("--threads", type=int, default=None, help="threads for the cost surface")
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        help="folder for figures and index.html (default: ./perceptron-<scaling>)",
-    )
+    flag(p, "--no-mesh", "skip the cost surface")
+    opt(p, "--threads", None, "threads for the cost surface", type=int)
+    out(p, "", "folder for figures and index.html (default: ./perceptron-<scaling>)")
     p.set_defaults(func=run)
 
 
@@ -66,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from zspace.perceptron.tables import report_text
 
     name = check_scaling_name(args.scaling)
-    out = args.out if args.out is not None else Path(f"perceptron-{name}")
+    out = Path(args.out or f"perceptron-{name}")
     result = perceptron_study(
         name,
         start=tuple(args.start),

@@ -1,5 +1,6 @@
-"""Run configuration: the schema (frozen dataclasses), parsing (TOML, ``--set``) and
-validation with one-line errors. Everything is importable from ``zspace.config``."""
+"""Run configuration: the schema (frozen dataclasses), parsing (TOML, ``--set``, the one
+value grammar) and validation with one-line errors. Everything is importable from
+``zspace.config``."""
 
 from zspace.config.parse import (
     apply_overrides,
@@ -10,33 +11,11 @@ from zspace.config.parse import (
     to_dict,
     to_toml,
 )
-from zspace.config.schema import (
-    ACTIVATIONS,
-    COMPILE_MODES,
-    CROPS,
-    DEVICES,
-    LOG_BACKENDS,
-    LOSSES,
-    PRECISIONS,
-    SECTIONS,
-    TASKS,
-    Config,
-    DataConfig,
-    ModelConfig,
-    TrainConfig,
-)
+from zspace.config.schema import SECTIONS, Config, DataConfig, ModelConfig, TrainConfig
 from zspace.config.validate import check_geometry, decoder_filters, resolve, validate
 
 __all__ = [
-    "ACTIVATIONS",
-    "COMPILE_MODES",
-    "CROPS",
-    "DEVICES",
-    "LOG_BACKENDS",
-    "LOSSES",
-    "PRECISIONS",
     "SECTIONS",
-    "TASKS",
     "Config",
     "DataConfig",
     "ModelConfig",

@@ -8,10 +8,9 @@ default beside every value that differs from it.
 
 from __future__ import annotations
 
-import dataclasses
-
 from zspace.config.parse import load_config, to_toml, toml_value
-from zspace.config.schema import SECTIONS, Config
+from zspace.config.schema import Config
+from zspace.config.validate import flatten
 
 #: one short line per key: what it does, its units or its choices
 COMMENTS: dict[str, str] = {
@@ -36,6 +35,7 @@ COMMENTS: dict[str, str] = {
     "model.eps_clip": "VAE: clamp eps to [-eps_clip, eps_clip] (0 = off)",
     "model.eps_scale": "VAE: z = mu + eps_scale * sigma * eps",
     "data.source": "KIND:PATH (builtin, mnist, cifar10, celeba, folder, npy)",
+    "data.class_names": "[] = the source's (classes.txt, CIFAR-10, sub-folders), else 0, 1, ...",
     "data.image_size": "0 = the source's own size (digits: 32)",
     "data.channels": "0 = the source's own; 1 or 3 converts",
     "data.crop": '"center" square crop before resizing, or "none" (squash)',
@@ -67,34 +67,11 @@ def defaults() -> Config:
     return load_config(None)
 
 
-def _flat(cfg: Config) -> dict[str, object]:
-    out: dict[str, object] = {"seed": cfg.seed}
-    for name in SECTIONS:
-        for key, value in dataclasses.asdict(getattr(cfg, name)).items():
-            out[f"{name}.{key}"] = value
-    return out
-
-
 def annotated_toml(cfg: Config | None = None, *, against: Config | None = None) -> str:
     """``to_toml(cfg)`` with a comment on each line: the key's meaning, or, with
     ``against``, the default for each value that differs from it (a run's changes)."""
     cfg = defaults() if cfg is None else cfg
-    base = _flat(against) if against is not None else None
-    values = _flat(cfg)
-    text = to_toml(cfg).splitlines()
-    pad = min(36, max(len(line) for line in text) + 1)  # one column for the comments
-    lines, section = [], ""
-    for line in text:
-        if line.startswith("["):
-            section = line.strip("[]")
-        key = line.split(" = ", 1)[0] if " = " in line else ""
-        full = f"{section}.{key}" if section and key else key
-        if not key:
-            lines.append(line)
-            continue
-        if base is None:
-            note = COMMENTS.get(full, "")
-        else:
-            note = "" if values[full] == base[full] else f"default: {toml_value(base[full])}"
-        lines.append(f"{line.ljust(pad)}# {note}" if note else line)
-    return "\n".join(lines).rstrip() + "\n"
+    if against is None:
+        return to_toml(cfg, COMMENTS)
+    values, base = flatten(cfg), flatten(against)
+    return to_toml(cfg, {k: f"default: {toml_value(v)}" for k, v in base.items() if values[k] != v})

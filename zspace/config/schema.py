@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from zspace.core.checks import check_type
+
 ACTIVATIONS = ("leaky_relu", "relu", "selu")
 LOSSES = ("bce", "mse")
 TASKS = ("reconstruct", "denoise", "recolor")
@@ -19,6 +21,7 @@ COMPILE_MODES = ("off", "on", "reduce-overhead", "max-autotune", "max-autotune-n
 LOG_BACKENDS = ("tensorboard",)
 CUDA_GRAPHS = ("off", "on")
 LR_SCALINGS = ("none", "sqrt", "linear")
+SPLITS = ("train", "valid", "test")  # the data splits: every stage and verb names them so
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class DataConfig:
     """
 
     source: str = "builtin:digits"
+    class_names: tuple[str, ...] = ()
     image_size: int = 0
     channels: int = 0
     crop: str = "center"
@@ -91,6 +95,11 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:  # the values are checked by config_from_dict
+        check_type("seed", self.seed, int, "an integer")
+        for name, cls in SECTIONS.items():
+            check_type(name, getattr(self, name), cls, f"a {cls.__name__}")
 
 
 SECTIONS: dict[str, type] = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}

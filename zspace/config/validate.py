@@ -7,9 +7,13 @@ against the image size, once the data is known.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
+from collections.abc import Callable
 from dataclasses import replace
+from itertools import accumulate
+from typing import Any
 
 from zspace.config.schema import (
     ACTIVATIONS,
@@ -21,17 +25,82 @@ from zspace.config.schema import (
     LOSSES,
     LR_SCALINGS,
     PRECISIONS,
+    SECTIONS,
     TASKS,
     Config,
     ModelConfig,
 )
-from zspace.core.checks import positive
 from zspace.core.errors import ZspaceError
+
+#: the allowed values of each text key (each entry of a list)
+CHOICES = {
+    "model.loss": LOSSES,
+    "model.activation": ACTIVATIONS,
+    "data.crop": CROPS,
+    "data.task": TASKS,
+    "train.device": DEVICES,
+    "train.precision": PRECISIONS,
+    "train.compile": COMPILE_MODES,
+    "train.log": LOG_BACKENDS,
+    "train.cuda_graphs": CUDA_GRAPHS,
+    "train.lr_scaling": LR_SCALINGS,
+}
+
+
+def _at_least(low: int, note: str = "") -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: v >= low), f"must be >= {low}{note}"
+
+
+_FRACTION = (lambda v: 0 <= v < 1), "must be in [0, 1)"
+#: each number's test and what the message says it must be (a list: every entry)
+RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "seed": _at_least(0, " (NumPy's generators need it)"),
+    "model.z_dim": _at_least(1),
+    "model.fact": _at_least(0),
+    "model.fact_warmup_epochs": _at_least(0),
+    "model.encoder_filters": _at_least(1),
+    "model.decoder_filters": _at_least(1),
+    "model.encoder_kernels": (
+        lambda v: v >= 1 and v % 2 == 1,
+        "kernel sizes must be odd and >= 1 ('same' padding is symmetric only for odd kernels)",
+    ),
+    "model.encoder_strides": _at_least(1),
+    "model.leaky_slope": _at_least(0),
+    "model.dropout": _FRACTION,
+    "model.enc_dense": _at_least(0, " (0 = off)"),
+    "model.eps_clip": _at_least(0),
+    "model.eps_scale": _at_least(0),
+    "data.image_size": _at_least(0, " (0 = native)"),
+    "data.channels": ((lambda v: v in (0, 1, 3)), "must be 1, 3 or 0 (= native)"),
+    "data.class_names": ((lambda v: bool(v.strip())), "a class name must not be empty"),
+    "data.noise_sigma": _at_least(0),
+    "data.drop_fraction": _FRACTION,
+    "data.valid_fraction": _FRACTION,
+    "train.epochs": _at_least(1),
+    "train.batch_size": _at_least(1),
+    "train.lr": ((lambda v: v > 0), "must be > 0"),
+    "train.lr_decay_every": _at_least(0),
+    "train.lr_decay_factor": ((lambda v: 0 < v <= 1), "must be in (0, 1]"),
+    "train.keep_checkpoints": _at_least(0),
+    "train.threads": _at_least(0, " (0 = all cores)"),
+    "train.lr_base_batch": _at_least(1),
+}
+RULES["model.decoder_kernels"] = RULES["model.encoder_kernels"]
+RULES["model.decoder_strides"] = RULES["model.encoder_strides"]
 
 
 def did_you_mean(name: str, choices: list[str]) -> str:
     close = difflib.get_close_matches(name, choices, n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def flatten(cfg: Config) -> dict[str, Any]:
+    """Every value of a Config by its key: ``{"seed": 0, "model.z_dim": 16, ...}``."""
+    out: dict[str, Any] = {"seed": cfg.seed}
+    for name in SECTIONS:
+        for key, value in dataclasses.asdict(getattr(cfg, name)).items():
+            out[f"{name}.{key}"] = value
+    return out
 
 
 def _broadcast(
@@ -75,101 +144,33 @@ def decoder_filters(model: ModelConfig, channels: int) -> tuple[int, ...]:
     return tuple(reversed(model.encoder_filters[:-1])) + (channels,)
 
 
-def _choice(key: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ZspaceError(
-            f"config: {key} = {value!r}: expected one of {', '.join(choices)}"
-            f"{did_you_mean(value, list(choices))}"
-        )
-
-
-def _positive(key: str, value: float, *, allow_zero: bool = False) -> None:
-    positive(f"config: {key}", value, allow_zero=allow_zero)
-
-
 def validate(cfg: Config) -> Config:
     """Check values that do not depend on the data (shapes are checked by ``check_geometry``)."""
-    m, d, t = cfg.model, cfg.data, cfg.train
-    if cfg.seed < 0:
-        raise ZspaceError(f"config: seed = {cfg.seed}: must be >= 0 (NumPy's generators need it)")
-    if m.z_dim < 1:
-        raise ZspaceError(f"config: model.z_dim = {m.z_dim}: must be >= 1")
-    _positive("model.fact", m.fact, allow_zero=True)
-    if m.fact_warmup_epochs < 0:
-        raise ZspaceError(
-            f"config: model.fact_warmup_epochs = {m.fact_warmup_epochs}: must be >= 0"
-        )
-    _choice("model.loss", m.loss, LOSSES)
-    _choice("model.activation", m.activation, ACTIVATIONS)
-    for key in ("encoder_filters", "decoder_filters"):
-        for v in getattr(m, key):
-            if v < 1:
-                raise ZspaceError(f"config: model.{key} = {list(getattr(m, key))}: must be >= 1")
+    values = flatten(cfg)
+    for key, choices in CHOICES.items():
+        for v in values[key] if isinstance(values[key], tuple) else [values[key]]:
+            if v not in choices:
+                raise ZspaceError(
+                    f"config: {key} = {v!r}: expected one of {', '.join(choices)}"
+                    f"{did_you_mean(v, list(choices))}"
+                )
+    for key, (ok, must) in RULES.items():
+        value = values[key]
+        if not all(ok(v) for v in (value if isinstance(value, tuple) else [value])):
+            shown = list(value) if isinstance(value, tuple) else repr(value)
+            raise ZspaceError(f"config: {key} = {shown}: {must}")
+    m, d = cfg.model, cfg.data
     if m.decoder_filters and len(m.decoder_filters) != len(m.encoder_filters):
         raise ZspaceError(
             f"config: model.decoder_filters has {len(m.decoder_filters)} entries but "
             f"model.encoder_filters has {len(m.encoder_filters)}"
         )
-    for key in ("encoder_kernels", "decoder_kernels"):
-        for v in getattr(m, key):
-            if v < 1 or v % 2 == 0:
-                raise ZspaceError(
-                    f"config: model.{key} = {list(getattr(m, key))}: kernel sizes must be odd "
-                    "and >= 1 ('same' padding is symmetric only for odd kernels)"
-                )
-    for key in ("encoder_strides", "decoder_strides"):
-        for v in getattr(m, key):
-            if v < 1:
-                raise ZspaceError(f"config: model.{key} = {list(getattr(m, key))}: must be >= 1")
-    if m.leaky_slope < 0 or not math.isfinite(m.leaky_slope):
-        raise ZspaceError(f"config: model.leaky_slope = {m.leaky_slope}: must be >= 0")
-    if not 0 <= m.dropout < 1:
-        raise ZspaceError(f"config: model.dropout = {m.dropout}: must be in [0, 1)")
-    if m.enc_dense < 0:
-        raise ZspaceError(f"config: model.enc_dense = {m.enc_dense}: must be >= 0 (0 = off)")
-    _positive("model.eps_clip", m.eps_clip, allow_zero=True)
-    _positive("model.eps_scale", m.eps_scale, allow_zero=True)
-
-    if ":" not in d.source and not d.source:
+    if not d.source:
         raise ZspaceError("config: data.source is empty")
-    if d.image_size < 0:
-        raise ZspaceError(f"config: data.image_size = {d.image_size}: must be >= 0 (0 = native)")
-    if d.channels not in (0, 1, 3):
-        raise ZspaceError(f"config: data.channels = {d.channels}: must be 1, 3 or 0 (= native)")
-    _choice("data.crop", d.crop, CROPS)
-    _choice("data.task", d.task, TASKS)
-    _positive("data.noise_sigma", d.noise_sigma, allow_zero=True)
-    if not 0 <= d.drop_fraction < 1:
-        raise ZspaceError(f"config: data.drop_fraction = {d.drop_fraction}: must be in [0, 1)")
-    if not 0 <= d.valid_fraction < 1:
-        raise ZspaceError(f"config: data.valid_fraction = {d.valid_fraction}: must be in [0, 1)")
     if d.task == "denoise" and d.noise_sigma == 0 and d.drop_fraction == 0:
         raise ZspaceError(
             "config: data.task = 'denoise' needs data.noise_sigma > 0 or data.drop_fraction > 0"
         )
-
-    if t.epochs < 1:
-        raise ZspaceError(f"config: train.epochs = {t.epochs}: must be >= 1")
-    if t.batch_size < 1:
-        raise ZspaceError(f"config: train.batch_size = {t.batch_size}: must be >= 1")
-    _positive("train.lr", t.lr)
-    if t.lr_decay_every < 0:
-        raise ZspaceError(f"config: train.lr_decay_every = {t.lr_decay_every}: must be >= 0")
-    if not 0 < t.lr_decay_factor <= 1:
-        raise ZspaceError(f"config: train.lr_decay_factor = {t.lr_decay_factor}: must be in (0, 1]")
-    _choice("train.device", t.device, DEVICES)
-    _choice("train.precision", t.precision, PRECISIONS)
-    _choice("train.compile", t.compile, COMPILE_MODES)
-    if t.keep_checkpoints < 0:
-        raise ZspaceError(f"config: train.keep_checkpoints = {t.keep_checkpoints}: must be >= 0")
-    if t.threads < 0:
-        raise ZspaceError(f"config: train.threads = {t.threads}: must be >= 0 (0 = all cores)")
-    for name in t.log:
-        _choice("train.log", name, LOG_BACKENDS)
-    _choice("train.cuda_graphs", t.cuda_graphs, CUDA_GRAPHS)
-    _choice("train.lr_scaling", t.lr_scaling, LR_SCALINGS)
-    if t.lr_base_batch < 1:
-        raise ZspaceError(f"config: train.lr_base_batch = {t.lr_base_batch}: must be >= 1")
     return cfg
 
 
@@ -184,16 +185,15 @@ def check_geometry(cfg: Config, image_size: int, channels: int) -> None:
     size = image_size
     for i, s in enumerate(m.encoder_strides, start=1):
         if size % s:
-            chain = _size_chain(image_size, m.encoder_strides)
+            sizes = accumulate(m.encoder_strides, lambda a, s: math.ceil(a / s), initial=image_size)
+            chain = " -> ".join(map(str, sizes))
             raise ZspaceError(
                 f"config: model.encoder_strides = {list(m.encoder_strides)}: stride {s} of "
                 f"encoder layer {i} does not divide the size {size} it meets "
                 f"(sizes {chain} for {image_size}x{image_size} input)"
             )
         size //= s
-    out = size
-    for s in m.decoder_strides:
-        out *= s
+    out = size * math.prod(m.decoder_strides)
     if out != image_size:
         raise ZspaceError(
             f"config: model.decoder_strides = {list(m.decoder_strides)}: the decoder maps "
@@ -205,11 +205,3 @@ def check_geometry(cfg: Config, image_size: int, channels: int) -> None:
             f"config: model.decoder_filters = {list(dec)}: the last layer must output the "
             f"{channels} image channel(s)"
         )
-
-
-def _size_chain(size: int, strides: tuple[int, ...]) -> str:
-    sizes = [str(size)]
-    for s in strides:
-        size = math.ceil(size / s)
-        sizes.append(str(size))
-    return " -> ".join(sizes)

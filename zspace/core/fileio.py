@@ -427,18 +427,21 @@ def write_pair(
 ) -> Path:
     """``path`` (.json) and the .npz beside it; the JSON, written last, names the npz by
     its sha256, so a crash between the two writes leaves a pair ``read_pair`` refuses,
-    never new arrays with old numbers."""
+    never new arrays with old numbers. Two writers at once write one after the other."""
     import numpy as np
 
     path = Path(path)
     buf = io.BytesIO()
     (np.savez_compressed if compress else np.savez)(buf, **arrays)
     data = buf.getvalue()
-    atomic_write_bytes(path.with_suffix(".npz"), data)
-    return atomic_write_json(path, {**record, "npz_sha256": sha256_of(data)})
+    with locked(_lock_beside(path), remove=True):
+        atomic_write_bytes(path.with_suffix(".npz"), data)
+        return atomic_write_json(path, {**record, "npz_sha256": sha256_of(data)})
 
 
-def read_pair(path: str | Path, hint: str = "") -> tuple[dict, dict[str, Any]]:
+def read_pair(
+    path: str | Path, hint: str = "", what: str = "zspace record"
+) -> tuple[dict, dict[str, Any]]:
     """(record, arrays) of a pair ``write_pair`` wrote; a missing, stale or damaged half
     is a one-line error (``hint``: what to do). A record without ``npz_sha256``
     (written before the pairs were tied) is read with its npz, if any, unchecked."""
@@ -446,7 +449,7 @@ def read_pair(path: str | Path, hint: str = "") -> tuple[dict, dict[str, Any]]:
     more = f"; {hint}" if hint else ""
     record = read_json(path, hint)
     if not isinstance(record, dict):
-        raise ZspaceError(f"{path} is not a zspace record{more}")
+        raise ZspaceError(f"{path} is not a {what}{more}")
     npz, want = path.with_suffix(".npz"), record.get("npz_sha256")
     if not npz.is_file():
         if want is not None:
@@ -454,26 +457,55 @@ def read_pair(path: str | Path, hint: str = "") -> tuple[dict, dict[str, Any]]:
         return record, {}
     data = read_bytes(npz)
     if want is not None and sha256_of(data) != want:
-        raise ZspaceError(f"{npz} does not belong to {path.name} (another write?){more}")
+        with locked(_lock_beside(path), remove=True):  # a writer between the two reads?
+            record, data = read_json(path, hint), read_bytes(npz)
+        if not isinstance(record, dict) or sha256_of(data) != record.get("npz_sha256"):
+            raise ZspaceError(f"{npz} does not belong to {path.name} (another write?){more}")
     return record, read_npz(npz, hint, data)
 
 
 @contextlib.contextmanager
-def locked(path: str | Path) -> Iterator[None]:
+def locked(path: str | Path, *, busy: str = "", remove: bool = False) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``path`` (created if missing) for the block: a
-    lock the kernel releases when its holder dies, so a kill never leaves it held."""
+    lock the kernel releases when its holder dies, so a kill never leaves it held.
+    The holder's pid is written into the file. ``busy``: do not wait; when another
+    process holds the lock, raise ``ZspaceError(busy.format(pid=HOLDER))``.
+    ``remove``: delete the file on release (a lock inside a folder that must be left
+    as found); whoever locked the deleted file meanwhile takes the new one instead."""
     try:
         import fcntl
     except ImportError:  # Windows: unique temporaries + atomic renames still keep files whole
         yield
         return
-    make_dirs(Path(path).parent, undoable=False)
-    with open(path, "a+b") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+    path = Path(path)
+    while True:
+        make_dirs(path.parent, undoable=False)
         try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        except FileNotFoundError:  # its folder was removed by the last holder: again
+            continue
+        except OSError as exc:
+            raise os_error("lock", path, exc) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (fcntl.LOCK_NB if busy else 0))
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise ZspaceError(busy.format(pid=holder)) from None
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                break
+        os.close(fd)
+    try:
+        with contextlib.suppress(OSError):  # a full disk: the lock holds, the pid is unknown
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        if remove:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        os.close(fd)  # releases the lock
 
 
 def update_json(path: str | Path, change: Callable[[Any], Any]) -> Any:
@@ -482,7 +514,7 @@ def update_json(path: str | Path, change: Callable[[Any], Any]) -> Any:
     truncated or foreign) returns the new content, written atomically while a lock
     beside the file is held, so two writers at once both keep their rows."""
     path = Path(path)
-    with locked(path.with_name(f".{path.name}.lock")):
+    with locked(_lock_beside(path), remove=True):
         try:
             old = read_json(path) if path.is_file() else None
         except ZspaceError:
@@ -490,6 +522,12 @@ def update_json(path: str | Path, change: Callable[[Any], Any]) -> Any:
         new = change(old)
         atomic_write_json(path, new)
     return new
+
+
+def _lock_beside(path: Path) -> Path:
+    """The lock file of a shared file (its folder made first, undone with a failing
+    command's other writes)."""
+    return make_dirs(path.parent) / f".{path.name}.lock"
 
 
 # errno values that say the machine or the user's setup refused, never a bug in zspace

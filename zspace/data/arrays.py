@@ -10,6 +10,7 @@ that layout, or one ``.npy`` file of uint8 images) is also a source users can na
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,7 @@ import numpy as np
 
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write, atomic_write_json, read_json
-from zspace.data.dataset import ImageData, class_names, conform
+from zspace.data.dataset import ImageData, class_file, class_names, conform
 from zspace.data.readers.geometry import fit_array
 
 if TYPE_CHECKING:
@@ -39,37 +40,65 @@ def _numpy(x: Any, what: str) -> np.ndarray:
     return x
 
 
+FORMS = {"NHWC": "(N, H, W, C)", "NCHW": "(N, C, H, W)", "NHW": "(N, H, W)"}
+
+
+def image_layout(shape: tuple[int, ...], uint8: bool, one: tuple[int, ...] | None = None) -> str:
+    """The one layout rule of every entry point that takes images: uint8 as NHWC (as
+    stored), NCHW or NHW; floats in [0, 1] as NCHW or NHW; C is 1 or 3. ``one``: the
+    (C, H, W) a model expects, which the layout must give, and then one image may omit N.
+    A tie (uint8 (N, 3, 3, 3) without a model) reads NHWC and warns."""
+    forms = [f for f in FORMS if uint8 or f != "NHWC"]
+    forms += [f[1:] for f in forms] if one is not None else []
+    fit = []
+    for form in (f for f in forms if len(f) == len(shape)):
+        dims = dict(zip(form, shape, strict=True))
+        chw = (dims.get("C", 1), dims["H"], dims["W"])
+        if chw[0] in (1, 3) and (one is None or chw == tuple(one)):
+            fit.append(form)
+    if {"NHWC", "NCHW"} <= set(fit) and np.prod(shape[1:]) > 1:
+        what = f"uint8 images of shape {tuple(shape)} fit (N, H, W, C) and (N, C, H, W)"
+        warnings.warn(f"{what}: read as (N, H, W, C), as stored", stacklevel=3)
+    if fit:
+        return fit[0]
+    kind = "uint8" if uint8 else "float"
+    *most, last = (FORMS[f] for f in forms if f in FORMS)
+    want = f"{', '.join(most)} or {last} with C 1 or 3"
+    if one is not None:
+        want += f"; this model takes (C, H, W) = {tuple(one)}"
+    hint = ""
+    if not uint8 and len(shape) == 4 and shape[3] in (1, 3):
+        hint = "; these look like (N, H, W, C): use x.permute(0, 3, 1, 2), or pass uint8"
+    raise ZspaceError(f"{kind} images of shape {tuple(shape)}: expected {want}{hint}")
+
+
+def to_nchw(x: Any, form: str) -> Any:
+    """``x`` (NumPy or torch) in ``form`` (``image_layout``) as (N, C, H, W): a view."""
+    x, form = (x, form) if "N" in form else (x[None], "N" + form)
+    x, form = (x, form) if "C" in form else (x[:, None], "NCHW")
+    axes = [form.index(a) for a in "NCHW"]
+    return x.permute(*axes) if hasattr(x, "permute") else x.transpose(axes)
+
+
 def as_image_data(
     images: Any, labels: Any = None, label_names: Any = None, source: str = RUN_DATA
 ) -> ImageData:
-    """uint8 NHWC images (N, H, W[, C]) as they are, or float NCHW (N, C, H, W) in [0, 1]
-    scaled to uint8 (rounded); optional integer labels (N,) and their class names."""
+    """Images in a layout of ``image_layout`` (uint8 kept, floats in [0, 1] scaled to
+    uint8, rounded) as uint8 NHWC; optional integer labels (N,) and their class names."""
     x = _numpy(images, "data")
-    if x.dtype == np.uint8:
-        if x.ndim == 3:
-            x = x[..., None]
-        if x.ndim != 4 or x.shape[3] not in (1, 3):
-            raise ZspaceError(
-                f"data: uint8 images must be (N, H, W) or (N, H, W, C) with C 1 or 3; "
-                f"got shape {x.shape}"
-            )
-    elif np.issubdtype(x.dtype, np.floating):
-        if x.ndim != 4 or x.shape[1] not in (1, 3):
-            raise ZspaceError(
-                f"data: float images must be (N, C, H, W) with C 1 or 3 and values in [0, 1]; "
-                f"got shape {x.shape}"
-            )
+    if x.ndim and len(x) < 2:  # before any reduction over the images
+        raise ZspaceError(f"data: {len(x)} image(s); training needs at least 2")
+    if x.dtype != np.uint8 and not np.issubdtype(x.dtype, np.floating):
+        raise ZspaceError(f"data: images of dtype {x.dtype}; expected uint8 or float")
+    x = to_nchw(x, image_layout(x.shape, x.dtype == np.uint8)).transpose(0, 2, 3, 1)
+    if x.dtype != np.uint8:
         if not np.isfinite(x).all():
             raise ZspaceError("data: the images hold NaN or inf values")
         lo, hi = float(x.min()), float(x.max())
         if lo < 0 or hi > 1:
             hint = " (uint8-like values: pass a uint8 array or divide by 255)" if hi > 1.5 else ""
             raise ZspaceError(f"data: float images must lie in [0, 1]; got {lo:g}..{hi:g}{hint}")
-        x = np.rint(np.moveaxis(x, 1, 3) * 255.0).astype(np.uint8)
-    else:
-        raise ZspaceError(f"data: images of dtype {x.dtype}; expected uint8 or float")
-    if len(x) < 2:
-        raise ZspaceError(f"data: {len(x)} image(s); training needs at least 2")
+        x = np.rint(x * 255.0).astype(np.uint8)
     lab = names = None
     if labels is not None:
         lab = _numpy(labels, "labels")
@@ -78,9 +107,7 @@ def as_image_data(
         if not np.issubdtype(lab.dtype, np.integer) or (len(lab) and lab.min() < 0):
             raise ZspaceError("labels: expected non-negative integers (class indices)")
         lab = lab.astype(np.int64)
-        names = class_names(lab, label_names)
-        if label_names is not None and len(label_names) < len(names):
-            raise ZspaceError(f"label_names: {len(label_names)} names for {len(names)} classes")
+        names = class_names(lab, label_names, "label_names" if source == RUN_DATA else source)
     return ImageData(images=np.ascontiguousarray(x), source=source, labels=lab, label_names=names)
 
 
@@ -106,6 +133,7 @@ def read_npy(path: str, cfg: DataConfig) -> ImageData:
             names = read_json(root / NAMES)
             if not isinstance(names, list):
                 raise ZspaceError(f"npy:{path}: {root / NAMES} is not a list of class names")
+        names = names or class_file(root)
     return fit(as_image_data(images, labels, names, source=f"npy:{path}"), cfg)
 
 

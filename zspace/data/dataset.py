@@ -15,13 +15,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from zspace.config.schema import SPLITS  # noqa: F401 - the one list lives in config (the CLI reads it light)
 from zspace.core.errors import ZspaceError
+from zspace.core.fileio import read_text
 
 if TYPE_CHECKING:
     from zspace.config import DataConfig
 
-SPLITS = ("train", "valid", "test")
 PARTITION_CODES = {"train": 0, "valid": 1, "test": 2}
+CLASS_FILE = "classes.txt"  # class names beside IDX or npy files, one a line
 LUMA = (0.299, 0.587, 0.114)  # ITU-R 601 weights of R, G, B in grey (Pillow's convert("L"))
 
 
@@ -90,12 +92,25 @@ def source_path(path: str, kind: str) -> Path:
     return root
 
 
-def class_names(labels: np.ndarray, names: Sequence[str] | None = None) -> tuple[str, ...]:
-    """``names`` when they name every label, else "0", "1", ... up to the largest label."""
+def class_names(
+    labels: np.ndarray, names: Sequence[str] | None = None, where: str = ""
+) -> tuple[str, ...]:
+    """``names`` when they name every label, else "0", "1", ... up to the largest label;
+    names a user gave (``where`` says where) that miss a label are an error."""
     count = int(labels.max()) + 1 if len(labels) else 0
+    if names is not None and where and len(names) < count:
+        raise ZspaceError(f"{where}: {len(names)} class names for labels 0..{count - 1}")
     if names is not None and len(names) >= count:
         return tuple(str(n) for n in names)
     return tuple(str(i) for i in range(count))
+
+
+def class_file(folder: Path) -> tuple[str, ...] | None:
+    """The class names of ``folder/classes.txt`` (one a line), when it is there."""
+    file = folder / CLASS_FILE
+    if not file.is_file():
+        return None
+    return tuple(n.strip() for n in read_text(file).splitlines() if n.strip())
 
 
 def split_indices(data: ImageData, valid_fraction: float, seed: int) -> dict[str, np.ndarray]:
@@ -163,10 +178,19 @@ def match_channels(images: np.ndarray, channels: int) -> np.ndarray:
 
 
 def conform(data: ImageData, cfg: DataConfig) -> ImageData:
-    """What every source goes through after its reader: a non-empty set, the channel
-    conversion of ``data.channels``, colour targets for recolor."""
+    """What every source goes through after its reader: a non-empty set, the class names
+    of ``data.class_names``, the channel conversion of ``data.channels``, colour targets
+    for recolor."""
     if data.count == 0:
         raise ZspaceError(f"data.source {cfg.source!r}: no images")
+    if cfg.class_names:
+        have = class_names(data.labels, data.label_names) if data.labels is not None else ()
+        if len(have) != len(cfg.class_names):
+            raise ZspaceError(
+                f"data.class_names: {len(cfg.class_names)} names for the {len(have)} classes "
+                f"of {data.source}" + (f" ({', '.join(have[:3])}, ...)" if have else "")
+            )
+        data = replace(data, label_names=tuple(cfg.class_names))
     images = match_channels(data.images, cfg.channels)
     if images is not data.images:
         data = replace(

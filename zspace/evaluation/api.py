@@ -4,7 +4,8 @@ For each sampler (and uniform limit) ``n`` random z-points are decoded and turne
 into uint8 images exactly as the grids show them; the evaluator embeds them and
 they are scored against the reference half A. The first row, sampler ``real``,
 scores ``n`` held-out real images of reference half B the same way: the
-real-vs-real floor that finite samples reach at best. Written to
+real-vs-real floor that finite samples reach at best. Every row carries its flags;
+eval.json names its headline and fidelity (``zspace.evaluation.reading``). Written to
 ``RUN/samples/eval.json``.
 """
 
@@ -12,27 +13,26 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write_json
-from zspace.data import prepare
+from zspace.core.progress import progress as progress_switch
 from zspace.evaluation import faces, metrics
-from zspace.evaluation.evaluator import Evaluator, open_evaluator
-from zspace.generation import grids, samplers
-from zspace.generation.api import decode_u8, parse_samplers, sampler_draw, samples_dir
-from zspace.generation.common import counts, pick, seed_of, train_latents
-from zspace.runs.run import as_run
-
-Log = Callable[[str], None] | None
+from zspace.evaluation.evaluator import Evaluator, Log, open_evaluator
+from zspace.evaluation.reading import FD_NAME, FIDELITY, HEADLINE, METRICS, row_flags
+from zspace.generation.common import counts, pick, seed_of
+from zspace.generation.images import decode_u8, mean_radius
+from zspace.generation.index import samples_dir
+from zspace.generation.samplers import DEFAULT_SUBSAMPLE, parse_samplers, samplers_for
+from zspace.runs.run import RunLike, as_run
 
 DEFAULT_SAMPLERS = ("normal", "gauss", "gmm")
 ORACLES = ("auto", "faces", "none")
-FD_NAME = "FD-zspace"
-SAME_SETTINGS = ("k", "n", "seed", "rounds", "oracle")
+SAME_SETTINGS = ("k", "n", "seed", "rounds", "oracle", "headline", "fidelity")
 
 
 def use_faces(oracle: str, source: str, log: Log) -> bool:
@@ -74,11 +74,11 @@ def score_images(
         out["labels"] = metrics.label_histogram(probs, multilabel=ev.multilabel)
     if face_oracle:
         s.update(metrics.share(faces.detect_faces(images), "face_rate", rounds=rounds, seed=seed))
-    return {"metrics": s.metrics, "spread": s.spread, **out}
+    return {"metrics": s.metrics, "spread": s.spread, "capture": s.capture, **out}
 
 
 def evaluate(
-    run: Any,
+    run: RunLike,
     sampler: str | Sequence[str] = DEFAULT_SAMPLERS,
     *,
     n: int = 1000,
@@ -86,31 +86,32 @@ def evaluate(
     seed: int | None = None,
     limits: Sequence[float] | None = None,
     components: int | Sequence[int] | None = None,
-    subsample: int = samplers.DEFAULT_SUBSAMPLE,
+    subsample: int = DEFAULT_SUBSAMPLE,
     oracle: str = "auto",
     task: str = "auto",
     rounds: int = metrics.DEFAULT_ROUNDS,
-    log: Log = None,
-    progress: bool = True,
+    log: Log = print,
+    progress: bool | None = None,
 ) -> dict[str, Any]:
-    """Precision, recall, density, coverage, FD-zspace and KID (with spreads), the
-    classifier's confident share and label histogram, and the face rate (CelebA or
-    ``oracle="faces"``) of each sampler's decoded images, after the real-vs-real
-    floor (row ``real``). Builds the data set's evaluator when it is missing or
-    stale (logged). Writes samples/eval.json and returns this call's rows."""
+    """FD-zspace (the headline), vouched precision (the fidelity), precision, recall,
+    density, coverage, KID and extent (with spreads), the capture counts, the
+    classifier's confident share and label histogram, the face rate (CelebA or
+    ``oracle="faces"``) and the flags of each sampler's decoded images, after the
+    real-vs-real floor (row ``real``). Builds the data set's evaluator when it is
+    missing or stale (logged). Writes samples/eval.json and returns this call's rows."""
     run = as_run(run)
     names = parse_samplers(sampler)
     counts(n=n, k=k, rounds=rounds)
     if rounds < 2:
         raise ZspaceError(f"rounds = {rounds}: a spread needs at least 2")
     seed = seed_of(run, seed)
-    data, _ = prepare(run.config)
+    data, _ = run.data()  # a run trained on arrays reads its own saved images
     face_oracle = use_faces(oracle, data.source, log)
     dcfg = run.config.data
-    ev = open_evaluator(
-        data, crop=dcfg.crop, cache_dir=dcfg.cache_dir, task=task, device=run.device,
-        log=log, progress=progress,
-    )  # fmt: skip
+    with progress_switch(progress):  # the bars of a build
+        ev = open_evaluator(
+            data, crop=dcfg.crop, cache_dir=dcfg.cache_dir, task=task, device=run.device, log=log
+        )
     n_eval = min(n, len(ev.index_b))
     if n_eval <= k:
         raise ZspaceError(
@@ -122,10 +123,14 @@ def evaluate(
             f"half B has {len(ev.index_b)} real images for the real-vs-real floor"
         )
     results: list[dict[str, Any]] = []
+    rates = _latent_rates(run)
 
     def record(name: str, params: dict[str, Any], images: np.ndarray, started: float) -> None:
         row: dict[str, Any] = {"sampler": name, "params": {**params, "n": len(images)}}
         row.update(score_images(ev, images, k=k, rounds=rounds, seed=seed, face_oracle=face_oracle))
+        if (rate := rates.get(_row_key(row))) is not None:
+            row["latent_rate"] = rate
+        row["flags"] = row_flags(row, results[0] if results else row, len(ev.reference))
         row["seconds"] = round(time.perf_counter() - started, 3)
         results.append(row)
         if log:
@@ -134,18 +139,15 @@ def evaluate(
     started = time.perf_counter()
     real = np.ascontiguousarray(data.images[pick(ev.index_b, n_eval, seed + 1)])
     record("real", {"images": "held-out real images (evaluator reference half B)"}, real, started)
-    lims = [samplers.check_limit(x) for x in (limits or samplers.REFERENCE_LIMITS)]
-    z_train = train_latents(run).z if {"gauss", "gmm"} & set(names) else None
-    for name in names:
-        for lim in lims if name == "uniform" else [None]:
+    started = time.perf_counter()  # a row's seconds include its fit
+    with progress_switch(progress):  # and of fits
+        for s in samplers_for(
+            run, names, limits=limits, components=components, subsample=subsample, log=log
+        ):
+            z = s.sample(n_eval, np.random.default_rng(seed))
+            params = {**s.params, "mean_radius": mean_radius(z)}
+            record(s.name, params, decode_u8(run, z), started)
             started = time.perf_counter()
-            draw, params = sampler_draw(
-                run, name, limit=lim, components=components, subsample=subsample, log=log,
-                latents=z_train,
-            )  # fmt: skip
-            z = draw(n_eval, np.random.default_rng(seed))
-            params = {**params, "mean_radius": grids.mean_radius(z)}
-            record(name, params, decode_u8(run, z), started)
     out = {
         "evaluator": ev.summary(),
         "k": k,
@@ -154,6 +156,8 @@ def evaluate(
         "rounds": rounds,
         "oracle": "faces" if face_oracle else None,
         "fd_name": FD_NAME,
+        "headline": HEADLINE,
+        "fidelity": FIDELITY,
         "results": results,
     }
     atomic_write_json(samples_dir(run) / "eval.json", _merged(run, out))
@@ -183,6 +187,16 @@ def _row_key(row: dict[str, Any]) -> tuple[str, Any]:
     return row["sampler"], (row.get("params") or {}).get("limit")
 
 
+def _latent_rates(run: Any) -> dict[tuple[str, Any], float]:
+    """rates.json's rate per row key (its control ``data`` as ``real``); {} without it."""
+    try:
+        rows = json.loads((samples_dir(run) / "rates.json").read_text())["results"]
+        keys = [("real", None) if r["sampler"] == "data" else _row_key(r) for r in rows]
+        return {key: float(r["rate"]) for key, r in zip(keys, rows, strict=True)}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
 def _shown(params: dict[str, Any]) -> str:
     return ", ".join(
         f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
@@ -193,10 +207,5 @@ def _shown(params: dict[str, Any]) -> str:
 
 def _summary(row: dict[str, Any]) -> str:
     m = row["metrics"]
-    parts = [f"{name} {m[name]:.3f}" for name in ("precision", "recall", "density", "coverage")]
-    parts.append(f"{FD_NAME} {m['fd']:.3g}")
-    parts.append(f"KID {m['kid']:.3g}")
-    for name in ("confident_share", "face_rate"):
-        if name in m:
-            parts.append(f"{name.replace('_', ' ')} {m[name]:.3f}")
-    return ", ".join(parts)
+    parts = ", ".join(f"{label} {m[key]:.4g}" for key, label in METRICS.items() if key in m)
+    return parts + "".join(f"\n  FLAG: {f}" for f in row["flags"])

@@ -21,7 +21,7 @@ zspace.data.cache.cache_root), one folder per source, geometry and task; its
 ``meta.json`` (the commit record, written last and atomically) carries the data's
 content fingerprint and ``EVALUATOR_VERSION``. A changed data set or version makes
 it stale: it is rebuilt in place, and the reason is logged. Builders hold the data
-cache's lock (zspace.core.fileio.locked), so two processes never build one
+cache's builders' lock (zspace.data.cache.building), so two processes never build one
 evaluator at once; a waiting one reuses the fresh result. Weights are a zspace
 checkpoint (loaded with ``weights_only=True``, its sha256 checked against the meta);
 reference features are a plain ``.npz`` read without pickle.
@@ -29,7 +29,6 @@ reference features are a plain ``.npz`` read without pickle.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
@@ -38,7 +37,7 @@ import re
 import secrets
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,11 +46,13 @@ import numpy as np
 import torch
 
 from zspace.core.errors import ZspaceError
-from zspace.core.fileio import atomic_write_json, locked
-from zspace.data.cache import cache_root
+from zspace.core.fileio import atomic_write_json, digest, read_json, read_npz, sha256_of
+from zspace.core.progress import progress as progress_switch
+from zspace.data.cache import building, cache_root
 from zspace.data.dataset import ImageData
-from zspace.evaluation.fit import batch_terms, to_float, train_net
-from zspace.evaluation.nets import ROTATIONS, TASKS, FeatureNet, from_description
+from zspace.data.loader import to_float_nchw
+from zspace.evaluation.fit import Log, batch_terms, train_net
+from zspace.evaluation.nets import ROTATIONS, TASKS, FeatureNet
 from zspace.runs.checkpoint import load_checkpoint
 
 EVALUATOR_VERSION = 6  # raise it whenever the net, its training or the split changes
@@ -63,8 +64,6 @@ VALID_FRACTION = 0.1
 MIN_ATTRIBUTED = 2000
 IMAGE_BUDGET = 50_000  # images seen in training: epochs = budget / train size, 5..20
 BATCH = 256
-
-Log = Callable[[str], None] | None
 
 
 # ---------------------------------------------------------------- identity
@@ -86,15 +85,6 @@ def data_fingerprint(data: ImageData) -> str:
     return h.hexdigest()
 
 
-def geometry_of(data: ImageData, crop: str) -> dict[str, Any]:
-    h, w, c = data.shape
-    return {"height": h, "width": w, "channels": c, "crop": crop}
-
-
-def attributed(data: ImageData) -> int:
-    return 0 if data.attr is None else int((np.asarray(data.attr) != 0).any(axis=1).sum())
-
-
 def resolve_task(data: ImageData, task: str = "auto", log: Log = None) -> tuple[str, str]:
     """(task, why). ``auto``: classes with labels, attributes on enough attributed
     images, else the rotation fallback, logged with its reason."""
@@ -102,7 +92,7 @@ def resolve_task(data: ImageData, task: str = "auto", log: Log = None) -> tuple[
         raise ZspaceError(f"evaluator task {task!r}: choose auto, {', '.join(TASKS)}")
     n_classes = 0 if data.labels is None else len(np.unique(data.labels))
     has_labels = n_classes >= 2
-    n_attr = attributed(data)
+    n_attr = 0 if data.attr is None else int((np.asarray(data.attr) != 0).any(axis=1).sum())
     if task == "classes" and not has_labels:
         raise ZspaceError(f"evaluator task 'classes': {data.source} has no class labels")
     if task == "attributes" and n_attr < MIN_ATTRIBUTED:
@@ -138,8 +128,7 @@ class Slot:
 
     @property
     def key(self) -> str:
-        ident = {"source": self.source, "geometry": self.geometry, "task": self.task}
-        return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
+        return digest({"source": self.source, "geometry": self.geometry, "task": self.task})
 
     @property
     def stem(self) -> str:
@@ -232,13 +221,11 @@ class Evaluator:
 def embed(
     net: FeatureNet, images: np.ndarray, multilabel: bool = False, batch: int = BATCH
 ) -> tuple[np.ndarray, np.ndarray]:
-    device = next(net.parameters()).device
     feats, probs = [], []
     net.eval()
     with torch.no_grad():
-        for s in range(0, len(images), batch):
-            x = to_float(torch.from_numpy(np.ascontiguousarray(images[s : s + batch])))
-            f, logits = net(x.to(device))
+        for _, x in _batches(net, images, batch):
+            f, logits = net(x)
             feats.append(f.float().cpu().numpy())
             p = torch.sigmoid(logits) if multilabel else torch.softmax(logits, dim=1)
             probs.append(p.double().cpu().numpy())
@@ -247,21 +234,21 @@ def embed(
     return np.concatenate(feats), np.concatenate(probs)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+def _batches(net: FeatureNet, images: np.ndarray, batch: int) -> Iterator[tuple[int, torch.Tensor]]:
+    """(first row, float NCHW batch on the net's device) of uint8 NHWC images."""
+    device = next(net.parameters()).device
+    for s in range(0, len(images), batch):
+        u8 = torch.from_numpy(np.ascontiguousarray(images[s : s + batch]))
+        yield s, to_float_nchw(u8).to(device)
 
 
 def probe(slot: Slot, fingerprint: str) -> tuple[str, dict | None, str]:
     """(state, meta, reason): "fresh", "stale", "absent" or "broken", without the lock."""
-    try:
-        meta = json.loads(slot.meta_path.read_text())
-    except FileNotFoundError:
+    if not slot.meta_path.is_file():
         return "absent", None, "not built yet"
-    except (OSError, ValueError):
+    try:
+        meta = read_json(slot.meta_path)
+    except ZspaceError:
         return "broken", None, "its meta.json is unreadable"
     if not isinstance(meta, dict) or meta.get("version") != EVALUATOR_VERSION:
         old = meta.get("version") if isinstance(meta, dict) else None
@@ -277,22 +264,24 @@ def probe(slot: Slot, fingerprint: str) -> tuple[str, dict | None, str]:
 def _load(slot: Slot, meta: dict, device: torch.device) -> Evaluator:
     build = slot.folder / meta["build"]
     weights = build / "weights.pt"
-    if _sha256(weights) != meta.get("weights_sha256"):
+    if sha256_of(weights) != meta.get("weights_sha256"):
         raise ZspaceError(f"evaluator {weights} does not match its meta.json (sha256)")
     try:
-        net = from_description(meta["net"])
+        net = FeatureNet(**meta["net"])
         net.load_state_dict(load_checkpoint(weights, map_location="cpu")["model"])
+        arrays = read_npz(build / "reference.npz")
+        ref, ia, ib = arrays["features_a"], arrays["index_a"], arrays["index_b"]
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ZspaceError(f"evaluator {weights} does not load: {first}") from None
     net.to(device).eval()
-    with np.load(build / "reference.npz", allow_pickle=False) as z:
-        ref, ia, ib = z["features_a"], z["index_a"], z["index_b"]
     return Evaluator(net, meta, slot.folder, ref, ia, ib)
 
 
 def slot_for(data: ImageData, crop: str, task: str, cache_dir: str = "") -> Slot:
-    return Slot(cache_root(cache_dir), data.source, geometry_of(data, crop), task)
+    h, w, c = data.shape
+    geometry = {"height": h, "width": w, "channels": c, "crop": crop}
+    return Slot(cache_root(cache_dir), data.source, geometry, task)
 
 
 def open_evaluator(
@@ -305,7 +294,7 @@ def open_evaluator(
     build: bool = True,
     device: str | torch.device = "cpu",
     log: Log = None,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> Evaluator:
     """The fresh cached evaluator for ``data`` at its geometry, built (under the lock)
     when absent, stale or broken, or when ``rebuild``; logged either way."""
@@ -313,45 +302,41 @@ def open_evaluator(
     slot = slot_for(data, crop, task, cache_dir)
     fp = data_fingerprint(data)
     device = torch.device(device)
-    state, meta, reason = probe(slot, fp)
-    if state == "fresh" and meta is not None and not rebuild:  # fresh: meta was read
-        with contextlib.suppress(ZspaceError):
-            ev = _load(slot, meta, device)
-            if log:
-                log(f"evaluator: reused {slot.folder} ({_describe(meta)})")
-            return ev
+
+    def opened() -> tuple[str, Evaluator | None, str]:
+        state, meta, reason = probe(slot, fp)
+        if state != "fresh" or meta is None or rebuild:
+            return state, None, reason
+        try:
+            return state, _load(slot, meta, device), ""
+        except ZspaceError as exc:
+            return "broken", None, str(exc)
+
+    state, ev, reason = opened()
+    if ev is not None:
+        if log:
+            log(f"evaluator: reused {slot.folder} ({_describe(ev.meta)})")
+        return ev
     if not build:
         raise ZspaceError(
             f"no usable evaluator for {data.source} ({reason or 'broken'}); "
             f"build it with `zspace evaluator train`"
         )
-    try:
-        slot.folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ZspaceError(
-            f"evaluator cache {slot.folder}: cannot create it ({exc.strerror}); "
-            "set data.cache_dir or $ZSPACE_CACHE to a writable folder"
-        ) from None
-    with locked(slot.lock_path):
-        state, meta, reason = probe(slot, fp)  # another process may have built it meanwhile
-        if state == "fresh" and meta is not None and not rebuild:  # fresh: meta was read
-            try:
-                ev = _load(slot, meta, device)
-            except ZspaceError as exc:
-                state, reason = "broken", str(exc)
-            else:
-                if log:
-                    log(f"evaluator: reused {slot.folder} (built meanwhile; {_describe(meta)})")
-                return ev
+    with building(slot.folder, slot.lock_path, "evaluator cache"):
+        state, ev, reason = opened()  # another process may have built it meanwhile
+        if ev is not None:
+            if log:
+                log(f"evaluator: reused {slot.folder} (built meanwhile; {_describe(ev.meta)})")
+            return ev
         what = "building" if state == "absent" else "rebuilding"
         because = "asked to rebuild" if state == "fresh" else reason
         if log:
             log(f"evaluator: {what} {slot.folder}: {because}; task {task} ({why})")
-        meta = _build(slot, data, task, why, fp, device, log, progress)
-    ev = _load(slot, meta, device)
+        with progress_switch(progress):
+            ev = _build(slot, data, task, why, fp, device, log)
     ev.state = "built" if what == "building" else "rebuilt"
     if log:
-        log(f"evaluator: {ev.state} in {meta['train_seconds']:.1f} s ({_describe(meta)})")
+        log(f"evaluator: {ev.state} in {ev.meta['train_seconds']:.1f} s ({_describe(ev.meta)})")
     return ev
 
 
@@ -385,14 +370,12 @@ def batch_for(n_train: int) -> int:
 def held_out_accuracy(net: FeatureNet, task: str, images: np.ndarray, targets: np.ndarray) -> float:
     """Accuracy on images no training saw: classes; attributes (per known value);
     rotation (every image at all four turns)."""
-    device = next(net.parameters()).device
     kind = "classes" if task == "rotation" else task
     correct = count = 0.0
     net.eval()
     with torch.no_grad():
-        for s in range(0, len(images), BATCH):
-            x = to_float(torch.from_numpy(np.ascontiguousarray(images[s : s + BATCH]))).to(device)
-            y = torch.from_numpy(targets[s : s + BATCH]).to(device)
+        for s, x in _batches(net, images, BATCH):
+            y = torch.from_numpy(targets[s : s + BATCH]).to(x.device)
             for t in range(ROTATIONS if task == "rotation" else 1):
                 xt = torch.rot90(x, t, dims=(2, 3)) if t else x
                 yt = torch.full_like(y, t) if task == "rotation" else y
@@ -410,8 +393,9 @@ def _build(
     fingerprint: str,
     device: torch.device,
     log: Log,
-    progress: bool,
-) -> dict:
+) -> Evaluator:
+    """Train and save an evaluator (a build folder, then meta.json: the commit record)
+    and return it as loaded, without reading back what it wrote."""
     h, w, c = data.shape
     if task == "rotation" and h != w:
         raise ZspaceError(f"rotation features need square images; {data.source} gives {h}x{w}")
@@ -433,7 +417,6 @@ def _build(
         fitted = train_net(
             net, task, images, tgt, local["train"], local["valid"], build,
             epochs=epochs, batch_size=batch_for(len(local["train"])), seed=SPLIT_SEED, log=log,
-            progress=progress,
         )  # fmt: skip
         ref = np.concatenate([local["reference_a"], local["reference_b"]])
         accuracy = held_out_accuracy(net, task, images[ref], tgt[ref])
@@ -451,13 +434,11 @@ def _build(
         shutil.rmtree(build, ignore_errors=True)
         raise
     seconds = time.perf_counter() - started
-    weights_sha = _sha256(weights)
+    weights_sha = sha256_of(weights)
     ident = {"key": slot.key, "data": fingerprint, "version": EVALUATOR_VERSION}
     meta = {
         "version": EVALUATOR_VERSION,
-        "fingerprint": hashlib.sha256(
-            (json.dumps(ident, sort_keys=True) + weights_sha).encode()
-        ).hexdigest()[:16],
+        "fingerprint": sha256_of((json.dumps(ident, sort_keys=True) + weights_sha).encode())[:16],
         "task": task,
         "why": why,
         "accuracy": accuracy,
@@ -485,7 +466,7 @@ def _build(
     for old in slot.folder.glob("build-*"):
         if old.name != build.name:
             shutil.rmtree(old, ignore_errors=True)
-    return meta
+    return Evaluator(net, meta, slot.folder, feats_a, parts["reference_a"], parts["reference_b"])
 
 
 def evaluator_info(

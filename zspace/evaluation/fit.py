@@ -15,16 +15,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from zspace.data.loader import to_float_nchw
 from zspace.evaluation.nets import ROTATIONS, FeatureNet, rotate_batch
 from zspace.runs.checkpoint import load_checkpoint
 from zspace.training.loop import EpochTrainer
 
 Log = Callable[[str], None] | None
-
-
-def to_float(batch_u8: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, H, W, C) -> float (N, C, H, W) in [0, 1]."""
-    return batch_u8.permute(0, 3, 1, 2).float().mul_(1.0 / 255.0)
 
 
 def batch_terms(task: str, net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor):
@@ -145,7 +141,7 @@ class ArrayBatches:
             order = order[torch.randperm(len(order), generator=g)]
         for s in range(0, len(order), self.batch_size):
             rows = order[s : s + self.batch_size]
-            x = to_float(self.images[rows]).to(self.device)
+            x = to_float_nchw(self.images[rows]).to(self.device)
             yield x, self.targets[rows].to(self.device)
 
 
@@ -163,7 +159,6 @@ def train_net(
     lr: float = 2e-3,
     seed: int = 0,
     log: Log = None,
-    progress: bool = True,
 ) -> dict:
     """Train ``net`` for ``epochs`` (Adam, cosine decay per epoch) in the generic loop,
     checkpoints under ``folder``; loads the epoch with the lowest validation loss
@@ -181,9 +176,9 @@ def train_net(
     trainer = EpochTrainer(
         net, EvaluatorObjective(task, seed), opt, sched, loaders[0], loaders[1], folder,
         epochs=epochs, keep_checkpoints=0, device=device,
-        log=(lambda s: log(f"evaluator {s}")) if log else (lambda s: None), progress=progress,
+        log=(lambda s: log(f"evaluator {s}")) if log else (lambda s: None),
     )  # fmt: skip
-    history = trainer.fit()
+    history = trainer.fit()  # its bars follow the switch (open_evaluator sets it)
     net.load_state_dict(load_checkpoint(Path(folder) / "checkpoints" / "best.pt")["model"])
     net.eval()
     best = min(history, key=EvaluatorObjective(task).score)["epoch"]

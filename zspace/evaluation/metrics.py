@@ -10,10 +10,21 @@ generated set, both (N, D) features of the same evaluator.
   real balls holding a fake point, / k (1 for matching distributions); coverage =
   share of real balls holding at least one fake point (1 - 2^-k for matching
   distributions of equal size). Balls are closed (``<=``), as in the papers.
+- vouched precision: the largest share of fake points that can each be vouched
+  for by a real ball holding it when no real ball vouches for more than
+  ``ceil(k n_fake / n_real)`` of them (what a ball holds on average when the
+  distributions match: density 1), by a maximum flow. It equals precision for
+  matching sets, but a tight cluster of junk in the balls of a handful of odd real
+  images (docs/evaluation.md, the letters case) scores at most handful * cap / n.
+- capture: where the generated points sit: how many are inside some real ball,
+  how many distinct real balls hold them, and how few balls (chosen greedily)
+  hold two thirds of all generated points.
 - FD: the Frechet distance of Gaussians fitted to the two feature sets. In zspace's
   own feature space ("FD-zspace"), so it is not comparable with Inception FID.
 - KID: the unbiased squared MMD with the cubic polynomial kernel
   ``(x.y / D + 1)^3`` (Binkowski et al. 2018).
+- extent: the generated set's RMS distance from its own mean over the real set's
+  (1 for matching distributions; a tight cluster of junk scores near 0).
 
 Spreads (the standard deviation a metric would show over fresh draws of the
 generated set; the reference set stays fixed, as it does for every row): each of
@@ -35,11 +46,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import maximum_flow
 
 from zspace.analysis.neighbours import kth_distances, within_balls
 from zspace.core.errors import ZspaceError
 
 DEFAULT_K = 5
+MOST = 2 / 3  # capture: how few real balls hold this share of the generated points
 DEFAULT_ROUNDS = 50
 CONFIDENCE = 0.9
 
@@ -50,10 +64,12 @@ class Scores:
 
     metrics: dict[str, float] = field(default_factory=dict)
     spread: dict[str, float] = field(default_factory=dict)
+    capture: dict[str, int | None] = field(default_factory=dict)
 
     def update(self, other: Scores) -> None:
         self.metrics.update(other.metrics)
         self.spread.update(other.spread)
+        self.capture.update(other.capture)
 
 
 def _check(real: np.ndarray, fake: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -81,15 +97,18 @@ def prdc(
     rounds: int = DEFAULT_ROUNDS,
     seed: int = 0,
 ) -> Scores:
-    """Precision, recall, density and coverage with bootstrap spreads."""
+    """Precision, vouched precision, recall, density and coverage with bootstrap
+    spreads, and the capture counts."""
     real, fake = _check(real, fake, k)
     real_r = kth_distances(real, k)
     fake_r = kth_distances(fake, k)
     in_real = within_balls(fake, real, real_r)  # (fake, real): fake point in a real ball
     in_fake = within_balls(real, fake, fake_r)  # (real, fake): real point in a fake ball
     counts = in_real.sum(1)
+    cap = int(np.ceil(k * len(fake) / len(real)))
     values = {
         "precision": float((counts > 0).mean()),
+        "vouched_precision": vouched(held := csr_matrix(in_real), cap),
         "recall": float(in_fake.any(1).mean()),
         "density": float(counts.mean() / k),
         "coverage": float(in_real.any(0).mean()),
@@ -101,7 +120,40 @@ def prdc(
         picks = _resamples(per_point, rounds, seed + len(spread))
         for name, v in side.items():
             spread[name] = _std([float(v[p].mean()) for p in picks])
-    return Scores(values, spread)
+    picks = _resamples(len(fake), rounds, seed)
+    spread["vouched_precision"] = _std([vouched(held[p], cap) for p in picks])
+    return Scores(values, spread, capture(in_real))
+
+
+def vouched(held: csr_matrix, cap: int) -> float:
+    """The share of fake points matched to a real ball holding them, at most ``cap``
+    per ball (``held`` (fake, real), sparse: point i in the ball of j): the maximum
+    flow source -> each fake (1) -> each ball holding it (1) -> sink (``cap``)."""
+    n, m = held.shape
+    fakes, balls = held.nonzero()
+    src, sink = n + m, n + m + 1
+    tails = np.concatenate([np.full(n, src), fakes, n + np.arange(m)])
+    heads = np.concatenate([np.arange(n), n + balls, np.full(m, sink)])
+    caps = np.concatenate([np.ones(n + len(fakes)), np.full(m, cap)]).astype(np.int32)
+    graph = csr_matrix((caps, (tails, heads)), shape=(n + m + 2, n + m + 2))
+    return float(maximum_flow(graph, src, sink).flow_value / n)
+
+
+def capture(in_real: np.ndarray) -> dict[str, int | None]:
+    """Where the generated points sit, from ``in_real`` (generated, real): point i in
+    the ball of real point j. ``inside``: points in some real ball; ``held_by``: the
+    real balls holding at least one; ``most_held_by``: how many balls, picked greedily
+    (each time the one holding most of the points not yet counted), hold ``MOST`` of
+    all generated points (None when fewer are inside)."""
+    inside = in_real.any(1)
+    need, balls = int(np.ceil(MOST * len(in_real))), None
+    if inside.sum() >= need:
+        left, got, balls = inside.copy(), 0, 0
+        while got < need:
+            hit = left & in_real[:, int(in_real[left].sum(0).argmax())]
+            left, got, balls = left & ~hit, got + int(hit.sum()), balls + 1
+    return {"inside": int(inside.sum()), "held_by": int(in_real.any(0).sum()),
+            "most_held_by": balls}  # fmt: skip
 
 
 def _std(values: list[float]) -> float:
@@ -161,14 +213,18 @@ def _kid_parts(real: np.ndarray, fake: np.ndarray):
 def distribution_scores(
     real: np.ndarray, fake: np.ndarray, *, rounds: int = DEFAULT_ROUNDS, seed: int = 0
 ) -> Scores:
-    """FD and KID with half-sample spreads over the fake set."""
+    """FD, KID and extent with half-sample spreads over the fake set."""
     real, fake = _check(real, fake, 1)
     mu_r, cov_r = _moments(real)
     root_r = _sqrt_psd(cov_r)
     mu_f, cov_f = _moments(fake)
     fd = _frechet(mu_r, cov_r, root_r, mu_f, cov_f)
     k0, kxx, kyy_term, kxy = _kid_parts(real, fake)
-    fds, kids = [], []
+
+    def extent(cov: np.ndarray) -> float:
+        return float(np.sqrt(np.trace(cov) / max(np.trace(cov_r), 1e-300)))
+
+    fds, kids, extents = [], [], []
     rng = np.random.default_rng(seed + 1)
     half = len(fake) // 2
     for _ in range(rounds if half > 1 else 0):
@@ -176,7 +232,9 @@ def distribution_scores(
         mu_b, cov_b = _moments(fake[pick])
         fds.append(_frechet(mu_r, cov_r, root_r, mu_b, cov_b))
         kids.append(_mmd2(kxx[np.ix_(pick, pick)], kyy_term, kxy[pick]))
-    return Scores({"fd": fd, "kid": k0}, {"fd": _std(fds), "kid": _std(kids)})
+        extents.append(extent(cov_b))
+    values = {"fd": fd, "kid": k0, "extent": extent(cov_f)}
+    return Scores(values, {"fd": _std(fds), "kid": _std(kids), "extent": _std(extents)})
 
 
 def share(flags: np.ndarray, name: str, *, rounds: int = DEFAULT_ROUNDS, seed: int = 0) -> Scores:

@@ -83,16 +83,6 @@ class FeatureNet(nn.Module):
         }
 
 
-def from_description(desc: dict) -> FeatureNet:
-    return FeatureNet(
-        tuple(desc["input_shape"]),
-        int(desc["outputs"]),
-        feature_dim=int(desc["feature_dim"]),
-        width=int(desc["width"]),
-        max_width=int(desc["max_width"]),
-    )
-
-
 def rotate_batch(x: torch.Tensor, generator: torch.Generator | None = None):
     """Each image turned by a random multiple of 90 degrees: (rotated, how many turns)."""
     turns = torch.randint(0, ROTATIONS, (len(x),), generator=generator)

@@ -247,7 +247,7 @@ class Api:
         """The training point nearest to z (exact) and its distance."""
         z = parse_z(q, self.s.z_dim)
         started = time.perf_counter()
-        row, dist = self.s.nearest.query(z[None])
+        row, dist = self.s.nearest(z[None])
         return json_response({
             "row": int(row[0]), "distance": float(dist[0]), "radius": float(self.s.radius(z)),
             "seconds": round(time.perf_counter() - started, 4),
@@ -257,7 +257,7 @@ class Api:
         i = self._row(q, "i")
         with self.gate():
             out = self.s.point(i)
-        rows, dist = self.s.nearest.query(self.s.z[i][None])
+        rows, dist = self.s.nearest(self.s.z[i][None])
         out["nearest"] = {"row": int(rows[0]), "distance": float(dist[0])}
         out["original"] = _url(out["original"])
         out["reconstruction"] = _url(out["reconstruction"])
@@ -283,32 +283,28 @@ class Api:
         elif "limit" in q.values:
             raise ApiError(400, "/api/sample: limit applies to the uniform sampler only")
         z = self.s.draw(name, n, seed, limit)  # a first gauss fit runs here, not holding the model
-        with self.gate():
-            pngs = self.s.decode_png(z)
-        _, dist = self.s.nearest.query(z)
         params = {"limit": limit} if limit is not None else {}
         return json_response({
-            "sampler": name, "n": n, "seed": seed, "params": params,
-            "images": [data_url(p) for p in pngs],
-            "radius": self.s.radius(z).tolist(),
-            "nearest_distance": dist.tolist(),
+            "sampler": name, "n": n, "seed": seed, "params": params, **self._decoded(z),
             "z": [np.round(row.astype(np.float64), 6).tolist() for row in z],
         })  # fmt: skip
 
     def interpolate(self, q: Query) -> Response:
         a, b = self._row(q, "a"), self._row(q, "b")
         steps = q.integer("steps", 2, MAX_STEPS, 8)
-        out: dict[str, Any] = {"a": a, "b": b, "steps": steps, "paths": {}}
-        for name, z in self.s.path_points(a, b, steps).items():
-            with self.gate():
-                pngs = self.s.decode_png(z)
-            _, dist = self.s.nearest.query(z)
-            out["paths"][name] = {
-                "images": [data_url(p) for p in pngs],
-                "radius": self.s.radius(z).tolist(),
-                "nearest_distance": dist.tolist(),
-            }
-        return json_response(out)
+        paths = {name: self._decoded(z) for name, z in self.s.path_points(a, b, steps).items()}
+        return json_response({"a": a, "b": b, "steps": steps, "paths": paths})
+
+    def _decoded(self, z: np.ndarray) -> dict[str, Any]:
+        """Points' images (data URLs), radii and distances to the nearest training point."""
+        with self.gate():
+            pngs = self.s.decode_png(z)
+        _, dist = self.s.nearest(z)
+        return {
+            "images": [data_url(p) for p in pngs],
+            "radius": self.s.radius(z).tolist(),
+            "nearest_distance": dist.tolist(),
+        }
 
 
 def _url(png: bytes | None) -> str | None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-import sys
 import threading
 import traceback
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from urllib.parse import urlsplit
 from zspace.core.errors import ZspaceError
 from zspace.explorer.api import Api, Response, error_response
 from zspace.explorer.session import MAX_POINTS, Session
+from zspace.runs.run import RunLike
 
 # route -> (package file, content type): the only files the server ever sends
 STATIC = {
@@ -281,14 +281,14 @@ class Explorer:
 
 
 def explore(
-    run: Any,
+    run: RunLike,
     *,
     port: int = 0,
     host: str = "127.0.0.1",
     split: str = "train",
     max_points: int = MAX_POINTS,
     threads: int | None = None,
-    log: Callable[[str], None] | None = None,
+    log: Callable[[str], None] | None = print,
     log_requests: bool = False,
 ) -> Explorer:
     """Serve the interactive latent-space page for ``run`` (a folder or a Run) and
@@ -297,7 +297,7 @@ def explore(
     ``port=0`` picks a free port (see ``.url``). ``threads`` sets torch's intra-op
     threads for the process (default: leave them). Needs ``zspace encode RUN`` first;
     uses saved analyses (PCA pairs, t-SNE) and sampler fits when present."""
-    log = log or (lambda s: print(s, file=sys.stderr))
+    log = log or (lambda s: None)
     if not 0 <= int(port) <= 65535:
         raise ZspaceError(f"port {port}: must be 0..65535 (0 picks a free one)")
     if threads is not None:

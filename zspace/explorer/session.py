@@ -18,20 +18,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from zspace.analysis.common import subsample
+from zspace.analysis.neighbours import NeighbourIndex
 from zspace.analysis.pca import principal_axes
 from zspace.analysis.runner import load_result
 from zspace.core.errors import ZspaceError
 from zspace.generation import paths, samplers
-from zspace.generation.grids import to_uint8
+from zspace.generation.images import decode_u8
 from zspace.latents.store import Latents, latents_path, load_latents
-from zspace.runs.run import as_run
+from zspace.runs.run import RunLike, as_run
 
 MAX_POINTS = 30_000  # points drawn on the map (a seeded subsample beyond that)
 N_DIRECTIONS = 8  # leading PCA directions offered as sliders
-NN_CANDIDATES = 4  # float32 shortlist per query, re-ranked in float64
 UNIFORM_LIMIT = 1.0  # the uniform sampler's default half-width (as `zspace generate`)
 PNG_LEVEL = 1  # zlib level of live images: 4.5x faster than Pillow's default 6 on 96x96x3
 # (0.7 against 3.1 ms) for 18 % more bytes, which a local connection does not notice
@@ -44,88 +43,6 @@ class MapSpec:
     name: str
     title: str
     pair: tuple[int, int] | None = None  # 1-based PCA components
-
-
-class FastDraw:
-    """A fitted sampler with its Cholesky factors computed once, drawing exactly what
-    ``fit.sample(n, rng)`` draws (tested) without refactoring d x d matrices per click
-    (one factor of 256 x 256 per component and draw otherwise: 5-100 ms)."""
-
-    def __init__(self, fit: samplers.GaussFit | samplers.GmmFit) -> None:
-        self.fit = fit
-        if isinstance(fit, samplers.GaussFit):
-            self.means = np.asarray(fit.mean, np.float64)[None]
-            self.weights = None
-            covs = [fit.cov]
-        else:
-            self.means = np.asarray(fit.means, np.float64)
-            self.weights = fit.weights / fit.weights.sum()
-            covs = list(fit.covariances)
-        self.factors = [samplers._cholesky(c).T for c in covs]  # the same ridge rule
-
-    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        k, d = self.means.shape
-        if self.weights is None:
-            eps = rng.standard_normal((n, d))
-            return (self.means[0] + eps @ self.factors[0]).astype(np.float32)
-        comp = rng.choice(k, size=n, p=self.weights)
-        eps = rng.standard_normal((n, d))
-        out = np.empty((n, d), np.float64)
-        for j in range(k):
-            rows = comp == j
-            if rows.any():
-                out[rows] = self.means[j] + eps[rows] @ self.factors[j]
-        return out.astype(np.float32)
-
-
-class NearestIndex:
-    """Exact nearest training point for a few queries at a time.
-
-    The centred reference is kept once as float32 (transposed) with its squared norms,
-    so a query costs one (q, N) product that shortlists ``NN_CANDIDATES`` rows; their
-    distances are then recomputed in float64 from the original points (the shortlist
-    only has to contain the true nearest point; float32 errors are far smaller than the
-    gap to the fifth neighbour). The generation stage's ``rate.nearest_distances`` does
-    the same per call but rebuilds the reference each time and returns no index; here
-    it is built once for many requests, one float32 copy of the points."""
-
-    def __init__(self, reference: np.ndarray) -> None:
-        ref = np.asarray(reference)
-        if ref.ndim != 2 or len(ref) < 1:
-            raise ZspaceError("the nearest-neighbour reference has no points")
-        self.points = ref
-        self.centre = ref.mean(axis=0, dtype=np.float64)
-        ref_t = torch.empty(ref.shape[1], len(ref), dtype=torch.float32)
-        self.ref_sq = torch.empty(len(ref), dtype=torch.float32)
-        for s in range(0, len(ref), 32768):  # no float64 copy of all points
-            block = torch.from_numpy(np.asarray(ref[s : s + 32768], np.float64) - self.centre)
-            ref_t[:, s : s + len(block)] = block.float().T
-            self.ref_sq[s : s + len(block)] = block.square().sum(1).float()
-        self.ref_t = ref_t  # (d, N): a single query is a fast vector-matrix product
-
-    def __len__(self) -> int:
-        return len(self.ref_sq)
-
-    def query(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(rows, distances) of the nearest reference point to each row of z."""
-        q = np.asarray(z, np.float64)
-        k = min(NN_CANDIDATES, len(self))
-        centred = torch.from_numpy(q - self.centre).float()
-        score = torch.addmm(self.ref_sq, centred, self.ref_t, alpha=-2.0)
-        cand = score.topk(k, dim=1, largest=False, sorted=False).indices.numpy()
-        exact = np.square(q[:, None, :] - np.asarray(self.points[cand], np.float64)).sum(2)
-        best = exact.argmin(axis=1)
-        rows = cand[np.arange(len(cand)), best].astype(np.int64)
-        return rows, np.sqrt(exact[np.arange(len(cand)), best])
-
-
-def load_images(run: Any) -> tuple[Any, str | None]:
-    """The run's images as training read them (``Run.data``), or None and why not."""
-    try:
-        data, _ = run.data()
-    except ZspaceError as exc:
-        return None, f"the run's images cannot be read ({exc})"
-    return data.images, None
 
 
 def png_bytes(image: np.ndarray) -> bytes:
@@ -152,7 +69,7 @@ class Session:
 
     def __init__(
         self,
-        run: Any,
+        run: RunLike,
         *,
         split: str = "train",
         max_points: int = MAX_POINTS,
@@ -165,7 +82,7 @@ class Session:
         self.path = Path(self.run.path)
         self.split = split
         self.lat: Latents = load_latents(self.run, split)
-        d = self.run.model.cfg.z_dim
+        d = self.run.z_dim
         if self.lat.z_dim != d or len(self.lat) < 2:
             raise ZspaceError(
                 f"latents/{split}.npz has {len(self.lat)} points of d = {self.lat.z_dim} but "
@@ -173,18 +90,24 @@ class Session:
             )
         self.z = np.ascontiguousarray(self.lat.z, np.float32)
         self.reference = self._reference()
-        self.nearest = NearestIndex(self.reference)
-        self.images, self.images_note = load_images(self.run)
-        if self.images is not None and int(self.lat.index.max()) >= len(self.images):
-            self.images, self.images_note = None, "the data have fewer images than the latents"
+        self.neighbours = NeighbourIndex(self.reference)
+        self.images_note: str | None = "the data have fewer images than the latents"
+        self.images = None
+        try:  # the run's images as training read them
+            images = self.run.data()[0].images
+            if int(self.lat.index.max()) < len(images):
+                self.images, self.images_note = images, None
+        except ZspaceError as exc:
+            self.images_note = f"the run's images cannot be read ({exc})"
         self._pca()
         self.map_rows = subsample(len(self.z), max_points, self.run.config.seed)
         self.maps = self._maps()
         self._lock = threading.Lock()  # lazy fits and cached maps
-        self._gauss: FastDraw | None = None
-        gmm = self._saved_fit("gmm")
-        self._gmm = None if gmm is None else FastDraw(gmm)
-        self._gauss_saved = self._saved_fit("gauss")
+        # fits saved by `zspace generate` for exactly these training latents
+        fp = samplers.fingerprint(self.reference)
+        saved = (samplers.Fitted(n).load(self.path / "samplers") for n in ("gauss", "gmm"))
+        self._gauss, self._gmm = (f if f and f.info.get("latents") == fp else None for f in saved)
+        self._gauss_saved = self._gauss is not None
 
     # ------------------------------------------------------------ loading
 
@@ -239,23 +162,11 @@ class Session:
             return None
         return rec, arrays
 
-    def _saved_fit(self, name: str) -> samplers.GaussFit | samplers.GmmFit | None:
-        """A fit saved by `zspace generate` for exactly these training latents."""
-        fit = samplers.load_fit(self.path, name)
-        if fit is None or fit.info.get("latents") != samplers.fingerprint(self.reference):
-            return None
-        return fit
-
     # ------------------------------------------------------------ facts
 
     @property
     def z_dim(self) -> int:
         return int(self.z.shape[1])
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        c, h, w = self.run.input_shape
-        return int(c), int(h), int(w)
 
     def info(self) -> dict[str, Any]:
         lat = self.lat
@@ -265,7 +176,7 @@ class Session:
             "name": self.path.name,
             "kind": "vae" if self.run.variational else "ae",
             "z_dim": self.z_dim,
-            "image_shape": list(self.image_shape),
+            "image_shape": [int(v) for v in self.run.input_shape],
             "epoch": self.run.epoch,
             "split": self.split,
             "counts": {
@@ -358,12 +269,14 @@ class Session:
 
     # ------------------------------------------------------------ images
 
-    def decode(self, z: np.ndarray) -> np.ndarray:
-        """(n, d) points to (n, H, W, C) uint8 images. Callers serialise model use."""
-        return to_uint8(self.run.decode(torch.from_numpy(np.array(z, np.float32))))
-
     def decode_png(self, z: np.ndarray) -> list[bytes]:
-        return [png_bytes(img) for img in self.decode(z)]
+        """(n, d) points to PNGs of their decoded images. Callers serialise model use."""
+        return [png_bytes(img) for img in decode_u8(self.run, z)]
+
+    def nearest(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, distances) of the nearest training point to each row of z (exact)."""
+        dist, rows = self.neighbours.query(z)
+        return rows[:, 0], dist[:, 0]
 
     def image_png(self, i: int) -> bytes:
         """The original image of point ``i`` (a row of the split's latents)."""
@@ -405,11 +318,11 @@ class Session:
     def sampler_list(self) -> list[dict[str, Any]]:
         gauss = (
             "saved fit (zspace generate)"
-            if self._gauss_saved is not None
+            if self._gauss_saved
             else "fitted to the training points on first use, kept in memory"
         )
         gmm_note = (
-            f"saved fit, {self._gmm.fit.info.get('n_components')} components"
+            f"saved fit, {self._gmm.info.get('n_components')} components"
             if self._gmm is not None
             else f"no saved fit for these latents: run `zspace generate {self.path} "
             "--sampler gmm` first"
@@ -426,24 +339,19 @@ class Session:
             {"name": "gmm", "available": self._gmm is not None, "note": gmm_note},
         ]
 
-    def _fit(self, name: str) -> FastDraw:
-        if name == "gmm":
-            if self._gmm is None:
-                raise ZspaceError(self.sampler_list()[3]["note"])
-            return self._gmm
-        with self._lock:
-            if self._gauss is None:
-                self._gauss = FastDraw(self._gauss_saved or samplers.fit_gauss(self.reference))
-            return self._gauss
-
     def draw(self, name: str, n: int, seed: int, limit: float | None = None) -> np.ndarray:
         """(n, d) points from sampler ``name`` with a seeded generator."""
         rng = np.random.default_rng(seed)
-        if name == "normal":
-            return samplers.sample_normal(n, self.z_dim, rng)
-        if name == "uniform":
-            return samplers.sample_uniform(n, self.z_dim, limit or UNIFORM_LIMIT, rng)
-        return self._fit(samplers.check_sampler(name)).sample(n, rng)
+        if name == "gmm":
+            if self._gmm is None:
+                raise ZspaceError(self.sampler_list()[3]["note"])
+            return self._gmm.sample(n, rng)
+        if samplers.check_sampler(name) == "gauss":
+            with self._lock:  # fitted once, on the first draw
+                self._gauss = self._gauss or samplers.Fitted("gauss").fit(self.reference)
+            return self._gauss.sample(n, rng)
+        uniform = limit or UNIFORM_LIMIT if name == "uniform" else None
+        return samplers.Sampler(self.z_dim, uniform).sample(n, rng)
 
     def path_points(self, a: int, b: int, steps: int) -> dict[str, np.ndarray]:
         za, zb = self.z[a], self.z[b]

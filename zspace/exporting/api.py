@@ -5,12 +5,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from zspace.core.checks import PATH, check_hooks, check_type
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import undo_on_error
 from zspace.core.progress import progress as progress_switch
 from zspace.exporting.common import check_out_dir
-from zspace.runs.run import Run, RunLike, load_run
+
+if TYPE_CHECKING:
+    from zspace.runs.run import RunLike
 
 FORMATS = ("projector", "safetensors", "onnx")
 
@@ -40,13 +44,20 @@ def export(
     decoder.onnx. ``split``, ``n`` and ``colour_by`` apply to the projector only.
     All or nothing: when a file cannot be written, those written before are undone.
     """
+    check_type("out", out, (*PATH, type(None)), "a folder (str or Path) or None")
+    for name, value in (("split", split), ("colour_by", colour_by)):
+        check_type(name, value, (str, type(None)), "a name or None")
+    check_type("n", n, (int, type(None)), "an integer or None")
+    check_hooks(log, progress)
     if format not in FORMATS:
         raise ZspaceError(f"--format {format!r}: expected one of {', '.join(FORMATS)}")
-    given = {"--split": split, "--n": n, "--colour-by": colour_by}
+    given = {"--split": split, "--count": n, "--colour-by": colour_by}
     if format != "projector":
         extra = [k for k, v in given.items() if v is not None]
         if extra:
             raise ZspaceError(f"{extra[0]} applies to --format projector only")
+    from zspace.runs.run import Run, load_run  # torch only when a run is exported
+
     if not isinstance(run, Run):
         run = load_run(run, checkpoint=checkpoint)
     target = check_out_dir(out if out is not None else default_out(run.path, format))

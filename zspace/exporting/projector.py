@@ -64,7 +64,9 @@ def sprite_layout(n: int, image_size: int, limit: int = SPRITE_LIMIT) -> SpriteL
     columns = math.ceil(math.sqrt(n))
     tile = min(image_size, limit // columns)
     if tile < 1:
-        raise ZspaceError(f"projector: {n:,} thumbnails do not fit a {limit} px sprite; lower --n")
+        raise ZspaceError(
+            f"projector: {n:,} thumbnails do not fit a {limit} px sprite; lower --count"
+        )
     return SpriteLayout(columns, math.ceil(n / columns), tile)
 
 
@@ -152,10 +154,10 @@ def latents_for(run: Run, split: str, log: Callable[[str], None] | None) -> Late
             log(f"no latents for split {split!r} yet: encoding it first")
         encode(run, split, log=log)
     lat = load_latents(run, split)
-    if lat.z_dim != run.model.cfg.z_dim:
+    if lat.z_dim != run.z_dim:
         raise ZspaceError(
             f"latents of split {split!r} have d = {lat.z_dim} but the model has z_dim "
-            f"{run.model.cfg.z_dim}; run `zspace encode {run.path} --split {split}` again"
+            f"{run.z_dim}; run `zspace encode {run.path} --split {split}` again"
         )
     return lat
 
@@ -193,7 +195,7 @@ def write_projector(
     """Write the four Projector files into ``out``; returns their names and a summary.
     The points are a seeded subsample of ``n`` (all when 0) of ``split``."""
     if n < 0:
-        raise ZspaceError(f"--n {n}: must be >= 0 (0 = all points)")
+        raise ZspaceError(f"--count {n}: must be >= 0 (0 = all points)")
     lat = latents_for(run, split, log)
     rows = subsample(len(lat), n, run.config.seed)
     vectors = (lat.mu if lat.mu is not None else lat.z)[rows].astype(np.float32)
@@ -206,7 +208,7 @@ def write_projector(
             f"run `zspace encode {run.path} --split {split}` again"
         )
     check_fresh(run, lat, rows, images)
-    _, h, w = run.model.input_shape
+    _, h, w = run.input_shape
     layout = sprite_layout(len(rows), max(h, w))
     sprite = sprite_image(np.ascontiguousarray(images[index]), layout)
     kind = "vae" if lat.variational else "ae"

@@ -24,7 +24,7 @@ import torch
 
 from zspace.config import to_toml
 from zspace.exporting.common import quiet, require
-from zspace.generation.grids import tile, to_uint8
+from zspace.generation.images import tile, to_uint8
 from zspace.training import Callback
 
 if TYPE_CHECKING:

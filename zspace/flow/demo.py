@@ -1,26 +1,23 @@
 """The demo: a small AE and a small VAE on the built-in digits, then their reports.
 
-Trains both runs, encodes their training split, runs every analysis with sizes
-suited to the 1,617 training digits, decodes random points (N(0, I) and fitted
-samplers) with their meaningful-point rates, writes each run's report.html and a
-comparison page: a minute or two on 2 cores.
+Two plans of the stage runner (``flow.stages``): each run is trained, its training
+split encoded, every analysis run with sizes suited to the 1,617 training digits,
+random points decoded (N(0, I) and fitted samplers) with their meaningful-point
+rates and evaluation, and its report.html written; then a comparison page: a
+minute or two on 2 cores. Called again, it skips what is done.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from zspace.analysis.api import analyze
 from zspace.config import load_config
-from zspace.core.progress import progress as progress_switch
-from zspace.evaluation.api import evaluate
-from zspace.flow.pipeline import REPORT_SAMPLERS, default_samples
-from zspace.flow.training import train
-from zspace.latents.encode import encode
-from zspace.reporting.api import compare, report
-from zspace.runs.run import Run
+from zspace.core.progress import progress as switch
+from zspace.flow.stages import plan_from, run_stages
+from zspace.flow.training import Log, say
+from zspace.reporting.api import compare
+from zspace.runs.run import Run, load_run
 
 # Analysis sizes for ~1,600 points of z_dim 8 (the defaults target 170,000 x 256).
 DEMO_ANALYSIS: dict[str, Any] = {
@@ -39,36 +36,28 @@ DEMO_SETTINGS = [
     "train.batch_size=64",
     "train.lr=1e-3",
 ]
+KINDS = {"ae": ["model.variational=false"], "vae": ["model.variational=true", "model.fact=1.0"]}
 
 
 def demo(
     out: str | Path = "runs/demo",
     *,
     epochs: int | None = None,
-    log: Callable[[str], None] = print,
-    progress: bool = True,
+    log: Log = print,
+    progress: bool | None = None,
 ) -> dict[str, Run]:
-    """Train the demo AE and VAE into ``out/ae`` and ``out/vae``; returns both runs."""
-    out = Path(out)
+    """Train, analyse and report the demo AE and VAE into ``out/ae`` and ``out/vae``,
+    then ``out/compare.html``; returns both runs."""
+    out, log = Path(out), say(log)
     extra = [f"train.epochs={epochs}"] if epochs else []
-    runs = {}
-    for kind, settings in (
-        ("ae", ["model.variational=false"]),
-        ("vae", ["model.variational=true", "model.fact=1.0"]),
-    ):
-        cfg = load_config(None, DEMO_SETTINGS + settings + extra)
-        log(f"== demo {kind.upper()} ==")
-        runs[kind] = train(cfg, run_dir=out / kind, log=log, progress=progress)
     pages = {}
-    for kind, run in runs.items():
-        log(f"== analysis {kind.upper()} ==")
-        with progress_switch(None if progress else False):
-            encode(run, "train", log=log)
-            analyze(run, "train", log=log, **DEMO_ANALYSIS)
-            default_samples(run, log=log)
-            evaluate(run, REPORT_SAMPLERS, log=log, progress=progress)
-        pages[kind] = report(run)
-    pages["compare"] = compare([runs["ae"].path, runs["vae"].path], out)
+    with switch(progress):
+        for kind, settings in KINDS.items():
+            log(f"== demo {kind.upper()} ==")
+            cfg = load_config(None, DEMO_SETTINGS + settings + extra)
+            pages[kind] = run_stages(cfg, out / kind, plan_from(DEMO_ANALYSIS), log=log)
+        pages["compare"] = compare([out / kind for kind in KINDS], out, log=None)
+    runs = {kind: load_run(out / kind) for kind in KINDS}
     log("demo runs:")
     for kind, run in runs.items():
         log(f"  {kind}: {run.path}")

@@ -1,6 +1,7 @@
-"""The whole sequence for one run: train -> encode -> analyze -> generate -> report.
+"""The whole sequence for one run, as a plan of the stage runner (``flow.stages``):
+train -> encode -> analyze -> generate -> evaluate -> report.
 
-``default_samples`` is the generation set every report gets (pipeline and demo):
+``default_samples`` is the generation set every report gets (the plans' defaults):
 grids from N(0, I) and the two fitted samplers, reconstructions with the split's
 metrics, and the meaningful-point rate of those samplers, so a reader sees at once
 whether random points decode to images and how often.
@@ -8,53 +9,46 @@ whether random points decode to images and how often.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from zspace.analysis.api import analyze
-from zspace.core.progress import progress as progress_switch
-from zspace.evaluation.api import evaluate
-from zspace.flow.training import train
+from zspace.config import Config
+from zspace.core.progress import progress as switch
+from zspace.flow.stages import GRIDS, RATES, RECON, plan_from, run_stages
+from zspace.flow.training import Log
 from zspace.generation.api import generate, meaningful_rates, reconstructions
-from zspace.latents.encode import encode
-from zspace.reporting.api import report
-from zspace.runs.run import as_run
-
-REPORT_SAMPLERS = ("normal", "gauss", "gmm")
+from zspace.runs.folder import default_run_dir
+from zspace.runs.run import RunLike, as_run
+from zspace.training.trainer import resolve_config
 
 
-def default_samples(
-    run: Any, *, n_rate: int = 1000, log: Callable[[str], None] | None = None
-) -> dict[str, Any]:
+def default_samples(run: RunLike, *, n_rate: int = 1000, log: Log = None) -> dict[str, Any]:
     """Grids, reconstructions and rates for the report (needs the encoded training
     latents). Uniform boxes and paths stay on ``zspace generate``."""
     run = as_run(run)
     return {
-        "grids": generate(run, REPORT_SAMPLERS, log=log),
-        "reconstructions": reconstructions(run, log=log),
-        "rates": meaningful_rates(run, REPORT_SAMPLERS, n=n_rate, log=log),
+        "grids": generate(run, log=log, **GRIDS),
+        "reconstructions": reconstructions(run, log=log, **RECON),
+        "rates": meaningful_rates(run, log=log, **{**RATES, "n": n_rate}),
     }
 
 
 def pipeline(
-    config: Any,
+    config: Config | str | Path | None,
     overrides: Sequence[str] | None = None,
     run_dir: str | Path | None = None,
     *,
-    analysis: dict[str, dict[str, Any]] | None = None,
+    analysis: Mapping[str, Mapping[str, Any]] | None = None,
     only: Iterable[str] | None = None,
-    progress: bool = True,
-    log: Callable[[str], None] = print,
+    progress: bool | None = None,
+    log: Log = print,
 ) -> Path:
     """train -> encode -> analyze -> generate (grids, reconstructions, rates) -> evaluate
-    -> report; returns report.html."""
-    with progress_switch(None if progress else False):
-        run = train(
-            config, run_dir=run_dir, overrides=list(overrides or []), log=log, progress=progress
-        )
-        encode(run, "train", log=log)
-        analyze(run, "train", only=only, log=log, **(analysis or {}))
-        default_samples(run, log=log)
-        evaluate(run, REPORT_SAMPLERS, log=log, progress=progress)
-        return report(run, log)
+    -> report into ``run_dir`` (default runs/<time>-<ae|vae>); returns report.html.
+    Called again on the same folder, it resumes or skips what is done."""
+    cfg = resolve_config(config, list(overrides or []))
+    folder = Path(run_dir) if run_dir is not None else default_run_dir(cfg.model.variational)
+    plan = plan_from(analysis or {}, None if only is None else list(only))
+    with switch(progress):
+        return run_stages(cfg, folder, plan, log=log)

@@ -21,8 +21,7 @@ through ``flow.sweeps``.
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -30,17 +29,15 @@ from typing import Any
 
 from zspace.analysis.runner import check_names, make_params, parse_sets, split_name
 from zspace.config import Config, apply_overrides, config_from_dict, to_dict
-from zspace.config.parse import toml_value
+from zspace.config.parse import loads_toml, toml_value
 from zspace.core.errors import ZspaceError
+from zspace.core.fileio import read_text
+from zspace.core.progress import progress as switch
 from zspace.flow.stages import Plan, run_stages
 from zspace.flow.sweeps import sweep
+from zspace.flow.training import Log, say
 from zspace.generation.samplers import check_sampler
-from zspace.reporting.references import Reference, check_quantity, parse_reference
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from zspace.reporting.references import Reference, check_keys, check_quantity, parse_reference
 
 DATA_KINDS = ("celeba", "mnist", "builtin")
 # where to get each data set and how to point zspace at it (one line each)
@@ -76,17 +73,6 @@ QUICK_GMM = {"components": [1, 2, 4]}  # a short BIC search for the fitted GMM
 
 
 @dataclass(frozen=True)
-class Trend:
-    """A direction the reference describes across a sweep (checked on the sweep page)."""
-
-    quantity: str
-    direction: str  # "up" or "down" as the first varied key grows
-    min_rank_correlation: float
-    quote: str = ""
-    source: str = ""
-
-
-@dataclass(frozen=True)
 class Recipe:
     name: str
     title: str
@@ -102,7 +88,9 @@ class Recipe:
     references: tuple[Reference, ...] = field(repr=False)
     timing: dict[str, Any] = field(repr=False)
     vary: dict[str, list[Any]] | None = field(default=None, repr=False)
-    trends: tuple[Trend, ...] = field(default=(), repr=False)
+    # directions the reference describes across a sweep (checked on the sweep page):
+    # quantity, direction ("up"/"down" as the first varied key grows), min_rank_correlation
+    trends: tuple[dict[str, Any], ...] = field(default=(), repr=False)
     notes: str = field(default="", repr=False)
     only: tuple[str, ...] | None = field(default=None, repr=False)  # analyses; None: all
 
@@ -163,12 +151,8 @@ def load_recipe(name: str | Path) -> Recipe:
             )
     elif not path.is_file():
         raise ZspaceError(f"recipe file not found: {path}")
-    text = path.read_text()
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ZspaceError(f"recipe {path.name}: invalid TOML: {exc}") from None
-    return parse_recipe(raw, text, path.stem)
+    text = read_text(path)
+    return parse_recipe(loads_toml(text, f"recipe {path.name}"), text, path.stem)
 
 
 def _table(raw: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
@@ -178,18 +162,10 @@ def _table(raw: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
     return dict(v)
 
 
-def _keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise ZspaceError(
-            f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
-        )
-
-
 def parse_recipe(raw: Mapping[str, Any], text: str, stem: str) -> Recipe:
     """Check every section of a recipe (config, analyses, generation, references)."""
     where = f"recipe {stem}"
-    _keys(raw, TOP, where)
+    check_keys(raw, TOP, where)
     head = _table(raw, "recipe", where)
     for key in ("name", "title", "summary", "data", "posts"):
         if not isinstance(head.get(key), str) or not head[key]:
@@ -216,21 +192,21 @@ def parse_recipe(raw: Mapping[str, Any], text: str, stem: str) -> Recipe:
             raise ZspaceError(f"{where}: [analysis.{name}] must be a table")
         make_params(name, params, cfg.seed)
     gen = _table(raw, "generate", where)
-    _keys(gen, GENERATE_KEYS, f"{where} [generate]")
+    check_keys(gen, GENERATE_KEYS, f"{where} [generate]")
     grids = gen.get("grids", [])
     if not isinstance(grids, list):
         raise ZspaceError(f"{where}: [[generate.grids]] must be a list of tables")
     for i, g in enumerate(grids):
-        _keys(g, GRID_KEYS, f"{where} generate.grids #{i + 1}")
+        check_keys(g, GRID_KEYS, f"{where} generate.grids #{i + 1}")
         _samplers(g.get("sampler", "normal"), f"{where} generate.grids #{i + 1}")
     if "recon" in gen:
-        _keys(gen["recon"], RECON_KEYS, f"{where} [generate.recon]")
+        check_keys(gen["recon"], RECON_KEYS, f"{where} [generate.recon]")
     if "rates" in gen:
-        _keys(gen["rates"], RATE_KEYS, f"{where} [generate.rates]")
+        check_keys(gen["rates"], RATE_KEYS, f"{where} [generate.rates]")
         _samplers(gen["rates"].get("sampler", "normal"), f"{where} [generate.rates]")
     evaluate = raw.get("evaluate")
     if evaluate is not None:
-        _keys(evaluate, EVAL_KEYS, f"{where} [evaluate]")
+        check_keys(evaluate, EVAL_KEYS, f"{where} [evaluate]")
     setup = _table(raw, "setup", where)
     refs = raw.get("reference", [])
     if not isinstance(refs, list):
@@ -276,7 +252,7 @@ def _samplers(value: Any, where: str) -> None:
 
 
 def _sweep(table: dict[str, Any], config: dict[str, Any], where: str):
-    _keys(table, {"vary", "trend"}, f"{where} [sweep]")
+    check_keys(table, {"vary", "trend"}, f"{where} [sweep]")
     vary = table.get("vary")
     if not isinstance(vary, Mapping) or not vary:
         raise ZspaceError(f"{where}: [sweep].vary must map config keys to lists of values")
@@ -288,18 +264,14 @@ def _sweep(table: dict[str, Any], config: dict[str, Any], where: str):
     trends = []
     for i, t in enumerate(table.get("trend", [])):
         w = f"{where} sweep.trend #{i + 1}"
-        _keys(t, {"quantity", "direction", "min_rank_correlation", "quote", "source"}, w)
+        check_keys(t, {"quantity", "direction", "min_rank_correlation", "quote", "source"}, w)
         check_quantity(str(t.get("quantity", "")), w)
         if t.get("direction") not in ("up", "down"):
             raise ZspaceError(f"{w}: direction must be 'up' or 'down'")
         rho = t.get("min_rank_correlation")
         if not isinstance(rho, (int, float)) or not 0 < rho <= 1:
             raise ZspaceError(f"{w}: min_rank_correlation must be in (0, 1]")
-        trends.append(
-            Trend(
-                t["quantity"], t["direction"], float(rho), t.get("quote", ""), t.get("source", "")
-            )
-        )
+        trends.append({"quote": "", "source": "", **t, "min_rank_correlation": float(rho)})
     return {k: list(v) for k, v in vary.items()}, tuple(trends)
 
 
@@ -322,7 +294,6 @@ def plan_for(
     *,
     quick: bool = False,
     only: Sequence[str] | None = None,
-    record: bool = True,
 ) -> Plan:
     """The recipe's analyses, generation and evaluation as a Plan. ``params``
     (``NAME.KEY=VALUE``) override a recipe parameter of NAME and of every variant
@@ -361,17 +332,15 @@ def plan_for(
             for want in only
             for n in [want, *(a for a in analysis if split_name(a)[0] == want and a != want)]
         )
-    rec = None
-    if record:
-        rec = {
-            "recipe": recipe.name,
-            "title": recipe.title,
-            "posts": recipe.posts,
-            "config": to_dict(recipe.base_config("DATA")),  # resolved: lists broadcast
-            "setup": recipe.setup,
-            "quick": quick,
-            "references": [r.to_json() for r in recipe.references],
-        }
+    rec = {
+        "recipe": recipe.name,
+        "title": recipe.title,
+        "posts": recipe.posts,
+        "config": to_dict(recipe.base_config("DATA")),  # resolved: lists broadcast
+        "setup": recipe.setup,
+        "quick": quick,
+        "references": [r.to_json() for r in recipe.references],
+    }
     return Plan(
         analysis=analysis,
         only=chosen,
@@ -396,8 +365,8 @@ def run_recipe(
     only: int | None = None,
     list_only: bool = False,
     page_only: bool = False,
-    log: Callable[[str], None] = print,
-    progress: bool = True,
+    log: Log = print,
+    progress: bool | None = None,
 ) -> Path:
     """Run a recipe end to end (train -> encode -> analyze -> generate -> evaluate ->
     report) into ``run_dir`` (default runs/<recipe>); a sweep recipe runs its sweep
@@ -433,5 +402,6 @@ def run_recipe(
             log=log,
             progress=progress,
         )
-    log(f"recipe {recipe.name}: {recipe.title} -> {out}")
-    return run_stages(cfg, out, plan, log=log, progress=progress)
+    say(log)(f"recipe {recipe.name}: {recipe.title} -> {out}")
+    with switch(progress):
+        return run_stages(cfg, out, plan, log=log)

@@ -11,39 +11,37 @@ finished by calling again. Recipes and sweeps run their runs through this.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from zspace.analysis.api import analyze
-from zspace.analysis.runner import (
-    DEFAULT_SET,
-    SPECS,
-    check_names,
-    make_params,
-    parse_sets,
-    split_name,
-)
-from zspace.config import Config, to_dict, to_toml
+from zspace.analysis.runner import ANALYSES, check_names, make_params, parse_sets, split_name
+from zspace.config import Config, to_toml
+from zspace.config.parse import config_diff
 from zspace.core.errors import ZspaceError
-from zspace.core.fileio import atomic_write_json
+from zspace.core.fileio import atomic_write_json, digest, read_json
 from zspace.evaluation.api import evaluate
-from zspace.flow.training import train
+from zspace.flow.training import Log, say, train
 from zspace.generation.api import generate, meaningful_rates, reconstructions
 from zspace.latents.encode import encode
 from zspace.latents.store import latents_path
 from zspace.reporting.api import report
 from zspace.runs.checkpoint import load_checkpoint
 from zspace.runs.folder import read_config, read_history, write_history
+from zspace.runs.run import Run, load_run
 from zspace.training import RESUMABLE_CHANGES
 
 FLOW_FILE = "flow.json"
 FLOW_FORMAT = 1
 REPORT_SAMPLERS = ("normal", "gauss", "gmm")
+# what every report gets after training (``Plan``'s defaults, ``pipeline.default_samples``)
+GRIDS: dict[str, Any] = {"sampler": list(REPORT_SAMPLERS)}
+RECON: dict[str, Any] = {"n": 16}
+RATES: dict[str, Any] = {"sampler": list(REPORT_SAMPLERS), "n": 1000}  # and the evaluation's
 # what a run folder may hold when training was killed before its first checkpoint
 FIRST_EPOCH_LEFTOVERS = {"config.toml", "meta.json", "history.jsonl", "checkpoints", "tb", "data"}
 
@@ -61,49 +59,41 @@ class Plan:
 
     analysis: dict[str, dict[str, Any]] = field(default_factory=dict)
     only: tuple[str, ...] | None = None
-    grids: tuple[dict[str, Any], ...] = ({"sampler": list(REPORT_SAMPLERS)},)
-    recon: dict[str, Any] | None = field(default_factory=lambda: {"n": 16})
-    rates: dict[str, Any] | None = field(
-        default_factory=lambda: {"sampler": list(REPORT_SAMPLERS), "n": 1000}
-    )
-    evaluate: dict[str, Any] | None = field(
-        default_factory=lambda: {"sampler": list(REPORT_SAMPLERS), "n": 1000}
-    )
+    grids: tuple[dict[str, Any], ...] = (GRIDS,)
+    recon: dict[str, Any] | None = field(default_factory=lambda: dict(RECON))
+    rates: dict[str, Any] | None = field(default_factory=lambda: dict(RATES))
+    evaluate: dict[str, Any] | None = field(default_factory=lambda: dict(RATES))
     record: dict[str, Any] | None = None
 
 
-def plan_from(params: Sequence[str] = (), only: Sequence[str] | None = None) -> Plan:
-    """The default plan with CLI analysis parameters (``NAME.KEY=VALUE``) and an
-    optional subset of analyses (names or variants)."""
-    analysis = {k: dict(v) for k, v in parse_sets(params).items()}
-    for name, given in analysis.items():
-        make_params(name, given)  # a bad value fails before any training
+def plan_from(
+    params: Sequence[str] | Mapping[str, Mapping[str, Any]] = (),
+    only: Sequence[str] | None = None,
+) -> Plan:
+    """The default plan with analysis parameters (``{name: {key: value}}`` or the CLI's
+    ``NAME.KEY=VALUE``) and an optional subset of analyses (names or variants)."""
+    sets = params if isinstance(params, Mapping) else parse_sets(params)
+    for name in check_names(sets):
+        if not isinstance(sets[name], Mapping):
+            raise ZspaceError(f"analysis {name}: expected a dict of parameters")
+        make_params(name, sets[name])  # a bad value fails before any training
+    analysis = {k: dict(v) for k, v in sets.items()}
     return Plan(analysis=analysis, only=None if only is None else tuple(check_names(only)))
 
 
-def digest(*parts: Any) -> str:
-    text = json.dumps(parts, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+def key(*parts: Any) -> str:
+    """A stage's key in flow.json (16 hex digits of the parts' digest)."""
+    return digest(list(parts))[:16]
 
 
 def read_flow(run_dir: Path) -> dict[str, Any]:
     path = Path(run_dir) / FLOW_FILE
     try:
-        flow = json.loads(path.read_text()) if path.is_file() else {}
-    except json.JSONDecodeError:
+        flow = read_json(path) if path.is_file() else {}
+    except ZspaceError:
         flow = {}
-    return flow if flow.get("format") == FLOW_FORMAT else {"format": FLOW_FORMAT, "stages": {}}
-
-
-def _config_diff(a: Config, b: Config) -> list[str]:
-    da, db = to_dict(a), to_dict(b)
-    out = []
-    for section, values in da.items():
-        if isinstance(values, dict):
-            out += [f"{section}.{k}" for k, v in values.items() if db[section][k] != v]
-        elif db[section] != values:
-            out.append(section)
-    return out
+    ok = isinstance(flow, dict) and flow.get("format") == FLOW_FORMAT
+    return flow if ok else {"format": FLOW_FORMAT, "stages": {}}
 
 
 def training_state(run_dir: Path, cfg: Config) -> tuple[str, int]:
@@ -122,7 +112,7 @@ def training_state(run_dir: Path, cfg: Config) -> tuple[str, int]:
             )
         return "new", 0  # killed before the first checkpoint: started again
     if (run_dir / "config.toml").is_file():
-        changed = [k for k in _config_diff(read_config(run_dir), cfg) if k not in RESUMABLE_CHANGES]
+        changed = [k for k in config_diff(read_config(run_dir), cfg) if k not in RESUMABLE_CHANGES]
         if changed:
             raise ZspaceError(
                 f"{run_dir} holds a run with another configuration ({', '.join(changed)} "
@@ -163,116 +153,90 @@ def is_complete(run_dir: str | Path, cfg: Config, plan: Plan) -> bool:
 def _train_key(run_dir: Path, cfg: Config) -> str:
     rows = read_history(run_dir)
     last = rows[-1] if rows else {}
-    return digest(to_toml(cfg), last.get("epoch"), last.get("total"))
+    return key(to_toml(cfg), last.get("epoch"), last.get("total"))
 
 
 def _plan_key(run_dir: Path, cfg: Config, plan: Plan) -> str:
     # the build's stages are part of the key: a run finished without the evaluation
     # stage is not complete once a build has it
     # True: the evaluation stage is planned (kept in the key, so older flow.json files match)
-    return digest(_train_key(run_dir, cfg), asdict(plan), True)
+    return key(_train_key(run_dir, cfg), asdict(plan), True)
 
 
 def run_stages(
-    cfg: Config,
-    run_dir: str | Path,
-    plan: Plan | None = None,
-    *,
-    log: Callable[[str], None] = print,
-    progress: bool = True,
+    cfg: Config, run_dir: str | Path, plan: Plan | None = None, *, log: Log = None
 ) -> Path:
     """Bring ``run_dir`` to the end of ``plan`` (training included); returns report.html."""
-    plan = plan or Plan()
-    run_dir = Path(run_dir)
+    plan, run_dir = plan or Plan(), Path(run_dir)
     state, done = training_state(run_dir, cfg)
+    run: Run | None = None
     if state == "new":
         if run_dir.exists():
             _clear_leftovers(run_dir)
-        run = train(cfg, run_dir=run_dir, log=log, progress=progress)
+        run = train(cfg, run_dir=run_dir, log=log)
     elif state == "partial":
-        log(f"{run_dir}: resuming after epoch {done} of {cfg.train.epochs}")
-        run = train(cfg, run_dir=run_dir, resume=True, log=log, progress=progress)
-    else:
-        run = None
+        say(log)(f"{run_dir}: resuming after epoch {done} of {cfg.train.epochs}")
+        run = train(cfg, run_dir=run_dir, resume=True, log=log)
     flow = read_flow(run_dir)
-    if (
-        flow.get("complete") == _plan_key(run_dir, cfg, plan)
-        and (run_dir / "report.html").is_file()
-    ):
-        log(f"{run_dir}: complete, nothing to do")
-        return run_dir / "report.html"
+    page = run_dir / "report.html"
+    if flow.get("complete") == _plan_key(run_dir, cfg, plan) and page.is_file():
+        say(log)(f"{run_dir}: complete, nothing to do")
+        return page
     stages: dict[str, str] = flow.setdefault("stages", {})
     tkey = _train_key(run_dir, cfg)
 
-    def step(name: str, settings: Any, needs: Path | None, work: Callable[[], Any]) -> None:
-        key = digest(tkey, name, settings)
-        if stages.get(name) == key and (needs is None or needs.exists()):
-            return
-        work()
-        stages[name] = key
-        flow["complete"] = None
+    for name, settings, needs, work in _steps(plan, cfg.model.variational, run_dir, log):
+        k = key(tkey, name, settings)
+        if stages.get(name) == k and (needs is None or needs.exists()):
+            continue
+        run = run or load_run(run_dir)
+        work(run)
+        stages[name], flow["complete"] = k, None
         atomic_write_json(run_dir / FLOW_FILE, flow)
-
-    def loaded():
-        nonlocal run
-        if run is None:
-            from zspace.runs.run import load_run
-
-            run = load_run(run_dir)
-        return run
-
-    step("encode", None, latents_path(run_dir), lambda: encode(loaded(), "train", log=log))
-    for name, params in _analyses(plan, loaded):
-        out = run_dir / "analysis" / f"{name}.json"
-
-        def analyze_one(n: str = name, p: Any = params) -> Any:
-            return analyze(loaded(), "train", only=[n], log=log, **{n: p})
-
-        step(f"analyze:{name}", params, out, analyze_one)
-    for i, grid in enumerate(plan.grids):
-
-        def grids(g: dict[str, Any] = grid) -> Any:
-            return generate(loaded(), log=log, **g)
-
-        step(f"grids:{i}", grid, None, grids)
-    recon, rates, evaluation = plan.recon, plan.rates, plan.evaluate
-    if recon is not None:
-        step("recon", recon, None, lambda: reconstructions(loaded(), log=log, **recon))
-    if rates is not None:
-        rates_file = run_dir / "samples" / "rates.json"
-        step("rates", rates, rates_file, lambda: _rates(loaded(), rates, log))
-    if evaluation is not None:
-        step("evaluate", evaluation, None, lambda: _evaluate(loaded(), evaluation, log))
     if plan.record is not None:
         atomic_write_json(run_dir / "recipe.json", plan.record)
-    page = report(run_dir, log)
+    page = report(run_dir, log=log)
     flow["complete"] = _plan_key(run_dir, cfg, plan)
     atomic_write_json(run_dir / FLOW_FILE, flow)
     return page
 
 
-def _analyses(plan: Plan, loaded: Callable[[], Any]) -> list[tuple[str, dict[str, Any]]]:
-    """(name, params) in the order to run them: ``plan.only`` or every analysis that
-    applies to this run, then the variants of ``plan.analysis``."""
-    names = list(plan.only) if plan.only is not None else list(DEFAULT_SET)
-    if plan.only is None:
-        names += [n for n in plan.analysis if split_name(n)[1] is not None and n not in names]
-    check_names(names)
-    variational = loaded().variational
+Step = tuple[str, Any, Path | None, Callable[[Run], Any]]
+
+
+def _steps(plan: Plan, variational: bool, run_dir: Path, log: Log) -> Iterator[Step]:
+    """Each stage after training: its name, settings (its key), the file it leaves
+    (redone when gone; None: the key alone) and its work on the loaded run."""
+    yield "encode", None, latents_path(run_dir), partial(encode, log=log)
+    for n, p in _analyses(plan, variational):
+        out, params = run_dir / "analysis" / f"{n}.json", {n: p}
+        yield f"analyze:{n}", p, out, partial(analyze, only=[n], log=log, **params)
+    for i, grid in enumerate(plan.grids):
+        yield f"grids:{i}", grid, None, partial(generate, log=log, **grid)
+    recon, rates, evaluation = plan.recon, plan.rates, plan.evaluate
+    if recon is not None:
+        yield "recon", recon, None, partial(reconstructions, log=log, **recon)
+    if rates is not None:
+        rates_file = run_dir / "samples" / "rates.json"
+
+        def fresh_rates(run: Run) -> Any:  # rows of an earlier plan would sit beside these
+            rates_file.unlink(missing_ok=True)
+            return meaningful_rates(run, log=log, **rates)
+
+        yield "rates", rates, rates_file, fresh_rates
+    if evaluation is not None:
+        yield "evaluate", evaluation, None, partial(evaluate, log=log, **evaluation)
+
+
+def _analyses(plan: Plan, variational: bool) -> list[tuple[str, Any]]:
+    """(name, params) in the order to run them: ``plan.only`` or every analysis, then
+    the variants of ``plan.analysis``; those needing a VAE only on a VAE."""
+    if plan.only is not None:
+        names = check_names(plan.only)
+    else:
+        names = [*ANALYSES, *(n for n in plan.analysis if split_name(n)[1] is not None)]
     return [
         (n, dict(plan.analysis.get(n, {})))
         for n in names
-        if variational or not SPECS[split_name(n)[0]].needs_vae
+        if variational or not ANALYSES[split_name(n)[0]].needs_vae
     ]
-
-
-def _rates(run: Any, settings: dict[str, Any], log: Callable[[str], None]) -> None:
-    # a fresh rates.json: rows from an earlier plan would sit beside this one's
-    path = run.path / "samples" / "rates.json"
-    if path.is_file():
-        path.unlink()
-    meaningful_rates(run, log=log, **settings)
-
-
-def _evaluate(run: Any, settings: dict[str, Any], log: Callable[[str], None]) -> None:
-    evaluate(run, log=log, progress=False, **settings)

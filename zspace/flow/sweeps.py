@@ -14,20 +14,24 @@ from __future__ import annotations
 import itertools
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from zspace.config import Config, apply_overrides, config_from_dict, load_config, to_dict, to_toml
+from zspace.config import Config, apply_overrides, config_from_dict, to_dict, to_toml
+from zspace.config.parse import split_list
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write_json
+from zspace.core.progress import progress as switch
 from zspace.flow.stages import Plan, is_complete, run_stages, training_state
+from zspace.flow.training import Log, say
 from zspace.flow.worker import work
 from zspace.reporting.references import Reference
 from zspace.reporting.sweep_page import SWEEP_FILE, build_sweep_page
+from zspace.training.trainer import resolve_config
 
 SWEEP_FORMAT = 1
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+\-=,\[\]]")
@@ -44,20 +48,6 @@ class SweepRun:
         return [f"{k}={v}" for k, v in self.settings.items()]
 
 
-def split_values(text: str) -> list[str]:
-    """``"1e-5,0.1"`` -> ["1e-5", "0.1"]; commas inside [...] stay: "[8,16],[16,32]"."""
-    out, depth, cur = [], 0, ""
-    for ch in text:
-        if ch == "," and depth == 0:
-            out.append(cur.strip())
-            cur = ""
-            continue
-        depth += {"[": 1, "]": -1}.get(ch, 0)
-        cur += ch
-    out.append(cur.strip())
-    return [v for v in out if v]
-
-
 def parse_vary(items: Sequence[str | tuple[str, Sequence[Any]]]) -> list[tuple[str, list[str]]]:
     """``--vary KEY=V1,V2,...`` strings (or (key, values) pairs) to [(key, [texts])]."""
     out: list[tuple[str, list[str]]] = []
@@ -66,7 +56,7 @@ def parse_vary(items: Sequence[str | tuple[str, Sequence[Any]]]) -> list[tuple[s
             key, sep, text = item.partition("=")
             if not sep:
                 raise ZspaceError(f"--vary {item!r}: expected KEY=V1,V2,... e.g. model.fact=1e-5,1")
-            values = split_values(text)
+            values = split_list(text)
         else:
             key, values = item[0], [str(v) for v in item[1]]
         key = key.strip()
@@ -104,12 +94,6 @@ def run_config(base: Config, run: SweepRun) -> Config:
         raise ZspaceError(f"sweep run {run.name}: {exc}") from None
 
 
-def _base(config: Config | str | Path | None, overrides: Sequence[str]) -> Config:
-    if isinstance(config, Config):
-        return config_from_dict(apply_overrides(to_dict(config), list(overrides)))
-    return load_config(config, list(overrides))
-
-
 def status(run_dir: Path, cfg: Config, plan: Plan) -> str:
     """ "complete", "trained k/n epochs", "not started" or the error in words."""
     try:
@@ -134,21 +118,20 @@ def sweep(
     only: int | None = None,
     list_only: bool = False,
     page_only: bool = False,
-    trends: Sequence[Any] = (),
+    trends: Sequence[Mapping[str, Any]] = (),
     references: Sequence[Reference] = (),
-    log: Callable[[str], None] = print,
-    progress: bool = True,
+    log: Log = print,
+    progress: bool | None = None,
 ) -> Path:
     """Train and analyse one run per value (or combination) into ``out/<key>=<value>/``
     and write ``out/sweep.html``; returns the page (``out/sweep.json`` with
     ``list_only``, the run's report with ``only``). ``config``: a Config, a TOML
     path or None (defaults), with ``overrides`` on top; ``vary``: ``"KEY=V1,V2"``
     strings or (key, values) pairs."""
-    out = Path(out)
-    plan = plan or Plan()
+    out, plan, log = Path(out), plan or Plan(), say(log)
     if jobs < 1:
         raise ZspaceError(f"--jobs {jobs}: must be >= 1")
-    base = _base(config, overrides)
+    base = resolve_config(config, list(overrides))
     pairs = parse_vary(vary)
     runs = plan_runs(pairs)
     cfgs = [run_config(base, r) for r in runs]  # every value checked before any training
@@ -171,7 +154,7 @@ def sweep(
             "runs": [{"index": r.index, "name": r.name, "settings": r.settings} for r in runs],
             "base": to_toml(base),
             "plan": asdict(plan),
-            "trends": [asdict(t) if hasattr(t, "__dataclass_fields__") else t for t in trends],
+            "trends": [dict(t) for t in trends],
             "references": [r.to_json() for r in references],
         },
     )
@@ -181,7 +164,8 @@ def sweep(
         for r in chosen:
             if r not in todo:
                 log(f"[{r.name}] complete, skipped")
-        failed = _run_all(out, todo, cfgs, plans, jobs, log, progress)
+        with switch(progress):
+            failed = _run_all(out, todo, cfgs, plans, jobs, log)
         if failed:
             if only is None:
                 build_sweep_page(out, log)
@@ -195,13 +179,13 @@ def sweep(
     return build_sweep_page(out, log)
 
 
-def _run_all(out, todo, cfgs, plans, jobs, log, progress) -> list[tuple[str, str]]:
+def _run_all(out, todo, cfgs, plans, jobs, log) -> list[tuple[str, str]]:
     failed: list[tuple[str, str]] = []
     if jobs == 1 or len(todo) <= 1:
         for r in todo:
             log(f"== sweep run {r.index}: {r.name} ==")
             try:
-                run_stages(cfgs[r.index], out / r.name, plans[r.index], log=log, progress=progress)
+                run_stages(cfgs[r.index], out / r.name, plans[r.index], log=log)
             except ZspaceError as exc:
                 log(f"[{r.name}] failed: {exc}")
                 failed.append((r.name, str(exc)))

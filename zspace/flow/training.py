@@ -1,6 +1,6 @@
 """Training as users call it: the loggers named in ``train.log`` wired as callbacks.
 
-``zspace.training.train`` knows only the Callback interface; the backends live in
+``zspace.training.train_run`` knows only the Callback interface; the backends live in
 later stages (TensorBoard in ``zspace.exporting``), so the flow builds them from the
 resolved config and hands them down.
 """
@@ -13,8 +13,14 @@ from typing import Any
 
 from zspace.config import Config
 from zspace.runs.run import Run
-from zspace.training import Callback
-from zspace.training import train as _train
+from zspace.training import Callback, train_run
+
+Log = Callable[[str], None] | None
+
+
+def say(log: Log) -> Callable[[str], None]:
+    """``log``, or (None) a function that drops the line."""
+    return log or (lambda _: None)
 
 
 def logger_callbacks(cfg: Config) -> list[Callback]:
@@ -38,17 +44,17 @@ def train(
     labels: Any = None,
     label_names: Any = None,
     callbacks: Iterable[Callback] = (),
-    log: Callable[[str], None] = print,
-    progress: bool = True,
+    log: Log = print,
+    progress: bool | None = None,
 ) -> Run:
-    """Train a model and return its Run (see ``zspace.training.train``), with the
-    loggers of ``train.log`` added to ``callbacks``."""
+    """Train a model and return its Run (see ``zspace.training.train_run``), with
+    the loggers of ``train.log`` added to ``callbacks``."""
     extra = list(callbacks)
 
     def wired(cfg: Config) -> list[Any]:
         return logger_callbacks(cfg) + extra
 
-    return _train(
+    return train_run(
         config, run_dir=run_dir, resume=resume, overrides=overrides, data=data,
         labels=labels, label_names=label_names, callbacks=wired, log=log, progress=progress,
     )  # fmt: skip

@@ -20,6 +20,7 @@ def work(config: dict[str, Any], run_dir: str, plan: Any, threads: int, name: st
 
     from zspace.config import config_from_dict
     from zspace.core.errors import ZspaceError
+    from zspace.core.progress import progress
     from zspace.flow.stages import run_stages
 
     torch.set_num_threads(threads)
@@ -27,9 +28,9 @@ def work(config: dict[str, Any], run_dir: str, plan: Any, threads: int, name: st
     def log(line: str) -> None:
         print(f"[{name}] {line}", flush=True)
 
-    with threadpool_limits(limits=threads):
+    with threadpool_limits(limits=threads), progress(False):
         try:
-            run_stages(config_from_dict(config), run_dir, plan, log=log, progress=False)
+            run_stages(config_from_dict(config), run_dir, plan, log=log)
         except ZspaceError as exc:
             return str(exc)
     return None

@@ -6,25 +6,22 @@ so the HTML report shows them. Randomness comes from ``seed`` (default: the run'
 config seed); each grid restarts its own generator, so a grid reproduces alone.
 """
 
-from zspace.generation.common import as_run, decode_u8, train_latents
-from zspace.generation.edits import attribute, interpolate, traverse
-from zspace.generation.index import samples_dir, update_index
-from zspace.generation.meaningful import meaningful_rates
+from zspace.generation.images import load_image_file
+from zspace.generation.path_grids import attribute, interpolate, traverse
+from zspace.generation.rate import meaningful_rates
 from zspace.generation.reconstructions import reconstructions
-from zspace.generation.sampling import generate, parse_samplers, sampler_draw
+from zspace.generation.sample_grids import generate
+from zspace.generation.samplers import parse_samplers
+from zspace.runs.run import as_run
 
 __all__ = [
     "as_run",
     "attribute",
-    "decode_u8",
     "generate",
     "interpolate",
+    "load_image_file",
     "meaningful_rates",
     "parse_samplers",
     "reconstructions",
-    "sampler_draw",
-    "samples_dir",
-    "train_latents",
     "traverse",
-    "update_index",
 ]

@@ -1,8 +1,8 @@
-"""Shared pieces of the generation functions: seeds, counts, a split's images, codes.
+"""What the generation functions check and share: seeds, counts, memory, a split's rows.
 
 Every generation function takes a Run (or a run folder); images come from the run's
-data through ``zspace.data.prepare`` and are encoded after the run's task (grey
-input for recolor, seeded noise for denoise), as training saw them.
+data (``Run.data``) and are encoded after the run's task (``images.code``), as
+training saw them.
 """
 
 from __future__ import annotations
@@ -11,20 +11,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-import torch
 
 from zspace.analysis.common import subsample
 from zspace.core.checks import finite_float32, positive
 from zspace.core.errors import ZspaceError
 from zspace.core.resources import check_memory
-from zspace.generation import grids
-from zspace.generation.recon import model_input
-from zspace.latents.store import Latents, load_latents
-from zspace.runs.run import as_run
 
 Log = Callable[[str], None] | None
-
-__all__ = ["Log", "as_run"]
 
 
 def seed_of(run: Any, seed: int | None) -> int:
@@ -45,14 +38,6 @@ def fmt(x: float) -> str:
     return f"{x:g}"
 
 
-def train_latents(run: Any, split: str = "train") -> Latents:
-    return load_latents(run, split)
-
-
-def decode_u8(run: Any, z: np.ndarray, sharpen: float | None = None) -> np.ndarray:
-    return grids.sharpen(grids.to_uint8(run.decode(torch.from_numpy(np.asarray(z)))), sharpen)
-
-
 def sharpen_list(sharpen: float | Sequence[float] | None) -> list[float | None]:
     if sharpen is None:
         return [None]
@@ -70,7 +55,7 @@ def fits(run: Any, n: int, what: str) -> None:
     """Refuse decoding ``n`` images that cannot fit in memory, before drawing a point
     (``what`` names the count, e.g. ``n = 64``)."""
     c, h, w = run.input_shape
-    per_image = 4 * (run.model.cfg.z_dim + 2 * c * h * w)  # z, the float image, its copy
+    per_image = 4 * (run.z_dim + 2 * c * h * w)  # z, the float image, its copy
     what = f"{what}: decoding {n:,} images of {h}x{w}x{c}"
     check_memory(what, n * per_image, "use a smaller count")
 
@@ -97,11 +82,3 @@ def split_images(run: Any, split: str | None, n: int, seed: int) -> tuple[str, n
     """Up to n seeded images of a split, in index order."""
     split, data, index = split_index(run, split)
     return split, np.ascontiguousarray(data.images[pick(index, n, seed)])
-
-
-def code(run: Any, images: np.ndarray | torch.Tensor, seed: int) -> np.ndarray:
-    """Encoded points of images (uint8 NHWC or float NCHW; mu for a VAE), after the
-    run's task."""
-    x = model_input(run, run.as_batch(images), seed)
-    z, mu, _ = run.encode(x)
-    return (mu if mu is not None else z).numpy()

@@ -2,38 +2,36 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from zspace.core.errors import ZspaceError
-from zspace.core.fileio import atomic_write_json, read_json
+from zspace.core.fileio import sha256_of, update_json
+from zspace.generation.images import write_grid
+from zspace.generation.results import SampleImage
 
 
 def samples_dir(run: Any) -> Path:
     return Path(run.path) / "samples"
 
 
-def update_index(run: Any, entries: Sequence[dict[str, Any]]) -> Path:
-    """Append entries to samples/index.json, replacing older ones for the same file."""
-    path = samples_dir(run) / "index.json"
-    old: list[dict[str, Any]] = []
-    if path.is_file():
-        try:
-            found = read_json(path)
-        except ZspaceError:  # truncated or foreign: rebuilt from what is written now
-            found = []
-        old = [e for e in found if isinstance(e, dict)] if isinstance(found, list) else []
+def update_index(run: Any, entries: Sequence[dict[str, Any]]) -> None:
+    """Append entries to samples/index.json, replacing older ones for the same file
+    (under the file's lock: two commands at once both keep their entries)."""
+    folder = samples_dir(run)
     files = {e["file"] for e in entries}
     # each entry names its file's sha256, so the report never shows a grid rewritten by
     # a command that was killed before it could update this index under an old caption
-    fresh = [{**e, "sha256": file_sha256(path.parent / e["file"])} for e in entries]
-    return atomic_write_json(path, [e for e in old if e.get("file") not in files] + fresh)
+    fresh = [
+        {**e, "sha256": sha256_of(folder / e["file"]) if (folder / e["file"]).is_file() else None}
+        for e in entries
+    ]
 
+    def change(old: Any) -> list[dict[str, Any]]:
+        kept = [e for e in old if isinstance(e, dict)] if isinstance(old, list) else []
+        return [e for e in kept if e.get("file") not in files] + fresh
 
-def file_sha256(path: Path) -> str | None:
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+    update_json(folder / "index.json", change)
 
 
 def entry(file: str, kind: str, sampler: str, params: dict, caption: str) -> dict[str, Any]:
@@ -50,13 +48,10 @@ def publish(
     params: dict,
     caption: str,
     log: Any = None,
-):
+) -> SampleImage:
     """Write a grid PNG under samples/, list it in index.json at once (a later failure
     keeps it), log it, and return it as a SampleImage."""
-    from zspace.generation import grids
-    from zspace.generation.results import SampleImage
-
-    grids.write_grid(samples_dir(run) / file, rows, cols)  # the caption goes to the index only
+    write_grid(samples_dir(run) / file, rows, cols)  # the caption goes to the index only
     item = entry(file, kind, sampler, params, caption)
     update_index(run, [item])
     if log:

@@ -14,18 +14,31 @@ encoder*, not to a person. An encoder can map garbage near the data (then the ra
 is too high), and a distance threshold in d dimensions depends on the reference
 size (more reference points, smaller distances). Compare rates of one run between
 samplers, or of runs with the same z_dim and reference size.
+
+``meaningful_rates`` decodes, re-encodes, adds the held-out control and keeps
+``samples/rates.json`` consistent.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from zspace.analysis.common import subsample
 from zspace.analysis.neighbours import knn
 from zspace.core.errors import ZspaceError
-from zspace.generation.samplers import DEFAULT_SUBSAMPLE
+from zspace.core.fileio import digest, update_json
+from zspace.data import held_out_split
+from zspace.generation.common import Log, counts, fits, pick, seed_of
+from zspace.generation.images import code, mean_radius
+from zspace.generation.index import samples_dir
+from zspace.generation.results import Rates
+from zspace.generation.samplers import DEFAULT_SUBSAMPLE, SAMPLERS, parse_samplers, samplers_for
+from zspace.latents.store import load_latents
+from zspace.runs.run import RunLike, as_run
 
 CHUNK = 2048  # queries per block of the search
 
@@ -36,8 +49,6 @@ def nearest_distances(
     """Euclidean distance from each query to its nearest reference point
     (``exclude_self`` when the queries are the reference): the exact float64
     search of ``zspace.analysis.neighbours.knn`` with k = 1."""
-    if len(reference) - (1 if exclude_self else 0) < 1:
-        raise ZspaceError("the reference has no points to compare against")
     return knn(queries, reference, 1, exclude_self=exclude_self, chunk=CHUNK)[0][:, 0]
 
 
@@ -68,19 +79,11 @@ class Reference:
         )
 
     def distances(self, queries: np.ndarray) -> np.ndarray:
-        queries = np.asarray(queries)
-        if queries.ndim != 2 or queries.shape[1] != self.points.shape[1]:
-            raise ZspaceError(
-                f"points of shape {queries.shape} do not match the reference "
-                f"(d = {self.points.shape[1]})"
-            )
         return nearest_distances(queries, self.points)
 
-    def inside(self, queries: np.ndarray) -> np.ndarray:
-        return self.distances(queries) <= self.threshold
-
     def rate(self, queries: np.ndarray) -> float:
-        return float(self.inside(queries).mean()) if len(queries) else float("nan")
+        """The share of queries within the threshold of the data."""
+        return float((self.distances(queries) <= self.threshold).mean()) if len(queries) else np.nan
 
 
 def build_reference(
@@ -99,3 +102,105 @@ def build_reference(
     return Reference(
         np.ascontiguousarray(z, np.float32), float(np.quantile(d, quantile)), quantile, d, spread
     )
+
+
+SAME_REFERENCE = ("threshold", "quantile", "reference_size", "space", "seed")
+
+
+def meaningful_rates(
+    run: RunLike,
+    sampler: str | Sequence[str] = SAMPLERS,
+    *,
+    n: int = 1000,
+    limits: Sequence[float] | None = None,
+    seed: int | None = None,
+    reference_size: int = DEFAULT_SUBSAMPLE,
+    quantile: float = 0.95,
+    components: int | Sequence[int] | None = None,
+    subsample: int = DEFAULT_SUBSAMPLE,
+    log: Log = None,
+) -> Rates:
+    """Share of decoded-and-re-encoded random points that land within the data, per
+    sampler (and per uniform limit), with the data itself as a control; written to
+    samples/rates.json (entries for the same sampler and parameters are replaced)."""
+    run = as_run(run)
+    names = parse_samplers(sampler)
+    counts(n=n)
+    fits(run, n, f"n = {n:,}")
+    seed = seed_of(run, seed)
+    lat = load_latents(run)
+    ref_z = lat.mu if lat.mu is not None else lat.z
+    ref = build_reference(ref_z, reference_size, seed, quantile)
+    if ref.warning() and log:
+        log(f"warning: {ref.warning()}")
+    results = []
+
+    def record(name: str, params: dict, z: np.ndarray) -> None:
+        dist = ref.distances(code(run, run.decode(np.asarray(z, np.float32)), seed))
+        row = {
+            "sampler": name,
+            "params": params,
+            "rate": float((dist <= ref.threshold).mean()),
+            "n": len(z),
+            "mean_radius": mean_radius(z),
+            "median_distance": float(np.median(dist)),
+        }
+        results.append(row)
+        if log:
+            shown = ", ".join(f"{k}={v}" for k, v in params.items())
+            log(f"{name}({shown}): rate {row['rate']:.3f}, mean radius {row['mean_radius']:.2f}")
+
+    # control: held-out images (test, else valid split), encoded like the rest, so it
+    # shows what a real, unseen point scores. Training latents only when the run truly
+    # has no held-out image; a data folder that cannot be read is an error, not that.
+    data, splits = run.data()
+    split = held_out_split(splits)
+    if split is not None:
+        held_out = np.ascontiguousarray(data.images[pick(splits[split], n, seed + 1)])
+        record("data", {"control": f"{split} images, encoded"}, code(run, held_out, seed))
+    else:
+        rng = np.random.default_rng(seed + 1)
+        record(
+            "data",
+            {"control": "training latents (no held-out split)"},
+            ref_z[rng.choice(len(ref_z), size=min(n, len(ref_z)), replace=False)],
+        )
+    for s in samplers_for(
+        run,
+        names,
+        limits=limits,
+        components=components,
+        subsample=subsample,
+        log=log,
+        latents=lat.z,
+    ):
+        record(s.name, s.params, s.sample(n, np.random.default_rng(seed)))
+    out: dict[str, Any] = {
+        "threshold": ref.threshold,
+        "quantile": quantile,
+        "reference_size": len(ref.points),
+        "spread": ref.spread,
+        "warning": ref.warning(),
+        "space": "mu" if lat.mu is not None else "z",
+        "seed": seed,
+        "results": results,
+    }
+    keys = {(r["sampler"], digest(r["params"])) for r in results}
+
+    def merged(old: Any) -> dict[str, Any]:
+        """Earlier rows of other samplers stay when they were measured against this very
+        reference; otherwise they would show under the wrong threshold."""
+        try:
+            if all(old.get(k) == out[k] for k in SAME_REFERENCE):
+                kept = [
+                    r
+                    for r in old["results"]
+                    if r["sampler"] != "data" and (r["sampler"], digest(r["params"])) not in keys
+                ]
+                return {**out, "results": results[:1] + kept + results[1:]}  # the control first
+        except (KeyError, TypeError, AttributeError):
+            pass  # missing or foreign: replaced by this measurement
+        return out
+
+    update_json(samples_dir(run) / "rates.json", merged)
+    return Rates(**out)

@@ -1,4 +1,9 @@
-"""Reconstruction grids of a split's images and of image files, with the split's metrics."""
+"""Reconstructions next to their originals, and the reconstruction quality of a split.
+
+Inputs go through the run's task exactly as in training (``images.model_input``:
+noise for ``denoise``, grey for ``recolor``), so a grid shows input, target and
+reconstruction where they differ.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +12,79 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write_json
-from zspace.generation import grids
-from zspace.generation.common import Log, as_run, counts, pick, seed_of, split_index
+from zspace.generation.common import Log, counts, pick, seed_of, split_index
+from zspace.generation.images import (
+    load_image_file,
+    model_input,
+    sharpened,
+    to_uint8,
+    write_grid,
+)
 from zspace.generation.index import entry, samples_dir, update_index
 from zspace.generation.naming import sample_file
-from zspace.generation.recon import ReconMetrics, load_image_file, recon_metrics, reconstruct_rows
 from zspace.generation.results import Reconstructions, SampleImage, SampleImages
+from zspace.runs.run import RunLike, as_run
+
+
+def reconstruct_rows(run: Any, images_u8: np.ndarray, seed: int = 0) -> list[np.ndarray]:
+    """Rows for a grid: [input,] original, reconstruction (input only when the task
+    changes it). Images: uint8 NHWC."""
+    target = run.as_batch(images_u8)
+    x = model_input(run, target, seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        z, mu, _ = run.encode(x)
+    recon = run.decode(mu if mu is not None else z)
+    rows = [to_uint8(target), to_uint8(recon)]
+    if run.config.data.task != "reconstruct":
+        rows.insert(0, to_uint8(x))
+    return rows
+
+
+def recon_metrics(
+    run: Any, images_u8: np.ndarray, split: str, seed: int = 0, batch_size: int = 256
+) -> dict[str, Any]:
+    """Mean reconstruction loss (the run's kind and scaling, per image), PSNR (dB, data
+    range 1) and SSIM (scikit-image) over the given images; mu for a VAE (the
+    deterministic reconstruction)."""
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    from zspace.core.progress import bar
+    from zspace.models.losses import reconstruction_loss
+
+    m = run.config.model
+    n = len(images_u8)
+    if n == 0:
+        raise ZspaceError(f"split {split!r} has no images")
+    loss_sum = psnr_sum = ssim_sum = 0.0
+    for s in bar(range(0, n, batch_size), desc=f"reconstruction metrics ({split})", unit="batch"):
+        target = run.as_batch(images_u8[s : s + batch_size])
+        x = model_input(run, target, seed + s)
+        with torch.no_grad():
+            out = run.model.encoder(x.to(run.device))
+            code = out.mu if out.mu is not None else out.z
+            logits = run.model.decoder(code).float().cpu()
+        loss_sum += float(reconstruction_loss(logits, target, m.loss, m.per_pixel)) * len(target)
+        recon = torch.sigmoid(logits).numpy().transpose(0, 2, 3, 1).astype(np.float64)
+        orig = target.numpy().transpose(0, 2, 3, 1).astype(np.float64)
+        small = min(orig.shape[1:3]) < 7
+        for a, b in zip(orig, recon, strict=True):
+            psnr_sum += min(float(peak_signal_noise_ratio(a, b, data_range=1.0)), 100.0)
+            ssim_sum += float(
+                structural_similarity(
+                    a, b, data_range=1.0, channel_axis=2, win_size=3 if small else None
+                )
+            )
+    return {"split": split, "n": n, "loss": loss_sum / n, "psnr": psnr_sum / n,
+            "ssim": ssim_sum / n, "loss_kind": m.loss}  # fmt: skip
 
 
 def reconstructions(
-    run: Any,
+    run: RunLike,
     *,
     n: int = 16,
     split: str | None = None,
@@ -37,51 +103,35 @@ def reconstructions(
     own = np.stack([load_image_file(p, run) for p in images]) if images else None  # first:
     split, data, index = split_index(run, split)  # a bad file must fail before any grid
     imgs = np.ascontiguousarray(data.images[pick(index, n, seed)])
-    entries = []
     result: dict[str, Any] = {"split": split}
     cols = min(cols, max(1, len(imgs)))
-    if metrics:
-        m: ReconMetrics = recon_metrics(run, data.images[index], split, seed)
-        result["metrics"] = m.as_dict()
-    mtxt = (
-        (
-            f"; {split} mean loss {m.loss:.4g} ({m.loss_kind}), PSNR {m.psnr:.2f} dB, "
-            f"SSIM {m.ssim:.3f} over {m.n} images"
-        )
-        if metrics
-        else ""
-    )
     task = run.config.data.task
     order = (
         "input / original / reconstruction"
         if task != "reconstruct"
-        else ("original / reconstruction")
+        else "original / reconstruction"
     )
+    cap = f"{len(imgs)} {split} images (seed {seed}), rows {order}"
+    if sharpen is not None:
+        cap += f", reconstructions sharpened x{sharpen:g}"
+    if metrics:
+        m = result["metrics"] = recon_metrics(run, data.images[index], split, seed)
+        cap += (f"; {split} mean loss {m['loss']:.4g} ({m['loss_kind']}), PSNR {m['psnr']:.2f} dB, "
+                f"SSIM {m['ssim']:.3f} over {m['n']} images")  # fmt: skip
     rows = reconstruct_rows(run, imgs, seed)
-    rows[-1] = grids.sharpen(rows[-1], sharpen)
+    rows[-1] = sharpened(rows[-1], sharpen)
     file = sample_file("recon", ("", split), ("sharp", sharpen), ("n", len(imgs)), ("seed", seed))
-    sharp = f", reconstructions sharpened x{sharpen:g}" if sharpen is not None else ""
-    cap = f"{len(imgs)} {split} images (seed {seed}), rows {order}{sharp}{mtxt}"
-    grids.write_grid(samples_dir(run) / file, rows, cols)
+    write_grid(samples_dir(run) / file, rows, cols)
     params = {"split": split, "n": len(imgs), "seed": seed, "task": task}
     if sharpen is not None:
         params["sharpen"] = sharpen
-    entries.append(entry(file, "reconstruction", "encoder", params, cap))
+    entries = [entry(file, "reconstruction", "encoder", params, cap)]
     if own is not None:
-        rows = reconstruct_rows(run, own, seed)
         file = sample_file("recon", ("", "files"), ("", [Path(p).name for p in images]))
-        names = ", ".join(Path(p).name for p in images)
-        cap = f"image files ({names}), rows {order}"
-        grids.write_grid(samples_dir(run) / file, rows, min(cols, len(own)))
-        entries.append(
-            entry(
-                file,
-                "reconstruction",
-                "encoder",
-                {"files": [str(p) for p in images], "task": task},
-                cap,
-            )
-        )
+        cap = f"image files ({', '.join(Path(p).name for p in images)}), rows {order}"
+        write_grid(samples_dir(run) / file, reconstruct_rows(run, own, seed), min(cols, len(own)))
+        params = {"files": [str(p) for p in images], "task": task}
+        entries.append(entry(file, "reconstruction", "encoder", params, cap))
     update_index(run, entries)
     if metrics:
         atomic_write_json(samples_dir(run) / "reconstruction.json", result)
@@ -89,8 +139,5 @@ def reconstructions(
         for e in entries:
             log(f"{e['file']}: {e['caption']}")
     folder = samples_dir(run)
-    return Reconstructions(
-        split,
-        result.get("metrics"),
-        SampleImages(tuple(SampleImage.of(e, folder) for e in entries)),
-    )
+    items = SampleImages(SampleImage.of(e, folder) for e in entries)
+    return Reconstructions(split, result.get("metrics"), items)

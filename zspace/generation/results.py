@@ -8,23 +8,15 @@ for a matplotlib Figure (drawn by the reporting stage's renderer, ``core.display
 
 from __future__ import annotations
 
-import html
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zspace.core.display import data_url, renderer
+from zspace.core.display import esc, img, renderer
 from zspace.core.results import Result
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-
-
-def _img(path: Path, alt: str) -> str:
-    if not path.is_file():
-        return f"<p>{html.escape(str(path))} is missing</p>"
-    return f'<img src="{data_url(path.read_bytes())}" alt="{html.escape(alt)}">'
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,24 +43,16 @@ class SampleImage(Result):
         return renderer().figures(self)[0]
 
     def _repr_html_(self) -> str:
-        cap = html.escape(self.caption)
-        return f"<figure>{_img(self.path, self.file)}<figcaption>{cap}</figcaption></figure>"
+        if not self.path.is_file():
+            return f"<p>{esc(self.path)} is missing</p>"
+        return img(self.path.read_bytes(), self.file, self.caption)
 
 
-@dataclass(frozen=True, eq=False)
-class SampleImages(Sequence):
+class SampleImages(tuple[SampleImage, ...]):
     """Several grids (one per sampler, limit, sharpening factor), in the order made."""
 
-    items: tuple[SampleImage, ...]
-
-    def __getitem__(self, i):  # type: ignore[override]
-        return self.items[i]
-
-    def __len__(self) -> int:
-        return len(self.items)
-
     def _repr_html_(self) -> str:
-        return "".join(item._repr_html_() for item in self.items)
+        return "".join(item._repr_html_() for item in self)
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,7 +66,7 @@ class Reconstructions(Result):
     def _repr_html_(self) -> str:
         m = self.metrics
         head = (
-            f"<p>{html.escape(self.split)}: mean loss {m['loss']:.4g}, PSNR {m['psnr']:.2f} dB, "
+            f"<p>{esc(self.split)}: mean loss {m['loss']:.4g}, PSNR {m['psnr']:.2f} dB, "
             f"SSIM {m['ssim']:.3f} over {m['n']} images</p>"
             if m
             else ""
@@ -105,14 +89,14 @@ class Rates(Result):
 
     def _repr_html_(self) -> str:
         rows = "".join(
-            f"<tr><td>{html.escape(r['sampler'])}</td><td>{html.escape(_params(r['params']))}"
+            f"<tr><td>{esc(r['sampler'])}</td><td>{esc(_params(r['params']))}"
             f"</td><td>{r['rate']:.3f}</td><td>{r['mean_radius']:.3g}</td></tr>"
             for r in self.results
         )
-        warn = f"<p><b>warning</b>: {html.escape(self.warning)}</p>" if self.warning else ""
+        warn = f"<p><b>warning</b>: {esc(self.warning)}</p>" if self.warning else ""
         return (
             f"<p>meaningful-point rate (threshold {self.threshold:.4g}, {self.reference_size} "
-            f"reference points in {html.escape(self.space)})</p>{warn}<table><tr><th>sampler"
+            f"reference points in {esc(self.space)})</p>{warn}<table><tr><th>sampler"
             f"</th><th>parameters</th><th>rate</th><th>mean radius</th></tr>{rows}</table>"
         )
 

@@ -1,30 +1,34 @@
-"""Where random z-points come from: N(0, I), uniform boxes, and densities fitted to the data.
+"""Where random z-points come from: one interface for every sampler.
+
+A sampler has ``fit(z)`` (learn from the encoded training latents; N(0, I) and the
+uniform box learn nothing), ``sample(n, rng)`` ((n, d) float32 points from a seeded
+NumPy Generator) and, when fitted, ``save(folder)`` and ``load(folder)``. ``zspace
+generate``, the meaningful-point rate, ``zspace evaluate`` (``samplers_for``) and the
+explorer all draw through it.
 
 An AE's encoded data do not fill N(0, I), so decoding standard-normal points shows
 little; a Gaussian (full covariance) or a Gaussian mixture fitted to the encoded
 training latents puts the random points where the data are, which lets an AE
 generate at all. Fits are saved in the run as arrays (``RUN/samplers/<name>.npz``
-with a ``.json`` beside it), never as pickles, and reused while the latents are
-unchanged.
+with a ``.json`` beside it, tied by the npz's sha256: ``core.fileio.write_pair``),
+never as pickles, and reused while the latents and settings are unchanged.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import time
 import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from zspace.analysis.common import subsample
+from zspace.analysis.pca import covariance
 from zspace.core.errors import ZspaceError
-from zspace.core.fileio import atomic_write_bytes, atomic_write_json, read_npz
+from zspace.core.fileio import read_pair, write_pair
+from zspace.latents.store import load_latents
 
 SAMPLERS = ("normal", "uniform", "gauss", "gmm")
 REFERENCE_LIMITS = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 5.0, 8.0)
@@ -32,11 +36,21 @@ DEFAULT_SUBSAMPLE = 20_000
 DEFAULT_COMPONENTS = (1, 2, 4, 8, 16)
 REG_COVAR = 1e-5
 
+Log = Callable[[str], None] | None
+
 
 def check_sampler(name: str) -> str:
     if name not in SAMPLERS:
         raise ZspaceError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
     return name
+
+
+def parse_samplers(sampler: str | Sequence[str]) -> list[str]:
+    names = sampler.split(",") if isinstance(sampler, str) else list(sampler)
+    names = [n.strip() for n in names if n.strip()]
+    if not names:
+        raise ZspaceError(f"no sampler given; choose from {', '.join(SAMPLERS)}")
+    return [check_sampler(n) for n in names]
 
 
 def check_limit(limit: float) -> float:
@@ -46,15 +60,26 @@ def check_limit(limit: float) -> float:
     return limit
 
 
-def sample_normal(n: int, d: int, rng: np.random.Generator) -> np.ndarray:
-    """(n, d) float32 points from N(0, I)."""
-    return rng.standard_normal((n, d)).astype(np.float32)
+class Sampler:
+    """N(0, I), or with ``limit`` every component uniform in [-limit, limit]; and the
+    interface of every sampler: ``fit(z)`` returns it fitted to encoded latents,
+    ``sample(n, rng)`` draws, ``params`` is what a grid's caption and a row of rates or
+    metrics say about the draw."""
 
+    def __init__(self, d: int, limit: float | None = None) -> None:
+        self.d = int(d)
+        self.name = "normal" if limit is None else "uniform"
+        self.limit = None if limit is None else check_limit(limit)
+        self.params: dict[str, Any] = {} if limit is None else {"limit": self.limit}
+        self.info: dict[str, Any] = {}  # what a fit learnt and was fitted with (saved)
 
-def sample_uniform(n: int, d: int, limit: float, rng: np.random.Generator) -> np.ndarray:
-    """(n, d) float32 points, every component uniform in [-limit, limit]."""
-    limit = check_limit(limit)
-    return rng.uniform(-limit, limit, (n, d)).astype(np.float32)
+    def fit(self, z: np.ndarray) -> Sampler:
+        return self
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        if self.limit is None:
+            return rng.standard_normal((n, self.d)).astype(np.float32)
+        return rng.uniform(-self.limit, self.limit, (n, self.d)).astype(np.float32)
 
 
 def _cholesky(cov: np.ndarray) -> np.ndarray:
@@ -69,142 +94,6 @@ def _cholesky(cov: np.ndarray) -> np.ndarray:
     raise ZspaceError("the latents' covariance is not positive definite even with a ridge")
 
 
-@dataclass
-class GaussFit:
-    """N(mean, cov) fitted to encoded latents (maximum likelihood, full covariance)."""
-
-    mean: np.ndarray
-    cov: np.ndarray
-    info: dict[str, Any] = field(default_factory=dict)
-
-    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        eps = rng.standard_normal((n, len(self.mean)))
-        return (self.mean + eps @ _cholesky(self.cov).T).astype(np.float32)
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        return {"mean": self.mean, "cov": self.cov}
-
-
-@dataclass
-class GmmFit:
-    """A Gaussian mixture (full covariances) with its BIC table."""
-
-    weights: np.ndarray
-    means: np.ndarray
-    covariances: np.ndarray
-    info: dict[str, Any] = field(default_factory=dict)
-
-    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """Seeded sampling done here (not sklearn's), so a numpy Generator drives it."""
-        k, d = self.means.shape
-        comp = rng.choice(k, size=n, p=self.weights / self.weights.sum())
-        eps = rng.standard_normal((n, d))
-        out = np.empty((n, d), np.float64)
-        for j in range(k):
-            rows = comp == j
-            if rows.any():
-                out[rows] = self.means[j] + eps[rows] @ _cholesky(self.covariances[j]).T
-        return out.astype(np.float32)
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        return {"weights": self.weights, "means": self.means, "covariances": self.covariances}
-
-
-def fit_gauss(z: np.ndarray) -> GaussFit:
-    """Mean and full (maximum-likelihood) covariance of ``z`` (N, d)."""
-    z = np.asarray(z, np.float64)
-    if z.ndim != 2 or len(z) < 2:
-        raise ZspaceError(f"need at least 2 latent points of shape (N, d) to fit; got {z.shape}")
-    mean = z.mean(axis=0)
-    cov = np.cov(z, rowvar=False, bias=True).reshape(z.shape[1], z.shape[1])
-    return GaussFit(mean, cov, {"n": len(z), "d": z.shape[1]})
-
-
-def _fit_one(x: np.ndarray, k: int, max_iter: int, seed: int) -> Any:
-    """One scikit-learn fit; float32 first, float64 when float32 cannot factor a
-    near-singular covariance (dead axes), and a one-line error when neither can."""
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.mixture import GaussianMixture
-
-    for dtype in (np.float32, np.float64):
-        gm = GaussianMixture(
-            k,
-            covariance_type="full",
-            reg_covar=REG_COVAR,
-            max_iter=max_iter,
-            tol=1e-3,
-            init_params="k-means++",
-            random_state=seed,
-        )
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                return gm.fit(x.astype(dtype, copy=False))
-        except ValueError as err:
-            last = err
-    raise ZspaceError(f"GMM with {k} components could not be fitted: {str(last).splitlines()[0]}")
-
-
-def fit_gmm(
-    z: np.ndarray,
-    components: int | Sequence[int] = DEFAULT_COMPONENTS,
-    *,
-    sample_size: int = DEFAULT_SUBSAMPLE,
-    seed: int = 0,
-    max_iter: int = 50,
-) -> GmmFit:
-    """Fit a full-covariance mixture on a seeded subsample; with several counts, keep
-    the one with the lowest BIC (on the same subsample).
-
-    The EM runs in float32: scikit-learn keeps the input's dtype, and its cost is
-    d x d matmuls and Cholesky factors per component and iteration, which float32
-    does 1.4-1.7x faster (measured on 20,000 x 256) at no visible cost in the fit; the
-    saved parameters are float64.
-    """
-    counts = [components] if isinstance(components, int) else list(components)
-    if not counts or min(counts) < 1:
-        raise ZspaceError(f"GMM components {counts}: need counts >= 1")
-    x = np.asarray(np.asarray(z)[subsample(len(z), sample_size, seed)], np.float32)
-    if len(x) < 2 * max(counts):
-        raise ZspaceError(f"{len(x)} latent points are too few for {max(counts)} components")
-    t0 = time.perf_counter()
-    bic: dict[int, float] = {}
-    best: tuple[int, Any] | None = None  # (count, its fitted mixture)
-    from zspace.core.progress import bar
-
-    for k in bar(counts, desc=f"GMM fits on {len(x):,} points", unit="fit"):
-        gm = _fit_one(x, k, max_iter, seed)
-        bic[k] = float(gm.bic(x.astype(gm.means_.dtype)))
-        if best is None or bic[k] < bic[best[0]]:
-            best = (k, gm)
-    assert best is not None  # counts is not empty
-    k, gm = best
-    info = {
-        "n_components": k,
-        "bic": {str(c): v for c, v in bic.items()},
-        "subsample": len(x),
-        "seed": seed,
-        "converged": bool(gm.converged_),
-        "dtype": str(gm.means_.dtype),
-        "warning": (
-            f"BIC chose {k} components, the largest count tried; try more "
-            f"(e.g. --components {k}-{2 * k})"
-        )
-        if len(counts) > 1 and k == max(counts)
-        else None,
-        "seconds": round(time.perf_counter() - t0, 2),
-    }
-    return GmmFit(
-        gm.weights_.astype(np.float64),
-        gm.means_.astype(np.float64),
-        gm.covariances_.astype(np.float64),
-        info,
-    )
-
-
-# ---------------------------------------------------------------- saving fits
-
-
 def fingerprint(z: np.ndarray) -> dict[str, Any]:
     """Cheap identity of a latents array, to tell when a saved fit is stale."""
     z64 = np.asarray(z, np.float64)
@@ -216,79 +105,199 @@ def fingerprint(z: np.ndarray) -> dict[str, Any]:
     }
 
 
-def fit_path(run_dir: str | Path, name: str) -> Path:
-    return Path(run_dir) / "samplers" / f"{name}.npz"
+class Fitted(Sampler):
+    """Gaussians with full covariances fitted to encoded latents: ``gauss``, one by
+    maximum likelihood (arrays mean, cov), or ``gmm``, a mixture fitted on a seeded
+    subsample, of the component count with the lowest BIC on it (arrays weights,
+    means, covariances). The Cholesky factors are taken once per fit, so a draw is a
+    matmul per component (the explorer draws per click).
 
+    The mixture's EM runs in float32: scikit-learn keeps the input's dtype, and its
+    cost is d x d matmuls and Cholesky factors per component and iteration, which
+    float32 does 1.4-1.7x faster (measured on 20,000 x 256) at no visible cost in the
+    fit; the saved parameters are float64."""
 
-def save_fit(run_dir: str | Path, name: str, fit: GaussFit | GmmFit) -> Path:
-    """Arrays to ``samplers/<name>.npz`` and the fit's facts to ``<name>.json``; the
-    json, written last, carries the npz's sha256, so a crash between the two writes
-    leaves a pair that ``load_fit`` rejects rather than new arrays with old facts."""
-    path = fit_path(run_dir, name)
-    buf = io.BytesIO()
-    arrays: dict[str, Any] = fit.arrays()  # (names that are no savez keyword)
-    np.savez(buf, **arrays)
-    data = buf.getvalue()
-    atomic_write_bytes(path, data)
-    atomic_write_json(
-        path.with_suffix(".json"),
-        {"kind": name, **fit.info, "npz_sha256": hashlib.sha256(data).hexdigest()},
-    )
-    return path
-
-
-def load_fit(run_dir: str | Path, name: str) -> GaussFit | GmmFit | None:
-    path = fit_path(run_dir, name)
-    meta = path.with_suffix(".json")
-    if not path.is_file() or not meta.is_file():
-        return None
-    try:
-        info = json.loads(meta.read_text())
-        data = path.read_bytes()
-    except (OSError, ValueError):  # unreadable, truncated or not UTF-8: fit again
-        return None
-    if not isinstance(info, dict) or info.get("npz_sha256") != hashlib.sha256(data).hexdigest():
-        return None  # a stale or mismatched pair: fit again
-    try:
-        f = read_npz(path, data=data)
-        if name == "gauss":
-            fit: GaussFit | GmmFit = GaussFit(f["mean"], f["cov"], info)
-        else:
-            fit = GmmFit(f["weights"], f["means"], f["covariances"], info)
-    except (ZspaceError, KeyError):
-        return None  # a foreign pair that happens to match its own hash: fit again
-    return fit
-
-
-def fitted(
-    run_dir: str | Path,
-    name: str,
-    z: np.ndarray,
-    *,
-    components: int | Sequence[int] | None = None,
-    sample_size: int = DEFAULT_SUBSAMPLE,
-    seed: int = 0,
-    refit: bool = False,
-    log: Callable[[str], None] | None = None,
-) -> GaussFit | GmmFit:
-    """The saved fit when it matches these latents and settings, else a new one (saved;
-    its warning, if any, goes to ``log``: once, when it is fitted)."""
-    key: dict[str, Any] = {"latents": fingerprint(z)}
-    if name == "gmm":
+    def __init__(
+        self,
+        name: str = "gauss",
+        components: int | Sequence[int] | None = None,
+        *,
+        sample_size: int = DEFAULT_SUBSAMPLE,
+        seed: int = 0,
+        max_iter: int = 50,
+    ) -> None:
+        super().__init__(0)
+        self.name, self.max_iter = name, max_iter
+        self.arrays: dict[str, np.ndarray] = {}
         comps = DEFAULT_COMPONENTS if components is None else components
-        comps = [comps] if isinstance(comps, int) else [int(c) for c in comps]
-        key.update({"components": comps, "subsample_size": sample_size, "seed": seed})
-    old = None if refit else load_fit(run_dir, name)
-    if old is not None and all(old.info.get(k) == v for k, v in key.items()):
-        return old
-    if name == "gauss":
-        fit: GaussFit | GmmFit = fit_gauss(z)
-    elif name == "gmm":
-        fit = fit_gmm(z, comps, sample_size=sample_size, seed=seed)
-    else:
-        raise ZspaceError(f"sampler {name!r} is not fitted")
-    fit.info.update(key)
-    save_fit(run_dir, name, fit)
-    if fit.info.get("warning") and log:
-        log(f"warning: {name}: {fit.info['warning']}")
-    return fit
+        comps = [int(comps)] if isinstance(comps, int) else [int(c) for c in comps]
+        if not comps or min(comps) < 1:
+            raise ZspaceError(f"GMM components {comps}: need counts >= 1")
+        gmm = {"components": comps, "subsample_size": sample_size, "seed": seed}
+        self.settings: dict[str, Any] = gmm if name == "gmm" else {}
+
+    def key(self, z: np.ndarray) -> dict[str, Any]:
+        """What a saved fit must match to be reused: the latents and the settings."""
+        return {"latents": fingerprint(z), **self.settings}
+
+    def fit(self, z: np.ndarray) -> Fitted:
+        z = np.asarray(z)
+        if self.name == "gmm":
+            return self._set(*self._mixture(z), self.key(z))
+        if z.ndim != 2 or len(z) < 2:
+            raise ZspaceError(
+                f"need at least 2 latent points of shape (N, d) to fit; got {z.shape}"
+            )
+        mean, cov = covariance(z)  # the package's one covariance, chunked in float64
+        n = len(z)
+        arrays = {"mean": mean, "cov": cov * ((n - 1) / n)}  # maximum likelihood: / n
+        return self._set(arrays, {"n": n, "d": z.shape[1]}, self.key(z))
+
+    def _mixture(self, z: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        from zspace.core.progress import bar
+
+        counts, seed = self.settings["components"], self.settings["seed"]
+        x = np.asarray(z[subsample(len(z), self.settings["subsample_size"], seed)], np.float32)
+        if len(x) < 2 * max(counts):
+            raise ZspaceError(f"{len(x)} latent points are too few for {max(counts)} components")
+        t0 = time.perf_counter()
+        bic: dict[int, float] = {}
+        best: tuple[int, Any] | None = None  # (count, its fitted mixture)
+        for k in bar(counts, desc=f"GMM fits on {len(x):,} points", unit="fit"):
+            gm = self._fit_one(x, k, seed)
+            bic[k] = float(gm.bic(x.astype(gm.means_.dtype)))
+            if best is None or bic[k] < bic[best[0]]:
+                best = (k, gm)
+        assert best is not None  # counts is not empty
+        k, gm = best
+        edge = len(counts) > 1 and k == max(counts)
+        more = f"BIC chose {k} components, the largest count tried; try more "
+        more += f"(e.g. --components {k}-{2 * k})"
+        info = {
+            "n_components": k,
+            "bic": {str(c): v for c, v in bic.items()},
+            "subsample": len(x),
+            "seed": seed,
+            "converged": bool(gm.converged_),
+            "dtype": str(gm.means_.dtype),
+            "warning": more if edge else None,
+            "seconds": round(time.perf_counter() - t0, 2),
+        }
+        arrays = {"weights": gm.weights_, "means": gm.means_, "covariances": gm.covariances_}
+        return {k: v.astype(np.float64) for k, v in arrays.items()}, info
+
+    def _fit_one(self, x: np.ndarray, k: int, seed: int) -> Any:
+        """One scikit-learn fit; float32 first, float64 when float32 cannot factor a
+        near-singular covariance (dead axes), and a one-line error when neither can."""
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.mixture import GaussianMixture
+
+        for dtype in (np.float32, np.float64):
+            gm = GaussianMixture(
+                k,
+                covariance_type="full",
+                reg_covar=REG_COVAR,
+                max_iter=self.max_iter,
+                tol=1e-3,
+                init_params="k-means++",
+                random_state=seed,
+            )
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    return gm.fit(x.astype(dtype, copy=False))
+            except ValueError as err:
+                last = err
+        raise ZspaceError(
+            f"GMM with {k} components could not be fitted: {str(last).splitlines()[0]}"
+        )
+
+    def _set(self, arrays: dict[str, np.ndarray], *infos: dict[str, Any]) -> Fitted:
+        self.arrays, self.info = arrays, {k: v for info in infos for k, v in info.items()}
+        weights = arrays.get("weights")
+        self.means = np.asarray(arrays["means"] if weights is not None else arrays["mean"][None])
+        covs = arrays["covariances"] if weights is not None else arrays["cov"][None]
+        self.factors = [_cholesky(c).T for c in covs]
+        self.d = self.means.shape[1]
+        self.params = {"fitted_on": int(self.info.get("latents", {}).get("n", 0))}
+        if weights is not None:
+            info = self.info
+            self.params.update(
+                n_components=info.get("n_components"), subsample=info.get("subsample")
+            )
+        return self
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Seeded sampling done here (not sklearn's), so a NumPy Generator drives it."""
+        k, d = self.means.shape
+        w = self.arrays.get("weights")
+        comp = np.zeros(n, np.int64) if w is None else rng.choice(k, size=n, p=w / w.sum())
+        eps = rng.standard_normal((n, d))
+        out = np.empty((n, d), np.float64)
+        for j in range(k):
+            rows = comp == j
+            if rows.any():
+                out[rows] = self.means[j] + eps[rows] @ self.factors[j]
+        return out.astype(np.float32)
+
+    def save(self, folder: str | Path) -> Path:
+        record = {"kind": self.name, **self.info}
+        return write_pair(Path(folder) / f"{self.name}.json", record, self.arrays, compress=False)
+
+    def load(self, folder: str | Path) -> Fitted | None:
+        """The fit saved in ``folder``; None when it is missing, stale (its json does
+        not name its npz), damaged or foreign: then it is fitted again."""
+        names = ("weights", "means", "covariances") if self.name == "gmm" else ("mean", "cov")
+        try:
+            info, arrays = read_pair(Path(folder) / f"{self.name}.json")
+            return Fitted(self.name)._set({k: arrays[k] for k in names}, info)
+        except (ZspaceError, KeyError):
+            return None
+
+    def fitted(
+        self, folder: str | Path, z: np.ndarray, *, refit: bool = False, log: Log = None
+    ) -> Fitted:
+        """The fit saved in ``folder`` when it matches ``z`` and these settings, else
+        this sampler fitted to ``z`` and saved (its warning, if any, logged once)."""
+        key = self.key(z)
+        old = None if refit else self.load(folder)
+        if old is not None and all(old.info.get(k) == v for k, v in key.items()):
+            return old
+        self.fit(z).save(folder)
+        if self.info.get("warning") and log:
+            log(f"warning: {self.name}: {self.info['warning']}")
+        return self
+
+
+def samplers_for(
+    run: Any,
+    names: Sequence[str],
+    *,
+    limits: Sequence[float] | None = None,
+    components: int | Sequence[int] | None = None,
+    subsample: int = DEFAULT_SUBSAMPLE,
+    refit: bool = False,
+    log: Log = None,
+    latents: np.ndarray | None = None,
+) -> Iterator[Sampler]:
+    """The run's sampler of each name, the uniform box once per limit (default
+    ``REFERENCE_LIMITS``), fitted as they come (a saved fit is reused when it matches:
+    ``Fitted.fitted``). Fits use the run's config seed, not the drawing seed, so grids
+    with other seeds reuse the saved fit instead of refitting (and overwriting) it.
+    ``latents``: the encoded training z when the caller has them (else read once)."""
+    d = run.z_dim
+    lims = [check_limit(x) for x in (limits or REFERENCE_LIMITS)]
+    if latents is None and {"gauss", "gmm"} & set(names):
+        latents = load_latents(run).z
+    for name in names:
+        if check_sampler(name) in ("normal", "uniform"):
+            yield from (Sampler(d, lim) for lim in (lims if name == "uniform" else [None]))
+            continue
+        assert latents is not None  # read above for a fitted sampler
+        if latents.shape[1] != d:
+            raise ZspaceError(
+                f"latents have d = {latents.shape[1]} but the model has z_dim {d}; "
+                f"run `zspace encode {run.path}` again"
+            )
+        fit = Fitted(name, components, sample_size=subsample, seed=run.config.seed)
+        yield fit.fitted(Path(run.path) / "samplers", latents, refit=refit, log=log)

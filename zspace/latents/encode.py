@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from zspace.core.checks import finite_float32
+from zspace.core.checks import check_hooks, check_type, finite_float32
 from zspace.core.errors import ZspaceError
 from zspace.core.progress import bar
 from zspace.core.progress import progress as progress_switch
@@ -36,6 +36,10 @@ def encode(
     latents go to disk batch by batch (``LatentsWriter``), so memory does not grow
     with the split.
     """
+    check_type("split", split, str, "a split name (train, valid, test)")
+    check_type("eps_scale", eps_scale, (int, float, type(None)), "a number or None")
+    check_type("batch_size", batch_size, int, "an integer")
+    check_hooks(log, progress)
     if batch_size < 1:
         raise ZspaceError(f"batch_size = {batch_size}: must be >= 1")
     run = as_run(run)
@@ -54,7 +58,7 @@ def encode(
             raise ZspaceError(f"--eps-scale {eps_scale}: must be >= 0")
         if run.variational:
             run.model.eps_scale = float(eps_scale)
-    d = run.model.cfg.z_dim
+    d = run.z_dim
     path = latents_path(run.path, split)
     try:
         with (

@@ -212,6 +212,12 @@ def _check_latents(f: dict[str, np.ndarray], path: Path, redo: str) -> None:
             raise bad(f"{key} must be {z.shape} floats like z, found {_describe(a)}")
     if ("mu" in f) != ("logvar" in f):
         raise bad("mu and logvar come together")
+    for key in ("z", "mu", "logvar"):  # in blocks: no (N, d) temporary of a memory map
+        a = f.get(key)
+        if a is not None and not all(
+            np.isfinite(a[s : s + 65536]).all() for s in range(0, n, 65536)
+        ):
+            raise bad(f"{key} holds NaN or inf values")
     for key, kinds, ndim in (("label", "iu", 1), ("attr", "iu", 2)):
         a = f.get(key)
         if a is not None and (a.ndim != ndim or len(a) != n or a.dtype.kind not in kinds):

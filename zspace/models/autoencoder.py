@@ -11,7 +11,6 @@ layers run as ``zspace.models.cpu`` formulates them.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -19,13 +18,7 @@ from torch import nn
 
 from zspace.config import ModelConfig, decoder_filters
 from zspace.models import cpu
-
-
-@dataclass(frozen=True)
-class EncoderOutput:
-    z: torch.Tensor
-    mu: torch.Tensor | None
-    logvar: torch.Tensor | None
+from zspace.models.interface import EncoderOutput
 
 
 def _activation(cfg: ModelConfig) -> nn.Module:
@@ -156,7 +149,10 @@ def _on_encoder(name: str) -> Any:
 
 
 class AutoEncoder(nn.Module):
-    """AE (``variational=False``) or VAE with the SPEC's knobs; input NCHW in [0, 1]."""
+    """AE (``variational=False``) or VAE with the SPEC's knobs; input NCHW in [0, 1].
+
+    ``forward`` gives logits for the loss; ``encode``/``decode`` are the model
+    interface of ``zspace.models.interface`` (images in [0, 1])."""
 
     def __init__(self, cfg: ModelConfig, input_shape: tuple[int, int, int]) -> None:
         super().__init__()
@@ -172,8 +168,18 @@ class AutoEncoder(nn.Module):
     def variational(self) -> bool:
         return self.encoder.variational
 
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        return (self.cfg.z_dim,)
+
     eps_scale = _on_encoder("eps_scale")
     eps_clip = _on_encoder("eps_clip")
+
+    def encode(self, x: torch.Tensor) -> EncoderOutput:
+        return self.encoder(x.contiguous(memory_format=torch.channels_last), fused=True)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.decoder(z))
 
     def forward(
         self, x: torch.Tensor, eps: torch.Tensor | None = None

@@ -11,62 +11,34 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-_EXPORTS = {
-    "SCALINGS": "scaling",
-    "FittedScaling": "scaling",
-    "fit_scaling": "scaling",
-    "Samples": "data",
-    "reference_samples": "data",
-    "CostSurface": "surface",
-    "MeshSpec": "surface",
-    "cost_surface": "surface",
-    "cost": "neuron",
-    "output_grid": "neuron",
-    "outputs": "neuron",
-    "relative_errors": "neuron",
-    "DescentResult": "descent",
-    "gradient_descent": "descent",
-    "PerceptronResult": "study",
-    "perceptron_study": "study",
+_MODULES = {
+    "scaling": ("SCALINGS", "FittedScaling", "fit_scaling"),
+    "data": ("Samples", "reference_samples"),
+    "surface": ("CostSurface", "MeshSpec", "cost_surface"),
+    "neuron": ("cost", "output_grid", "outputs", "relative_errors"),
+    "descent": ("DescentResult", "gradient_descent"),
+    "study": ("PerceptronResult", "perceptron_study"),
 }
-
-__all__ = [
-    "CostSurface",
-    "DescentResult",
-    "FittedScaling",
-    "MeshSpec",
-    "PerceptronResult",
-    "SCALINGS",
-    "Samples",
-    "cost",
-    "cost_surface",
-    "fit_scaling",
-    "gradient_descent",
-    "output_grid",
-    "outputs",
-    "perceptron_study",
-    "reference_samples",
-    "relative_errors",
-]
+_EXPORTS = {name: module for module, names in _MODULES.items() for name in names}
+__all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
-    from zspace.perceptron.data import Samples, reference_samples
-    from zspace.perceptron.descent import DescentResult, gradient_descent
-    from zspace.perceptron.neuron import cost, output_grid, outputs, relative_errors
-    from zspace.perceptron.scaling import SCALINGS, FittedScaling, fit_scaling
-    from zspace.perceptron.study import PerceptronResult, perceptron_study
-    from zspace.perceptron.surface import CostSurface, MeshSpec, cost_surface
+    from zspace.perceptron.data import Samples, reference_samples  # noqa: F401
+    from zspace.perceptron.descent import DescentResult, gradient_descent  # noqa: F401
+    from zspace.perceptron.neuron import cost, output_grid, outputs, relative_errors  # noqa: F401
+    from zspace.perceptron.scaling import SCALINGS, FittedScaling, fit_scaling  # noqa: F401
+    from zspace.perceptron.study import PerceptronResult, perceptron_study  # noqa: F401
+    from zspace.perceptron.surface import CostSurface, MeshSpec, cost_surface  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
+    if name not in _EXPORTS:
         raise AttributeError(f"module 'zspace.perceptron' has no attribute {name!r}")
     from zspace.perceptron import data, descent, neuron, scaling, study, surface
 
     modules = {"data": data, "descent": descent, "neuron": neuron, "scaling": scaling,
                "study": study, "surface": surface}  # fmt: skip
-    return getattr(modules[module], name)
+    return getattr(modules[_EXPORTS[name]], name)
 
 
 def __dir__() -> list[str]:

@@ -1,23 +1,21 @@
 """Figures of the perceptron study, drawn from a PerceptronResult (no computation here
 beyond evaluating the fitted neuron on a plotting grid).
 
-Each function returns a matplotlib Figure built without pyplot (no global state,
-Agg canvas); ``png_bytes`` renders and closes it.
+Each function returns a matplotlib Figure built without pyplot (no global state), in
+the shared style of ``zspace.reporting.style``; ``zspace.reporting.figures.png`` renders it.
 """
 
 from __future__ import annotations
 
-import io
 import math
 from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 
 from zspace.perceptron.neuron import output_grid
-from zspace.reporting.style import RC, plain_log, styled, whole_ticks
+from zspace.reporting.style import figure, plain_log, styled, whole_ticks
 
 if TYPE_CHECKING:
     from zspace.perceptron.study import PerceptronResult
@@ -37,22 +35,10 @@ def _scatter_classes(ax, xy: np.ndarray, target: np.ndarray, **kw) -> None:
         ax.scatter(xy[sel, 0], xy[sel, 1], marker=m, c=c, label=f"target {t:g}", **kw)
 
 
-def png_bytes(fig: Figure, dpi: int = 100) -> bytes:
-    """Render a figure to PNG bytes (the page embeds them; files get the same bytes)."""
-    import matplotlib
-
-    FigureCanvasAgg(fig)
-    buf = io.BytesIO()
-    with matplotlib.rc_context(RC):
-        fig.savefig(buf, format="png", dpi=dpi)
-    return buf.getvalue()
-
-
 @styled
 def fig_samples(result: PerceptronResult) -> Figure:
     """The samples before and after scaling: how the scaling moves the two clusters."""
-    fig = Figure(figsize=(11, 5), layout="constrained")
-    ax0, ax1 = fig.subplots(1, 2)
+    fig, (ax0, ax1) = figure(1, 2, size=(11, 5))
     t = result.samples.target
     _scatter_classes(ax0, result.samples.K, t, s=45)
     ax0.set(xlabel="K1 (original)", ylabel="K2 (original)", title="original samples")
@@ -103,8 +89,7 @@ def fig_surface(result: PerceptronResult) -> Figure | None:
 @styled
 def fig_evolution(result: PerceptronResult) -> Figure:
     """Cost and weights step by step, stochastic next to batch descent."""
-    fig = Figure(figsize=(12, 7), layout="constrained")
-    axes = fig.subplots(2, 2, sharex="col")
+    fig, axes = figure(2, 2, size=(12, 7), sharex="col")
     for col, run in enumerate((result.stochastic, result.batch)):
         steps = np.arange(run.steps + 1)
         a = axes[0, col]
@@ -137,8 +122,7 @@ def fig_output(result: PerceptronResult) -> Figure:
     """The trained neuron's output over the ORIGINAL (K1, K2) plane: the geometry a
     scaling imposes (parallel lines for affine scalings, rays for per-sample)."""
     K1, K2, A = output_plane(result)
-    fig = Figure(figsize=(9, 7.5), layout="constrained")
-    ax = fig.add_subplot()
+    fig, ax = figure(size=(9, 7.5))
     norm = TwoSlopeNorm(vcenter=0.5, vmin=min(A.min(), 0.499), vmax=max(A.max(), 0.501))
     cs = ax.contourf(K1, K2, A, levels=25, cmap="RdYlBu_r", norm=norm)
     fig.colorbar(cs, ax=ax, label="neuron output A")

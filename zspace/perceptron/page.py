@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-import html
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from zspace.core.display import img
-from zspace.core.errors import ZspaceError
-from zspace.core.fileio import atomic_write_bytes, atomic_write_text
+from zspace.core.display import esc, img
+from zspace.core.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text, make_dirs
 from zspace.perceptron import figures
-from zspace.perceptron.tables import (
-    COLUMNS,
-    descent_line,
-    scaling_line,
-    surface_line,
-    table_rows,
-)
+from zspace.perceptron.tables import COLUMNS, descent_line, scaling_line, surface_line, table_rows
+from zspace.reporting.figures import png
+from zspace.reporting.html import page, section, table
 
 if TYPE_CHECKING:
     from zspace.perceptron.study import PerceptronResult
@@ -53,20 +46,18 @@ _GEOMETRY = {
 }
 
 
-def _table(rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in r) + "</tr>" for r in rows
-    )
-    return f"<table><tr>{head}</tr>{body}</table>"
+def pngs(result: PerceptronResult) -> dict[str, bytes]:
+    """file name -> PNG bytes of every figure the result has (no surface, no surface figure)."""
+    made = {name: make(result) for name, (make, _) in FIGURES.items()}
+    return {name: png(fig) for name, fig in made.items() if fig is not None}
 
 
-def build_html(result: PerceptronResult, pngs: dict[str, bytes]) -> str:
-    """The page as a string; ``pngs`` (file name -> PNG bytes) are embedded as data URIs.
-    It has the look of the run reports (``zspace.reporting.html``): header, sections."""
-    from zspace.reporting.html import page, section
-
-    esc = html.escape
+def body_html(
+    result: PerceptronResult, images: dict[str, bytes] | None = None
+) -> tuple[list[tuple[str, str]], str]:
+    """(nav, sections) of the page; ``images`` (file name -> PNG bytes, drawn when not
+    given) are embedded as data URIs."""
+    images = pngs(result) if images is None else images
     intro = [
         "<p>One neuron with a sigmoid, A = sigmoid(w1*k1 + w2*k2), learns targets 0.3 and "
         "0.7 for 14 samples (K1, K2) after the inputs are scaled to (k1, k2). The cost is "
@@ -87,79 +78,32 @@ def build_html(result: PerceptronResult, pngs: dict[str, bytes]) -> str:
     titles = {"samples.png": "Samples", "cost_surface.png": "Cost surface",
               "evolution.png": "Descent", "output.png": "Output"}  # fmt: skip
     for name, (_, caption) in FIGURES.items():
-        if name in pngs:
+        if name in images:
             sid = name.removesuffix(".png").replace("_", "-")
-            fig = img(pngs[name], name, caption)
-            body.append(section(sid, titles[name], fig))
+            body.append(section(sid, titles[name], img(images[name], name, caption)))
             nav.append((sid, titles[name]))
     for run in (result.stochastic, result.batch):
-        sid = f"{run.mode}-table"
-        body.append(
-            section(sid, f"{run.mode.capitalize()} descent", _table(table_rows(result, run)))
-        )
-        nav.append((sid, f"{run.mode.capitalize()} table"))
+        sid, title = f"{run.mode}-table", run.mode.capitalize()
+        rows = table(list(COLUMNS), table_rows(result, run), left=0)
+        body.append(section(sid, f"{title} descent", rows))
+        nav.append((sid, f"{title} table"))
+    return nav, "\n".join(body)
+
+
+def build_html(result: PerceptronResult, images: dict[str, bytes]) -> str:
+    """The page as a string, with the look of the run reports: header, sections."""
     title = f"Single-neuron perceptron, scaling {result.scaling.name}"
     sub = "A side study of zspace: why inputs are scaled before a sigmoid neuron learns"
-    return page(title, sub, nav, "\n".join(body))
-
-
-def results_json(result: PerceptronResult) -> dict:
-    """The numbers of the study, for scripts."""
-    s = result.surface
-    runs = {
-        run.mode: {
-            "start": list(run.start),
-            "eta": run.eta,
-            "decrease": run.decrease,
-            "steps": run.steps,
-            "final": list(run.final),
-            "cost": float(run.costs[-1]),
-            "outputs": run.outputs.tolist(),
-            "errors": run.errors.tolist(),
-            "total_error": run.total_error,
-        }
-        for run in (result.stochastic, result.batch)
-    }
-    return {
-        "scaling": {
-            "name": result.scaling.name,
-            "per_sample": result.scaling.per_sample,
-            "scale": result.scaling.scale.tolist(),
-            "shift": result.scaling.shift.tolist(),
-        },
-        "K": result.samples.K.tolist(),
-        "target": result.samples.target.tolist(),
-        "k": result.k.tolist(),
-        "surface": None
-        if s is None
-        else {
-            "mesh": dataclasses.asdict(result.mesh) if result.mesh else None,
-            "shape": [int(s.w2.size), int(s.w1.size)],
-            "c_min": s.c_min,
-            "w_min": list(s.w_min),
-            "seconds": s.seconds,
-            "threads": s.threads,
-        },
-        **runs,
-    }
+    return page(title, sub, *body_html(result, images))
 
 
 def write_study(result: PerceptronResult, out: Path) -> PerceptronResult:
     """Write the figures, results.json and index.html into ``out``; return the result
     with ``out`` set."""
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ZspaceError(f"cannot create output folder {out}: {e.strerror}") from None
-    if not out.is_dir():
-        raise ZspaceError(f"output path {out} exists and is not a folder")
-    pngs: dict[str, bytes] = {}
-    for name, (make, _) in FIGURES.items():
-        fig = make(result)
-        if fig is not None:
-            pngs[name] = figures.png_bytes(fig)
-            atomic_write_bytes(out / name, pngs[name])
-    atomic_write_text(out / "results.json", json.dumps(results_json(result), indent=1) + "\n")
-    atomic_write_text(out / "index.html", build_html(result, pngs))
+    out = make_dirs(out)
+    images = pngs(result)
+    for name, data in images.items():
+        atomic_write_bytes(out / name, data)
+    atomic_write_json(out / "results.json", result.to_dict())
+    atomic_write_text(out / "index.html", build_html(result, images))
     return dataclasses.replace(result, out=out)

@@ -6,20 +6,28 @@ Each run keeps one colour (tab10 by its position) on every figure of the page.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from zspace.analysis.runner import load_result
 from zspace.core.display import esc, img
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write_text, check_writable
 from zspace.reporting import figures as F
-from zspace.reporting.evaluation import compare_html
-from zspace.reporting.html import Html, page, section, table
+from zspace.reporting.evaluation import compare_html, row_key
+from zspace.reporting.html import Html, optional_json, page, section, table
 from zspace.reporting.report import grid_figure
 from zspace.reporting.style import hex_colour
+
+LOSSES = {"total": "total", "reco": "reco", "kl": "fact * KL", "val_total": "valid total"}
+LOSSES |= {"val_reco": "valid reco"}
+VAE = {"logvar_min": "logvar min", "logvar_max": "logvar max", "logvar_mean": "logvar mean"}
+VAE |= {"diff_max": "max |z-mu|", "radius_abs_mean": "mean |R(z)-R(mu)|"}
+VAE |= {"radius_rel_mean": "mean relative"}
+OVERLAYS = {"radius": ("Radius distributions", F.overlay_radius)}
+OVERLAYS |= {"kmeans": ("KMeans inertia curves", F.overlay_inertia)}
+NAV = [("runs", "Runs"), ("losses", "Losses"), ("radius", "Radius"), ("kmeans", "KMeans")]
+NAV += [("vae", "VAE internals"), ("generation", "Generation")]
 
 
 def swatch(colour: str) -> Html:
@@ -38,7 +46,7 @@ def build_compare(
     runs: Sequence[str | Path], out: str | Path, log: Callable[[str], None] | None = None
 ) -> Path:
     """Write ``out/compare.html`` for the given run folders; returns its path."""
-    from zspace.runs.folder import read_history, read_meta
+    from zspace.runs.folder import read_config, read_history, read_meta
 
     dirs = [Path(r) for r in runs]
     if len(dirs) < 2:
@@ -48,151 +56,60 @@ def build_compare(
             raise ZspaceError(f"{d} is not a zspace run folder (no config.toml)")
     check_writable(Path(out) / "compare.html", "--out")  # before any figure is drawn
     names = _names(dirs)
-    metas = [read_meta(d) for d in dirs]
     hists = [read_history(d) for d in dirs]
-    colours = [F.run_colour(i) for i in range(len(dirs))]
-
-    legend = table(
-        ["run", "colour", "kind", "folder", "z_dim", "epochs"],
-        [
-            [
-                n,
-                swatch(c),
-                str(m.get("kind", "?")).upper(),
-                str(d),
-                _z_dim(d),
-                len(h),
-            ]
-            for n, c, m, d, h in zip(names, colours, metas, dirs, hists, strict=True)
-        ],
-        left=4,
-    )
-    body = [section("runs", "Runs and their colours", legend)]
-
-    rows = []
-    for n, h in zip(names, hists, strict=True):
-        last = h[-1] if h else {}
-        rows.append(
-            [
-                n,
-                last.get("epoch", ""),
-                last.get("total", ""),
-                last.get("reco", ""),
-                last.get("kl", ""),
-                last.get("val_total", "") or "",
-                last.get("val_reco", "") or "",
-            ]
-        )
+    legend = []
+    for i, (n, d, h) in enumerate(zip(names, dirs, hists, strict=True)):
+        kind, z_dim = str(read_meta(d).get("kind", "?")).upper(), read_config(d).model.z_dim
+        legend.append([n, swatch(F.run_colour(i)), kind, str(d), z_dim, len(h)])
+    runs_table = table(["run", "colour", "kind", "folder", "z_dim", "epochs"], legend, left=4)
+    body = [section("runs", "Runs and their colours", runs_table)]
+    last = [h[-1] if h else {} for h in hists]
     loss = "<p>Losses per image in the last epoch:</p>" + table(
-        ["run", "epochs", "total", "reco", "fact * KL", "valid total", "valid reco"], rows
+        ["run", "epochs", *LOSSES.values()],
+        [
+            [n, r.get("epoch"), *(r.get(k) for k in LOSSES)]
+            for n, r in zip(names, last, strict=True)
+        ],
     )
     if any(hists):
         loss = img(F.overlay_losses(list(zip(names, hists, strict=True))), "loss curves") + loss
     body.append(section("losses", "Losses", loss))
-
-    for name, title, fig in (
-        ("radius", "Radius distributions", F.overlay_radius),
-        ("kmeans", "KMeans inertia curves", F.overlay_inertia),
-    ):
-        items, words, lacking = [], [], []
-        for n, d in zip(names, dirs, strict=True):
-            got = load_result(d, name)
-            if got is None:
-                lacking.append(n)
-                continue
-            items.append((n, *got))
-            words.append(f"<li><b>{esc(n)}</b>: {esc(got[0]['summary'].rstrip('.'))}.</li>")
-        html = img(fig(items), title) if items else ""
-        html += f"<ul>{''.join(words)}</ul>"
-        if lacking:
+    for name, (title, overlay) in OVERLAYS.items():
+        got = {n: load_result(d, name) for n, d in zip(names, dirs, strict=True)}
+        items = [(n, *g) for n, g in got.items() if g is not None]
+        words = "".join(
+            f"<li><b>{esc(n)}</b>: {esc(rec['summary'].rstrip('.'))}.</li>" for n, rec, _ in items
+        )
+        html = (img(overlay(items), title) if items else "") + f"<ul>{words}</ul>"
+        if lacking := [n for n, g in got.items() if g is None]:
             html += (
                 f'<p class="missing">No {name} analysis for {esc(", ".join(lacking))}: '
                 f"run <code>zspace analyze RUN --only {name}</code>.</p>"
             )
         body.append(section(name, title, html))
-
-    rows = []
-    for n, d in zip(names, dirs, strict=True):
-        got = load_result(d, "vae")
-        if got is None:
-            rows.append([n, "-", "-", "-", "-", "-", "-"])  # an AE, or not analysed
-            continue
-        r = got[0]["result"]
-        rows.append(
-            [
-                n,
-                r["logvar_min"],
-                r["logvar_max"],
-                r["logvar_mean"],
-                r["diff_max"],
-                r["radius_abs_mean"],
-                r["radius_rel_mean"],
-            ]
-        )
-    vae = table(
-        [
-            "run",
-            "logvar min",
-            "logvar max",
-            "logvar mean",
-            "max |z-mu|",
-            "mean |R(z)-R(mu)|",
-            "mean relative",
-        ],
-        rows,
+    vae = [(n, load_result(d, "vae")) for n, d in zip(names, dirs, strict=True)]
+    rows = [[n, *((g[0]["result"].get(k) if g else None) for k in VAE)] for n, g in vae]
+    html = (
+        "<p>Encoder log-variances and how far z strays from mu:</p>"
+        + table(["run", *VAE.values()], rows)
+        + "<p>A dash: an AE, or a VAE whose vae analysis has not been run.</p>"
     )
-    vae = "<p>Encoder log-variances and how far z strays from mu:</p>" + vae
-    vae += "<p>A dash: an AE, or a VAE whose vae analysis has not been run.</p>"
-    body.append(section("vae", "VAE internals", vae))
+    body.append(section("vae", "VAE internals", html))
     body.append(section("generation", "Generation", generation_html(names, dirs)))
-
-    out = Path(out)
-    nav = [
-        ("runs", "Runs"),
-        ("losses", "Losses"),
-        ("radius", "Radius"),
-        ("kmeans", "KMeans"),
-        ("vae", "VAE internals"),
-        ("generation", "Generation"),
-    ]
-    text = page("zspace comparison", " vs ".join(names), nav, "\n".join(body))
-    path = atomic_write_text(out / "compare.html", text)
+    text = page("zspace comparison", " vs ".join(names), NAV, "\n".join(body))
+    path = atomic_write_text(Path(out) / "compare.html", text)
     if log:
         log(f"comparison: {path}")
     return path
 
 
-def _z_dim(d: Path) -> str:
-    got = load_result(d, "radius")
-    return str(got[0]["result"]["z_dim"]) if got else "?"
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text()) if path.is_file() else None
-    except (OSError, ValueError):  # unreadable, truncated, not UTF-8: shown as absent
-        return None
-
-
-def _key(r: dict[str, Any]) -> str:
-    """A sampler row's label: its name and uniform limit (a GMM's count may differ
-    between runs and still belongs on one row)."""
-    params = r.get("params") or {}
-    shown = {k: v for k, v in params.items() if k == "limit"}
-    return str(r.get("sampler", "?")) + "".join(f" {k}={v:g}" for k, v in shown.items())
-
-
-def _rate(value: Any) -> Any:
-    return "-" if value is None else Html(f"{float(value):.3f}")
-
-
 def generation_html(names: Sequence[str], dirs: Sequence[Path]) -> str:
     """Rates per sampler with one column per run, then each sampler's grids side by side
     (the latest unsharpened grid of that sampler and limit in each run)."""
-    rates = [_read_json(d / "samples" / "rates.json") or {} for d in dirs]
+    rates = [optional_json(d / "samples" / "rates.json") or {} for d in dirs]
     by_run = [
         {
-            _key(r): r["rate"]
+            row_key(r["sampler"], r.get("params")): r["rate"]
             for r in rt.get("results", [])
             if isinstance(r, dict) and "sampler" in r
         }
@@ -206,24 +123,23 @@ def generation_html(names: Sequence[str], dirs: Sequence[Path]) -> str:
             "between runs, see docs/generation.md).</p>"
         )
         parts.append(
-            table(
-                ["sampler", *names],
-                [[k, *(_rate(rows.get(k)) for rows in by_run)] for k in keys],
-            )
+            table(["sampler", *names], [[k, *(rows.get(k, "-") for rows in by_run)] for k in keys])
         )
     parts.append(compare_html(names, dirs))  # the evaluation, per sampler, runs side by side
     grids: dict[str, dict[str, tuple[Path, dict]]] = {}
     for n, d in zip(names, dirs, strict=True):
-        index = _read_json(d / "samples" / "index.json")
+        index = optional_json(d / "samples" / "index.json")
         for e in index if isinstance(index, list) else []:
             params = e.get("params") or {} if isinstance(e, dict) else {}
             if not isinstance(e, dict) or e.get("kind") != "grid" or "sharpen" in params:
                 continue
-            grids.setdefault(_key(e), {})[n] = (d / "samples", e)
+            grids.setdefault(row_key(str(e.get("sampler", "?")), params), {})[n] = (
+                d / "samples",
+                e,
+            )
     for key, per_run in grids.items():
         cells = [grid_figure(*per_run[n], label=n) for n in names if n in per_run]
-        if cells:
-            parts.append(f'<h3>Sampler {esc(key)}</h3><div class="row">{"".join(cells)}</div>')
+        parts.append(f'<h3>Sampler {esc(key)}</h3><div class="row">{"".join(cells)}</div>')
     lacking = [
         n
         for n, rows, d in zip(names, by_run, dirs, strict=True)

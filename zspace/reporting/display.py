@@ -13,7 +13,7 @@ from zspace.reporting.figures import analysis_figures, image_figure, png
 class Renderer:
     def figures(self, result: Any) -> list[Figure]:
         if isinstance(result, AnalysisResult):
-            return analysis_figures(result.name, {"result": result.to_json()}, result.arrays())
+            return analysis_figures(result.name, {"result": result.to_dict()}, result.arrays())
         return [image_figure(result.path, result.caption)]  # a generated grid (SampleImage)
 
     def png(self, figure: Figure) -> bytes:

@@ -1,38 +1,34 @@
 """samples/eval.json on the pages: the evaluation table of a run, a table of each
 sampler's metrics beside its grid, and the runs side by side on the compare page.
 
-Only what eval.json holds is shown (nothing is recomputed); the latent
-meaningful-point rate from rates.json joins as one more column.
+Only what eval.json holds is shown (nothing is recomputed), the latent
+meaningful-point rate it took from rates.json included. The headline comes first,
+is coloured and orders the rows (the floor first); a flagged row is marked ⚑ and
+its flags are spelled out under its table.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from zspace.core.display import esc
-from zspace.reporting.html import table
+from zspace.core.errors import ZspaceError
+from zspace.core.fileio import read_json
+from zspace.evaluation.reading import METRICS, ranked
+from zspace.reporting.html import Html, table
+from zspace.reporting.text import num
 
-METRICS = (
-    ("precision", "precision"),
-    ("recall", "recall"),
-    ("density", "density"),
-    ("coverage", "coverage"),
-    ("fd", "FD-zspace"),
-    ("kid", "KID"),
-    ("confident_share", "confident share"),
-    ("face_rate", "face rate"),
-)
-BAD = (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError)
+FLAG = "⚑"
+BAD = (ZspaceError, KeyError, TypeError, ValueError, AttributeError)
 
 
 def read_eval(run_dir: Path) -> dict[str, Any] | None:
     path = Path(run_dir) / "samples" / "eval.json"
     if not path.is_file():
         return None
-    return json.loads(path.read_text())
+    return read_json(path)
 
 
 def row_key(sampler: str, params: dict[str, Any] | None) -> str:
@@ -46,21 +42,23 @@ def _cell(row: dict[str, Any], name: str) -> str:
     if name not in m:
         return "-"
     spread = s.get(name)
-    shown = f"{m[name]:.3g}" if abs(m[name]) >= 1e-3 or m[name] == 0 else f"{m[name]:.2e}"
-    return shown + (f" ± {spread:.2g}" if spread is not None else "")
+    return num(float(m[name])) + (f" ± {num(spread, 2)}" if spread is not None else "")
 
 
-def _rates(run_dir: Path) -> dict[str, float]:
-    try:
-        rates = json.loads((Path(run_dir) / "samples" / "rates.json").read_text())
-        return {row_key(r["sampler"], r["params"]): float(r["rate"]) for r in rates["results"]}
-    except (OSError, *BAD):
-        return {}
+def flag_list(flagged: Sequence[tuple[str, dict[str, Any]]]) -> str:
+    """Each (label, row)'s flags, one line each, or ""."""
+    items = [f"<li>{FLAG} <b>{esc(label)}</b>: {esc(f)}</li>" for label, r in flagged
+             for f in r.get("flags") or []]  # fmt: skip
+    return f'<ul class="flag">{"".join(items)}</ul>' if items else ""
 
 
 def _shown_metrics(ev: dict[str, Any]) -> list[tuple[str, str]]:
+    """(key, label) of the metrics the rows hold, the headline and the fidelity first
+    and named so."""
     have = {k for r in ev["results"] for k in r.get("metrics", {})}
-    return [(k, label) for k, label in METRICS if k in have]
+    roles = {(ev.get(role) or {}).get("metric"): role for role in ("headline", "fidelity")}
+    return [(k, label + (f" ({roles[k]})" if k in roles else "")) for k, label in METRICS.items()
+            if k in have]  # fmt: skip
 
 
 def describe_evaluator(ev: dict[str, Any]) -> str:
@@ -74,32 +72,43 @@ def describe_evaluator(ev: dict[str, Any]) -> str:
 
 
 def eval_table(run_dir: Path) -> str:
-    """The run's whole evaluation: one row per sampler, the real-vs-real floor first."""
+    """The run's whole evaluation: one row per sampler, the real-vs-real floor first,
+    then by the headline."""
     try:
         ev = read_eval(run_dir)
         if ev is None:
             return ""
         metrics = _shown_metrics(ev)
-        rates = _rates(run_dir)
-        rows = []
-        for r in ev["results"]:
-            key = row_key(r["sampler"], r.get("params"))
-            latent = rates.get("data" if r["sampler"] == "real" else key, "-")
-            rows.append([key, *(_cell(r, k) for k, _ in metrics), latent])
+        results = ranked(ev["results"], ev.get("headline") or {})
+        samplers = [r for r in results if r["sampler"] != "real"]
+        rows, flagged = [], []
+        for r in results:
+            key, mark = row_key(r["sampler"], r.get("params")), f" {FLAG}" * bool(r.get("flags"))
+            cells: list[str] = [_cell(r, k) for k, _ in metrics]
+            if r in samplers and len(samplers) > 1 and metrics[0][1].endswith("(headline)"):
+                hue = 120 * (1 - samplers.index(r) / (len(samplers) - 1))  # green best, red worst
+                cells[0] = Html(f'<span style="background:hsl({hue:.0f},60%,85%)">{esc(cells[0])}'
+                                "</span>")  # fmt: skip
+            latent = r.get("latent_rate")
+            rows.append([key + mark, *cells, "-" if latent is None else f"{num(latent)}{mark}"])
+            flagged.append((key, r))
         head = (
             f"<p>Judged in the feature space of an independent {describe_evaluator(ev)}: "
             f"{ev['n']} images per sampler against held-out real images, k = {ev['k']}, "
             f"± a bootstrap spread. Row <b>real</b> is the real-vs-real floor (held-out real "
-            f"images scored the same way): finite samples reach no better. "
+            f"images scored the same way): finite samples reach no better. The samplers are "
+            f"ordered by the headline, the first column. "
             f"{esc(ev.get('fd_name', 'FD-zspace'))} is not comparable with Inception FID. "
-            f"The last column is the latent meaningful-point rate (one signal, with the "
-            f"limits of docs/generation.md; its control row is the held-out data). "
-            f"See docs/evaluation.md.</p>"
+            f"{FLAG} marks a row whose numbers are not to be read at face value (the reason "
+            f"under the table). The last column is the latent meaningful-point rate of "
+            f"rates.json when evaluate ran (one signal, with the limits of docs/generation.md; "
+            f"its control row is the held-out data). See docs/evaluation.md.</p>"
         )
     except BAD as exc:
         return f'<p class="missing">eval.json is unreadable: {esc(exc)}</p>'
     names = ["sampler", *(label for _, label in metrics), "latent rate"]
-    return head + table(names, rows).replace("<table>", '<table id="eval-table">', 1)
+    html = table(names, rows).replace("<table>", '<table id="eval-table">', 1)
+    return head + html + flag_list(flagged)
 
 
 def beside_grid(run_dir: Path, entry: dict[str, Any], ev: dict[str, Any] | None) -> str:
@@ -114,11 +123,11 @@ def beside_grid(run_dir: Path, entry: dict[str, Any], ev: dict[str, Any] | None)
             return ""
         mine, real = rows[key], rows["real"]
         body = [[label, _cell(mine, k), _cell(real, k)] for k, label in _shown_metrics(ev)]
-        html = table(["metric", key, "real floor"], body)
+        html = table(["metric", key + f" {FLAG}" * bool(mine.get("flags")), "real floor"], body)
     except BAD:
         return ""
     cls = f'<table class="eval-beside" data-sampler="{esc(key)}">'
-    return html.replace("<table>", cls, 1)
+    return f"<div>{html.replace('<table>', cls, 1)}{flag_list([(key, mine)])}</div>"
 
 
 def compare_html(names: Sequence[str], dirs: Sequence[Path]) -> str:
@@ -157,14 +166,17 @@ def compare_html(names: Sequence[str], dirs: Sequence[Path]) -> str:
     for n, ev in judged:
         by_run[n] = {row_key(r["sampler"], r.get("params")): r for r in ev["results"]}
         keys += [k for k in by_run[n] if k not in keys]
-    metrics = [m for m in METRICS if any(m[0] in r.get("metrics", {}) for ev in by_run.values()
-                                         for r in ev.values())]  # fmt: skip
-    head = ["metric", *(f"{n}{marks[n]}" for n, _ in judged)]
+    rows = [r for ev in by_run.values() for r in ev.values()]
+    metrics = _shown_metrics({**judged[0][1], "results": rows})
     for key in keys:
+        present = [n for n, _ in judged if key in by_run[n]]
+        head = ["metric", *(f"{n}{marks[n]}" + f" {FLAG}" * bool(by_run[n][key].get("flags"))
+                            if n in present else n for n, _ in judged)]  # fmt: skip
         body = [
-            [label, *(_cell(by_run[n][key], k) if key in by_run[n] else "-" for n, _ in judged)]
+            [label, *(_cell(by_run[n][key], k) if n in present else "-" for n, _ in judged)]
             for k, label in metrics
         ]
         title = f"{key} (real-vs-real floor)" if key == "real" else key
-        parts.append(f"<h4>{esc(title)}</h4>" + table(head, body))
+        flags = flag_list([(n, by_run[n][key]) for n in present])
+        parts.append(f"<h4>{esc(title)}</h4>" + table(head, body) + flags)
     return "\n".join(parts)

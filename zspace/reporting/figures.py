@@ -37,11 +37,6 @@ def run_colour(i: int) -> str:
     return f"C{i % 10}"
 
 
-def subplots(*args, figsize=None, **kwargs):
-    """``plt.subplots`` without pyplot: a Figure not registered with any backend."""
-    return figure(*args, size=figsize or (6.4, 4.8), **kwargs)
-
-
 def png(fig: Figure) -> bytes:
     buf = io.BytesIO()
     with matplotlib.rc_context(RC):
@@ -83,31 +78,26 @@ def loss_curves(history: Sequence[dict], colour: str = "C0", title: str = "") ->
     return fig
 
 
+def _radius(ax, rec: dict, arr: dict, colour: str, label: str) -> None:
+    """A run's radius density (share of points per unit R) as stairs."""
+    r = rec["result"]
+    dens = arr["counts"] / (max(1, r["n"]) * r["bin_width"])
+    ax.stairs(dens, arr["edges"], color=colour, lw=1.5, label=label)
+    ax.set_xlabel("radius R = ||z|| (latent units)")
+    ax.set_ylabel("share of points per unit R")
+
+
 @styled
 def radius_figure(rec: dict, arr: dict, colour: str = "C0") -> Figure:
     r = rec["result"]
-    edges, counts = arr["edges"], arr["counts"]
-    dens = counts / (max(1, r["n"]) * r["bin_width"])
     fig, ax = figure(size=(9, 3.6))
-    ax.axvspan(
-        r["half_lo"],
-        r["half_hi"],
-        color=colour,
-        alpha=0.12,
-        label=f"densest half: {r['half_lo']:.3g} to {r['half_hi']:.3g}",
-    )
-    ax.stairs(dens, edges, color=colour, fill=False, lw=1.5, label="encoded points")
+    lo, hi = r["half_lo"], r["half_hi"]
+    ax.axvspan(lo, hi, color=colour, alpha=0.12, label=f"densest half: {lo:.3g} to {hi:.3g}")
+    _radius(ax, rec, arr, colour, "encoded points")
     ax.axvline(r["peak"], color=colour, ls="-", lw=1, label=f"peak R = {r['peak']:.3g}")
     ax.axvline(r["mean"], color=colour, ls=":", lw=1.2, label=f"mean R = {r['mean']:.3g}")
-    ax.axvline(
-        r["expected"],
-        color="k",
-        ls="--",
-        lw=1,
-        label=f"sqrt(z_dim) = {r['expected']:.3g}\n(where N(0, I) peaks)",
-    )
-    ax.set_xlabel("radius R = ||z|| (latent units)")
-    ax.set_ylabel("share of points per unit R")
+    where = f"sqrt(z_dim) = {r['expected']:.3g}\n(where N(0, I) peaks)"
+    ax.axvline(r["expected"], color="k", ls="--", lw=1, label=where)
     ax.set_title(f"Radius of {r['n']:,} points, z_dim {r['z_dim']}, bin width {r['bin_width']:g}")
     legend_outside(ax)
     return fig
@@ -355,16 +345,8 @@ def overlay_radius(items: Sequence[tuple[str, dict, dict]]) -> Figure:
     fig, ax = figure(size=(9, 3.6))
     for i, (name, rec, arr) in enumerate(items):
         r = rec["result"]
-        dens = arr["counts"] / (max(1, r["n"]) * r["bin_width"])
-        ax.stairs(
-            dens,
-            arr["edges"],
-            color=run_colour(i),
-            lw=1.5,
-            label=f"{name}: peak {r['peak']:.3g}, sqrt(z_dim) {r['expected']:.3g}",
-        )
-    ax.set_xlabel("radius R = ||z|| (latent units)")
-    ax.set_ylabel("share of points per unit R")
+        label = f"{name}: peak {r['peak']:.3g}, sqrt(z_dim) {r['expected']:.3g}"
+        _radius(ax, rec, arr, run_colour(i), label)
     ax.set_title("Radius distributions of the compared runs")
     legend_outside(ax)
     return fig

@@ -1,4 +1,5 @@
-"""The building blocks of every page zspace writes: tables, sections, the page itself.
+"""The building blocks of every page zspace writes: tables, sections, the page itself,
+and the saved files a page shows when it can.
 
 Images are embedded as base64 data URIs and the CSS is inline, so a page opens
 offline, can be mailed as one file and loads nothing from the network.
@@ -6,15 +7,35 @@ offline, can be mailed as one file and loads nothing from the network.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 from zspace.core.display import esc
+from zspace.core.errors import ZspaceError
+from zspace.core.fileio import read_json
 from zspace.reporting.text import num, used_parameters
 
 
 class Html(str):
-    """Text that is already HTML (a swatch, a link): table() puts it in unescaped."""
+    """Text that is already HTML (a swatch, a link): table() puts it in unescaped, in
+    a cell of class ``css`` (a verdict's colour) when given."""
+
+    css: str
+
+    def __new__(cls, text: str, css: str = "") -> Html:
+        self = super().__new__(cls, text)
+        self.css = css
+        return self
+
+
+def optional_json(path: Path) -> Any:
+    """A saved JSON file a page shows if it can: None when it is absent or unreadable
+    (the page then says what is missing)."""
+    try:
+        return read_json(path) if path.is_file() else None
+    except ZspaceError:
+        return None
 
 
 CSS = """
@@ -44,20 +65,29 @@ figure{margin:.8em 0} figcaption{font-size:.9em;color:#555;max-width:60em}
 h3{color:#23395d;margin:1.2em 0 .2em;font-size:1.05em}
 details{margin:.6em 0} summary{cursor:pointer;color:#23395d}
 .swatch{display:inline-block;width:1.6em;height:.9em;border-radius:2px;vertical-align:middle}
-.params{color:#555} ul.key{padding-left:2em}
+.params{color:#555} ul.key{padding-left:2em} td small{color:#555} td{vertical-align:top}
+td.ok{background:#e6f4ea;color:#17602a;font-weight:600} td.na{color:#777}
+td.bad{background:#fdecea;color:#8a1c1c;font-weight:600}
+.thumbs{display:flex;flex-wrap:wrap;gap:.8em;align-items:flex-start}
+.thumbs figure{margin:0;flex:0 0 auto;width:200px} .thumbs img{width:200px;margin:0}
+.thumbs figcaption{font-size:.8em}
+ul.flag{color:#8b1a1a;background:#fdecea;border-left:4px solid #c5221f;list-style:none;
+padding:.3em .8em;margin:.4em 0;max-width:46em}
 """
 
 
-def table(head: list[str], rows: list[list[Any]], left: int = 1) -> str:
-    """A table; a column of numbers shows them all with the same decimals (``column``)."""
+def table(head: list[str], rows: list[list[Any]], left: int = 1, css: str = "") -> str:
+    """A table (of class ``css``) whose first ``left`` columns are text; a column of
+    numbers shows them all with the same decimals (``column``)."""
     places = [column(r[i] for r in rows if i < len(r)) for i in range(len(head))]
 
     def cell(tag: str, i: int, v: Any) -> str:
-        cls = ' class="l"' if i < left else ""
+        css = " ".join(c for c in ("l" if i < left else "", getattr(v, "css", "")) if c)
+        cls = f' class="{css}"' if css else ""
         if isinstance(v, Html):
             text = str(v)
-        elif isinstance(v, int | float) and not isinstance(v, bool) and tag == "td":
-            d = places[i] if i < len(places) else None
+        elif v is None or (isinstance(v, int | float) and not isinstance(v, bool)):
+            d = places[i] if i < len(places) and v is not None and math.isfinite(v) else None
             text = esc(num(v) if d is None else f"{v:,.{d}f}")
         else:
             text = esc(v)
@@ -67,15 +97,14 @@ def table(head: list[str], rows: list[list[Any]], left: int = 1) -> str:
     body = "".join(
         "<tr>" + "".join(cell("td", i, v) for i, v in enumerate(r)) + "</tr>" for r in rows
     )
-    return f"<table><tr>{h}</tr>{body}</table>"
+    cls = f' class="{css}"' if css else ""
+    return f"<table{cls}><tr>{h}</tr>{body}</table>"
 
 
 def column(values) -> int | None:
     """Decimals for a column of numbers: the most any of them needs at 4 significant
     digits, so the whole column lines up; None (``num`` per cell) when it holds no
     fractional number or a number that needs an exponent."""
-    import math
-
     places = 0
     for v in values:
         if isinstance(v, bool) or not isinstance(v, int | float):

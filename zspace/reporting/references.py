@@ -17,7 +17,6 @@ recomputed), so a re-run analysis shows its new verdict at once.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,11 +25,13 @@ from typing import Any
 
 import numpy as np
 
-from zspace.analysis.runner import SPECS, load_result, split_name
+from zspace.analysis.runner import ANALYSES, load_result, split_name
 from zspace.config import to_dict
 from zspace.core.display import esc
 from zspace.core.errors import ZspaceError
-from zspace.runs.folder import read_config, read_meta
+from zspace.reporting.html import Html, optional_json, table
+from zspace.reporting.text import num
+from zspace.runs.folder import read_config, read_history, read_meta
 
 RECIPE_FILE = "recipe.json"
 # config keys that change where or how fast a run goes, not what it computes
@@ -64,7 +65,7 @@ QUANTITIES = {
     "rates": "samples/rates.json: rates.SAMPLER or rates.uniform:LIMIT (data = the control)",
     "eval": "samples/eval.json: eval.SAMPLER[:LIMIT].METRIC (precision, recall, fd, ...)",
     "recon": "samples/reconstruction.json: recon.psnr, recon.ssim, recon.loss",
-    **{name: f"analysis/{name}.json: a number of its result" for name in SPECS},
+    **{name: f"analysis/{name}.json: a number of its result" for name in ANALYSES},
 }
 WORDS = {
     "history.total": "training loss per image (last epoch)",
@@ -102,10 +103,8 @@ class Reference:
     quantity: str
     lo: float
     hi: float
-    tolerance: float = 0.0
-    rel_tolerance: float = 0.0
-    factor: float = 0.0
-    kind: str = "tolerance"  # which of TOLERANCES the entry gives
+    kind: str  # which of TOLERANCES the entry gives
+    tol: float  # its value
     tolerance_note: str = ""
     quote: str = ""
     source: str = ""
@@ -115,16 +114,12 @@ class Reference:
 
     def bounds(self) -> tuple[float, float]:
         """The interval the report calls "matches"."""
-        if self.factor:
-            lo = self.lo / self.factor if self.lo > 0 else self.lo * self.factor
-            hi = self.hi * self.factor if self.hi > 0 else self.hi / self.factor
-            return lo, hi
-        if self.rel_tolerance:
-            return (
-                self.lo - self.rel_tolerance * abs(self.lo),
-                self.hi + self.rel_tolerance * abs(self.hi),
-            )
-        return self.lo - self.tolerance, self.hi + self.tolerance
+        lo, hi, t = self.lo, self.hi, self.tol
+        if self.kind == "factor":
+            return (lo / t if lo > 0 else lo * t), (hi * t if hi > 0 else hi / t)
+        if self.kind == "rel_tolerance":
+            return lo - t * abs(lo), hi + t * abs(hi)
+        return lo - t, hi + t
 
     def verdict(self, value: float | None) -> str:
         if value is None or not math.isfinite(value):
@@ -135,13 +130,11 @@ class Reference:
     def shown(self) -> str:
         """ "16.5-16.75 ± 0.5", "6.1e-05 within a factor 3", ..."""
         ref = num(self.lo) if self.lo == self.hi else f"{num(self.lo)} to {num(self.hi)}"
-        if self.factor:
-            tol = f"within a factor {self.factor:g}"
-        elif self.rel_tolerance:
-            tol = f"± {100 * self.rel_tolerance:g} %"
-        else:
-            tol = f"± {num(self.tolerance)}"
-        return f"{ref} {tol}"
+        if self.kind == "factor":
+            return f"{ref} within a factor {self.tol:g}"
+        if self.kind == "rel_tolerance":
+            return f"{ref} ± {100 * self.tol:g} %"
+        return f"{ref} ± {num(self.tol)}"
 
     def applies(self, settings: Mapping[str, Any]) -> bool:
         """True when every ``where`` key has this value in ``settings`` (a sweep run's)."""
@@ -153,7 +146,7 @@ class Reference:
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"quantity": self.quantity}
         out.update({"value": self.lo} if self.lo == self.hi else {"range": [self.lo, self.hi]})
-        out[self.kind] = getattr(self, self.kind)
+        out[self.kind] = self.tol
         for k in ("tolerance_note", "quote", "source", "conditions", "reading"):
             if getattr(self, k):
                 out[k] = getattr(self, k)
@@ -169,27 +162,11 @@ def _same(a: Any, b: Any) -> bool:
         return str(a) == str(b)
 
 
-def num(x: float | None) -> str:
-    """A number as a person reads it: 4,515; 16.75; -13.68; 6.12e-05."""
-    if x is None or not math.isfinite(x):
-        return "—"
-    if x == 0:
-        return "0"
-    a = abs(x)
-    if a >= 1000:
-        return f"{x:,.0f}"
-    if a >= 0.01:
-        return f"{x:.4g}"
-    return f"{x:.3g}"
-
-
 def parse_reference(raw: Mapping[str, Any], where: str) -> Reference:
     """One ``[[reference]]`` table to a Reference; ``where`` names it in errors."""
     if not isinstance(raw, Mapping):
         raise ZspaceError(f"{where}: expected a table")
-    unknown = sorted(set(raw) - ENTRY_KEYS)
-    if unknown:
-        raise ZspaceError(f"{where}: unknown key(s) {', '.join(unknown)}")
+    check_keys(raw, ENTRY_KEYS, where)
     q = raw.get("quantity")
     if not isinstance(q, str) or not q:
         raise ZspaceError(f"{where}: 'quantity' is missing")
@@ -225,8 +202,16 @@ def parse_reference(raw: Mapping[str, Any], where: str) -> Reference:
     cond = raw.get("where", {})
     if not isinstance(cond, Mapping):
         raise ZspaceError(f"{where} ({q}).where: expected a table of config keys")
-    tolerance: dict[str, Any] = {given[0]: tol}  # tolerance=, rel_tolerance= or factor=
-    return Reference(q, lo, hi, **tolerance, kind=given[0], **texts, where=dict(cond))
+    return Reference(q, lo, hi, given[0], tol, **texts, where=dict(cond))
+
+
+def check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    """A table of a recipe (or of its references) holds only keys it knows."""
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ZspaceError(
+            f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
+        )
 
 
 def _number(v: Any, where: str) -> float:
@@ -245,27 +230,6 @@ def check_quantity(q: str, where: str = "quantity") -> None:
 
 
 # ---------------------------------------------------------------- measuring
-
-
-def _json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text()) if path.is_file() else None
-    except json.JSONDecodeError:
-        return None
-
-
-def _history(run_dir: Path) -> list[dict[str, Any]]:
-    path = run_dir / "history.jsonl"
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return rows
 
 
 def _float(v: Any) -> float | None:
@@ -295,7 +259,7 @@ def measure(run_dir: str | Path, quantity: str) -> float | None:
     run_dir = Path(run_dir)
     head, _, rest = quantity.partition(".")
     if head == "history":
-        rows = _history(run_dir)
+        rows = read_history(run_dir)
         if not rows:
             return None
         last = rows[-1]
@@ -307,16 +271,16 @@ def measure(run_dir: str | Path, quantity: str) -> float | None:
             return kl / total if kl is not None and total else None
         return _float(last.get(rest))
     if head == "rates":
-        rates = _json(run_dir / "samples" / "rates.json") or {}
+        rates = optional_json(run_dir / "samples" / "rates.json") or {}
         row = _sampler_row(rates.get("results", []), rest)
         return None if row is None else _float(row.get("rate"))
     if head == "eval":
         spec, _, metric = rest.rpartition(".")
-        ev = _json(run_dir / "samples" / "eval.json") or {}
+        ev = optional_json(run_dir / "samples" / "eval.json") or {}
         row = _sampler_row(ev.get("results", []), spec)
         return None if row is None else _float((row.get("metrics") or {}).get(metric))
     if head == "recon":
-        rec = _json(run_dir / "samples" / "reconstruction.json") or {}
+        rec = optional_json(run_dir / "samples" / "reconstruction.json") or {}
         return _float((rec.get("metrics") or {}).get(rest))
     loaded = load_result(run_dir, head)
     if loaded is None:
@@ -385,7 +349,7 @@ def setup_differences(record: Mapping[str, Any], run_dir: str | Path) -> list[st
         out.append(
             f"{what} training images: {n_train:,} here, {int(setup['images']):,} in the reference"
         )
-    epochs = len(_history(run_dir))
+    epochs = len(read_history(run_dir))
     if setup.get("epochs") and epochs != int(setup["epochs"]):
         what = "fewer" if epochs < setup["epochs"] else "more"
         out.append(f"{what} epochs: {epochs} here, {int(setup['epochs'])} in the reference")
@@ -425,7 +389,7 @@ def _norm(v: Any) -> Any:
 
 def read_record(run_dir: str | Path) -> dict[str, Any] | None:
     """RUN/recipe.json (written by ``zspace recipe run``), or None for other runs."""
-    rec = _json(Path(run_dir) / RECIPE_FILE)
+    rec = optional_json(Path(run_dir) / RECIPE_FILE)
     return rec if isinstance(rec, dict) else None
 
 
@@ -442,12 +406,34 @@ def rows(record: Mapping[str, Any], run_dir: str | Path) -> list[dict[str, Any]]
 # ---------------------------------------------------------------- the page section
 
 VERDICT_STYLE = {"matches": "ok", "differs": "bad", "not measured": "na"}
-CSS = """
-table.ref td.ok{background:#e6f4ea;color:#17602a;font-weight:600}
-table.ref td.bad{background:#fdecea;color:#8a1c1c;font-weight:600}
-table.ref td.na{color:#777}
-table.ref td{vertical-align:top} table.ref small{color:#555}
-"""
+VERDICT_STYLE |= {"holds": "ok", "does not hold": "bad"}  # a sweep's directions
+
+
+REFERENCE_HEAD = ["quantity", "reference (± tolerance)", "source and its conditions"]
+REFERENCE_HEAD += ["this run", "verdict"]
+
+
+def verdict_cell(verdict: str) -> Html:
+    return Html(esc(verdict), VERDICT_STYLE.get(verdict, ""))
+
+
+def reference_row(ref: Reference, value: float | None) -> list[Any]:
+    """A reference's row (``REFERENCE_HEAD``): the quantity, its number with the
+    tolerance, its source, this run's number and the verdict."""
+    words = esc(WORDS.get(ref.quantity, ""))
+    shown = esc(ref.shown())
+    if ref.tolerance_note:
+        shown += f"<br><small>tolerance: {esc(ref.tolerance_note)}</small>"
+    if ref.reading:
+        shown += f"<br><small>zspace's reading of words: {esc(ref.reading)}</small>"
+    quote = f"&ldquo;{esc(ref.quote)}&rdquo;<br>" if ref.quote else ""
+    return [
+        Html(f"{words}<br><small><code>{esc(ref.quantity)}</code></small>"),
+        Html(shown),
+        Html(f"{quote}<small>{esc(ref.source)}; {esc(ref.conditions)}</small>"),
+        num(value),
+        verdict_cell(ref.verdict(value)),
+    ]
 
 
 def references_html(run_dir: str | Path) -> str | None:
@@ -459,49 +445,21 @@ def references_html(run_dir: str | Path) -> str | None:
     got = rows(record, run_dir)
     counts = {v: sum(r["verdict"] == v for r in got) for v in VERDICT_STYLE}
     title = esc(record.get("title") or record.get("recipe", ""))
-    head = (
+    html = (
         f"<p>Recipe <b>{esc(record.get('recipe', '?'))}</b>: {title}. "
         f"{esc(record.get('posts', ''))}</p>"
     )
     if not got:
-        head += "<p>The reference publishes no numbers for this experiment.</p>"
+        html += "<p>The reference publishes no numbers for this experiment.</p>"
     else:
-        head += (
+        html += (
             f'<p class="key">{counts["matches"]} of {len(got)} reference numbers match this '
             f"run, {counts['differs']} differ, {counts['not measured']} not measured. "
             "A number matches only inside the reference's value or range widened by the "
             "tolerance shown.</p>"
-        )
-    lines = []
-    for r in got:
-        ref: Reference = r["ref"]
-        words = WORDS.get(ref.quantity, "")
-        what = f"{esc(words)}<br><small><code>{esc(ref.quantity)}</code></small>"
-        shown = esc(ref.shown())
-        if ref.tolerance_note:
-            shown += f"<br><small>tolerance: {esc(ref.tolerance_note)}</small>"
-        if ref.reading:
-            shown += f"<br><small>zspace's reading of words: {esc(ref.reading)}</small>"
-        quote = f"&ldquo;{esc(ref.quote)}&rdquo;<br>" if ref.quote else ""
-        src = f"{quote}<small>{esc(ref.source)}; {esc(ref.conditions)}</small>"
-        cls = VERDICT_STYLE[r["verdict"]]
-        lines.append(
-            f'<tr><td class="l">{what}</td><td class="l">{shown}</td><td class="l">{src}</td>'
-            f'<td>{esc(num(r["value"]))}</td><td class="{cls}">{esc(r["verdict"])}</td></tr>'
-        )
-    table_html = ""
-    if lines:
-        table_html = (
-            '<table class="ref"><tr><th class="l">quantity</th><th class="l">reference '
-            '(± tolerance)</th><th class="l">source and its conditions</th><th>this run</th>'
-            "<th>verdict</th></tr>" + "".join(lines) + "</table>"
-        )
+        ) + table(REFERENCE_HEAD, [reference_row(r["ref"], r["value"]) for r in got], 3, "ref")
     diffs = setup_differences(record, run_dir)
-    setup = (
-        "<p>What differs in the set-up from the reference's:</p><ul>"
-        + "".join(f"<li>{esc(d)}</li>" for d in diffs)
-        + "</ul>"
-        if diffs
-        else "<p>The set-up is the reference's as far as the recipe knows it.</p>"
-    )
-    return f"<style>{CSS}</style>" + head + table_html + setup
+    if not diffs:
+        return html + "<p>The set-up is the reference's as far as the recipe knows it.</p>"
+    items = "".join(f"<li>{esc(d)}</li>" for d in diffs)
+    return html + f"<p>What differs in the set-up from the reference's:</p><ul>{items}</ul>"

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from zspace.analysis.runner import SPECS, VARIANT_SEP, load_result, variants
+from zspace.analysis.runner import ANALYSES, VARIANT_SEP, load_result, variants
 from zspace.core.display import esc, img
 from zspace.core.errors import ZspaceError
-from zspace.core.fileio import atomic_write_text, read_json, read_text
+from zspace.core.fileio import atomic_write_text, read_json, read_text, sha256_of
 from zspace.reporting import figures as F
-from zspace.reporting.evaluation import beside_grid, eval_table, read_eval
-from zspace.reporting.html import Html, key, missing, page, section, table
+from zspace.reporting.evaluation import BAD, beside_grid, eval_table, read_eval
+from zspace.reporting.html import key, missing, page, section, table
 from zspace.reporting.references import references_html
 from zspace.reporting.text import num
 
@@ -23,7 +21,7 @@ NAV = {"pca": "PCA", "tsne": "t-SNE", "kmeans": "Clustering", "vae": "VAE intern
 SECTIONS = (
     ("config", "Configuration"),
     ("losses", "Losses"),
-    *((name, NAV.get(name, spec.title)) for name, spec in SPECS.items()),
+    *((name, NAV.get(name, spec.title)) for name, spec in ANALYSES.items()),
     ("samples", "Samples"),
 )
 
@@ -95,7 +93,7 @@ def losses_section(history: list[dict], colour: str) -> str:
 
 def analysis_section(run_dir: Path, name: str, colour: str, variational: bool) -> str:
     """One analysis: its result, then each saved variant ``name@label`` under its label."""
-    if SPECS[name].needs_vae and not variational:
+    if ANALYSES[name].needs_vae and not variational:
         return "<p>This run is an AE: it has no mu/logvar, so there are no VAE internals.</p>"
     labels = variants(run_dir, name)
     loaded = load_result(run_dir, name)
@@ -115,7 +113,7 @@ def _result_html(name: str, rec: dict, arr: dict, colour: str) -> str:
     parts = [key(rec)]
     for i, fig in enumerate(F.analysis_figures(name, rec, arr, colour)):
         cap = FIGURE_NOTES.get((name, i), lambda _r: "")(r)
-        parts.append(img(fig, f"{SPECS[name].title} ({i + 1})", cap))
+        parts.append(img(fig, f"{ANALYSES[name].title} ({i + 1})", cap))
     parts += EXTRAS.get(name, lambda _r: [])(r)
     return "\n".join(parts)
 
@@ -184,12 +182,12 @@ def rates_table(run_dir: Path) -> str:
     if not path.is_file():
         return ""
     try:
-        rates = json.loads(path.read_text())
+        rates = read_json(path)
         rows = [
             [
                 r["sampler"],
                 ", ".join(f"{k}={num(v)}" for k, v in r["params"].items()),
-                Html(f"{float(r['rate']):.3f}"),
+                float(r["rate"]),
                 int(r["n"]),
                 float(r["mean_radius"]),
                 float(r["median_distance"]),
@@ -203,7 +201,7 @@ def rates_table(run_dir: Path) -> str:
             f"nearest-neighbour distances; {num(rates['reference_size'])} reference points "
             f"in {esc(rates['space'])}). A proxy: see docs/generation.md.</p>"
         )
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+    except BAD as exc:
         return f'<p class="missing">{path.name} is unreadable: {esc(exc)}</p>'
     warn = rates.get("warning")
     head += f'<p class="missing">Warning: {esc(warn)}</p>' if warn else ""
@@ -238,7 +236,7 @@ def grid_figure(folder: Path, entry: dict, label: str = "") -> str:
     if inside and f.is_file() and f.suffix.lower() == ".png":
         data = f.read_bytes()
         want = entry.get("sha256")  # absent in indexes written before issue 18
-        if want and hashlib.sha256(data).hexdigest() != want:
+        if want and sha256_of(data) != want:
             return (
                 f'<p class="missing">{esc(entry.get("file"))} changed after it was listed (an '
                 f"interrupted <code>zspace generate</code>?); rerun it: {esc(cap)}</p>"
@@ -259,7 +257,7 @@ def samples_section(run_dir: Path) -> str:
     rates = rates_table(run_dir) + eval_table(run_dir)
     try:
         evaluation = read_eval(run_dir)
-    except (json.JSONDecodeError, OSError):
+    except ZspaceError:
         evaluation = None
     index = run_dir / "samples" / "index.json"
     if not index.is_file():
@@ -291,7 +289,7 @@ def samples_section(run_dir: Path) -> str:
 def _check_inputs(run_dir: Path) -> None:
     """Read every saved result and the samples index once before any figure is drawn, so
     a truncated or foreign file fails the command at once (and the page is not written)."""
-    for name in SPECS:
+    for name in ANALYSES:
         load_result(run_dir, name)
     index = run_dir / "samples" / "index.json"
     if index.is_file():
@@ -321,7 +319,7 @@ def build_report(run_dir: str | Path, log: Callable[[str], None] | None = None) 
         body.append(section("reference", "Reference vs this run", refs))
         nav.insert(1, ("reference", "Reference"))
     body.append(section("losses", "Losses", losses_section(history, colour)))
-    for sid, spec in SPECS.items():
+    for sid, spec in ANALYSES.items():
         body.append(section(sid, spec.title, analysis_section(run_dir, sid, colour, variational)))
     body.append(section("samples", "Samples and reconstructions", samples_section(run_dir)))
     data = (meta.get("data") or {}).get("source", "?")

@@ -1,7 +1,9 @@
 """How the pages write numbers, parameter lines and captions: one rule each.
 
-- ``num``: every number on a page, in one format (4 significant digits, thousands
-  separators on whole numbers, ``1e-5`` rather than ``1e-05``).
+- ``num``: every number on a page, in one format (4 significant digits, 2 for a
+  ± spread, thousands separators from 1,000 on, ``1e-5`` rather than ``1e-05``,
+  ``—`` where none was measured); a table's column of numbers shares its decimals
+  (``html.table``).
 - ``used_parameters``: an analysis's parameters as they were used, read from its
   result where the result knows better (``n=9,000 of 20,000 asked``, ``r_max=12.5
   (auto)``), never ``None``.
@@ -11,6 +13,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 # parameter name -> the result field that holds the value actually used
@@ -25,22 +28,18 @@ MEANING: dict[tuple[str, str, Any], str] = {
 }
 
 
-def num(x: Any) -> str:
-    """One number format for every page: 4 significant digits; whole numbers with
-    thousands separators; booleans and text as they are."""
-    if isinstance(x, bool) or x is None or isinstance(x, str):
-        return "" if x is None else str(x)
-    if isinstance(x, int) or (isinstance(x, float) and x.is_integer() and abs(x) < 1e15):
-        return f"{int(x):,}"
-    if isinstance(x, float) and abs(x) >= 1e4:
+def num(x: Any, digits: int = 4) -> str:
+    """One number format for every page: 4 significant digits (2 for a spread);
+    whole numbers and numbers from 1,000 on with thousands separators; None and NaN
+    as ``—``; booleans and text as they are."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        return str(x)
+    if isinstance(x, int) or (x.is_integer() and abs(x) < 1e15) or 1e3 <= abs(x) < 1e15:
         return f"{x:,.0f}"
-    if isinstance(x, float):
-        text = f"{x:.4g}"
-        if "e" in text:
-            mant, exp = text.split("e")
-            text = f"{mant}e{int(exp)}"
-        return text
-    return str(x)
+    mant, e, exp = f"{x:.{digits}g}".partition("e")
+    return f"{mant}e{int(exp)}" if e else mant
 
 
 def value_text(v: Any) -> str:
@@ -49,8 +48,6 @@ def value_text(v: Any) -> str:
         if v and all(isinstance(p, list | tuple) and len(p) == 2 for p in v):
             return ", ".join(f"{p[0]}-{p[1]}" for p in v)
         return ", ".join(value_text(x) for x in v)
-    if isinstance(v, float) and not v.is_integer():
-        return num(v)
     return num(v) if isinstance(v, int | float) and not isinstance(v, bool) else str(v)
 
 

@@ -54,7 +54,10 @@ def read_bundle(path: str | Path, checkpoint: str | int = "best") -> tuple[dict,
         raise ZspaceError(f"{file} is unreadable or corrupt: {first}") from None
     if info.get("format") != FORMAT:
         raise ZspaceError(f"{file} is not a zspace bundle (no format={FORMAT!r} in its header)")
-    epoch = int(info.get("epoch", 0))
+    epoch = info.get("epoch", "0")
+    if not epoch.isdigit():
+        raise ZspaceError(f"{file} is damaged: its header's epoch {epoch!r} is not a count")
+    epoch = int(epoch)
     held = info.get("checkpoint", "best")
     if str(checkpoint) not in ("best", held, str(epoch)):
         raise ZspaceError(

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from zspace.core.errors import ZspaceError
-from zspace.core.fileio import atomic_write_bytes
+from zspace.core.fileio import atomic_write_bytes, make_dirs
 
 FORMAT = 1
 EPOCH_FILE = re.compile(r"^epoch-(\d{4,})\.pt$")
@@ -40,6 +40,7 @@ def save_checkpoint(
     buffer = io.BytesIO()
     torch.save({"format": FORMAT, "epoch": epoch, **state}, buffer)
     data = buffer.getvalue()
+    make_dirs(folder)
     # best before last: a crash in between resumes from the previous last.pt and
     # redoes this epoch identically, so best.pt never lags behind the state's "best"
     if keep > 0:
@@ -76,6 +77,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise _corrupt(path, exc) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT or "model" not in state:
         raise ZspaceError(f"checkpoint {path} is not a zspace checkpoint (format {FORMAT})")
+    epoch = state.get("epoch")
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
+        raise ZspaceError(f"checkpoint {path} is damaged: its epoch {epoch!r} is not a count")
     return state
 
 

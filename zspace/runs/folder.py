@@ -1,22 +1,60 @@
-"""The run folder: config, meta, history. Every stage reads and writes here."""
+"""The run folder: config, meta, history, and its one writer. Every stage reads and
+writes here."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from zspace.config import Config, config_from_dict, read_toml, to_toml
 from zspace.core.errors import ZspaceError
-from zspace.core.fileio import atomic_write_json, atomic_write_text, read_json, read_text
+from zspace.core.fileio import atomic_write_json, atomic_write_text, locked, read_json, read_text
 
 META_FORMAT = 1
 HISTORY_KEYS = (
     "epoch", "total", "reco", "kl", "kl_raw",
     "val_total", "val_reco", "val_kl", "lr", "seconds",
 )  # fmt: skip
+
+
+LOCK_FILE = ".writer.lock"  # present while a command changes the run's model (or left by a kill)
+_HELD: set[Path] = set()  # the run folders this process holds
+
+
+@contextlib.contextmanager
+def writer_lock(run: Path) -> Iterator[None]:
+    """One writer of a run's model at a time (train, resume): a second one, in any
+    process, is refused in one line naming the holder's pid. The lock is a ``flock``
+    on ``RUN/.writer.lock``, so a killed holder's lock is free again; the file goes
+    when released, and the folders the lock created go too while they are still empty
+    (a refused or failed fresh run leaves nothing). Held again by its holder, it nests.
+    Commands that add results (encode, analyze, generate, evaluate, report) never take
+    it: their shared files go through ``core.fileio.update_json``."""
+    key = Path(run).absolute()
+    if key in _HELD:
+        yield
+        return
+    created = [p for p in (run, *run.parents) if not p.exists()]  # innermost first
+    busy = (
+        f"run folder {run} is in use: process {{pid}} is training it (one train or resume "
+        "per folder at a time); wait for it to finish or choose another --out"
+    )
+    try:
+        with locked(run / LOCK_FILE, busy=busy, remove=True):
+            _HELD.add(key)
+            try:
+                yield
+            finally:
+                _HELD.discard(key)
+    finally:
+        for folder in created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when empty
 
 
 def default_run_dir(variational: bool, root: str | Path = "runs") -> Path:

@@ -6,6 +6,7 @@ notebooks and the later stages (encode, generate) need nothing else.
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,17 +15,20 @@ import numpy as np
 import torch
 
 from zspace.config import Config
+from zspace.core.checks import PATH, check_type
 from zspace.core.device import pick_device
 from zspace.core.errors import ZspaceError
 from zspace.data import ImageData, prepare
+from zspace.data.arrays import image_layout, to_nchw
 from zspace.models.autoencoder import AutoEncoder
 from zspace.models.footprint import check_model_fits
+from zspace.models.interface import latent_dim
 from zspace.runs.bundle import is_bundle, load_weights, read_bundle
 from zspace.runs.checkpoint import check_fits_model, load_checkpoint, resolve_checkpoint
 from zspace.runs.folder import read_config, read_history, read_meta
 
 
-@dataclass
+@dataclass(repr=False)
 class Run:
     path: Path
     config: Config
@@ -32,7 +36,8 @@ class Run:
     model: AutoEncoder
     device: torch.device
     epoch: int
-    _data: Any = field(default=None, repr=False, compare=False)
+    checkpoint: str | int = "best"
+    _data: Any = field(default=None, compare=False)
 
     @classmethod
     def load(
@@ -45,7 +50,10 @@ class Run:
         """Open a run folder with the model from ``best``, ``last`` or an epoch's
         checkpoint; ``path`` may also be a safetensors bundle (``zspace export RUN
         --format safetensors``)."""
+        check_type("path", path, (Run, *PATH), "a run folder or bundle (str or Path)")
         path = run_path(path)
+        check_type("checkpoint", checkpoint, (str, int), "best, last or an epoch number")
+        check_type("device", device, (str, torch.device, type(None)), "a device name or None")
         cfg = read_config(path)
         meta = read_meta(path)
         shape = input_shape(meta, path)
@@ -62,7 +70,40 @@ class Run:
             model.load_state_dict(state["model"])
             epoch = int(state["epoch"])
         model.eval()
-        return cls(path, cfg, meta, model, dev, epoch)
+        return cls(path, cfg, meta, model, dev, epoch, checkpoint)
+
+    def __repr__(self) -> str:
+        """One line: ``Run('runs/x', vae z=16, epoch 12/12, best)``."""
+        which = "" if isinstance(self.checkpoint, int) else f", {self.checkpoint}"
+        kind = f"{'vae' if self.variational else 'ae'} z={self.z_dim}"
+        epochs = f"epoch {self.epoch}/{self.config.train.epochs}"
+        return f"Run({str(self.path)!r}, {kind}, {epochs}{which})"
+
+    def summary(self) -> str:
+        """What the run is: model, data, training so far, folder (``repr`` is one line)."""
+        m, data, rows = self.config.model, self.meta.get("data", {}), self.history
+        names = data.get("label_names") or []
+        splits = ", ".join(f"{k} {v}" for k, v in self.meta.get("splits", {}).items())
+        key = "val_total" if rows and rows[-1].get("val_total") is not None else "total"
+        best = min(rows, key=lambda r: r[key], default=None)
+        lines = [
+            repr(self),
+            f"  model     {'VAE' if m.variational else 'AE'}, z_dim {m.z_dim}, input "
+            f"{'x'.join(map(str, self.input_shape))}, filters {list(m.encoder_filters)}, "
+            f"{sum(p.numel() for p in self.model.parameters()):,} parameters, fact {m.fact:g}",
+            f"  data      {self.config.data.source}, {data.get('count', '?')} images ({splits}), "
+            f"{len(names)} classes"
+            + (f": {', '.join(names[:10])}" if names else "")
+            + (", ..." if len(names) > 10 else ""),
+            f"  training  {len(rows)} of {self.config.train.epochs} epochs in the history; "
+            f"this model: epoch {self.epoch} ({self.checkpoint}), on {self.device}",
+        ]
+        if best is not None:
+            lines[-1] += f"; best {key} {best[key]:.6g} at epoch {best['epoch']}"
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{html.escape(self.summary())}</pre>"
 
     def data(self) -> tuple[ImageData, dict[str, np.ndarray]]:
         """The run's images and splits as training saw them (read once, then kept)."""
@@ -83,41 +124,41 @@ class Run:
         """(C, H, W) the model expects."""
         return self.model.input_shape
 
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        """The latent's own shape: (D,) for a vector, (C, H, W) for a map."""
+        return tuple(self.model.latent_shape)
+
+    @property
+    def z_dim(self) -> int:
+        """D, the length of the flattened latent (what ``encode`` returns per image)."""
+        return latent_dim(self.model)
+
     def as_batch(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
-        """Images to float NCHW in [0, 1]. Accepts float NCHW in [0, 1], or uint8 images
-        (0..255) as NHWC (as stored) or NCHW, converted; one image may omit N. Floats in
-        0..255 and other shapes are refused with one line that shows the shape given."""
-        given, (c, h, w) = tuple(x.shape), self.input_shape
+        """Images to float NCHW in [0, 1], laid out as ``zspace.data.arrays.image_layout``
+        says (uint8 NHWC, NCHW or NHW; floats in [0, 1] NCHW or NHW; one image may omit N).
+        Floats in 0..255 and other shapes are refused with one line that shows the shape."""
+        given = tuple(x.shape)
         if isinstance(x, np.ndarray) and (x.dtype == np.uint8 or x.dtype.kind == "f"):
-            x = torch.from_numpy(np.ascontiguousarray(x))
+            copy = not x.flags.writeable  # torch warns on read-only arrays (np.frombuffer)
+            x = torch.from_numpy(np.array(x, order="C") if copy else np.ascontiguousarray(x))
         if not isinstance(x, torch.Tensor) or not (x.dtype == torch.uint8 or x.is_floating_point()):
             raise ZspaceError(
                 f"images of dtype {x.dtype}, shape {given}: expected uint8 (0..255) or "
                 f"floats in [0, 1]"
             )
-        x = x[None] if x.ndim == 3 else x
-        nchw = x.ndim == 4 and tuple(x.shape[1:]) == (c, h, w)
-        nhwc = x.ndim == 4 and tuple(x.shape[1:]) == (h, w, c)
-        if x.dtype == torch.uint8:
-            if not (nchw or nhwc):
-                raise ZspaceError(
-                    f"uint8 images of shape {given} do not fit this model, which expects "
-                    f"(N, H, W, C) = (N, {h}, {w}, {c}) or (N, C, H, W) = (N, {c}, {h}, {w})"
-                )
-            return (x if nchw else x.permute(0, 3, 1, 2)).float() / 255.0
-        if not nchw:
-            hint = "; these look like (N, H, W, C): use x.permute(0, 3, 1, 2)" if nhwc else ""
-            raise ZspaceError(
-                f"images of shape {given} do not fit this model, which expects (N, C, H, W) "
-                f"= (N, {c}, {h}, {w}) floats in [0, 1] (or uint8 (N, H, W, C)){hint}"
-            )
-        top = float(x.max()) if x.numel() else 0.0
+        batch: torch.Tensor = to_nchw(
+            x, image_layout(given, x.dtype == torch.uint8, self.input_shape)
+        )
+        if batch.dtype == torch.uint8:
+            return batch.float() / 255.0
+        top = float(batch.max()) if batch.numel() else 0.0
         if top > 1.0 + 1e-3:
             raise ZspaceError(
                 f"float images of shape {given} have values up to {top:.4g}: expected "
                 f"[0, 1]; divide by 255 (or pass them as uint8)"
             )
-        return x.float()
+        return batch.float()
 
     @torch.no_grad()
     def encode(
@@ -130,14 +171,12 @@ class Run:
         x = self.as_batch(x)
         zs, mus, lvs = [], [], []
         for start in range(0, len(x), batch_size):
-            batch = x[start : start + batch_size].to(self.device)
-            batch = batch.contiguous(memory_format=torch.channels_last)
-            out = self.model.encoder(batch, fused=True)
-            zs.append(out.z.float().cpu())
-            if out.mu is not None:
-                mus.append(out.mu.float().cpu())
-                lvs.append(out.logvar.float().cpu())
-        z = torch.cat(zs) if zs else torch.empty(0, self.model.cfg.z_dim)
+            out = self.model.encode(x[start : start + batch_size].to(self.device))
+            zs.append(out.z.float().flatten(1).cpu())
+            if out.mu is not None and out.logvar is not None:
+                mus.append(out.mu.float().flatten(1).cpu())
+                lvs.append(out.logvar.float().flatten(1).cpu())
+        z = torch.cat(zs) if zs else torch.empty(0, self.z_dim)
         if not self.variational:
             return z, None, None
         return z, torch.cat(mus), torch.cat(lvs)
@@ -148,13 +187,17 @@ class Run:
         if isinstance(z, np.ndarray) and not z.flags.writeable:  # memory-mapped latents
             z = np.array(z, dtype=np.float32)
         z = torch.as_tensor(z, dtype=torch.float32)
-        if z.ndim != 2 or z.shape[1] != self.model.cfg.z_dim:
+        shape = self.latent_shape
+        if z.ndim == 2 and z.shape[1] == self.z_dim:
+            z = z.view(len(z), *shape)
+        elif tuple(z.shape[1:]) != shape:
             raise ZspaceError(
                 f"z of shape {tuple(z.shape)} does not fit this model: expected (N, "
-                f"{self.model.cfg.z_dim})"
+                f"{self.z_dim})"
+                + (f" or (N, {', '.join(map(str, shape))})" if len(shape) > 1 else "")
             )
         out = [
-            torch.sigmoid(self.model.decoder(z[s : s + batch_size].to(self.device))).float().cpu()
+            self.model.decode(z[s : s + batch_size].to(self.device)).float().cpu()
             for s in range(0, len(z), batch_size)
         ]
         return torch.cat(out) if out else torch.empty(0, *self.input_shape)
@@ -183,6 +226,7 @@ load_run = Run.load  # the public name: zspace.load_run(path, checkpoint=..., de
 def run_path(run: RunLike) -> Path:
     """The folder of a Run or a path, checked to exist: the one way every stage turns
     "a run or a path" into a folder."""
+    check_type("run", run, (Run, *PATH), "a Run or a run folder (str or Path)")
     path = Path(run.path if isinstance(run, Run) else run)
     if not path.is_dir():
         raise ZspaceError(f"run folder not found: {path}")
@@ -191,4 +235,4 @@ def run_path(run: RunLike) -> Path:
 
 def as_run(run: RunLike) -> Run:
     """A loaded Run (``best`` checkpoint) from a Run or a run folder."""
-    return run if isinstance(run, Run) else Run.load(run)
+    return run if isinstance(run, Run) else Run.load(run_path(run))

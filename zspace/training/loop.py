@@ -35,10 +35,11 @@ stage's feature models.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -46,14 +47,15 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from tqdm.auto import tqdm
 
 from zspace.core.device import autocast
 from zspace.core.errors import ZspaceError
-from zspace.core.fileio import atomic_write_bytes, atomic_write_text
+from zspace.core.fileio import atomic_write_bytes, undo_on_error
+from zspace.core.progress import bar, progress
 from zspace.data.loader import part_bounds
 from zspace.runs.checkpoint import epoch_files, load_checkpoint, save_checkpoint
-from zspace.training.distributed import Dist
+from zspace.runs.folder import write_history
+from zspace.training.distributed import Dist, quiet_log
 from zspace.training.step import compiled
 from zspace.training.syncbn import convert_sync_batchnorm
 
@@ -145,24 +147,20 @@ def _takes_part(objective: Any) -> bool:
         return False
 
 
-def write_history_file(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    import json
-
-    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
-
-
 class EpochTrainer:
     """Runs the epochs of one model and objective; checkpoints and history live in ``folder``.
 
     ``before_first_save`` runs once, just before the first checkpoint of a fresh
-    run is written (the AE trainer writes config.toml and meta.json there), so a
-    run that fails in its first epoch leaves no folder behind.
+    run is written (the AE trainer writes config.toml and meta.json there), and the
+    two are all-or-nothing (``core.fileio.undo_on_error``), so a run that fails in its
+    first epoch, or while saving it (a full disk), leaves no folder behind.
 
     ``dist`` (default: the open process group, if any) makes this one process of a
     DDP run; loaders then either yield this process's parts themselves
     (``world_size`` equal to the run's, with ``parts()``) or whole global batches
-    the loop slices. ``compile`` (a ``train.compile`` mode, or a bool) wraps the (DDP)
-    model in ``torch.compile`` (``training.step.compiled``).
+    the loop slices. ``compile`` (a ``train.compile`` mode) wraps the (DDP) model in
+    ``torch.compile`` (``training.step.compiled``). Progress bars follow the package's
+    switch (``zspace.core.progress``), on rank 0 only.
     Dropout and other draws from the global torch RNG get a stream of their own on
     every rank but 0, and each rank's RNG state is checkpointed.
     """
@@ -181,13 +179,12 @@ class EpochTrainer:
         keep_checkpoints: int = 3,
         device: torch.device,
         precision: str = "fp32",
-        compile: str | bool = "off",
+        compile: str = "off",
         dist: Dist | None = None,
         extra_state: Callable[[], dict[str, Any]] | None = None,
         before_first_save: Callable[[], None] | None = None,
         callbacks: Iterable[Callback] = (),
-        log: Callable[[str], None] = print,
-        progress: bool = True,
+        log: Callable[[str], None] | None = None,
     ) -> None:
         self.model = model
         self.step_model = model  # the DDP / compiled wrapper once fit() starts
@@ -204,17 +201,13 @@ class EpochTrainer:
         self.extra_state = extra_state or dict
         self.before_first_save = before_first_save
         self.callbacks = list(callbacks)
-        self.log = log
-        self.progress = progress
+        self.log = log or quiet_log
         self.history: list[dict[str, Any]] = []
         self.best = math.inf
-        self.start_epoch = 0
-        self.epoch = 0
+        self.start_epoch = self.epoch = self.saved = 0  # saved: the last checkpoint's epoch
         self.dist = dist if dist is not None else Dist.current()
         self.is_main = self.dist.is_main
         self.world = self.dist.world_size if self.dist.enabled else 1
-        if isinstance(compile, bool):
-            compile = "on" if compile else "off"
         self.compile = compile
         self.scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
         self.skipped = 0  # steps the scaler skipped in the current epoch
@@ -266,7 +259,7 @@ class EpochTrainer:
         # else: a run resumed on more processes; this rank keeps its fresh stream
         if self.scaler is not None and "scaler" in state:
             self.scaler.load_state_dict(state["scaler"])
-        self.start_epoch = self.epoch = int(state["epoch"])
+        self.start_epoch = self.epoch = self.saved = int(state["epoch"])
         rows = state.get("history")
         if rows is None:
             rows = [r for r in (history or []) if r["epoch"] <= self.start_epoch]
@@ -278,7 +271,7 @@ class EpochTrainer:
             )
         if self.is_main:
             self._repair_best()
-            write_history_file(self.history_path, self.history)
+            write_history(self.folder, self.history)
 
     def _repair_best(self) -> None:
         """Make ``best.pt`` the best epoch of the kept history that still has a checkpoint.
@@ -320,7 +313,7 @@ class EpochTrainer:
             self.model = convert_sync_batchnorm(self.model, self.device)
             ids = [self.device.index] if self.device.type == "cuda" else None
             step = DistributedDataParallel(self.model, device_ids=ids)
-        self.step_model = compiled(step, str(self.compile))
+        self.step_model = compiled(step, self.compile)
         if self.graph is not None:
             self.graph.model = self.step_model
 
@@ -362,10 +355,8 @@ class EpochTrainer:
         totals: list[int] = []
         self.step_model.train(train)
         desc = f"epoch {epoch}/{self.epochs}" + ("" if train else " valid")
-        bar = tqdm(
-            total=n, desc=desc, leave=False, disable=not (self.progress and self.is_main),
-            mininterval=0.5, dynamic_ncols=True,
-        )  # fmt: skip
+        with progress(None if self.is_main else False):
+            ticker = bar(total=n, desc=desc)
         checked = 0
         with torch.set_grad_enabled(train):
             for i, (x, target, part) in enumerate(self._parts(loader, epoch)):
@@ -397,14 +388,14 @@ class EpochTrainer:
                     self._check_finite(terms, checked, i + 1, epoch, train)
                     checked = i + 1
                     totals.clear()
-                    if self.is_main and self.progress:
+                    if not ticker.disable:
                         seen = terms[: i + 1].mean(dim=0).tolist()
-                        bar.set_postfix(
+                        ticker.set_postfix(
                             {k: f"{v:.4g}" for k, v in zip(names, seen, strict=True)},
                             refresh=False,
                         )
-                        bar.update(i + 1 - bar.n)
-        bar.close()
+                        ticker.update(i + 1 - ticker.n)
+        ticker.close()
         return dict(zip(names, terms.mean(dim=0).tolist(), strict=True))
 
     def _check_finite(
@@ -477,20 +468,24 @@ class EpochTrainer:
             self.best = score
         if not self.is_main:
             return
-        if self.before_first_save is not None:
-            self.before_first_save()
-            self.before_first_save = None
-        save_checkpoint(
-            self.checkpoint_dir, self.state(), epoch=epoch, keep=self.keep, is_best=is_best
-        )
-        write_history_file(self.history_path, self.history)
+        first, self.before_first_save = self.before_first_save, None
+        with undo_on_error() if first is not None else contextlib.nullcontext():
+            if first is not None:
+                first()
+            save_checkpoint(
+                self.checkpoint_dir, self.state(), epoch=epoch, keep=self.keep, is_best=is_best
+            )
+        self.saved = epoch
+        write_history(self.folder, self.history)
         self.log(self.format_row(row))
 
     def format_row(self, row: dict[str, Any]) -> str:
+        """The log line of an epoch: the objective's ``shown`` terms (every number of
+        the row when it names none), the learning rate and the time."""
+        keys = getattr(self.objective, "shown", row)
         parts = [f"epoch {row['epoch']}/{self.epochs}"]
-        for k, v in row.items():
-            if k in ("epoch", "lr", "seconds") or not isinstance(v, float):
-                continue
-            parts.append(f"{k} {v:.6g}")
+        for k in keys:
+            if k not in ("epoch", "lr", "seconds") and isinstance(row.get(k), float):
+                parts.append(f"{k} {row[k]:.6g}")
         parts += [f"lr {row['lr']:.3g}", f"{row['seconds']:.1f}s"]
         return "  ".join(parts)

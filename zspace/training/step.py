@@ -93,7 +93,8 @@ def set_capturable(opt: torch.optim.Optimizer, on: bool) -> None:
 
 
 class GraphedStep:
-    """A training step captured as a CUDA graph; see the module docstring."""
+    """A training step captured as a CUDA graph; see the module docstring. The
+    objective names what of an epoch the graph bakes in (``graph_key(epoch)``)."""
 
     def __init__(
         self,
@@ -103,14 +104,12 @@ class GraphedStep:
         *,
         batch_size: int,
         precision: str = "fp32",
-        warmup: int = WARMUP,
     ) -> None:
         self.model = model
         self.objective = objective
         self.opt = optimizer
         self.batch_size = int(batch_size)
         self.precision = precision
-        self.warmup = int(warmup)
         self.graph: torch.cuda.CUDAGraph | None = None
         self.key: Any = None
         self.captures = 0  # how many times a graph was captured (tests, benchmarks)
@@ -123,11 +122,6 @@ class GraphedStep:
     def fits(self, x: torch.Tensor) -> bool:
         """True for a full batch (the graph's shape); other batches run eagerly."""
         return x.shape[0] == self.batch_size
-
-    def _key(self, epoch: int) -> Any:
-        graph_key = getattr(self.objective, "graph_key", None)
-        lrs = tuple(float(g["lr"]) for g in self.opt.param_groups)
-        return (lrs, graph_key(epoch) if graph_key is not None else epoch)
 
     def _autocast(self):
         if self.precision == "bf16":
@@ -146,7 +140,7 @@ class GraphedStep:
     def __call__(self, x: torch.Tensor, target: torch.Tensor, epoch: int) -> torch.Tensor:
         """One step on a full batch; returns the batch's terms (a buffer the next call
         overwrites: copy it before then)."""
-        if self._warm < self.warmup:
+        if self._warm < WARMUP:
             side = torch.cuda.Stream()
             side.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(side):
@@ -154,7 +148,8 @@ class GraphedStep:
             torch.cuda.current_stream().wait_stream(side)
             self._warm += 1
             return terms
-        key = self._key(epoch)
+        lrs = tuple(float(g["lr"]) for g in self.opt.param_groups)
+        key = (lrs, self.objective.graph_key(epoch))
         if self.graph is None or key != self.key:
             self._capture(x, target, epoch, key)
         assert self._x is not None and self._target is not None and self._terms is not None

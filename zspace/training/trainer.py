@@ -1,11 +1,11 @@
-"""Training an AE or VAE into a run folder: the objective, the trainer, ``train()``.
+"""Training an AE or VAE into a run folder: the objective, the trainer, ``train_run()``.
 
 The epoch loop itself is generic (``zspace.training.loop``); this module adds what
 is particular to autoencoders: the model and optimiser built from the config, the
 reconstruction + weighted-KL objective (``total == reco + kl`` exactly in the
 history), the run folder's config.toml and meta.json, and the resume rules.
 
-Under torchrun every process runs ``train()``: each resolves the config, reads the
+Under torchrun every process runs ``train_run()``: each resolves the config, reads the
 data and checks the run folder, then they agree (one line, exit 2 on all of them
 when any failed) before rank 0 writes anything. ``train.batch_size`` is the
 global batch; the VAE's eps is drawn for it from the run's seed and sliced per
@@ -14,8 +14,10 @@ process, so a run gives the same numbers on any number of processes.
 
 from __future__ import annotations
 
-import contextlib
+import os
+import signal
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -32,21 +34,34 @@ from zspace.config import (
     to_dict,
     to_toml,
 )
+from zspace.config.parse import config_diff
+from zspace.config.validate import flatten
+from zspace.core.checks import PATH, check_hooks, check_type
 from zspace.core.device import check_precision, pick_device, set_tf32
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import check_writable, make_dirs
+from zspace.core.progress import progress as progress_switch
 from zspace.data import BatchLoader, ImageData, input_shape_of, prepare
 from zspace.data.arrays import RUN_DATA, in_memory, save_arrays
-from zspace.data.loader import epoch_seed
+from zspace.data.loader import epoch_seed, to_float_nchw
 from zspace.data.prepare import check_data
+from zspace.data.quality import image_checks
 from zspace.data.tasks import make_input
 from zspace.models.autoencoder import AutoEncoder, summary
 from zspace.models.footprint import check_model_fits
 from zspace.models.losses import fact_at_epoch, vae_loss
 from zspace.runs.checkpoint import check_fits_model, load_checkpoint, resolve_checkpoint
-from zspace.runs.folder import default_run_dir, read_config, read_history, write_config, write_meta
+from zspace.runs.folder import (
+    LOCK_FILE,
+    default_run_dir,
+    read_config,
+    read_history,
+    write_config,
+    write_meta,
+    writer_lock,
+)
 from zspace.runs.run import Run
-from zspace.training.distributed import Dist, PeerFailed, quiet_log, session
+from zspace.training.distributed import Dist, PeerFailed, session
 from zspace.training.loop import Callback, EpochTrainer, Part
 from zspace.training.step import GraphedStep, check_graphs, set_capturable
 
@@ -74,7 +89,7 @@ class AutoencoderObjective:
     epochs), and is drawn for the whole global batch: every process keeps its rows."""
 
     names: tuple[str, ...] = ("reco", "kl", "kl_raw")
-    shown = ("total", "reco", "kl", "val_total", "val_reco", "val_kl")
+    shown = ("total", "reco", "kl", "val_total", "val_reco", "val_kl")  # the log line's terms
 
     def __init__(self, cfg: Config) -> None:
         self.m = cfg.model
@@ -149,20 +164,18 @@ def scaled_lr(cfg: Config) -> float:
     return t.lr * {"none": 1.0, "sqrt": ratio**0.5, "linear": ratio}[t.lr_scaling]
 
 
-def make_optimizer(model: torch.nn.Module, cfg: Config):
-    opt = torch.optim.Adam(model.parameters(), lr=scaled_lr(cfg))
-    step = cfg.train.lr_decay_every
-    sched = torch.optim.lr_scheduler.StepLR(
-        opt, step_size=step if step > 0 else 10**9, gamma=cfg.train.lr_decay_factor
-    )
-    return opt, sched
+_KILLED_AFTER: list[int] = []  # epochs written while ZSPACE_TEST_KILL_AFTER_EPOCHS is set
 
 
 class Trainer(EpochTrainer):
     """The model, optimiser and loaders of one run, on the generic epoch loop.
 
     Callbacks see this object: ``cfg``, ``model``, ``run_dir``, ``device``,
-    ``history``, ``opt``, ``is_main`` and ``fixed_batch(n)``."""
+    ``history``, ``opt``, ``is_main`` and ``fixed_batch(n)``; they are made (when
+    ``callbacks`` is a function of the config) and run on rank 0 only. The model and
+    batch are checked against the device's memory before anything is allocated."""
+
+    folder_existed = True  # False: a fresh run's folder, removed when nothing was saved
 
     model: AutoEncoder  # itself, never a wrapper (those are the loop's step_model)
 
@@ -173,9 +186,8 @@ class Trainer(EpochTrainer):
         splits: dict[str, np.ndarray],
         run_dir: Path,
         *,
-        log: Callable[[str], None] = print,
-        progress: bool = True,
-        callbacks: Iterable[Callback] = (),
+        log: Callable[[str], None] | None = None,
+        callbacks: Callbacks = (),
         before_first_save: Callable[[], None] | None = None,
         dist: Dist | None = None,
     ) -> None:
@@ -189,14 +201,20 @@ class Trainer(EpochTrainer):
                 f"train.batch_size = {bs} is the global batch, split over {world} processes: "
                 f"it must be at least {world}"
             )
+        shape, batch = input_shape_of(data), max(1, min(bs, len(splits["train"])))
+        check_model_fits(cfg.model, shape, device, batch=batch, precision=cfg.train.precision)
+        if callable(callbacks):
+            callbacks = callbacks(cfg) if dist.is_main else ()
         self.tf32 = set_tf32(device, cfg.train.tf32)
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
         torch.manual_seed(cfg.seed)
-        model = AutoEncoder(cfg.model, input_shape_of(data)).to(device)
+        model = AutoEncoder(cfg.model, shape).to(device)
         # Module.to takes memory_format (torch's _parse_to); its stub lists no such overload
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        opt, sched = make_optimizer(model, cfg)
+        opt = torch.optim.Adam(model.parameters(), lr=scaled_lr(cfg))
+        step = cfg.train.lr_decay_every if cfg.train.lr_decay_every > 0 else 10**9
+        sched = torch.optim.lr_scheduler.StepLR(opt, step, gamma=cfg.train.lr_decay_factor)
         train_loader = BatchLoader(
             data.images, splits["train"], bs, cfg.data,
             device=device, seed=cfg.seed, rank=dist.rank, world_size=world,
@@ -214,7 +232,6 @@ class Trainer(EpochTrainer):
             device=device, precision=cfg.train.precision, compile=cfg.train.compile,
             dist=dist, extra_state=lambda: {"config": to_toml(self.cfg)},
             before_first_save=before_first_save, callbacks=callbacks, log=log,
-            progress=progress,
         )  # fmt: skip
         self.cfg = cfg
         self.run_dir = Path(run_dir)
@@ -233,8 +250,15 @@ class Trainer(EpochTrainer):
         # a checkpoint of a graphed run keeps Adam's step counters on the GPU
         set_capturable(self.opt, self.graph is not None)
 
-    def format_row(self, row: dict[str, Any]) -> str:
-        return format_epoch(row, self.epochs)
+    def save_epoch(self, row: dict[str, Any]) -> None:
+        super().save_epoch(row)
+        # Test hook: ZSPACE_TEST_KILL_AFTER_EPOCHS=N makes the process SIGKILL itself (no
+        # clean-up, as kill -9) once it wrote its N-th epoch, counted over its runs: crash
+        # tests (tests/test_sweep.py, tests/test_distributed.py) stop there, never polling.
+        if at := os.environ.get("ZSPACE_TEST_KILL_AFTER_EPOCHS"):
+            _KILLED_AFTER.append(row["epoch"])
+            if len(_KILLED_AFTER) == int(at):
+                os.kill(os.getpid(), signal.SIGKILL)
 
     def fixed_batch(self, n: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
         """(inputs, targets) of the first ``n`` validation images (training images when
@@ -242,31 +266,22 @@ class Trainer(EpochTrainer):
         split = "valid" if len(self.splits.get("valid", ())) else "train"
         rows = np.sort(np.asarray(self.splits[split]))[:n]
         u8 = torch.from_numpy(np.ascontiguousarray(self.data.images[rows]))
-        target = u8.permute(0, 3, 1, 2).float().div_(255.0).to(self.device)
+        target = to_float_nchw(u8).to(self.device)
         gen = torch.Generator(device=self.device).manual_seed(self.cfg.seed + 104729)
         return make_input(target, self.cfg.data, gen), target
 
 
-def format_epoch(row: dict[str, Any], epochs: int) -> str:
-    parts = [f"epoch {row['epoch']}/{epochs}"]
-    parts += [f"{k} {row[k]:.6g}" for k in ("total", "reco", "kl")]
-    if row.get("val_total") is not None:
-        parts += [f"{k} {row[k]:.6g}" for k in ("val_total", "val_reco", "val_kl")]
-    parts += [f"lr {row['lr']:.3g}", f"{row['seconds']:.1f}s"]
-    return "  ".join(parts)
-
-
-def _resolve_config(config: Config | str | Path | None, overrides: list[str]) -> Config:
+def resolve_config(config: Config | str | Path | None, overrides: list[str]) -> Config:
     """One rule for fresh and resumed runs: ``overrides`` apply on top of ``config``
-    (a Config, a TOML path, or None for the defaults)."""
+    (a Config, a TOML path, or None for the defaults); a Config built by hand is
+    checked as a file would be."""
+    check_type("config", config, (Config, *PATH, type(None)), "a Config, a TOML file or None")
     if isinstance(config, Config):
-        return (
-            config_from_dict(apply_overrides(to_dict(config), overrides)) if overrides else config
-        )
+        return config_from_dict(apply_overrides(to_dict(config), overrides))
     return load_config(config, overrides)
 
 
-def train(
+def train_run(
     config: Config | str | Path | None = None,
     *,
     run_dir: str | Path | None = None,
@@ -276,10 +291,10 @@ def train(
     labels: Any = None,
     label_names: Any = None,
     callbacks: Callbacks = (),
-    log: Callable[[str], None] = print,
-    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+    progress: bool | None = None,
 ) -> Run:
-    """Train a model and return its Run.
+    """Train a model and return its Run (``zspace.train`` adds the loggers of ``train.log``).
 
     ``config`` is a Config, a TOML path, or None for the defaults; ``overrides``
     (``section.key=value`` strings) apply on top of it. ``callbacks``: Callback
@@ -295,46 +310,57 @@ def train(
     (``RUN/data/``) and the saved config's source is ``run:data``, so every later
     stage reads the run exactly as a file-backed one.
 
+    The run folder is held (``runs.folder.writer_lock``) from the checks to the end:
+    a second train or resume of it meanwhile is refused, naming this process.
+
     Under torchrun (or inside an open process group) this is one process of a DDP
-    run: every process calls it with the same arguments; rank 0 logs and writes.
+    run: every process calls it with the same arguments; rank 0 logs, writes and
+    holds the folder. ``progress=False`` hides the bars; otherwise they follow the
+    caller's switch (by default on a terminal only, never in a log: the CLI and the
+    flow pass True).
     """
+    check_type("config", config, (Config, *PATH, type(None)), "a Config, a TOML file or None")
+    check_type("run_dir", run_dir, (*PATH, type(None)), "a folder (str or Path) or None")
+    check_type("resume", resume, (bool, int, str), "False, True, an epoch or 'best'/'last'")
+    check_type("overrides", overrides, (list, tuple, type(None)), "a list of strings", each=str)
+    if not (callable(callbacks) or isinstance(callbacks, list | tuple)):
+        raise TypeError(f"callbacks = {callbacks!r}: expected a list of Callbacks or a function")
+    check_hooks(log, progress)
     threads = torch.get_num_threads()  # train.threads holds while training, not after
     try:
-        with session() as dist:
-            if not dist.is_main:
-                log, progress = quiet_log, False
-            overrides = list(overrides or [])
-            if resume is not False:
-                return _resume(
-                    config, run_dir, resume, overrides, data, callbacks, log, progress, dist
-                )
-            arrays = (data, labels, label_names)
-            return _fresh(config, run_dir, overrides, arrays, callbacks, log, progress, dist)
+        with session() as dist, ExitStack() as hold:
+            log = log if dist.is_main else None
+            with progress_switch(None if progress is not False and dist.is_main else False):
+                args = (config, run_dir, list(overrides or []), callbacks, log, dist, hold)
+                if resume is not False:
+                    return _resume(*args, resume, data)
+                return _fresh(*args, (data, labels, label_names))
     finally:
         torch.set_num_threads(threads)
 
 
-def _fresh(config, run_dir, overrides, arrays, callbacks, log, progress, dist: Dist) -> Run:
+def _fresh(config, run_dir, overrides, callbacks, log, dist: Dist, hold, arrays) -> Run:
     data, labels, label_names = arrays
-    created: list[Path] = []  # the folders create_folder made (rank 0), undone on failure
 
     def setup() -> Trainer:
-        cfg = _resolve_config(config, overrides)
+        cfg = resolve_config(config, overrides)
         if data is not None:
             cfg = replace(cfg, data=replace(cfg.data, source=RUN_DATA))
         elif labels is not None or label_names is not None:
             raise ZspaceError("train(labels=...) needs data=...: the labels of in-memory images")
         run = Path(run_dir) if run_dir is not None else default_run_dir(cfg.model.variational)
-        _check_new_run_dir(run, probe=dist.is_main)  # only rank 0 writes, so only it probes
+        existed = run.is_dir()  # a folder the lock creates goes with it (nothing saved)
+        if dist.is_main:  # only rank 0 writes, so only it probes and holds the folder
+            check_writable(run, "--run-dir", folder=True)
+            hold.enter_context(writer_lock(run))
+        _check_new_run_dir(run)
         if data is not None:
             images = in_memory(data, labels, label_names, cfg.data)
             splits = check_data(cfg, images)
         else:
             images, splits = prepare(cfg)
-        _check_fits(cfg, images, splits)
 
-        def create_folder() -> None:
-            created.extend(p for p in (run, *run.parents) if not p.exists())
+        def create_folder() -> None:  # undone with the first checkpoint when that fails
             make_dirs(run)
             if data is not None:
                 save_arrays(run / "data", images)
@@ -342,10 +368,10 @@ def _fresh(config, run_dir, overrides, arrays, callbacks, log, progress, dist: D
             write_meta(run, _meta(cfg, images, splits, trainer))
 
         trainer = Trainer(
-            cfg, images, splits, run, log=log, progress=progress,
-            callbacks=_callbacks(callbacks, cfg) if dist.is_main else (),
+            cfg, images, splits, run, log=log, callbacks=callbacks,
             before_first_save=create_folder, dist=dist,
         )  # fmt: skip
+        trainer.folder_existed = existed
         return trainer
 
     # every process has checked the config, the data and the folder before rank 0
@@ -355,22 +381,13 @@ def _fresh(config, run_dir, overrides, arrays, callbacks, log, progress, dist: D
         trainer.run_dir = trainer.folder = Path(dist.all_gather(str(trainer.run_dir))[0])
     if dist.is_main:
         _announce(trainer, trainer.data, trainer.splits)
-    try:
-        _fit(trainer, dist)
-    except BaseException:
-        run = trainer.run_dir
-        if dist.is_main and not (run / "checkpoints" / "last.pt").is_file():
-            _remove_unfinished(run, created)  # e.g. a full disk at the first checkpoint
-        raise
+    _fit(trainer, dist)
     return Run.load(trainer.run_dir, device=trainer.device)
 
 
-def _check_new_run_dir(run: Path, probe: bool = True) -> None:
-    """A fresh run's folder: absent or empty, and creatable (``probe``), checked before
-    any work."""
-    if probe:
-        check_writable(run, "--run-dir", folder=True)
-    if run.is_dir() and any(run.iterdir()):
+def _check_new_run_dir(run: Path) -> None:
+    """A fresh run's folder: absent or empty (a dead writer's lock aside)."""
+    if run.is_dir() and any(p.name != LOCK_FILE for p in run.iterdir()):
         if (run / "config.toml").is_file() and not (run / "checkpoints" / "last.pt").is_file():
             raise ZspaceError(
                 f"run folder {run} holds a run that stopped before its first checkpoint; "
@@ -381,35 +398,8 @@ def _check_new_run_dir(run: Path, probe: bool = True) -> None:
         )
 
 
-def _check_fits(cfg: Config, data: ImageData, splits: dict[str, np.ndarray]) -> None:
-    """Refuse, before anything is allocated, a model and batch the device cannot hold."""
-    device = pick_device(cfg.train.device)
-    batch = max(1, min(cfg.train.batch_size, len(splits["train"])))
-    check_model_fits(
-        cfg.model, input_shape_of(data), device, batch=batch, precision=cfg.train.precision
-    )
-
-
-def _remove_unfinished(run: Path, created: list[Path]) -> None:
-    """Undo a fresh run that failed before its first checkpoint: the files it wrote and
-    the folders it created (a folder that held other files is left alone)."""
-    for name in ("config.toml", "meta.json", "history.jsonl"):
-        (run / name).unlink(missing_ok=True)
-    for sub, written in (("checkpoints", (".pt",)), ("data", (".npy", ".json"))):
-        folder = run / sub
-        if folder.is_dir():
-            for p in folder.iterdir():
-                if p.name.endswith(".tmp") or p.suffix in written:
-                    p.unlink(missing_ok=True)
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-    for folder in created:
-        with contextlib.suppress(OSError):
-            folder.rmdir()
-
-
-def _resume(config, run_dir, resume, overrides, data, callbacks, log, progress, dist: Dist) -> Run:
-    def setup() -> tuple[Trainer, dict[str, Any], list[dict[str, Any]]]:
+def _resume(config, run_dir, overrides, callbacks, log, dist: Dist, hold, resume, data) -> Run:
+    def setup() -> tuple[Trainer, dict[str, Any], list[dict[str, Any]], Path]:
         if data is not None:
             raise ZspaceError("train(data=...) starts a new run; a resumed run reads its own data")
         if run_dir is None:
@@ -417,6 +407,8 @@ def _resume(config, run_dir, resume, overrides, data, callbacks, log, progress, 
         run = Path(run_dir)
         if not run.is_dir():
             raise ZspaceError(f"--resume: run folder not found: {run}")
+        if dist.is_main:
+            hold.enter_context(writer_lock(run))
         on_disk = read_config(run)
         which = "last" if resume is True else resume
         path = resolve_checkpoint(run / "checkpoints", which)
@@ -424,9 +416,9 @@ def _resume(config, run_dir, resume, overrides, data, callbacks, log, progress, 
         if not isinstance(state.get("config"), str):
             raise ZspaceError(f"checkpoint {path} carries no config; it cannot be resumed")
         trained = config_from_toml(state["config"], f"the config inside {path}")
-        cfg = _resolve_config(on_disk if config is None else config, overrides)
+        cfg = resolve_config(on_disk if config is None else config, overrides)
         set_keys = {o.partition("=")[0].strip() for o in overrides}
-        for key in _config_diff(trained, cfg):
+        for key in config_diff(trained, cfg):
             if key not in RESUMABLE_CHANGES:
                 where = (
                     "from --set" if key in set_keys
@@ -434,33 +426,33 @@ def _resume(config, run_dir, resume, overrides, data, callbacks, log, progress, 
                     else "in config.toml"
                 )  # fmt: skip
                 raise ZspaceError(
-                    f"cannot resume {run} with a changed {key} ({_value(trained, key)!r} in the "
-                    f"checkpoint, {_value(cfg, key)!r} {where}): only "
+                    f"cannot resume {run} with a changed {key} ({flatten(trained)[key]!r} in the "
+                    f"checkpoint, {flatten(cfg)[key]!r} {where}): only "
                     f"{', '.join(sorted(RESUMABLE_CHANGES))} may change"
                 )
         done = int(state["epoch"])
         if done >= cfg.train.epochs:  # before restore() rewrites anything
             raise ZspaceError(f"{run} already has {done} epochs; raise train.epochs to continue")
         images, splits = prepare(cfg, run)
-        _check_fits(cfg, images, splits)
-        trainer = Trainer(
-            cfg, images, splits, run, log=log, progress=progress,
-            callbacks=_callbacks(callbacks, cfg) if dist.is_main else (), dist=dist,
-        )  # fmt: skip
+        trainer = Trainer(cfg, images, splits, run, log=log, callbacks=callbacks, dist=dist)
         # the state read above (on the CPU) is restored as is: load_state_dict copies
         # weights and optimiser state onto the model's device, so it is read once
         check_fits_model(trainer.model, state, path)
-        return trainer, state, read_history(run)
+        return trainer, state, read_history(run), path
 
-    trainer, state, history = dist.agreed(setup)
+    trainer, state, history, path = dist.agreed(setup)
 
     def restore() -> None:
-        trainer.restore(state, history)  # every process; rank 0 rewrites the history
+        try:  # every process; rank 0 rewrites the history once all of it is read
+            trainer.restore(state, history)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as exc:
+            what = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
+            raise ZspaceError(f"checkpoint {path} cannot be resumed: damaged ({what})") from None
         if dist.is_main:
             write_config(trainer.run_dir, trainer.cfg)
 
     dist.agreed(restore)
-    log(f"resuming {trainer.run_dir} from epoch {trainer.start_epoch}")
+    trainer.log(f"resuming {trainer.run_dir} from epoch {trainer.start_epoch}")
     _fit(trainer, dist)
     return Run.load(trainer.run_dir, device=trainer.device)
 
@@ -468,6 +460,19 @@ def _resume(config, run_dir, resume, overrides, data, callbacks, log, progress, 
 def _fit(trainer: Trainer, dist: Dist) -> None:
     try:
         trainer.fit()
+    except KeyboardInterrupt:  # Ctrl-C: say what is kept and how to go on (cli.main prints it)
+        run, epochs = trainer.run_dir, f"of {trainer.epochs}"
+        if trainer.saved:
+            raise KeyboardInterrupt(
+                f"in epoch {trainer.epoch} {epochs}; epoch {trainer.saved} is saved: continue "
+                f"with zspace train --out {run} --resume"
+            ) from None
+        gone = not trainer.folder_existed  # the writer lock removes the folder it made
+        kept = f"the run folder {run} is gone" if gone else f"nothing was saved in {run}"
+        raise KeyboardInterrupt(
+            f"in epoch {trainer.epoch} {epochs}, before the first checkpoint: {kept} (nothing "
+            "to resume)"
+        ) from None
     except RuntimeError as exc:
         # another process died between agreement points (killed, a crash): gloo/NCCL
         # report the lost connection here; say so in one line instead of a traceback
@@ -490,32 +495,11 @@ def _lost_peer(exc: BaseException) -> bool:
     return any(s in text for s in ("Connection closed by peer", "Connection reset by peer"))
 
 
-def _callbacks(callbacks: Callbacks, cfg: Config) -> list[Callback]:
-    return list(callbacks(cfg) if callable(callbacks) else callbacks)
-
-
-def _value(cfg: Config, key: str) -> Any:
-    section, _, name = key.partition(".")
-    value = getattr(cfg, section)
-    return getattr(value, name) if name else value
-
-
-def _config_diff(a: Config, b: Config) -> list[str]:
-    da, db = to_dict(a), to_dict(b)
-    diffs = []
-    for section, values in da.items():
-        if isinstance(values, dict):
-            diffs += [f"{section}.{k}" for k, v in values.items() if db[section][k] != v]
-        elif db[section] != values:
-            diffs.append(section)
-    return diffs
-
-
 def _meta(cfg: Config, data: ImageData, splits, trainer: Trainer) -> dict[str, Any]:
     return {
         "kind": "vae" if cfg.model.variational else "ae",
         "input_shape": list(input_shape_of(data)),
-        "data": data.describe(),
+        "data": {**data.describe(), **image_checks(data.images)},  # the report's data section
         "splits": {k: int(len(v)) for k, v in splits.items()},
         "device": str(trainer.device),
         "processes": trainer.world,

@@ -88,7 +88,10 @@ def parse_batch(data: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
     ):
         shape = getattr(pixels, "shape", None)
         raise ZspaceError(f"{where}: 'data' should be uint8 N x 3072, got {shape}")
-    labels = np.asarray(obj[b"labels"], dtype=np.int64)
+    try:
+        labels = np.asarray(obj[b"labels"], dtype=np.int64)
+    except (TypeError, ValueError):
+        raise ZspaceError(f"{where}: 'labels' should be class numbers 0..9") from None
     if labels.shape != (len(pixels),):
         raise ZspaceError(f"{where}: {labels.size} labels for {len(pixels)} images")
     if len(labels) and (labels.min() < 0 or labels.max() >= len(CLASSES)):
@@ -149,7 +152,7 @@ def read_cifar10(path: str, cfg: DataConfig) -> ImageData:
     if META in files:
         meta = unpickle(files[META], f"{where}/{META}")
         raw = meta.get(b"label_names") if isinstance(meta, dict) else None
-        if raw and len(raw) == len(CLASSES):
+        if isinstance(raw, list | tuple) and len(raw) == len(CLASSES):
             label_names = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in raw)
     has_both = TEST in names and len(names) > 1
     return ImageData(

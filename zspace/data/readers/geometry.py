@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps
 
+from zspace.core.errors import ZspaceError
 from zspace.core.resources import check_memory
 
 # Bump when the pixels this module produces change: it is part of the cache key.
@@ -102,6 +103,8 @@ def fit_array(images: np.ndarray, size: int, crop: str) -> np.ndarray:
     """The same pipeline for images that are already uint8 NHWC arrays (IDX, CIFAR, the
     built-in digits, in-memory images): ``crop``, then resize to ``size`` (0 keeps it)."""
     n, h, w, c = images.shape
+    if not h or not w:
+        raise ZspaceError(f"data: images of {h}x{w} pixels: nothing to train on")
     geo = Geometry(*output_size(w, h, size, crop), c, crop)
     left, top, right, bottom = crop_box(w, h, crop)
     if (bottom - top, right - left) == (geo.height, geo.width):

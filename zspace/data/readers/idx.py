@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import re
 import struct
 import zlib
@@ -24,7 +25,7 @@ import numpy as np
 
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import read_bytes
-from zspace.data.dataset import ImageData, class_names, source_path
+from zspace.data.dataset import CLASS_FILE, ImageData, class_file, class_names, source_path
 from zspace.data.download import SETS
 from zspace.data.readers.geometry import fit_array
 
@@ -68,7 +69,7 @@ def parse_idx(data: bytes, where: str) -> np.ndarray:
         raise ZspaceError(f"{where}: truncated IDX header")
     dims = struct.unpack(f">{ndim}I", data[4:header])
     dtype = TYPES[code]
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(dims) * dtype.itemsize  # Python ints: a forged header cannot wrap
     have = len(data) - header
     if have < expected:
         raise ZspaceError(
@@ -91,6 +92,8 @@ def read_images_file(path: Path) -> np.ndarray:
             f"{path}: expected images (IDX magic 2051: ubyte, N x H x W), got "
             f"{arr.dtype} with shape {arr.shape}"
         )
+    if not len(arr):
+        raise ZspaceError(f"{path}: no images (its header says 0)")
     return arr if arr.ndim == 4 else arr[..., None]
 
 
@@ -173,11 +176,14 @@ def read_idx_source(path: str, cfg: DataConfig) -> ImageData:
     if len(shapes) > 1:
         raise ZspaceError(f"mnist:{path}: train and t10k images differ in shape: {sorted(shapes)}")
     label_arr = np.concatenate(labels) if have_labels else None
+    folder = root if root.is_dir() else root.parent
+    listed = class_file(folder)
+    where = str(folder / CLASS_FILE) if listed else ""
     return ImageData(
         images=fit_array(np.concatenate(images), cfg.image_size, cfg.crop),
         source=f"mnist:{root}",
         labels=label_arr,
-        label_names=None if label_arr is None else class_names(label_arr, names),
+        label_names=None if label_arr is None else class_names(label_arr, listed or names, where),
         partition=np.concatenate(split_codes) if len(parts) == 2 else None,
         details={
             "files": [str(f) for _, files in parts for f in files.values()],

@@ -1,4 +1,5 @@
-"""Paths through the latent space: interpolation, traversals, attribute vectors."""
+"""Grids of paths through the latent space: interpolation, traversals, attribute
+vectors (the paths themselves: ``zspace.generation.paths``)."""
 
 from __future__ import annotations
 
@@ -13,25 +14,24 @@ from zspace.core.errors import ZspaceError
 from zspace.generation import paths
 from zspace.generation.common import (
     Log,
-    as_run,
-    code,
     counts,
-    decode_u8,
     fits,
     fmt,
+    pick,
     seed_of,
     split_images,
     split_index,
-    train_latents,
 )
+from zspace.generation.images import code, decode_u8, load_image_file
 from zspace.generation.index import publish
 from zspace.generation.naming import sample_file
-from zspace.generation.recon import load_image_file
 from zspace.generation.results import SampleImage
+from zspace.latents.store import load_latents
+from zspace.runs.run import RunLike, as_run
 
 
 def interpolate(
-    run: Any,
+    run: RunLike,
     a: int | str | Path = 0,
     b: int | str | Path = 1,
     *,
@@ -83,7 +83,7 @@ def interpolate(
 
 
 def traverse(
-    run: Any,
+    run: RunLike,
     *,
     axis: int | None = None,
     pca: int | None = None,
@@ -99,10 +99,8 @@ def traverse(
     if (axis is None) == (pca is None):
         raise ZspaceError("traverse: give exactly one of axis or pca")
     seed = seed_of(run, seed)
-    counts(count=count, strengths=len(strengths))
-    strengths = [finite_float32("strength", s) for s in strengths]
-    fits(run, count * len(strengths), f"count = {count:,} x {len(strengths)} strengths")
-    lat = train_latents(run)
+    strengths = _strengths(run, count, strengths)
+    lat = load_latents(run)
     ref = lat.mu if lat.mu is not None else lat.z
     if axis is not None:
         direction = paths.axis_direction(ref, axis)
@@ -111,8 +109,7 @@ def traverse(
         direction = paths.pca_direction(ref, pca)
     used_split, imgs = split_images(run, split, count, seed)
     codes = code(run, imgs, seed)
-    rows = [decode_u8(run, paths.traverse(z0, direction, strengths)) for z0 in codes]
-    images = np.concatenate(rows)  # one line per image, its strengths across
+    images = _moved(run, codes, direction, strengths)
     what = f"original axis {axis}" if axis is not None else f"principal direction {pca}"
     file = sample_file(
         "traverse", ("axis", axis), ("pca", pca), ("s", list(strengths)), ("", used_split),
@@ -130,7 +127,7 @@ def traverse(
 
 
 def attribute(
-    run: Any,
+    run: RunLike,
     name: str,
     *,
     strengths: Sequence[float] | None = None,
@@ -144,23 +141,21 @@ def attribute(
     to a shift of 3 stds of the latents along the vector, at least 0..2)."""
     run = as_run(run)
     seed = seed_of(run, seed)
-    lat = train_latents(run)
+    lat = load_latents(run)
     ref = lat.mu if lat.mu is not None else lat.z
     stats = paths.attribute_stats(ref, lat.attr, lat.attr_names, name)
     vec = stats.vector
-    strengths = stats.default_strengths() if strengths is None else list(strengths)
-    counts(count=count, strengths=len(strengths))
-    strengths = [finite_float32("strength", s) for s in strengths]
-    fits(run, count * len(strengths), f"count = {count:,} x {len(strengths)} strengths")
+    strengths = _strengths(
+        run, count, stats.default_strengths() if strengths is None else strengths
+    )
     split, data, index = split_index(run, split)
-    col = list(data.attr_names).index(name)
-    values = np.asarray(data.attr)[index, col]
+    values = np.asarray(data.attr)[index, list(data.attr_names).index(name)]
     # images known to lack it; failing that, those with no value; failing that, any
-    pick = next((p for p in (index[values < 0], index[values == 0]) if len(p)), index)
-    rows_idx = np.sort(np.random.default_rng(seed).choice(pick, min(count, len(pick)), False))
-    codes = code(run, np.ascontiguousarray(data.images[rows_idx]), seed)
-    rows = [decode_u8(run, paths.traverse(z0, vec, strengths)) for z0 in codes]
-    images = np.concatenate(rows)  # one line per image, its strengths across
+    lacking = next((p for p in (index[values < 0], index[values == 0]) if len(p)), index)
+    rows_idx = pick(lacking, count, seed)
+    images = _moved(
+        run, code(run, np.ascontiguousarray(data.images[rows_idx]), seed), vec, strengths
+    )
     file = sample_file(
         "attribute", ("", name), ("s", strengths), ("", split), ("n", len(rows_idx)),
         ("seed", seed),
@@ -184,3 +179,21 @@ def attribute(
         "seed": seed,
     }
     return publish(run, [images], len(strengths), file, "attribute", "attribute", params, cap, log)
+
+
+def _strengths(run: Any, count: int, strengths: Sequence[float]) -> list[float]:
+    """Checked strengths, and refused when count x strengths images cannot be decoded."""
+    counts(count=count, strengths=len(strengths))
+    checked = [finite_float32("strength", s) for s in strengths]
+    fits(run, count * len(checked), f"count = {count:,} x {len(checked)} strengths")
+    return checked
+
+
+def _moved(
+    run: Any, codes: np.ndarray, direction: np.ndarray, strengths: list[float]
+) -> np.ndarray:
+    """Each code moved along ``direction`` at each strength, decoded: one line per
+    image, its strengths across."""
+    return np.concatenate(
+        [decode_u8(run, paths.traverse(z0, direction, strengths)) for z0 in codes]
+    )

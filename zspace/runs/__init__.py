@@ -1,0 +1,1 @@
+"""Run folders: their files (config, meta, history), checkpoints, bundles, and ``Run``."""
