@@ -98,19 +98,24 @@ def config_for(net: str, compile_mode: str = "off"):
     )
 
 
+MODES = ("baseline", "zspace", "zspace-malloc")
+
+
 def set_mode(mode: str, models: list[nn.Module]) -> None:
-    """Switch the process between the baseline and zspace's CPU path (see the docstring)."""
-    zspace = mode == "zspace"
-    cpu.on_cpu = ON_CPU if zspace else (lambda _x: False)
+    """Switch the process between the baseline and zspace's CPU path (see the docstring);
+    ``zspace-malloc``: zspace's layers with glibc tuned to keep freed memory
+    (``cpu.keep_freed_memory``, opt-in)."""
+    kernels = mode != "baseline"
+    cpu.on_cpu = ON_CPU if kernels else (lambda _x: False)
     for model in models:
         for m in model.modules():
             if isinstance(m, (nn.LeakyReLU, nn.ReLU)):
-                m.inplace = zspace
+                m.inplace = kernels
     if platform.libc_ver()[0] != "glibc":
         return
     libc = ctypes.CDLL(None)
     mallopt = libc.mallopt  # M_TRIM_THRESHOLD -1, M_MMAP_THRESHOLD -3, M_MMAP_MAX -4
-    if zspace:
+    if mode == "zspace-malloc":
         mallopt(-4, 0), mallopt(-1, 1 << 30)
     else:
         mallopt(-4, 65536), mallopt(-3, 32 << 20), mallopt(-1, 64 << 20), libc.malloc_trim(0)
@@ -194,7 +199,7 @@ def main() -> None:
         peaks: list[float] = []
         for r in range(args.rounds):
             peaks.append(mm_peak())
-            for mode in ("baseline", "zspace"):
+            for mode in MODES:
                 set_mode(mode, bench.models)
                 rates.setdefault(f"{mode} train", []).append(bench.train())
                 rates.setdefault(f"{mode} infer", []).append(bench.infer(max(3, steps // 5)))
@@ -220,12 +225,12 @@ def main() -> None:
                 gf = rate * fl["train_flops" if kind == "train" else "enc_infer_flops"] / 1e9
                 line += f"{gf:9.1f}{100 * gf / peak:7.1f}%"
             base = rates.get(f"baseline {kind}")
-            if name.startswith("zspace ") and base:
+            if name.startswith("zspace") and base:
                 ratio = median([z / b for z, b in zip(values, base, strict=False)])
                 line += f"{ratio:11.2f}x"
             tf = rates.get(f"TF tffunc {kind}")
             if tf and not name.startswith("TF"):
-                line += f"{'' if name.startswith('zspace ') else ' ' * 12}{rate / median(tf):6.2f}x"
+                line += f"{'' if name.startswith('zspace') else ' ' * 12}{rate / median(tf):6.2f}x"
             print(line)
         print("   rounds (img/s): " + "; ".join(
             f"{k} {' '.join(f'{v:.0f}' for v in vs)}" for k, vs in rates.items()
