@@ -1,9 +1,7 @@
 """The CPU formulations of zspace/models/cpu.py compute what the plain layers
-compute: the transposed convolution's adjoint backward, the heads as one convolution
-over the feature map, and glibc keeping freed memory (docs/performance.md)."""
-
-import platform
-import resource
+compute: the transposed convolution's adjoint backward and sub-pixel form, the heads as
+one convolution over the feature map, the fused encoder convolutions
+(docs/performance.md)."""
 
 import pytest
 import torch
@@ -104,17 +102,3 @@ def test_module_hooks_see_every_layer_and_the_footprint_is_unchanged(monkeypatch
     ours = model_sizes(cfg, (3, 32, 32))
     monkeypatch.setattr(cpu, "on_cpu", lambda _x: False)
     assert model_sizes(cfg, (3, 32, 32)) == ours
-
-
-@pytest.mark.skipif(
-    platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc only"
-)
-def test_freed_memory_is_reused_without_page_faults():
-    assert cpu.keep_freed_memory() is True
-    size = 64 << 20  # bytes: above glibc's largest mmap threshold (32 MiB)
-    faults = []
-    for _ in range(3):  # allocated, touched and freed: the first may find no free block
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        torch.ones(size // 4)
-        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-    assert min(faults) < size // 4096 // 10  # a fresh mapping faults on each of its pages

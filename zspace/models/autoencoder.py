@@ -159,7 +159,6 @@ class AutoEncoder(nn.Module):
         self.cfg = cfg
         channels, height, width = input_shape
         self.input_shape = (channels, height, width)
-        cpu.keep_freed_memory()
         self.encoder = Encoder(cfg, input_shape)
         self.decoder = Decoder(cfg, self.encoder.feature_shape, input_shape[0])
         init_weights(self, cfg.activation)

@@ -4,9 +4,6 @@
 
 from __future__ import annotations
 
-import ctypes
-import functools
-import platform
 from typing import Any
 
 import torch
@@ -15,17 +12,6 @@ from torch import nn
 
 # oneDNN's convolution with a pointwise post-op (inductor's; None where torch lacks it)
 FUSED = getattr(torch.ops.mkldnn, "_convolution_pointwise", None)
-
-
-@functools.cache
-def keep_freed_memory() -> bool:
-    """Let glibc keep up to 1 GiB of freed memory for the next allocation (as TF's and
-    jemalloc's allocators do): otherwise each large activation is a fresh mapping whose
-    pages fault on first touch, 20 % of a training step and 45 % of encoding."""
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return False
-    mallopt = ctypes.CDLL(None).mallopt  # M_MMAP_MAX = -4, M_TRIM_THRESHOLD = -1
-    return bool(mallopt(-4, 0)) and bool(mallopt(-1, 1 << 30))
 
 
 def on_cpu(x: torch.Tensor) -> bool:
