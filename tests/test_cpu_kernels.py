@@ -1,7 +1,6 @@
 """The CPU formulations of zspace/models/cpu.py compute what the plain layers
-compute: the transposed convolution's adjoint backward and sub-pixel form, the heads as
-one convolution over the feature map, the fused encoder convolutions
-(docs/performance.md)."""
+compute: the transposed convolution's adjoint backward and sub-pixel form, and the
+fused encoder convolutions (docs/performance.md)."""
 
 import pytest
 import torch

@@ -69,10 +69,10 @@ class Encoder(nn.Module):
             self.dense = nn.Identity()
         self.variational = cfg.variational
         if cfg.variational:
-            self.mu = cpu.Linear(flat, cfg.z_dim)
-            self.logvar = cpu.Linear(flat, cfg.z_dim)
+            self.mu = nn.Linear(flat, cfg.z_dim)
+            self.logvar = nn.Linear(flat, cfg.z_dim)
         else:
-            self.z = cpu.Linear(flat, cfg.z_dim)
+            self.z = nn.Linear(flat, cfg.z_dim)
         self.eps_clip = cfg.eps_clip
         self.eps_scale = cfg.eps_scale
 
@@ -80,11 +80,8 @@ class Encoder(nn.Module):
         """The encoder without sampling: z for an AE, (mu, logvar) for a VAE; ``fused``:
         ``cpu.fused_convs`` where it applies (no gradients, on the CPU: Run.encode)."""
         fused = fused and not torch.is_grad_enabled() and cpu.on_cpu(x)
-        h = cpu.fused_convs(self.convs, x) if fused else self.convs(x)
-        if not isinstance(self.dense, nn.Identity):
-            h = self.dense(torch.flatten(h, 1))
-        out = [self.mu(h), self.logvar(h)] if self.variational else [self.z(h)]
-        return tuple(out) if self.variational else out[0]
+        h = self.dense(torch.flatten(cpu.fused_convs(self.convs, x) if fused else self.convs(x), 1))
+        return (self.mu(h), self.logvar(h)) if self.variational else self.z(h)
 
     def forward(
         self, x: torch.Tensor, eps: torch.Tensor | None = None, fused: bool = False

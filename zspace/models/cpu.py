@@ -1,5 +1,6 @@
 """How the autoencoder's layers run on the CPU: other formulations of the same numbers
-(same parameters and checkpoints), each measured in docs/performance.md. A GPU,
+(same parameters and checkpoints), each measured in docs/performance.md
+(benchmarks/bench_cpu_layers.py). A GPU,
 ``torch.compile`` and export see the plain layers."""
 
 from __future__ import annotations
@@ -69,16 +70,6 @@ class ConvTranspose2d(nn.ConvTranspose2d):
             return super().forward(x, output_size)
         args = x, self.weight, self.bias, self.stride, self.padding, self.output_padding
         return _TransposedConv.apply(*args) if torch.is_grad_enabled() else transposed(*args)
-
-
-class Linear(nn.Linear):
-    """Also takes the unflattened feature map (the heads): on the CPU as a convolution
-    whose kernel covers the map, 2x faster in oneDNN than the product, and no copy."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim > 2 and on_cpu(x):
-            return F.conv2d(x, self.weight.view(-1, *x.shape[1:]), self.bias).flatten(1)
-        return super().forward(torch.flatten(x, 1))
 
 
 def fused_convs(blocks: nn.Sequential, h: torch.Tensor) -> torch.Tensor:
