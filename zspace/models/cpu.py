@@ -77,10 +77,11 @@ def fused_convs(blocks: nn.Sequential, h: torch.Tensor) -> torch.Tensor:
     activation a post-op, as TF fuses it): one pass less over each activation, the same
     numbers; those two layers' hooks do not fire."""
     for block in blocks:
-        conv, *rest = block
-        if FUSED is None or len(rest) != 1 or not isinstance(rest[0], nn.LeakyReLU):
+        conv, *rest = list(block.children())
+        act = rest[0] if len(rest) == 1 else None
+        if FUSED is None or not isinstance(act, nn.LeakyReLU) or not isinstance(conv, nn.Conv2d):
             h = block(h)
             continue
         geometry = conv.padding, conv.stride, conv.dilation, conv.groups
-        h = FUSED(h, conv.weight, conv.bias, *geometry, "leaky_relu", [rest[0].negative_slope], "")
+        h = FUSED(h, conv.weight, conv.bias, *geometry, "leaky_relu", [act.negative_slope], "")
     return h
