@@ -101,3 +101,15 @@ def test_module_hooks_see_every_layer_and_the_footprint_is_unchanged(monkeypatch
     ours = model_sizes(cfg, (3, 32, 32))
     monkeypatch.setattr(cpu, "on_cpu", lambda _x: False)
     assert model_sizes(cfg, (3, 32, 32)) == ours
+
+
+def test_autocast_runs_the_plain_layers():
+    """bf16 autocast (where the CPU has it) casts inside aten's ops only: the plain
+    layers run, forward and backward, and give what they give without zspace's."""
+    model = build(16, 3, [2, 2], "model.encoder_filters=[4,8]")
+    x = torch.rand(2, 3, 16, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits, _ = model(x)
+        assert not cpu.on_cpu(x)
+    logits.float().sum().backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in model.parameters())

@@ -16,7 +16,10 @@ FUSED = getattr(torch.ops.mkldnn, "_convolution_pointwise", None)
 
 
 def on_cpu(x: torch.Tensor) -> bool:
-    return x.device.type == "cpu" and not torch.compiler.is_compiling()
+    """These formulations apply: on the CPU, eager, in float32 (autocast casts only
+    inside aten's own ops, not in a custom backward)."""
+    cast = torch.is_autocast_enabled("cpu")
+    return x.device.type == "cpu" and not cast and not torch.compiler.is_compiling()
 
 
 def transposed(x, weight, bias, stride, padding, output_padding) -> torch.Tensor:
