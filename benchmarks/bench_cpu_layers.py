@@ -1,5 +1,7 @@
-"""Each CPU formulation of zspace/models/cpu.py against the plain torch layer it
-replaces, on the celeba96 reference network's shapes, alternating in one process:
+"""zspace/models/cpu.py's fused encoder convolutions against the plain layers, on the
+celeba96 reference network's shapes, alternating in one process (issue 30 also
+measured a sub-pixel thin transposed conv, the adjoint backward and the heads as a
+convolution here: docs/performance.md; they were not kept):
 
     python benchmarks/bench_cpu_layers.py --rounds 9
 
@@ -30,29 +32,9 @@ def timed(fn, repeats: int) -> float:
     return (time.perf_counter() - t) / repeats
 
 
-def transposed_step(layer: nn.Module, x: torch.Tensor):
-    def step() -> None:
-        x.grad = None
-        layer.zero_grad()
-        layer(x).sum().backward()
-
-    return step
-
-
 def cases(batch: int) -> dict[str, tuple]:
     torch.manual_seed(0)
     out = {}
-    # the last transposed conv (32 -> 3 channels, 48 -> 96): sub-pixel + adjoint backward
-    # a middle one (128 -> 64, 12 -> 24): the adjoint backward alone
-    for name, (cin, cout, size) in {
-        "thin transposed conv 32->3 (train)": (32, 3, 48),
-        "middle transposed conv 128->64 (train)": (128, 64, 12),
-    }.items():
-        plain = nn.ConvTranspose2d(cin, cout, 3, 2, 1, 1).to(memory_format=CL)
-        ours = cpu.ConvTranspose2d(cin, cout, 3, 2, 1, 1).to(memory_format=CL)
-        ours.load_state_dict(plain.state_dict())
-        x = torch.randn(batch, cin, size, size).contiguous(memory_format=CL).requires_grad_()
-        out[name] = (transposed_step(plain, x), transposed_step(ours, x))
     # the encoder's convolutions + LeakyReLU at inference, batch 512: plain or fused
     convs = nn.Sequential(
         *[

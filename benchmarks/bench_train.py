@@ -7,9 +7,9 @@ in one session on one machine, baseline and zspace alternating round by round.
 Per net and round, in one process, with glibc's allocator at the steady state of its
 dynamic thresholds (freed blocks over 32 MiB unmapped, the heap trimmed above 64 MiB):
   * ``baseline``: the model as plain torch layers (what zspace ran before issue 30:
-    nn.ConvTranspose2d's own backward, the heads as matrix products, activations out of
-    place);
-  * ``zspace``: the model as zspace runs it on the CPU (zspace/models/cpu.py);
+    activations out of place, encoding unfused);
+  * ``zspace``: the model as zspace runs it on the CPU (activations in place, encoding
+    fused: zspace/models/cpu.py);
   * ``zspace-malloc``: the same with glibc keeping freed memory (mmap off, trim at
     1 GiB): what a user opts into with GLIBC_TUNABLES (docs/performance.md);
 each through zspace's own training loop (Trainer.run_epoch on a random uint8 set:

@@ -4,8 +4,8 @@ The encoder is a stack of 'same'-padded convolutions, flattened into a dense hea
 (one for an AE, ``mu`` and ``logvar`` for a VAE). The decoder mirrors it: a dense
 layer back to the last feature map, then transposed convolutions; the last one
 outputs the image channels. The model returns logits: the BCE loss is computed
-from logits (stable), and ``decode`` applies the sigmoid for images. On the CPU the
-layers run as ``zspace.models.cpu`` formulates them.
+from logits (stable), and ``decode`` applies the sigmoid for images. On the CPU,
+encoding fuses each convolution with its activation (``zspace.models.cpu``).
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ class Decoder(nn.Module):
             zip(filters, cfg.decoder_kernels, cfg.decoder_strides, strict=True)
         ):
             # padding k//2 with output_padding s-1 maps H to H*s: Keras's 'same'.
-            deconv = cpu.ConvTranspose2d(
+            deconv = nn.ConvTranspose2d(
                 channels, f, kernel, stride=stride, padding=kernel // 2, output_padding=stride - 1
             )
             layers.append(deconv if i == last else _block(deconv, f, cfg))
