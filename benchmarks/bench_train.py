@@ -106,7 +106,7 @@ MODES = ("baseline", "zspace", "zspace-malloc")
 def set_mode(mode: str, models: list[nn.Module]) -> None:
     """Switch the process between the baseline and zspace's CPU path (see the docstring);
     ``zspace-malloc``: zspace's layers with glibc tuned to keep freed memory
-    (``cpu.keep_freed_memory``, opt-in)."""
+    (what GLIBC_TUNABLES opts into: docs/performance.md)."""
     kernels = mode != "baseline"
     cpu.on_cpu = ON_CPU if kernels else (lambda _x: False)
     for model in models:
