@@ -1,6 +1,7 @@
 """The default ``analyze`` on 170,000 x 256 synthetic latents, t-SNE against scikit-learn,
 and the KMeans sweep, with wall times and peak memory.
 
+    python benchmarks/bench_analysis.py --skip-sklearn --rounds 3   # baseline vs default
     python benchmarks/bench_analysis.py              # full: default analyze + sklearn TSNE
     python benchmarks/bench_analysis.py --n 20000 --skip-sklearn   # quick look
 
@@ -12,7 +13,9 @@ the process's max RSS (ru_maxrss). Not part of the test suite.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -40,6 +43,7 @@ def main() -> None:
     ap.add_argument("--d", type=int, default=256)
     ap.add_argument("--dir", default=None, help="scratch folder (default: a temp folder)")
     ap.add_argument("--skip-sklearn", action="store_true", help="no scikit-learn TSNE run")
+    ap.add_argument("--rounds", type=int, default=1, help="baseline/default alternations")
     args = ap.parse_args()
 
     from zspace.analysis.api import analyze
@@ -50,24 +54,33 @@ def main() -> None:
     z = synthetic(args.n, args.d)
     save_latents(latents_path(root), Latents("train", z, np.arange(args.n)))
     del z
-    print(f"cpu: {cpu_name()}  cores: {len(__import__('os').sched_getaffinity(0))}")
+    print(f"cpu: {cpu_name()}  cores: {len(os.sched_getaffinity(0))}  load {os.getloadavg()}")
     print(f"latents: {args.n:,} x {args.d} float32 in {root}")
-
-    times = {}
-    started = time.perf_counter()
 
     def log(line: str) -> None:
         print(line, flush=True)
 
-    results = analyze(root, log=log)
-    total = time.perf_counter() - started
-    print(f"default analyze: {total:.1f} s wall, peak RSS {max_rss_gib():.2f} GiB")
-    times["kmeans"] = results["kmeans"].seconds
-    times["tsne"] = results["tsne"].seconds
-    print(f"KMeans sweep (k {results['kmeans'].ks[0]}..{results['kmeans'].ks[-1]}, "
-          f"{results['kmeans'].n:,} points): {times['kmeans']:.1f} s")  # fmt: skip
-    print(f"openTSNE ({results['tsne'].n:,} points): {times['tsne']:.1f} s")
-
+    # the baseline: the defaults before issue 30 (openTSNE's 500 iterations, KMeans step 2)
+    settings = {"baseline": dict(tsne={"n_iter": 500}, kmeans={"k_step": 2}), "default": {}}
+    seconds: dict[str, dict[str, list[float]]] = {m: {} for m in settings}
+    for _ in range(args.rounds):
+        for mode, params in settings.items():
+            started = time.perf_counter()
+            results = analyze(root, log=log, **params)
+            took = {"total": time.perf_counter() - started}
+            took.update(tsne=results["tsne"].seconds, kmeans=results["kmeans"].seconds)
+            for step, s in took.items():
+                seconds[mode].setdefault(step, []).append(s)
+            km, ts = results["kmeans"], results["tsne"]
+            print(f"{mode}: analyze {took['total']:.1f} s; t-SNE ({ts.n_iter} iterations, KL "
+                  f"{ts.kl_divergence:.3f}) {ts.seconds:.1f} s; KMeans (k {km.ks[0]}..{km.ks[-1]} "
+                  f"step {km.ks[1] - km.ks[0]}, elbow {km.elbow}, strength {km.strength:.3f}) "
+                  f"{km.seconds:.1f} s; load {os.getloadavg()[0]:.1f}")  # fmt: skip
+    for step in seconds["default"]:
+        b, d = seconds["baseline"][step], seconds["default"][step]
+        ratio = statistics.median([x / y for x, y in zip(d, b, strict=True)])
+        print(f"{step:7s} baseline {statistics.median(b):7.1f} s  default "
+              f"{statistics.median(d):7.1f} s  ratio {ratio:.2f}x (median of rounds)")  # fmt: skip
     if not args.skip_sklearn:
         from sklearn.manifold import TSNE
 

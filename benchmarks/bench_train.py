@@ -1,25 +1,34 @@
-"""Training and encoder-inference throughput of the reference networks, side by side
-with the Keras/TensorFlow reference, measured in the same session on the same machine.
+"""Training and encoder-inference throughput of the reference networks: zspace against
+its own baseline (the plain layers) and the Keras/TensorFlow reference, all measured
+in one session on one machine, baseline and zspace alternating round by round.
 
-    python benchmarks/bench_train.py --net celeba96 mnist28 \
-        --tf-python /tmp/tfref/bin/python --tf-dir ../shared/bench/keras_reference
+    python benchmarks/bench_train.py --net celeba96 mnist28 --tf-python /tmp/tfref/bin/python
 
-For each net it prints images/s of
-  * ``bare``: a plain eager step (forward, loss, backward, Adam) on one fixed batch;
-  * ``zspace``: zspace's own training loop (Trainer.run_epoch: batches gathered from a
-    uint8 set, the loss terms, the progress bar, the NaN check), per layout variant;
-  * ``infer``: encoder inference, batch 512, no grad;
-  * the TF reference (``--variant tffunc``; ``--mode infer`` for inference) when
-    ``--tf-python`` is given;
-and the achieved GFLOP/s (analytic count from netspec.py) against the machine's
-torch.mm peak. The loop overhead is zspace's loop time over the bare step time.
+Per net and round, in one process, with glibc's allocator at the steady state of its
+dynamic thresholds (freed blocks over 32 MiB unmapped, the heap trimmed above 64 MiB):
+  * ``baseline``: the model as plain torch layers (what zspace ran before issue 30:
+    activations out of place, encoding unfused);
+  * ``zspace``: the model as zspace runs it on the CPU (activations in place, encoding
+    fused: zspace/models/cpu.py);
+  * ``zspace-malloc``: the same with glibc keeping freed memory (mmap off, trim at
+    1 GiB): what a user opts into with GLIBC_TUNABLES (docs/performance.md);
+each through zspace's own training loop (Trainer.run_epoch on a random uint8 set:
+batches, loss terms, progress bar, NaN check) and through ``Run.encode`` (batch 512,
+uint8 NHWC images in, latents out); then the TF reference (``train_keras.py
+--variant tffunc``, ``--mode infer``) in its own process. The table gives medians over
+the rounds, the median of the per-round ratios zspace / baseline, the ratio to TF,
+and GFLOP/s (analytic count, netspec.py) against torch.mm's peak, measured each round.
 Not part of the test suite.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
+import os
+import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -28,11 +37,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from machine import cpu_name
-from zspace.models.autoencoder.losses import vae_loss
+from torch import nn
 
 from zspace.config import load_config
 from zspace.data import ImageData
-from zspace.models.autoencoder import AutoEncoder
+from zspace.models import autoencoder, cpu
+from zspace.runs.run import Run
 from zspace.training import Trainer
 
 NETS = {
@@ -43,6 +53,7 @@ NETS = {
 }
 BATCH = 128
 INFER_BATCH = 512
+ON_CPU = cpu.on_cpu
 
 
 def mm_peak(n: int = 2048, repeats: int = 10) -> float:
@@ -89,85 +100,80 @@ def config_for(net: str, compile_mode: str = "off"):
     )
 
 
-def bench_bare(net: str, steps: int) -> float:
-    """Plain eager step on one fixed batch: the baseline for the loop overhead."""
-    cfg = config_for(net)
-    spec = NETS[net]
-    torch.manual_seed(0)
-    model = AutoEncoder(cfg.model, (spec["channels"], spec["size"], spec["size"]))
-    model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(model.parameters(), lr=5e-4)
-    x = torch.rand(BATCH, spec["channels"], spec["size"], spec["size"]).contiguous(
-        memory_format=torch.channels_last
-    )
-
-    def step():
-        logits, enc = model(x)
-        loss = vae_loss(logits, x, enc.mu, enc.logvar, fact=5.0).total
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    return _timed(step, steps, BATCH)
+MODES = ("baseline", "zspace", "zspace-malloc")
 
 
-def _timed(fn, steps: int, per_call: int, windows: int = 3) -> float:
-    for _ in range(max(2, steps // 5)):
-        fn()
-    rates = []
-    for _ in range(windows):
+def set_mode(mode: str, models: list[nn.Module]) -> None:
+    """Switch the process between the baseline and zspace's CPU path (see the docstring);
+    ``zspace-malloc``: zspace's layers with glibc tuned to keep freed memory
+    (what GLIBC_TUNABLES opts into: docs/performance.md)."""
+    kernels = mode != "baseline"
+    cpu.on_cpu = ON_CPU if kernels else (lambda _x: False)
+    for model in models:
+        for m in model.modules():
+            if isinstance(m, (nn.LeakyReLU, nn.ReLU)):
+                m.inplace = kernels
+    if platform.libc_ver()[0] != "glibc":
+        return
+    libc = ctypes.CDLL(None)
+    mallopt = libc.mallopt  # M_TRIM_THRESHOLD -1, M_MMAP_THRESHOLD -3, M_MMAP_MAX -4
+    if mode == "zspace-malloc":
+        mallopt(-4, 0), mallopt(-1, 1 << 30)
+    else:
+        mallopt(-4, 65536), mallopt(-3, 32 << 20), mallopt(-1, 64 << 20), libc.malloc_trim(0)
+
+
+class Bench:
+    """One net's trainer and encoding run, timed in either mode."""
+
+    def __init__(self, net: str, steps: int, compile_mode: str = "off") -> None:
+        spec = NETS[net]
+        cfg = config_for(net, compile_mode)
+        rng = np.random.default_rng(0)
+        self.n = steps * BATCH
+        shape = (self.n, spec["size"], spec["size"], spec["channels"])
+        self.images = rng.integers(0, 256, shape, np.uint8)
+        data = ImageData(images=self.images, source="random")
+        self.trainer = Trainer(
+            cfg, data, {"train": np.arange(self.n)}, Path("/tmp/zspace-bench-run"),
+            log=lambda _m: None,
+        )  # fmt: skip
+        model = autoencoder.AutoEncoder(cfg.model, (spec["channels"], spec["size"], spec["size"]))
+        model.load_state_dict(self.trainer.model.state_dict())
+        self.run = Run(Path("."), cfg, {}, model.eval(), torch.device("cpu"), 0)
+        self.models = [self.trainer.model, self.run.model]
+        self.epoch = 1
+        self.train()  # warm-up (and compilation)
+
+    def train(self) -> float:
         t = time.perf_counter()
-        for _ in range(steps):
-            fn()
-        rates.append(steps * per_call / (time.perf_counter() - t))
-    return float(np.median(rates))
+        self.trainer.run_epoch(self.epoch, train=True)
+        self.epoch += 1
+        return self.n / (time.perf_counter() - t)
 
-
-def bench_zspace(net: str, steps: int, compile_mode: str) -> float:
-    """zspace's own loop over a random uint8 set of ``steps`` batches."""
-    spec = NETS[net]
-    cfg = config_for(net, compile_mode)
-    rng = np.random.default_rng(0)
-    n = steps * BATCH
-    images = rng.integers(0, 256, (n, spec["size"], spec["size"], spec["channels"]), np.uint8)
-    data = ImageData(images=images, source="random")
-    splits = {"train": np.arange(n)}
-    trainer = Trainer(cfg, data, splits, Path("/tmp/zspace-bench-run"), log=lambda _m: None)
-    trainer.run_epoch(1, train=True)  # warm-up (and compilation)
-    rates = []
-    for epoch in range(2, 5):
+    def infer(self, batches: int) -> float:
+        x = self.images[:INFER_BATCH]
+        self.run.encode(x)  # warm-up
         t = time.perf_counter()
-        trainer.run_epoch(epoch, train=True)
-        rates.append(n / (time.perf_counter() - t))
-    return float(np.median(rates))
+        for _ in range(batches):
+            self.run.encode(x)
+        return batches * INFER_BATCH / (time.perf_counter() - t)
 
 
-def bench_infer(net: str, steps: int) -> float:
-    spec = NETS[net]
-    cfg = config_for(net)
-    model = AutoEncoder(cfg.model, (spec["channels"], spec["size"], spec["size"])).eval()
-    model = model.to(memory_format=torch.channels_last)
-    x = torch.rand(INFER_BATCH, spec["channels"], spec["size"], spec["size"]).contiguous(
-        memory_format=torch.channels_last
-    )
-
-    @torch.no_grad()
-    def run():
-        model.encoder(x)
-
-    return _timed(run, steps, INFER_BATCH)
-
-
-def bench_tf(tf_python: str, tf_dir: Path, net: str, mode: str) -> dict | None:
+def bench_tf(tf_python: str, tf_dir: Path, net: str, mode: str) -> float | None:
     cmd = [tf_python, str(tf_dir / "train_keras.py"), "--net", net, "--variant", "tffunc"]
     if mode == "infer":
         cmd += ["--mode", "infer"]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tf_dir)
     for line in reversed(proc.stdout.splitlines()):
         if line.strip().startswith("{"):
-            return json.loads(line)
+            return json.loads(line)["median"]
     print(f"TF reference failed: {proc.stderr[-500:]}", file=sys.stderr)
     return None
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
 
 
 def main() -> None:
@@ -179,41 +185,60 @@ def main() -> None:
         type=Path,
         default=Path(__file__).resolve().parents[2] / "shared/bench/keras_reference",
     )
+    p.add_argument("--rounds", type=int, default=5, help="baseline/zspace alternations")
+    p.add_argument("--tf-rounds", type=int, default=3, help="rounds that also run TF")
     p.add_argument("--compile", action="store_true", help="also measure train.compile=on")
     args = p.parse_args()
     tf_dir = args.tf_dir if args.tf_dir.is_dir() else None
-    peak = mm_peak()
+    load = os.getloadavg()
     print(f"CPU: {cpu_name()}  threads: {torch.get_num_threads()}  torch {torch.__version__}")
-    print(f"torch.mm peak: {peak:.1f} GFLOP/s")
+    print(f"load average at start: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
     for net in args.net:
-        steps = 20 if net == "celeba96" else 100
+        steps = 20 if net == "celeba96" else 50
         fl = flops_per_image(net, tf_dir)
-        res: dict[str, float] = {}
-        res["bare"] = bench_bare(net, steps)
-        res["zspace"] = bench_zspace(net, steps, "off")
+        bench = Bench(net, steps)
+        rates: dict[str, list[float]] = {}
+        peaks: list[float] = []
+        for r in range(args.rounds):
+            peaks.append(mm_peak())
+            for mode in MODES:
+                set_mode(mode, bench.models)
+                rates.setdefault(f"{mode} train", []).append(bench.train())
+                rates.setdefault(f"{mode} infer", []).append(bench.infer(max(3, steps // 5)))
+            if args.tf_python and tf_dir is not None and r < args.tf_rounds:
+                for kind in ("train", "infer"):
+                    rate = bench_tf(args.tf_python, tf_dir, net, kind)
+                    rates.setdefault(f"TF tffunc {kind}", []).extend([rate] if rate else [])
         if args.compile:
-            res["zspace+compile"] = bench_zspace(net, steps, "on")
-        res["infer"] = bench_infer(net, max(5, steps // 4))
-        tf_train = tf_infer = None
-        if args.tf_python and tf_dir is not None:
-            tf_train = bench_tf(args.tf_python, tf_dir, net, "train")
-            tf_infer = bench_tf(args.tf_python, tf_dir, net, "infer")
-        print(f"== {net} (batch {BATCH}, inference batch {INFER_BATCH})")
-        for name, rate in res.items():
-            line = f"  {name:16s} {rate:9.1f} img/s"
+            set_mode("zspace", [])
+            rates["zspace+compile train"] = [Bench(net, steps, "on").train()]
+        peak = median(peaks)
+        print(f"== {net} (train batch {BATCH}, encode batch {INFER_BATCH}, {args.rounds} rounds)")
+        print(f"   torch.mm peak {peak:.1f} GFLOP/s (median of rounds, {min(peaks):.1f}-"
+              f"{max(peaks):.1f})")  # fmt: skip
+        print(
+            f"   {'':22s}{'img/s':>9s}{'GFLOP/s':>9s}{'% peak':>8s}{'x baseline':>12s}{'x TF':>7s}"
+        )
+        for name, values in rates.items():
+            kind = name.split()[-1]
+            rate = median(values)
+            line = f"   {name:22s}{rate:9.1f}"
             if fl:
-                gf = rate * (fl["enc_infer_flops"] if name == "infer" else fl["train_flops"]) / 1e9
-                line += f"  {gf:7.1f} GFLOP/s ({100 * gf / peak:4.1f}% of mm peak)"
-            ref = tf_infer if name == "infer" else tf_train
-            if ref:
-                line += f"  ratio vs TF tffunc {rate / ref['median']:.2f}x"
+                gf = rate * fl["train_flops" if kind == "train" else "enc_infer_flops"] / 1e9
+                line += f"{gf:9.1f}{100 * gf / peak:7.1f}%"
+            base = rates.get(f"baseline {kind}")
+            if name.startswith("zspace") and base:
+                ratio = median([z / b for z, b in zip(values, base, strict=False)])
+                line += f"{ratio:11.2f}x"
+            tf = rates.get(f"TF tffunc {kind}")
+            if tf and not name.startswith("TF"):
+                line += f"{'' if name.startswith('zspace') else ' ' * 12}{rate / median(tf):6.2f}x"
             print(line)
-        if tf_train:
-            print(f"  TF tffunc train  {tf_train['median']:9.1f} img/s")
-        if tf_infer:
-            print(f"  TF tffunc infer  {tf_infer['median']:9.1f} img/s")
-        overhead = res["bare"] / res["zspace"] - 1
-        print(f"  loop overhead (zspace loop vs bare step): {100 * overhead:+.1f}%")
+        print("   rounds (img/s): " + "; ".join(
+            f"{k} {' '.join(f'{v:.0f}' for v in vs)}" for k, vs in rates.items()
+        ))  # fmt: skip
+    load = os.getloadavg()
+    print(f"load average at end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
 
 
 if __name__ == "__main__":

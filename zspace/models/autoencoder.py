@@ -4,7 +4,8 @@ The encoder is a stack of 'same'-padded convolutions, flattened into a dense hea
 (one for an AE, ``mu`` and ``logvar`` for a VAE). The decoder mirrors it: a dense
 layer back to the last feature map, then transposed convolutions; the last one
 outputs the image channels. The model returns logits: the BCE loss is computed
-from logits (stable), and ``decode`` applies the sigmoid for images.
+from logits (stable), and ``decode`` applies the sigmoid for images. On the CPU,
+encoding fuses each convolution with its activation (``zspace.models.cpu``).
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ import torch
 from torch import nn
 
 from zspace.config import ModelConfig, decoder_filters
+from zspace.models import cpu
 from zspace.models.interface import EncoderOutput
 
 
 def _activation(cfg: ModelConfig) -> nn.Module:
+    # in place: the layers before keep their inputs for the backward, not their outputs
     if cfg.activation == "leaky_relu":
-        return nn.LeakyReLU(cfg.leaky_slope)
+        return nn.LeakyReLU(cfg.leaky_slope, inplace=True)
     if cfg.activation == "relu":
-        return nn.ReLU()
+        return nn.ReLU(inplace=True)
     return nn.SELU()
 
 
@@ -73,15 +76,19 @@ class Encoder(nn.Module):
         self.eps_clip = cfg.eps_clip
         self.eps_scale = cfg.eps_scale
 
-    def heads(self, x: torch.Tensor) -> Any:
-        """The encoder without sampling: z for an AE, (mu, logvar) for a VAE."""
-        h = self.dense(torch.flatten(self.convs(x), 1))
+    def heads(self, x: torch.Tensor, fused: bool = False) -> Any:
+        """The encoder without sampling: z for an AE, (mu, logvar) for a VAE; ``fused``:
+        ``cpu.fused_convs`` where it applies (no gradients, on the CPU: Run.encode)."""
+        fused = fused and not torch.is_grad_enabled() and cpu.on_cpu(x)
+        h = self.dense(torch.flatten(cpu.fused_convs(self.convs, x) if fused else self.convs(x), 1))
         return (self.mu(h), self.logvar(h)) if self.variational else self.z(h)
 
-    def forward(self, x: torch.Tensor, eps: torch.Tensor | None = None) -> EncoderOutput:
+    def forward(
+        self, x: torch.Tensor, eps: torch.Tensor | None = None, fused: bool = False
+    ) -> EncoderOutput:
         if not self.variational:
-            return EncoderOutput(self.heads(x), None, None)
-        mu, logvar = self.heads(x)
+            return EncoderOutput(self.heads(x, fused), None, None)
+        mu, logvar = self.heads(x, fused)
         return EncoderOutput(self.sample(mu, logvar, eps), mu, logvar)
 
     def sample(
@@ -169,7 +176,7 @@ class AutoEncoder(nn.Module):
         return self.encoder.heads(x)
 
     def encode(self, x: torch.Tensor) -> EncoderOutput:
-        return self.encoder(x.contiguous(memory_format=torch.channels_last))
+        return self.encoder(x.contiguous(memory_format=torch.channels_last), fused=True)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.decoder(z))
