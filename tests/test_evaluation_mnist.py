@@ -3,6 +3,7 @@ on a small AE ranks its fitted GMM above N(0, I), and the report shows each samp
 table beside its grid (headless Chromium)."""
 
 import json
+import re
 
 import pytest
 from conftest import needs_chromium
@@ -62,9 +63,17 @@ def test_evaluate_ranks_gmm_above_normal(mnist_run, capsys):
     assert gmm["vouched_precision"] > normal["vouched_precision"]
     assert all(r["flags"] == [] for r in ev["results"])  # precision 0 for mush: nothing to flag
     # the second call reuses the cached evaluator (logged) and keeps the real row first
-    assert main(["evaluate", str(mnist_run), "--sampler", "normal", "-n", "300",
-                 "--no-progress"]) == 0  # fmt: skip
-    out = capsys.readouterr().out
+    # (no --no-progress: stderr is no terminal here, so the one switch keeps bars off)
+    assert main(["evaluate", str(mnist_run), "--sampler", "normal", "-n", "300"]) == 0
+    out, err = capsys.readouterr()
+    assert err == "", err
+    head, real_row = next(
+        (lines[i - 1], lines[i]) for lines in [out.splitlines()]
+        for i, line in enumerate(lines) if line.split()[:1] == ["real"]
+    )  # fmt: skip
+    metric_columns = len(re.split(r"\s{2,}", head.strip())) - 1
+    cells = re.findall(r"-?[\d,]+(?:\.\d+)? ± [\d,]+(?:\.\d+)?", real_row)
+    assert len(cells) == metric_columns > 5, (head, real_row)  # value ± spread, as on pages
     rows_printed = [
         w[0] for w in map(str.split, out.splitlines()) if w[:1] in (["real"], ["normal"])
     ]

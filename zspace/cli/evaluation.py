@@ -78,7 +78,7 @@ def cmd_evaluator(args: argparse.Namespace) -> int:
     if args.evaluator_command == "info":
         print(json.dumps(evaluator_info(data, **where), indent=2))
         return 0
-    ev = open_evaluator(data, **where, rebuild=args.force, log=print, progress=not args.no_progress)
+    ev = open_evaluator(data, **where, rebuild=args.force, log=print)
     print(json.dumps(ev.summary(), indent=2))
     return 0
 
@@ -86,11 +86,12 @@ def cmd_evaluator(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from zspace.evaluation.api import evaluate
     from zspace.evaluation.reading import METRICS, ranked
+    from zspace.reporting.text import places, pm
 
     if args.k is not None and args.k < 1:
         raise ZspaceError(f"-k {args.k}: must be >= 1")
     res = evaluate(
-        args.run, n=args.count, log=print, progress=not args.no_progress,
+        args.run, n=args.count, log=print,
         **common.given(args, *common.SAMPLING),
     )  # fmt: skip
     if args.json:
@@ -104,10 +105,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     )
     names = [m for m in METRICS if m in res["results"][0]["metrics"]]
     print("  ".join(f"{h:>16}" for h in ["sampler", *(METRICS[m] for m in names)]))
-    flagged = []
+    flagged = []  # a zero spread takes its column's decimals, as on the pages
+    decimals = {m: places([r["spread"][m] for r in res["results"]], 2, zeros=True) for m in names}
     for r in ranked(res["results"], res["headline"]):
         label = r["sampler"] + (f" {r['params']['limit']:g}" if "limit" in r["params"] else "")
-        cells = [f"{r['metrics'][m]:.4g}+-{r['spread'][m]:.2g}" for m in names]
+        cells = [
+            pm(r["metrics"][m], r["spread"][m], decimals[m]).replace("\u00a0", " ") for m in names
+        ]
         print("  ".join(f"{c:>16}" for c in [label + " !" * bool(r["flags"]), *cells]))
         flagged += [f"! {label}: {f}" for f in r["flags"]]
     if flagged:

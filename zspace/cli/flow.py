@@ -131,7 +131,6 @@ def _train(args: argparse.Namespace) -> int:
         run_dir=args.out,
         resume=resume,
         overrides=args.overrides,
-        progress=not args.no_progress,
     )
     if rank() == 0:
         print(f"run folder: {run.path}")
@@ -153,7 +152,7 @@ def _import(args: argparse.Namespace) -> int:
         model = build(args.factory)
     run = wrap(
         model, data=args.data, run_dir=args.out, factory=args.factory, weights=args.weights,
-        overrides=data_overrides(args), progress=not args.no_progress,
+        overrides=data_overrides(args),
     )  # fmt: skip
     print(f"run folder: {run.path}")
     return 0
@@ -164,7 +163,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     if args.epochs is not None and args.epochs < 1:
         raise ZspaceError(f"--epochs {args.epochs}: must be >= 1")
-    demo(args.out, epochs=args.epochs, progress=not args.no_progress)
+    demo(args.out, epochs=args.epochs)
     return 0
 
 
@@ -178,7 +177,6 @@ def _pipeline(args: argparse.Namespace) -> int:
         args.out,
         analysis=parse_sets(args.params),
         only=args.analyses,
-        progress=not args.no_progress,
         n=args.count,
         **common.given(args, *common.SAMPLING),
     )
@@ -235,7 +233,6 @@ def _sweep(args: argparse.Namespace) -> int:
         "only": args.index,
         "list_only": args.list,
         "page_only": args.page,
-        "progress": not args.no_progress,
     }
     if args.command == "sweep":  # each logs the page it wrote
         plan = plan_from(args.params, args.analyses)
