@@ -31,7 +31,7 @@ from zspace.cli import (
     perceptron,
 )
 from zspace.cli.common import rank
-from zspace.core.errors import ZspaceError
+from zspace.core.errors import ZspaceError, first_line
 from zspace.core.fileio import ENVIRONMENT_ERRNOS, undo_on_error
 
 NEGATIVE = re.compile(r"-\.?\d")  # -3, -0.5, -.5, -3,0,3, -1e-4: a value, not an option
@@ -113,8 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch = sys.modules.get("torch")
         if torch is None or not isinstance(exc, getattr(torch, "OutOfMemoryError", ())):
             raise
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "OutOfMemoryError"
-        return _fail(f"out of device memory: {first}; try a smaller batch size or model")
+        return _fail(f"out of device memory: {first_line(exc)}; try a smaller batch size or model")
 
 
 def _fail(message: str) -> int:

@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from zspace.core.errors import ZspaceError
+from zspace.core.errors import ZspaceError, first_line
 from zspace.core.fileio import atomic_write_json, digest, read_json, read_npz, sha256_of
 from zspace.core.progress import progress as progress_switch
 from zspace.data.cache import building, cache_root
@@ -302,8 +302,7 @@ def _load(slot: Slot, meta: dict, count: int, device: torch.device) -> Evaluator
         arrays = read_npz(build / "reference.npz")
         ref, ia, ib = arrays["features_a"], arrays["index_a"], arrays["index_b"]
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ZspaceError(f"evaluator {build} does not load: {first}") from None
+        raise ZspaceError(f"evaluator {build} does not load: {first_line(exc)}") from None
     fits = ref.dtype.kind == "f" and ref.shape[1:] == (net.feature_dim,) and len(ref) == len(ia)
     for index in (ia, ib):
         fits = fits and index.ndim == 1 and index.dtype.kind in "iu" and len(index) > 0

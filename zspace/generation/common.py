@@ -17,6 +17,7 @@ from zspace.core.checks import check_type, finite_float32, positive
 from zspace.core.errors import ZspaceError
 from zspace.core.resources import check_memory
 from zspace.generation.samplers import check_limit, parse_samplers
+from zspace.runs.run import Run, RunLike, as_run
 
 Log = Callable[[str], None] | None
 
@@ -95,6 +96,17 @@ def fits(run: Any, n: int, what: str) -> None:
     per_image = 4 * (run.z_dim + 2 * c * h * w)  # z, the float image, its copy
     what = f"{what}: decoding {n:,} images of {h}x{w}x{c}"
     check_memory(what, n * per_image, "use a smaller count")
+
+
+def start_drawing(
+    run: RunLike, sampler: str | Sequence[str], n: int, seed: int | None
+) -> tuple[Run, list[str], int]:
+    """The start every function that draws ``n`` images per sampler shares: the loaded
+    run, the sampler names, the memory for ``n`` decoded images checked, the seed."""
+    run = as_run(run)
+    names = parse_samplers(sampler)
+    fits(run, n, f"n = {n:,}")
+    return run, names, seed_of(run, seed)
 
 
 def split_index(run: Any, split: str | None) -> tuple[str, Any, np.ndarray]:

@@ -32,13 +32,13 @@ from zspace.analysis.neighbours import knn
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import digest, update_json
 from zspace.data import held_out_split
-from zspace.generation.common import Log, check_args, fits, pick, seed_of
+from zspace.generation.common import Log, check_args, pick, start_drawing
 from zspace.generation.images import code, mean_radius
 from zspace.generation.index import samples_dir
 from zspace.generation.results import Rates
-from zspace.generation.samplers import DEFAULT_SUBSAMPLE, SAMPLERS, parse_samplers, samplers_for
+from zspace.generation.samplers import DEFAULT_SUBSAMPLE, SAMPLERS, samplers_for
 from zspace.latents.store import load_latents
-from zspace.runs.run import RunLike, as_run
+from zspace.runs.run import RunLike
 
 CHUNK = 2048  # queries per block of the search
 
@@ -125,10 +125,7 @@ def meaningful_rates(
     samples/rates.json (entries for the same sampler and parameters are replaced)."""
     check_args(sampler=sampler, n=n, limits=limits, seed=seed, reference_size=reference_size,
                quantile=quantile, components=components, subsample=subsample)  # fmt: skip
-    run = as_run(run)
-    names = parse_samplers(sampler)
-    fits(run, n, f"n = {n:,}")
-    seed = seed_of(run, seed)
+    run, names, seed = start_drawing(run, sampler, n, seed)
     lat = load_latents(run)
     ref_z = lat.mu if lat.mu is not None else lat.z
     ref = build_reference(ref_z, reference_size, seed, quantile)

@@ -8,13 +8,13 @@ from typing import Any
 import numpy as np
 
 from zspace.core.progress import progress as progress_switch
-from zspace.generation.common import Log, check_args, fits, fmt, seed_of, sharpen_list
+from zspace.generation.common import Log, check_args, fmt, sharpen_list, start_drawing
 from zspace.generation.images import decode_u8, mean_radius, sharpened
 from zspace.generation.index import publish
 from zspace.generation.naming import sample_file
 from zspace.generation.results import SampleImages
-from zspace.generation.samplers import DEFAULT_SUBSAMPLE, parse_samplers, pca_note, samplers_for
-from zspace.runs.run import RunLike, as_run
+from zspace.generation.samplers import DEFAULT_SUBSAMPLE, pca_note, samplers_for
+from zspace.runs.run import RunLike
 
 
 def _an(k: Any) -> str:
@@ -57,10 +57,7 @@ def generate(
     factor) into captioned PNG grids under samples/; returns the index entries."""
     check_args(sampler=sampler, n=n, cols=cols, seed=seed, limits=limits, sharpen=sharpen,
                components=components, subsample=subsample, refit=refit)  # fmt: skip
-    run = as_run(run)
-    names = parse_samplers(sampler)
-    fits(run, n, f"n = {n:,}")
-    seed = seed_of(run, seed)
+    run, names, seed = start_drawing(run, sampler, n, seed)
     factors = sharpen_list(sharpen)
     entries = []
     with progress_switch(progress):

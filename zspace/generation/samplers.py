@@ -30,7 +30,7 @@ import numpy as np
 
 from zspace.analysis.common import subsample
 from zspace.analysis.pca import covariance, principal_axes
-from zspace.core.errors import ZspaceError
+from zspace.core.errors import ZspaceError, first_line
 from zspace.core.fileio import read_pair, write_pair
 from zspace.latents.store import load_latents
 
@@ -226,9 +226,7 @@ class Fitted(Sampler):
                     return gm.fit(x.astype(dtype, copy=False))
             except ValueError as err:
                 last = err
-        raise ZspaceError(
-            f"GMM with {k} components could not be fitted: {str(last).splitlines()[0]}"
-        )
+        raise ZspaceError(f"GMM with {k} components could not be fitted: {first_line(last)}")
 
     def _set(self, arrays: dict[str, np.ndarray], *infos: dict[str, Any]) -> Fitted:
         self.arrays, self.info = arrays, {k: v for info in infos for k, v in info.items()}
