@@ -11,7 +11,7 @@ dynamic thresholds (freed blocks over 32 MiB unmapped, the heap trimmed above 64
   * ``zspace``: the model as zspace runs it on the CPU (activations in place, encoding
     fused: zspace/models/cpu.py);
   * ``zspace-malloc``: the same with glibc keeping freed memory (mmap off, trim at
-    1 GiB): what a user opts into with GLIBC_TUNABLES (docs/performance.md);
+    1 GiB): what the CLI sets for the verbs that run networks (docs/performance.md);
 each through zspace's own training loop (Trainer.run_epoch on a random uint8 set:
 batches, loss terms, progress bar, NaN check) and through ``Run.encode`` (batch 512,
 uint8 NHWC images in, latents out); then the TF reference (``train_keras.py
@@ -106,7 +106,7 @@ MODES = ("baseline", "zspace", "zspace-malloc")
 def set_mode(mode: str, models: list[nn.Module]) -> None:
     """Switch the process between the baseline and zspace's CPU path (see the docstring);
     ``zspace-malloc``: zspace's layers with glibc tuned to keep freed memory
-    (what GLIBC_TUNABLES opts into: docs/performance.md)."""
+    (what the CLI sets for its network verbs: docs/performance.md)."""
     kernels = mode != "baseline"
     cpu.on_cpu = ON_CPU if kernels else (lambda _x: False)
     for model in models:

@@ -33,6 +33,7 @@ from zspace.cli import (
 from zspace.cli.common import rank
 from zspace.core.errors import ZspaceError, first_line
 from zspace.core.fileio import ENVIRONMENT_ERRNOS, undo_on_error
+from zspace.core.resources import keep_freed_memory
 
 NEGATIVE = re.compile(r"-\.?\d")  # -3, -0.5, -.5, -3,0,3, -1e-4: a value, not an option
 
@@ -60,6 +61,11 @@ class Parser(argparse.ArgumentParser):
 UNDOABLE = frozenset(
     {"data", "encode", "analyze", "generate", "report", "compare", "export", "perceptron"}
 )
+# Commands that run networks on batches: their process keeps freed memory
+# (core.resources.keep_freed_memory); analyze and explore keep glibc's defaults.
+NETWORK_VERBS = frozenset(
+    {"train", "demo", "pipeline", "recipe", "sweep", "encode", "generate", "evaluate", "evaluator"}
+)
 
 
 VERBS = (flow, config, data, analysis, generation, evaluation, perceptron, exporting)
@@ -81,6 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from zspace.core.progress import progress
+
+    if args.command in NETWORK_VERBS:
+        keep_freed_memory()
 
     try:
         world = os.environ.get("WORLD_SIZE", "1")

@@ -9,6 +9,7 @@ refusal is certain to be right; a plan that passes may still be tight.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 from pathlib import Path
@@ -116,3 +117,28 @@ def check_memory(what: str, need: int, advice: str = "") -> None:
 
 def check_disk(what: str, need: int, folder: str | Path, advice: str = "") -> None:
     check_fits(what, need, (free_disk(folder), f"free disk space at {folder}"), advice)
+
+
+# glibc's mallopt parameters (malloc.h)
+M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
+
+
+def keep_freed_memory() -> bool:
+    """Have glibc keep freed memory in this process (no mmap per large block, the heap
+    trimmed above 1 GiB only): with its defaults every activation of a training step or an
+    encoded batch (tens of MB) is a fresh mapping whose pages fault on first touch, 1.3-1.5x
+    slower on the CPU (docs/performance.md). The CLI calls it for the verbs that run
+    networks, in its own process; a library must not change its caller's allocator. Skipped
+    where GLIBC_TUNABLES sets malloc options, ZSPACE_MALLOC=default, or libc is not glibc.
+    Returns whether the options were set."""
+    if "glibc.malloc" in os.environ.get("GLIBC_TUNABLES", ""):
+        return False
+    if os.environ.get("ZSPACE_MALLOC") == "default":
+        return False
+    try:
+        libc = ctypes.CDLL(None)
+    except OSError:  # no C library to load (Windows)
+        return False
+    if not hasattr(libc, "gnu_get_libc_version"):  # musl, macOS: their own allocators
+        return False
+    return bool(libc.mallopt(M_MMAP_MAX, 0) and libc.mallopt(M_TRIM_THRESHOLD, 1 << 30))
