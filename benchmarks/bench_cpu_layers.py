@@ -17,6 +17,7 @@ import statistics
 import time
 
 import torch
+import torch.nn.functional as F
 from machine import cpu_name
 from torch import nn
 
@@ -55,18 +56,79 @@ def cases(batch: int) -> dict[str, tuple]:
     return out
 
 
+def space_to_depth(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """conv(x, w, stride 2, padding 1) as a 2x2 conv over the 2x2-unshuffled input: tap a
+    of the 3x3 kernel reads block offset (a - 1) // 2, phase (a - 1) % 2."""
+    o, c = w.shape[:2]
+    w4 = w.new_zeros(o, c, 2, 2, 2, 2)  # out, in, phase y, phase x, block y, block x
+    for a in range(3):
+        by, ry = divmod(a - 1, 2)
+        for a2 in range(3):
+            bx, rx = divmod(a2 - 1, 2)
+            w4[:, :, ry, rx, by + 1, bx + 1] = w[:, :, a, a2]
+    return F.conv2d(F.pad(F.pixel_unshuffle(x, 2), (1, 0, 1, 0)), w4.reshape(o, 4 * c, 2, 2), b)
+
+
+def im2col(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """conv(x, w, stride 2, padding 1) as one matrix product over NHWC patches."""
+    n, c, h, wd = x.shape
+    o, k = w.shape[0], w.shape[2]
+    xp = F.pad(x.permute(0, 2, 3, 1), (0, 0, 1, 1, 1, 1))
+    sn, sh, sw, sc = xp.stride()
+    ho, wo = h // 2, wd // 2
+    patches = xp.as_strided((n, ho, wo, k, k, c), (sn, 2 * sh, 2 * sw, sh, sw, sc))
+    y = torch.addmm(
+        b, patches.reshape(n * ho * wo, k * k * c), w.permute(0, 2, 3, 1).flatten(1).t()
+    )
+    return y.view(n, ho, wo, o).permute(0, 3, 1, 2)
+
+
+def thin_cases(batch: int) -> dict[str, tuple]:
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 32, 3, 2, 1).to(memory_format=CL)
+    forms = {"space-to-depth": space_to_depth, "im2col": im2col}
+    x = torch.rand(4 * batch, 3, 96, 96).contiguous(memory_format=CL)
+    with torch.no_grad():
+        ref = conv(x[:8])
+        for name, form in forms.items():
+            diff = (form(x[:8], conv.weight, conv.bias) - ref).abs().max().item()
+            print(f"thin first conv, {name}: largest difference from the plain layer {diff:.2e}")
+
+    def step(form, train: bool):
+        def run() -> None:
+            if train:
+                conv.zero_grad()
+                F.leaky_relu(form(x[:batch], conv.weight, conv.bias), 0.3).sum().backward()
+            else:
+                with torch.no_grad():
+                    F.leaky_relu(form(x, conv.weight, conv.bias), 0.3)
+
+        return run
+
+    def plain(x_, w, b):
+        return conv(x_)
+
+    out = {}
+    for name, form in forms.items():
+        out[f"thin conv {name} (train b{batch})"] = (step(plain, True), step(form, True))
+        out[f"thin conv {name} (infer b{4 * batch})"] = (step(plain, False), step(form, False))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--thin", action="store_true", help="also the thin first conv's forms")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"CPU: {cpu_name()}  threads: {torch.get_num_threads()}  torch {torch.__version__}")
     print(f"load average at start: {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
-    for name, (plain, ours) in cases(args.batch).items():
+    todo = cases(args.batch) | (thin_cases(args.batch) if args.thin else {})
+    for name, (plain, ours) in todo.items():
         plain(), ours()  # warm-up
         a, b = [], []
         for _ in range(args.rounds):
