@@ -51,10 +51,10 @@ def grid_rows(data: ImageData, cfg: DataConfig, index: np.ndarray, seed: int) ->
     target = to_float_nchw(torch.from_numpy(np.ascontiguousarray(data.images[index])))
     gen = torch.Generator().manual_seed(epoch_seed(seed, 0, 1))
     model_input = make_input(target, cfg, gen)
-    as_u8 = lambda t: (t.permute(0, 2, 3, 1) * 255).round().clamp(0, 255).to(torch.uint8).numpy()  # noqa: E731
-    if cfg.task == "reconstruct":
-        return [as_u8(target)]
-    return [as_u8(model_input), as_u8(target)]
+    shown = [target] if cfg.task == "reconstruct" else [model_input, target]
+    return [
+        (t.permute(0, 2, 3, 1) * 255).round().clamp(0, 255).to(torch.uint8).numpy() for t in shown
+    ]
 
 
 def make_grid(rows: Sequence[np.ndarray], columns: int, min_cell: int = MIN_CELL) -> np.ndarray:
