@@ -147,7 +147,4 @@ def read_celeba(path: str, cfg: DataConfig) -> ImageData:
 def guess_celeba(path: Path) -> bool:
     if IMAGES in path.name:
         return True
-    return path.is_dir() and any(
-        (path / p).exists()
-        for p in (IMAGES, f"{IMAGES}.zip", ATTR_FILE, f"Img/{IMAGES}", f"Img/{IMAGES}.zip")
-    )
+    return path.is_dir() and (locate_images(path) != path or (path / ATTR_FILE).exists())
