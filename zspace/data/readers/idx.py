@@ -46,16 +46,14 @@ NAME = re.compile(
 )
 
 
-def read_idx(path: Path) -> tuple[np.ndarray, bytes]:
-    """The array of one IDX file (gunzipped when it starts with the gzip magic) and the
-    file's bytes."""
-    raw = data = read_bytes(path)
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(raw)
-        except (EOFError, OSError, zlib.error) as exc:
-            raise ZspaceError(f"{path}: truncated or corrupt gzip file ({exc})") from None
-    return parse_idx(data, str(path)), raw
+def gunzipped(raw: bytes, path: Path) -> bytes:
+    """The file's content, gunzipped when it starts with the gzip magic."""
+    if raw[:2] != b"\x1f\x8b":
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (EOFError, OSError, zlib.error) as exc:
+        raise ZspaceError(f"{path}: truncated or corrupt gzip file ({exc})") from None
 
 
 def parse_idx(data: bytes, where: str) -> np.ndarray:
@@ -84,7 +82,7 @@ def parse_idx(data: bytes, where: str) -> np.ndarray:
 
 
 def read_images_file(path: Path) -> np.ndarray:
-    arr = read_idx(path)[0]
+    arr = parse_idx(gunzipped(read_bytes(path), path), str(path))
     if (
         arr.dtype != np.uint8
         or arr.ndim not in (3, 4)
@@ -100,7 +98,8 @@ def read_images_file(path: Path) -> np.ndarray:
 
 
 def read_labels_file(path: Path, count: int) -> tuple[np.ndarray, tuple[str, ...] | None]:
-    arr, raw = read_idx(path)
+    raw = read_bytes(path)
+    arr = parse_idx(gunzipped(raw, path), str(path))
     if arr.ndim != 1 or arr.dtype.kind not in "ui":
         raise ZspaceError(
             f"{path}: expected labels (IDX magic 2049: ubyte, N), got {arr.dtype} "
@@ -113,21 +112,15 @@ def read_labels_file(path: Path, count: int) -> tuple[np.ndarray, tuple[str, ...
     return arr.astype(np.int64), next(known, None)  # the class names of a published set
 
 
-def _key(name: str) -> tuple[str, str, str] | None:
-    """(prefix, "train" | "t10k", "images" | "labels") of an IDX file name, else None."""
-    m = NAME.match(name)
-    if m is None:
-        return None
-    return m["prefix"] or "", "t10k" if m["split"] in ("t10k", "test") else "train", m["what"]
-
-
 def _idx_in(folder: Path) -> dict[tuple[str, str, str], Path]:
-    """Key (``_key``) -> file, of the IDX files in a folder; with both the raw and the .gz
-    copy present, the raw one (it reads faster)."""
+    """(prefix, "train" | "t10k", "images" | "labels") -> file, of the IDX files in a
+    folder; with both the raw and the .gz copy present, the raw one (it reads faster)."""
     found: dict[tuple[str, str, str], Path] = {}
     for p in sorted(folder.iterdir(), key=lambda q: (q.suffix == ".gz", q.name)):
-        if (key := _key(p.name)) and p.is_file():
-            found.setdefault(key, p)
+        m = NAME.match(p.name)
+        if m and p.is_file():
+            split = "t10k" if m["split"] in ("t10k", "test") else "train"
+            found.setdefault((m["prefix"] or "", split, m["what"]), p)
     return found
 
 
@@ -147,10 +140,11 @@ def find_sets(root: Path) -> dict[str, dict[str, Path]]:
 
 
 def labels_beside(images: Path) -> Path | None:
-    key = _key(images.name)
-    if key is None or key[2] != "images":
+    m = NAME.match(images.name)
+    if not m or m["what"] != "images":
         return None
-    return _idx_in(images.parent).get((key[0], key[1], "labels"))
+    split = "t10k" if m["split"] in ("t10k", "test") else "train"
+    return _idx_in(images.parent).get((m["prefix"] or "", split, "labels"))
 
 
 def read_idx_source(path: str, cfg: DataConfig) -> ImageData:
@@ -168,11 +162,11 @@ def read_idx_source(path: str, cfg: DataConfig) -> ImageData:
     else:
         beside = labels_beside(root)
         parts = [("file", {"images": root, **({"labels": beside} if beside else {})})]
-    images, labels, codes, names = [], [], [], None
+    images, labels, split_codes, names = [], [], [], None
     have_labels = all("labels" in files for _, files in parts)
     for split, files in parts:
         images.append(read_images_file(files["images"]))
-        codes.append(np.full(len(images[-1]), 2 if split == "t10k" else 0, np.int8))
+        split_codes.append(np.full(len(images[-1]), 2 if split == "t10k" else 0, np.int8))
         if have_labels:
             lab, known = read_labels_file(files["labels"], len(images[-1]))
             labels.append(lab)
@@ -189,7 +183,7 @@ def read_idx_source(path: str, cfg: DataConfig) -> ImageData:
         source=f"mnist:{root}",
         labels=label_arr,
         label_names=None if label_arr is None else class_names(label_arr, listed or names, where),
-        partition=np.concatenate(codes) if len(parts) == 2 else None,
+        partition=np.concatenate(split_codes) if len(parts) == 2 else None,
         details={
             "files": [str(f) for _, files in parts for f in files.values()],
             "cache": {"state": "not used (IDX arrays are read directly)"},
