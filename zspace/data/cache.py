@@ -149,14 +149,13 @@ def open_or_build(spec: CacheSpec, build: Callable[[Path], dict]) -> Cached:
     ``build`` must leave a uint8 NHWC ``.npy`` at the path it is given and return
     extra meta fields (JSON-friendly).
     """
-    cached = _reuse(spec)
+    cached, _ = _reuse(spec)
     if cached is not None:
         return cached
     with building(spec.root, spec.root / f"{spec.stem}.lock"):
-        cached = _reuse(spec)  # another process may have built it while we waited
+        cached, state = _reuse(spec)  # another process may have built it while we waited
         if cached is not None:
             return cached
-        stale = probe(spec)[0] == "stale"
         _remove(spec.root.glob(f".*{spec.stem}-*.tmp"))  # leftovers of a killed build
         data_name = f"{spec.stem}-{secrets.token_hex(4)}.npy"
         started = time.perf_counter()
@@ -165,10 +164,7 @@ def open_or_build(spec: CacheSpec, build: Callable[[Path], dict]) -> Cached:
         images = np.load(spec.root / data_name, mmap_mode="r")
         meta = {
             "format": FORMAT,
-            "kind": spec.kind,
-            "path": spec.path,
-            "geometry": spec.geometry,
-            "listing_sha256": spec.listing_sha256,
+            **{k: v for k, v in vars(spec).items() if k != "root"},
             "data_file": data_name,
             "shape": list(images.shape),
             "count": int(images.shape[0]),
@@ -178,22 +174,23 @@ def open_or_build(spec: CacheSpec, build: Callable[[Path], dict]) -> Cached:
         }
         atomic_write_json(spec.meta_path, meta, undoable=False)  # shared, not output
         _remove(p for p in spec.root.glob(f"{spec.stem}-*.npy") if p.name != data_name)
-    return Cached(images, meta, "rebuilt (source changed)" if stale else "built", spec.meta_path)
+    built = "rebuilt (source changed)" if state == "stale" else "built"
+    return Cached(images, meta, built, spec.meta_path)
 
 
-def _reuse(spec: CacheSpec) -> Cached | None:
+def _reuse(spec: CacheSpec) -> tuple[Cached | None, str]:
     """The fresh cache, or None (absent, stale, broken, or its data file replaced by a
-    concurrent rebuild or damaged: rebuilt under the lock)."""
+    concurrent rebuild or damaged: rebuilt under the lock); and the ``probe`` state."""
     state, meta = probe(spec)
     if state != "fresh" or meta is None:
-        return None
+        return None, state
     try:
         images = np.load(spec.root / meta["data_file"], mmap_mode="r")
     except (OSError, ValueError, KeyError):
-        return None
+        return None, state
     if images.dtype != np.uint8 or list(images.shape) != meta.get("shape"):
-        return None
-    return Cached(images, meta, "reused", spec.meta_path)
+        return None, state
+    return Cached(images, meta, "reused", spec.meta_path), state
 
 
 def _remove(paths) -> None:
@@ -226,14 +223,12 @@ def read_images(
             f"{label}: cache {cached.meta_path} does not match the source; delete it to rebuild"
         )
     if skipped:
-        name, reason = skipped[0]
         log.warning(
             "%s: skipped %d unreadable image(s) of %d (e.g. %s: %s)",
             label,
             len(skipped),
             len(files),
-            name,
-            reason,
+            *skipped[0],
         )
     details = {
         "cache": {

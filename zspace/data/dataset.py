@@ -130,8 +130,7 @@ def split_indices(data: ImageData, valid_fraction: float, seed: int) -> dict[str
             del out["test"]
         if not len(out["valid"]) and valid_fraction > 0:
             # A partition without a valid part: carve one from train, seeded.
-            train, valid = _seeded_split(out["train"], valid_fraction, seed)
-            out["train"], out["valid"] = train, valid
+            out["train"], out["valid"] = _seeded_split(out["train"], valid_fraction, seed)
         return out
     train, valid = _seeded_split(np.arange(n, dtype=np.int64), valid_fraction, seed)
     return {"train": train, "valid": valid}
@@ -156,9 +155,7 @@ def _seeded_split(
             f"data.valid_fraction = {valid_fraction} leaves no training images out of {n}"
         )
     perm = np.random.default_rng(seed).permutation(n)
-    valid = np.sort(index[perm[:n_valid]])
-    train = np.sort(index[perm[n_valid:]])
-    return train, valid
+    return np.sort(index[perm[n_valid:]]), np.sort(index[perm[:n_valid]])
 
 
 def match_channels(images: np.ndarray, channels: int) -> np.ndarray:

@@ -234,15 +234,14 @@ def _transfer(url: str, part: Path) -> None:
             return
         raise
     with resp:
-        resumed = have and resp.status == 206
-        if not resumed:
+        if resp.status != 206:
             have = 0  # the server ignored the Range header: start over
         length = resp.headers.get("Content-Length")
         expected = int(length) if length is not None else None
         total = have + expected if expected is not None else None
         got = 0
         with (
-            open(part, "ab" if resumed else "wb") as fh,
+            open(part, "ab" if have else "wb") as fh,
             bar(total=total, initial=have, unit="B", unit_scale=True, desc=part.name[:-5]) as shown,
         ):
             while True:

@@ -89,7 +89,8 @@ class BatchLoader:
         self.rank = int(rank)
         self.world_size = int(world_size)
         self.index = np.asarray(index, dtype=np.int64)
-        self.shape = tuple(int(s) for s in images.shape[1:])
+        h, w, c = (int(s) for s in images.shape[1:])
+        self.shape = (h, w, c)
         self.batch_size = int(batch_size)
         self.data_cfg = data_cfg
         self.shuffle = shuffle
@@ -97,25 +98,18 @@ class BatchLoader:
         need = len(self.index) * int(np.prod(self.shape))
         budget = memory_budget(self.device) if max_bytes is None else max_bytes
         self.resident = need <= budget
-        self.storage: torch.Tensor | None  # the images on the device when resident
-        self.images: np.ndarray | None  # else the (memory-mapped) source, read per batch
-        if self.resident:
-            self.storage = self._gather_all(images)
-            self.images = None
-        else:
-            self.storage = None
-            self.images = images
+        # the images on the device when resident, else the (memory-mapped) source, read per batch
+        self.storage = self._gather_all(images) if self.resident else None
+        self.images = None if self.resident else images
 
     def _gather_all(self, images: np.ndarray) -> torch.Tensor:
         n = len(self.index)
         out = torch.empty((n, *self.shape), dtype=torch.uint8, device=self.device)
-        if n == len(images) and np.array_equal(self.index, np.arange(n)):
-            src = lambda s, e: images[s:e]  # noqa: E731 - contiguous read of the whole file
-        else:
-            src = lambda s, e: images[self.index[s:e]]  # noqa: E731
+        whole = n == len(images) and np.array_equal(self.index, np.arange(n))
         step = max(1, UPLOAD_CHUNK // max(1, int(np.prod(self.shape))))
         for s in range(0, n, step):
-            chunk = src(s, s + step)  # a read-only view of the file when contiguous
+            # the whole file is read contiguously, as a read-only view of it
+            chunk = images[s : s + step] if whole else images[self.index[s : s + step]]
             if out.device.type == "cpu":
                 out[s : s + step].numpy()[...] = chunk  # straight into the tensor
             else:  # torch warns about read-only arrays (valid_fraction = 0): copy them
@@ -132,13 +126,11 @@ class BatchLoader:
 
     def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.index)
+        order = None
         if self.shuffle:
             g = torch.Generator().manual_seed(epoch_seed(self.seed, epoch, 0))
             order = torch.randperm(n, generator=g)
-        else:
-            order = None
-        noise_epoch = epoch if self.shuffle else 0
-        corrupt = self._corrupter(noise_epoch, n)
+        corrupt = self._corrupter(epoch if self.shuffle else 0, n)
         batches = self._batches(order) if self.resident else self._streamed(order)
         for batch, (start, total) in batches:
             target = to_float_nchw(batch)
@@ -161,13 +153,9 @@ class BatchLoader:
             return lambda t, start, total: make_input(t, cfg, None)
         seed = epoch_seed(self.seed, epoch, 1)
         if self.device.type == "cpu":
-            h, w, c = self.shape
-            bank = NoiseBank(
-                cfg, (h, w, c), n, self.batch_size, torch.Generator().manual_seed(seed)
-            )
-            return bank.corrupt
-        gen = torch.Generator(device=self.device)
-        gen.manual_seed(seed)
+            gen = torch.Generator().manual_seed(seed)
+            return NoiseBank(cfg, self.shape, n, self.batch_size, gen).corrupt
+        gen = torch.Generator(device=self.device).manual_seed(seed)
         return lambda t, start, total: make_input(t, cfg, gen, start=start, total=total)
 
     def _batches(self, order: torch.Tensor | None) -> Iterator[tuple[torch.Tensor, tuple]]:
@@ -177,10 +165,8 @@ class BatchLoader:
             order = order.to(self.device)
         for first, start, stop, total in self.parts():
             rows = slice(first + start, first + stop)
-            if order is None:
-                yield storage[rows], (start, total)
-            else:
-                yield storage.index_select(0, order[rows]), (start, total)
+            batch = storage[rows] if order is None else storage.index_select(0, order[rows])
+            yield batch, (start, total)
 
     def _streamed(self, order: torch.Tensor | None) -> Iterator[tuple[torch.Tensor, tuple]]:
         parts = list(self.parts())

@@ -51,10 +51,10 @@ def grid_rows(data: ImageData, cfg: DataConfig, index: np.ndarray, seed: int) ->
     target = to_float_nchw(torch.from_numpy(np.ascontiguousarray(data.images[index])))
     gen = torch.Generator().manual_seed(epoch_seed(seed, 0, 1))
     model_input = make_input(target, cfg, gen)
-    as_u8 = lambda t: (t.permute(0, 2, 3, 1) * 255).round().clamp(0, 255).to(torch.uint8).numpy()  # noqa: E731
-    if cfg.task == "reconstruct":
-        return [as_u8(target)]
-    return [as_u8(model_input), as_u8(target)]
+    shown = [target] if cfg.task == "reconstruct" else [model_input, target]
+    return [
+        (t.permute(0, 2, 3, 1) * 255).round().clamp(0, 255).to(torch.uint8).numpy() for t in shown
+    ]
 
 
 def make_grid(rows: Sequence[np.ndarray], columns: int, min_cell: int = MIN_CELL) -> np.ndarray:
@@ -86,23 +86,21 @@ def png_bytes(grid: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def labelled_grid(
-    rows: Sequence[np.ndarray], columns: int, labels: Sequence[str], min_cell: int = MIN_CELL
-) -> np.ndarray:
+def labelled_grid(rows: Sequence[np.ndarray], columns: int, labels: Sequence[str]) -> np.ndarray:
     """``make_grid`` with a line of labels under each line of images (one per cell)."""
     n = len(rows[0])
     parts = []
     for start in range(0, n, columns):
-        chunk = [r[start : start + columns] for r in rows]
-        grid = make_grid(chunk, columns, min_cell)
+        grid = make_grid([r[start : start + columns] for r in rows], columns)
         cell_w = (grid.shape[1] - PAD) // columns
         band = Image.new("L", (grid.shape[1], LABEL_BAND), PAD_VALUE)
         draw = ImageDraw.Draw(band)
-        font = ImageFont.load_default()
         for k, text in enumerate(labels[start : start + columns]):
             text = str(text).encode("latin-1", "replace").decode("latin-1")
             width = max(1, (cell_w - 4) // 6)
-            draw.text((PAD + k * cell_w + 1, 0), text[:width], fill=0, font=font)
+            draw.text(
+                (PAD + k * cell_w + 1, 0), text[:width], fill=0, font=ImageFont.load_default()
+            )
         arr = np.asarray(band)[..., None].repeat(grid.shape[2], axis=2)
         parts += [grid[:-PAD] if start + columns < n else grid, arr]
     return np.concatenate(parts, axis=0)

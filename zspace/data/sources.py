@@ -76,12 +76,12 @@ READERS: dict[str, ReaderEntry] = {
 def parse_source(source: str) -> tuple[str, str]:
     """Split "KIND:PATH"; a bare path is recognised by the readers' guessers."""
     kind, sep, path = source.partition(":")
+    known = ", ".join(sorted(READERS))
     if sep and kind in READERS:
         if not path and kind != "builtin":
             raise ZspaceError(f"data.source {source!r}: the path after '{kind}:' is missing")
         return kind, path
     if sep and len(kind) > 1 and not Path(source).exists():
-        known = ", ".join(sorted(READERS))
         raise ZspaceError(f"data.source {source!r}: unknown kind '{kind}' (known: {known})")
     bare = Path(source).expanduser()
     if not bare.exists():
@@ -89,7 +89,6 @@ def parse_source(source: str) -> tuple[str, str]:
     for entry in READERS.values():
         if entry.guess is not None and entry.guess(bare):
             return entry.kind, source
-    known = ", ".join(sorted(READERS))
     raise ZspaceError(
         f"data.source {source!r}: cannot tell what kind of data this is; "
         f"write it as KIND:PATH with KIND one of {known}"

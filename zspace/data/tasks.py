@@ -112,22 +112,16 @@ class NoiseBank:
         self.cfg = cfg
         self.h, self.w, self.c = shape
         self.generator = generator
-        self.noise = self.keep = None
-        self._pos = [0, 0]
-        if cfg.noise_sigma > 0:
-            self.noise = self._draw(self.h * self.w * self.c, images, batch_size, normal=True)
+        per_image = self.h * self.w * self.c
+        length = min(per_image * images, max(BANK_MAX, 2 * per_image * batch_size))
+        self.noise = torch.randn(length, generator=generator) if cfg.noise_sigma > 0 else None
+        self.keep = None
         if cfg.drop_fraction > 0:
-            self.keep = self._draw(self.h * self.w * self.c, images, batch_size, normal=False)
-
-    def _draw(self, per_image: int, images: int, batch_size: int, normal: bool) -> torch.Tensor:
-        need = per_image * images
-        length = min(need, max(BANK_MAX, 2 * per_image * batch_size))
-        if normal:
-            return torch.randn(length, generator=self.generator)
-        # One draw per pixel, repeated over the channels: a same-shape multiply is
-        # several times faster than broadcasting a (N, 1, H, W) mask on the CPU.
-        pixels = torch.rand(length // self.c, generator=self.generator) >= self.cfg.drop_fraction
-        return pixels.float().repeat_interleave(self.c)
+            # One draw per pixel, repeated over the channels: a same-shape multiply is
+            # several times faster than broadcasting a (N, 1, H, W) mask on the CPU.
+            pixels = torch.rand(length // self.c, generator=generator) >= cfg.drop_fraction
+            self.keep = pixels.float().repeat_interleave(self.c)
+        self._pos = [0, 0]
 
     def _slice(self, bank: torch.Tensor, which: int, count: int) -> torch.Tensor:
         if bank.numel() - self._pos[which] >= count:
@@ -149,11 +143,12 @@ class NoiseBank:
         total = n if total is None else total
         pixels = self.h * self.w * self.c
         part = slice(start * pixels, (start + n) * pixels)
-        noise = keep = None
-        if self.noise is not None:
-            noise = self._slice(self.noise, 0, total * pixels)[part]
-            noise = noise.view(n, self.h, self.w, self.c).permute(0, 3, 1, 2)
-        if self.keep is not None:
-            keep = self._slice(self.keep, 1, total * pixels)[part]
-            keep = keep.view(n, self.h, self.w, self.c).permute(0, 3, 1, 2)
+        noise, keep = (
+            None
+            if bank is None
+            else self._slice(bank, which, total * pixels)[part]
+            .view(n, self.h, self.w, self.c)
+            .permute(0, 3, 1, 2)
+            for which, bank in enumerate((self.noise, self.keep))
+        )
         return corrupt(target, self.cfg, noise, keep)

@@ -46,10 +46,8 @@ def locate_images(root: Path) -> Path:
 
 def annotation(name: str, root: Path, container: Path) -> tuple[str, str] | None:
     """(text, where) of an annotation file on disk near the images, or inside the zip."""
-    bases = [container] if container.is_dir() else []
-    for d in (root if root.is_dir() else root.parent, container.parent, container.parent.parent):
-        if d not in bases:
-            bases.append(d)
+    near = (root if root.is_dir() else root.parent, container.parent, container.parent.parent)
+    bases = dict.fromkeys([container, *near] if container.is_dir() else near)  # in order, once
     return find_text(name, [b / sub for b in bases for sub in ("", "Anno", "Eval")], container)
 
 
@@ -147,7 +145,4 @@ def read_celeba(path: str, cfg: DataConfig) -> ImageData:
 def guess_celeba(path: Path) -> bool:
     if IMAGES in path.name:
         return True
-    return path.is_dir() and any(
-        (path / p).exists()
-        for p in (IMAGES, f"{IMAGES}.zip", ATTR_FILE, f"Img/{IMAGES}", f"Img/{IMAGES}.zip")
-    )
+    return path.is_dir() and (locate_images(path) != path or (path / ATTR_FILE).exists())

@@ -40,20 +40,13 @@ META = "batches.meta"
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
-def _reconstruct():
-    try:
-        from numpy._core.multiarray import _reconstruct
-    except ImportError:  # numpy < 2
-        from numpy.core.multiarray import _reconstruct
-    return _reconstruct
-
-
+_RECONSTRUCT = np.empty(0).__reduce__()[0]  # numpy's array rebuilder, under numpy 1 and 2
 ALLOWED = {
-    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy", "ndarray"): lambda: np.ndarray,
-    ("numpy", "dtype"): lambda: np.dtype,
-    ("_codecs", "encode"): lambda: codecs.encode,
+    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("_codecs", "encode"): codecs.encode,
 }
 
 
@@ -62,7 +55,7 @@ class BatchUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str):
         if (module, name) in ALLOWED:
-            return ALLOWED[(module, name)]()
+            return ALLOWED[(module, name)]
         raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
 
 
@@ -140,14 +133,12 @@ def read_cifar10(path: str, cfg: DataConfig) -> ImageData:
     root = source_path(path, "cifar10")
     files, where = read_files(root, f"cifar10:{path}")
     names = [n for n in (*TRAIN, TEST) if n in files]
-    images, labels, codes = [], [], []
-    for name in names:
-        imgs, labs = parse_batch(
-            files[name], f"{where}/{name}" if not where.endswith(".gz") else f"{where}:{name}"
-        )
-        images.append(imgs)
-        labels.append(labs)
-        codes.append(np.full(len(labs), 2 if name == TEST else 0, np.int8))
+    sep = ":" if where.endswith(".gz") else "/"
+    images, labels = zip(*(parse_batch(files[n], f"{where}{sep}{n}") for n in names), strict=True)
+    codes = [
+        np.full(len(labs), 2 if n == TEST else 0, np.int8)
+        for n, labs in zip(names, labels, strict=True)
+    ]
     label_names: tuple[str, ...] = CLASSES
     if META in files:
         meta = unpickle(files[META], f"{where}/{META}")

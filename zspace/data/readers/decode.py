@@ -16,7 +16,7 @@ import sys
 import threading
 from collections.abc import Iterable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +34,7 @@ MIN_PARALLEL = 64  # below this many images a process pool costs more than it sa
 
 @dataclass
 class DecodeReport:
-    kept: np.ndarray  # indices into files.names of the images in the output, in order
-    failures: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
+    failures: list[tuple[str, str]]  # (name, reason) of the files that could not be decoded
 
 
 def decode_to_npy(
@@ -88,7 +87,7 @@ def decode_to_npy(
     kept = np.setdiff1d(np.arange(n), np.asarray(bad, dtype=np.int64))
     if bad:
         _compact(out, kept)
-    return DecodeReport(kept, [(files.names[i], reason) for i, reason in failures])
+    return DecodeReport([(files.names[i], reason) for i, reason in failures])
 
 
 def _pool(workers: int) -> Executor:

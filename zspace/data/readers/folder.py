@@ -71,14 +71,16 @@ def infer_structure(names: tuple[str, ...] | list[str]) -> Structure:
         if len(tops) >= 2 and tops <= SPLIT_DIRS.keys():
             partition = np.array([SPLIT_DIRS[r[0].lower()] for r in rel], np.int8)
             rel = [r[1:] for r in rel]
-    labels = label_names = None
-    if rel and all(len(r) > 1 for r in rel):
-        classes = sorted({r[0] for r in rel}, key=natural_key)
-        if len(classes) >= 2:
-            index = {c: i for i, c in enumerate(classes)}
-            labels = np.array([index[r[0]] for r in rel], np.int64)
-            label_names = tuple(classes)
-    return Structure(labels, label_names, partition)
+    if rel and all(len(r) > 1 for r in rel) and len({r[0] for r in rel}) >= 2:
+        return Structure(*encode_labels([r[0] for r in rel]), partition)
+    return Structure(None, None, partition)
+
+
+def encode_labels(values: list[str]) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Class indices (int64) of ``values`` and the class names, sorted naturally."""
+    classes = tuple(sorted(set(values), key=natural_key))
+    index = {c: i for i, c in enumerate(classes)}
+    return np.array([index[v] for v in values], np.int64), classes
 
 
 def _strip_common(parts: list[list[str]]) -> list[list[str]]:
@@ -106,25 +108,19 @@ def read_label_csv(text: str, source: str, names: tuple[str, ...]) -> tuple[np.n
     by_base: dict[str, str] = {}
     if len(set(basenames)) == len(basenames):
         by_base = {k.rsplit("/", 1)[-1]: k for k in by_path}
-    found: list[str | None] = []
-    used: set[str] = set()
-    for name, short, base in zip(names, stripped, basenames, strict=True):
-        key = name if name in by_path else short if short in by_path else by_base.get(base)
-        found.append(by_path[key] if key is not None else None)
-        if key is not None:
-            used.add(key)
-    missing = [n for n, v in zip(names, found, strict=True) if v is None]
+    keys = [
+        name if name in by_path else short if short in by_path else by_base.get(base)
+        for name, short, base in zip(names, stripped, basenames, strict=True)
+    ]
+    missing = [n for n, k in zip(names, keys, strict=True) if k is None]
     if missing:
         raise ZspaceError(
             f"{source}: no label for {len(missing)} of {len(names)} image(s) (e.g. {missing[0]})"
         )
-    unused = len(by_path) - len(used)
+    unused = len(by_path) - len(set(keys))
     if unused > 0:
         log.warning("%s: %d row(s) name no image of the source", source, unused)
-    labels = [v for v in found if v is not None]  # all of them: none is missing
-    classes = tuple(sorted(set(labels), key=natural_key))
-    index = {c: i for i, c in enumerate(classes)}
-    return np.array([index[v] for v in labels], np.int64), classes
+    return encode_labels([by_path[k] for k in keys if k is not None])  # none is missing
 
 
 def find_label_csv(root: Path) -> tuple[str, str] | None:

@@ -19,7 +19,7 @@ antialiased resize keeps its quality (the rule Pillow's own ``thumbnail`` uses).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -50,13 +50,7 @@ class Geometry:
         return MODES[self.channels]
 
     def describe(self) -> dict:
-        return {
-            "height": self.height,
-            "width": self.width,
-            "channels": self.channels,
-            "crop": self.crop,
-            "pipeline": PIPELINE_VERSION,
-        }
+        return {**asdict(self), "pipeline": PIPELINE_VERSION}
 
 
 def crop_box(width: int, height: int, crop: str) -> tuple[int, int, int, int]:

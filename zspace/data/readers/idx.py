@@ -162,14 +162,13 @@ def read_idx_source(path: str, cfg: DataConfig) -> ImageData:
     else:
         beside = labels_beside(root)
         parts = [("file", {"images": root, **({"labels": beside} if beside else {})})]
-    images, labels, names, split_codes = [], [], None, []
+    images, labels, split_codes, names = [], [], [], None
     have_labels = all("labels" in files for _, files in parts)
     for split, files in parts:
-        arr = read_images_file(files["images"])
-        images.append(arr)
-        split_codes.append(np.full(len(arr), 2 if split == "t10k" else 0, np.int8))
+        images.append(read_images_file(files["images"]))
+        split_codes.append(np.full(len(images[-1]), 2 if split == "t10k" else 0, np.int8))
         if have_labels:
-            lab, known = read_labels_file(files["labels"], len(arr))
+            lab, known = read_labels_file(files["labels"], len(images[-1]))
             labels.append(lab)
             names = names or known
     shapes = {a.shape[1:] for a in images}

@@ -69,8 +69,6 @@ def is_image_name(name: str) -> bool:
 
 def list_images(path: Path, label: str) -> ImageFiles:
     """All image files under a folder or inside a zip; ``label`` names the source in errors."""
-    if not path.exists():
-        raise ZspaceError(f"{label}: path not found: {path}")
     if path.is_dir():
         return _list_folder(path, label)
     if zipfile.is_zipfile(path):
