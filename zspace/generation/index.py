@@ -34,10 +34,6 @@ def update_index(run: Any, entries: Sequence[dict[str, Any]]) -> None:
     update_json(folder / "index.json", change)
 
 
-def entry(file: str, kind: str, sampler: str, params: dict, caption: str) -> dict[str, Any]:
-    return {"file": file, "kind": kind, "sampler": sampler, "params": params, "caption": caption}
-
-
 def publish(
     run: Any,
     rows: Sequence[Any],
@@ -52,7 +48,7 @@ def publish(
     """Write a grid PNG under samples/, list it in index.json at once (a later failure
     keeps it), log it, and return it as a SampleImage."""
     write_grid(samples_dir(run) / file, rows, cols)  # the caption goes to the index only
-    item = entry(file, kind, sampler, params, caption)
+    item = {"file": file, "kind": kind, "sampler": sampler, "params": params, "caption": caption}
     update_index(run, [item])
     if log:
         log(f"{file}: {caption}")

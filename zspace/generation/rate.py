@@ -40,8 +40,6 @@ from zspace.generation.samplers import DEFAULT_SUBSAMPLE, SAMPLERS, samplers_for
 from zspace.latents.store import load_latents
 from zspace.runs.run import RunLike
 
-CHUNK = 2048  # queries per block of the search
-
 
 def nearest_distances(
     queries: np.ndarray, reference: np.ndarray, *, exclude_self: bool = False
@@ -49,7 +47,7 @@ def nearest_distances(
     """Euclidean distance from each query to its nearest reference point
     (``exclude_self`` when the queries are the reference): the exact float64
     search of ``zspace.analysis.neighbours.knn`` with k = 1."""
-    return knn(queries, reference, 1, exclude_self=exclude_self, chunk=CHUNK)[0][:, 0]
+    return knn(queries, reference, 1, exclude_self=exclude_self)[0][:, 0]
 
 
 @dataclass

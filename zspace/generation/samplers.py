@@ -40,6 +40,7 @@ DEFAULT_SUBSAMPLE = 20_000
 DEFAULT_COMPONENTS = (1, 2, 4, 8, 16)
 MAX_COMPONENTS = 64  # the default search doubles past 16 while BIC picks the largest, up to this
 REG_COVAR = 1e-5
+MAX_ITER = 50  # EM iterations per mixture fit
 HIGH_D = 256  # above it, gauss and gmm are fitted in principal-component space
 PCA_DIMS = 64  # that space's dimension (fewer when there are fewer points): the
 # mixture's BIC still pays for a component there on a few thousand points
@@ -134,10 +135,9 @@ class Fitted(Sampler):
         *,
         sample_size: int = DEFAULT_SUBSAMPLE,
         seed: int = 0,
-        max_iter: int = 50,
     ) -> None:
         super().__init__(0)
-        self.name, self.max_iter = name, max_iter
+        self.name = name
         self.arrays: dict[str, np.ndarray] = {}
         comps = DEFAULT_COMPONENTS if components is None else components
         comps = [int(comps)] if isinstance(comps, int) else [int(c) for c in comps]
@@ -215,7 +215,7 @@ class Fitted(Sampler):
                 k,
                 covariance_type="full",
                 reg_covar=REG_COVAR,
-                max_iter=self.max_iter,
+                max_iter=MAX_ITER,
                 tol=1e-3,
                 init_params="k-means++",
                 random_state=seed,
