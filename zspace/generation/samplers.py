@@ -235,16 +235,11 @@ class Fitted(Sampler):
         covs = arrays["covariances"] if weights is not None else arrays["cov"][None]
         self.factors = [_cholesky(c).T for c in covs]
         self.d = len(arrays["center"]) if "center" in arrays else self.means.shape[1]
-        self.params = {"fitted_on": int(self.info.get("latents", {}).get("n", 0))}
-        if "center" in arrays:  # said in the grid's caption and the rate/evaluation rows
-            self.params.update(
-                pca_dims=self.info.get("pca_dims"), explained=self.info.get("explained")
-            )
-        if weights is not None:
-            info = self.info
-            self.params.update(
-                n_components=info.get("n_components"), subsample=info.get("subsample")
-            )
+        # said in the grid's caption and the rate/evaluation rows
+        said = ["pca_dims", "explained"] if "center" in arrays else []
+        said += ["n_components", "subsample"] if weights is not None else []
+        fitted_on = int(self.info.get("latents", {}).get("n", 0))
+        self.params = {"fitted_on": fitted_on, **{k: self.info.get(k) for k in said}}
         return self
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
