@@ -48,8 +48,8 @@ def publish(
     """Write a grid PNG under samples/, list it in index.json at once (a later failure
     keeps it), log it, and return it as a SampleImage."""
     write_grid(samples_dir(run) / file, rows, cols)  # the caption goes to the index only
-    item = {"file": file, "kind": kind, "sampler": sampler, "params": params, "caption": caption}
-    update_index(run, [item])
+    item = SampleImage(file, kind, sampler, params, caption, folder=samples_dir(run))
+    update_index(run, [item.to_dict()])
     if log:
         log(f"{file}: {caption}")
-    return SampleImage.of(item, samples_dir(run))
+    return item

@@ -144,7 +144,6 @@ def attribute(
     lat = load_latents(run)
     ref = lat.mu if lat.mu is not None else lat.z
     stats = paths.attribute_stats(ref, lat.attr, lat.attr_names, name)
-    vec = stats.vector
     strengths = _strengths(
         run, count, stats.default_strengths() if strengths is None else strengths
     )
@@ -153,9 +152,8 @@ def attribute(
     # images known to lack it; failing that, those with no value; failing that, any
     lacking = next((p for p in (index[values < 0], index[values == 0]) if len(p)), index)
     rows_idx = pick(lacking, count, seed)
-    images = _moved(
-        run, code(run, np.ascontiguousarray(data.images[rows_idx]), seed), vec, strengths
-    )
+    codes = code(run, np.ascontiguousarray(data.images[rows_idx]), seed)
+    images = _moved(run, codes, stats.vector, strengths)
     file = sample_file(
         "attribute", ("", name), ("s", strengths), ("", split), ("n", len(rows_idx)),
         ("seed", seed),
@@ -172,10 +170,7 @@ def attribute(
         "strengths": [float(s) for s in strengths],
         "split": split,
         "images": [int(i) for i in rows_idx],
-        "n_with": stats.n_with,
-        "n_without": stats.n_without,
-        "length": stats.length,
-        "spread": stats.spread,
+        **{k: getattr(stats, k) for k in ("n_with", "n_without", "length", "spread")},
         "seed": seed,
     }
     return publish(run, [images], len(strengths), file, "attribute", "attribute", params, cap, log)

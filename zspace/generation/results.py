@@ -30,11 +30,6 @@ class SampleImage(Result):
     caption: str
     folder: Path = field(repr=False)
 
-    @classmethod
-    def of(cls, entry: dict[str, Any], folder: Path) -> SampleImage:
-        return cls(**{k: entry[k] for k in ("file", "kind", "sampler", "params", "caption")},
-                   folder=Path(folder))  # fmt: skip
-
     @property
     def path(self) -> Path:
         return self.folder / self.file
