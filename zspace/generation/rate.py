@@ -35,7 +35,7 @@ from zspace.data import held_out_split
 from zspace.generation.common import Log, check_args, pick, start_drawing
 from zspace.generation.images import code, mean_radius
 from zspace.generation.index import samples_dir
-from zspace.generation.results import Rates
+from zspace.generation.results import Rates, params_text
 from zspace.generation.samplers import DEFAULT_SUBSAMPLE, SAMPLERS, samplers_for
 from zspace.latents.store import load_latents
 from zspace.runs.run import RunLike
@@ -143,8 +143,8 @@ def meaningful_rates(
         }
         results.append(row)
         if log:
-            shown = ", ".join(f"{k}={v}" for k, v in params.items())
-            log(f"{name}({shown}): rate {row['rate']:.3f}, mean radius {row['mean_radius']:.2f}")
+            rate, radius = row["rate"], row["mean_radius"]
+            log(f"{name}({params_text(params)}): rate {rate:.3f}, mean radius {radius:.2f}")
 
     # control: held-out images (test, else valid split), encoded like the rest, so it
     # shows what a real, unseen point scores. Training latents only when the run truly
