@@ -215,9 +215,9 @@ def test_nearest_distances_match_brute_force():
 def test_nearest_distances_are_float64_exact_far_from_the_origin(monkeypatch):
     """The float32 shortlist must not lose the true neighbour, even where |a|^2 is
     10^8 times the distances (centring), and across chunk borders."""
-    from zspace.generation import rate
+    from zspace.analysis import neighbours
 
-    monkeypatch.setattr(rate, "CHUNK", 64)
+    monkeypatch.setattr(neighbours, "CHUNK", 64)
     rng = np.random.default_rng(3)
     ref = rng.standard_normal((500, 16)) * 0.01 + 1000.0
     q = ref[:200] + rng.standard_normal((200, 16)) * 0.002

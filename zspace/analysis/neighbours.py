@@ -35,15 +35,14 @@ def _check(queries: tuple[int, ...], reference: tuple[int, ...]) -> None:
         )
 
 
-def _centred(queries: np.ndarray, reference: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    ref64 = np.asarray(reference, np.float64)
-    q64 = np.asarray(queries, np.float64)
-    _check(q64.shape, ref64.shape)
-    centre = ref64.mean(axis=0) if len(ref64) else 0.0
-    return (
-        torch.from_numpy(np.ascontiguousarray(q64 - centre)),
-        torch.from_numpy(np.ascontiguousarray(ref64 - centre)),
-    )
+def _centred(points: np.ndarray, centre: np.ndarray | float) -> torch.Tensor:
+    """The points minus ``centre`` (a reference's mean), in float64."""
+    return torch.from_numpy(np.ascontiguousarray(np.asarray(points, np.float64) - centre))
+
+
+def _mean(points: np.ndarray) -> np.ndarray | float:
+    """The centre the points are searched about: their float64 mean (0 when empty)."""
+    return np.asarray(points, np.float64).mean(axis=0) if len(points) else 0.0
 
 
 def knn(
@@ -82,9 +81,8 @@ class NeighbourIndex:
     asks many times (the explorer, per click) keeps one."""
 
     def __init__(self, reference: np.ndarray, *, faiss: bool = False) -> None:
-        ref64 = np.asarray(reference, np.float64)
-        self.centre = ref64.mean(axis=0) if len(ref64) else 0.0
-        self.ref64 = torch.from_numpy(np.ascontiguousarray(ref64 - self.centre))
+        self.centre = _mean(reference)
+        self.ref64 = _centred(reference, self.centre)
         # float32 points stored (d, N): one query is a fast vector-matrix product (52 against
         # 84 ms for 162,770 x 256), a block of queries costs the same, the scores are equal
         ref32 = self.ref64.float().T.contiguous().T
@@ -101,9 +99,8 @@ class NeighbourIndex:
     ) -> tuple[np.ndarray, np.ndarray]:
         """As ``knn`` against this reference."""
         k, chunk, ref64 = int(k), int(chunk or CHUNK), self.ref64
-        q = np.asarray(queries, np.float64)
-        _check(q.shape, tuple(ref64.shape))
-        q64 = torch.from_numpy(np.ascontiguousarray(q - self.centre))
+        _check(np.shape(queries), tuple(ref64.shape))
+        q64 = _centred(queries, self.centre)
         available = len(ref64) - (1 if exclude_self else 0)
         if available < k:
             raise ZspaceError(
@@ -214,7 +211,9 @@ def within_balls(points: np.ndarray, centres: np.ndarray, radii: np.ndarray) -> 
     1e-9 (relative to the points' squared norms) of their ball's edge are
     recomputed by subtraction, so the answer equals a brute force even for points
     on the boundary or copies of a centre."""
-    p64, c64 = _centred(points, centres)
+    _check(np.shape(points), np.shape(centres))
+    centre = _mean(centres)
+    p64, c64 = _centred(points, centre), _centred(centres, centre)
     r = np.asarray(radii, np.float64)
     if r.shape != (len(c64),):
         raise ZspaceError(f"{len(r)} radii for {len(c64)} centres")

@@ -37,6 +37,7 @@ ZOOM_MODES = ("relative", "absolute")
 DEFAULT_FRACTIONS = (1.0, 0.3, 0.1)  # relative windows: shares of the cloud's extent
 REFERENCE_ZOOMS = (25.0, 2.5, 0.25)  # the reference's absolute windows (CelebA, z_dim 256)
 EXTENT_QUANTILE = 0.99
+CLOUD_FIELDS = ("centre", "extent", "windows", "counts", "proj")  # PcaResult's X_pca, X_axes
 
 
 @dataclass(frozen=True)
@@ -235,7 +236,10 @@ def pca_analysis(
         map(list, zip(*stats, strict=True)) if stats else ([], [], [], [])
     )
     shown = np.array([f[idx] for f in fulls], np.float32).reshape(len(fulls), len(idx), 2)
-    k = len(pairs)
+    k, per_side = len(pairs), dict[str, Any]()  # the PCA pairs' clouds first, then the axes'
+    clouds: tuple[Any, ...] = (centres, extents, windows, counts, shown)
+    for key, values in zip(CLOUD_FIELDS, clouds, strict=True):
+        per_side |= {f"{key}_pca": values[:k], f"{key}_axes": values[k:]}
     return PcaResult(
         n=len(z),
         z_dim=d,
@@ -251,17 +255,8 @@ def pca_analysis(
         axis_pairs=[list(p) for p in axis_pairs],
         zoom_mode=p.zoom_mode,
         zooms=zooms,
-        centre_pca=centres[:k],
-        centre_axes=centres[k:],
-        extent_pca=extents[:k],
-        extent_axes=extents[k:],
-        windows_pca=windows[:k],
-        windows_axes=windows[k:],
-        counts_pca=counts[:k],
-        counts_axes=counts[k:],
         n_shown=len(idx),
-        proj_pca=shown[:k],
-        proj_axes=shown[k:],
+        **per_side,
         components=vecs.astype(np.float32),
     )
 

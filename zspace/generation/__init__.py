@@ -1,20 +1,4 @@
 """Generation from the latent space: samplers, grids, reconstructions, paths, the
 meaningful-point rate (``zspace generate``)."""
 
-from zspace.generation.api import (
-    attribute,
-    generate,
-    interpolate,
-    meaningful_rates,
-    reconstructions,
-    traverse,
-)
-
-__all__ = [
-    "attribute",
-    "generate",
-    "interpolate",
-    "meaningful_rates",
-    "reconstructions",
-    "traverse",
-]
+from zspace.generation.api import *  # noqa: F403 - the stage's face, named once in api.__all__

@@ -83,9 +83,7 @@ def sharpen_list(sharpen: float | Sequence[float] | None) -> list[float | None]:
     if not items:
         raise ZspaceError("no sharpening factors given (e.g. 0,3,6,7)")
     for f in items:
-        finite_float32("sharpening factor", f)
-        if f < 0:
-            raise ZspaceError(f"sharpening factor {f:g}: must be >= 0")
+        finite_float32("sharpening factor", f)  # check_args refused negative ones
     return [float(f) for f in items]
 
 

@@ -34,10 +34,6 @@ def update_index(run: Any, entries: Sequence[dict[str, Any]]) -> None:
     update_json(folder / "index.json", change)
 
 
-def entry(file: str, kind: str, sampler: str, params: dict, caption: str) -> dict[str, Any]:
-    return {"file": file, "kind": kind, "sampler": sampler, "params": params, "caption": caption}
-
-
 def publish(
     run: Any,
     rows: Sequence[Any],
@@ -52,8 +48,8 @@ def publish(
     """Write a grid PNG under samples/, list it in index.json at once (a later failure
     keeps it), log it, and return it as a SampleImage."""
     write_grid(samples_dir(run) / file, rows, cols)  # the caption goes to the index only
-    item = entry(file, kind, sampler, params, caption)
-    update_index(run, [item])
+    item = SampleImage(file, kind, sampler, params, caption, folder=samples_dir(run))
+    update_index(run, [item.to_dict()])
     if log:
         log(f"{file}: {caption}")
-    return SampleImage.of(item, samples_dir(run))
+    return item

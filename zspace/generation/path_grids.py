@@ -108,20 +108,19 @@ def traverse(
         assert pca is not None  # exactly one of axis and pca, checked above
         direction = paths.pca_direction(ref, pca)
     used_split, imgs = split_images(run, split, count, seed)
-    codes = code(run, imgs, seed)
-    images = _moved(run, codes, direction, strengths)
+    images = _moved(run, imgs, direction, strengths, seed)
     what = f"original axis {axis}" if axis is not None else f"principal direction {pca}"
     file = sample_file(
         "traverse", ("axis", axis), ("pca", pca), ("s", list(strengths)), ("", used_split),
-        ("n", len(codes)), ("seed", seed),
+        ("n", len(imgs)), ("seed", seed),
     )  # fmt: skip
     cap = (
-        f"{len(codes)} {used_split} images (one row each, seed {seed}) moved along {what} "
+        f"{len(imgs)} {used_split} images (one row each, seed {seed}) moved along {what} "
         f"at {', '.join(fmt(s) for s in strengths)} x its std in the training latents "
         f"({np.linalg.norm(direction):.3g})"
     )
     params = {"axis": axis, "pca": pca, "strengths": [float(s) for s in strengths],
-              "split": used_split, "n": len(codes), "seed": seed}  # fmt: skip
+              "split": used_split, "n": len(imgs), "seed": seed}  # fmt: skip
     kind = "axis" if axis is not None else "pca"
     return publish(run, [images], len(strengths), file, "traversal", kind, params, cap, log)
 
@@ -144,7 +143,6 @@ def attribute(
     lat = load_latents(run)
     ref = lat.mu if lat.mu is not None else lat.z
     stats = paths.attribute_stats(ref, lat.attr, lat.attr_names, name)
-    vec = stats.vector
     strengths = _strengths(
         run, count, stats.default_strengths() if strengths is None else strengths
     )
@@ -153,9 +151,7 @@ def attribute(
     # images known to lack it; failing that, those with no value; failing that, any
     lacking = next((p for p in (index[values < 0], index[values == 0]) if len(p)), index)
     rows_idx = pick(lacking, count, seed)
-    images = _moved(
-        run, code(run, np.ascontiguousarray(data.images[rows_idx]), seed), vec, strengths
-    )
+    images = _moved(run, data.images[rows_idx], stats.vector, strengths, seed)
     file = sample_file(
         "attribute", ("", name), ("s", strengths), ("", split), ("n", len(rows_idx)),
         ("seed", seed),
@@ -172,10 +168,7 @@ def attribute(
         "strengths": [float(s) for s in strengths],
         "split": split,
         "images": [int(i) for i in rows_idx],
-        "n_with": stats.n_with,
-        "n_without": stats.n_without,
-        "length": stats.length,
-        "spread": stats.spread,
+        **{k: getattr(stats, k) for k in ("n_with", "n_without", "length", "spread")},
         "seed": seed,
     }
     return publish(run, [images], len(strengths), file, "attribute", "attribute", params, cap, log)
@@ -190,10 +183,9 @@ def _strengths(run: Any, count: int, strengths: Sequence[float]) -> list[float]:
 
 
 def _moved(
-    run: Any, codes: np.ndarray, direction: np.ndarray, strengths: list[float]
+    run: Any, images: np.ndarray, direction: np.ndarray, strengths: list[float], seed: int
 ) -> np.ndarray:
-    """Each code moved along ``direction`` at each strength, decoded: one line per
-    image, its strengths across."""
-    return np.concatenate(
-        [decode_u8(run, paths.traverse(z0, direction, strengths)) for z0 in codes]
-    )
+    """Each image's code moved along ``direction`` at each strength, decoded: one line
+    per image, its strengths across."""
+    codes = code(run, np.ascontiguousarray(images), seed)
+    return np.concatenate([decode_u8(run, paths.traverse(z, direction, strengths)) for z in codes])

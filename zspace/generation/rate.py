@@ -35,12 +35,10 @@ from zspace.data import held_out_split
 from zspace.generation.common import Log, check_args, pick, start_drawing
 from zspace.generation.images import code, mean_radius
 from zspace.generation.index import samples_dir
-from zspace.generation.results import Rates
+from zspace.generation.results import Rates, params_text
 from zspace.generation.samplers import DEFAULT_SUBSAMPLE, SAMPLERS, samplers_for
 from zspace.latents.store import load_latents
 from zspace.runs.run import RunLike
-
-CHUNK = 2048  # queries per block of the search
 
 
 def nearest_distances(
@@ -49,7 +47,7 @@ def nearest_distances(
     """Euclidean distance from each query to its nearest reference point
     (``exclude_self`` when the queries are the reference): the exact float64
     search of ``zspace.analysis.neighbours.knn`` with k = 1."""
-    return knn(queries, reference, 1, exclude_self=exclude_self, chunk=CHUNK)[0][:, 0]
+    return knn(queries, reference, 1, exclude_self=exclude_self)[0][:, 0]
 
 
 @dataclass
@@ -145,8 +143,8 @@ def meaningful_rates(
         }
         results.append(row)
         if log:
-            shown = ", ".join(f"{k}={v}" for k, v in params.items())
-            log(f"{name}({shown}): rate {row['rate']:.3f}, mean radius {row['mean_radius']:.2f}")
+            rate, radius = row["rate"], row["mean_radius"]
+            log(f"{name}({params_text(params)}): rate {rate:.3f}, mean radius {radius:.2f}")
 
     # control: held-out images (test, else valid split), encoded like the rest, so it
     # shows what a real, unseen point scores. Training latents only when the run truly

@@ -17,16 +17,10 @@ import torch
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write_json
 from zspace.generation.common import Log, check_args, pick, seed_of, split_index
-from zspace.generation.images import (
-    load_image_file,
-    model_input,
-    sharpened,
-    to_uint8,
-    write_grid,
-)
-from zspace.generation.index import entry, samples_dir, update_index
+from zspace.generation.images import load_image_file, model_input, sharpened, to_uint8
+from zspace.generation.index import publish, samples_dir
 from zspace.generation.naming import sample_file
-from zspace.generation.results import Reconstructions, SampleImage, SampleImages
+from zspace.generation.results import Reconstructions, SampleImages
 from zspace.models.autoencoder import AutoEncoder
 from zspace.runs.run import RunLike, as_run
 
@@ -126,23 +120,16 @@ def reconstructions(
     rows = reconstruct_rows(run, imgs, seed)
     rows[-1] = sharpened(rows[-1], sharpen)
     file = sample_file("recon", ("", split), ("sharp", sharpen), ("n", len(imgs)), ("seed", seed))
-    write_grid(samples_dir(run) / file, rows, cols)
     params = {"split": split, "n": len(imgs), "seed": seed, "task": task}
     if sharpen is not None:
         params["sharpen"] = sharpen
-    entries = [entry(file, "reconstruction", "encoder", params, cap)]
+    items = [publish(run, rows, cols, file, "reconstruction", "encoder", params, cap, log)]
     if own is not None:
         file = sample_file("recon", ("", "files"), ("", [Path(p).name for p in images]))
         cap = f"image files ({', '.join(Path(p).name for p in images)}), rows {order}"
-        write_grid(samples_dir(run) / file, reconstruct_rows(run, own, seed), min(cols, len(own)))
         params = {"files": [str(p) for p in images], "task": task}
-        entries.append(entry(file, "reconstruction", "encoder", params, cap))
-    update_index(run, entries)
+        rows = reconstruct_rows(run, own, seed)
+        items.append(publish(run, rows, cols, file, "reconstruction", "encoder", params, cap, log))
     if metrics:
         atomic_write_json(samples_dir(run) / "reconstruction.json", result)
-    if log:
-        for e in entries:
-            log(f"{e['file']}: {e['caption']}")
-    folder = samples_dir(run)
-    items = SampleImages(SampleImage.of(e, folder) for e in entries)
-    return Reconstructions(split, result.get("metrics"), items)
+    return Reconstructions(split, result.get("metrics"), SampleImages(items))

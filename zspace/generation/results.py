@@ -30,11 +30,6 @@ class SampleImage(Result):
     caption: str
     folder: Path = field(repr=False)
 
-    @classmethod
-    def of(cls, entry: dict[str, Any], folder: Path) -> SampleImage:
-        return cls(**{k: entry[k] for k in ("file", "kind", "sampler", "params", "caption")},
-                   folder=Path(folder))  # fmt: skip
-
     @property
     def path(self) -> Path:
         return self.folder / self.file
@@ -89,7 +84,7 @@ class Rates(Result):
 
     def _repr_html_(self) -> str:
         rows = "".join(
-            f"<tr><td>{esc(r['sampler'])}</td><td>{esc(_params(r['params']))}"
+            f"<tr><td>{esc(r['sampler'])}</td><td>{esc(params_text(r['params']))}"
             f"</td><td>{r['rate']:.3f}</td><td>{r['mean_radius']:.3g}</td></tr>"
             for r in self.results
         )
@@ -101,5 +96,6 @@ class Rates(Result):
         )
 
 
-def _params(params: dict[str, Any]) -> str:
+def params_text(params: dict[str, Any]) -> str:
+    """A row's parameters as the log and the notebook table show them: ``k=v, k=v``."""
     return ", ".join(f"{k}={v}" for k, v in params.items())

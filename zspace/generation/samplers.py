@@ -40,6 +40,7 @@ DEFAULT_SUBSAMPLE = 20_000
 DEFAULT_COMPONENTS = (1, 2, 4, 8, 16)
 MAX_COMPONENTS = 64  # the default search doubles past 16 while BIC picks the largest, up to this
 REG_COVAR = 1e-5
+MAX_ITER = 50  # EM iterations per mixture fit
 HIGH_D = 256  # above it, gauss and gmm are fitted in principal-component space
 PCA_DIMS = 64  # that space's dimension (fewer when there are fewer points): the
 # mixture's BIC still pays for a component there on a few thousand points
@@ -134,10 +135,9 @@ class Fitted(Sampler):
         *,
         sample_size: int = DEFAULT_SUBSAMPLE,
         seed: int = 0,
-        max_iter: int = 50,
     ) -> None:
         super().__init__(0)
-        self.name, self.max_iter = name, max_iter
+        self.name = name
         self.arrays: dict[str, np.ndarray] = {}
         comps = DEFAULT_COMPONENTS if components is None else components
         comps = [int(comps)] if isinstance(comps, int) else [int(c) for c in comps]
@@ -215,7 +215,7 @@ class Fitted(Sampler):
                 k,
                 covariance_type="full",
                 reg_covar=REG_COVAR,
-                max_iter=self.max_iter,
+                max_iter=MAX_ITER,
                 tol=1e-3,
                 init_params="k-means++",
                 random_state=seed,
@@ -235,16 +235,11 @@ class Fitted(Sampler):
         covs = arrays["covariances"] if weights is not None else arrays["cov"][None]
         self.factors = [_cholesky(c).T for c in covs]
         self.d = len(arrays["center"]) if "center" in arrays else self.means.shape[1]
-        self.params = {"fitted_on": int(self.info.get("latents", {}).get("n", 0))}
-        if "center" in arrays:  # said in the grid's caption and the rate/evaluation rows
-            self.params.update(
-                pca_dims=self.info.get("pca_dims"), explained=self.info.get("explained")
-            )
-        if weights is not None:
-            info = self.info
-            self.params.update(
-                n_components=info.get("n_components"), subsample=info.get("subsample")
-            )
+        # said in the grid's caption and the rate/evaluation rows
+        said = ["pca_dims", "explained"] if "center" in arrays else []
+        said += ["n_components", "subsample"] if weights is not None else []
+        fitted_on = int(self.info.get("latents", {}).get("n", 0))
+        self.params = {"fitted_on": fitted_on, **{k: self.info.get(k) for k in said}}
         return self
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from zspace.core.checks import check_hooks, check_type, finite_float32
+from zspace.core.checks import check_hooks, check_type, finite_float32, positive
 from zspace.core.errors import ZspaceError
 from zspace.core.progress import bar
 from zspace.core.progress import progress as progress_switch
@@ -40,8 +40,7 @@ def encode(
     check_type("eps_scale", eps_scale, (int, float, type(None)), "a number or None")
     check_type("batch_size", batch_size, int, "an integer")
     check_hooks(log, progress)
-    if batch_size < 1:
-        raise ZspaceError(f"batch_size = {batch_size}: must be >= 1")
+    positive("batch_size", batch_size)
     run = as_run(run)
     cfg = run.config
     data, splits = run.data()

@@ -174,9 +174,8 @@ def load_latents(run: RunLike, split: str = "train", *, mmap: bool = True) -> La
     _check_latents(f, path, redo)
     get = f.get
     eps = get("eps_scale")
-    names = get("label_names")
-    attr_names = get("attr_names")
     small = lambda k: None if get(k) is None else np.array(get(k))  # noqa: E731 - off the map
+    names = lambda k: None if k not in f else tuple(str(s) for s in f[k])  # noqa: E731
     return Latents(
         split=str(f["split"]) if "split" in f else split,
         z=f["z"],
@@ -184,9 +183,9 @@ def load_latents(run: RunLike, split: str = "train", *, mmap: bool = True) -> La
         mu=get("mu"),
         logvar=get("logvar"),
         label=small("label"),
-        label_names=tuple(str(s) for s in names) if names is not None else None,
+        label_names=names("label_names"),
         attr=small("attr"),
-        attr_names=tuple(str(s) for s in attr_names) if attr_names is not None else None,
+        attr_names=names("attr_names"),
         eps_scale=None if eps is None or np.isnan(eps) else float(eps),
         seed=int(f["seed"]) if "seed" in f else 0,
     )
