@@ -33,14 +33,9 @@ from typing import Any
 
 import torch
 
+from zspace.config.schema import COMPILE_MODES
 from zspace.core.errors import ZspaceError
 
-TORCH_MODES = {  # train.compile -> torch.compile's mode
-    "on": "default",
-    "reduce-overhead": "reduce-overhead",
-    "max-autotune": "max-autotune",
-    "max-autotune-no-cudagraphs": "max-autotune-no-cudagraphs",
-}
 GRAPHED_COMPILE = ("reduce-overhead", "max-autotune")  # these capture graphs themselves
 WARMUP = 3
 
@@ -49,10 +44,10 @@ def compiled(model: torch.nn.Module, mode: str) -> torch.nn.Module:
     """``model`` wrapped in ``torch.compile`` for ``train.compile = mode`` ("off": as is)."""
     if mode == "off":
         return model
-    if mode not in TORCH_MODES:
-        raise ZspaceError(f"train.compile = {mode!r}: choose off or {', '.join(TORCH_MODES)}")
+    if mode not in COMPILE_MODES:
+        raise ZspaceError(f"train.compile = {mode!r}: choose off or {', '.join(COMPILE_MODES[1:])}")
     # torch.compile of a Module returns an OptimizedModule; its stub says a plain callable
-    return torch.compile(model, mode=TORCH_MODES[mode])  # type: ignore[return-value]
+    return torch.compile(model, mode="default" if mode == "on" else mode)  # type: ignore[return-value]
 
 
 def check_graphs(device: torch.device, precision: str, compile_mode: str, world: int) -> None:

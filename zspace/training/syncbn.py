@@ -27,11 +27,7 @@ class _AllReduceSum(torch.autograd.Function):
         torch_dist.all_reduce(out)
         return out
 
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        out = grad.clone()
-        torch_dist.all_reduce(out)
-        return out
+    backward = forward  # type: ignore[assignment]
 
 
 class GlooSyncBatchNorm(_BatchNorm):
