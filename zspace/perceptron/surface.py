@@ -138,11 +138,8 @@ def cost_surface(
         return float(acc.flat[j]), i0 * n1 + j
 
     t0 = time.perf_counter()
-    if threads == 1 or len(starts) == 1:
-        found = [block(i0) for i0 in starts]
-    else:
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            found = list(pool.map(block, starts))
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        found = list(pool.map(block, starts))
     seconds = time.perf_counter() - t0
     # first minimum in row-major order, as numpy.argmin on the whole array would give
     c_min, flat = min(found, key=lambda f: (f[0], f[1]))
