@@ -408,15 +408,6 @@ class EpochTrainer:
         error.quiet = not self.is_main
         raise error
 
-    def _together(self, fn: Callable[[], None]) -> None:
-        """``fn`` (the writes of rank 0), then the processes agree on whether it failed."""
-        error = None
-        try:
-            fn()
-        except Exception as exc:
-            error = exc
-        self.dist.agree(error)
-
     def _callbacks(self, hook: str, *args: Any) -> None:
         if self.is_main:
             for cb in self.callbacks:
@@ -424,7 +415,7 @@ class EpochTrainer:
 
     def fit(self) -> list[dict[str, Any]]:
         self._prepare()
-        self._together(lambda: self._callbacks("on_train_start"))
+        self.dist.agreed(lambda: self._callbacks("on_train_start"))
         for epoch in range(self.start_epoch + 1, self.epochs + 1):
             self.epoch = epoch
             started = time.perf_counter()
@@ -444,8 +435,8 @@ class EpochTrainer:
                 self.save_epoch(row)
                 self._callbacks("on_epoch_end", row)
 
-            self._together(finish)
-        self._together(lambda: self._callbacks("on_train_end"))
+            self.dist.agreed(finish)
+        self.dist.agreed(lambda: self._callbacks("on_train_end"))
         return self.history
 
     def save_epoch(self, row: dict[str, Any]) -> None:
