@@ -30,19 +30,15 @@ def _activation(cfg: ModelConfig) -> nn.Module:
     return nn.SELU()
 
 
-def _dropout(cfg: ModelConfig) -> list[nn.Module]:
-    if cfg.dropout <= 0:
-        return []
-    # SELU's self-normalisation needs AlphaDropout, which keeps mean and variance.
-    return [nn.AlphaDropout(cfg.dropout) if cfg.activation == "selu" else nn.Dropout(cfg.dropout)]
-
-
 def _block(layer: nn.Module, channels: int, cfg: ModelConfig) -> nn.Sequential:
     parts: list[nn.Module] = [layer]
     if cfg.batch_norm:
         parts.append(nn.BatchNorm2d(channels))
     parts.append(_activation(cfg))
-    parts.extend(_dropout(cfg))
+    if cfg.dropout > 0:  # SELU's self-normalisation needs AlphaDropout (keeps mean and variance)
+        parts.append(
+            nn.AlphaDropout(cfg.dropout) if cfg.activation == "selu" else nn.Dropout(cfg.dropout)
+        )
     return nn.Sequential(*parts)
 
 
