@@ -92,11 +92,9 @@ def main() -> None:
         print(json.dumps(_child(a.child, a.step, a.threads)))
         return
 
-    from zspace.perceptron.surface import default_threads
+    from zspace.core.resources import cpu_count
 
-    print(
-        f"CPU: {cpu_name()}, {default_threads()} usable cores, Python {platform.python_version()}"
-    )
+    print(f"CPU: {cpu_name()}, {cpu_count()} usable cores, Python {platform.python_version()}")
     rows = [
         _run("fast", a.step, a.threads),
         _run("fast", a.step, 1),
@@ -109,7 +107,7 @@ def main() -> None:
     print(f"{head[0]:12} {head[1]:>12} {head[2]:>7} {head[3]:>8} {head[4]:>11}  C_min @ (w1, w2)")
     for r in rows:
         w = ", ".join(f"{v:.3f}" for v in r["w_min"])
-        thr = "-" if r["case"] == "naive" else str(r["threads"] or default_threads())
+        thr = "-" if r["case"] == "naive" else str(r["threads"] or cpu_count())
         print(
             f"{r['case']:12} {r['mesh']:>12} {thr:>7} {r['seconds']:8.2f} "
             f"{r['peak_rss_mb']:11.0f}  {r['c_min']:.9g} @ ({w})"

@@ -30,19 +30,15 @@ def _activation(cfg: ModelConfig) -> nn.Module:
     return nn.SELU()
 
 
-def _dropout(cfg: ModelConfig) -> list[nn.Module]:
-    if cfg.dropout <= 0:
-        return []
-    # SELU's self-normalisation needs AlphaDropout, which keeps mean and variance.
-    return [nn.AlphaDropout(cfg.dropout) if cfg.activation == "selu" else nn.Dropout(cfg.dropout)]
-
-
 def _block(layer: nn.Module, channels: int, cfg: ModelConfig) -> nn.Sequential:
     parts: list[nn.Module] = [layer]
     if cfg.batch_norm:
         parts.append(nn.BatchNorm2d(channels))
     parts.append(_activation(cfg))
-    parts.extend(_dropout(cfg))
+    if cfg.dropout > 0:  # SELU's self-normalisation needs AlphaDropout (keeps mean and variance)
+        parts.append(
+            nn.AlphaDropout(cfg.dropout) if cfg.activation == "selu" else nn.Dropout(cfg.dropout)
+        )
     return nn.Sequential(*parts)
 
 
@@ -208,36 +204,41 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def leaf_outputs(model: nn.Module, x: torch.Tensor) -> list[tuple[str, nn.Module, Any]]:
+    """(name, module, output) of every leaf module, in call order, in one forward of ``x``
+    without gradients: what the summary shows and the footprint counts."""
+    seen: list[tuple[str, nn.Module, Any]] = []
+    hooks = [
+        m.register_forward_hook(lambda m, _inp, out, name=name: seen.append((name, m, out)))
+        for name, m in model.named_modules()
+        if not list(m.children())
+    ]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return seen
+
+
 def summary(model: AutoEncoder) -> str:
     """A Keras-like table (layer, output shape, parameters) from one dry forward pass."""
-    rows: list[tuple[str, str, int]] = []
-    hooks = []
-    leaves = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.BatchNorm2d)
-
-    def hook(name: str):
-        def record(module: nn.Module, _inp, out) -> None:
-            shape = tuple(out.shape[1:]) if isinstance(out, torch.Tensor) else ()
-            params = sum(p.numel() for p in module.parameters(recurse=False))
-            rows.append((f"{name} ({type(module).__name__})", str(shape), params))
-
-        return record
-
-    for name, module in model.named_modules():
-        if isinstance(module, leaves):
-            hooks.append(module.register_forward_hook(hook(name)))
     was_training = model.training
     model.eval()
     try:
         param = next(model.parameters())
-        with torch.no_grad():
-            model(torch.zeros(1, *model.input_shape, device=param.device, dtype=param.dtype))
+        x = torch.zeros(1, *model.input_shape, device=param.device, dtype=param.dtype)
+        seen = leaf_outputs(model, x)
     finally:
-        for h in hooks:
-            h.remove()
         model.train(was_training)
+    leaves = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.BatchNorm2d)
+    rows = [(f"{n} ({type(m).__name__})", m, out) for n, m, out in seen if isinstance(m, leaves)]
     width = max(len(r[0]) for r in rows) + 2
     lines = [f"{'layer':<{width}}{'output shape':<22}{'params':>12}", "-" * (width + 34)]
-    lines += [f"{n:<{width}}{s:<22}{p:>12,}" for n, s, p in rows]
+    for name, module, out in rows:
+        params = sum(p.numel() for p in module.parameters(recurse=False))
+        lines.append(f"{name:<{width}}{str(tuple(out.shape[1:])):<22}{params:>12,}")
     kind = "VAE" if model.variational else "AE"
     lines += ["-" * (width + 34), f"{kind}: {count_parameters(model):,} parameters"]
     return "\n".join(lines)

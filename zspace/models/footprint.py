@@ -20,7 +20,7 @@ import torch
 
 from zspace.config import ModelConfig
 from zspace.core.resources import check_fits, device_memory, format_bytes
-from zspace.models.autoencoder import AutoEncoder, count_parameters
+from zspace.models.autoencoder import AutoEncoder, count_parameters, leaf_outputs
 
 
 @dataclass(frozen=True)
@@ -54,20 +54,10 @@ def model_sizes(cfg: ModelConfig, input_shape: tuple[int, int, int]) -> ModelSiz
         with torch.random.fork_rng(devices=[]):  # the caller's random stream is untouched
             model = AutoEncoder(cfg, input_shape).eval()
         device = "cpu"
-    outputs = [0]
-
-    def count(_module, _inputs, out) -> None:
-        if isinstance(out, torch.Tensor):
-            outputs[0] += out.numel()
-
-    hooks = [m.register_forward_hook(count) for m in model.modules() if not list(m.children())]
-    try:
-        with torch.no_grad(), torch.random.fork_rng(devices=[]):  # a VAE draws its eps
-            model(torch.zeros((1, *input_shape), device=device))
-    finally:
-        for h in hooks:
-            h.remove()
-    return ModelSizes(int(parameters), int(outputs[0]))
+    with torch.random.fork_rng(devices=[]):  # a VAE draws its eps
+        seen = leaf_outputs(model, torch.zeros((1, *input_shape), device=device))
+    outputs = sum(out.numel() for _, _, out in seen if isinstance(out, torch.Tensor))
+    return ModelSizes(int(parameters), int(outputs))
 
 
 def check_model_fits(

@@ -147,10 +147,6 @@ def weights_of(model: nn.Module) -> nn.Module:
     return model.net if isinstance(model, WrappedModel) else model
 
 
-def device_of(net: nn.Module) -> torch.device:
-    return next((p.device for p in net.parameters()), torch.device("cpu"))
-
-
 @torch.no_grad()
 def probe(obj: Any, batch: torch.Tensor) -> WrappedModel:
     """Wrap ``obj`` after one encode and decode of ``batch`` (N, C, H, W) in [0, 1]:
@@ -158,7 +154,7 @@ def probe(obj: Any, batch: torch.Tensor) -> WrappedModel:
     batch's shape back, in [0, 1]."""
     adapted = adapt(obj)
     adapted.net.eval()
-    batch = batch.to(device_of(adapted.net))
+    batch = batch.to(next((p.device for p in adapted.net.parameters()), torch.device("cpu")))
     mu, logvar = heads(_call(adapted.encode, adapted.net, batch, "encoder"))
     if mu.ndim < 2 or len(mu) != len(batch):
         raise ZspaceError(

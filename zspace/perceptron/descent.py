@@ -88,10 +88,9 @@ def gradient_descent(
     check_descent_args(start, eta, steps, decrease)
     k = np.asarray(k, dtype=np.float64)
     target = np.asarray(target, dtype=np.float64)
-    steps = int(steps)
+    steps, start = int(steps), (float(start[0]), float(start[1]))
     weights = np.empty((steps + 1, 2))
-    w1, w2 = float(start[0]), float(start[1])
-    weights[0] = w1, w2
+    weights[0] = w1, w2 = start
     if mode == "batch":
         w = weights[0].copy()
         for j in range(steps):
@@ -113,7 +112,7 @@ def gradient_descent(
     err = relative_errors(a, target)
     return DescentResult(
         mode=mode,
-        start=(float(start[0]), float(start[1])),
+        start=start,
         eta=float(eta),
         decrease=float(decrease),
         steps=steps,

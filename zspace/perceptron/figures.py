@@ -24,13 +24,9 @@ if TYPE_CHECKING:
 CLASS_STYLE = {0.3: ("o", "tab:blue"), 0.7: ("^", "tab:red")}
 
 
-def _style(t: float) -> tuple[str, str]:
-    return CLASS_STYLE.get(round(float(t), 6), ("s", "tab:gray"))
-
-
 def _scatter_classes(ax, xy: np.ndarray, target: np.ndarray, **kw) -> None:
     for t in np.unique(target):
-        m, c = _style(t)
+        m, c = CLASS_STYLE.get(round(float(t), 6), ("s", "tab:gray"))
         sel = target == t
         ax.scatter(xy[sel, 0], xy[sel, 1], marker=m, c=c, label=f"target {t:g}", **kw)
 
@@ -109,19 +105,13 @@ def fig_evolution(result: PerceptronResult) -> Figure:
     return fig
 
 
-def output_plane(result: PerceptronResult, n: int = 400) -> tuple[np.ndarray, ...]:
-    """A grid over the original plane around the samples (margin 20) and A on it."""
-    K = result.samples.K
-    K1 = np.linspace(K[:, 0].min() - 20, K[:, 0].max() + 20, n)
-    K2 = np.linspace(K[:, 1].min() - 20, K[:, 1].max() + 20, n)
-    return K1, K2, output_grid(result.scaling, result.batch.final, K1, K2)
-
-
 @styled
 def fig_output(result: PerceptronResult) -> Figure:
     """The trained neuron's output over the ORIGINAL (K1, K2) plane: the geometry a
     scaling imposes (parallel lines for affine scalings, rays for per-sample)."""
-    K1, K2, A = output_plane(result)
+    # a grid over the original plane around the samples (margin 20) and A on it
+    K1, K2 = (np.linspace(k.min() - 20, k.max() + 20, 400) for k in result.samples.K.T)
+    A = output_grid(result.scaling, result.batch.final, K1, K2)
     fig, ax = figure(size=(9, 7.5))
     norm = TwoSlopeNorm(vcenter=0.5, vmin=min(A.min(), 0.499), vmax=max(A.max(), 0.501))
     cs = ax.contourf(K1, K2, A, levels=25, cmap="RdYlBu_r", norm=norm)

@@ -16,16 +16,18 @@ from zspace.reporting.html import page, section, table
 if TYPE_CHECKING:
     from zspace.perceptron.study import PerceptronResult
 
-#: file name -> (figure function, caption)
+#: file name -> (figure function, section title, caption)
 FIGURES = {
-    "samples.png": (figures.fig_samples, "The samples before and after scaling."),
+    "samples.png": (figures.fig_samples, "Samples", "The samples before and after scaling."),
     "cost_surface.png": (
         figures.fig_surface,
+        "Cost surface",
         "The cost over the weight mesh; the descent paths end in its minimum.",
     ),
-    "evolution.png": (figures.fig_evolution, "Cost and weights during both descents."),
+    "evolution.png": (figures.fig_evolution, "Descent", "Cost and weights during both descents."),
     "output.png": (
         figures.fig_output,
+        "Output",
         "The trained neuron's output over the original (K1, K2) plane, samples on top.",
     ),
 }
@@ -48,7 +50,7 @@ _GEOMETRY = {
 
 def pngs(result: PerceptronResult) -> dict[str, bytes]:
     """file name -> PNG bytes of every figure the result has (no surface, no surface figure)."""
-    made = {name: make(result) for name, (make, _) in FIGURES.items()}
+    made = {name: make(result) for name, (make, *_) in FIGURES.items()}
     return {name: png(fig) for name, fig in made.items() if fig is not None}
 
 
@@ -75,13 +77,11 @@ def body_html(
     ]
     body = [section("study", "The study", "\n".join(intro))]
     nav = [("study", "Study")]
-    titles = {"samples.png": "Samples", "cost_surface.png": "Cost surface",
-              "evolution.png": "Descent", "output.png": "Output"}  # fmt: skip
-    for name, (_, caption) in FIGURES.items():
+    for name, (_, title, caption) in FIGURES.items():
         if name in images:
             sid = name.removesuffix(".png").replace("_", "-")
-            body.append(section(sid, titles[name], img(images[name], name, caption)))
-            nav.append((sid, titles[name]))
+            body.append(section(sid, title, img(images[name], name, caption)))
+            nav.append((sid, title))
     for run in (result.stochastic, result.batch):
         sid, title = f"{run.mode}-table", run.mode.capitalize()
         rows = table(list(COLUMNS), table_rows(result, run), left=0)

@@ -85,9 +85,7 @@ def fit_scaling(name: str, K: np.ndarray) -> FittedScaling:
         if dmax == 0:
             raise ZspaceError("all samples are equal; the common-factor scaling is undefined")
         return FittedScaling(key, np.full(2, 1.0 / dmax), zero)
-    if key == "normalizer-sample":
-        return FittedScaling(key, np.ones(2), zero, per_sample=True)
     if key == "minmax":
         sc = MinMaxScaler().fit(K)
         return FittedScaling(key, sc.scale_.copy(), sc.min_.copy())
-    return FittedScaling(key, np.ones(2), zero)
+    return FittedScaling(key, np.ones(2), zero, per_sample=key == "normalizer-sample")  # or none

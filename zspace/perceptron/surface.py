@@ -13,7 +13,6 @@ per sample, which leaves only cheap vectorised arithmetic per mesh point.
 from __future__ import annotations
 
 import math
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from zspace.core.errors import ZspaceError
+from zspace.core.resources import cpu_count
 
 #: refuse meshes whose surface alone would need more than ~800 MB of float64
 MAX_MESH_POINTS = 100_000_000
@@ -80,14 +80,6 @@ class CostSurface:
         return float(self.w1[self.index[1]]), float(self.w2[self.index[0]])
 
 
-def default_threads() -> int:
-    """The CPUs this process may use (the affinity mask, not the machine's count)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def cost_surface(
     k: np.ndarray,
     target: np.ndarray,
@@ -109,7 +101,7 @@ def cost_surface(
     n1, n2, n = w1.size, w2.size, len(target)
     if n1 < 1 or n2 < 1:
         raise ZspaceError("bad mesh: an axis is empty")
-    threads = default_threads() if threads is None else max(1, int(threads))
+    threads = cpu_count() if threads is None else max(1, int(threads))
     # exp(-z) = exp(-w1 k1) * exp(-w2 k2): per sample, one outer product of two
     # precomputed vectors replaces 30 million exps. Only where the factors could
     # overflow (large raw inputs) do we fall back to exp of the sum.
@@ -146,11 +138,8 @@ def cost_surface(
         return float(acc.flat[j]), i0 * n1 + j
 
     t0 = time.perf_counter()
-    if threads == 1 or len(starts) == 1:
-        found = [block(i0) for i0 in starts]
-    else:
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            found = list(pool.map(block, starts))
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        found = list(pool.map(block, starts))
     seconds = time.perf_counter() - t0
     # first minimum in row-major order, as numpy.argmin on the whole array would give
     c_min, flat = min(found, key=lambda f: (f[0], f[1]))

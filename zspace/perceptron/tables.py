@@ -59,9 +59,8 @@ def descent_line(run: DescentResult) -> str:
 def format_text(rows: list[list[str]], columns: tuple[str, ...] = COLUMNS) -> str:
     """A right-aligned plain-text table."""
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True))]
-    lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
-    return "\n".join(lines)
+    lines = [columns, *rows]
+    return "\n".join("  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)) for r in lines)
 
 
 def report_text(result: PerceptronResult) -> str:

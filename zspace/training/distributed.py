@@ -119,16 +119,12 @@ class Dist:
             return
         notes = self.all_gather(None if error is None else _describe(error))
         first = min(r for r, note in enumerate(notes) if note is not None)
-        if error is not None:
-            error.agreed = True  # type: ignore[attr-defined]
-            if isinstance(error, ZspaceError):
-                error.quiet = not self.is_main
-            raise error
-        message = notes[first] if first == 0 else f"rank {first}: {notes[first]}"
-        peer = PeerFailed(message)
-        peer.agreed = True  # type: ignore[attr-defined]
-        peer.quiet = not self.is_main
-        raise peer
+        if error is None:
+            error = PeerFailed(notes[first] if first == 0 else f"rank {first}: {notes[first]}")
+        error.agreed = True  # type: ignore[attr-defined]
+        if isinstance(error, ZspaceError):
+            error.quiet = not self.is_main
+        raise error
 
     def agreed(self, fn: Callable[[], T]) -> T:
         """``fn()`` on every process, then ``agree`` on whether any of them failed."""
@@ -161,14 +157,6 @@ def _describe(error: BaseException) -> str:
     return f"failed with {last}"
 
 
-def world_from_env() -> int:
-    """WORLD_SIZE as torchrun sets it (1 without it)."""
-    try:
-        return int(os.environ.get("WORLD_SIZE", "1"))
-    except ValueError:
-        raise ZspaceError(f"WORLD_SIZE={os.environ['WORLD_SIZE']!r} is not a number") from None
-
-
 @contextlib.contextmanager
 def session() -> Iterator[Dist]:
     """The run's process group: the one already open, or one opened from torchrun's
@@ -176,7 +164,11 @@ def session() -> Iterator[Dist]:
     if torch_dist.is_available() and torch_dist.is_initialized():
         yield Dist.current()
         return
-    if world_from_env() <= 1:
+    try:  # WORLD_SIZE as torchrun sets it (1 without it)
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        raise ZspaceError(f"WORLD_SIZE={os.environ['WORLD_SIZE']!r} is not a number") from None
+    if world <= 1:
         yield SINGLE
         return
     if not torch_dist.is_available():

@@ -222,10 +222,6 @@ class EpochTrainer:
     def checkpoint_dir(self) -> Path:
         return self.folder / "checkpoints"
 
-    @property
-    def history_path(self) -> Path:
-        return self.folder / "history.jsonl"
-
     # ---------------------------------------------------------------- state
 
     def state(self) -> dict[str, Any]:
@@ -264,9 +260,9 @@ class EpochTrainer:
         if rows is None:
             rows = [r for r in (history or []) if r["epoch"] <= self.start_epoch]
         self.history = [dict(r) for r in rows]
-        if [r["epoch"] for r in self.history] != list(range(1, self.start_epoch + 1)):
+        if (epochs := [r["epoch"] for r in self.history]) != list(range(1, self.start_epoch + 1)):
             raise ZspaceError(
-                f"{self.history_path} has epochs {[r['epoch'] for r in self.history]} up to "
+                f"{self.folder / 'history.jsonl'} has epochs {epochs} up to "
                 f"{self.start_epoch}; it does not match the checkpoint"
             )
         if self.is_main:
@@ -280,16 +276,11 @@ class EpochTrainer:
         longer has; it is replaced by the lowest-scoring checkpoint among best.pt
         (when its epoch <= k) and the kept epoch files <= k."""
         folder = self.checkpoint_dir
-        scores = {r["epoch"]: self.objective.score(r) for r in self.history}
-        candidates: dict[int, Path] = {
-            e: p for e, p in epoch_files(folder).items() if e <= self.start_epoch
-        }
+        scores = {r["epoch"]: self.objective.score(r) for r in self.history}  # epochs 1..k
+        candidates = {e: p for e, p in epoch_files(folder).items() if e in scores}
         best_file = folder / "best.pt"
-        if best_file.is_file():
-            best_epoch = int(load_checkpoint(best_file)["epoch"])
-            if best_epoch <= self.start_epoch:
-                candidates[best_epoch] = best_file
-        candidates = {e: p for e, p in candidates.items() if e in scores}
+        if best_file.is_file() and (best := int(load_checkpoint(best_file)["epoch"])) in scores:
+            candidates[best] = best_file
         if not candidates:
             best_file.unlink(missing_ok=True)
             self.best = math.inf
@@ -417,15 +408,6 @@ class EpochTrainer:
         error.quiet = not self.is_main
         raise error
 
-    def _together(self, fn: Callable[[], None]) -> None:
-        """``fn`` (the writes of rank 0), then the processes agree on whether it failed."""
-        error = None
-        try:
-            fn()
-        except Exception as exc:
-            error = exc
-        self.dist.agree(error)
-
     def _callbacks(self, hook: str, *args: Any) -> None:
         if self.is_main:
             for cb in self.callbacks:
@@ -433,7 +415,7 @@ class EpochTrainer:
 
     def fit(self) -> list[dict[str, Any]]:
         self._prepare()
-        self._together(lambda: self._callbacks("on_train_start"))
+        self.dist.agreed(lambda: self._callbacks("on_train_start"))
         for epoch in range(self.start_epoch + 1, self.epochs + 1):
             self.epoch = epoch
             started = time.perf_counter()
@@ -453,8 +435,8 @@ class EpochTrainer:
                 self.save_epoch(row)
                 self._callbacks("on_epoch_end", row)
 
-            self._together(finish)
-        self._together(lambda: self._callbacks("on_train_end"))
+            self.dist.agreed(finish)
+        self.dist.agreed(lambda: self._callbacks("on_train_end"))
         return self.history
 
     def save_epoch(self, row: dict[str, Any]) -> None:
@@ -463,8 +445,7 @@ class EpochTrainer:
         epoch = int(row["epoch"])
         self.history.append(row)
         score = self.objective.score(row)
-        is_best = score < self.best
-        if is_best:
+        if is_best := score < self.best:
             self.best = score
         if not self.is_main:
             return

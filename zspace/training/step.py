@@ -33,14 +33,9 @@ from typing import Any
 
 import torch
 
+from zspace.config.schema import COMPILE_MODES
 from zspace.core.errors import ZspaceError
 
-TORCH_MODES = {  # train.compile -> torch.compile's mode
-    "on": "default",
-    "reduce-overhead": "reduce-overhead",
-    "max-autotune": "max-autotune",
-    "max-autotune-no-cudagraphs": "max-autotune-no-cudagraphs",
-}
 GRAPHED_COMPILE = ("reduce-overhead", "max-autotune")  # these capture graphs themselves
 WARMUP = 3
 
@@ -49,31 +44,26 @@ def compiled(model: torch.nn.Module, mode: str) -> torch.nn.Module:
     """``model`` wrapped in ``torch.compile`` for ``train.compile = mode`` ("off": as is)."""
     if mode == "off":
         return model
-    if mode not in TORCH_MODES:
-        raise ZspaceError(f"train.compile = {mode!r}: choose off or {', '.join(TORCH_MODES)}")
+    if mode not in COMPILE_MODES:
+        raise ZspaceError(f"train.compile = {mode!r}: choose off or {', '.join(COMPILE_MODES[1:])}")
     # torch.compile of a Module returns an OptimizedModule; its stub says a plain callable
-    return torch.compile(model, mode=TORCH_MODES[mode])  # type: ignore[return-value]
+    return torch.compile(model, mode="default" if mode == "on" else mode)  # type: ignore[return-value]
 
 
 def check_graphs(device: torch.device, precision: str, compile_mode: str, world: int) -> None:
     """The one-line errors for settings a CUDA-graphed step cannot run with."""
-    if device.type != "cuda":
-        raise ZspaceError(
-            f"train.cuda_graphs = 'on' needs a CUDA device, not {device.type.upper()}; "
-            "use train.cuda_graphs = 'off'"
-        )
-    if compile_mode in GRAPHED_COMPILE:
-        raise ZspaceError(
-            f"train.cuda_graphs = 'on' with train.compile = {compile_mode!r}: that mode "
-            "captures CUDA graphs itself; use one of them, not both"
-        )
-    if precision == "fp16":
-        raise ZspaceError(
-            "train.cuda_graphs = 'on' with train.precision = 'fp16': the gradient scaler "
-            "decides on the host whether to skip a step; use 'bf16' or 'fp32'"
-        )
-    if world > 1:
-        raise ZspaceError("train.cuda_graphs = 'on' runs in one process only, not under DDP")
+    problems = (
+        (device.type != "cuda", f"needs a CUDA device, not {device.type.upper()}; use "
+         "train.cuda_graphs = 'off'"),
+        (compile_mode in GRAPHED_COMPILE, f"with train.compile = {compile_mode!r}: that mode "
+         "captures CUDA graphs itself; use one of them, not both"),
+        (precision == "fp16", "with train.precision = 'fp16': the gradient scaler decides on "
+         "the host whether to skip a step; use 'bf16' or 'fp32'"),
+        (world > 1, "runs in one process only, not under DDP"),
+    )  # fmt: skip
+    for found, why in problems:
+        if found:
+            raise ZspaceError(f"train.cuda_graphs = 'on' {why}")
 
 
 def set_capturable(opt: torch.optim.Optimizer, on: bool) -> None:

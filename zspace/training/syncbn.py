@@ -17,6 +17,8 @@ import torch.distributed as torch_dist
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from zspace.training.distributed import Dist
+
 
 class _AllReduceSum(torch.autograd.Function):
     """Sum over the processes; the gradient of a sum is summed the same way."""
@@ -27,11 +29,7 @@ class _AllReduceSum(torch.autograd.Function):
         torch_dist.all_reduce(out)
         return out
 
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        out = grad.clone()
-        torch_dist.all_reduce(out)
-        return out
+    backward = forward  # type: ignore[assignment]
 
 
 class GlooSyncBatchNorm(_BatchNorm):
@@ -42,12 +40,7 @@ class GlooSyncBatchNorm(_BatchNorm):
             raise ValueError(f"expected at least 2D input (got {input.dim()}D input)")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not (
-            self.training
-            and torch_dist.is_available()
-            and torch_dist.is_initialized()
-            and torch_dist.get_world_size() > 1
-        ):
+        if not (self.training and Dist.current().world_size > 1):
             return super().forward(x)
         self._check_input_dim(x)
         dims = [0, *range(2, x.dim())]
@@ -74,10 +67,8 @@ class GlooSyncBatchNorm(_BatchNorm):
         assert self.running_mean is not None and self.running_var is not None
         assert self.num_batches_tracked is not None
         self.num_batches_tracked.add_(1)
-        if self.momentum is None:  # cumulative moving average, as in _BatchNorm
-            factor = 1.0 / float(self.num_batches_tracked)
-        else:
-            factor = self.momentum
+        # momentum None: a cumulative moving average, as in _BatchNorm
+        factor = self.momentum if self.momentum is not None else 1 / float(self.num_batches_tracked)
         unbiased = var * (n / max(n - 1.0, 1.0))
         self.running_mean.mul_(1.0 - factor).add_(mean.to(self.running_mean.dtype), alpha=factor)
         self.running_var.mul_(1.0 - factor).add_(unbiased.to(self.running_var.dtype), alpha=factor)

@@ -104,9 +104,7 @@ class AutoencoderObjective:
     def fact(self, epoch: int) -> float:
         return fact_at_epoch(self.m.fact, self.m.fact_warmup_epochs, epoch)
 
-    def graph_key(self, epoch: int) -> float:
-        """What of the epoch a CUDA-graphed step bakes in: the KL weight."""
-        return self.fact(epoch)
+    graph_key = fact  # what of the epoch a CUDA-graphed step bakes in: the KL weight
 
     def eps(self, training: bool, epoch: int, part: Part, device: torch.device) -> torch.Tensor:
         """N(0, I) noise for rows ``part.start:part.stop`` of the global batch."""
@@ -139,18 +137,13 @@ class AutoencoderObjective:
     def row(
         self, epoch: int, train: dict[str, float], valid: dict[str, float] | None
     ) -> dict[str, Any]:
-        row: dict[str, Any] = {
+        v = valid or {}
+        return {
             "epoch": epoch, "total": train["reco"] + train["kl"], "reco": train["reco"],
             "kl": train["kl"], "kl_raw": train["kl_raw"],
+            "val_total": v["reco"] + v["kl"] if v else None, "val_reco": v.get("reco"),
+            "val_kl": v.get("kl"), "fact": self.fact(epoch),
         }  # fmt: skip
-        if valid is None:
-            row.update(val_total=None, val_reco=None, val_kl=None)
-        else:
-            row.update(
-                val_total=valid["reco"] + valid["kl"], val_reco=valid["reco"], val_kl=valid["kl"]
-            )
-        row["fact"] = self.fact(epoch)
-        return row
 
     def score(self, row: dict[str, Any]) -> float:
         return row["val_total"] if row.get("val_total") is not None else row["total"]
@@ -216,16 +209,13 @@ class Trainer(EpochTrainer):
         opt = torch.optim.Adam(model.parameters(), lr=scaled_lr(cfg))
         step = cfg.train.lr_decay_every if cfg.train.lr_decay_every > 0 else 10**9
         sched = torch.optim.lr_scheduler.StepLR(opt, step, gamma=cfg.train.lr_decay_factor)
-        train_loader = BatchLoader(
-            data.images, splits["train"], bs, cfg.data,
-            device=device, seed=cfg.seed, rank=dist.rank, world_size=world,
+        train_loader, valid_loader = (
+            BatchLoader(
+                data.images, splits[s], bs, cfg.data, device=device, shuffle=s == "train",
+                seed=cfg.seed + (s == "valid"), rank=dist.rank, world_size=world,
+            ) if s == "train" or len(splits.get(s, ())) else None
+            for s in ("train", "valid")
         )  # fmt: skip
-        valid_loader = None
-        if len(splits.get("valid", ())):
-            valid_loader = BatchLoader(
-                data.images, splits["valid"], bs, cfg.data,
-                device=device, shuffle=False, seed=cfg.seed + 1, rank=dist.rank, world_size=world,
-            )  # fmt: skip
         objective = AutoencoderObjective(cfg)
         super().__init__(
             model, objective, opt, sched, train_loader, valid_loader, run_dir,
@@ -336,13 +326,16 @@ def train_run(
             with progress_switch(None if progress is not False and dist.is_main else False):
                 args = (config, run_dir, list(overrides or []), callbacks, log, dist, hold)
                 if resume is not False:
-                    return _resume(*args, resume, data)
-                return _fresh(*args, (data, labels, label_names))
+                    trainer = _resume(*args, resume, data)
+                else:
+                    trainer = _fresh(*args, (data, labels, label_names))
+                _fit(trainer, dist)
+                return Run.load(trainer.run_dir, device=trainer.device)
     finally:
         torch.set_num_threads(threads)
 
 
-def _fresh(config, run_dir, overrides, callbacks, log, dist: Dist, hold, arrays) -> Run:
+def _fresh(config, run_dir, overrides, callbacks, log, dist: Dist, hold, arrays) -> Trainer:
     data, labels, label_names = arrays
 
     def setup() -> Trainer:
@@ -360,7 +353,8 @@ def _fresh(config, run_dir, overrides, callbacks, log, dist: Dist, hold, arrays)
             if data is not None:
                 save_arrays(run / "data", images)
             write_config(run, cfg)
-            write_meta(run, _meta(cfg, images, splits, trainer))
+            meta = data_meta(cfg.model.variational, images, splits)
+            write_meta(run, {**meta, "device": str(trainer.device), "processes": trainer.world})
 
         trainer = Trainer(
             cfg, images, splits, run, log=log, callbacks=callbacks,
@@ -376,11 +370,10 @@ def _fresh(config, run_dir, overrides, callbacks, log, dist: Dist, hold, arrays)
         trainer.run_dir = trainer.folder = Path(dist.all_gather(str(trainer.run_dir))[0])
     if dist.is_main:
         _announce(trainer, trainer.data, trainer.splits)
-    _fit(trainer, dist)
-    return Run.load(trainer.run_dir, device=trainer.device)
+    return trainer
 
 
-def _resume(config, run_dir, overrides, callbacks, log, dist: Dist, hold, resume, data) -> Run:
+def _resume(config, run_dir, overrides, callbacks, log, dist: Dist, hold, resume, data) -> Trainer:
     def setup() -> tuple[Trainer, dict[str, Any], list[dict[str, Any]], Path]:
         if data is not None:
             raise ZspaceError("train(data=...) starts a new run; a resumed run reads its own data")
@@ -440,8 +433,7 @@ def _resume(config, run_dir, overrides, callbacks, log, dist: Dist, hold, resume
 
     dist.agreed(restore)
     trainer.log(f"resuming {trainer.run_dir} from epoch {trainer.start_epoch}")
-    _fit(trainer, dist)
-    return Run.load(trainer.run_dir, device=trainer.device)
+    return trainer
 
 
 def _fit(trainer: Trainer, dist: Dist) -> None:
@@ -480,14 +472,6 @@ def _lost_peer(exc: BaseException) -> bool:
         return True
     text = str(exc)
     return any(s in text for s in ("Connection closed by peer", "Connection reset by peer"))
-
-
-def _meta(cfg: Config, data: ImageData, splits, trainer: Trainer) -> dict[str, Any]:
-    return {
-        **data_meta(cfg.model.variational, data, splits),
-        "device": str(trainer.device),
-        "processes": trainer.world,
-    }
 
 
 def _announce(trainer: Trainer, data: ImageData, splits) -> None:

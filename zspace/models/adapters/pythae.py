@@ -52,9 +52,7 @@ def adapt(obj: Any) -> Adapted | None:
     name = family(obj)
     if name is None:
         return None
-    if name in VAE_LIKE:
-        return Adapted(obj, _gaussian, _reconstruction)
-    return Adapted(obj, _embedding, _reconstruction)
+    return Adapted(obj, _gaussian if name in VAE_LIKE else _embedding, _reconstruction)
 
 
 def _inputs(net: Any, x: Any) -> Any:
