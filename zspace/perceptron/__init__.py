@@ -9,7 +9,6 @@ scikit-learn and SciPy for every other ``zspace`` command.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
 _MODULES = {
@@ -35,7 +34,11 @@ if TYPE_CHECKING:
 def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
         raise AttributeError(f"module 'zspace.perceptron' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"zspace.perceptron.{_EXPORTS[name]}"), name)
+    from zspace.perceptron import data, descent, neuron, scaling, study, surface
+
+    modules = {"data": data, "descent": descent, "neuron": neuron, "scaling": scaling,
+               "study": study, "surface": surface}  # fmt: skip
+    return getattr(modules[_EXPORTS[name]], name)
 
 
 def __dir__() -> list[str]:
