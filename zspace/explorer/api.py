@@ -10,6 +10,7 @@ only the latest slider position (see static/explore.js).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import threading
@@ -187,8 +188,8 @@ class Api:
             "/api/sample": (("sampler", "n", "seed", "limit"), self.sample),
             "/api/interpolate": (("a", "b", "steps"), self.interpolate),
         }
-        self._maps: dict[tuple[str, str], bytes] = {}  # JSON of maps already asked for
-        self._maps_lock = threading.Lock()
+        # the JSON of maps already asked for
+        self._map_json = functools.cache(lambda *key: json_response(session.map_data(*key)).body)
 
     def handle(self, path: str, query: str) -> Response:
         """A response for every request: ApiError becomes its 4xx/503 with one line."""
@@ -218,13 +219,7 @@ class Api:
     def map(self, q: Query) -> Response:
         name = q.choice("name", list(self.s.maps), "pca")
         by = q.choice("colour", self.s.colour_choices(), self.s.default_colour())
-        with self._maps_lock:
-            body = self._maps.get((name, by))
-        if body is None:
-            body = json_response(self.s.map_data(name, by)).body
-            with self._maps_lock:
-                self._maps[(name, by)] = body
-        return Response(200, "application/json", body)
+        return Response(200, "application/json", self._map_json(name, by))
 
     # -- images
 
@@ -259,8 +254,8 @@ class Api:
             out = self.s.point(i)
         rows, dist = self.s.nearest(self.s.z[i][None])
         out["nearest"] = {"row": int(rows[0]), "distance": float(dist[0])}
-        out["original"] = _url(out["original"])
-        out["reconstruction"] = _url(out["reconstruction"])
+        for key in ("original", "reconstruction"):  # no original without the run's images
+            out[key] = None if out[key] is None else data_url(out[key])
         return json_response(out)
 
     def thumb(self, q: Query) -> Response:
@@ -305,7 +300,3 @@ class Api:
             "radius": self.s.radius(z).tolist(),
             "nearest_distance": dist.tolist(),
         }
-
-
-def _url(png: bytes | None) -> str | None:
-    return None if png is None else data_url(png)

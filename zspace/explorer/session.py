@@ -221,11 +221,7 @@ class Session:
 
     def default_colour(self) -> str:
         choices = self.colour_choices()
-        if "label" in choices:
-            return "label"
-        if "Male" in choices:
-            return "Male"
-        return choices[0]
+        return next((c for c in ("label", "Male") if c in choices), choices[0])
 
     def colour(self, by: str, rows: np.ndarray) -> dict[str, Any]:
         lat = self.lat
@@ -235,8 +231,7 @@ class Session:
             names = list(lat.label_names or ()) or [str(v) for v in range(top)]
             return {"by": by, "kind": "category", "values": values.tolist(), "names": names}
         if by == "radius":
-            r = np.linalg.norm(np.asarray(self.z[rows], np.float64), axis=1)
-            return {"by": by, "kind": "continuous", "values": _round(r, 4)}
+            return {"by": by, "kind": "continuous", "values": _round(self.radius(self.z[rows]), 4)}
         if by == "none":
             return {"by": by, "kind": "none", "values": []}
         col = np.asarray(lat.attr)[np.asarray(rows), list(lat.attr_names or ()).index(by)]
