@@ -109,11 +109,10 @@ class Query:
             self.values[key] = value
 
     def text(self, name: str, default: str | None = None) -> str:
-        if name not in self.values:
-            if default is None:
-                raise ApiError(400, f"{self.endpoint}: parameter {name!r} is required")
-            return default
-        return self.values[name]
+        value = self.values.get(name, default)
+        if value is None:
+            raise ApiError(400, f"{self.endpoint}: parameter {name!r} is required")
+        return value
 
     def integer(self, name: str, lo: int, hi: int, default: int | None = None) -> int:
         raw = self.text(name, None if default is None else str(default))

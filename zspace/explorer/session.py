@@ -136,10 +136,8 @@ class Session:
             for a, b in saved[0].get("result", {}).get("pairs", []):
                 if (a, b) != (1, 2) and 1 <= a <= d and 1 <= b <= d:
                     maps[f"pca-{a}-{b}"] = MapSpec(f"pca-{a}-{b}", f"PCA {a}-{b}", (a, b))
-        tsne = self._tsne()
-        if tsne is not None:
-            rec, _ = tsne
-            r = rec.get("result", {})
+        if (tsne := self._tsne()) is not None:
+            r = tsne[0].get("result", {})
             title = f"t-SNE (saved, {r.get('n', '?')} points, perplexity {r.get('perplexity')})"
             maps["tsne"] = MapSpec("tsne", title)
         return maps
