@@ -126,28 +126,11 @@ def resolve_task(data: ImageData, task: str = "auto", log: Log = None) -> tuple[
 
 @dataclass(frozen=True)
 class Slot:
-    """Where one evaluator lives: one per source, geometry and task."""
+    """Where one evaluator lives: one per source, geometry and task (``slot_for``)."""
 
-    root: Path
-    source: str
+    folder: Path
+    key: str  # the digest of source, geometry and task
     geometry: dict
-    task: str
-
-    @property
-    def key(self) -> str:
-        return digest({"source": self.source, "geometry": self.geometry, "task": self.task})
-
-    @property
-    def stem(self) -> str:
-        kind, _, path = self.source.partition(":")
-        base = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(path).name or kind)[:40] or "data"
-        g = self.geometry
-        size = f"{g['height']}x{g['width']}x{g['channels']}"
-        return f"{kind}-{base}-{size}-{self.task}-{self.key[:12]}"
-
-    @property
-    def folder(self) -> Path:
-        return self.root / "evaluators" / self.stem
 
     @property
     def meta_path(self) -> Path:
@@ -155,7 +138,7 @@ class Slot:
 
     @property
     def lock_path(self) -> Path:
-        return self.root / "evaluators" / f"{self.stem}.lock"
+        return self.folder.parent / f"{self.folder.name}.lock"
 
 
 def buildable(data: ImageData, task: str) -> dict[str, np.ndarray]:
@@ -314,7 +297,11 @@ def _load(slot: Slot, meta: dict, count: int, device: torch.device) -> Evaluator
 def slot_for(data: ImageData, crop: str, task: str, cache_dir: str = "") -> Slot:
     h, w, c = data.shape
     geometry = {"height": h, "width": w, "channels": c, "crop": crop}
-    return Slot(cache_root(cache_dir), data.source, geometry, task)
+    key = digest({"source": data.source, "geometry": geometry, "task": task})
+    kind, _, path = data.source.partition(":")
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(path).name or kind)[:40] or "data"
+    stem = f"{kind}-{base}-{h}x{w}x{c}-{task}-{key[:12]}"
+    return Slot(cache_root(cache_dir) / "evaluators" / stem, key, geometry)
 
 
 def open_evaluator(
