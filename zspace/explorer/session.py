@@ -241,10 +241,9 @@ class Session:
     def map_data(self, name: str, by: str) -> dict[str, Any]:
         spec = self.maps[name]
         if spec.pair is None:  # the saved t-SNE map
-            saved = self._tsne()
-            if saved is None:
+            if (saved := self._tsne()) is None:
                 raise ZspaceError("the saved t-SNE map has changed since the explorer started")
-            _, arrays = saved
+            arrays = saved[1]
             rows = np.asarray(arrays["index"], np.int64)
             xy = np.asarray(arrays["embedding"], np.float64)
         else:
