@@ -156,15 +156,13 @@ def parse_z(q: Query, d: int) -> np.ndarray:
     parts = q.text("z").split(",")
     if len(parts) != d:
         raise ApiError(400, f"{where}: z has {len(parts)} values; this model's z_dim is {d}")
-    z = np.empty(d, np.float64)
-    for k, part in enumerate(parts):
-        value = _float(part)
+    z = [_float(part) for part in parts]
+    for k, (part, value) in enumerate(zip(parts, z, strict=True)):
         if value is None:
             raise ApiError(400, f"{where}: z[{k}] = {part[:40]!r} is not a finite number")
         if abs(value) > MAX_ABS_Z:
             raise ApiError(400, f"{where}: z[{k}] = {value:g}: |z_i| must be <= {MAX_ABS_Z:g}")
-        z[k] = value
-    return z.astype(np.float32)
+    return np.array(z, np.float32)
 
 
 # ---------------------------------------------------------------- the handlers
