@@ -11,7 +11,6 @@ eval.json names its headline and fidelity (``zspace.evaluation.reading``). Writt
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from zspace.core.errors import ZspaceError
-from zspace.core.fileio import update_json
+from zspace.core.fileio import read_json, update_json
 from zspace.core.progress import progress as progress_switch
 from zspace.evaluation import faces, metrics
 from zspace.evaluation.evaluator import Evaluator, Log, check_task, open_evaluator
@@ -199,10 +198,10 @@ def _row_key(row: dict[str, Any]) -> tuple[str, Any]:
 def _latent_rates(run: Any) -> dict[tuple[str, Any], float]:
     """rates.json's rate per row key (its control ``data`` as ``real``); {} without it."""
     try:
-        rows = json.loads((samples_dir(run) / "rates.json").read_text())["results"]
+        rows = read_json(samples_dir(run) / "rates.json")["results"]
         keys = [("real", None) if r["sampler"] == "data" else _row_key(r) for r in rows]
         return {key: float(r["rate"]) for key, r in zip(keys, rows, strict=True)}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (ZspaceError, ValueError, KeyError, TypeError, AttributeError):
         return {}
 
 

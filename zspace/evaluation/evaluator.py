@@ -126,28 +126,11 @@ def resolve_task(data: ImageData, task: str = "auto", log: Log = None) -> tuple[
 
 @dataclass(frozen=True)
 class Slot:
-    """Where one evaluator lives: one per source, geometry and task."""
+    """Where one evaluator lives: one per source, geometry and task (``slot_for``)."""
 
-    root: Path
-    source: str
+    folder: Path
+    key: str  # the digest of source, geometry and task
     geometry: dict
-    task: str
-
-    @property
-    def key(self) -> str:
-        return digest({"source": self.source, "geometry": self.geometry, "task": self.task})
-
-    @property
-    def stem(self) -> str:
-        kind, _, path = self.source.partition(":")
-        base = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(path).name or kind)[:40] or "data"
-        g = self.geometry
-        size = f"{g['height']}x{g['width']}x{g['channels']}"
-        return f"{kind}-{base}-{size}-{self.task}-{self.key[:12]}"
-
-    @property
-    def folder(self) -> Path:
-        return self.root / "evaluators" / self.stem
 
     @property
     def meta_path(self) -> Path:
@@ -155,7 +138,7 @@ class Slot:
 
     @property
     def lock_path(self) -> Path:
-        return self.root / "evaluators" / f"{self.stem}.lock"
+        return self.folder.parent / f"{self.folder.name}.lock"
 
 
 def buildable(data: ImageData, task: str) -> dict[str, np.ndarray]:
@@ -213,9 +196,9 @@ class Evaluator:
     def multilabel(self) -> bool:
         return self.task == "attributes"
 
-    def embed(self, images: np.ndarray, batch: int = BATCH) -> tuple[np.ndarray, np.ndarray]:
+    def embed(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """uint8 (N, H, W, C) images -> (features (N, D) float32, probabilities (N, K))."""
-        return embed(self.net, images, self.multilabel, batch)
+        return embed(self.net, images, self.multilabel)
 
     def summary(self) -> dict[str, Any]:
         m = self.meta
@@ -233,13 +216,11 @@ class Evaluator:
         }
 
 
-def embed(
-    net: FeatureNet, images: np.ndarray, multilabel: bool = False, batch: int = BATCH
-) -> tuple[np.ndarray, np.ndarray]:
+def embed(net: FeatureNet, images: np.ndarray, multilabel: bool) -> tuple[np.ndarray, np.ndarray]:
     feats, probs = [], []
     net.eval()
     with torch.no_grad():
-        for _, x in _batches(net, images, batch):
+        for _, x in _batches(net, images):
             f, logits = net(x)
             feats.append(f.float().cpu().numpy())
             p = torch.sigmoid(logits) if multilabel else torch.softmax(logits, dim=1)
@@ -249,11 +230,11 @@ def embed(
     return np.concatenate(feats), np.concatenate(probs)
 
 
-def _batches(net: FeatureNet, images: np.ndarray, batch: int) -> Iterator[tuple[int, torch.Tensor]]:
+def _batches(net: FeatureNet, images: np.ndarray) -> Iterator[tuple[int, torch.Tensor]]:
     """(first row, float NCHW batch on the net's device) of uint8 NHWC images."""
     device = next(net.parameters()).device
-    for s in range(0, len(images), batch):
-        u8 = torch.from_numpy(np.ascontiguousarray(images[s : s + batch]))
+    for s in range(0, len(images), BATCH):
+        u8 = torch.from_numpy(np.ascontiguousarray(images[s : s + BATCH]))
         yield s, to_float_nchw(u8).to(device)
 
 
@@ -316,7 +297,11 @@ def _load(slot: Slot, meta: dict, count: int, device: torch.device) -> Evaluator
 def slot_for(data: ImageData, crop: str, task: str, cache_dir: str = "") -> Slot:
     h, w, c = data.shape
     geometry = {"height": h, "width": w, "channels": c, "crop": crop}
-    return Slot(cache_root(cache_dir), data.source, geometry, task)
+    key = digest({"source": data.source, "geometry": geometry, "task": task})
+    kind, _, path = data.source.partition(":")
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(path).name or kind)[:40] or "data"
+    stem = f"{kind}-{base}-{h}x{w}x{c}-{task}-{key[:12]}"
+    return Slot(cache_root(cache_dir) / "evaluators" / stem, key, geometry)
 
 
 def open_evaluator(
@@ -338,19 +323,20 @@ def open_evaluator(
     fp = data_fingerprint(data)
     device = torch.device(device)
 
-    def opened() -> tuple[str, Evaluator | None, str]:
+    def opened(meanwhile: str = "") -> tuple[str, Evaluator | None, str]:
         state, meta, reason = probe(slot, fp)
         if state != "fresh" or meta is None or rebuild:
             return state, None, reason
         try:
-            return state, _load(slot, meta, data.count, device), ""
+            ev = _load(slot, meta, data.count, device)
         except ZspaceError as exc:
             return "broken", None, str(exc)
+        if log:
+            log(f"evaluator: reused {slot.folder} ({meanwhile}{_describe(ev.meta)})")
+        return state, ev, ""
 
     state, ev, reason = opened()
     if ev is not None:
-        if log:
-            log(f"evaluator: reused {slot.folder} ({_describe(ev.meta)})")
         return ev
     if not build:
         raise ZspaceError(
@@ -359,10 +345,8 @@ def open_evaluator(
         )
     buildable(data, task)  # a refused build leaves no folder behind
     with building(slot.folder, slot.lock_path, "evaluator", log):
-        state, ev, reason = opened()  # another process may have built it meanwhile
+        state, ev, reason = opened("built meanwhile; ")  # by another process
         if ev is not None:
-            if log:
-                log(f"evaluator: reused {slot.folder} (built meanwhile; {_describe(ev.meta)})")
             return ev
         what = "building" if state == "absent" else "rebuilding"
         because = "asked to rebuild" if state == "fresh" else reason
@@ -410,7 +394,7 @@ def held_out_accuracy(net: FeatureNet, task: str, images: np.ndarray, targets: n
     correct = count = 0.0
     net.eval()
     with torch.no_grad():
-        for s, x in _batches(net, images, BATCH):
+        for s, x in _batches(net, images):
             y = torch.from_numpy(targets[s : s + BATCH]).to(x.device)
             for t in range(ROTATIONS if task == "rotation" else 1):
                 xt = torch.rot90(x, t, dims=(2, 3)) if t else x
@@ -521,7 +505,7 @@ def evaluator_info(
     if reason:
         out["reason"] = reason
     if meta and state == "fresh":
-        keep = ("fingerprint", "accuracy", "reference_size", "split", "epochs", "best_epoch")
+        keep = ("fingerprint", "accuracy", "reference_size", "split", "epochs", "best_epoch",
+                "train_seconds", "created")  # fmt: skip
         out.update({k: meta.get(k) for k in keep})
-        out.update(train_seconds=meta.get("train_seconds"), created=meta.get("created"))
     return out

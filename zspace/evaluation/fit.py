@@ -101,11 +101,8 @@ class EvaluatorObjective:
     def row(
         self, epoch: int, train: dict[str, float], valid: dict[str, float] | None
     ) -> dict[str, Any]:
-        row: dict[str, Any] = {"epoch": epoch, "loss": train["loss"]}
-        row["accuracy"] = train["accuracy"]
-        if valid is not None:
-            row.update(val_loss=valid["loss"], val_accuracy=valid["accuracy"])
-        return row
+        row: dict[str, Any] = {"epoch": epoch, **train}  # loss, accuracy
+        return row | {f"val_{k}": v for k, v in (valid or {}).items()}
 
     def score(self, row: dict[str, Any]) -> float:
         return row.get("val_loss", row["loss"])

@@ -179,35 +179,20 @@ def _frechet(mu_a, cov_a, root_a, mu_b, cov_b) -> float:
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Frechet distance between Gaussians fitted to two feature sets."""
-    a, b = _check(a, b, 1)
-    mu_a, cov_a = _moments(a)
-    mu_b, cov_b = _moments(b)
-    return _frechet(mu_a, cov_a, _sqrt_psd(cov_a), mu_b, cov_b)
+    return distribution_scores(a, b, rounds=0).metrics["fd"]
+
+
+def kid(real: np.ndarray, fake: np.ndarray) -> float:
+    """Unbiased squared MMD with the cubic polynomial kernel (KID)."""
+    return distribution_scores(real, fake, rounds=0).metrics["kid"]
 
 
 def _kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a @ b.T / a.shape[1] + 1.0) ** 3
 
 
-def _mmd2(kxx: np.ndarray, kyy_term: float, kxy: np.ndarray) -> float:
-    n = len(kxx)
-    xx = (kxx.sum() - np.trace(kxx)) / (n * (n - 1))
-    return float(xx + kyy_term - 2 * kxy.mean())
-
-
-def kid(real: np.ndarray, fake: np.ndarray) -> float:
-    """Unbiased squared MMD with the cubic polynomial kernel (KID)."""
-    real, fake = _check(real, fake, 1)
-    return _kid_parts(real, fake)[0]
-
-
-def _kid_parts(real: np.ndarray, fake: np.ndarray):
-    m = len(real)
-    kyy = _kernel(real, real)
-    kyy_term = float((kyy.sum() - np.trace(kyy)) / (m * (m - 1)))
-    kxx = _kernel(fake, fake)
-    kxy = _kernel(fake, real)
-    return _mmd2(kxx, kyy_term, kxy), kxx, kyy_term, kxy
+def _off_diagonal_mean(k: np.ndarray):
+    return (k.sum() - np.trace(k)) / (len(k) * (len(k) - 1))
 
 
 def distribution_scores(
@@ -217,24 +202,22 @@ def distribution_scores(
     real, fake = _check(real, fake, 1)
     mu_r, cov_r = _moments(real)
     root_r = _sqrt_psd(cov_r)
-    mu_f, cov_f = _moments(fake)
-    fd = _frechet(mu_r, cov_r, root_r, mu_f, cov_f)
-    k0, kxx, kyy_term, kxy = _kid_parts(real, fake)
+    kyy_term = float(_off_diagonal_mean(_kernel(real, real)))
+    kxx, kxy = _kernel(fake, fake), _kernel(fake, real)
 
-    def extent(cov: np.ndarray) -> float:
-        return float(np.sqrt(np.trace(cov) / max(np.trace(cov_r), 1e-300)))
+    def scores(pick: np.ndarray) -> tuple[float, float, float]:
+        """FD, KID and extent of the fake rows ``pick``."""
+        mu, cov = _moments(fake[pick])
+        mmd2 = _off_diagonal_mean(kxx[np.ix_(pick, pick)]) + kyy_term - 2 * kxy[pick].mean()
+        extent = np.sqrt(np.trace(cov) / max(np.trace(cov_r), 1e-300))
+        return _frechet(mu_r, cov_r, root_r, mu, cov), float(mmd2), float(extent)
 
-    fds, kids, extents = [], [], []
     rng = np.random.default_rng(seed + 1)
     half = len(fake) // 2
-    for _ in range(rounds if half > 1 else 0):
-        pick = rng.permutation(len(fake))[:half]
-        mu_b, cov_b = _moments(fake[pick])
-        fds.append(_frechet(mu_r, cov_r, root_r, mu_b, cov_b))
-        kids.append(_mmd2(kxx[np.ix_(pick, pick)], kyy_term, kxy[pick]))
-        extents.append(extent(cov_b))
-    values = {"fd": fd, "kid": k0, "extent": extent(cov_f)}
-    return Scores(values, {"fd": _std(fds), "kid": _std(kids), "extent": _std(extents)})
+    halves = [scores(rng.permutation(len(fake))[:half]) for _ in range(rounds if half > 1 else 0)]
+    names = ("fd", "kid", "extent")
+    values = dict(zip(names, scores(np.arange(len(fake))), strict=True))
+    return Scores(values, {name: _std([h[j] for h in halves]) for j, name in enumerate(names)})
 
 
 def share(flags: np.ndarray, name: str, *, rounds: int = DEFAULT_ROUNDS, seed: int = 0) -> Scores:

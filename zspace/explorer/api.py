@@ -10,6 +10,7 @@ only the latest slider position (see static/explore.js).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import threading
@@ -108,11 +109,10 @@ class Query:
             self.values[key] = value
 
     def text(self, name: str, default: str | None = None) -> str:
-        if name not in self.values:
-            if default is None:
-                raise ApiError(400, f"{self.endpoint}: parameter {name!r} is required")
-            return default
-        return self.values[name]
+        value = self.values.get(name, default)
+        if value is None:
+            raise ApiError(400, f"{self.endpoint}: parameter {name!r} is required")
+        return value
 
     def integer(self, name: str, lo: int, hi: int, default: int | None = None) -> int:
         raw = self.text(name, None if default is None else str(default))
@@ -156,15 +156,13 @@ def parse_z(q: Query, d: int) -> np.ndarray:
     parts = q.text("z").split(",")
     if len(parts) != d:
         raise ApiError(400, f"{where}: z has {len(parts)} values; this model's z_dim is {d}")
-    z = np.empty(d, np.float64)
-    for k, part in enumerate(parts):
-        value = _float(part)
+    z = [_float(part) for part in parts]
+    for k, (part, value) in enumerate(zip(parts, z, strict=True)):
         if value is None:
             raise ApiError(400, f"{where}: z[{k}] = {part[:40]!r} is not a finite number")
         if abs(value) > MAX_ABS_Z:
             raise ApiError(400, f"{where}: z[{k}] = {value:g}: |z_i| must be <= {MAX_ABS_Z:g}")
-        z[k] = value
-    return z.astype(np.float32)
+    return np.array(z, np.float32)
 
 
 # ---------------------------------------------------------------- the handlers
@@ -187,8 +185,8 @@ class Api:
             "/api/sample": (("sampler", "n", "seed", "limit"), self.sample),
             "/api/interpolate": (("a", "b", "steps"), self.interpolate),
         }
-        self._maps: dict[tuple[str, str], bytes] = {}  # JSON of maps already asked for
-        self._maps_lock = threading.Lock()
+        # the JSON of maps already asked for
+        self._map_json = functools.cache(lambda *key: json_response(session.map_data(*key)).body)
 
     def handle(self, path: str, query: str) -> Response:
         """A response for every request: ApiError becomes its 4xx/503 with one line."""
@@ -218,13 +216,7 @@ class Api:
     def map(self, q: Query) -> Response:
         name = q.choice("name", list(self.s.maps), "pca")
         by = q.choice("colour", self.s.colour_choices(), self.s.default_colour())
-        with self._maps_lock:
-            body = self._maps.get((name, by))
-        if body is None:
-            body = json_response(self.s.map_data(name, by)).body
-            with self._maps_lock:
-                self._maps[(name, by)] = body
-        return Response(200, "application/json", body)
+        return Response(200, "application/json", self._map_json(name, by))
 
     # -- images
 
@@ -259,8 +251,8 @@ class Api:
             out = self.s.point(i)
         rows, dist = self.s.nearest(self.s.z[i][None])
         out["nearest"] = {"row": int(rows[0]), "distance": float(dist[0])}
-        out["original"] = _url(out["original"])
-        out["reconstruction"] = _url(out["reconstruction"])
+        for key in ("original", "reconstruction"):  # no original without the run's images
+            out[key] = None if out[key] is None else data_url(out[key])
         return json_response(out)
 
     def thumb(self, q: Query) -> Response:
@@ -305,7 +297,3 @@ class Api:
             "radius": self.s.radius(z).tolist(),
             "nearest_distance": dist.tolist(),
         }
-
-
-def _url(png: bytes | None) -> str | None:
-    return None if png is None else data_url(png)

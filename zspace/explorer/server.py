@@ -56,13 +56,16 @@ def load_static() -> dict[str, tuple[bytes, str]]:
     return {route: ((base / name).read_bytes(), kind) for route, (name, kind) in STATIC.items()}
 
 
-def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
+def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address ``host`` writes (in brackets or not), None for a name."""
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        return ipaddress.ip_address(host.strip("[]"))
     except ValueError:
-        return False
+        return None
+
+
+def is_loopback(host: str) -> bool:
+    return host.lower() == "localhost" or ((ip := _ip(host)) is not None and ip.is_loopback)
 
 
 def allowed_hosts(host: str, port: int) -> set[str]:
@@ -73,16 +76,6 @@ def allowed_hosts(host: str, port: int) -> set[str]:
     if host in ("0.0.0.0", "::", ""):  # every interface: the machine's own names too
         names |= {socket.gethostname().lower(), socket.getfqdn().lower()}
     return {f"{n}:{port}" for n in names if n}
-
-
-def _ip_literal(host_header: str) -> bool:
-    """An IP address (not a name): DNS rebinding needs a name the attacker controls."""
-    host = host_header.rsplit(":", 1)[0] if not host_header.endswith("]") else host_header
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-        return True
-    except ValueError:
-        return False
 
 
 MAX_CONNECTIONS = 32  # connections served at once; a browser opens at most 6
@@ -128,7 +121,9 @@ class _Server(ThreadingHTTPServer):
         header = header.strip().lower()
         if header in self.hosts:
             return True
-        return self.any_ip and header.endswith(f":{self.port}") and _ip_literal(header)
+        # an IP address (not a name): DNS rebinding needs a name the attacker controls
+        host = header.rsplit(":", 1)[0] if not header.endswith("]") else header
+        return self.any_ip and header.endswith(f":{self.port}") and _ip(host) is not None
 
     def process_request(self, request: Any, client_address: Any) -> None:
         """A handler thread for at most MAX_CONNECTIONS connections; the others are

@@ -136,10 +136,8 @@ class Session:
             for a, b in saved[0].get("result", {}).get("pairs", []):
                 if (a, b) != (1, 2) and 1 <= a <= d and 1 <= b <= d:
                     maps[f"pca-{a}-{b}"] = MapSpec(f"pca-{a}-{b}", f"PCA {a}-{b}", (a, b))
-        tsne = self._tsne()
-        if tsne is not None:
-            rec, _ = tsne
-            r = rec.get("result", {})
+        if (tsne := self._tsne()) is not None:
+            r = tsne[0].get("result", {})
             title = f"t-SNE (saved, {r.get('n', '?')} points, perplexity {r.get('perplexity')})"
             maps["tsne"] = MapSpec("tsne", title)
         return maps
@@ -221,11 +219,7 @@ class Session:
 
     def default_colour(self) -> str:
         choices = self.colour_choices()
-        if "label" in choices:
-            return "label"
-        if "Male" in choices:
-            return "Male"
-        return choices[0]
+        return next((c for c in ("label", "Male") if c in choices), choices[0])
 
     def colour(self, by: str, rows: np.ndarray) -> dict[str, Any]:
         lat = self.lat
@@ -235,8 +229,7 @@ class Session:
             names = list(lat.label_names or ()) or [str(v) for v in range(top)]
             return {"by": by, "kind": "category", "values": values.tolist(), "names": names}
         if by == "radius":
-            r = np.linalg.norm(np.asarray(self.z[rows], np.float64), axis=1)
-            return {"by": by, "kind": "continuous", "values": _round(r, 4)}
+            return {"by": by, "kind": "continuous", "values": _round(self.radius(self.z[rows]), 4)}
         if by == "none":
             return {"by": by, "kind": "none", "values": []}
         col = np.asarray(lat.attr)[np.asarray(rows), list(lat.attr_names or ()).index(by)]
@@ -248,10 +241,9 @@ class Session:
     def map_data(self, name: str, by: str) -> dict[str, Any]:
         spec = self.maps[name]
         if spec.pair is None:  # the saved t-SNE map
-            saved = self._tsne()
-            if saved is None:
+            if (saved := self._tsne()) is None:
                 raise ZspaceError("the saved t-SNE map has changed since the explorer started")
-            _, arrays = saved
+            arrays = saved[1]
             rows = np.asarray(arrays["index"], np.int64)
             xy = np.asarray(arrays["embedding"], np.float64)
         else:

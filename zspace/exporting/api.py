@@ -19,11 +19,6 @@ if TYPE_CHECKING:
 FORMATS = ("projector", "safetensors", "onnx")
 
 
-def default_out(run_dir: str | Path, fmt: str) -> Path:
-    """``RUN/export/<format>/``: one folder per format, so a bundle never carries a sprite."""
-    return Path(run_dir) / "export" / fmt
-
-
 def export(
     run: RunLike,
     format: str = "projector",
@@ -52,15 +47,14 @@ def export(
     if format not in FORMATS:
         raise ZspaceError(f"--format {format!r}: expected one of {', '.join(FORMATS)}")
     given = {"--split": split, "--count": n, "--colour-by": colour_by}
-    if format != "projector":
-        extra = [k for k, v in given.items() if v is not None]
-        if extra:
-            raise ZspaceError(f"{extra[0]} applies to --format projector only")
+    if extra := [k for k, v in given.items() if v is not None and format != "projector"]:
+        raise ZspaceError(f"{extra[0]} applies to --format projector only")
     from zspace.runs.run import Run, load_run  # torch only when a run is exported
 
     if not isinstance(run, Run):
         run = load_run(run, checkpoint=checkpoint)
-    target = check_out_dir(out if out is not None else default_out(run.path, format))
+    # default RUN/export/<format>/: one folder per format, so a bundle never carries a sprite
+    target = check_out_dir(out if out is not None else Path(run.path) / "export" / format)
     started = time.perf_counter()
     with progress_switch(progress), undo_on_error():
         if format == "projector":

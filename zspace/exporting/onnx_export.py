@@ -53,23 +53,6 @@ def plain_model(run: Run) -> AutoEncoder | WrappedModel:
     return model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
 
 
-def _export(module: nn.Module, example: torch.Tensor, inputs: list[str], outputs: list[str]):
-    """torch's ONNX exporter (torch.export + onnxscript) with a dynamic batch axis."""
-    batch = torch.export.Dim("batch", min=1)
-    return quiet(
-        torch.onnx.export,
-        module,
-        (example,),
-        None,
-        input_names=inputs,
-        output_names=outputs,
-        dynamic_shapes=({0: batch},),
-        opset_version=OPSET,
-        dynamo=True,
-        verbose=False,
-    )
-
-
 def check_graph(path: Path, module: nn.Module, example: torch.Tensor) -> float:
     """Max |onnxruntime - PyTorch| over the outputs on ``example``; raises above tolerance."""
     ort = require("onnxruntime", "onnx", "checking the ONNX export")
@@ -91,30 +74,38 @@ def write_onnx(run: Run, out: Path, seed: int = 0) -> tuple[list[str], dict[str,
     require("onnxscript", "onnx", "--format onnx")
     model = plain_model(run)
     gen = torch.Generator().manual_seed(seed)
-    c, h, w = model.input_shape
     heads = ["mu", "logvar"] if model.variational else ["z"]
     header = {f"zspace.{k}": v for k, v in model_header(run).items() if k != "zspace"}
+    batch = torch.export.Dim("batch", min=1)
     diffs: dict[str, float] = {}
-    for which, inputs, outputs, draw in (
-        ("encoder", ["images"], heads, lambda n: torch.rand(n, c, h, w, generator=gen)),
-        (
-            "decoder",
-            ["z"],
-            ["images"],
-            lambda n: torch.randn(n, *model.latent_shape, generator=gen),
-        ),
+    path = {which: out / f"{which}.onnx" for which in ("encoder", "decoder")}
+    for which, inputs, outputs, draw, shape in (
+        ("encoder", ["images"], heads, torch.rand, model.input_shape),
+        ("decoder", ["z"], ["images"], torch.randn, model.latent_shape),
     ):
         module = Graph(model, which).eval()
         try:
-            program = _export(module, draw(3), inputs, outputs)
+            # torch's ONNX exporter (torch.export + onnxscript) with a dynamic batch axis
+            program = quiet(
+                torch.onnx.export,
+                module,
+                (draw(3, *shape, generator=gen),),
+                None,
+                input_names=inputs,
+                output_names=outputs,
+                dynamic_shapes=({0: batch},),
+                opset_version=OPSET,
+                dynamo=True,
+                verbose=False,
+            )
             program.model.metadata_props.update(
                 {"producer": f"zspace {__version__}", "zspace.graph": which, **header}
             )
-            with atomic_path(out / f"{which}.onnx") as tmp:
+            with atomic_path(path[which]) as tmp:
                 quiet(program.save, str(tmp))
             # checked on a batch of another size and values than the export's: a graph
             # that froze either (a tracer's constants) fails here
-            diffs[which] = check_graph(out / f"{which}.onnx", module, draw(2))
+            diffs[which] = check_graph(path[which], module, draw(2, *shape, generator=gen))
         except Exception as exc:  # torch.export refuses much of arbitrary user code
             if run.origin is None:
                 raise
@@ -122,4 +113,4 @@ def write_onnx(run: Run, out: Path, seed: int = 0) -> tuple[list[str], dict[str,
                 f"--format onnx: the {which} of this imported model ({origin_text(run.meta)}) does "
                 f"not export to ONNX ({first_line(exc)}); projector and safetensors work"
             ) from None
-    return ["encoder.onnx", "decoder.onnx"], diffs
+    return [p.name for p in path.values()], diffs

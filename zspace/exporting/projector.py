@@ -111,13 +111,11 @@ def metadata_columns(lat: Latents, rows: np.ndarray, vectors: np.ndarray) -> dic
 def metadata_text(columns: dict[str, list[str]], colour_by: str | None) -> tuple[str, list[str]]:
     """The header line and one line per point, ``colour_by`` first; and the column order.
     (A header needs >= 2 columns: always true here, as index and radius are always there.)"""
-    order = list(columns)
     if colour_by is not None and colour_by not in columns:
         raise ZspaceError(
-            f"--colour-by {colour_by!r}: no such column; choose from {', '.join(order)}"
+            f"--colour-by {colour_by!r}: no such column; choose from {', '.join(columns)}"
         )
-    if colour_by is not None:
-        order = [colour_by] + [n for n in order if n != colour_by]
+    order = sorted(columns, key=lambda n: n != colour_by)  # colour_by first, then as they are
     lines = ["\t".join(_cell(n) for n in order)]
     lines += ["\t".join(_cell(columns[n][i]) for n in order) for i in range(len(columns[order[0]]))]
     return "\n".join(lines) + "\n", order

@@ -15,6 +15,7 @@ what a redone epoch replaces; on a rank other than 0 it does nothing.
 
 from __future__ import annotations
 
+import importlib
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,13 +38,6 @@ GRID_COLUMNS = 8
 HIST_IMAGES = 512
 
 
-def _writer_class():
-    require("tensorboard", "tensorboard", "train.log = ['tensorboard']")
-    from torch.utils.tensorboard import SummaryWriter
-
-    return SummaryWriter
-
-
 def logged_epochs(folder: Path) -> set[int]:
     """Epochs whose scalars TensorBoard already shows from earlier sessions (read with its
     own reader, which applies the purges of redone epochs)."""
@@ -61,7 +55,9 @@ class TensorBoardLogger(Callback):
     """A training callback (``on_train_start``, ``on_epoch_end``, ``on_train_end``)."""
 
     def __init__(self) -> None:
-        self._writer_cls = _writer_class()  # fails now, before training, when not installed
+        # fails now, before training, when not installed
+        require("tensorboard", "tensorboard", "train.log = ['tensorboard']")
+        self._writer_cls = importlib.import_module("torch.utils.tensorboard").SummaryWriter
         self.writer: SummaryWriter | None = None  # opened with the run folder (_open)
         self._active = False
         self._done: list[dict[str, Any]] = []
