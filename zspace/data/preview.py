@@ -78,11 +78,11 @@ def make_grid(rows: Sequence[np.ndarray], columns: int, min_cell: int = MIN_CELL
     return grid
 
 
-def png_bytes(grid: np.ndarray) -> bytes:
-    """A (H, W, 1|3) uint8 grid as PNG bytes."""
+def png_bytes(grid: np.ndarray, compress_level: int = 6) -> bytes:
+    """A (H, W, 1|3) uint8 grid as PNG bytes (zlib level 6: Pillow's default)."""
     image = Image.fromarray(grid[..., 0] if grid.shape[2] == 1 else grid)
     buf = io.BytesIO()
-    image.save(buf, format="PNG")
+    image.save(buf, format="PNG", compress_level=compress_level)
     return buf.getvalue()
 
 

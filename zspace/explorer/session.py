@@ -10,7 +10,6 @@ stays in memory.
 
 from __future__ import annotations
 
-import io
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from zspace.analysis.neighbours import NeighbourIndex
 from zspace.analysis.pca import principal_axes
 from zspace.analysis.runner import load_result
 from zspace.core.errors import ZspaceError
+from zspace.data.preview import png_bytes
 from zspace.generation import paths, samplers
 from zspace.generation.images import decode_u8
 from zspace.latents.store import Latents, latents_path, load_latents
@@ -43,17 +43,6 @@ class MapSpec:
     name: str
     title: str
     pair: tuple[int, int] | None = None  # 1-based PCA components
-
-
-def png_bytes(image: np.ndarray) -> bytes:
-    """One (H, W, 1|3) uint8 image as PNG, compressed fast (``PNG_LEVEL``)."""
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(image[..., 0] if image.shape[2] == 1 else image).save(
-        buf, format="PNG", compress_level=PNG_LEVEL
-    )
-    return buf.getvalue()
 
 
 def _round(values: np.ndarray, digits: int = 5) -> list[float]:
@@ -263,7 +252,7 @@ class Session:
 
     def decode_png(self, z: np.ndarray) -> list[bytes]:
         """(n, d) points to PNGs of their decoded images. Callers serialise model use."""
-        return [png_bytes(img) for img in decode_u8(self.run, z)]
+        return [png_bytes(img, PNG_LEVEL) for img in decode_u8(self.run, z)]
 
     def nearest(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(rows, distances) of the nearest training point to each row of z (exact)."""
@@ -274,7 +263,7 @@ class Session:
         """The original image of point ``i`` (a row of the split's latents)."""
         if self.images is None:
             raise ZspaceError(self.images_note or "no images")
-        return png_bytes(np.asarray(self.images[int(self.lat.index[i])]))
+        return png_bytes(np.asarray(self.images[int(self.lat.index[i])]), PNG_LEVEL)
 
     def radius(self, z: np.ndarray) -> np.ndarray:
         return np.linalg.norm(np.asarray(z, np.float64), axis=-1)
