@@ -21,6 +21,7 @@ through ``flow.sweeps``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -102,14 +103,9 @@ class Recipe:
         from the per-image throughputs in ``[recipe.timing]``."""
         t = self.timing
         images = float(t.get("images", 0)) * float(self.config["train"]["epochs"])
-        runs = 1
-        for values in (self.vary or {}).values():
-            runs *= len(values)
-        out: dict[str, float | None] = {}
-        for dev in ("cpu", "gpu"):
-            rate = t.get(f"{dev}_images_per_s")
-            out[dev] = runs * images / float(rate) if rate else None
-        return out
+        runs = math.prod(len(values) for values in (self.vary or {}).values())
+        rates = {dev: t.get(f"{dev}_images_per_s") for dev in ("cpu", "gpu")}
+        return {dev: runs * images / float(rate) if rate else None for dev, rate in rates.items()}
 
 
 def _fill(raw: Any, data: str) -> Any:
@@ -293,16 +289,15 @@ def plan_for(
     ``NAME@...``; ``NAME@LABEL.KEY=VALUE`` one variant only. ``only``: run these
     analyses instead of the recipe's (a name stands for itself and its variants)."""
     analysis = {k: dict(v) for k, v in recipe.analysis.items()}
-    sets: dict[str, dict[str, Any]] = {}
-    if quick:
-        sets = {k: dict(v) for k, v in QUICK_ANALYSIS.items()}
+
+    def family(name: str) -> list[str]:  # the name and, for an analysis, its variants
+        return [name, *(n for n in analysis if split_name(n)[0] == name and n != name)]
+
+    sets: dict[str, dict[str, Any]] = {k: dict(v) for k, v in QUICK_ANALYSIS.items() if quick}
     for name, given in parse_sets(params).items():  # the command line wins over --quick
         sets.setdefault(name, {}).update(given)
     for name, given in sets.items():
-        targets = [name]
-        if split_name(name)[1] is None:
-            targets += [n for n in analysis if split_name(n)[0] == name and n != name]
-        for t in targets:
+        for t in family(name):
             analysis.setdefault(t, {}).update(given)
     gen = recipe.generate
     grids = tuple(dict(g) for g in gen.get("grids", ()))
@@ -311,18 +306,12 @@ def plan_for(
     evaluate = dict(recipe.evaluate) if recipe.evaluate is not None else None
     if quick:
         grids = tuple({**g, "n": min(int(g.get("n", 64)), 16), **QUICK_GMM} for g in grids)
-        if rates is not None:
-            rates.update(n=min(int(rates.get("n", 1000)), QUICK_N), **QUICK_GMM)
-        if evaluate is not None:
-            evaluate.update(n=min(int(evaluate.get("n", 1000)), QUICK_N), **QUICK_GMM)
+        for stage in (s for s in (rates, evaluate) if s is not None):
+            stage.update(n=min(int(stage.get("n", 1000)), QUICK_N), **QUICK_GMM)
     chosen = recipe.only
     if only is not None:
         check_names(only)
-        chosen = tuple(
-            n
-            for want in only
-            for n in [want, *(a for a in analysis if split_name(a)[0] == want and a != want)]
-        )
+        chosen = tuple(n for want in only for n in family(want))
     rec = {
         "recipe": recipe.name,
         "title": recipe.title,
