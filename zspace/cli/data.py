@@ -100,10 +100,8 @@ def describe(data: ImageData, cfg: Config) -> dict:
     if data.attr is not None:
         with_row = int((data.attr != 0).any(axis=1).sum())
         info["attr_rows"] = {"with": with_row, "without": data.count - with_row}
-    for key in ("attributes", "partition", "labels_from", "converted_from_channels"):
-        if key in data.details:
-            info[key] = data.details[key]
-    return info
+    more = ("attributes", "partition", "labels_from", "converted_from_channels")
+    return info | {key: data.details[key] for key in more if key in data.details}
 
 
 def format_info(info: dict) -> str:
