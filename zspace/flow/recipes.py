@@ -57,6 +57,7 @@ WHERE = {
 }
 TOP = {"recipe", "config", "analysis", "generate", "evaluate", "setup", "reference", "sweep"}
 GENERATE_KEYS = {"grids", "recon", "rates"}
+HEAD = ("title", "summary", "data", "posts")  # [recipe]'s texts besides the name
 # --quick: sizes for a smoke test of a recipe (the report says it ran quick)
 QUICK_ANALYSIS = {
     "tsne": {"n": 500, "n_iter": 100},
@@ -178,7 +179,7 @@ def parse_recipe(raw: Mapping[str, Any], text: str, stem: str) -> Recipe:
 def _parse(raw: Mapping[str, Any], text: str, stem: str, where: str) -> Recipe:
     check_keys(raw, TOP, where)
     head = _table(raw, "recipe", where)
-    for key in ("name", "title", "summary", "data", "posts"):
+    for key in ("name", *HEAD):
         if not isinstance(head.get(key), str) or not head[key]:
             raise ZspaceError(f"{where}: [recipe].{key} is missing")
     if head["name"] != stem:
@@ -220,10 +221,7 @@ def _parse(raw: Mapping[str, Any], text: str, stem: str, where: str) -> Recipe:
                 raise ZspaceError(f"{where}: reference {r.quantity} applies where {key} = ...")
     return Recipe(
         name=stem,
-        title=head["title"],
-        summary=head["summary"],
-        data=head["data"],
-        posts=head["posts"],
+        **{key: head[key] for key in HEAD},
         text=text,
         config=config,
         analysis=analysis,
