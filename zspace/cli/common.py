@@ -20,11 +20,15 @@ Parser = argparse.ArgumentParser
 
 def opt(p: Parser, names: str, default: Any = None, help: str = "", **kw: Any) -> None:
     """One option. ``names``: its name, then the older spellings it also accepts
-    ("--count -n"). A number default sets the type; a default is added to the help
-    unless the help speaks of it. A required option takes no synonyms."""
+    ("--count -n"). A number default sets the type (a tuple of numbers: the type and
+    how many values); a default is added to the help unless the help speaks of it. A
+    required option takes no synonyms."""
     name, *synonyms = names.split()
-    if type(default) in (int, float):
-        kw.setdefault("type", type(default))
+    if isinstance(default, tuple):
+        kw.setdefault("nargs", len(default))
+    kind = type(default[0] if isinstance(default, tuple) else default)
+    if kind in (int, float):
+        kw.setdefault("type", kind)
     if default is not None and not isinstance(default, (bool, list)) and "default" not in help:
         help += f" (default {default})"
     kw["dest"] = p.add_argument(name, default=default, help=help, **kw).dest

@@ -100,10 +100,8 @@ def describe(data: ImageData, cfg: Config) -> dict:
     if data.attr is not None:
         with_row = int((data.attr != 0).any(axis=1).sum())
         info["attr_rows"] = {"with": with_row, "without": data.count - with_row}
-    for key in ("attributes", "partition", "labels_from", "converted_from_channels"):
-        if key in data.details:
-            info[key] = data.details[key]
-    return info
+    more = ("attributes", "partition", "labels_from", "converted_from_channels")
+    return info | {key: data.details[key] for key in more if key in data.details}
 
 
 def format_info(info: dict) -> str:
@@ -120,18 +118,11 @@ def format_info(info: dict) -> str:
         lines.append(("labels", f"{len(pairs)} classes: {text}"))
     else:
         lines.append(("labels", "none"))
-    if info["attr_names"]:
-        names = info["attr_names"]
-        rows = info["attr_rows"]
-        text = f"{len(names)} ({', '.join(names[:4])}, ...); "
-        if rows["without"]:
-            text += (
-                f"attributes for {rows['with']} of {info['count']} images, "
-                f"{rows['without']} without a row"
-            )
-        else:
-            text += f"attributes for all {info['count']} images"
-        lines.append(("attributes", text))
+    if names := info["attr_names"]:
+        rows, n = info["attr_rows"], info["count"]
+        part = f"{rows['with']} of {n} images, {rows['without']} without a row"
+        text = f"attributes for {part if rows['without'] else f'all {n} images'}"
+        lines.append(("attributes", f"{len(names)} ({', '.join(names[:4])}, ...); {text}"))
     dup, blank = info["duplicates"], info["near_constant"]
     text = f"{dup['copies']} exact copies of {_count(dup['images'], 'image')} ("
     text += (

@@ -57,10 +57,10 @@ def data_config(args: argparse.Namespace):
     from zspace.config import load_config
 
     path = Path(args.data)
+    if (path / "config.toml").is_file():
+        path = path / "config.toml"
     if path.is_file() and path.suffix == ".toml":
         return load_config(path, common.data_overrides(args))
-    if path.is_dir() and (path / "config.toml").is_file():
-        return load_config(path / "config.toml", common.data_overrides(args))
     return load_config(None, common.data_overrides(args, args.data))
 
 

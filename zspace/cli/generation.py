@@ -72,19 +72,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise ZspaceError(f"--traverse {args.traverse!r}: expected axis:K or pca:K")
     opts = {"seed": args.seed, "log": print}
     strengths = {"strengths": args.strengths} if args.strengths else {}
-    sampling = {"limits": args.limits, "components": args.components}
+    sampling = {"limits": args.limits, "components": args.components, "subsample": args.subsample}
     if not args.no_grids:
-        api.generate(
-            run,
-            args.sampler,
-            n=args.count,
-            cols=args.cols,
-            sharpen=args.sharpen,
-            subsample=args.subsample,
-            refit=args.refit,
-            **sampling,
-            **opts,
-        )
+        grid = {"n": args.count, "cols": args.cols, "sharpen": args.sharpen, "refit": args.refit}
+        api.generate(run, args.sampler, **grid, **sampling, **opts)
     if args.recon or args.image:
         api.reconstructions(
             run, n=args.recon_count, split=args.split, images=args.image, cols=args.cols, **opts
@@ -97,14 +88,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.attribute:
         api.attribute(run, args.attribute, split=args.split, **strengths, **opts)
     if args.rate:
+        size = args.subsample
         res = api.meaningful_rates(
-            run,
-            args.sampler,
-            n=args.rate_count,
-            reference_size=args.subsample,
-            subsample=args.subsample,
-            **sampling,
-            **opts,
+            run, args.sampler, n=args.rate_count, reference_size=size, **sampling, **opts
         )
         print(
             f"rates: {len(res.results)} rows against threshold {res.threshold:.4g} "

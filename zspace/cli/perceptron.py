@@ -22,20 +22,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     opt(p, "--scaling", None, "one of: " + ", ".join(SCALINGS), required=True, metavar="NAME")
     what = "start weights (default: -0.2 0.25)"
-    opt(p, "--start", (-0.2, 0.25), what, nargs=2, type=float, metavar=("W1", "W2"))
+    opt(p, "--start", (-0.2, 0.25), what, metavar=("W1", "W2"))
     opt(p, "--eta", 0.2, "learning rate")
     opt(p, "--steps", 2500, "descent steps")
     opt(p, "--decrease", 0.0, "learning-rate decrease: step j uses eta / (1 + decrease*j)")
     what = "weight axis arange(START, STOP, STEP) for w1 and w2 (default: -5.5 5.5 0.002)"
-    opt(
-        p,
-        "--mesh",
-        (-5.5, 5.5, 0.002),
-        what,
-        nargs=3,
-        type=float,
-        metavar=("START", "STOP", "STEP"),
-    )
+    opt(p, "--mesh", (-5.5, 5.5, 0.002), what, metavar=("START", "STOP", "STEP"))
     flag(p, "--no-mesh", "skip the cost surface")
     opt(p, "--threads", None, "threads for the cost surface", type=int)
     out(p, "", "folder for figures and index.html (default: ./perceptron-<scaling>)")

@@ -11,17 +11,21 @@ from dataclasses import dataclass, field
 
 from zspace.core.checks import check_type
 
-ACTIVATIONS = ("leaky_relu", "relu", "selu")
-LOSSES = ("bce", "mse")
 TASKS = ("reconstruct", "denoise", "recolor")
-CROPS = ("center", "none")
-DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("fp32", "bf16", "fp16")
-COMPILE_MODES = ("off", "on", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
-LOG_BACKENDS = ("tensorboard",)
-CUDA_GRAPHS = ("off", "on")
-LR_SCALINGS = ("none", "sqrt", "linear")
 SPLITS = ("train", "valid", "test")  # the data splits: every stage and verb names them so
+#: the allowed values of each text key (each entry of a list)
+CHOICES: dict[str, tuple[str, ...]] = {
+    "model.loss": ("bce", "mse"),
+    "model.activation": ("leaky_relu", "relu", "selu"),
+    "data.crop": ("center", "none"),
+    "data.task": TASKS,
+    "train.device": ("auto", "cpu", "cuda", "mps"),
+    "train.precision": ("fp32", "bf16", "fp16"),
+    "train.compile": ("off", "on", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
+    "train.log": ("tensorboard",),
+    "train.cuda_graphs": ("off", "on"),
+    "train.lr_scaling": ("none", "sqrt", "linear"),
+}
 
 
 @dataclass(frozen=True)

@@ -11,40 +11,11 @@ import dataclasses
 import difflib
 import math
 from collections.abc import Callable
-from dataclasses import replace
 from itertools import accumulate
 from typing import Any
 
-from zspace.config.schema import (
-    ACTIVATIONS,
-    COMPILE_MODES,
-    CROPS,
-    CUDA_GRAPHS,
-    DEVICES,
-    LOG_BACKENDS,
-    LOSSES,
-    LR_SCALINGS,
-    PRECISIONS,
-    SECTIONS,
-    TASKS,
-    Config,
-    ModelConfig,
-)
+from zspace.config.schema import CHOICES, SECTIONS, Config, ModelConfig
 from zspace.core.errors import ZspaceError
-
-#: the allowed values of each text key (each entry of a list)
-CHOICES = {
-    "model.loss": LOSSES,
-    "model.activation": ACTIVATIONS,
-    "data.crop": CROPS,
-    "data.task": TASKS,
-    "train.device": DEVICES,
-    "train.precision": PRECISIONS,
-    "train.compile": COMPILE_MODES,
-    "train.log": LOG_BACKENDS,
-    "train.cuda_graphs": CUDA_GRAPHS,
-    "train.lr_scaling": LR_SCALINGS,
-}
 
 
 def _at_least(low: int, note: str = "") -> tuple[Callable[[Any], bool], str]:
@@ -130,14 +101,14 @@ def resolve(cfg: Config) -> Config:
     mirrors = "the decoder mirrors the encoder's layers:"
     dec_kernels = _broadcast("model.decoder_kernels", dec_kernels, n, mirrors)
     dec_strides = _broadcast("model.decoder_strides", dec_strides, n, mirrors)
-    model = replace(
+    model = dataclasses.replace(
         m,
         encoder_kernels=kernels,
         encoder_strides=strides,
         decoder_kernels=dec_kernels,
         decoder_strides=dec_strides,
     )
-    return replace(cfg, model=model)
+    return dataclasses.replace(cfg, model=model)
 
 
 def decoder_filters(model: ModelConfig, channels: int) -> tuple[int, ...]:

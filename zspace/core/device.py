@@ -12,18 +12,12 @@ from zspace.core.errors import ZspaceError
 
 def pick_device(name: str = "auto") -> torch.device:
     """``auto`` picks CUDA, then MPS, then CPU; an explicit device must exist."""
+    mps = getattr(torch.backends, "mps", None)
+    have = {"cuda": torch.cuda.is_available(), "mps": bool(mps and mps.is_available())}
     if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ZspaceError("train.device = 'cuda': no CUDA device is available")
-    if name == "mps" and not (
-        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
-    ):
-        raise ZspaceError("train.device = 'mps': no MPS device is available")
+        return torch.device(next((d for d, ok in have.items() if ok), "cpu"))
+    if not have.get(name, True):
+        raise ZspaceError(f"train.device = {name!r}: no {name.upper()} device is available")
     return torch.device(name)
 
 

@@ -549,16 +549,5 @@ def _lock_beside(path: Path) -> Path:
 
 
 # errno values that say the machine or the user's setup refused, never a bug in zspace
-ENVIRONMENT_ERRNOS = frozenset(
-    e
-    for e in (
-        errno.ENOSPC,
-        getattr(errno, "EDQUOT", None),
-        errno.EROFS,
-        errno.EACCES,
-        errno.EPERM,
-        errno.EMFILE,
-        errno.ENFILE,
-    )
-    if e is not None
-)
+_ENVIRONMENT = ("ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM", "EMFILE", "ENFILE")
+ENVIRONMENT_ERRNOS = frozenset(getattr(errno, n) for n in _ENVIRONMENT if hasattr(errno, n))

@@ -21,6 +21,7 @@ through ``flow.sweeps``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -56,6 +57,7 @@ WHERE = {
 }
 TOP = {"recipe", "config", "analysis", "generate", "evaluate", "setup", "reference", "sweep"}
 GENERATE_KEYS = {"grids", "recon", "rates"}
+HEAD = ("title", "summary", "data", "posts")  # [recipe]'s texts besides the name
 # --quick: sizes for a smoke test of a recipe (the report says it ran quick)
 QUICK_ANALYSIS = {
     "tsne": {"n": 500, "n_iter": 100},
@@ -102,14 +104,9 @@ class Recipe:
         from the per-image throughputs in ``[recipe.timing]``."""
         t = self.timing
         images = float(t.get("images", 0)) * float(self.config["train"]["epochs"])
-        runs = 1
-        for values in (self.vary or {}).values():
-            runs *= len(values)
-        out: dict[str, float | None] = {}
-        for dev in ("cpu", "gpu"):
-            rate = t.get(f"{dev}_images_per_s")
-            out[dev] = runs * images / float(rate) if rate else None
-        return out
+        runs = math.prod(len(values) for values in (self.vary or {}).values())
+        rates = {dev: t.get(f"{dev}_images_per_s") for dev in ("cpu", "gpu")}
+        return {dev: runs * images / float(rate) if rate else None for dev, rate in rates.items()}
 
 
 def _fill(raw: Any, data: str) -> Any:
@@ -182,7 +179,7 @@ def parse_recipe(raw: Mapping[str, Any], text: str, stem: str) -> Recipe:
 def _parse(raw: Mapping[str, Any], text: str, stem: str, where: str) -> Recipe:
     check_keys(raw, TOP, where)
     head = _table(raw, "recipe", where)
-    for key in ("name", "title", "summary", "data", "posts"):
+    for key in ("name", *HEAD):
         if not isinstance(head.get(key), str) or not head[key]:
             raise ZspaceError(f"{where}: [recipe].{key} is missing")
     if head["name"] != stem:
@@ -224,10 +221,7 @@ def _parse(raw: Mapping[str, Any], text: str, stem: str, where: str) -> Recipe:
                 raise ZspaceError(f"{where}: reference {r.quantity} applies where {key} = ...")
     return Recipe(
         name=stem,
-        title=head["title"],
-        summary=head["summary"],
-        data=head["data"],
-        posts=head["posts"],
+        **{key: head[key] for key in HEAD},
         text=text,
         config=config,
         analysis=analysis,
@@ -293,16 +287,15 @@ def plan_for(
     ``NAME@...``; ``NAME@LABEL.KEY=VALUE`` one variant only. ``only``: run these
     analyses instead of the recipe's (a name stands for itself and its variants)."""
     analysis = {k: dict(v) for k, v in recipe.analysis.items()}
-    sets: dict[str, dict[str, Any]] = {}
-    if quick:
-        sets = {k: dict(v) for k, v in QUICK_ANALYSIS.items()}
+
+    def family(name: str) -> list[str]:  # the name and, for an analysis, its variants
+        return [name, *(n for n in analysis if split_name(n)[0] == name and n != name)]
+
+    sets: dict[str, dict[str, Any]] = {k: dict(v) for k, v in QUICK_ANALYSIS.items() if quick}
     for name, given in parse_sets(params).items():  # the command line wins over --quick
         sets.setdefault(name, {}).update(given)
     for name, given in sets.items():
-        targets = [name]
-        if split_name(name)[1] is None:
-            targets += [n for n in analysis if split_name(n)[0] == name and n != name]
-        for t in targets:
+        for t in family(name):
             analysis.setdefault(t, {}).update(given)
     gen = recipe.generate
     grids = tuple(dict(g) for g in gen.get("grids", ()))
@@ -311,18 +304,12 @@ def plan_for(
     evaluate = dict(recipe.evaluate) if recipe.evaluate is not None else None
     if quick:
         grids = tuple({**g, "n": min(int(g.get("n", 64)), 16), **QUICK_GMM} for g in grids)
-        if rates is not None:
-            rates.update(n=min(int(rates.get("n", 1000)), QUICK_N), **QUICK_GMM)
-        if evaluate is not None:
-            evaluate.update(n=min(int(evaluate.get("n", 1000)), QUICK_N), **QUICK_GMM)
+        for stage in (s for s in (rates, evaluate) if s is not None):
+            stage.update(n=min(int(stage.get("n", 1000)), QUICK_N), **QUICK_GMM)
     chosen = recipe.only
     if only is not None:
         check_names(only)
-        chosen = tuple(
-            n
-            for want in only
-            for n in [want, *(a for a in analysis if split_name(a)[0] == want and a != want)]
-        )
+        chosen = tuple(n for want in only for n in family(want))
     rec = {
         "recipe": recipe.name,
         "title": recipe.title,

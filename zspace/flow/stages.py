@@ -202,10 +202,7 @@ def is_complete(run_dir: str | Path, cfg: Config, plan: Plan) -> bool:
         state, _ = training_state(run_dir, cfg)
     except ZspaceError:
         return False
-    if state != "done":
-        return False
-    flow = read_flow(run_dir)
-    return flow.get("complete") == _plan_key(run_dir, cfg, plan)
+    return state == "done" and read_flow(run_dir).get("complete") == _plan_key(run_dir, cfg, plan)
 
 
 def _train_key(run_dir: Path, cfg: Config) -> str:

@@ -52,11 +52,8 @@ def train(
     the loggers of ``train.log`` added to ``callbacks``."""
     check_type("callbacks", callbacks, (list, tuple), "a list of Callbacks")
     extra = list(callbacks)
-
-    def wired(cfg: Config) -> list[Any]:
-        return logger_callbacks(cfg) + extra
-
     return train_run(
-        config, run_dir=run_dir, resume=resume, overrides=overrides, data=data,
-        labels=labels, label_names=label_names, callbacks=wired, log=log, progress=progress,
+        config, run_dir=run_dir, resume=resume, overrides=overrides, data=data, labels=labels,
+        label_names=label_names, callbacks=lambda cfg: logger_callbacks(cfg) + extra, log=log,
+        progress=progress,
     )  # fmt: skip
