@@ -272,3 +272,22 @@ def test_the_parser_loads_no_heavy_library():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_a_librarys_warning_is_one_line_on_stderr(tmp_path, capsys, monkeypatch):
+    """Pillow warns of an image above its pixel limit with Python's two-line format (the
+    file and the source line); the CLI prints it as one line and goes on."""
+    import warnings
+
+    from PIL import Image
+
+    for i in range(3):
+        Image.new("L", (40, 40), 60 * i).save(tmp_path / f"img{i}.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 1,600 pixels: warned, not refused
+    monkeypatch.setenv("ZSPACE_CACHE", str(tmp_path / "cache"))
+    shown = warnings.showwarning
+    assert main(["data", "info", f"folder:{tmp_path}", "--set", "data.image_size=16"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err and all(line.startswith("zspace: warning: ") for line in err)
+    assert any("DecompressionBombWarning: Image size (1600 pixels) exceeds" in e for e in err)
+    assert warnings.showwarning is shown  # main leaves the caller's warning display as it was

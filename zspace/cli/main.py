@@ -16,6 +16,7 @@ import argparse
 import os
 import re
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -91,38 +92,49 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in NETWORK_VERBS:
         keep_freed_memory()
 
-    try:
-        world = os.environ.get("WORLD_SIZE", "1")
-        if args.command != "train" and world not in ("", "0", "1"):
-            error = ZspaceError(
-                f"only 'zspace train' runs under torchrun (WORLD_SIZE={world}); "
-                f"run 'zspace {args.command}' as one process"
+    with warnings.catch_warnings():  # restored for a caller that runs main in its process
+        warnings.showwarning = _warn
+        try:
+            world = os.environ.get("WORLD_SIZE", "1")
+            if args.command != "train" and world not in ("", "0", "1"):
+                error = ZspaceError(
+                    f"only 'zspace train' runs under torchrun (WORLD_SIZE={world}); "
+                    f"run 'zspace {args.command}' as one process"
+                )
+                error.quiet = rank() != 0  # every process refuses; one says so
+                raise error
+            with progress(False if getattr(args, "no_progress", False) else None):
+                if args.command in UNDOABLE and getattr(args, "data_command", None) != "download":
+                    with undo_on_error():
+                        return int(args.func(args) or 0)
+                return int(args.func(args) or 0)
+        except ZspaceError as exc:
+            return 2 if exc.quiet else _fail(str(exc))  # quiet: another process says it
+        except OSError as exc:
+            if exc.errno not in ENVIRONMENT_ERRNOS:
+                raise  # a path zspace got wrong is a bug: keep the traceback
+            where = f"{exc.filename}: " if exc.filename else ""
+            return _fail(f"{where}{exc.strerror or exc}")
+        except MemoryError:
+            return _fail("out of memory; try a smaller model, image size or batch size")
+        except KeyboardInterrupt as exc:  # training says which epoch is saved
+            if rank() == 0:
+                print(" ".join(("zspace: interrupted", *map(str, exc.args))), file=sys.stderr)
+            return 130
+        except RuntimeError as exc:
+            torch = sys.modules.get("torch")
+            if torch is None or not isinstance(exc, getattr(torch, "OutOfMemoryError", ())):
+                raise
+            return _fail(
+                f"out of device memory: {first_line(exc)}; try a smaller batch size or model"
             )
-            error.quiet = rank() != 0  # every process refuses; one says so
-            raise error
-        with progress(False if getattr(args, "no_progress", False) else None):
-            if args.command in UNDOABLE and getattr(args, "data_command", None) != "download":
-                with undo_on_error():
-                    return int(args.func(args) or 0)
-            return int(args.func(args) or 0)
-    except ZspaceError as exc:
-        return 2 if exc.quiet else _fail(str(exc))  # quiet: another process says it
-    except OSError as exc:
-        if exc.errno not in ENVIRONMENT_ERRNOS:
-            raise  # a path zspace got wrong is a bug: keep the traceback
-        where = f"{exc.filename}: " if exc.filename else ""
-        return _fail(f"{where}{exc.strerror or exc}")
-    except MemoryError:
-        return _fail("out of memory; try a smaller model, image size or batch size")
-    except KeyboardInterrupt as exc:  # training says which epoch is saved
-        if rank() == 0:
-            print(" ".join(("zspace: interrupted", *map(str, exc.args))), file=sys.stderr)
-        return 130
-    except RuntimeError as exc:
-        torch = sys.modules.get("torch")
-        if torch is None or not isinstance(exc, getattr(torch, "OutOfMemoryError", ())):
-            raise
-        return _fail(f"out of device memory: {first_line(exc)}; try a smaller batch size or model")
+
+
+def _warn(message: Warning | str, category: type[Warning], *_args: Any, **_kw: Any) -> None:
+    """A warning as one stderr line (Python's default adds the file and the source line
+    that raised it, e.g. Pillow's for a very large image)."""
+    kind = "" if category is UserWarning else f"{category.__name__}: "
+    print(f"zspace: warning: {kind}{' '.join(str(message).split())}", file=sys.stderr)
 
 
 def _fail(message: str) -> int:
