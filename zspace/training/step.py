@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-from zspace.config.schema import COMPILE_MODES
+from zspace.config.schema import CHOICES
 from zspace.core.errors import ZspaceError
 
 GRAPHED_COMPILE = ("reduce-overhead", "max-autotune")  # these capture graphs themselves
@@ -44,8 +44,8 @@ def compiled(model: torch.nn.Module, mode: str) -> torch.nn.Module:
     """``model`` wrapped in ``torch.compile`` for ``train.compile = mode`` ("off": as is)."""
     if mode == "off":
         return model
-    if mode not in COMPILE_MODES:
-        raise ZspaceError(f"train.compile = {mode!r}: choose off or {', '.join(COMPILE_MODES[1:])}")
+    if mode not in (modes := CHOICES["train.compile"]):
+        raise ZspaceError(f"train.compile = {mode!r}: choose off or {', '.join(modes[1:])}")
     # torch.compile of a Module returns an OptimizedModule; its stub says a plain callable
     return torch.compile(model, mode="default" if mode == "on" else mode)  # type: ignore[return-value]
 
