@@ -148,13 +148,8 @@ def _result_html(name: str, rec: dict, arr: dict, colour: str) -> str:
 
 
 def _windows_note(r: dict) -> str:
-    drawn = r.get("n_shown", 0)
-    n = r.get("n", 0)
-    shown = (
-        f"a seeded {num(drawn)} of the {num(n)} points are drawn"
-        if drawn < n
-        else (f"all {num(n)} points are drawn")
-    )
+    drawn, n = r.get("n_shown", 0), r.get("n", 0)
+    shown = f"a seeded {num(drawn)} of the {num(n)}" if drawn < n else f"all {num(n)}"
     if r.get("zoom_mode") == "relative":
         how = (
             "the windows are squares around the median whose half-widths are shares "
@@ -163,7 +158,7 @@ def _windows_note(r: dict) -> str:
         )
     else:
         how = "the windows are squares of fixed half-width around the median"
-    return f"{shown.capitalize()}; {how}; the counts in the titles use all points."
+    return f"{shown.capitalize()} points are drawn; {how}; the counts in the titles use all points."
 
 
 # notes under single figures, by (analysis, figure number): what the figure cannot say
@@ -326,12 +321,11 @@ def _check_inputs(run_dir: Path) -> None:
 
 
 def build_report(run_dir: str | Path, log: Callable[[str], None] | None = None) -> Path:
-    """Write ``RUN/report.html`` from the run's files; returns its path."""
+    """Write ``RUN/report.html`` from the run's files (``api.report`` checked it is a
+    folder); returns its path."""
     from zspace.runs.folder import read_history, read_meta
 
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise ZspaceError(f"run folder not found: {run_dir}")
     if not (run_dir / "config.toml").is_file():
         raise ZspaceError(f"{run_dir} is not a zspace run folder (no config.toml)")
     meta = read_meta(run_dir)

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import matplotlib
-from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
@@ -97,15 +96,3 @@ def legend_outside(ax, **kwargs: Any):
     """A legend to the right of the axes, where it cannot cover data."""
     opts = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "borderaxespad": 0.0}
     return ax.legend(**{**opts, **kwargs})
-
-
-def legend_below(ax, ncol: int = 3, **kwargs: Any):
-    """A legend under the axes (for wide figures with a few entries)."""
-    opts = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.18), "ncol": ncol}
-    return ax.legend(**{**opts, **kwargs})
-
-
-def hex_colour(colour: str) -> str:
-    """A matplotlib colour ("C3", "tab:blue") as #rrggbb, for swatches in HTML."""
-    with matplotlib.rc_context(RC):
-        return to_hex(colour)
