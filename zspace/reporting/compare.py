@@ -17,7 +17,7 @@ from zspace.core.display import esc, img
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write_text, check_writable
 from zspace.reporting import figures as F
-from zspace.reporting.evaluation import compare_html, row_key
+from zspace.reporting.evaluation import compare_html, labelled, row_key
 from zspace.reporting.html import Html, optional_json, page, section, table
 from zspace.reporting.report import grid_figure
 from zspace.runs.folder import latent_shape, origin_of, origin_text, read_history, read_meta
@@ -131,15 +131,7 @@ def latent_html(names: Sequence[str], dirs: Sequence[Path]) -> str:
 def generation_html(names: Sequence[str], dirs: Sequence[Path]) -> str:
     """Rates per sampler with one column per run, then each sampler's grids side by side
     (the latest unsharpened grid of that sampler and limit in each run)."""
-    rates = [optional_json(d / "samples" / "rates.json") or {} for d in dirs]
-    by_run = [
-        {
-            row_key(r["sampler"], r.get("params")): r["rate"]
-            for r in rt.get("results", [])
-            if isinstance(r, dict) and "sampler" in r
-        }
-        for rt in rates
-    ]
+    by_run = [{k: r["rate"] for k, r in labelled(d / "samples" / "rates.json")} for d in dirs]
     keys = list(dict.fromkeys(k for rows in by_run for k in rows))
     parts = []
     if keys:

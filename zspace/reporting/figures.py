@@ -50,7 +50,7 @@ def _series(history: Sequence[dict], key: str) -> list[float]:
 
 
 @styled
-def loss_curves(history: Sequence[dict], colour: str = "C0", title: str = "") -> Figure:
+def loss_curves(history: Sequence[dict], colour: str = "C0") -> Figure:
     """Training and validation losses per epoch (total/reco on the left, KL on the right;
     an AE, whose KL term is 0 throughout, gets the left panel only)."""
     has_kl = any(h.get("kl") or h.get("val_kl") for h in history)
@@ -71,11 +71,11 @@ def loss_curves(history: Sequence[dict], colour: str = "C0", title: str = "") ->
         ax.legend()
     a.set_ylabel("loss per image")
     if b is None:
-        a.set_title(f"{title}reconstruction loss (an AE: no KL term)")
+        a.set_title("reconstruction loss (an AE: no KL term)")
         return fig
-    a.set_title(f"{title}total (reconstruction + fact * KL) and reconstruction")
+    a.set_title("total (reconstruction + fact * KL) and reconstruction")
     b.set_ylabel("fact * KL per image")
-    b.set_title(f"{title}KL term")
+    b.set_title("KL term")
     return fig
 
 

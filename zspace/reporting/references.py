@@ -133,10 +133,9 @@ class Reference:
 
     def applies(self, settings: Mapping[str, Any]) -> bool:
         """True when every ``where`` key has this value in ``settings`` (a sweep run's)."""
-        for key, want in self.where.items():
-            if key not in settings or not _same(settings[key], want):
-                return False
-        return True
+        return all(
+            key in settings and _same(settings[key], want) for key, want in self.where.items()
+        )
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"quantity": self.quantity}
@@ -373,20 +372,18 @@ def setup_differences(record: Mapping[str, Any], run_dir: str | Path) -> list[st
     recipe_cfg = record.get("config")
     if isinstance(recipe_cfg, Mapping) and (run_dir / "config.toml").is_file():
         mine = to_dict(read_config(run_dir))
+        # not compared: where or how fast a run goes, the values this sweep run varies, and
+        # the epochs when said above against the reference's count
+        skip = NOT_SETUP | set(record.get("sweep_values") or {})
+        skip |= {"train.epochs"} if setup.get("epochs") else set()
         for section, values in recipe_cfg.items():
             if not isinstance(values, Mapping):
                 if mine.get(section) != values:
                     out.append(f"{section}: {mine.get(section)!r} here, {values!r} in the recipe")
                 continue
             for key, want in values.items():
-                if f"{section}.{key}" in NOT_SETUP:
-                    continue
-                if f"{section}.{key}" in (record.get("sweep_values") or {}):
-                    continue  # the value this sweep run varies
-                if section == "train" and key == "epochs" and setup.get("epochs"):
-                    continue  # said above, against the reference's count
                 got = (mine.get(section) or {}).get(key)
-                if listed(got) != listed(want):
+                if f"{section}.{key}" not in skip and listed(got) != listed(want):
                     out.append(f"{section}.{key}: {got!r} here, {want!r} in the recipe")
     if record.get("quick"):
         out.append("--quick: analyses and generation shrunk for a smoke test")

@@ -12,8 +12,8 @@ from zspace.core.display import esc, img
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write_text, read_json, read_text, sha256_of
 from zspace.reporting import figures as F
-from zspace.reporting.evaluation import BAD, beside_grid, eval_table, read_eval
-from zspace.reporting.html import key, missing, page, section, table
+from zspace.reporting.evaluation import BAD, beside_grid, eval_table
+from zspace.reporting.html import key, missing, optional_json, page, section, table
 from zspace.reporting.references import references_html
 from zspace.reporting.text import num
 from zspace.runs.folder import NO_HISTORY, latent_shape, origin_of, origin_text
@@ -279,10 +279,7 @@ def samples_section(run_dir: Path) -> str:
     grids side by side), each with its caption once and its sampler's metrics beside it."""
 
     rates = rates_table(run_dir) + eval_table(run_dir)
-    try:
-        evaluation = read_eval(run_dir)
-    except ZspaceError:
-        evaluation = None
+    evaluation = optional_json(run_dir / "samples" / "eval.json")  # None: absent or unreadable
     index = run_dir / "samples" / "index.json"
     if not index.is_file():
         return rates or (

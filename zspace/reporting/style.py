@@ -63,9 +63,9 @@ def figure(rows: int = 1, cols: int = 1, *, size: tuple[float, float], **kwargs:
     return fig, fig.subplots(rows, cols, **kwargs)
 
 
-def whole_ticks(ax, axis: str = "x") -> None:
-    """Ticks on whole numbers only (epochs, cluster counts)."""
-    getattr(ax, f"{axis}axis").set_major_locator(MaxNLocator(integer=True, nbins="auto"))
+def whole_ticks(ax) -> None:
+    """Ticks on whole numbers only on the x axis (epochs, cluster counts)."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins="auto"))
 
 
 def plain(value: float) -> str:
