@@ -304,8 +304,7 @@ def spearman(x: list[float], y: list[float]) -> float | None:
         return None
     from scipy.stats import spearmanr
 
-    rho = spearmanr(x, y).statistic
-    return None if rho is None or not math.isfinite(float(rho)) else float(rho)
+    return float(spearmanr(x, y).statistic)
 
 
 def trend_rows(out: Path, sweep: dict) -> list[dict[str, Any]]:
