@@ -10,15 +10,17 @@ import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from matplotlib.colors import to_hex
+
 from zspace.analysis.runner import load_result
 from zspace.core.display import esc, img
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write_text, check_writable
 from zspace.reporting import figures as F
-from zspace.reporting.evaluation import compare_html, row_key
+from zspace.reporting.evaluation import compare_html, labelled, row_key
 from zspace.reporting.html import Html, optional_json, page, section, table
 from zspace.reporting.report import grid_figure
-from zspace.reporting.style import hex_colour
+from zspace.runs.folder import latent_shape, origin_of, origin_text, read_history, read_meta
 
 LOSSES = {"total": "total", "reco": "reco", "kl": "fact * KL", "val_total": "valid total"}
 LOSSES |= {"val_reco": "valid reco"}
@@ -37,7 +39,7 @@ NAV += [("vae", "VAE internals"), ("generation", "Generation")]
 
 def swatch(colour: str) -> Html:
     """A small block of the run's colour, as on every figure of the page."""
-    return Html(f'<span class="swatch" style="background:{hex_colour(colour)}"></span>')
+    return Html(f'<span class="swatch" style="background:{to_hex(colour)}"></span>')
 
 
 def _names(dirs: Sequence[Path]) -> list[str]:
@@ -51,14 +53,6 @@ def build_compare(
     runs: Sequence[str | Path], out: str | Path, log: Callable[[str], None] | None = None
 ) -> Path:
     """Write ``out/compare.html`` for the given run folders; returns its path."""
-    from zspace.runs.folder import (
-        latent_shape,
-        origin_of,
-        origin_text,
-        read_history,
-        read_meta,
-    )
-
     dirs = [Path(r) for r in runs]
     if len(dirs) < 2:
         raise ZspaceError("compare needs at least two runs")
@@ -120,8 +114,6 @@ def build_compare(
 
 def latent_html(names: Sequence[str], dirs: Sequence[Path]) -> str:
     """Each run's PCA spectrum and t-SNE map in a row, captioned with its dimension."""
-    from zspace.runs.folder import latent_shape
-
     parts = []
     for name, (title, draw) in MAPS.items():
         cells = []
@@ -139,15 +131,7 @@ def latent_html(names: Sequence[str], dirs: Sequence[Path]) -> str:
 def generation_html(names: Sequence[str], dirs: Sequence[Path]) -> str:
     """Rates per sampler with one column per run, then each sampler's grids side by side
     (the latest unsharpened grid of that sampler and limit in each run)."""
-    rates = [optional_json(d / "samples" / "rates.json") or {} for d in dirs]
-    by_run = [
-        {
-            row_key(r["sampler"], r.get("params")): r["rate"]
-            for r in rt.get("results", [])
-            if isinstance(r, dict) and "sampler" in r
-        }
-        for rt in rates
-    ]
+    by_run = [{k: r["rate"] for k, r in labelled(d / "samples" / "rates.json")} for d in dirs]
     keys = list(dict.fromkeys(k for rows in by_run for k in rows))
     parts = []
     if keys:
@@ -164,12 +148,9 @@ def generation_html(names: Sequence[str], dirs: Sequence[Path]) -> str:
         index = optional_json(d / "samples" / "index.json")
         for e in index if isinstance(index, list) else []:
             params = e.get("params") or {} if isinstance(e, dict) else {}
-            if not isinstance(e, dict) or e.get("kind") != "grid" or "sharpen" in params:
-                continue
-            grids.setdefault(row_key(str(e.get("sampler", "?")), params), {})[n] = (
-                d / "samples",
-                e,
-            )
+            if isinstance(e, dict) and e.get("kind") == "grid" and "sharpen" not in params:
+                key = row_key(str(e.get("sampler", "?")), params)
+                grids.setdefault(key, {})[n] = (d / "samples", e)
     for key, per_run in grids.items():
         cells = [grid_figure(*per_run[n], label=n) for n in names if n in per_run]
         parts.append(f'<h3>Sampler {esc(key)}</h3><div class="row">{"".join(cells)}</div>')

@@ -11,13 +11,12 @@ from zspace.reporting.figures import analysis_figures, image_figure, png
 
 
 class Renderer:
+    png = staticmethod(png)
+
     def figures(self, result: Any) -> list[Figure]:
         if isinstance(result, AnalysisResult):
             return analysis_figures(result.name, {"result": result.to_dict()}, result.arrays())
         return [image_figure(result.path, result.caption)]  # a generated grid (SampleImage)
-
-    def png(self, figure: Figure) -> bytes:
-        return png(figure)
 
 
 RENDERER = Renderer()

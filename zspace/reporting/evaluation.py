@@ -18,24 +18,25 @@ from zspace.core.display import esc
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import read_json
 from zspace.evaluation.reading import HIGHER_IS_BETTER, METRICS, arrow, ranked
-from zspace.reporting.html import Html, table
+from zspace.reporting.html import Html, optional_json, table
 from zspace.reporting.text import num, places, pm
 
 FLAG = "⚑"
 BAD = (ZspaceError, KeyError, TypeError, ValueError, AttributeError)
 
 
-def read_eval(run_dir: Path) -> dict[str, Any] | None:
-    path = Path(run_dir) / "samples" / "eval.json"
-    if not path.is_file():
-        return None
-    return read_json(path)
-
-
 def row_key(sampler: str, params: dict[str, Any] | None) -> str:
     """``normal``, ``uniform limit=2``: one label per sampler (and uniform limit)."""
     limit = (params or {}).get("limit")
     return sampler + (f" limit={float(limit):g}" if limit is not None else "")
+
+
+def labelled(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """The rows of rates.json or eval.json, each with its label (``row_key``); none when
+    the file is absent or unreadable."""
+    rows = (optional_json(path) or {}).get("results", [])
+    rows = [x for x in rows if isinstance(x, dict) and "sampler" in x]
+    return [(row_key(x["sampler"], x.get("params")), x) for x in rows]
 
 
 def decimals(rows: Sequence[dict[str, Any]]) -> dict[str, int | None]:
@@ -95,9 +96,10 @@ def eval_table(run_dir: Path) -> str:
     """The run's whole evaluation: one row per sampler, the real-vs-real floor first,
     then by the headline."""
     try:
-        ev = read_eval(run_dir)
-        if ev is None:
+        path = Path(run_dir) / "samples" / "eval.json"
+        if not path.is_file():
             return ""
+        ev = read_json(path)
         metrics, d = _shown_metrics(ev), decimals(ev["results"])
         results = ranked(ev["results"], ev.get("headline") or {})
         samplers = [r for r in results if r["sampler"] != "real"]
@@ -160,12 +162,7 @@ def beside_grid(run_dir: Path, entry: dict[str, Any], ev: dict[str, Any] | None)
 def compare_html(names: Sequence[str], dirs: Sequence[Path]) -> str:
     """Per sampler, the runs' metrics side by side; runs judged by another evaluator
     than the first run's are marked (their numbers do not compare)."""
-    evs = []
-    for d in dirs:
-        try:
-            evs.append(read_eval(d))
-        except BAD:
-            evs.append(None)
+    evs = [optional_json(d / "samples" / "eval.json") for d in dirs]  # None: absent or unreadable
     judged = [(n, ev) for n, ev in zip(names, evs, strict=True) if ev]
     if not judged:
         return ""

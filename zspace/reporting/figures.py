@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import matplotlib
 import numpy as np
@@ -22,7 +23,6 @@ from zspace.reporting.style import (
     DPI,
     RC,
     figure,
-    legend_below,
     legend_outside,
     plain,
     plain_log,
@@ -50,7 +50,7 @@ def _series(history: Sequence[dict], key: str) -> list[float]:
 
 
 @styled
-def loss_curves(history: Sequence[dict], colour: str = "C0", title: str = "") -> Figure:
+def loss_curves(history: Sequence[dict], colour: str = "C0") -> Figure:
     """Training and validation losses per epoch (total/reco on the left, KL on the right;
     an AE, whose KL term is 0 throughout, gets the left panel only)."""
     has_kl = any(h.get("kl") or h.get("val_kl") for h in history)
@@ -71,11 +71,11 @@ def loss_curves(history: Sequence[dict], colour: str = "C0", title: str = "") ->
         ax.legend()
     a.set_ylabel("loss per image")
     if b is None:
-        a.set_title(f"{title}reconstruction loss (an AE: no KL term)")
+        a.set_title("reconstruction loss (an AE: no KL term)")
         return fig
-    a.set_title(f"{title}total (reconstruction + fact * KL) and reconstruction")
+    a.set_title("total (reconstruction + fact * KL) and reconstruction")
     b.set_ylabel("fact * KL per image")
-    b.set_title(f"{title}KL term")
+    b.set_title("KL term")
     return fig
 
 
@@ -151,7 +151,7 @@ def axes_figure(rec: dict, arr: dict, colour: str = "C0") -> Figure:
     b.set_xlabel("axis centre (median, latent units)")
     b.set_ylabel("axis width (IQR / 1.349)")
     b.set_title("Centre and width of each axis")
-    legend_below(b, ncol=2)
+    b.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2)  # under the axes
     return fig
 
 
@@ -189,24 +189,17 @@ def pca_spectrum_figure(rec: dict, arr: dict, colour: str = "C0", show: int = 60
     return fig
 
 
-def _windows(r: dict, pca: bool) -> list[list[float]]:
-    """Half-widths of each pair's zoom windows (older results: the same for all pairs)."""
-    key = "windows_pca" if pca else "windows_axes"
-    pairs = r["pairs"] if pca else r["axis_pairs"]
-    return r.get(key) or [list(r["zooms"])] * len(pairs)
-
-
 @styled
-def projection_figure(rec: dict, arr: dict, kind: str, colour: str = "C0") -> Figure:
-    """One row per pair: all shown points, then each zoom window around the centre;
-    every panel says how many of the points it holds."""
+def projection_figure(rec: dict, arr: dict, colour: str = "C0", kind: str = "pca") -> Figure:
+    """One row per pair (of principal axes, or of original axes for ``kind="axes"``): all
+    shown points, then each zoom window around the centre; every panel says how many of
+    the points it holds."""
     r = rec["result"]
     pca = kind == "pca"
     pairs = r["pairs"] if pca else r["axis_pairs"]
-    proj = arr["proj_pca"] if pca else arr["proj_axes"]
-    centres = r["centre_pca"] if pca else r["centre_axes"]
-    counts = r["counts_pca"] if pca else r["counts_axes"]
-    windows = _windows(r, pca)
+    proj, centres, counts = arr[f"proj_{kind}"], r[f"centre_{kind}"], r[f"counts_{kind}"]
+    # half-widths of each pair's zoom windows (older results: the same for all pairs)
+    windows = r.get(f"windows_{kind}") or [list(r["zooms"])] * len(pairs)
     relative = r.get("zoom_mode", "absolute") == "relative"
     n, drawn = r["n"], r.get("n_shown", len(proj[0]) if len(proj) else 0)
     cols = 1 + len(windows[0]) if windows else 1
@@ -403,14 +396,10 @@ def overlay_losses(items: Sequence[tuple[str, list[dict]]]) -> Figure:
 def analysis_figures(name: str, rec: dict, arr: dict, colour: str = "C0") -> list[Figure]:
     """The figures of one saved (or in-memory) analysis, in report order; none for an
     analysis this module has no drawing for."""
-    draw: dict[str, list[Callable[[dict, dict, str], Figure]]] = {
+    draw: dict[str, list[Callable[..., Figure]]] = {
         "radius": [radius_figure],
         "axes": [axes_figure],
-        "pca": [
-            pca_spectrum_figure,
-            lambda r, a, c: projection_figure(r, a, "pca", c),
-            lambda r, a, c: projection_figure(r, a, "axes", c),
-        ],
+        "pca": [pca_spectrum_figure, projection_figure, partial(projection_figure, kind="axes")],
         "tsne": [tsne_figure],
         "kmeans": [kmeans_figure],
         "vae": [vae_figure],

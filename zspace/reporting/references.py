@@ -34,7 +34,7 @@ from zspace.core.errors import ZspaceError
 from zspace.evaluation.reading import METRICS
 from zspace.generation.samplers import SAMPLERS
 from zspace.reporting.html import Html, optional_json, table
-from zspace.reporting.text import num
+from zspace.reporting.text import listed, num
 from zspace.runs.folder import read_config, read_history, read_meta
 
 RECIPE_FILE = "recipe.json"
@@ -49,18 +49,8 @@ NOT_SETUP = {
     "train.log",
 }
 TOLERANCES = ("tolerance", "rel_tolerance", "factor")
-ENTRY_KEYS = {
-    "quantity",
-    "value",
-    "range",
-    *TOLERANCES,
-    "tolerance_note",
-    "quote",
-    "source",
-    "conditions",
-    "reading",
-    "where",
-}
+TEXTS = ("tolerance_note", "quote", "source", "conditions", "reading")  # an entry's words
+ENTRY_KEYS = {"quantity", "value", "range", *TOLERANCES, *TEXTS, "where"}
 
 HISTORY = ["total", "reco", "kl", "kl_raw", "val_total", "val_reco", "val_kl", "kl_share",
            "val_kl_share", "epochs", "fact", "lr", "seconds"]  # fmt: skip
@@ -143,18 +133,15 @@ class Reference:
 
     def applies(self, settings: Mapping[str, Any]) -> bool:
         """True when every ``where`` key has this value in ``settings`` (a sweep run's)."""
-        for key, want in self.where.items():
-            if key not in settings or not _same(settings[key], want):
-                return False
-        return True
+        return all(
+            key in settings and _same(settings[key], want) for key, want in self.where.items()
+        )
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"quantity": self.quantity}
         out.update({"value": self.lo} if self.lo == self.hi else {"range": [self.lo, self.hi]})
         out[self.kind] = self.tol
-        for k in ("tolerance_note", "quote", "source", "conditions", "reading"):
-            if getattr(self, k):
-                out[k] = getattr(self, k)
+        out.update({k: getattr(self, k) for k in TEXTS if getattr(self, k)})
         if self.where:
             out["where"] = dict(self.where)
         return out
@@ -196,12 +183,9 @@ def parse_reference(raw: Mapping[str, Any], where: str) -> Reference:
     tol = _number(raw[given[0]], f"{where} ({q}).{given[0]}")
     if tol < 0 or (given[0] == "factor" and tol <= 1):
         raise ZspaceError(f"{where} ({q}).{given[0]} = {tol}: must be >= 0 (factor > 1)")
-    texts: dict[str, Any] = {}
-    for k in ("tolerance_note", "quote", "source", "conditions", "reading"):
-        v = raw.get(k, "")
-        if not isinstance(v, str):
-            raise ZspaceError(f"{where} ({q}).{k}: expected a string")
-        texts[k] = v
+    texts = {k: raw.get(k, "") for k in TEXTS}
+    if wrong := [k for k, v in texts.items() if not isinstance(v, str)]:
+        raise ZspaceError(f"{where} ({q}).{wrong[0]}: expected a string")
     if not texts["source"]:
         raise ZspaceError(f"{where} ({q}): 'source' (where the number is published) is missing")
     cond = raw.get("where", {})
@@ -306,15 +290,11 @@ def measure(run_dir: str | Path, quantity: str) -> float | None:
             kl, total = _float(last.get(f"{pre}kl")), _float(last.get(f"{pre}total"))
             return kl / total if kl is not None and total else None
         return _float(last.get(rest))
-    if head == "rates":
-        rates = optional_json(run_dir / "samples" / "rates.json") or {}
-        row = _sampler_row(rates.get("results", []), rest)
-        return None if row is None else _float(row.get("rate"))
-    if head == "eval":
-        spec, _, metric = rest.rpartition(".")
-        ev = optional_json(run_dir / "samples" / "eval.json") or {}
-        row = _sampler_row(ev.get("results", []), spec)
-        return None if row is None else _float((row.get("metrics") or {}).get(metric))
+    if head in ("rates", "eval"):  # a sampler's rate, or its metric in eval.json
+        spec, _, metric = rest.rpartition(".") if head == "eval" else (rest, "", "")
+        found = optional_json(run_dir / "samples" / f"{head}.json") or {}
+        row = _sampler_row(found.get("results", []), spec) or {}
+        return _float((row.get("metrics") or {}).get(metric) if metric else row.get("rate"))
     if head == "recon":
         rec = optional_json(run_dir / "samples" / "reconstruction.json") or {}
         return _float((rec.get("metrics") or {}).get(rest))
@@ -392,35 +372,23 @@ def setup_differences(record: Mapping[str, Any], run_dir: str | Path) -> list[st
     recipe_cfg = record.get("config")
     if isinstance(recipe_cfg, Mapping) and (run_dir / "config.toml").is_file():
         mine = to_dict(read_config(run_dir))
+        # not compared: where or how fast a run goes, the values this sweep run varies, and
+        # the epochs when said above against the reference's count
+        skip = NOT_SETUP | set(record.get("sweep_values") or {})
+        skip |= {"train.epochs"} if setup.get("epochs") else set()
         for section, values in recipe_cfg.items():
             if not isinstance(values, Mapping):
                 if mine.get(section) != values:
                     out.append(f"{section}: {mine.get(section)!r} here, {values!r} in the recipe")
                 continue
             for key, want in values.items():
-                if f"{section}.{key}" in NOT_SETUP:
-                    continue
-                if f"{section}.{key}" in (record.get("sweep_values") or {}):
-                    continue  # the value this sweep run varies
-                if section == "train" and key == "epochs" and setup.get("epochs"):
-                    continue  # said above, against the reference's count
                 got = (mine.get(section) or {}).get(key)
-                if _norm(got) != _norm(want):
+                if f"{section}.{key}" not in skip and listed(got) != listed(want):
                     out.append(f"{section}.{key}: {got!r} here, {want!r} in the recipe")
     if record.get("quick"):
         out.append("--quick: analyses and generation shrunk for a smoke test")
     out += [str(d) for d in setup.get("known_differences", [])]
     return out
-
-
-def _norm(v: Any) -> Any:
-    if isinstance(v, (list, tuple)):
-        return [_norm(x) for x in v]
-    if isinstance(v, bool) or v is None:
-        return v
-    if isinstance(v, (int, float)):
-        return float(v)
-    return v
 
 
 def read_record(run_dir: str | Path) -> dict[str, Any] | None:

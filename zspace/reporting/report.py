@@ -12,8 +12,8 @@ from zspace.core.display import esc, img
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write_text, read_json, read_text, sha256_of
 from zspace.reporting import figures as F
-from zspace.reporting.evaluation import BAD, beside_grid, eval_table, read_eval
-from zspace.reporting.html import key, missing, page, section, table
+from zspace.reporting.evaluation import BAD, beside_grid, eval_table
+from zspace.reporting.html import key, missing, optional_json, page, section, table
 from zspace.reporting.references import references_html
 from zspace.reporting.text import num
 from zspace.runs.folder import NO_HISTORY, latent_shape, origin_of, origin_text
@@ -148,13 +148,8 @@ def _result_html(name: str, rec: dict, arr: dict, colour: str) -> str:
 
 
 def _windows_note(r: dict) -> str:
-    drawn = r.get("n_shown", 0)
-    n = r.get("n", 0)
-    shown = (
-        f"a seeded {num(drawn)} of the {num(n)} points are drawn"
-        if drawn < n
-        else (f"all {num(n)} points are drawn")
-    )
+    drawn, n = r.get("n_shown", 0), r.get("n", 0)
+    shown = f"a seeded {num(drawn)} of the {num(n)}" if drawn < n else f"all {num(n)}"
     if r.get("zoom_mode") == "relative":
         how = (
             "the windows are squares around the median whose half-widths are shares "
@@ -163,7 +158,7 @@ def _windows_note(r: dict) -> str:
         )
     else:
         how = "the windows are squares of fixed half-width around the median"
-    return f"{shown.capitalize()}; {how}; the counts in the titles use all points."
+    return f"{shown.capitalize()} points are drawn; {how}; the counts in the titles use all points."
 
 
 # notes under single figures, by (analysis, figure number): what the figure cannot say
@@ -284,10 +279,7 @@ def samples_section(run_dir: Path) -> str:
     grids side by side), each with its caption once and its sampler's metrics beside it."""
 
     rates = rates_table(run_dir) + eval_table(run_dir)
-    try:
-        evaluation = read_eval(run_dir)
-    except ZspaceError:
-        evaluation = None
+    evaluation = optional_json(run_dir / "samples" / "eval.json")  # None: absent or unreadable
     index = run_dir / "samples" / "index.json"
     if not index.is_file():
         return rates or (
@@ -326,12 +318,11 @@ def _check_inputs(run_dir: Path) -> None:
 
 
 def build_report(run_dir: str | Path, log: Callable[[str], None] | None = None) -> Path:
-    """Write ``RUN/report.html`` from the run's files; returns its path."""
+    """Write ``RUN/report.html`` from the run's files (``api.report`` checked it is a
+    folder); returns its path."""
     from zspace.runs.folder import read_history, read_meta
 
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise ZspaceError(f"run folder not found: {run_dir}")
     if not (run_dir / "config.toml").is_file():
         raise ZspaceError(f"{run_dir} is not a zspace run folder (no config.toml)")
     meta = read_meta(run_dir)

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import matplotlib
-from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
@@ -64,9 +63,9 @@ def figure(rows: int = 1, cols: int = 1, *, size: tuple[float, float], **kwargs:
     return fig, fig.subplots(rows, cols, **kwargs)
 
 
-def whole_ticks(ax, axis: str = "x") -> None:
-    """Ticks on whole numbers only (epochs, cluster counts)."""
-    getattr(ax, f"{axis}axis").set_major_locator(MaxNLocator(integer=True, nbins="auto"))
+def whole_ticks(ax) -> None:
+    """Ticks on whole numbers only on the x axis (epochs, cluster counts)."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins="auto"))
 
 
 def plain(value: float) -> str:
@@ -97,15 +96,3 @@ def legend_outside(ax, **kwargs: Any):
     """A legend to the right of the axes, where it cannot cover data."""
     opts = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "borderaxespad": 0.0}
     return ax.legend(**{**opts, **kwargs})
-
-
-def legend_below(ax, ncol: int = 3, **kwargs: Any):
-    """A legend under the axes (for wide figures with a few entries)."""
-    opts = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.18), "ncol": ncol}
-    return ax.legend(**{**opts, **kwargs})
-
-
-def hex_colour(colour: str) -> str:
-    """A matplotlib colour ("C3", "tab:blue") as #rrggbb, for swatches in HTML."""
-    with matplotlib.rc_context(RC):
-        return to_hex(colour)

@@ -24,7 +24,7 @@ from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write_text, read_json
 from zspace.data.preview import png_bytes
 from zspace.evaluation.reading import FIDELITY, HEADLINE, METRICS, arrow
-from zspace.reporting.evaluation import FLAG, flag_list, row_key
+from zspace.reporting.evaluation import FLAG, flag_list, labelled
 from zspace.reporting.html import Html, optional_json, page, section, table
 from zspace.reporting.references import (
     REFERENCE_HEAD,
@@ -70,19 +70,13 @@ def collect(run_dir: Path) -> dict[str, Any]:
     out["kl_share"] = measure(run_dir, f"history.{pre}kl_share")
     out |= {k: measure(run_dir, q) for k, q in MEASURED.items()}
     out["z_dim"] = measure(run_dir, "radius.z_dim") or measure(run_dir, "vae.z_dim")
-    evals, rates = (_results(run_dir / "samples" / f"{n}.json") for n in ("eval", "rates"))
+    evals, rates = (labelled(run_dir / "samples" / f"{n}.json") for n in ("eval", "rates"))
     out["eval"] = {k: x.get("metrics", {}) for k, x in evals}
     out["flagged"] = [(k, x) for k, x in evals if x.get("flags")]
     out["rates"] = {k: x.get("rate") for k, x in rates}
     out["thumb"], out["thumb_caption"] = _thumbnail(run_dir)
     out["report"] = (run_dir / "report.html").is_file()
     return out
-
-
-def _results(path: Path) -> list[tuple[str, dict[str, Any]]]:
-    """The rows of rates.json or eval.json, each with its label (``row_key``)."""
-    rows = (optional_json(path) or {}).get("results", [])
-    return [(row_key(x["sampler"], x.get("params")), x) for x in rows]
 
 
 def _thumbnail(run_dir: Path) -> tuple[bytes | None, str]:
@@ -310,8 +304,7 @@ def spearman(x: list[float], y: list[float]) -> float | None:
         return None
     from scipy.stats import spearmanr
 
-    rho = spearmanr(x, y).statistic
-    return None if rho is None or not math.isfinite(float(rho)) else float(rho)
+    return float(spearmanr(x, y).statistic)
 
 
 def trend_rows(out: Path, sweep: dict) -> list[dict[str, Any]]:

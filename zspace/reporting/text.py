@@ -106,8 +106,10 @@ def used_parameters(name: str, params: dict[str, Any], result: dict[str, Any]) -
 def _differs(used: Any, asked: Any) -> bool:
     if isinstance(used, int | float) and isinstance(asked, int | float):
         return abs(float(used) - float(asked)) > 1e-9 * max(1.0, abs(float(asked)))
+    return listed(used) != listed(asked)
 
-    def norm(v: Any) -> Any:
-        return [norm(x) for x in v] if isinstance(v, list | tuple) else v
 
-    return norm(used) != norm(asked)
+def listed(v: Any) -> Any:
+    """Tuples as lists, all the way down, so that a value read from a config (tuples)
+    equals the same value read from JSON or TOML (lists)."""
+    return [listed(x) for x in v] if isinstance(v, list | tuple) else v
