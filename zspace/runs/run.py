@@ -180,7 +180,7 @@ class Run:
             x, image_layout(given, x.dtype == torch.uint8, self.input_shape)
         )
         if batch.dtype == torch.uint8:
-            return batch.float() / 255.0
+            return batch.float().div_(255.0)  # in place: one pass less, the same numbers
         top = float(batch.max()) if batch.numel() else 0.0
         if top > 1.0 + 1e-3:
             raise ZspaceError(
