@@ -125,9 +125,9 @@ def analyses(p: Parser, help: str, synonyms: str = "") -> None:
     opt(p, f"--analyses {synonyms}", None, help, type=names, metavar="A,B")
 
 
-def sampler_options(p: Parser, default: str) -> None:
+def sampler_options(p: Parser, default: str | None, said: str = "") -> None:
     """What generate and evaluate share: samplers, seed, uniform limits, GMM components."""
-    opt(p, "--sampler", default, "normal, uniform, gauss, gmm, or a comma list")
+    opt(p, "--sampler", default, "normal, uniform, gauss, gmm, or a comma list" + said)
     opt(p, "--seed", None, "default: the run's config seed", type=int)
     what = "uniform limits, e.g. 0.5,1,2 (default 0.5,1,1.5,2,2.5,3,3.5,5,8)"
     opt(p, "--limits", None, what, type=numbers(float))
@@ -143,7 +143,7 @@ TASK = (
 
 
 def evaluation_options(p: Parser) -> None:
-    """What evaluate and pipeline share besides the samplers (None: evaluate's default)."""
+    """What evaluate and stage_options share besides the samplers (None: the default)."""
     opt(p, "-k", None, "k-NN radius (default 5)", type=int)
     opt(p, "--rounds", None, "bootstrap rounds (default 50)", type=int)
     what = "face detector: auto (CelebA), faces (any data), none (default auto)"
@@ -153,6 +153,15 @@ def evaluation_options(p: Parser) -> None:
 
 # what evaluate and pipeline hand on as given: sampler_options and evaluation_options
 SAMPLING = ("sampler", "seed", "limits", "components", "k", "rounds", "oracle", "task")
+
+
+def stage_options(p: Parser) -> None:
+    """What pipeline, sweep and recipe run hand on to every run's stages (``SAMPLING``
+    and ``--count`` as ``n``: ``flow.stages.with_options``); not given: the plan's."""
+    sampler_options(p, None, " (default normal,gauss,gmm, or the recipe's)")
+    what = "images per sampler for the rates and the evaluation (default 1000, or the recipe's)"
+    count(p, None, what)
+    evaluation_options(p)
 
 
 def given(args: argparse.Namespace, *names: str) -> dict[str, Any]:

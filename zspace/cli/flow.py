@@ -65,9 +65,7 @@ def add_parser(sub) -> None:
     out(p, "--run-dir", _RUN_OUT)
     analyses(p, "run these analyses only (default all)", "--only")
     params(p, "--analysis-set")
-    common.sampler_options(p, "normal,gauss,gmm")
-    common.count(p, None, "images per sampler for the rates and the evaluation (default 1000)")
-    common.evaluation_options(p)
+    common.stage_options(p)
     no_progress(p)
     p.set_defaults(func=_pipeline)
 
@@ -108,9 +106,10 @@ def add_parser(sub) -> None:
 
 
 def _sweep_options(p: argparse.ArgumentParser) -> None:
-    """What recipe run and sweep share: the analyses and the runs of a sweep."""
+    """What recipe run and sweep share: the analyses, the stages' options, a sweep's runs."""
     analyses(p, "run these analyses (and their variants) only")
     params(p)
+    common.stage_options(p)
     opt(p, "--jobs", 1, "sweep runs at once")
     opt(p, "--index --only", None, "run only run I (0-based, --list order)", type=int, metavar="I")
     flag(p, "--list", "list the runs with their status")
@@ -233,6 +232,8 @@ def _sweep(args: argparse.Namespace) -> int:
         "only": args.index,
         "list_only": args.list,
         "page_only": args.page,
+        "n": args.count,
+        **common.given(args, *common.SAMPLING),
     }
     if args.command == "sweep":  # each logs the page it wrote
         plan = plan_from(args.params, args.analyses)

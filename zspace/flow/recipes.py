@@ -35,7 +35,7 @@ from zspace.core.checks import PATH, check_hooks, check_type
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import read_text
 from zspace.core.progress import progress as switch
-from zspace.flow.stages import Plan, run_stages
+from zspace.flow.stages import Plan, run_stages, with_options
 from zspace.flow.sweeps import parse_vary, plan_runs, run_config, sweep
 from zspace.flow.training import Log, say
 from zspace.reporting.references import Reference, check_keys, check_quantity, parse_reference
@@ -281,11 +281,14 @@ def plan_for(
     *,
     quick: bool = False,
     only: Sequence[str] | None = None,
+    **options: Any,
 ) -> Plan:
     """The recipe's analyses, generation and evaluation as a Plan. ``params``
     (``NAME.KEY=VALUE``) override a recipe parameter of NAME and of every variant
     ``NAME@...``; ``NAME@LABEL.KEY=VALUE`` one variant only. ``only``: run these
-    analyses instead of the recipe's (a name stands for itself and its variants)."""
+    analyses instead of the recipe's (a name stands for itself and its variants).
+    ``options`` (``pipeline``'s: sampler, n, k, ...) win over the recipe's settings and
+    --quick, like ``params``; the reference table names them."""
     analysis = {k: dict(v) for k, v in recipe.analysis.items()}
 
     def family(name: str) -> list[str]:  # the name and, for an analysis, its variants
@@ -319,15 +322,11 @@ def plan_for(
         "quick": quick,
         "references": [r.to_json() for r in recipe.references],
     }
-    return Plan(
-        analysis=analysis,
-        only=chosen,
-        grids=grids,
-        recon=recon,
-        rates=rates,
-        evaluate=evaluate,
-        record=rec,
-    )
+    if given := {k: v for k, v in options.items() if v is not None}:
+        rec["options"] = given  # the reference table names them
+    plan = Plan(analysis=analysis, only=chosen, grids=grids, recon=recon, rates=rates,
+                evaluate=evaluate, record=rec)  # fmt: skip
+    return with_options(plan, **given)
 
 
 def run_recipe(
@@ -345,13 +344,15 @@ def run_recipe(
     page_only: bool = False,
     log: Log = print,
     progress: bool | None = None,
+    **options: Any,
 ) -> Path:
     """Run a recipe end to end (train -> encode -> analyze -> generate -> evaluate ->
     report) into ``run_dir`` (default runs/<recipe>); a sweep recipe runs its sweep
     there and writes sweep.html. Calling again resumes or skips what is done.
     ``analyses`` replaces the recipe's analyses; ``jobs``, ``only``, ``list_only``
-    and ``page_only`` are the sweep's (``zspace sweep``). Returns the report (or the
-    sweep page)."""
+    and ``page_only`` are the sweep's (``zspace sweep``); ``options``: the generation
+    and evaluation options of ``pipeline`` (``sampler``, ``n``, ``k``, ...), over the
+    recipe's. Returns the report (or the sweep page)."""
     check_type("data", data, (*PATH, type(None)), "the data set's path or None")
     for what, items in (("overrides", overrides), ("params", params)):
         check_type(what, items, (list, tuple), "a list of strings", each=str)
@@ -366,7 +367,7 @@ def run_recipe(
         check_data(recipe, data)
     out = Path(run_dir) if run_dir is not None else Path("runs") / recipe.name
     cfg = recipe.base_config(data, overrides)
-    plan = plan_for(recipe, params, quick=quick, only=analyses)
+    plan = plan_for(recipe, params, quick=quick, only=analyses, **options)
     if recipe.is_sweep:
         assert recipe.vary is not None
         return sweep(

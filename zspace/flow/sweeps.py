@@ -27,7 +27,7 @@ from zspace.core.checks import check_type
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write_json
 from zspace.core.progress import progress as switch
-from zspace.flow.stages import Plan, is_complete, run_stages, training_state
+from zspace.flow.stages import Plan, is_complete, run_stages, training_state, with_options
 from zspace.flow.training import Log, say
 from zspace.flow.worker import work
 from zspace.reporting.references import Reference
@@ -129,13 +129,15 @@ def sweep(
     references: Sequence[Reference] = (),
     log: Log = print,
     progress: bool | None = None,
+    **options: Any,
 ) -> Path:
     """Train and analyse one run per value (or combination) into ``out/<key>=<value>/``
     and write ``out/sweep.html``; returns the page (``out/sweep.json`` with
     ``list_only``, the run's report with ``only``). ``config``: a Config, a TOML
     path or None (defaults), with ``overrides`` on top; ``vary``: ``"KEY=V1,V2"``
-    strings or (key, values) pairs."""
-    out, plan, log = Path(out), plan or Plan(), say(log)
+    strings or (key, values) pairs; ``options``: every run's generation and evaluation
+    options, those of ``pipeline`` (``sampler``, ``n``, ``k``, ...; over ``plan``'s)."""
+    out, plan, log = Path(out), with_options(plan or Plan(), **options), say(log)
     if jobs < 1:
         raise ZspaceError(f"--jobs {jobs}: must be >= 1")
     base = resolve_config(config, overrides)

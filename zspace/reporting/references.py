@@ -387,6 +387,8 @@ def setup_differences(record: Mapping[str, Any], run_dir: str | Path) -> list[st
                     out.append(f"{section}.{key}: {got!r} here, {want!r} in the recipe")
     if record.get("quick"):
         out.append("--quick: analyses and generation shrunk for a smoke test")
+    if options := record.get("options"):
+        out.append("options given: " + ", ".join(f"{k}={v}" for k, v in options.items()))
     out += [str(d) for d in setup.get("known_differences", [])]
     return out
 
