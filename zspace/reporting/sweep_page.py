@@ -269,7 +269,8 @@ def _grids_section(sweep: dict, data: dict) -> str:
         cap = f'<figcaption><span class="nw">{esc(r["name"])}</span><br>{esc(said)}</figcaption>'
         cap += "</figure>"
         if d["thumb"] is None:
-            cells.append(f'<figure><p class="missing">no N(0, I) grid yet</p>{cap}')
+            missing = "no N(0, I) grid (not made yet, or --sampler left normal out)"
+            cells.append(f'<figure><p class="missing">{missing}</p>{cap}')
         else:
             cells.append(img(d["thumb"], f"N(0, I) grid of {r['name']}").replace("</figure>", cap))
     return (
