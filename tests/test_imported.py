@@ -129,7 +129,9 @@ def test_cli_import_then_every_stage_in_fresh_processes(models, tmp_path, digits
                *DATA, "--run-dir", str(run))  # fmt: skip
     assert done.returncode == 0, done.stderr
     files = sorted(p.name for p in run.iterdir())
-    assert files == ["config.toml", "meta.json", "model.safetensors"]
+    assert files == ["code", "config.toml", "meta.json", "model.safetensors"]
+    assert [p.name for p in (run / "code").iterdir()] == ["mine.py"]  # no __pycache__
+    assert (run / "code" / "mine.py").read_text() == MODELS
     origin = json.loads((run / "meta.json").read_text())["origin"]
     assert origin == {
         "kind": "factory", "factory": f"{models}:ae", "weights": "model.safetensors",
@@ -246,6 +248,57 @@ def test_a_module_class_with_a_latent_map_rebuilds_from_its_class(models, tmp_pa
         tmp_path,
         PYTHONPATH=f"{ROOT}{os.pathsep}{models.parent}",
     )
+
+
+def test_a_moved_run_runs_its_copy_of_the_factory_file(models, tmp_path, capsys):
+    """The factory file is copied into RUN/code/ at import: the run folder moved alone
+    (the file gone from where it was) loads, encodes and reports in a fresh process
+    with the same weights; a run without the copy (older runs) runs the recorded path,
+    and when that is gone too one line says where zspace looked and what to do."""
+    project = tmp_path / "project"
+    (project / "models").mkdir(parents=True)
+    (project / "models" / "mine.py").write_text(MODELS)
+    argv = ["import", "--factory", str(project / "models" / "mine.py") + ":vae"]
+    assert main([*argv, "--data", "builtin:digits", *DATA, "--out", str(project / "run")]) == 0
+    z = torch.linspace(-1, 1, 8).view(2, 4)
+    want = zspace.load_run(project / "run").decode(z).numpy()
+    np.save(tmp_path / "z.npy", z.numpy())
+    moved = tmp_path / "elsewhere" / "run"
+    moved.parent.mkdir()
+    (project / "run").rename(moved)
+    (project / "models" / "mine.py").unlink()  # the code is gone from where it was
+    fresh(
+        f"""
+        import numpy as np, torch, zspace
+        run = zspace.load_run({str(moved)!r})
+        np.save("got.npy", run.decode(torch.from_numpy(np.load("z.npy"))).numpy())
+        zspace.encode(run, log=None)
+        zspace.report(run, log=None)
+        """,
+        tmp_path,
+    )
+    np.testing.assert_allclose(np.load(tmp_path / "got.npy"), want, atol=1e-6)
+    assert np.load(moved / "latents" / "train.npz")["mu"].shape[1] == 4
+    assert f"factory {project / 'models' / 'mine.py'}:vae" in (moved / "report.html").read_text()
+    bundle = zspace.export(moved, "safetensors", tmp_path / "bundle", log=None)
+    assert (bundle / "code" / "mine.py").read_text() == MODELS  # a bundle keeps the code too
+    np.testing.assert_allclose(zspace.load_run(bundle).decode(z), want, atol=1e-6)
+
+    old = copy_run(moved, tmp_path / "old", ignore=("code",))  # a run from before the copy
+    meta = json.loads((old / "meta.json").read_text())
+    meta["origin"]["factory"] = f"{models}:vae"
+    (old / "meta.json").write_text(json.dumps(meta))
+    np.testing.assert_allclose(zspace.load_run(old).decode(z), want, atol=1e-6)
+    meta["origin"]["factory"] = f"{tmp_path / 'gone' / 'mine.py'}:vae"
+    (old / "meta.json").write_text(json.dumps(meta))
+    assert main(["encode", str(old)]) == 2
+    assert one_error_line(capsys).endswith(
+        f"mine.py is neither in {old / 'code'} nor at {tmp_path / 'gone' / 'mine.py'}: copy it "
+        f"into {old / 'code'}/ (or import the model again)"
+    )
+    (old / "code").mkdir()
+    (old / "code" / "mine.py").write_text(MODELS)
+    np.testing.assert_allclose(zspace.load_run(old).decode(z), want, atol=1e-6)
 
 
 def one_error_line(capsys) -> str:

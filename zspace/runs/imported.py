@@ -10,21 +10,25 @@ The factory is called without arguments and returns what ``zspace.wrap`` accepts
 (``zspace.models.wrapped.adapt``); the run's own safetensors weights are then loaded
 into it, so every stage sees the weights saved at import even when the factory does
 not seed. A module is imported from the working folder or ``PYTHONPATH``; a file path
-(``models/mine.py:build``) is recorded absolute.
+(``models/mine.py:build``) is recorded absolute and the file copied into ``RUN/code/``
+(as MLflow logs code with a model), which later commands run: the run holds the code
+its weights fit wherever it moves. A run without the copy (older ones) runs the path.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import os
+import shutil
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from zspace.core.errors import ZspaceError, first_line
+from zspace.core.fileio import atomic_path
 from zspace.models.wrapped import FAMILIES, WrappedModel, adapt
-from zspace.runs.bundle import WEIGHTS_FILE, load_weights, read_safetensors
+from zspace.runs.bundle import CODE, WEIGHTS_FILE, load_weights, read_safetensors
 from zspace.runs.folder import origin_of, origin_text
 from zspace.runs.model_folders import rebuild
 
@@ -42,18 +46,33 @@ def factory_spec(spec: str) -> str:
     return spec
 
 
-def build(spec: str) -> Any:
-    """Import the factory ``spec`` names and call it without arguments."""
-    where, _, name = factory_spec(spec).rpartition(":")
+def keep_code(spec: str, run: Path) -> None:
+    """Copy a factory file into ``RUN/code/``, where ``build`` looks first."""
+    if (where := spec.rpartition(":")[0]).endswith(".py"):
+        with atomic_path(run / CODE / Path(where).name) as tmp:
+            shutil.copyfile(where, tmp)
+
+
+def build(spec: str, run: Path | None = None) -> Any:
+    """Import the factory ``spec`` names and call it without arguments; a file from
+    ``RUN/code/`` when the run has its copy there."""
+    given, _, name = spec.rpartition(":")
+    copy = Path(run or "", CODE, Path(given).name)
+    if run is not None and given.endswith(".py") and not (copy.is_file() or Path(given).is_file()):
+        raise ZspaceError(
+            f"factory {spec!r}: {copy.name} is neither in {copy.parent} nor at {given}: copy "
+            f"it into {copy.parent}/ (or import the model again)"
+        )
+    where = str(copy) if run and copy.is_file() else factory_spec(spec).rpartition(":")[0]
     try:
         if where.endswith(".py"):  # a file: its folder is importable too (its siblings)
-            if str(Path(where).parent) not in sys.path:
-                sys.path.insert(0, str(Path(where).parent))
+            for folder in (str(Path(given).parent), str(Path(where).parent)):
+                if folder not in sys.path:
+                    sys.path.insert(0, folder)
             module_name = f"zspace_factory_{Path(where).stem}"
-            loader = importlib.util.spec_from_file_location(module_name, where)
-            module = importlib.util.module_from_spec(loader)  # type: ignore[arg-type]
-            sys.modules[module_name] = module
-            loader.loader.exec_module(module)  # type: ignore[union-attr]
+            module = sys.modules[module_name] = ModuleType(module_name)
+            module.__file__ = where  # run without writing __pycache__ (into RUN/code/)
+            exec(compile(Path(where).read_bytes(), where, "exec"), module.__dict__)
         else:  # the working folder is importable too, as for ``python -m``
             if os.getcwd() not in sys.path:
                 sys.path.insert(0, os.getcwd())
@@ -73,7 +92,7 @@ def load_imported(run: Path, meta: dict[str, Any], shape: tuple[int, int, int]) 
     family = FAMILIES.get(str(origin.get("kind")))
     if (family is None and not isinstance(spec, str)) or not isinstance(latent, list):
         raise ZspaceError(f"{run / 'meta.json'}: origin {origin!r} names no factory")
-    obj = build(str(spec)) if family is None else rebuild(origin, run)
+    obj = build(str(spec), run) if family is None else rebuild(origin, run)
     model = WrappedModel(adapt(obj), shape, tuple(latent), bool(origin.get("variational")))
     file = run / str(origin.get("weights", WEIGHTS_FILE))
     load_weights(model.net, read_safetensors(file)[0], file, origin_text(meta))

@@ -30,7 +30,7 @@ from zspace.models.autoencoder import count_parameters
 from zspace.models.wrapped import WrappedModel, adapt, family_of, probe, weights_of
 from zspace.runs.bundle import WEIGHTS_FILE, load_weights, read_safetensors, write_safetensors
 from zspace.runs.folder import check_new_run_dir, data_meta, write_config, write_meta, writer_lock
-from zspace.runs.imported import build, factory_spec
+from zspace.runs.imported import build, factory_spec, keep_code
 from zspace.runs.model_folders import keep_origin, rebuild
 from zspace.runs.run import Run
 
@@ -96,8 +96,9 @@ def wrap(
             rebuilt = rebuild(record, run)
         else:
             record = {"kind": "factory", "factory": spec}
+            keep_code(spec, run)  # later commands run this copy: built from it here
             try:
-                rebuilt = adapt(build(spec)).net
+                rebuilt = adapt(build(spec, run)).net
             except ZspaceError as exc:
                 if factory is not None:
                     raise
