@@ -351,7 +351,7 @@ def test_resume_of_an_imported_run_is_refused(models, tmp_path, capsys):
     assert sorted((p.name, p.stat().st_mtime_ns) for p in run.iterdir()) == before
 
 
-def test_wrap_refuses_what_a_later_process_could_not_rebuild(tmp_path, tiny_runs):
+def test_wrap_refuses_what_a_later_process_could_not_rebuild(models, tmp_path, tiny_runs):
     from torch import nn
 
     class Local(nn.Module):
@@ -367,7 +367,12 @@ def test_wrap_refuses_what_a_later_process_could_not_rebuild(tmp_path, tiny_runs
         zspace.wrap((nn.Flatten(), nn.Identity()), data="builtin:digits", run_dir=tmp_path / "b")
     with pytest.raises(ZspaceError, match="cannot wrap an object of type int"):
         zspace.wrap(42, data="builtin:digits", run_dir=tmp_path / "c")
-    assert list(tmp_path.iterdir()) == []
+    from zspace.runs.imported import build
+
+    with pytest.raises(ZspaceError, match="does not fit the model of factory .*Missing key"):
+        zspace.wrap(build(f"{models}:ae"), data="builtin:digits", run_dir=tmp_path / "d",
+                    factory=f"{models}:vae", overrides=["data.image_size=16"])  # fmt: skip
+    assert list(tmp_path.iterdir()) == []  # not even the factory file's copy
     # zspace's own runs keep their origin: zspace, and a copy of one is no imported run
     run = zspace.load_run(copy_run(tiny_runs["ae"], tmp_path / "own"))
     assert run.origin is None and "origin" not in run.meta
