@@ -293,8 +293,8 @@ def test_a_moved_run_runs_its_copy_of_the_factory_file(models, tmp_path, capsys)
     (old / "meta.json").write_text(json.dumps(meta))
     assert main(["encode", str(old)]) == 2
     assert one_error_line(capsys).endswith(
-        f"mine.py is neither in {old / 'code'} nor at {tmp_path / 'gone' / 'mine.py'}: copy it "
-        f"into {old / 'code'}/ (or import the model again)"
+        f"file not found: {tmp_path / 'gone' / 'mine.py'} (nor in {old / 'code'}/: copy it "
+        "there, or import the model anew)"
     )
     (old / "code").mkdir()
     (old / "code" / "mine.py").write_text(MODELS)

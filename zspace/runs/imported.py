@@ -10,60 +10,52 @@ The factory is called without arguments and returns what ``zspace.wrap`` accepts
 (``zspace.models.wrapped.adapt``); the run's own safetensors weights are then loaded
 into it, so every stage sees the weights saved at import even when the factory does
 not seed. A module is imported from the working folder or ``PYTHONPATH``; a file path
-(``models/mine.py:build``) is recorded absolute and the file copied into ``RUN/code/``
-(as MLflow logs code with a model), which later commands run: the run holds the code
-its weights fit wherever it moves. A run without the copy (older ones) runs the path.
+(``models/mine.py:build``) is recorded absolute and copied into ``RUN/code/``, which later
+commands run: the run keeps the code its weights fit (older runs run the path).
 """
 
 from __future__ import annotations
 
 import importlib
 import os
-import shutil
 import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from zspace.core.errors import ZspaceError, first_line
-from zspace.core.fileio import atomic_path
+from zspace.core.fileio import atomic_write_bytes, read_bytes
 from zspace.models.wrapped import FAMILIES, WrappedModel, adapt
 from zspace.runs.bundle import CODE, WEIGHTS_FILE, load_weights, read_safetensors
 from zspace.runs.folder import origin_of, origin_text
 from zspace.runs.model_folders import rebuild
 
 
-def factory_spec(spec: str) -> str:
+def factory_spec(spec: str, run: Path | None = None) -> str:
     """``module:function`` as given; a file path's part made absolute (later commands
-    run from any folder)."""
+    run from any folder); ``run``: the run it was not found in."""
     where, sep, name = spec.rpartition(":")
     if not sep or not where or not name:
         raise ZspaceError(f"factory {spec!r}: expected MODULE:FUNCTION or path/to/file.py:FUNCTION")
     if where.endswith(".py"):
         if not Path(where).is_file():
-            raise ZspaceError(f"factory {spec!r}: file not found: {where}")
+            fix = f" (nor in {run / CODE}/: copy it there, or import the model anew)" if run else ""
+            raise ZspaceError(f"factory {spec!r}: file not found: {where}{fix}")
         return f"{Path(where).resolve()}:{name}"
     return spec
 
 
 def keep_code(spec: str, run: Path) -> None:
     """Copy a factory file into ``RUN/code/``, where ``build`` looks first."""
-    if (where := spec.rpartition(":")[0]).endswith(".py"):
-        with atomic_path(run / CODE / Path(where).name) as tmp:
-            shutil.copyfile(where, tmp)
+    if (file := Path(spec.rpartition(":")[0])).suffix == ".py":
+        atomic_write_bytes(run / CODE / file.name, read_bytes(file))
 
 
 def build(spec: str, run: Path | None = None) -> Any:
-    """Import the factory ``spec`` names and call it without arguments; a file from
-    ``RUN/code/`` when the run has its copy there."""
+    """Import the factory ``spec`` names (a file: ``run``'s copy if any) and call it."""
     given, _, name = spec.rpartition(":")
     copy = Path(run or "", CODE, Path(given).name)
-    if run is not None and given.endswith(".py") and not (copy.is_file() or Path(given).is_file()):
-        raise ZspaceError(
-            f"factory {spec!r}: {copy.name} is neither in {copy.parent} nor at {given}: copy "
-            f"it into {copy.parent}/ (or import the model again)"
-        )
-    where = str(copy) if run and copy.is_file() else factory_spec(spec).rpartition(":")[0]
+    where = str(copy) if run and copy.is_file() else factory_spec(spec, run).rpartition(":")[0]
     try:
         if where.endswith(".py"):  # a file: its folder is importable too (its siblings)
             for folder in (str(Path(given).parent), str(Path(where).parent)):
