@@ -24,7 +24,6 @@ from types import ModuleType
 from typing import Any
 
 from zspace.core.errors import ZspaceError, first_line
-from zspace.core.fileio import atomic_write_bytes, read_bytes
 from zspace.models.wrapped import FAMILIES, WrappedModel, adapt
 from zspace.runs.bundle import CODE, WEIGHTS_FILE, load_weights, read_safetensors
 from zspace.runs.folder import origin_of, origin_text
@@ -45,29 +44,22 @@ def factory_spec(spec: str, run: Path | None = None) -> str:
     return spec
 
 
-def keep_code(spec: str, run: Path) -> None:
-    """Copy a factory file into ``RUN/code/``, where ``build`` looks first."""
-    if (file := Path(spec.rpartition(":")[0])).suffix == ".py":
-        atomic_write_bytes(run / CODE / file.name, read_bytes(file))
-
-
 def build(spec: str, run: Path | None = None) -> Any:
     """Import the factory ``spec`` names (a file: ``run``'s copy if any) and call it."""
     given, _, name = spec.rpartition(":")
     copy = Path(run or "", CODE, Path(given).name)
     where = str(copy) if run and copy.is_file() else factory_spec(spec, run).rpartition(":")[0]
-    try:
-        if where.endswith(".py"):  # a file: its folder is importable too (its siblings)
-            for folder in (str(Path(given).parent), str(Path(where).parent)):
-                if folder not in sys.path:
-                    sys.path.insert(0, folder)
+    try:  # a file's folders are importable too (its siblings), else the working folder's
+        file = where.endswith(".py")  # (as for ``python -m``)
+        for folder in map(str, [Path(given).parent, Path(where).parent] if file else [os.getcwd()]):
+            if folder not in sys.path:
+                sys.path.insert(0, folder)
+        if file:
             module_name = f"zspace_factory_{Path(where).stem}"
             module = sys.modules[module_name] = ModuleType(module_name)
             module.__file__ = where  # run without writing __pycache__ (into RUN/code/)
             exec(compile(Path(where).read_bytes(), where, "exec"), module.__dict__)
-        else:  # the working folder is importable too, as for ``python -m``
-            if os.getcwd() not in sys.path:
-                sys.path.insert(0, os.getcwd())
+        else:
             module = importlib.import_module(where)
         factory: Any = module
         for part in name.split("."):
