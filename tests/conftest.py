@@ -124,6 +124,28 @@ def copy_run(src: Path, dest: Path, ignore: tuple[str, ...] = ()) -> Path:
     return Path(shutil.copytree(src, dest, ignore=shutil.ignore_patterns(*ignore)))
 
 
+def check_onnx(run, x) -> None:
+    """``zspace export RUN --format onnx``, then the graphs in onnxruntime on ``x`` (a
+    batch of another size than the export's): the run's own mu and logvar (or z), and
+    its images of them."""
+    import numpy as np
+    import torch
+
+    import zspace
+
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    out = zspace.export(run, "onnx", log=None)
+    encoder, decoder = (ort.InferenceSession(out / f"{g}.onnx") for g in ("encoder", "decoder"))
+    heads = encoder.run(None, {"images": x.numpy()})
+    z, mu, logvar = run.encode(x)
+    for got, want in zip(heads, [z] if mu is None else [mu, logvar], strict=True):
+        assert got.shape == (len(x), *run.latent_shape)
+        np.testing.assert_allclose(got.reshape(len(x), -1), want, rtol=1e-4, atol=1e-5)
+    images = decoder.run(None, {"z": heads[0]})[0]
+    np.testing.assert_allclose(images, run.decode(torch.from_numpy(heads[0])), atol=1e-5)
+
+
 def _stamps(root: Path) -> dict[str, tuple[int, int]]:
     return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*")}
 

@@ -13,6 +13,7 @@ import urllib.request
 import numpy as np
 import pytest
 import torch
+from conftest import check_onnx
 from torch import nn
 
 import zspace
@@ -247,6 +248,46 @@ def test_trusted_pickles_are_kept_with_their_sha256_and_checked_on_load(images, 
         torch.testing.assert_close(
             zspace.load_run(direct.path).encode(x)[1], model.encoder(x)["embedding"]
         )
+    bundle = zspace.export(direct, "safetensors", tmp_path / "bundle", log=quiet)
+    assert (bundle / "pythae" / "encoder.pkl").is_file()  # the bundle keeps what it needs
+    torch.testing.assert_close(zspace.load_run(bundle).encode(x)[1], direct.encode(x)[1])
+
+
+class BranchDecoder(pythae_nn.BaseDecoder):
+    """A custom decoder with a Python branch on its values: no ONNX graph."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(LATENT, 256), nn.Sigmoid())
+
+    def forward(self, z):
+        from pythae.models.base.base_utils import ModelOutput
+
+        images = self.net(z).view(z.shape[0], 1, 16, 16)
+        return ModelOutput(reconstruction=images if float(images.max()) <= 1 else images * 0)
+
+
+def test_onnx_export_of_pythae_and_diffusers_runs(
+    pythae_folders, kl_folder, images, tmp_path, capsys
+):
+    """pythae's AE-like and VAE-like families and AutoencoderKL's latent map (its 2x - 1
+    and (y + 1) / 2 inside the graphs) export; a custom network that does not trace is
+    refused in one line, nothing written."""
+    models = [model_folders.load_pythae(pythae_folders[f]) for f in ("VAE", "WAE_MMD")]
+    for i, model in enumerate([*models, model_folders.load_diffusers(kl_folder)]):
+        run = zspace.wrap(model, data="builtin:digits", run_dir=tmp_path / str(i),
+                          overrides=DIGITS, log=quiet)  # fmt: skip
+        check_onnx(run, torch.from_numpy(images[:5]))
+    m = pythae_models
+    branchy = m.VAE(m.VAEConfig(input_dim=(1, 16, 16), latent_dim=LATENT), decoder=BranchDecoder())
+    zspace.wrap(branchy, data="builtin:digits", run_dir=tmp_path / "branchy", overrides=DIGITS,
+                log=quiet)  # fmt: skip
+    capsys.readouterr()
+    assert main(["export", str(tmp_path / "branchy"), "--format", "onnx"]) == 2
+    err = capsys.readouterr().err
+    what = "the decoder of this imported model (pythae VAE) does not export to ONNX ("
+    assert err.startswith(f"zspace: error: --format onnx: {what}") and err.count("\n") == 1
+    assert not (tmp_path / "branchy" / "export").exists()
 
 
 def test_unsupported_families_are_refused_in_one_line(tmp_path):

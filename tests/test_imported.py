@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, copy_run
+from conftest import ROOT, check_onnx, copy_run
 
 import zspace
 from zspace.cli.main import main
@@ -129,7 +129,9 @@ def test_cli_import_then_every_stage_in_fresh_processes(models, tmp_path, digits
                *DATA, "--run-dir", str(run))  # fmt: skip
     assert done.returncode == 0, done.stderr
     files = sorted(p.name for p in run.iterdir())
-    assert files == ["config.toml", "meta.json", "model.safetensors"]
+    assert files == ["code", "config.toml", "meta.json", "model.safetensors"]
+    assert [p.name for p in (run / "code").iterdir()] == ["mine.py"]  # no __pycache__
+    assert (run / "code" / "mine.py").read_text() == MODELS
     origin = json.loads((run / "meta.json").read_text())["origin"]
     assert origin == {
         "kind": "factory", "factory": f"{models}:ae", "weights": "model.safetensors",
@@ -248,6 +250,57 @@ def test_a_module_class_with_a_latent_map_rebuilds_from_its_class(models, tmp_pa
     )
 
 
+def test_a_moved_run_runs_its_copy_of_the_factory_file(models, tmp_path, capsys):
+    """The factory file is copied into RUN/code/ at import: the run folder moved alone
+    (the file gone from where it was) loads, encodes and reports in a fresh process
+    with the same weights; a run without the copy (older runs) runs the recorded path,
+    and when that is gone too one line says where zspace looked and what to do."""
+    project = tmp_path / "project"
+    (project / "models").mkdir(parents=True)
+    (project / "models" / "mine.py").write_text(MODELS)
+    argv = ["import", "--factory", str(project / "models" / "mine.py") + ":vae"]
+    assert main([*argv, "--data", "builtin:digits", *DATA, "--out", str(project / "run")]) == 0
+    z = torch.linspace(-1, 1, 8).view(2, 4)
+    want = zspace.load_run(project / "run").decode(z).numpy()
+    np.save(tmp_path / "z.npy", z.numpy())
+    moved = tmp_path / "elsewhere" / "run"
+    moved.parent.mkdir()
+    (project / "run").rename(moved)
+    (project / "models" / "mine.py").unlink()  # the code is gone from where it was
+    fresh(
+        f"""
+        import numpy as np, torch, zspace
+        run = zspace.load_run({str(moved)!r})
+        np.save("got.npy", run.decode(torch.from_numpy(np.load("z.npy"))).numpy())
+        zspace.encode(run, log=None)
+        zspace.report(run, log=None)
+        """,
+        tmp_path,
+    )
+    np.testing.assert_allclose(np.load(tmp_path / "got.npy"), want, atol=1e-6)
+    assert np.load(moved / "latents" / "train.npz")["mu"].shape[1] == 4
+    assert f"factory {project / 'models' / 'mine.py'}:vae" in (moved / "report.html").read_text()
+    bundle = zspace.export(moved, "safetensors", tmp_path / "bundle", log=None)
+    assert (bundle / "code" / "mine.py").read_text() == MODELS  # a bundle keeps the code too
+    np.testing.assert_allclose(zspace.load_run(bundle).decode(z), want, atol=1e-6)
+
+    old = copy_run(moved, tmp_path / "old", ignore=("code",))  # a run from before the copy
+    meta = json.loads((old / "meta.json").read_text())
+    meta["origin"]["factory"] = f"{models}:vae"
+    (old / "meta.json").write_text(json.dumps(meta))
+    np.testing.assert_allclose(zspace.load_run(old).decode(z), want, atol=1e-6)
+    meta["origin"]["factory"] = f"{tmp_path / 'gone' / 'mine.py'}:vae"
+    (old / "meta.json").write_text(json.dumps(meta))
+    assert main(["encode", str(old)]) == 2
+    assert one_error_line(capsys).endswith(
+        f"file not found: {tmp_path / 'gone' / 'mine.py'} (nor in {old / 'code'}/: copy it "
+        "there, or import the model anew)"
+    )
+    (old / "code").mkdir()
+    (old / "code" / "mine.py").write_text(MODELS)
+    np.testing.assert_allclose(zspace.load_run(old).decode(z), want, atol=1e-6)
+
+
 def one_error_line(capsys) -> str:
     err = capsys.readouterr().err
     lines = err.strip().splitlines()
@@ -298,7 +351,7 @@ def test_resume_of_an_imported_run_is_refused(models, tmp_path, capsys):
     assert sorted((p.name, p.stat().st_mtime_ns) for p in run.iterdir()) == before
 
 
-def test_wrap_refuses_what_a_later_process_could_not_rebuild(tmp_path, tiny_runs):
+def test_wrap_refuses_what_a_later_process_could_not_rebuild(models, tmp_path, tiny_runs):
     from torch import nn
 
     class Local(nn.Module):
@@ -314,7 +367,12 @@ def test_wrap_refuses_what_a_later_process_could_not_rebuild(tmp_path, tiny_runs
         zspace.wrap((nn.Flatten(), nn.Identity()), data="builtin:digits", run_dir=tmp_path / "b")
     with pytest.raises(ZspaceError, match="cannot wrap an object of type int"):
         zspace.wrap(42, data="builtin:digits", run_dir=tmp_path / "c")
-    assert list(tmp_path.iterdir()) == []
+    from zspace.runs.imported import build
+
+    with pytest.raises(ZspaceError, match="does not fit the model of factory .*Missing key"):
+        zspace.wrap(build(f"{models}:ae"), data="builtin:digits", run_dir=tmp_path / "d",
+                    factory=f"{models}:vae", overrides=["data.image_size=16"])  # fmt: skip
+    assert list(tmp_path.iterdir()) == []  # not even the factory file's copy
     # zspace's own runs keep their origin: zspace, and a copy of one is no imported run
     run = zspace.load_run(copy_run(tiny_runs["ae"], tmp_path / "own"))
     assert run.origin is None and "origin" not in run.meta
@@ -338,19 +396,20 @@ def test_the_docs_example_runs_as_written(tmp_path):
 def test_onnx_exports_an_imported_model_that_traces_and_refuses_one_that_does_not(
     models, tmp_path, capsys
 ):
+    """A pair with a latent vector and a module with a latent map (2, 4, 4) export; the
+    graphs give the run's own numbers on a batch of another size. A decoder that
+    branches on its values does not trace: one line, nothing written."""
     pytest.importorskip("onnxscript")
     pytest.importorskip("onnxruntime")
     from zspace.runs.imported import build
 
     images = (np.random.default_rng(0).random((40, 16, 16)) * 255).astype(np.uint8)
-    for name in ("ae", "untraceable"):
+    for name in ("ae", "MapAE", "untraceable"):
         spec = f"{models}:{name}"
         zspace.wrap(build(spec), data=images, run_dir=tmp_path / name, factory=spec, log=None)
-    assert main(["export", str(tmp_path / "ae"), "--format", "onnx"]) == 0
-    assert {p.name for p in (tmp_path / "ae" / "export" / "onnx").iterdir()} >= {
-        "encoder.onnx", "decoder.onnx"
-    }  # fmt: skip
-    capsys.readouterr()
+    x = torch.from_numpy(images[:5, None] / 255).float()
+    for name in ("ae", "MapAE"):
+        check_onnx(zspace.load_run(tmp_path / name), x)
     assert main(["export", str(tmp_path / "untraceable"), "--format", "onnx"]) == 2
     line = one_error_line(capsys)
     assert "the decoder of this imported model (factory " in line and "does not export" in line

@@ -10,53 +10,56 @@ The factory is called without arguments and returns what ``zspace.wrap`` accepts
 (``zspace.models.wrapped.adapt``); the run's own safetensors weights are then loaded
 into it, so every stage sees the weights saved at import even when the factory does
 not seed. A module is imported from the working folder or ``PYTHONPATH``; a file path
-(``models/mine.py:build``) is recorded absolute.
+(``models/mine.py:build``) is recorded absolute and copied into ``RUN/code/``, which later
+commands run: the run keeps the code its weights fit (older runs run the path).
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import os
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from zspace.core.errors import ZspaceError, first_line
 from zspace.models.wrapped import FAMILIES, WrappedModel, adapt
-from zspace.runs.bundle import WEIGHTS_FILE, load_weights, read_safetensors
+from zspace.runs.bundle import CODE, WEIGHTS_FILE, load_weights, read_safetensors
 from zspace.runs.folder import origin_of, origin_text
 from zspace.runs.model_folders import rebuild
 
 
-def factory_spec(spec: str) -> str:
+def factory_spec(spec: str, run: Path | None = None) -> str:
     """``module:function`` as given; a file path's part made absolute (later commands
-    run from any folder)."""
+    run from any folder); ``run``: the run it was not found in."""
     where, sep, name = spec.rpartition(":")
     if not sep or not where or not name:
         raise ZspaceError(f"factory {spec!r}: expected MODULE:FUNCTION or path/to/file.py:FUNCTION")
     if where.endswith(".py"):
         if not Path(where).is_file():
-            raise ZspaceError(f"factory {spec!r}: file not found: {where}")
+            fix = f" (nor in {run / CODE}/: copy it there, or import the model anew)" if run else ""
+            raise ZspaceError(f"factory {spec!r}: file not found: {where}{fix}")
         return f"{Path(where).resolve()}:{name}"
     return spec
 
 
-def build(spec: str) -> Any:
-    """Import the factory ``spec`` names and call it without arguments."""
-    where, _, name = factory_spec(spec).rpartition(":")
-    try:
-        if where.endswith(".py"):  # a file: its folder is importable too (its siblings)
-            if str(Path(where).parent) not in sys.path:
-                sys.path.insert(0, str(Path(where).parent))
+def build(spec: str, run: Path | None = None) -> Any:
+    """Import the factory ``spec`` names (a file: ``run``'s copy if any) and call it."""
+    given, _, name = spec.rpartition(":")
+    copy = Path(run or "", CODE, Path(given).name)
+    where = str(copy) if run and copy.is_file() else factory_spec(spec, run).rpartition(":")[0]
+    try:  # a file's folders are importable too (its siblings), else the working folder's
+        file = where.endswith(".py")  # (as for ``python -m``)
+        for folder in map(str, [Path(given).parent, Path(where).parent] if file else [os.getcwd()]):
+            if folder not in sys.path:
+                sys.path.insert(0, folder)
+        if file:
             module_name = f"zspace_factory_{Path(where).stem}"
-            loader = importlib.util.spec_from_file_location(module_name, where)
-            module = importlib.util.module_from_spec(loader)  # type: ignore[arg-type]
-            sys.modules[module_name] = module
-            loader.loader.exec_module(module)  # type: ignore[union-attr]
-        else:  # the working folder is importable too, as for ``python -m``
-            if os.getcwd() not in sys.path:
-                sys.path.insert(0, os.getcwd())
+            module = sys.modules[module_name] = ModuleType(module_name)
+            module.__file__ = where  # run without writing __pycache__ (into RUN/code/)
+            exec(compile(Path(where).read_bytes(), where, "exec"), module.__dict__)
+        else:
             module = importlib.import_module(where)
         factory: Any = module
         for part in name.split("."):
@@ -73,7 +76,7 @@ def load_imported(run: Path, meta: dict[str, Any], shape: tuple[int, int, int]) 
     family = FAMILIES.get(str(origin.get("kind")))
     if (family is None and not isinstance(spec, str)) or not isinstance(latent, list):
         raise ZspaceError(f"{run / 'meta.json'}: origin {origin!r} names no factory")
-    obj = build(str(spec)) if family is None else rebuild(origin, run)
+    obj = build(str(spec), run) if family is None else rebuild(origin, run)
     model = WrappedModel(adapt(obj), shape, tuple(latent), bool(origin.get("variational")))
     file = run / str(origin.get("weights", WEIGHTS_FILE))
     load_weights(model.net, read_safetensors(file)[0], file, origin_text(meta))

@@ -21,14 +21,14 @@ from zspace.config import load_config
 from zspace.config.parse import toml_value
 from zspace.core.checks import PATH, check_hooks, check_type
 from zspace.core.errors import ZspaceError
-from zspace.core.fileio import check_writable, make_dirs, undo_on_error
+from zspace.core.fileio import atomic_write_bytes, check_writable, make_dirs, undo_on_error
 from zspace.core.progress import progress as progress_switch
 from zspace.data.arrays import save_arrays
 from zspace.data.loader import to_float_nchw
 from zspace.data.prepare import new_run_data
 from zspace.models.autoencoder import count_parameters
 from zspace.models.wrapped import WrappedModel, adapt, family_of, probe, weights_of
-from zspace.runs.bundle import WEIGHTS_FILE, load_weights, read_safetensors, write_safetensors
+from zspace.runs.bundle import CODE, WEIGHTS_FILE, load_weights, read_safetensors, write_safetensors
 from zspace.runs.folder import check_new_run_dir, data_meta, write_config, write_meta, writer_lock
 from zspace.runs.imported import build, factory_spec
 from zspace.runs.model_folders import keep_origin, rebuild
@@ -96,8 +96,10 @@ def wrap(
             rebuilt = rebuild(record, run)
         else:
             record = {"kind": "factory", "factory": spec}
+            if (file := Path(spec.rpartition(":")[0])).suffix == ".py":  # later commands run
+                atomic_write_bytes(run / CODE / file.name, file.read_bytes())  # this copy
             try:
-                rebuilt = adapt(build(spec)).net
+                rebuilt = adapt(build(spec, run)).net
             except ZspaceError as exc:
                 if factory is not None:
                     raise
