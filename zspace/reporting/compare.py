@@ -56,15 +56,13 @@ def build_compare(
     dirs = [Path(r) for r in runs]
     if len(dirs) < 2:
         raise ZspaceError("compare needs at least two runs")
-    for d in dirs:
-        if not (d / "config.toml").is_file():
-            raise ZspaceError(f"{d} is not a zspace run folder (no config.toml)")
+    metas = [read_meta(d) for d in dirs]  # refuses a folder without config.toml or meta.json
     check_writable(Path(out) / "compare.html", "--out")  # before any figure is drawn
     names = _names(dirs)
     hists = [read_history(d) for d in dirs]
     legend = []
     for i, (n, d, h) in enumerate(zip(names, dirs, hists, strict=True)):
-        meta, shape = read_meta(d), latent_shape(d)
+        meta, shape = metas[i], latent_shape(d)
         origin, epochs = origin_text(meta), len(h) if origin_of(meta) is None else "imported"
         kind, dim = str(meta.get("kind", "?")).upper(), f"{math.prod(shape)} {shape}"
         legend.append([n, swatch(F.run_colour(i)), kind, origin, str(d), dim, epochs])
@@ -81,6 +79,10 @@ def build_compare(
     )
     if any(hists):
         loss = img(F.overlay_losses(list(zip(names, hists, strict=True))), "loss curves") + loss
+    if none := [n for n, h in zip(names, hists, strict=True) if not h]:
+        loss = (
+            f'<p class="key">No training history (imported) for {esc(", ".join(none))}.</p>' + loss
+        )
     body.append(section("losses", "Losses", loss))
     body.append(section("latent", "Latent spaces side by side", latent_html(names, dirs)))
     for name, (title, overlay) in OVERLAYS.items():

@@ -378,8 +378,12 @@ def overlay_inertia(items: Sequence[tuple[str, dict, dict]]) -> Figure:
 
 @styled
 def overlay_losses(items: Sequence[tuple[str, list[dict]]]) -> Figure:
+    """The runs' total losses per epoch, each in its colour; a run without a history
+    (imported) keeps its colour and has no line or legend entry."""
     fig, ax = figure(size=(9, 3.6))
     for i, (name, hist) in enumerate(items):
+        if not hist:
+            continue
         ep = [h["epoch"] for h in hist]
         ax.plot(ep, _series(hist, "total"), "-", color=run_colour(i), label=f"{name} train")
         val = _series(hist, "val_total")

@@ -323,9 +323,7 @@ def build_report(run_dir: str | Path, log: Callable[[str], None] | None = None) 
     from zspace.runs.folder import read_history, read_meta
 
     run_dir = Path(run_dir)
-    if not (run_dir / "config.toml").is_file():
-        raise ZspaceError(f"{run_dir} is not a zspace run folder (no config.toml)")
-    meta = read_meta(run_dir)
+    meta = read_meta(run_dir)  # refuses a folder without config.toml or meta.json
     history = read_history(run_dir)
     _check_inputs(run_dir)
     kind = str(meta.get("kind", "ae"))
