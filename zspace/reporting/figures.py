@@ -18,6 +18,7 @@ from functools import partial
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from zspace.reporting.style import (
     DPI,
@@ -233,6 +234,7 @@ def projection_figure(rec: dict, arr: dict, colour: str = "C0", kind: str = "pca
             ax.set_xlabel(f"{name(p[0])} (latent units)", fontsize=8)
             ax.set_ylabel(f"{name(p[1])} (latent units)", fontsize=8)
             ax.tick_params(labelsize=7)
+            ax.xaxis.set_major_locator(MaxNLocator(4))  # labels of narrow windows run long
     what = "principal axes" if pca else "original axes"
     fig.suptitle(f"Projection on pairs of {what}, with zoom windows around the median")
     return fig
