@@ -558,6 +558,79 @@ RECIPE_SWAPS = {
 }
 
 
+# samples/eval.json and rates.json as evaluate and generate --rate write them (in short)
+EVAL = {"n": 8, "k": 5, "evaluator": {"fingerprint": "f" * 16, "kind": "classes",
+        "reference_size": 8}, "headline": {"metric": "fd", "higher_is_better": False},
+        "results": [{"sampler": s, "params": {"n": 8}, "metrics": {"fd": 1.0, "recall": 0.5},
+                     "spread": {"fd": 0.1}, "flags": []} for s in ("real", "normal")]}  # fmt: skip
+RATES = {"threshold": 1.0, "quantile": 0.95, "reference_size": 8, "space": "mu", "warning": None,
+         "results": [{"sampler": "normal", "params": {}, "rate": 0.5, "n": 8, "mean_radius": 2.0,
+                      "median_distance": 0.5}]}  # fmt: skip
+
+
+def _results(work, run, name, edit, command="report"):
+    """A copy of the run (two for compare) with a good eval.json, rates.json and index.json, one
+    of them then changed by ``edit`` (its content, parsed) and written back."""
+    runs = [copy_run(run, work, n) for n in (("a", "b") if command == "compare" else ("a",))]
+    for r in runs:
+        index = json.loads((r / "samples" / "index.json").read_text())
+        for file, good in (("eval", EVAL), ("rates", RATES), ("index", index)):
+            got = edit(json.loads(json.dumps(good))) if file == name and r == runs[-1] else good
+            (r / "samples" / f"{file}.json").write_text(json.dumps(got))
+    out = ["--out", str(work / "cmp")] if command == "compare" else []
+    return [command, *map(str, runs), *out]
+
+
+FOREIGN = {  # (file, edit, what the line names)
+    "eval_a_list": ("eval", lambda x: [x], "(the top level: missing"),
+    "eval_no_evaluator": ("eval", lambda x: x.pop("evaluator") and x, "(evaluator: missing"),
+    "eval_row_not_a_dict": ("eval", lambda x: x | {"results": ["normal"]}, "(results[0]: missing"),
+    "eval_metric_text": (
+        "eval",
+        lambda x: x["results"][1]["metrics"].update(fd="low") or x,
+        "results[1].metrics.fd",
+    ),
+    "rates_rate_text": (
+        "rates",
+        lambda x: x["results"][0].update(rate="1/2") or x,
+        "results[0].rate",
+    ),
+    "index_limit_text": (
+        "index",
+        lambda x: x[0]["params"].update(limit="2") or x,
+        "[0].params.limit",
+    ),
+    "rates_no_threshold": ("rates", lambda x: x.pop("threshold") and x, "(threshold: missing"),
+}
+
+
+@pytest.mark.parametrize("command", ["report", "compare"])
+@pytest.mark.parametrize("case", list(FOREIGN))
+def test_a_foreign_samples_file_is_refused_by_report_and_compare(
+    case, command, base_run, work, capsys
+):
+    """The pages read samples/eval.json, rates.json and index.json whole before drawing: one
+    line naming the file, where it departs and the command that rewrites it; nothing written."""
+    name, edit, where = FOREIGN[case]
+    argv = _results(work, base_run, name, edit, command)
+    redo = "zspace evaluate" if name == "eval" else "zspace generate"
+    err = assert_user_error(argv, work, capsys, f"{name}.json")
+    assert where in err and f"rerun `{redo} {work / argv[-3 if command == 'compare' else 1]}" in err
+
+
+@pytest.mark.parametrize("command", ["report", "compare"])
+def test_a_truncated_eval_file_is_refused_and_good_ones_are_shown(command, base_run, work, capsys):
+    argv = _results(work, base_run, "eval", lambda x: x, command)
+    assert main(argv) == 0
+    page = work / "cmp" / "compare.html" if command == "compare" else work / "a" / "report.html"
+    text = page.read_text()
+    assert "ffffffffffffffff" in text and "No evaluation for" not in text
+    assert command == "compare" or "within 1 of a training point" in text
+    page.unlink()
+    _truncate(work / argv[1] / "samples" / "eval.json", 30)
+    assert_user_error(argv, work, capsys, "eval.json is truncated or not JSON")
+
+
 def case_npy_labels_hold_objects(work, run):
     folder = work / "arrays"
     folder.mkdir()

@@ -426,3 +426,28 @@ def test_a_factory_module_is_found_in_the_working_folder(models, monkeypatch):
     monkeypatch.delitem(sys.modules, "mine", raising=False)
     encoder, decoder = build("mine:vae")
     assert type(encoder).__name__ == "Encoder" and encoder.logvar is not None
+
+
+def test_compare_draws_no_loss_line_or_legend_entry_for_an_imported_run(
+    models, tmp_path, tiny_runs, monkeypatch
+):
+    """An imported run has no training history: it is absent from the loss figure's
+    legend, and two imported runs get no (empty) loss figure at all."""
+    from zspace.reporting.figures import overlay_losses
+
+    monkeypatch.syspath_prepend(str(models.parent))
+    import mine
+
+    runs = [tmp_path / n for n in ("one", "two")]
+    for run in runs:
+        zspace.wrap(mine.ae(), data="builtin:digits", run_dir=run, factory="mine:ae",
+                    overrides=["data.image_size=16"], log=None)  # fmt: skip
+    legend = overlay_losses([("ae", [{"epoch": 1, "total": 2.0}]), ("one", [])]).axes[0]
+    assert [t.get_text() for t in legend.get_legend().get_texts()] == ["ae train"]
+    both = zspace.compare(runs, tmp_path / "cmp", log=None).read_text()
+    assert "data:image/png" not in both.split('<section id="losses">')[1].split("</section>")[0]
+    mixed = zspace.compare([tiny_runs["ae"], runs[0]], tmp_path / "cmp2", log=None).read_text()
+    losses = mixed.split('<section id="losses">')[1].split("</section>")[0]
+    assert (
+        losses.count("data:image/png") == 1 and "No training history (imported) for one" in losses
+    )

@@ -4,6 +4,7 @@ best sampler (or run) bold where a metric has a better side, names that do not w
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from pathlib import Path
@@ -98,3 +99,39 @@ def test_quantities_are_named_as_the_evaluation_tables_name_them():
     assert words("eval.normal.fd") == "FD-zspace of normal"
     assert words("eval.uniform:2.5.confident_share") == "confident share of uniform limit=2.5"
     assert words("radius.peak") == "radius peak" and words("eval.normal.nope") == ""
+
+
+def _overlapping_tick_labels(fig) -> list[str]:
+    """The x tick labels (inside the view) of ``fig``'s panels that touch a neighbour."""
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from zspace.reporting.style import RC
+
+    with matplotlib.rc_context(RC):  # as png() draws it
+        (canvas := FigureCanvasAgg(fig)).draw()
+    renderer, out = canvas.get_renderer(), []
+    for ax in fig.axes:
+        lo, hi = ax.get_xlim()
+        shown = [t for t, x in zip(ax.get_xticklabels(), ax.get_xticks(), strict=True)
+                 if lo <= x <= hi and t.get_text()]  # fmt: skip
+        boxes = [t.get_window_extent(renderer) for t in shown]
+        out += [f"{a.get_text()}|{b.get_text()}" for (a, p), (b, q) in
+                itertools.pairwise(zip(shown, boxes, strict=True)) if p.x1 + 2 > q.x0]  # fmt: skip
+    return out
+
+
+@pytest.mark.parametrize("spread, centre", [(1.0, 0.0), (0.02, -0.01), (3e-4, 1.4), (2.0, -1.1)])
+def test_the_zoom_windows_tick_labels_never_overlap(spread, centre):
+    """The PCA projection's zoom windows, on a cloud as spread as an MNIST VAE's and
+    on tiny ones away from 0 (issue: "-0.020-0.015" ran together at the narrowest)."""
+    import numpy as np
+
+    from zspace.reporting.figures import projection_figure
+
+    pts = np.random.default_rng(0).normal(centre, spread, (1, 2000, 2))
+    half = [3 * spread * z for z in (1, 0.3, 0.1, 0.03)]
+    r = {"pairs": [[1, 2]], "centre_pca": [[centre, centre]], "counts_pca": [[2000] * 4],
+         "windows_pca": [half], "zooms": [1, 0.3, 0.1, 0.03], "zoom_mode": "relative",
+         "n": 2000}  # fmt: skip
+    assert _overlapping_tick_labels(projection_figure({"result": r}, {"proj_pca": pts})) == []

@@ -187,15 +187,16 @@ def _fake_run(tmp_path: Path) -> Path:
     z = np.random.default_rng(0).standard_normal((4000, 16)).astype(np.float32)
     p = make_params("radius", {"bin_width": 0.5})
     save_result(run, "radius", "train", p, radius_distribution(z, p), 0.0)
-    rates = {
-        "results": [
-            {"sampler": "data", "params": {}, "rate": 0.95},
-            {"sampler": "normal", "params": {}, "rate": 0.25},
-            {"sampler": "uniform", "params": {"limit": 2.5}, "rate": 0.125},
-        ]
-    }
+    row = {"n": 8, "mean_radius": 1.0, "median_distance": 1.0}
+    rates = {"threshold": 1.0, "quantile": 0.95, "reference_size": 8, "space": "mu", "results": [
+        {"sampler": "data", "params": {}, "rate": 0.95, **row},
+        {"sampler": "normal", "params": {}, "rate": 0.25, **row},
+        {"sampler": "uniform", "params": {"limit": 2.5}, "rate": 0.125, **row},
+    ]}  # fmt: skip
     (run / "samples" / "rates.json").write_text(json.dumps(rates))
-    ev = {"results": [{"sampler": "normal", "params": {}, "metrics": {"precision": 0.5}}]}
+    judge = {"fingerprint": "f", "kind": "classes", "reference_size": 8}
+    ev = {"n": 8, "k": 5, "evaluator": judge,
+          "results": [{"sampler": "normal", "metrics": {"precision": 0.5}}]}  # fmt: skip
     (run / "samples" / "eval.json").write_text(json.dumps(ev))
     return run
 

@@ -111,7 +111,8 @@ def test_report_shows_the_rates_table(tmp_path):
     (run / "samples" / "rates.json").write_text(json.dumps(rates))
     assert "Warning: the rate&#x27;s threshold (31.6)" in samples_section(run)
     (run / "samples" / "rates.json").write_text("{broken")
-    assert "rates.json is unreadable" in samples_section(run)
+    with pytest.raises(zspace.ZspaceError, match="rates.json is truncated or not JSON.*--rate`"):
+        samples_section(run)
 
 
 def test_compare_page(runs, tmp_path):
@@ -245,3 +246,24 @@ def test_pipeline_ends_with_samples_and_rates_in_the_report(tmp_path, digits_eva
     text = page.read_text()
     assert "Meaningful-point rate" in text and "recon-valid" in text
     assert (run / "samplers" / "gmm.npz").is_file()
+
+
+def test_report_and_compare_refuse_a_folder_that_is_no_run_in_the_same_line(runs, tmp_path):
+    """The pages say what every command says of a folder without config.toml
+    (``runs.folder.run_file``), and of one without meta.json."""
+    from zspace.runs.folder import read_config
+
+    (tmp_path / "meta.json").write_text("{}")
+    with pytest.raises(zspace.ZspaceError) as want:
+        read_config(tmp_path)
+    assert str(want.value) == f"{tmp_path} is not a zspace run folder (no config.toml)"
+    for make in (
+        lambda: zspace.report(tmp_path),
+        lambda: zspace.compare([runs["ae"], tmp_path], tmp_path / "o"),
+    ):
+        with pytest.raises(zspace.ZspaceError) as got:
+            make()
+        assert str(got.value) == str(want.value)
+    (tmp_path / "meta.json").rename(tmp_path / "config.toml")
+    with pytest.raises(zspace.ZspaceError, match=r"is not a zspace run folder \(no meta.json\)"):
+        zspace.compare([runs["ae"], tmp_path], tmp_path / "out")

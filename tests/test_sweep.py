@@ -291,7 +291,14 @@ def test_the_page_shows_evaluation_metrics_when_the_runs_have_them(done, tmp_pat
             for s, p in (("real", 0.9), ("normal", 0.1 * (i + 1)), ("gmm", 0.7))
         ]  # fmt: skip
         (out / f"model.fact={v}" / "samples" / "eval.json").write_text(
-            json.dumps({"results": rows})
+            json.dumps(
+                {
+                    "n": 8,
+                    "k": 5,
+                    "results": rows,
+                    "evaluator": {"fingerprint": "f", "kind": "classes", "reference_size": 8},
+                }
+            )  # fmt: skip
         )
     text = build_sweep_page(out).read_text()
     assert "From samples/eval.json" in text and "rate of samples/rates.json" not in text

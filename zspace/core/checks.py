@@ -75,3 +75,22 @@ def require(module: str, extra: str, what: str) -> ModuleType:
         raise ZspaceError(
             f"{what} needs the {name.split('.')[0]} package: pip install 'zspace[{extra}]'"
         ) from None
+
+
+def misfit(value: Any, shape: Any, at: str = "") -> str | None:
+    """Where ``value`` (read JSON) departs from ``shape``, or None when it fits. A shape is
+    a type or tuple of types (a bool is no number), ``[shape]`` for a list of such,
+    ``{key: shape}`` for a dict holding those keys (``"?key"``: may be absent or null;
+    others may be there too), ``{str: shape}`` for a dict of any keys."""
+    if isinstance(shape, list | dict) and not isinstance(value, type(shape)):
+        return at or "the top level"
+    if isinstance(shape, list):
+        found = (misfit(v, shape[0], f"{at}[{i}]") for i, v in enumerate(value))
+    elif isinstance(shape, dict):
+        shape = dict.fromkeys(value, shape[str]) if str in shape else shape
+        keys = [(k.lstrip("?"), s) for k, s in shape.items()
+                if k[:1] != "?" or value.get(k[1:]) is not None]  # fmt: skip
+        found = (misfit(value.get(k), s, f"{at}.{k}".lstrip(".")) for k, s in keys)
+    else:
+        return None if isinstance(value, shape) and not isinstance(value, bool) else at
+    return next((m for m in found if m is not None), None)

@@ -17,8 +17,8 @@ from zspace.core.display import esc, img
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write_text, check_writable
 from zspace.reporting import figures as F
-from zspace.reporting.evaluation import compare_html, labelled, row_key
-from zspace.reporting.html import Html, optional_json, page, section, table
+from zspace.reporting.evaluation import check_samples, compare_html, labelled, row_key, samples_json
+from zspace.reporting.html import Html, page, section, table
 from zspace.reporting.report import grid_figure
 from zspace.runs.folder import latent_shape, origin_of, origin_text, read_history, read_meta
 
@@ -56,15 +56,15 @@ def build_compare(
     dirs = [Path(r) for r in runs]
     if len(dirs) < 2:
         raise ZspaceError("compare needs at least two runs")
+    metas = [read_meta(d) for d in dirs]  # refuses a folder without config.toml or meta.json
     for d in dirs:
-        if not (d / "config.toml").is_file():
-            raise ZspaceError(f"{d} is not a zspace run folder (no config.toml)")
+        check_samples(d)  # before any figure is drawn
     check_writable(Path(out) / "compare.html", "--out")  # before any figure is drawn
     names = _names(dirs)
     hists = [read_history(d) for d in dirs]
     legend = []
     for i, (n, d, h) in enumerate(zip(names, dirs, hists, strict=True)):
-        meta, shape = read_meta(d), latent_shape(d)
+        meta, shape = metas[i], latent_shape(d)
         origin, epochs = origin_text(meta), len(h) if origin_of(meta) is None else "imported"
         kind, dim = str(meta.get("kind", "?")).upper(), f"{math.prod(shape)} {shape}"
         legend.append([n, swatch(F.run_colour(i)), kind, origin, str(d), dim, epochs])
@@ -81,6 +81,10 @@ def build_compare(
     )
     if any(hists):
         loss = img(F.overlay_losses(list(zip(names, hists, strict=True))), "loss curves") + loss
+    if none := [n for n, h in zip(names, hists, strict=True) if not h]:
+        loss = (
+            f'<p class="key">No training history (imported) for {esc(", ".join(none))}.</p>' + loss
+        )
     body.append(section("losses", "Losses", loss))
     body.append(section("latent", "Latent spaces side by side", latent_html(names, dirs)))
     for name, (title, overlay) in OVERLAYS.items():
@@ -131,7 +135,7 @@ def latent_html(names: Sequence[str], dirs: Sequence[Path]) -> str:
 def generation_html(names: Sequence[str], dirs: Sequence[Path]) -> str:
     """Rates per sampler with one column per run, then each sampler's grids side by side
     (the latest unsharpened grid of that sampler and limit in each run)."""
-    by_run = [{k: r["rate"] for k, r in labelled(d / "samples" / "rates.json")} for d in dirs]
+    by_run = [{k: r["rate"] for k, r in labelled(d, "rates")} for d in dirs]
     keys = list(dict.fromkeys(k for rows in by_run for k in rows))
     parts = []
     if keys:
@@ -145,10 +149,9 @@ def generation_html(names: Sequence[str], dirs: Sequence[Path]) -> str:
     parts.append(compare_html(names, dirs))  # the evaluation, per sampler, runs side by side
     grids: dict[str, dict[str, tuple[Path, dict]]] = {}
     for n, d in zip(names, dirs, strict=True):
-        index = optional_json(d / "samples" / "index.json")
-        for e in index if isinstance(index, list) else []:
-            params = e.get("params") or {} if isinstance(e, dict) else {}
-            if isinstance(e, dict) and e.get("kind") == "grid" and "sharpen" not in params:
+        for e in samples_json(d, "index") or []:
+            params = e.get("params") or {}
+            if e.get("kind") == "grid" and "sharpen" not in params:
                 key = row_key(str(e.get("sampler", "?")), params)
                 grids.setdefault(key, {})[n] = (d / "samples", e)
     for key, per_run in grids.items():

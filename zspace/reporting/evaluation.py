@@ -1,5 +1,6 @@
 """samples/eval.json on the pages: the evaluation table of a run, a table of each
-sampler's metrics beside its grid, and the runs side by side on the compare page.
+sampler's metrics beside its grid, and the runs side by side on the compare page; and
+``samples_json``, the one reader of samples/eval.json, rates.json and index.json.
 
 Only what eval.json holds is shown (nothing is recomputed), the latent
 meaningful-point rate it took from rates.json included. The headline comes first,
@@ -14,15 +15,28 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from zspace.core.checks import misfit
 from zspace.core.display import esc
 from zspace.core.errors import ZspaceError
 from zspace.core.fileio import read_json
 from zspace.evaluation.reading import HIGHER_IS_BETTER, METRICS, arrow, ranked
-from zspace.reporting.html import Html, optional_json, table
+from zspace.reporting.html import Html, table
 from zspace.reporting.text import num, places, pm
 
 FLAG = "⚑"
-BAD = (ZspaceError, KeyError, TypeError, ValueError, AttributeError)
+NUM, LIMIT = (int, float), {"?limit": (int, float)}
+SHAPES = {  # what the pages read of samples/NAME.json ("?key": may be absent or null)
+    "eval": {"n": NUM, "k": NUM, "evaluator": {"fingerprint": str, "kind": str,
+             "reference_size": NUM}, "?headline": {"metric": str}, "?fidelity": {"metric": str},
+             "results": [{"sampler": str, "?params": LIMIT, "metrics": {str: NUM}, "?flags": [str],
+                          "?spread": {str: (*NUM, type(None))}, "?latent_rate": NUM}]},
+    "rates": {"threshold": NUM, "quantile": NUM, "reference_size": NUM, "space": str,
+              "?warning": str, "results": [{"sampler": str, "params": LIMIT, "rate": NUM,
+                                            "n": NUM, "mean_radius": NUM, "median_distance": NUM}]},
+    "index": [{"?kind": str, "?sampler": str, "?file": str, "?params": LIMIT}],
+}  # fmt: skip
+WRITER = {"eval": "zspace evaluate {}", "rates": "zspace generate {} --rate"}
+WRITER |= {"index": "zspace generate {}"}
 
 
 def row_key(sampler: str, params: dict[str, Any] | None) -> str:
@@ -31,11 +45,29 @@ def row_key(sampler: str, params: dict[str, Any] | None) -> str:
     return sampler + (f" limit={float(limit):g}" if limit is not None else "")
 
 
-def labelled(path: Path) -> list[tuple[str, dict[str, Any]]]:
-    """The rows of rates.json or eval.json, each with its label (``row_key``); none when
-    the file is absent or unreadable."""
-    rows = (optional_json(path) or {}).get("results", [])
-    rows = [x for x in rows if isinstance(x, dict) and "sampler" in x]
+def samples_json(run_dir: Path, name: str) -> Any:
+    """samples/NAME.json (eval, rates, index) as every page reads it, None when absent;
+    truncated or foreign (a key missing, a list for a dict, text for a number) it is
+    refused in one line naming the file, where, and the command that rewrites it."""
+    path = Path(run_dir) / "samples" / f"{name}.json"
+    if not path.is_file():
+        return None
+    redo = f"rerun `{WRITER[name].format(run_dir)}`"
+    got = read_json(path, redo)
+    if (at := misfit(got, SHAPES[name])) is not None:
+        raise ZspaceError(f"{path} is foreign or damaged ({at}: missing or another type); {redo}")
+    return got
+
+
+def check_samples(run_dir: Path) -> None:
+    """Read samples/eval.json, rates.json and index.json whole before a page draws anything."""
+    for name in WRITER:
+        samples_json(run_dir, name)
+
+
+def labelled(run_dir: Path, name: str) -> list[tuple[str, dict[str, Any]]]:
+    """The rows of samples/NAME.json (eval, rates), each with its label (``row_key``)."""
+    rows = (samples_json(run_dir, name) or {"results": []})["results"]
     return [(row_key(x["sampler"], x.get("params")), x) for x in rows]
 
 
@@ -95,46 +127,42 @@ def describe_evaluator(ev: dict[str, Any]) -> str:
 def eval_table(run_dir: Path) -> str:
     """The run's whole evaluation: one row per sampler, the real-vs-real floor first,
     then by the headline."""
-    try:
-        path = Path(run_dir) / "samples" / "eval.json"
-        if not path.is_file():
-            return ""
-        ev = read_json(path)
-        metrics, d = _shown_metrics(ev), decimals(ev["results"])
-        results = ranked(ev["results"], ev.get("headline") or {})
-        samplers = [r for r in results if r["sampler"] != "real"]
-        rows, flagged = [], []
-        for r in results:
-            key, mark = row_key(r["sampler"], r.get("params")), f" {FLAG}" * bool(r.get("flags"))
-            cells: list[str] = [_cell(r, k, d) for k, _ in metrics]
-            if r in samplers and len(samplers) > 1 and metrics[0][1].endswith("(headline)"):
-                hue = 120 * (1 - samplers.index(r) / (len(samplers) - 1))  # green best, red worst
-                cells[0] = Html(f'<span style="background:hsl({hue:.0f},60%,85%)">{esc(cells[0])}'
-                                "</span>")  # fmt: skip
-            latent = r.get("latent_rate")
-            label = Html(esc(key + mark), "nw")
-            rows.append([label, *cells, "-" if latent is None else f"{num(latent)}{mark}"])
-            flagged.append((key, r))
-        at = [i for i, r in enumerate(results) if r in samplers]
-        for j, (k, _) in enumerate(metrics, start=1):
-            for i, top in zip(at, best([results[i]["metrics"].get(k) for i in at], k), strict=True):
-                rows[i][j] = _bold(rows[i][j]) if top else rows[i][j]
-        head = (
-            f"<p>Judged in the feature space of an independent {describe_evaluator(ev)}: "
-            f"{ev['n']} images per sampler against held-out real images, k = {ev['k']}, "
-            f"± a bootstrap spread. Row <b>real</b> is the real-vs-real floor (held-out real "
-            f"images scored the same way): finite samples reach no better. The samplers are "
-            f"ordered by the headline, the first column; bold is the best sampler of a "
-            f"column with a better side (↑ higher, ↓ lower is better; density and extent "
-            f"have none: read them against the floor). "
-            f"{esc(ev.get('fd_name', 'FD-zspace'))} is not comparable with Inception FID. "
-            f"{FLAG} marks a row whose numbers are not to be read at face value (the reason "
-            f"under the table). The last column is the latent meaningful-point rate of "
-            f"rates.json when evaluate ran (one signal, with the limits of docs/generation.md; "
-            f"its control row is the held-out data). See docs/evaluation.md.</p>"
-        )
-    except BAD as exc:
-        return f'<p class="missing">eval.json is unreadable: {esc(exc)}</p>'
+    if (ev := samples_json(run_dir, "eval")) is None:
+        return ""
+    metrics, d = _shown_metrics(ev), decimals(ev["results"])
+    results = ranked(ev["results"], ev.get("headline") or {})
+    samplers = [r for r in results if r["sampler"] != "real"]
+    hued = len(samplers) > 1 and bool(metrics) and metrics[0][1].endswith("(headline)")
+    rows, flagged = [], []
+    for r in results:
+        key, mark = row_key(r["sampler"], r.get("params")), f" {FLAG}" * bool(r.get("flags"))
+        cells: list[str] = [_cell(r, k, d) for k, _ in metrics]
+        if hued and r in samplers:
+            hue = 120 * (1 - samplers.index(r) / (len(samplers) - 1))  # green best, red worst
+            cells[0] = Html(f'<span style="background:hsl({hue:.0f},60%,85%)">{esc(cells[0])}'
+                            "</span>")  # fmt: skip
+        latent = r.get("latent_rate")
+        label = Html(esc(key + mark), "nw")
+        rows.append([label, *cells, "-" if latent is None else f"{num(latent)}{mark}"])
+        flagged.append((key, r))
+    at = [i for i, r in enumerate(results) if r in samplers]
+    for j, (k, _) in enumerate(metrics, start=1):
+        for i, top in zip(at, best([results[i]["metrics"].get(k) for i in at], k), strict=True):
+            rows[i][j] = _bold(rows[i][j]) if top else rows[i][j]
+    head = (
+        f"<p>Judged in the feature space of an independent {describe_evaluator(ev)}: "
+        f"{ev['n']} images per sampler against held-out real images, k = {ev['k']}, "
+        f"± a bootstrap spread. Row <b>real</b> is the real-vs-real floor (held-out real "
+        f"images scored the same way): finite samples reach no better. The samplers are "
+        f"ordered by the headline, the first column; bold is the best sampler of a "
+        f"column with a better side (↑ higher, ↓ lower is better; density and extent "
+        f"have none: read them against the floor). "
+        f"{esc(ev.get('fd_name', 'FD-zspace'))} is not comparable with Inception FID. "
+        f"{FLAG} marks a row whose numbers are not to be read at face value (the reason "
+        f"under the table). The last column is the latent meaningful-point rate of "
+        f"rates.json when evaluate ran (one signal, with the limits of docs/generation.md; "
+        f"its control row is the held-out data). See docs/evaluation.md.</p>"
+    )
     names = ["sampler", *(label for _, label in metrics), "latent rate"]
     html = table(names, rows).replace("<table>", '<table id="eval-table">', 1)
     return head + html + flag_list(flagged)
@@ -145,16 +173,13 @@ def beside_grid(run_dir: Path, entry: dict[str, Any], ev: dict[str, Any] | None)
     params = entry.get("params") or {}
     if ev is None or entry.get("kind") != "grid" or "sharpen" in params:
         return ""
-    try:
-        key = row_key(str(entry.get("sampler")), params)
-        rows = {row_key(r["sampler"], r.get("params")): r for r in ev["results"]}
-        if key not in rows or "real" not in rows:
-            return ""
-        mine, real, d = rows[key], rows["real"], decimals(ev["results"])
-        body = [[label, _cell(mine, k, d), _cell(real, k, d)] for k, label in _shown_metrics(ev)]
-        html = table(["metric", key + f" {FLAG}" * bool(mine.get("flags")), "real floor"], body)
-    except BAD:
+    key = row_key(str(entry.get("sampler")), params)
+    rows = {row_key(r["sampler"], r.get("params")): r for r in ev["results"]}
+    if key not in rows or "real" not in rows:
         return ""
+    mine, real, d = rows[key], rows["real"], decimals(ev["results"])
+    body = [[label, _cell(mine, k, d), _cell(real, k, d)] for k, label in _shown_metrics(ev)]
+    html = table(["metric", key + f" {FLAG}" * bool(mine.get("flags")), "real floor"], body)
     cls = f'<table class="eval-beside" data-sampler="{esc(key)}">'
     return f"<div>{html.replace('<table>', cls, 1)}{flag_list([(key, mine)])}</div>"
 
@@ -162,7 +187,7 @@ def beside_grid(run_dir: Path, entry: dict[str, Any], ev: dict[str, Any] | None)
 def compare_html(names: Sequence[str], dirs: Sequence[Path]) -> str:
     """Per sampler, the runs' metrics side by side; runs judged by another evaluator
     than the first run's are marked (their numbers do not compare)."""
-    evs = [optional_json(d / "samples" / "eval.json") for d in dirs]  # None: absent or unreadable
+    evs = [samples_json(d, "eval") for d in dirs]  # None: absent
     judged = [(n, ev) for n, ev in zip(names, evs, strict=True) if ev]
     if not judged:
         return ""

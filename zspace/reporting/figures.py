@@ -18,6 +18,7 @@ from functools import partial
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from zspace.reporting.style import (
     DPI,
@@ -233,6 +234,7 @@ def projection_figure(rec: dict, arr: dict, colour: str = "C0", kind: str = "pca
             ax.set_xlabel(f"{name(p[0])} (latent units)", fontsize=8)
             ax.set_ylabel(f"{name(p[1])} (latent units)", fontsize=8)
             ax.tick_params(labelsize=7)
+            ax.xaxis.set_major_locator(MaxNLocator(4))  # labels of narrow windows run long
     what = "principal axes" if pca else "original axes"
     fig.suptitle(f"Projection on pairs of {what}, with zoom windows around the median")
     return fig
@@ -378,8 +380,12 @@ def overlay_inertia(items: Sequence[tuple[str, dict, dict]]) -> Figure:
 
 @styled
 def overlay_losses(items: Sequence[tuple[str, list[dict]]]) -> Figure:
+    """The runs' total losses per epoch, each in its colour; a run without a history
+    (imported) keeps its colour and has no line or legend entry."""
     fig, ax = figure(size=(9, 3.6))
     for i, (name, hist) in enumerate(items):
+        if not hist:
+            continue
         ep = [h["epoch"] for h in hist]
         ax.plot(ep, _series(hist, "total"), "-", color=run_colour(i), label=f"{name} train")
         val = _series(hist, "val_total")

@@ -33,6 +33,7 @@ from zspace.core.display import esc
 from zspace.core.errors import ZspaceError
 from zspace.evaluation.reading import METRICS
 from zspace.generation.samplers import SAMPLERS
+from zspace.reporting.evaluation import labelled
 from zspace.reporting.html import Html, optional_json, table
 from zspace.reporting.text import listed, num
 from zspace.runs.folder import read_config, read_history, read_meta
@@ -262,18 +263,6 @@ def _float(v: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
-def _sampler_row(results: list[dict], spec: str) -> dict | None:
-    """The row of ``spec`` = "normal" or "uniform:2.5" in rates/eval results."""
-    name, _, limit = spec.partition(":")
-    for r in results or []:
-        if r.get("sampler") != name:
-            continue
-        lim = (r.get("params") or {}).get("limit")
-        if (not limit and lim is None) or (limit and lim is not None and _same(lim, limit)):
-            return r
-    return None
-
-
 def measure(run_dir: str | Path, quantity: str) -> float | None:
     """The run's value of ``quantity`` from its saved files, or None when absent."""
     run_dir = Path(run_dir)
@@ -292,8 +281,9 @@ def measure(run_dir: str | Path, quantity: str) -> float | None:
         return _float(last.get(rest))
     if head in ("rates", "eval"):  # a sampler's rate, or its metric in eval.json
         spec, _, metric = rest.rpartition(".") if head == "eval" else (rest, "", "")
-        found = optional_json(run_dir / "samples" / f"{head}.json") or {}
-        row = _sampler_row(found.get("results", []), spec) or {}
+        name, _, limit = spec.partition(":")  # uniform:2.5: its row of limit 2.5
+        row = next((r for _, r in labelled(run_dir, head) if r["sampler"] == name and _same(
+            (r.get("params") or {}).get("limit"), limit or None)), {})  # fmt: skip
         return _float((row.get("metrics") or {}).get(metric) if metric else row.get("rate"))
     if head == "recon":
         rec = optional_json(run_dir / "samples" / "reconstruction.json") or {}

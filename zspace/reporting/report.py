@@ -10,10 +10,10 @@ from pathlib import Path
 from zspace.analysis.runner import ANALYSES, VARIANT_SEP, load_result, variants
 from zspace.core.display import esc, img
 from zspace.core.errors import ZspaceError
-from zspace.core.fileio import atomic_write_text, read_json, read_text, sha256_of
+from zspace.core.fileio import atomic_write_text, read_text, sha256_of
 from zspace.reporting import figures as F
-from zspace.reporting.evaluation import BAD, beside_grid, eval_table
-from zspace.reporting.html import key, missing, optional_json, page, section, table
+from zspace.reporting.evaluation import beside_grid, check_samples, eval_table, samples_json
+from zspace.reporting.html import key, missing, page, section, table
 from zspace.reporting.references import references_html
 from zspace.reporting.text import num
 from zspace.runs.folder import NO_HISTORY, latent_shape, origin_of, origin_text
@@ -202,31 +202,18 @@ EXTRAS = {"axes": _axes_extras, "vae": _vae_extras}  # tables beside an analysis
 
 def rates_table(run_dir: Path) -> str:
     """samples/rates.json (``zspace generate --rate``) as a table, with its threshold."""
-    path = run_dir / "samples" / "rates.json"
-    if not path.is_file():
+    if (rates := samples_json(run_dir, "rates")) is None:
         return ""
-    try:
-        rates = read_json(path)
-        rows = [
-            [
-                r["sampler"],
-                ", ".join(f"{k}={num(v)}" for k, v in r["params"].items()),
-                float(r["rate"]),
-                int(r["n"]),
-                float(r["mean_radius"]),
-                float(r["median_distance"]),
-            ]
-            for r in rates["results"]
-        ]
-        head = (
-            f"<h3>Meaningful-point rate</h3><p>The share of random points that, decoded and "
-            f"re-encoded, lie within {num(float(rates['threshold']))} of a training point "
-            f"(the {rates['quantile']:g} quantile of the training points' own "
-            f"nearest-neighbour distances; {num(rates['reference_size'])} reference points "
-            f"in {esc(rates['space'])}). A proxy: see docs/generation.md.</p>"
-        )
-    except BAD as exc:
-        return f'<p class="missing">{path.name} is unreadable: {esc(exc)}</p>'
+    rows = [[r["sampler"], ", ".join(f"{k}={num(v)}" for k, v in r["params"].items()),
+             *(r[k] for k in ("rate", "n", "mean_radius", "median_distance"))]
+            for r in rates["results"]]  # fmt: skip
+    head = (
+        f"<h3>Meaningful-point rate</h3><p>The share of random points that, decoded and "
+        f"re-encoded, lie within {num(rates['threshold'])} of a training point "
+        f"(the {rates['quantile']:g} quantile of the training points' own "
+        f"nearest-neighbour distances; {num(rates['reference_size'])} reference points "
+        f"in {esc(rates['space'])}). A proxy: see docs/generation.md.</p>"
+    )
     warn = rates.get("warning")
     head += f'<p class="missing">Warning: {esc(warn)}</p>' if warn else ""
     return head + table(
@@ -279,16 +266,12 @@ def samples_section(run_dir: Path) -> str:
     grids side by side), each with its caption once and its sampler's metrics beside it."""
 
     rates = rates_table(run_dir) + eval_table(run_dir)
-    evaluation = optional_json(run_dir / "samples" / "eval.json")  # None: absent or unreadable
-    index = run_dir / "samples" / "index.json"
-    if not index.is_file():
+    evaluation = samples_json(run_dir, "eval")  # None: absent
+    if (entries := samples_json(run_dir, "index")) is None:
         return rates or (
             "<p>There are no generated samples or reconstruction grids for this run: run "
             f"<code>zspace generate {esc(run_dir)} --recon</code>.</p>"
         )
-    entries = read_json(index, f"rerun `zspace generate {run_dir}`")
-    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-        raise ZspaceError(f"{index} is not a list of samples; rerun `zspace generate {run_dir}`")
     if not entries:
         return rates or "<p>samples/index.json lists no samples.</p>"
     parts = [rates] if rates else []
@@ -308,13 +291,11 @@ def samples_section(run_dir: Path) -> str:
 
 
 def _check_inputs(run_dir: Path) -> None:
-    """Read every saved result and the samples index once before any figure is drawn, so
+    """Read every saved result and samples/*.json once before any figure is drawn, so
     a truncated or foreign file fails the command at once (and the page is not written)."""
     for name in ANALYSES:
         load_result(run_dir, name)
-    index = run_dir / "samples" / "index.json"
-    if index.is_file():
-        read_json(index, f"rerun `zspace generate {run_dir}`")
+    check_samples(run_dir)
 
 
 def build_report(run_dir: str | Path, log: Callable[[str], None] | None = None) -> Path:
@@ -323,9 +304,7 @@ def build_report(run_dir: str | Path, log: Callable[[str], None] | None = None) 
     from zspace.runs.folder import read_history, read_meta
 
     run_dir = Path(run_dir)
-    if not (run_dir / "config.toml").is_file():
-        raise ZspaceError(f"{run_dir} is not a zspace run folder (no config.toml)")
-    meta = read_meta(run_dir)
+    meta = read_meta(run_dir)  # refuses a folder without config.toml or meta.json
     history = read_history(run_dir)
     _check_inputs(run_dir)
     kind = str(meta.get("kind", "ae"))

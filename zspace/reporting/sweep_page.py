@@ -24,7 +24,7 @@ from zspace.core.errors import ZspaceError
 from zspace.core.fileio import atomic_write_text, read_json
 from zspace.data.preview import png_bytes
 from zspace.evaluation.reading import FIDELITY, HEADLINE, METRICS, arrow
-from zspace.reporting.evaluation import FLAG, flag_list, labelled
+from zspace.reporting.evaluation import FLAG, flag_list, labelled, samples_json
 from zspace.reporting.html import Html, optional_json, page, section, table
 from zspace.reporting.references import (
     REFERENCE_HEAD,
@@ -70,7 +70,7 @@ def collect(run_dir: Path) -> dict[str, Any]:
     out["kl_share"] = measure(run_dir, f"history.{pre}kl_share")
     out |= {k: measure(run_dir, q) for k, q in MEASURED.items()}
     out["z_dim"] = measure(run_dir, "radius.z_dim") or measure(run_dir, "vae.z_dim")
-    evals, rates = (labelled(run_dir / "samples" / f"{n}.json") for n in ("eval", "rates"))
+    evals, rates = (labelled(run_dir, n) for n in ("eval", "rates"))
     out["eval"] = {k: x.get("metrics", {}) for k, x in evals}
     out["flagged"] = [(k, x) for k, x in evals if x.get("flags")]
     out["rates"] = {k: x.get("rate") for k, x in rates}
@@ -81,7 +81,7 @@ def collect(run_dir: Path) -> dict[str, Any]:
 
 def _thumbnail(run_dir: Path) -> tuple[bytes | None, str]:
     """The run's unsharpened N(0, I) grid, scaled to THUMB_WIDTH pixels wide."""
-    for e in optional_json(run_dir / "samples" / "index.json") or []:
+    for e in samples_json(run_dir, "index") or []:
         p = e.get("params") or {}
         if e.get("kind") == "grid" and e.get("sampler") == "normal" and "sharpen" not in p:
             f = run_dir / "samples" / str(e.get("file", ""))

@@ -100,11 +100,16 @@ def write_config(run: Path, cfg: Config) -> None:
     atomic_write_text(run / "config.toml", to_toml(cfg))
 
 
+def run_file(run: Path, name: str) -> Path:
+    """``run/name``, one of the files every run folder has (config.toml, meta.json); a
+    folder without it is refused in one line (every command and page says it so)."""
+    if not (path := Path(run) / name).is_file():
+        raise ZspaceError(f"{run} is not a zspace run folder (no {name})")
+    return path
+
+
 def read_config(run: Path) -> Config:
-    path = run / "config.toml"
-    if not path.is_file():
-        raise ZspaceError(f"{run} is not a zspace run folder (no config.toml)")
-    return config_from_dict(read_toml(path))
+    return config_from_dict(read_toml(run_file(run, "config.toml")))
 
 
 def write_meta(run: Path, meta: dict[str, Any]) -> None:
@@ -123,10 +128,8 @@ def write_meta(run: Path, meta: dict[str, Any]) -> None:
 
 
 def read_meta(run: Path) -> dict[str, Any]:
-    path = run / "meta.json"
-    if not path.is_file():
-        raise ZspaceError(f"{run} is not a zspace run folder (no meta.json)")
-    meta = read_json(path)
+    run_file(run, "config.toml")
+    meta = read_json(path := run_file(run, "meta.json"))
     if not isinstance(meta, dict) or meta.get("format") != META_FORMAT:
         found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
         raise ZspaceError(f"{path}: unsupported run format {found!r}")
