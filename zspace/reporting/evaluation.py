@@ -52,7 +52,7 @@ def samples_json(run_dir: Path, name: str) -> Any:
     path = Path(run_dir) / "samples" / f"{name}.json"
     if not path.is_file():
         return None
-    redo = f"rerun `{WRITER[name].format(run_dir)}`"
+    redo = f"delete it and rerun `{WRITER[name].format(run_dir)}`"  # a rerun keeps old rows
     got = read_json(path, redo)
     if (at := misfit(got, SHAPES[name])) is not None:
         raise ZspaceError(f"{path} is foreign or damaged ({at}: missing or another type); {redo}")
