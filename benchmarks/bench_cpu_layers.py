@@ -115,19 +115,57 @@ def thin_cases(batch: int) -> dict[str, tuple]:
     return out
 
 
+# (phase, tap) -> index of the 3x3 transposed kernel (stride 2, padding 1, output_padding 1)
+TAPS = {(0, 0): 1, (1, 0): 2, (1, 1): 0}
+
+
+def sub_pixel(x: torch.Tensor, wt: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """conv_transpose(x, wt, stride 2, padding 1, output_padding 1) as one 2x2 conv to 4x the
+    channels (one per output phase) and a pixel shuffle."""
+    w = wt.new_zeros(wt.shape[1], 2, 2, wt.shape[0], 2, 2)  # out, phase y, x, in, tap y, x
+    for (ry, ty), a in TAPS.items():
+        for (rx, tx), a2 in TAPS.items():
+            w[:, ry, rx, :, ty, tx] = wt[:, :, a, a2].t()
+    y = F.conv2d(F.pad(x, (0, 1, 0, 1)), w.flatten(0, 2), b.repeat_interleave(4))
+    return F.pixel_shuffle(y, 2)
+
+
+def sub_pixel_cases(batch: int) -> dict[str, tuple]:
+    """The decoder's middle transposed convolutions, training (forward + both gradients)."""
+    out = {}
+    for c_in, c_out, size in ((256, 128, 6), (128, 64, 12), (64, 32, 24)):
+        torch.manual_seed(0)
+        deconv = nn.ConvTranspose2d(c_in, c_out, 3, 2, 1, output_padding=1).to(memory_format=CL)
+        x = torch.randn(batch, c_in, size, size).contiguous(memory_format=CL).requires_grad_()
+        with torch.no_grad():
+            diff = (sub_pixel(x, deconv.weight, deconv.bias) - deconv(x)).abs().max().item()
+        print(f"sub-pixel {c_in}->{c_out}: largest difference from the plain layer {diff:.2e}")
+
+        def step(sub: bool, deconv=deconv, x=x):
+            def run() -> None:
+                y = sub_pixel(x, deconv.weight, deconv.bias) if sub else deconv(x)
+                F.leaky_relu(y, 0.3).sum().backward()
+
+            return run
+
+        out[f"deconv {c_in}->{c_out} sub-pixel (train b{batch})"] = (step(False), step(True))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    ap.add_argument("--thin", action="store_true", help="also the thin first conv's forms")
+    ap.add_argument("--thin", action="store_true", help="also the forms tried and not kept")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"CPU: {cpu_name()}  threads: {torch.get_num_threads()}  torch {torch.__version__}")
     print(f"load average at start: {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     todo = cases(args.batch) | (thin_cases(args.batch) if args.thin else {})
+    todo |= sub_pixel_cases(args.batch) if args.thin else {}
     for name, (plain, ours) in todo.items():
         plain(), ours()  # warm-up
         a, b = [], []
