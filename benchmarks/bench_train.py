@@ -81,7 +81,7 @@ def flops_per_image(net: str, tf_dir: Path | None) -> dict | None:
         sys.path.pop(0)
 
 
-def config_for(net: str, compile_mode: str = "off"):
+def config_for(net: str, compile_mode: str = "off", precision: str = "fp32"):
     spec = NETS[net]
     return load_config(
         None,
@@ -95,6 +95,7 @@ def config_for(net: str, compile_mode: str = "off"):
             f"train.batch_size={BATCH}",
             "train.device=cpu",
             f"train.compile={compile_mode}",
+            f"train.precision={precision}",
             "data.valid_fraction=0",
         ],
     )
