@@ -281,8 +281,9 @@ def test_a_moved_run_runs_its_copy_of_the_factory_file(models, tmp_path, capsys)
     assert np.load(moved / "latents" / "train.npz")["mu"].shape[1] == 4
     assert f"factory {project / 'models' / 'mine.py'}:vae" in (moved / "report.html").read_text()
     bundle = zspace.export(moved, "safetensors", tmp_path / "bundle", log=None)
-    assert (bundle / "code" / "mine.py").read_text() == MODELS  # a bundle keeps the code too
-    np.testing.assert_allclose(zspace.load_run(bundle).decode(z), want, atol=1e-6)
+    assert not (bundle / "code").exists()  # a bundle runs no code of its own when loaded
+    with pytest.raises(ZspaceError, match=r"file not found: .*mine\.py \(nor in .*bundle/code/"):
+        zspace.load_run(bundle)  # the factory file is gone from its recorded path
 
     old = copy_run(moved, tmp_path / "old", ignore=("code",))  # a run from before the copy
     meta = json.loads((old / "meta.json").read_text())

@@ -124,10 +124,11 @@ M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
 
 
 def keep_freed_memory() -> bool:
-    """Have glibc keep freed memory in this process (no mmap per large block, the heap
-    trimmed above 1 GiB only): with its defaults every activation of a training step or an
-    encoded batch (tens of MB) is a fresh mapping whose pages fault on first touch, 1.3-1.5x
-    slower on the CPU (docs/performance.md). The CLI calls it for the verbs that run
+    """Have glibc keep freed memory in this process (no mmap per large block, the top of
+    the heap trimmed above 1 GiB only, so up to the process's peak may stay with it): with
+    its defaults every activation of a training step or an encoded batch (tens of MB) is a
+    fresh mapping whose pages fault on first touch, 1.3-1.5x slower on the CPU
+    (docs/performance.md). The CLI calls it for the verbs that run
     networks, in its own process; a library must not change its caller's allocator. Skipped
     where GLIBC_TUNABLES sets malloc options, ZSPACE_MALLOC=default, or libc is not glibc.
     Returns whether the options were set."""

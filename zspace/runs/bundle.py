@@ -27,7 +27,9 @@ if TYPE_CHECKING:
     from zspace.runs.run import Run
 
 WEIGHTS_FILE = "model.safetensors"
-CODE, PICKLES = "code", "pythae"  # an imported run's factory file, a pythae model's pickles
+# an imported run's factory file and a pythae model's pickles: kept in the run folder, never
+# in a bundle (a bundle runs no code and unpickles nothing when it is loaded)
+CODE, PICKLES = "code", "pythae"
 FORMAT = "zspace-bundle"
 FORMAT_VERSION = "1"
 
@@ -126,10 +128,6 @@ def write_bundle(run: Run, out: Path, checkpoint: str | int = "best") -> list[st
     if history.is_file():
         atomic_write_bytes(out / "history.jsonl", read_bytes(history))
         files.append("history.jsonl")
-    kept = (f for part in (CODE, PICKLES) for f in Path(run.path, part).glob("*") if f.is_file())
-    for file in sorted(kept):  # what an imported model is rebuilt from besides its weights
-        atomic_write_bytes(out / file.parent.name / file.name, read_bytes(file))
-        files.append(f"{file.parent.name}/{file.name}")
     header = {"format": FORMAT, "format_version": FORMAT_VERSION, **model_header(run)}
     state = weights_of(run.model).state_dict()
     write_safetensors(out / WEIGHTS_FILE, state, {**header, "checkpoint": str(checkpoint)})

@@ -11,7 +11,7 @@ The factory is called without arguments and returns what ``zspace.wrap`` accepts
 into it, so every stage sees the weights saved at import even when the factory does
 not seed. A module is imported from the working folder or ``PYTHONPATH``; a file path
 (``models/mine.py:build``) is recorded absolute and copied into ``RUN/code/``, which later
-commands run: the run keeps the code its weights fit (older runs run the path).
+commands run once the file is gone from that path (a run moved to another machine).
 """
 
 from __future__ import annotations
@@ -45,10 +45,13 @@ def factory_spec(spec: str, run: Path | None = None) -> str:
 
 
 def build(spec: str, run: Path | None = None) -> Any:
-    """Import the factory ``spec`` names (a file: ``run``'s copy if any) and call it."""
+    """Import the factory ``spec`` names and call it; a file that is gone from its recorded
+    path is run from ``run``'s copy (the file itself where it is: its ``__file__`` and the
+    files beside it stay as at import)."""
     given, _, name = spec.rpartition(":")
-    copy = Path(run or "", CODE, Path(given).name)
-    where = str(copy) if run and copy.is_file() else factory_spec(spec, run).rpartition(":")[0]
+    copy = Path(run or "", CODE, Path(given).name).absolute()
+    moved = run is not None and given.endswith(".py") and not Path(given).is_file()
+    where = str(copy) if moved and copy.is_file() else factory_spec(spec, run).rpartition(":")[0]
     try:  # a file's folders are importable too (its siblings), else the working folder's
         file = where.endswith(".py")  # (as for ``python -m``)
         for folder in map(str, [Path(given).parent, Path(where).parent] if file else [os.getcwd()]):
