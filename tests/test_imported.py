@@ -19,6 +19,7 @@ from conftest import ROOT, check_onnx, copy_run
 import zspace
 from zspace.cli.main import main
 from zspace.core.errors import ZspaceError
+from zspace.runs.imported import build
 
 # A user's models, as they would write them: nothing of zspace in them. The factories do
 # not seed, so only the weights saved at import make later processes see the same model.
@@ -300,6 +301,25 @@ def test_a_moved_run_runs_its_copy_of_the_factory_file(models, tmp_path, capsys)
     (old / "code").mkdir()
     (old / "code" / "mine.py").write_text(MODELS)
     np.testing.assert_allclose(zspace.load_run(old).decode(z), want, atol=1e-6)
+
+
+def test_a_factory_reads_the_files_beside_it_while_it_is_where_it_was(tmp_path):
+    """While the factory file is at its recorded path it runs there: its ``__file__`` is
+    that path, so a settings file beside it is found at import and at every load."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "size.json").write_text("6")
+    (project / "mine.py").write_text(
+        MODELS + "\nimport json, pathlib\n\ndef sized():\n"
+        "    d = json.loads((pathlib.Path(__file__).parent / 'size.json').read_text())\n"
+        "    return Encoder(d), Decoder(d)\n"
+    )
+    spec = f"{project / 'mine.py'}:sized"
+    model = build(spec)
+    run = zspace.wrap(model, data="builtin:digits", factory=spec, run_dir=tmp_path / "run",
+                      overrides=["data.image_size=16"], log=None)  # fmt: skip
+    assert run.z_dim == 6 and (run.path / "code" / "mine.py").is_file()
+    assert zspace.load_run(run.path).z_dim == 6
 
 
 def one_error_line(capsys) -> str:
