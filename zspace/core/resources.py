@@ -128,9 +128,9 @@ def keep_freed_memory() -> bool:
     the heap trimmed above 1 GiB only, so up to the process's peak may stay with it): with
     its defaults every activation of a training step or an encoded batch (tens of MB) is a
     fresh mapping whose pages fault on first touch, 1.3-1.5x slower on the CPU
-    (docs/performance.md). The CLI calls it for the verbs that run
-    networks, in its own process; a library must not change its caller's allocator. Skipped
-    where GLIBC_TUNABLES sets malloc options, ZSPACE_MALLOC=default, or libc is not glibc.
+    (docs/performance.md). The CLI calls it for the verbs that run networks, in its own
+    process; a library must not change its caller's allocator. Skipped where
+    GLIBC_TUNABLES sets malloc options, ZSPACE_MALLOC=default, or libc is not glibc.
     Returns whether the options were set."""
     if "glibc.malloc" in os.environ.get("GLIBC_TUNABLES", ""):
         return False

@@ -81,7 +81,7 @@ def build_compare(
     )
     if any(hists):
         loss = img(F.overlay_losses(list(zip(names, hists, strict=True))), "loss curves") + loss
-    if none := [n for n, h in zip(names, hists, strict=True) if not h]:
+    if none := [n for n, m in zip(names, metas, strict=True) if origin_of(m) is not None]:
         loss = (
             f'<p class="key">No training history (imported) for {esc(", ".join(none))}.</p>' + loss
         )

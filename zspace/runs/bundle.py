@@ -27,9 +27,6 @@ if TYPE_CHECKING:
     from zspace.runs.run import Run
 
 WEIGHTS_FILE = "model.safetensors"
-# an imported run's factory file and a pythae model's pickles: kept in the run folder, never
-# in a bundle (a bundle runs no code and unpickles nothing when it is loaded)
-CODE, PICKLES = "code", "pythae"
 FORMAT = "zspace-bundle"
 FORMAT_VERSION = "1"
 

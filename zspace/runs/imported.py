@@ -25,9 +25,11 @@ from typing import Any
 
 from zspace.core.errors import ZspaceError, first_line
 from zspace.models.wrapped import FAMILIES, WrappedModel, adapt
-from zspace.runs.bundle import CODE, WEIGHTS_FILE, load_weights, read_safetensors
+from zspace.runs.bundle import WEIGHTS_FILE, load_weights, read_safetensors
 from zspace.runs.folder import origin_of, origin_text
 from zspace.runs.model_folders import rebuild
+
+CODE = "code"  # the run's copy of a factory file (never in a bundle: it runs no code)
 
 
 def factory_spec(spec: str, run: Path | None = None) -> str:

@@ -31,7 +31,9 @@ from zspace.core.checks import require
 from zspace.core.errors import ZspaceError, first_line
 from zspace.core.fileio import atomic_path, read_json, sha256_of
 from zspace.models.adapters import diffusers, pythae
-from zspace.runs.bundle import PICKLES, load_weights
+from zspace.runs.bundle import load_weights
+
+PICKLES = "pythae"  # the run's subfolder for the trusted pickles (never in a bundle)
 
 # a pythae model read from a folder -> its trusted pickles (part -> (file, sha256))
 _TRUSTED: WeakKeyDictionary[Any, dict[str, tuple[Path, str]]] = WeakKeyDictionary()

@@ -28,9 +28,9 @@ from zspace.data.loader import to_float_nchw
 from zspace.data.prepare import new_run_data
 from zspace.models.autoencoder import count_parameters
 from zspace.models.wrapped import WrappedModel, adapt, family_of, probe, weights_of
-from zspace.runs.bundle import CODE, WEIGHTS_FILE, load_weights, read_safetensors, write_safetensors
+from zspace.runs.bundle import WEIGHTS_FILE, load_weights, read_safetensors, write_safetensors
 from zspace.runs.folder import check_new_run_dir, data_meta, write_config, write_meta, writer_lock
-from zspace.runs.imported import build, factory_spec
+from zspace.runs.imported import CODE, build, factory_spec
 from zspace.runs.model_folders import keep_origin, rebuild
 from zspace.runs.run import Run
 
