@@ -7,9 +7,12 @@ in one session on one machine, baseline and zspace alternating round by round.
 Per net and round, in one process, with glibc's allocator at the steady state of its
 dynamic thresholds (freed blocks over 32 MiB unmapped, the heap trimmed above 64 MiB):
   * ``baseline``: the model as plain torch layers (what zspace ran before issue 30:
-    activations out of place, encoding unfused);
-  * ``zspace``: the model as zspace runs it on the CPU (activations in place, encoding
-    fused: zspace/models/cpu.py);
+    activations out of place, dense layers in torch's matmul (MKL), encoding unfused
+    over the whole batch);
+  * ``zspace``: the model as zspace runs it on the CPU (activations in place, dense
+    layers in oneDNN where that is faster, encoding fused in cache-sized chunks:
+    zspace/models/cpu.py);
+(both with what is not a layer switch: Adam's fused CPU kernel, the loss)
   * ``zspace-malloc``: the same with glibc keeping freed memory (mmap off, trim at
     1 GiB): what the CLI sets for the verbs that run networks (docs/performance.md);
 each through zspace's own training loop (Trainer.run_epoch on a random uint8 set:
@@ -17,7 +20,8 @@ batches, loss terms, progress bar, NaN check) and through ``Run.encode`` (batch 
 uint8 NHWC images in, latents out); then the TF reference (``train_keras.py
 --variant tffunc``, ``--mode infer``) in its own process. The table gives medians over
 the rounds, the median of the per-round ratios zspace / baseline, the ratio to TF,
-and GFLOP/s (analytic count, netspec.py) against torch.mm's peak, measured each round.
+and GFLOP/s (analytic count, netspec.py) against torch.mm's peak and the same product
+in oneDNN, both measured each round.
 Not part of the test suite.
 """
 
@@ -56,15 +60,18 @@ INFER_BATCH = 512
 ON_CPU = cpu.on_cpu
 
 
-def mm_peak(n: int = 2048, repeats: int = 10) -> float:
-    """GFLOP/s of a large fp32 torch.mm: the machine's practical peak."""
+def mm_peak(n: int = 2048, repeats: int = 10, onednn: bool = False) -> float:
+    """GFLOP/s of a large fp32 torch.mm (the issue's "machine's peak"), or with
+    ``onednn`` of the same product in oneDNN, which on non-Intel AVX-512 CPUs runs at
+    about twice MKL's speed (MKL takes its AVX2 code there: docs/performance.md)."""
     a, b = torch.randn(n, n), torch.randn(n, n)
+    product = (lambda: cpu.MATMUL(a, b, None, "none", [], "")) if onednn else (lambda: a @ b)
     for _ in range(3):
-        a @ b
+        product()
     best = 0.0
     for _ in range(repeats):
         t = time.perf_counter()
-        a @ b
+        product()
         best = max(best, 2 * n**3 / (time.perf_counter() - t) / 1e9)
     return best
 
@@ -200,8 +207,10 @@ def main() -> None:
         bench = Bench(net, steps)
         rates: dict[str, list[float]] = {}
         peaks: list[float] = []
+        dnn_peaks: list[float] = []
         for r in range(args.rounds):
             peaks.append(mm_peak())
+            dnn_peaks.append(mm_peak(onednn=True) if cpu.MATMUL is not None else float("nan"))
             for mode in MODES:
                 set_mode(mode, bench.models)
                 rates.setdefault(f"{mode} train", []).append(bench.train())
@@ -215,10 +224,12 @@ def main() -> None:
             rates["zspace+compile train"] = [Bench(net, steps, "on").train()]
         peak = median(peaks)
         print(f"== {net} (train batch {BATCH}, encode batch {INFER_BATCH}, {args.rounds} rounds)")
+        dnn_peak = median(dnn_peaks)
         print(f"   torch.mm peak {peak:.1f} GFLOP/s (median of rounds, {min(peaks):.1f}-"
-              f"{max(peaks):.1f})")  # fmt: skip
+              f"{max(peaks):.1f}); the same product in oneDNN {dnn_peak:.1f}")  # fmt: skip
         print(
-            f"   {'':22s}{'img/s':>9s}{'GFLOP/s':>9s}{'% peak':>8s}{'x baseline':>12s}{'x TF':>7s}"
+            f"   {'':22s}{'img/s':>9s}{'GFLOP/s':>9s}{'% peak':>8s}{'% oneDNN':>9s}"
+            f"{'x baseline':>12s}{'x TF':>7s}"
         )
         for name, values in rates.items():
             kind = name.split()[-1]
@@ -226,7 +237,7 @@ def main() -> None:
             line = f"   {name:22s}{rate:9.1f}"
             if fl:
                 gf = rate * fl["train_flops" if kind == "train" else "enc_infer_flops"] / 1e9
-                line += f"{gf:9.1f}{100 * gf / peak:7.1f}%"
+                line += f"{gf:9.1f}{100 * gf / peak:7.1f}%{100 * gf / dnn_peak:8.1f}%"
             base = rates.get(f"baseline {kind}")
             if name.startswith("zspace") and base:
                 ratio = median([z / b for z, b in zip(values, base, strict=False)])

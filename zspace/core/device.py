@@ -21,12 +21,25 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def cpu_flags() -> set[str]:
+def cpu_info(field: str) -> str:
+    """The first ``field`` line of /proc/cpuinfo ("" where there is none: not Linux)."""
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    return set()
+            if line.split(":", 1)[0].strip() == field:
+                return line.split(":", 1)[1].strip()
+    return ""
+
+
+def cpu_flags() -> set[str]:
+    return set(cpu_info("flags").split())
+
+
+def onednn_matmul_faster() -> bool:
+    """True on a CPU with AVX-512 that is not Intel's: MKL, torch's float32 matmul, runs
+    its AVX2 code there while oneDNN runs AVX-512 (2-2.5x on a Zen 5 for the models'
+    dense layers; docs/performance.md). On AVX2 CPUs the two are level, on Intel's MKL
+    has AVX-512 itself."""
+    return "avx512f" in cpu_flags() and cpu_info("vendor_id") != "GenuineIntel"
 
 
 def native_bf16(device: torch.device) -> bool:

@@ -59,24 +59,25 @@ class Encoder(nn.Module):
         flat = channels * height * width
         self.dense: nn.Module
         if cfg.enc_dense:
-            self.dense = nn.Sequential(nn.Linear(flat, cfg.enc_dense), _activation(cfg))
+            self.dense = nn.Sequential(cpu.Linear(flat, cfg.enc_dense), _activation(cfg))
             flat = cfg.enc_dense
         else:
             self.dense = nn.Identity()
         self.variational = cfg.variational
         if cfg.variational:
-            self.mu = nn.Linear(flat, cfg.z_dim)
-            self.logvar = nn.Linear(flat, cfg.z_dim)
+            self.mu = cpu.Linear(flat, cfg.z_dim)
+            self.logvar = cpu.Linear(flat, cfg.z_dim)
         else:
-            self.z = nn.Linear(flat, cfg.z_dim)
+            self.z = cpu.Linear(flat, cfg.z_dim)
         self.eps_clip = cfg.eps_clip
         self.eps_scale = cfg.eps_scale
 
     def heads(self, x: torch.Tensor, fused: bool = False) -> Any:
         """The encoder without sampling: z for an AE, (mu, logvar) for a VAE; ``fused``:
-        ``cpu.fused_convs`` where it applies (no gradients, on the CPU: Run.encode)."""
+        ``cpu.flat_features`` where it applies (no gradients, on the CPU: Run.encode)."""
         fused = fused and not torch.is_grad_enabled() and cpu.on_cpu(x)
-        h = self.dense(torch.flatten(cpu.fused_convs(self.convs, x) if fused else self.convs(x), 1))
+        flat = cpu.flat_features(self.convs, x) if fused else torch.flatten(self.convs(x), 1)
+        h = self.dense(flat)
         return (self.mu(h), self.logvar(h)) if self.variational else self.z(h)
 
     def forward(
@@ -110,7 +111,7 @@ class Decoder(nn.Module):
     ) -> None:
         super().__init__()
         self.feature_shape = feature_shape
-        self.dense = nn.Linear(cfg.z_dim, math.prod(feature_shape))
+        self.dense = cpu.Linear(cfg.z_dim, math.prod(feature_shape))
         channels = feature_shape[0]
         filters = decoder_filters(cfg, out_channels)
         layers: list[nn.Module] = []

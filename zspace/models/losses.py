@@ -34,12 +34,13 @@ def reconstruction_loss(
     """Channel mean per pixel, pixel sum per image, batch mean (NCHW tensors).
     ``images=True``: ``logits`` are images in [0, 1] (a model that gives no logits);
     BCE then reads them clamped to [1e-7, 1 - 1e-7]."""
-    out = logits.float() if images else torch.sigmoid(logits.float())
     if kind == "bce" and images:
-        elem = F.binary_cross_entropy(out.clamp(1e-7, 1 - 1e-7), target.float(), reduction="none")
+        out = logits.float().clamp(1e-7, 1 - 1e-7)
+        elem = F.binary_cross_entropy(out, target.float(), reduction="none")
     elif kind == "bce":
         elem = F.binary_cross_entropy_with_logits(logits.float(), target.float(), reduction="none")
     elif kind == "mse":
+        out = logits.float() if images else torch.sigmoid(logits.float())
         elem = (out - target.float()).square()
     else:
         raise ValueError(f"unknown reconstruction loss {kind!r}")
