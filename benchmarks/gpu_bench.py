@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -362,7 +363,10 @@ def main() -> None:
         torch.set_num_threads(1)
     bench = Bench(args.dry, args.budget or (120.0 if args.dry else 170.0), args.out)
     print(f"machine: {json.dumps(bench.machine())}")
-    bench.all()
+    try:
+        bench.all()
+    finally:
+        shutil.rmtree(bench.tmp, ignore_errors=True)  # its runs and latents, not $OUT
     table = bench.table()
     (args.out / "gpu_table.txt").write_text(table + "\n")
     print(table)

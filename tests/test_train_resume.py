@@ -161,3 +161,36 @@ def test_callbacks_see_each_epoch_and_a_fixed_batch(tmp_path, tiny_overrides):
     assert seen[0] == ("start", True, "run") and seen[-1] == ("end", 2)
     (_, e1, shape, s1), (_, e2, _, s2) = seen[1:3]
     assert (e1, e2) == (1, 2) and shape == (4, 1, 16, 16) and s1 == s2 > 0
+
+
+def test_new_cpu_runs_use_fused_adam_and_older_runs_resume_exactly(
+    tmp_path, tiny_overrides, monkeypatch
+):
+    """A new CPU run's Adam is the fused kernel; a run begun before (unfused Adam in its
+    checkpoint) resumes unfused and ends bit-equal to the same run never interrupted."""
+    real_adam = torch.optim.Adam
+
+    def older_adam(params, lr, fused=None):  # what the trainer built before
+        return real_adam(params, lr=lr)
+
+    def fused_in(run):
+        state = load_checkpoint(run / "checkpoints" / "last.pt")["optimizer"]
+        return [group["fused"] for group in state["param_groups"]]
+
+    cfg = load_config(None, tiny_overrides + ["train.epochs=2"])
+    new = tmp_path / "new"
+    zspace.train(cfg, run_dir=new, **QUIET)
+    assert fused_in(new) == [True]
+    monkeypatch.setattr(torch.optim, "Adam", older_adam)
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    zspace.train(cfg, run_dir=whole, **QUIET)
+    zspace.train(cfg, run_dir=part, overrides=["train.epochs=1"], **QUIET)
+    monkeypatch.undo()
+    zspace.train(run_dir=part, resume=True, overrides=["train.epochs=2"], **QUIET)
+    assert fused_in(whole) == fused_in(part) == [None]
+    assert _same(
+        _weights(part / "checkpoints" / "last.pt"), _weights(whole / "checkpoints" / "last.pt")
+    )
+    assert not _same(
+        _weights(new / "checkpoints" / "last.pt"), _weights(whole / "checkpoints" / "last.pt")
+    )

@@ -241,6 +241,11 @@ class Trainer(EpochTrainer):
 
     def restore(self, state: dict[str, Any], history: list[dict[str, Any]] | None = None) -> None:
         super().restore(state, history)
+        # Adam's fused kernel is the CPU's (a run keeps its checkpoint's choice there, so
+        # older runs resume unfused, exactly); elsewhere torch's default
+        if self.device.type != "cpu":
+            for group in self.opt.param_groups:
+                group["fused"] = None
         # a checkpoint of a graphed run keeps Adam's step counters on the GPU
         set_capturable(self.opt, self.graph is not None)
 
