@@ -22,8 +22,9 @@ MATMUL: Any = getattr(torch.ops.mkldnn, "_linear_pointwise", None)
 ONEDNN_LINEAR = MATMUL is not None and onednn_matmul_faster()
 # The most bytes one activation of a chunk of images may take in ``flat_features``: small
 # enough that a layer's input and output stay in the CPU's caches between layers
-# (measured best of 1-16 MiB for the 96x96 and 28x28 reference nets on a Zen 5 with
-# 32 MiB of L3: 1.2x and 1.36x over whole batches of 512; docs/performance.md).
+# (the best of 1-16 MiB for the 96x96 and 28x28 reference nets on a Zen 5 with 32 MiB
+# of L3: 1.13-1.15x and 1.28-1.32x over one pass over batches of 512, 1.2x and 1.37x
+# with the packed weights; docs/performance.md).
 CHUNK_BYTES = 6 << 20
 # oneDNN's weight reorder (the inductor's freezing pass uses it), and what it packed:
 # convolution -> (input shape, the weight it was packed from, the packed weight)
