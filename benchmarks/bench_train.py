@@ -12,10 +12,10 @@ dynamic thresholds (freed blocks over 32 MiB unmapped, the heap trimmed above 64
   * ``zspace``: the model as zspace runs it on the CPU (activations in place, dense
     layers in oneDNN where that is faster, encoding fused in cache-sized chunks:
     zspace/models/cpu.py);
-(both with what is not a layer switch: Adam's fused CPU kernel, the loss)
   * ``zspace-malloc``: the same with glibc keeping freed memory (mmap off, trim at
     1 GiB): what the CLI sets for the verbs that run networks (docs/performance.md);
-each through zspace's own training loop (Trainer.run_epoch on a random uint8 set:
+(all three with what is not a layer switch: Adam's fused CPU kernel, the loss), each
+through zspace's own training loop (Trainer.run_epoch on a random uint8 set:
 batches, loss terms, progress bar, NaN check) and through ``Run.encode`` (batch 512,
 uint8 NHWC images in, latents out); then the TF reference (``train_keras.py
 --variant tffunc``, ``--mode infer``) in its own process. The table gives medians over

@@ -1,14 +1,18 @@
 """zspace's CPU formulation (zspace/models/cpu.py: the encoder's convolutions fused
-with their LeakyReLU at inference) and the in-place activations compute what the plain
-layers compute (docs/performance.md)."""
+with their LeakyReLU at inference, in cache-sized chunks with packed weights; the dense
+layers' products in oneDNN) and the in-place activations compute what the plain layers
+compute (docs/performance.md)."""
 
+import copy
 import warnings
 
 import pytest
 import torch
 from test_models import build
 from torch import nn
+from torch.autograd import forward_ad
 
+from zspace.core import device
 from zspace.models import cpu
 from zspace.models.autoencoder import AutoEncoder, summary
 from zspace.models.footprint import model_sizes
@@ -81,7 +85,10 @@ def test_autocast_encodes_with_the_plain_layers():
     assert out.mu.dtype == torch.bfloat16 and torch.isfinite(out.mu.float()).all()
 
 
-@pytest.mark.parametrize("case", ["plain", "broadcast-gradient", "strided-input", "no-bias"])
+@pytest.mark.parametrize(
+    "case",
+    ["plain", "broadcast-gradient", "strided-input", "no-bias", "frozen-weight", "frozen-input"],
+)
 def test_onednn_linear_gives_linear_outputs_and_gradients(monkeypatch, case):
     """cpu.Linear's three oneDNN products (forced on, whatever the CPU) against
     F.linear, including the stride-0 gradient of a sum and a transposed input."""
@@ -92,8 +99,9 @@ def test_onednn_linear_gives_linear_outputs_and_gradients(monkeypatch, case):
     layer = cpu.Linear(300, 70, bias=case != "no-bias")
     assert list(layer.state_dict()) == list(nn.Linear(300, 70, bias=case != "no-bias").state_dict())
     x = torch.randn(300, 50).t() if case == "strided-input" else torch.randn(50, 300)
-    x.requires_grad_()
-    params = [x, *layer.parameters()]
+    x.requires_grad_(case != "frozen-input")
+    layer.weight.requires_grad_(case != "frozen-weight")
+    params = [t for t in (x, *layer.parameters()) if t.requires_grad]
     ours, plain = layer(x), nn.functional.linear(x, layer.weight, layer.bias)
     assert "OneDnnLinear" in type(ours.grad_fn).__name__
     grad = None if case == "broadcast-gradient" else torch.randn_like(ours)
@@ -115,6 +123,19 @@ def test_onednn_linear_steps_aside_for_tracing_autocast_and_other_shapes(monkeyp
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert layer(torch.randn(2, 8)).dtype == torch.bfloat16
     assert layer(torch.randn(3, 2, 8)).grad_fn.name() != "_OneDnnLinearBackward"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the flags' note on Intel GPUs' TF32
+        with torch.backends.mkldnn.flags(enabled=False):
+            assert layer(torch.randn(2, 8)).grad_fn.name() == "AddmmBackward0"
+    with warnings.catch_warnings(), forward_ad.dual_level():
+        warnings.simplefilter("ignore", DeprecationWarning)  # make_dual scripts a helper
+        dual = forward_ad.make_dual(torch.randn(2, 8), torch.randn(2, 8))
+        assert forward_ad.unpack_dual(layer(dual)).tangent.shape == (2, 4)
+    assert "linear" in str(torch.fx.symbolic_trace(layer).graph)
+    x = torch.randn(2, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit.script's notice
+        torch.testing.assert_close(torch.jit.script(layer)(x), layer(x))
     assert layer(torch.randn(3, 2, 8)).shape == (3, 2, 4)
     empty = torch.randn(0, 8, requires_grad=True)  # a DDP rank's share of a last batch
     layer(empty).sum().backward()
@@ -127,7 +148,7 @@ def test_chunked_features_equal_one_pass_over_the_batch(monkeypatch):
     """flat_features runs chunks whose widest activation fits CHUNK_BYTES (here 3
     images, so 7 = 3 + 3 + 1) and returns what flatten(blocks(x)) does."""
     torch.manual_seed(0)
-    model = build(28, 1, [1, 2, 2], variational=False)
+    model = build(28, 1, [1, 2, 2], variational=False).eval()
     convs = model.encoder.convs
     x = torch.rand(7, 1, 28, 28).contiguous(memory_format=torch.channels_last)
     sizes, h = [x[0].numel()], x[:1]
@@ -135,10 +156,15 @@ def test_chunked_features_equal_one_pass_over_the_batch(monkeypatch):
         h = block(h)
         sizes.append(h.numel())
     assert cpu.widest(convs, (1, 28, 28)) == max(sizes)
+    assert cpu.widest(nn.Sequential(nn.Conv2d(3, 2, 3, 4, 1)), (3, 32, 32)) == 3 * 32 * 32
     for padding in ("same", "valid"):
-        other = nn.Sequential(nn.Conv2d(1, 4, 3, padding=padding), nn.Conv2d(4, 2, 5, 2, 1))
+        block = nn.Sequential(nn.Conv2d(1, 4, 3, padding=padding), nn.LeakyReLU(0.3))
+        other = nn.Sequential(block, nn.Sequential(nn.Conv2d(4, 2, 5, 2, 1), nn.LeakyReLU()))
         want_shape = other(torch.zeros(1, 1, 28, 28)).shape
         assert cpu.conv_inputs(other, (1, 1, 28, 28))[-1] == (None, tuple(want_shape))
+        with torch.no_grad():  # a string padding: that block runs as it is
+            got = cpu.flat_features(other.eval(), x)
+            torch.testing.assert_close(got, torch.flatten(other(x), 1), rtol=1e-6, atol=1e-7)
     monkeypatch.setattr(cpu, "CHUNK_BYTES", 3 * max(sizes) * 4 + 1)
     calls = []
     fused = cpu.fused_convs
@@ -176,3 +202,58 @@ def test_packed_weights_follow_every_change_of_the_weights():
     check()
     conv.weight.data.add_(0.25)
     check()
+
+
+def test_onednn_linear_second_derivatives_and_functorch_match_linear(monkeypatch):
+    """create_graph (a gradient penalty) and torch.func's transforms differentiate
+    cpu.Linear as F.linear: oneDNN's op has no derivative of its own."""
+    monkeypatch.setattr(cpu, "ONEDNN_LINEAR", cpu.MATMUL is not None)
+    torch.manual_seed(0)
+    layer = cpu.Linear(30, 7)
+    x = torch.randn(5, 30, requires_grad=True)
+
+    def penalty(f):
+        (gx,) = torch.autograd.grad(f(x).tanh().sum(), x, create_graph=True)
+        return torch.autograd.grad(gx.square().sum(), [x, layer.weight])
+
+    def plain(t: torch.Tensor) -> torch.Tensor:
+        return nn.functional.linear(t, layer.weight, layer.bias)
+
+    for a, b in zip(penalty(layer), penalty(plain), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    ours, want = torch.func.jacrev(layer)(x.detach()), torch.func.jacrev(plain)(x.detach())
+    torch.testing.assert_close(ours, want, rtol=1e-5, atol=1e-6)
+
+
+def test_encoding_in_training_mode_keeps_batch_norm_over_the_whole_batch(monkeypatch):
+    """A model in training mode (BatchNorm on the batch's statistics) encodes the batch in
+    one pass, as the plain layers do: the same latents and running statistics."""
+    monkeypatch.setattr(cpu, "CHUNK_BYTES", 1)  # a chunk per image, were it chunked
+    torch.manual_seed(0)
+    ours = build(28, 1, [1, 2, 2], "model.batch_norm=true", variational=False)
+    plain = copy.deepcopy(ours)
+    x = torch.rand(6, 1, 28, 28)
+    with torch.no_grad():
+        z = ours.encode(x).z
+        monkeypatch.setattr(cpu, "on_cpu", lambda _x: False)
+        want = plain.encode(x).z
+    torch.testing.assert_close(z, want, rtol=1e-5, atol=1e-5)
+    bn, bn_plain = ours.encoder.convs[0][1], plain.encoder.convs[0][1]
+    assert int(bn.num_batches_tracked) == int(bn_plain.num_batches_tracked) == 1
+
+
+@pytest.mark.parametrize(
+    ("flags", "vendor", "faster"),
+    [
+        ("fpu avx2 avx512f avx512bw", "AuthenticAMD", True),
+        ("fpu avx2 avx512f avx512bw", "GenuineIntel", False),
+        ("fpu avx2 fma", "AuthenticAMD", False),
+        ("", "", False),
+    ],
+)
+def test_onednn_products_are_chosen_where_mkl_takes_its_avx2_code(
+    monkeypatch, flags, vendor, faster
+):
+    info = {"flags": flags, "vendor_id": vendor}
+    monkeypatch.setattr(device, "cpu_info", lambda field: info.get(field, ""))
+    assert device.onednn_matmul_faster() is faster

@@ -207,7 +207,9 @@ class Trainer(EpochTrainer):
         # Module.to takes memory_format (torch's _parse_to); its stub lists no such overload
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         # on the CPU Adam's fused kernel (one pass over each tensor instead of six: 1.02x a
-        # whole step, docs/performance.md); a resumed run keeps its checkpoint's choice
+        # whole step, docs/performance.md); a resumed run keeps its checkpoint's choice.
+        # The kernel assumes the optimiser's state has its parameter's strides, which
+        # holds: the state is made like the channels_last parameters, and saved so.
         fused = True if device.type == "cpu" else None
         opt = torch.optim.Adam(model.parameters(), lr=scaled_lr(cfg), fused=fused)
         step = cfg.train.lr_decay_every if cfg.train.lr_decay_every > 0 else 10**9
